@@ -1,0 +1,9 @@
+//! The itscam engine: config loading, dataflow assembly (`run`), SQL over the lake (`query`),
+//! and the HTTP API (`serve`). The binary `itscam` is a thin CLI over this library.
+#![warn(missing_docs)]
+
+pub mod format;
+pub mod http;
+pub mod pipeline;
+pub mod progress;
+pub mod sql;

@@ -1,0 +1,192 @@
+//! `itscam`: streaming traffic-camera analytics. See `itscam --help` and README.md.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use itscam_engine::format::{Format, render};
+use itscam_engine::http::{AppState, app};
+use itscam_engine::pipeline::{RunOptions, run};
+use itscam_engine::sql::QueryEngine;
+use itscam_sinks::Lake;
+use itscam_types::config::{PipelineConfig, QueryConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser)]
+#[command(name = "itscam", version, about = "Streaming traffic-camera analytics: detections in, tracks and tables out, SQL over the lake.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline: read its cameras' detections, track, and write the tables to the lake.
+    Run {
+        /// Pipeline config (TOML); see README "Pipeline config".
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Timely worker threads (overrides [pipeline].workers).
+        #[arg(long, short)]
+        workers: Option<usize>,
+        /// Do not draw the progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Check a pipeline config: list every problem with its location; exit 1 if there is any.
+    Check {
+        /// Pipeline config (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run one read-only SQL query over the lake and print the result.
+    Query {
+        /// The SQL (DataFusion dialect). Tables: detections, tracks, errors.
+        sql: String,
+        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        #[arg(long, env = "ITSCAM_LAKE")]
+        lake: Option<String>,
+        /// Take the lake and [query] limits from this pipeline config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: Format,
+        /// Cancel the query after this many milliseconds (default: [query].timeout_ms, 30000).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Cut the result at this many rows (default: [query].max_rows, 100000).
+        #[arg(long)]
+        max_rows: Option<usize>,
+    },
+    /// Serve the HTTP API (POST /query, GET /health, GET /tables, GET /openapi.json) over the lake.
+    Serve {
+        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        #[arg(long, env = "ITSCAM_LAKE")]
+        lake: Option<String>,
+        /// Take the lake, [query] limits and [http].listen from this pipeline config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address (default: [http].listen, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Cancel queries after this many milliseconds.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Cut results at this many rows.
+        #[arg(long)]
+        max_rows: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ITSCAM_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<PipelineConfig> {
+    PipelineConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The config named by `--config`, or defaults when none is given.
+fn optional_config(path: &Option<PathBuf>) -> anyhow::Result<PipelineConfig> {
+    match path {
+        Some(p) => load(p),
+        None => Ok(PipelineConfig::default()),
+    }
+}
+
+fn limits(base: &QueryConfig, timeout_ms: Option<u64>, max_rows: Option<usize>) -> anyhow::Result<QueryConfig> {
+    let q = QueryConfig { timeout_ms: timeout_ms.unwrap_or(base.timeout_ms), max_rows: max_rows.unwrap_or(base.max_rows) };
+    anyhow::ensure!(q.timeout_ms > 0 && q.max_rows > 0, "--timeout-ms and --max-rows must be at least 1");
+    Ok(q)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => match PipelineConfig::load(&config) {
+            Ok(c) => {
+                println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Run { config, workers, no_progress } => {
+            let config = load(&config)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let on_signal = stop.clone();
+            ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress }, stop)?;
+            print!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { sql, lake, config, format, timeout_ms, max_rows } => {
+            let base = optional_config(&config)?;
+            let lake = Lake::open(lake.as_deref().unwrap_or(&base.lake.url))?;
+            let limits = limits(&base.query, timeout_ms, max_rows)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = rt.block_on(async {
+                let engine = QueryEngine::open(&lake, limits).await?;
+                engine.run(&sql).await
+            })?;
+            print!("{}", render(&result, format)?);
+            if format == Format::Table {
+                println!();
+            }
+            if result.truncated {
+                eprintln!("note: result cut at {} rows (--max-rows)", result.row_count);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { lake, config, listen, timeout_ms, max_rows } => {
+            let base = optional_config(&config)?;
+            let lake = Lake::open(lake.as_deref().unwrap_or(&base.lake.url))?;
+            let limits = limits(&base.query, timeout_ms, max_rows)?;
+            let listen = listen.unwrap_or(base.http.listen.clone());
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let engine = QueryEngine::open(&lake, limits).await?;
+                let state = AppState { engine, lake_url: lake.url().into() };
+                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+                eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
+                axum::serve(listener, app(state))
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Calls `f` on the first Ctrl-C (from a small thread with its own runtime); a second Ctrl-C
+/// exits at once.
+fn ctrlc_hook(f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping: draining the pipeline and writing buffered rows (Ctrl-C again to abort)");
+                f();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    });
+}

@@ -1,0 +1,156 @@
+//! `itscam run`: assembles the dataflow (sources → tracker → lake) and runs it to the end of
+//! its input (or Ctrl-C), then waits until every row is in a file.
+
+use crate::progress::Progress;
+use itscam_operators::deliver::Deliver;
+use itscam_operators::source::{FeedSpec, FeedStats, SourceControl, detections_source};
+use itscam_operators::track::{TrackFrames, Tracked};
+use itscam_sinks::{Lake, LakeWriter, SinkRows, Table, WriterSummary};
+use itscam_types::config::{PipelineConfig, Source};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Rows queued for the lake above which sources stop taking input.
+const SINK_HIGH_WATER_ROWS: usize = 2_000_000;
+
+/// Options of one run that are not in the config file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides `[pipeline].workers`.
+    pub workers: Option<usize>,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Valid frames read.
+    pub frames: u64,
+    /// Detections in valid frames.
+    pub detections: u64,
+    /// Confirmed tracks (rows of `tracks`).
+    pub tracks: u64,
+    /// Rejected input lines, all kinds (rows of `errors`).
+    pub rejected: u64,
+    /// Of those, frames rejected as later than `lateness_ms`.
+    pub late: u64,
+    /// Files and rows written per table.
+    pub written: WriterSummary,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+    /// Workers used.
+    pub workers: usize,
+    /// The lake's URL.
+    pub lake_url: String,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(f, "itscam run finished in {:.2} s on {} worker(s)", secs, self.workers)?;
+        writeln!(f, "  frames      {:>12}  ({:.0}/s)", self.frames, self.frames as f64 / secs)?;
+        writeln!(f, "  detections  {:>12}  ({:.0}/s)", self.detections, self.detections as f64 / secs)?;
+        writeln!(f, "  tracks      {:>12}", self.tracks)?;
+        writeln!(f, "  rejected    {:>12}  (late: {}; see the errors table)", self.rejected, self.late)?;
+        writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
+        for (table, (files, rows)) in &self.written.tables {
+            writeln!(f, "    {table:<12} {rows:>10} rows in {files} file(s)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pipeline described by `config` until its input ends (or `stop` is set).
+/// Blocks the calling thread, which must not be a Tokio runtime thread (the writer has its own).
+pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let workers = options.workers.unwrap_or(config.pipeline.workers).max(1);
+    let lake = Lake::open(&config.lake.url)?;
+    lake.ensure_table_dirs()?;
+    let lake_url = lake.url().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
+    let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
+    let (sink, writer) = LakeWriter::start(lake, config.lake.writer.clone(), run_id, runtime.handle());
+
+    let feeds = feeds_of(config);
+    let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
+    let progress = options.progress.then(|| Progress::start(stats.clone()));
+
+    let tracks = Arc::new(AtomicU64::new(0));
+    let late = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let (tracks_w, late_w, rejected_w) = (tracks.clone(), late.clone(), rejected.clone());
+    let lateness_ms = config.pipeline.lateness_ms;
+    let tracker = config.tracker.clone();
+    let sink_for_workers = sink.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let mine: Vec<FeedSpec> = feeds.iter().enumerate().filter(|(i, _)| i % peers == index).map(|(_, f)| f.clone()).collect();
+        let sink = sink_for_workers.clone();
+        let paused = sink.clone();
+        let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone() };
+        let (tracks, late, rejected) = (tracks_w.clone(), late_w.clone(), rejected_w.clone());
+        let tracker = tracker.clone();
+        worker.dataflow::<u64, _, _>(move |scope| {
+            let (frames, errors) = detections_source(scope, mine, lateness_ms, control);
+            let error_sink = sink.clone();
+            errors.deliver("ErrorsToLake", move |rows| {
+                rejected.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                late.fetch_add(rows.iter().filter(|r| r.kind == "late").count() as u64, Ordering::Relaxed);
+                error_sink.send(SinkRows::Errors(rows));
+            });
+            frames.track_frames(tracker).deliver("TrackedToLake", move |rows| {
+                let mut detections = Vec::with_capacity(rows.len());
+                let mut ended = Vec::new();
+                for row in rows {
+                    match row {
+                        Tracked::Detection(d) => detections.push(d),
+                        Tracked::Ended(t) => ended.push(t),
+                    }
+                }
+                tracks.fetch_add(ended.len() as u64, Ordering::Relaxed);
+                sink.send(SinkRows::Detections(detections));
+                sink.send(SinkRows::Tracks(ended));
+            });
+        });
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
+    // Joining blocks this (non-worker) thread until the dataflow has drained.
+    for result in guards.join() {
+        result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+    }
+    drop(sink);
+    let written = runtime.block_on(writer.finish())?;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let frames = stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).sum::<u64>();
+    let late = late.load(Ordering::Relaxed);
+    Ok(RunSummary {
+        frames: frames - late,
+        detections: written.rows(Table::Detections),
+        tracks: tracks.load(Ordering::Relaxed),
+        rejected: rejected.load(Ordering::Relaxed),
+        late,
+        written,
+        elapsed: started.elapsed(),
+        workers,
+        lake_url,
+    })
+}
+
+/// One feed per distinct source; cameras sharing a source share its feed.
+fn feeds_of(config: &PipelineConfig) -> Vec<FeedSpec> {
+    let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
+    for cam in &config.camera {
+        by_source.entry(cam.parsed_source()).or_default().push(cam.id.clone());
+    }
+    by_source
+        .into_iter()
+        .map(|(source, cameras)| FeedSpec { source, cameras, stats: Arc::new(FeedStats::default()) })
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! SQL over the lake with DataFusion: every table registered by name, read-only, with a
+//! timeout and a row limit.
+
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::execution::context::SQLOptions;
+use itscam_sinks::{Lake, Table};
+use itscam_types::config::QueryConfig;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The statement would change something (user input).
+    #[error("queries are read-only: {0}. Only SELECT (and EXPLAIN, SHOW, DESCRIBE) are allowed")]
+    NotReadOnly(String),
+    /// SQL that does not parse or plan, e.g. an unknown table or column (user input).
+    #[error("invalid query: {0}")]
+    Invalid(String),
+    /// The query ran past `[query].timeout_ms`.
+    #[error("query cancelled after {0} ms ([query].timeout_ms)")]
+    Timeout(u64),
+    /// Reading the lake failed (external system).
+    #[error("query failed: {0}")]
+    Execution(String),
+    /// The lake could not be opened.
+    #[error(transparent)]
+    Lake(#[from] itscam_sinks::SinkError),
+}
+
+/// A query's result.
+#[derive(Debug)]
+pub struct QueryResult {
+    /// Result schema.
+    pub schema: SchemaRef,
+    /// Result rows, at most `max_rows` in all.
+    pub batches: Vec<RecordBatch>,
+    /// Rows in `batches`.
+    pub row_count: usize,
+    /// Whether more rows existed than `max_rows`.
+    pub truncated: bool,
+}
+
+/// DataFusion over one lake.
+#[derive(Clone)]
+pub struct QueryEngine {
+    ctx: SessionContext,
+    limits: QueryConfig,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("limits", &self.limits).finish()
+    }
+}
+
+impl QueryEngine {
+    /// Registers every table of `lake`. New files are seen by the next query (no listing cache).
+    pub async fn open(lake: &Lake, limits: QueryConfig) -> Result<Self, QueryError> {
+        lake.ensure_table_dirs()?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
+        let config = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for table in Table::ALL {
+            let url = ListingTableUrl::parse(lake.table_url(table)).map_err(|e| QueryError::Execution(e.to_string()))?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet")
+                .with_table_partition_cols(table.partition_columns().iter().map(|c| (c.to_string(), DataType::Utf8)).collect());
+            let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(table.file_schema());
+            let provider = ListingTable::try_new(config).map_err(|e| QueryError::Execution(e.to_string()))?;
+            ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Execution(e.to_string()))?;
+        }
+        Ok(QueryEngine { ctx, limits })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &QueryConfig {
+        &self.limits
+    }
+
+    /// Runs one read-only statement.
+    pub async fn run(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let max_rows = self.limits.max_rows;
+        let work = async {
+            let df = self.ctx.sql_with_options(sql, options).await.map_err(classify)?;
+            let df = df.limit(0, Some(max_rows + 1)).map_err(classify)?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(|e| QueryError::Execution(e.to_string()))?;
+            Ok::<_, QueryError>((schema, batches))
+        };
+        let (schema, mut batches) = tokio::time::timeout(Duration::from_millis(self.limits.timeout_ms), work)
+            .await
+            .map_err(|_| QueryError::Timeout(self.limits.timeout_ms))??;
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let truncated = total > max_rows;
+        if truncated {
+            let mut keep = max_rows;
+            for b in batches.iter_mut() {
+                let n = b.num_rows().min(keep);
+                *b = b.slice(0, n);
+                keep -= n;
+            }
+            batches.retain(|b| b.num_rows() > 0);
+        }
+        Ok(QueryResult { schema, batches, row_count: total.min(max_rows), truncated })
+    }
+}
+
+fn classify(e: datafusion::error::DataFusionError) -> QueryError {
+    let msg = e.to_string();
+    let readonly = ["DDL not supported", "DML not supported", "Statement not supported"];
+    if readonly.iter().any(|r| msg.contains(r)) {
+        QueryError::NotReadOnly(msg.replace("Error during planning: ", ""))
+    } else {
+        QueryError::Invalid(msg)
+    }
+}

@@ -1,0 +1,153 @@
+//! The CLI end to end: run → Parquet lake → SQL, bad input, config checks, read-only queries.
+
+use crate::support::*;
+use itscam_types::jsonl::parse_frame;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// (frames, detections) of the valid lines of a JSONL file.
+fn count_valid(path: &std::path::Path) -> (i64, i64) {
+    let text = std::fs::read_to_string(path).expect("read input");
+    let frames: Vec<_> = text.lines().filter_map(|l| parse_frame(l).ok()).collect();
+    (frames.len() as i64, frames.iter().map(|f| f.detections.len() as i64).sum())
+}
+
+fn example_config(dir: &std::path::Path, workers: usize) -> std::path::PathBuf {
+    let input = repo_root().join("examples/data/two-cameras.jsonl");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pipeline]\nworkers = {workers}\n\n[[camera]]\nid = \"cam-1\"\nsource = \"detections:{0}\"\n\n[[camera]]\nid = \"cam-2\"\nsource = \"detections:{0}\"\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn run_then_sql_counts_equal_the_valid_input() {
+    let dir = scratch("run-then-sql");
+    let config = example_config(&dir, 2);
+    let summary = itscam_ok(&dir, &["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    assert!(summary.contains("detections"), "{summary}");
+    let (frames, detections) = count_valid(&repo_root().join("examples/data/two-cameras.jsonl"));
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM detections"), detections);
+    assert_eq!(query_int(&dir, "SELECT count(DISTINCT camera_id || ':' || CAST(frame AS VARCHAR)) AS n FROM detections"), frames);
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM errors"), 0);
+    // Every tracked detection belongs to a row of `tracks`, and every track's frame count covers it.
+    assert_eq!(
+        query_int(&dir, "SELECT count(*) AS n FROM detections d LEFT JOIN tracks t ON d.camera_id = t.camera_id AND d.track_id = t.track_id WHERE d.track_id IS NOT NULL AND t.track_id IS NULL"),
+        0
+    );
+    assert_eq!(
+        query_int(&dir, "SELECT count(*) AS n FROM (SELECT d.camera_id, d.track_id, count(*) AS c, max(t.frames) AS f FROM detections d JOIN tracks t ON d.camera_id = t.camera_id AND d.track_id = t.track_id GROUP BY 1, 2) WHERE c > f"),
+        0
+    );
+    let tracks = query_int(&dir, "SELECT count(*) AS n FROM tracks");
+    assert!(tracks > 10, "expected many tracks from 12 objects per camera over 60 s, got {tracks}");
+    // Hive partitions: camera_id and date come from the directories.
+    let parts = query_json(&dir, "SELECT DISTINCT camera_id, date FROM detections ORDER BY camera_id");
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["camera_id"], "cam-1");
+    assert_eq!(parts[0]["date"], "2026-01-01");
+    assert!(dir.join("lake/detections/camera_id=cam-2/date=2026-01-01").is_dir());
+    // Files are rolled by size: a handful of files, not one per tick.
+    let files = std::fs::read_dir(dir.join("lake/detections/camera_id=cam-1/date=2026-01-01")).unwrap().count();
+    assert!((1..=3).contains(&files), "{files} files");
+}
+
+#[test]
+fn one_and_two_workers_give_the_same_tables() {
+    let mut results = Vec::new();
+    for workers in [1, 2] {
+        let dir = scratch(&format!("workers-{workers}"));
+        let config = example_config(&dir, workers);
+        itscam_ok(&dir, &["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+        results.push((
+            query_json(&dir, "SELECT camera_id, frame, track_id, class, x1 FROM detections ORDER BY camera_id, frame, x1, y1"),
+            query_json(&dir, "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames FROM tracks ORDER BY camera_id, track_id"),
+        ));
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn stdin_source_flows_into_the_lake() {
+    let dir = scratch("stdin");
+    std::fs::write(dir.join("config.toml"), "[[camera]]\nid = \"cam-1\"\nsource = \"detections:-\"\n").unwrap();
+    let input = std::fs::read_to_string(repo_root().join("engine/tests/scenarios/bad-input/input.jsonl")).unwrap();
+    let input = input.replace("\"east\"", "\"cam-1\"");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
+        .args(["run", "--config", "config.toml", "--no-progress"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let errors = query_json(&dir, "SELECT line, kind FROM errors ORDER BY line");
+    let lines: Vec<i64> = errors.iter().map(|r| r["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 5, 6, 7, 8, 23, 25]);
+    assert!(errors.iter().all(|r| r["kind"] != "io_error"));
+    // 17 valid frames of one detection each, one of them (line 23) late.
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM detections"), 17);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(late: 1;"), "{stdout}");
+}
+
+#[test]
+fn check_lists_every_problem_and_run_refuses_the_same_config() {
+    let dir = scratch("check");
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[pipeline]\nworkerz = 2\n\n[[camera]]\nid = \"cam-1\"\nsource = \"detections:missing.jsonl\"\n[[camera.zone]]\nid = \"z\"\npolygon = [[0, 0], [1, 1]]\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run"] {
+        let out = itscam(&dir, &[cmd, "--config", "bad.toml"]);
+        assert!(!out.status.success(), "{cmd} accepted a bad config");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 2: pipeline.workerz: unknown key"), "{cmd}: {err}");
+        assert!(err.contains("camera[0].source: file missing.jsonl does not exist"), "{cmd}: {err}");
+        assert!(err.contains("camera[0].zone[0].polygon: a polygon needs at least 3 points"), "{cmd}: {err}");
+        assert!(err.contains("3 problem(s)"), "{cmd}: {err}");
+    }
+    std::fs::write(dir.join("in.jsonl"), "").unwrap();
+    std::fs::write(dir.join("good.toml"), "[[camera]]\nid = \"cam-1\"\nsource = \"detections:in.jsonl\"\n").unwrap();
+    let ok = itscam_ok(&dir, &["check", "--config", "good.toml"]);
+    assert!(ok.contains("ok (1 camera(s)"), "{ok}");
+}
+
+#[test]
+fn queries_are_read_only_and_formats_work() {
+    let dir = scratch("read-only");
+    for sql in [
+        "DROP TABLE detections",
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO detections SELECT * FROM detections",
+        "COPY (SELECT 1) TO 'out.csv'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let out = itscam(&dir, &["query", "--lake", "file://./lake", sql]);
+        assert!(!out.status.success(), "{sql} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("read-only"), "{sql}: {err}");
+    }
+    assert!(!dir.join("out.csv").exists());
+    let out = itscam(&dir, &["query", "--lake", "file://./lake", "SELECT nope FROM detections"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid query"));
+    let csv = itscam_ok(&dir, &["query", "--lake", "file://./lake", "--format", "csv", "SELECT 1 AS a, 'x' AS b"]);
+    assert_eq!(csv, "a,b\n1,x\n");
+    let table = itscam_ok(&dir, &["query", "--lake", "file://./lake", "SELECT count(*) AS n FROM tracks"]);
+    assert!(table.contains("| n |") && table.contains("| 0 |"), "{table}");
+    let cut = itscam(&dir, &["query", "--lake", "file://./lake", "--max-rows", "3", "--format", "json", "SELECT * FROM generate_series(1, 10)"]);
+    let rows: serde_json::Value = serde_json::from_slice(&cut.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert!(String::from_utf8_lossy(&cut.stderr).contains("cut at 3 rows"));
+}

@@ -1,0 +1,148 @@
+//! The HTTP API: through `tower::ServiceExt::oneshot` (no socket) and once over a real socket.
+
+use crate::support::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use itscam_engine::http::{ARROW_STREAM, AppState, app};
+use itscam_engine::pipeline::{RunOptions, run};
+use itscam_engine::sql::QueryEngine;
+use itscam_sinks::Lake;
+use itscam_types::config::{PipelineConfig, QueryConfig};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+/// A lake filled by running the pipeline on the bad-input scenario (with absolute paths).
+fn filled_lake(name: &str) -> Lake {
+    let dir = scratch(name);
+    let input = repo_root().join("engine/tests/scenarios/bad-input/input.jsonl");
+    let text = format!(
+        "[lake]\nurl = \"file://{}/lake\"\n[pipeline]\nlateness_ms = 500\n[tracker]\nmin_hits = 2\n[[camera]]\nid = \"east\"\nsource = \"detections:{}\"\n",
+        dir.display(),
+        input.display()
+    );
+    let config = PipelineConfig::from_toml(&text).unwrap();
+    // `run` drives its own runtime: call it from a plain thread, not from the test's runtime.
+    std::thread::scope(|s| s.spawn(|| run(&config, &RunOptions::default(), Arc::default()).unwrap()).join().unwrap());
+    Lake::open(&config.lake.url).unwrap()
+}
+
+async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
+    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into() }
+}
+
+fn post(sql: &str) -> Request<Body> {
+    Request::post("/query")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::json!({ "sql": sql }).to_string()))
+        .unwrap()
+}
+
+async fn json_of(resp: axum::response::Response) -> (StatusCode, serde_json::Value) {
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes))))
+}
+
+#[tokio::test]
+async fn query_returns_json_rows_and_arrow_streams() {
+    let lake = filled_lake("http-json");
+    let app = app(state(&lake, QueryConfig::default()).await);
+
+    let (status, body) = json_of(app.clone().oneshot(post("SELECT count(*) AS n FROM detections")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"][0]["n"], 17);
+    assert_eq!(body["truncated"], false);
+    assert_eq!(body["columns"][0]["name"], "n");
+
+    // Plain-text body, Arrow IPC answer.
+    let req = Request::post("/query")
+        .header(header::ACCEPT, ARROW_STREAM)
+        .body(Body::from("SELECT line, kind FROM errors ORDER BY line"))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], ARROW_STREAM);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 7);
+
+    let (status, body) = json_of(app.clone().oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["lake"], lake.url());
+
+    let (status, body) = json_of(app.clone().oneshot(Request::get("/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["detections", "tracks", "errors"]);
+
+    let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["paths"]["/query"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn bad_queries_get_clear_errors_and_limits_apply() {
+    let lake = filled_lake("http-errors");
+    let app = app(state(&lake, QueryConfig { timeout_ms: 30_000, max_rows: 4 }).await);
+    let cases = [
+        (post("DROP TABLE detections"), StatusCode::FORBIDDEN, "read_only"),
+        (post("INSERT INTO tracks SELECT * FROM tracks"), StatusCode::FORBIDDEN, "read_only"),
+        (post("SELECT * FROM no_such_table"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (post("SELEC 1"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (post("  "), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            Request::post("/query").header(header::CONTENT_TYPE, "application/json").body(Body::from("{\"query\": 1}")).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (req, want_status, want_kind) in cases {
+        let (status, body) = json_of(app.clone().oneshot(req).await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (want_status, want_kind), "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    let (status, body) = json_of(app.oneshot(post("SELECT * FROM detections ORDER BY ts_ms")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["rows"].as_array().unwrap().len(), 4);
+    assert_eq!((body["row_count"].as_i64(), body["truncated"].as_bool()), (Some(4), Some(true)));
+
+    let slow = app_with_timeout(&lake, 1).await;
+    let (status, body) = json_of(slow.oneshot(post("SELECT count(*) FROM generate_series(1, 2000000000)")).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (StatusCode::GATEWAY_TIMEOUT, "timeout"), "{body}");
+}
+
+async fn app_with_timeout(lake: &Lake, timeout_ms: u64) -> axum::Router {
+    app(state(lake, QueryConfig { timeout_ms, max_rows: 10 }).await)
+}
+
+#[tokio::test]
+async fn serves_over_a_real_socket() {
+    let lake = filled_lake("http-socket");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, app(state(&lake, QueryConfig::default()).await)).into_future());
+    let body = r#"{"sql": "SELECT kind, count(*) AS n FROM errors GROUP BY kind ORDER BY kind"}"#;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    server.abort();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let json: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let kinds: Vec<(String, i64)> =
+        json["rows"].as_array().unwrap().iter().map(|r| (r["kind"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap())).collect();
+    assert_eq!(kinds, [
+        ("invalid_detection".to_string(), 2),
+        ("late".to_string(), 1),
+        ("malformed_json".to_string(), 3),
+        ("unknown_camera".to_string(), 1)
+    ]);
+}

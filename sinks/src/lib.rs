@@ -1,0 +1,18 @@
+//! Sinks of itscam: Arrow schemas of the tables, rows → record batches, and the Parquet lake
+//! writer on `object_store` (local directory now; the same code takes S3 later).
+//!
+//! Sinks run off the timely workers: the dataflow hands rows to a [`LakeSink`] handle (a
+//! non-blocking channel send) and the writer task encodes and uploads files on a Tokio runtime.
+#![warn(missing_docs)]
+
+mod batch;
+mod error;
+mod lake;
+pub mod schema;
+mod writer;
+
+pub use batch::{detections_batch, errors_batch, tracks_batch};
+pub use error::SinkError;
+pub use lake::Lake;
+pub use schema::Table;
+pub use writer::{LakeSink, LakeWriter, SinkRows, WriterSummary};

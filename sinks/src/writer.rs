@@ -1,0 +1,294 @@
+//! The Parquet lake writer: buffers rows per table and partition, rolls a file when a buffer
+//! reaches `max_rows` or its oldest row is `max_age_ms` old, and at the end. Each file is
+//! encoded completely and then stored with one `put`, which is atomic on the local filesystem
+//! (temporary file + rename) and on S3 — a reader never sees a partial file.
+
+use crate::batch::{detections_batch, errors_batch, tracks_batch};
+use crate::error::SinkError;
+use crate::lake::Lake;
+use crate::schema::Table;
+use arrow::record_batch::RecordBatch;
+use itscam_types::config::WriterConfig;
+use itscam_types::time::{now_ms, utc_date};
+use itscam_types::{DetectionRow, ErrorRow, TrackRow};
+use object_store::{ObjectStoreExt, PutPayload};
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Rows for one table.
+#[derive(Clone, Debug)]
+pub enum SinkRows {
+    /// `detections` rows.
+    Detections(Vec<DetectionRow>),
+    /// `tracks` rows.
+    Tracks(Vec<TrackRow>),
+    /// `errors` rows.
+    Errors(Vec<ErrorRow>),
+}
+
+impl SinkRows {
+    fn len(&self) -> usize {
+        match self {
+            SinkRows::Detections(r) => r.len(),
+            SinkRows::Tracks(r) => r.len(),
+            SinkRows::Errors(r) => r.len(),
+        }
+    }
+}
+
+enum Msg {
+    Rows(SinkRows),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The dataflow's handle on the writer: sending never blocks.
+#[derive(Clone, Debug)]
+pub struct LakeSink {
+    tx: mpsc::UnboundedSender<Msg>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::Flush(_) => "Flush" })
+    }
+}
+
+impl LakeSink {
+    /// Queues rows for writing; false when the writer has stopped (its error is reported by
+    /// [`LakeWriter::finish`]).
+    pub fn send(&self, rows: SinkRows) -> bool {
+        let n = rows.len();
+        if n == 0 {
+            return true;
+        }
+        self.pending.fetch_add(n, Ordering::Relaxed);
+        self.tx.send(Msg::Rows(rows)).is_ok()
+    }
+
+    /// Rows queued or buffered but not yet in a file: sources pause above a high-water mark.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Writes every buffered row to files and waits until they are stored.
+    pub async fn flush(&self) -> Result<(), SinkError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Flush(tx)).map_err(|_| SinkError::Stopped("flush after the writer ended".into()))?;
+        rx.await.map_err(|_| SinkError::Stopped("the writer failed during a flush".into()))
+    }
+}
+
+/// Files and rows written, per table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriterSummary {
+    /// Per table name: (files, rows).
+    pub tables: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl WriterSummary {
+    /// Files written over all tables.
+    pub fn files(&self) -> u64 {
+        self.tables.values().map(|v| v.0).sum()
+    }
+    /// Rows written to a table.
+    pub fn rows(&self, table: Table) -> u64 {
+        self.tables.get(table.name()).map_or(0, |v| v.1)
+    }
+}
+
+/// The running writer task.
+#[derive(Debug)]
+pub struct LakeWriter {
+    task: JoinHandle<Result<WriterSummary, SinkError>>,
+}
+
+impl LakeWriter {
+    /// Starts the writer on `runtime`. `run_id` makes file names unique per run.
+    pub fn start(lake: Lake, config: WriterConfig, run_id: String, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let state = WriterState { lake, config, run_id, seq: 0, buffers: HashMap::new(), summary: WriterSummary::default(), pending: pending.clone() };
+        let task = runtime.spawn(state.run(rx));
+        (LakeSink { tx, pending }, LakeWriter { task })
+    }
+
+    /// Waits until every [`LakeSink`] clone is dropped and all rows are written.
+    pub async fn finish(self) -> Result<WriterSummary, SinkError> {
+        self.task.await.map_err(|e| SinkError::Stopped(format!("writer task panicked (this is a bug): {e}")))?
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PartKey {
+    table: Table,
+    camera_id: Option<String>,
+    date: String,
+}
+
+struct Buffer {
+    rows: SinkRows,
+    since: Instant,
+}
+
+struct WriterState {
+    lake: Lake,
+    config: WriterConfig,
+    run_id: String,
+    seq: u64,
+    buffers: HashMap<PartKey, Buffer>,
+    summary: WriterSummary,
+    pending: Arc<AtomicUsize>,
+}
+
+impl WriterState {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
+        let tick = Duration::from_millis((self.config.max_age_ms / 2).clamp(50, 5_000));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Rows(rows)) => self.add(rows).await?,
+                    Some(Msg::Flush(done)) => {
+                        self.write_where(|_| true).await?;
+                        let _ = done.send(());
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    let max_age = Duration::from_millis(self.config.max_age_ms);
+                    self.write_where(|b| b.since.elapsed() >= max_age).await?;
+                }
+            }
+        }
+        self.write_where(|_| true).await?;
+        Ok(self.summary)
+    }
+
+    async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
+        let mut full = Vec::new();
+        match rows {
+            SinkRows::Detections(rows) => {
+                for r in rows {
+                    let key = PartKey { table: Table::Detections, camera_id: Some(r.camera_id.clone()), date: utc_date(r.ts_ms) };
+                    if let SinkRows::Detections(v) = &mut self.buffer(&key, || SinkRows::Detections(Vec::new())).rows {
+                        v.push(r);
+                    }
+                    full.push(key);
+                }
+            }
+            SinkRows::Tracks(rows) => {
+                for r in rows {
+                    let key = PartKey { table: Table::Tracks, camera_id: Some(r.camera_id.clone()), date: utc_date(r.first_ts_ms) };
+                    if let SinkRows::Tracks(v) = &mut self.buffer(&key, || SinkRows::Tracks(Vec::new())).rows {
+                        v.push(r);
+                    }
+                    full.push(key);
+                }
+            }
+            SinkRows::Errors(rows) => {
+                for r in rows {
+                    let key = PartKey { table: Table::Errors, camera_id: None, date: utc_date(r.rejected_at_ms) };
+                    if let SinkRows::Errors(v) = &mut self.buffer(&key, || SinkRows::Errors(Vec::new())).rows {
+                        v.push(r);
+                    }
+                    full.push(key);
+                }
+            }
+        }
+        full.dedup();
+        for key in full {
+            if self.buffers.get(&key).is_some_and(|b| b.rows.len() >= self.config.max_rows) {
+                let buffer = self.buffers.remove(&key).expect("checked");
+                self.write(key, buffer.rows).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn buffer(&mut self, key: &PartKey, empty: impl FnOnce() -> SinkRows) -> &mut Buffer {
+        if !self.buffers.contains_key(key) {
+            self.buffers.insert(key.clone(), Buffer { rows: empty(), since: Instant::now() });
+        }
+        self.buffers.get_mut(key).expect("inserted above")
+    }
+
+    async fn write_where(&mut self, due: impl Fn(&Buffer) -> bool) -> Result<(), SinkError> {
+        let mut keys: Vec<PartKey> = self.buffers.iter().filter(|(_, b)| due(b)).map(|(k, _)| k.clone()).collect();
+        keys.sort_by(|a, b| (a.table, &a.camera_id, &a.date).cmp(&(b.table, &b.camera_id, &b.date)));
+        for key in keys {
+            let buffer = self.buffers.remove(&key).expect("listed above");
+            self.write(key, buffer.rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, key: PartKey, rows: SinkRows) -> Result<(), SinkError> {
+        let n = rows.len();
+        let table = key.table;
+        let bytes = tokio::task::spawn_blocking(move || encode(table, &rows))
+            .await
+            .map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })??;
+        let mut dir = self.lake.table_path(table);
+        if let Some(cam) = &key.camera_id {
+            dir = dir.join(format!("camera_id={cam}"));
+        }
+        dir = dir.join(format!("date={}", key.date));
+        self.seq += 1;
+        let path = dir.join(format!("part-{}-{:06}.parquet", self.run_id, self.seq));
+        put_with_retry(&self.lake, &path, bytes).await?;
+        let entry = self.summary.tables.entry(table.name()).or_default();
+        entry.0 += 1;
+        entry.1 += n as u64;
+        self.pending.fetch_sub(n, Ordering::Relaxed);
+        tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
+        Ok(())
+    }
+}
+
+fn encode(table: Table, rows: &SinkRows) -> Result<bytes::Bytes, SinkError> {
+    let fail = |e: &dyn std::fmt::Display| SinkError::Encode { table: table.name(), reason: e.to_string() };
+    let batch: RecordBatch = match rows {
+        SinkRows::Detections(r) => detections_batch(r),
+        SinkRows::Tracks(r) => tracks_batch(r),
+        SinkRows::Errors(r) => errors_batch(r),
+    }
+    .map_err(|e| fail(&e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| fail(&e))?))
+        .set_created_by(format!("itscam {} (written {})", env!("CARGO_PKG_VERSION"), now_ms()))
+        .build();
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 3);
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(bytes::Bytes::from(out))
+}
+
+/// Retries transient storage failures with exponential backoff before giving up.
+async fn put_with_retry(lake: &Lake, path: &Path, bytes: bytes::Bytes) -> Result<(), SinkError> {
+    let store = lake.store();
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.put(path, PutPayload::from_bytes(bytes.clone())).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::warn!(%path, attempt, error = %e, "lake write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            Err(e) => return Err(SinkError::Storage { path: path.to_string(), source: e }),
+        }
+    }
+}

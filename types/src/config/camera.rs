@@ -1,0 +1,240 @@
+//! `[[camera]]` (with its calibration, lines and zones) and `[[signal]]`.
+
+use super::{Problem, is_valid_id};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// A point in pixels (image) or metres (ground), `[x, y]`.
+pub type Point = [f64; 2];
+
+/// `[[camera]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraConfig {
+    /// Camera id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, unique; the `camera_id` partition of every table.
+    pub id: String,
+    /// Where frames come from: `detections:PATH.jsonl` (`detections:-` = stdin). Several cameras
+    /// may share one detections source; its lines are routed by `camera_id`.
+    pub source: String,
+    /// Image ↔ ground point pairs.
+    #[serde(default)]
+    pub calibration: Option<CalibrationConfig>,
+    /// Counting lines.
+    #[serde(default)]
+    pub line: Vec<LineConfig>,
+    /// Zones.
+    #[serde(default)]
+    pub zone: Vec<ZoneConfig>,
+}
+
+/// `[camera.calibration]`: ≥ 4 image points (pixels) and the ground points (metres) they show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationConfig {
+    /// Image points in pixels.
+    pub image: Vec<Point>,
+    /// Ground points in metres, same order.
+    pub world: Vec<Point>,
+}
+
+/// `[[camera.line]]`: a line; its direction is the side of `a → b` an object crosses from/to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LineConfig {
+    /// Line id, unique within the camera.
+    pub id: String,
+    /// Two points `[a, b]` in pixels.
+    pub points: Vec<Point>,
+}
+
+/// `[[camera.zone]]`: a simple polygon in pixels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneConfig {
+    /// Zone id, unique within the camera.
+    pub id: String,
+    /// ≥ 3 vertices in pixels, in order, not self-intersecting.
+    pub polygon: Vec<Point>,
+}
+
+/// `[[signal]]`: a traffic signal whose states come from an input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalConfig {
+    /// Signal id.
+    pub id: String,
+    /// `signals:PATH.jsonl`.
+    pub source: String,
+}
+
+/// A parsed camera source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Detections JSON Lines from a file.
+    DetectionsFile(PathBuf),
+    /// Detections JSON Lines from standard input.
+    DetectionsStdin,
+    /// A video file (vision path).
+    VideoFile(PathBuf),
+    /// An RTSP camera (vision path).
+    Rtsp(String),
+    /// A Kafka topic of detections JSON Lines.
+    Kafka(String),
+}
+
+impl Source {
+    /// Parses `detections:PATH`, `detections:-`, `file:PATH`, `rtsp://…`, `kafka:TOPIC`.
+    pub fn parse(s: &str) -> Result<Source, String> {
+        if let Some(p) = s.strip_prefix("detections:") {
+            return match p {
+                "" => Err("detections: needs a path (or - for stdin)".into()),
+                "-" => Ok(Source::DetectionsStdin),
+                p => Ok(Source::DetectionsFile(PathBuf::from(p))),
+            };
+        }
+        if let Some(p) = s.strip_prefix("file:") {
+            return if p.is_empty() { Err("file: needs a path".into()) } else { Ok(Source::VideoFile(PathBuf::from(p))) };
+        }
+        if s.starts_with("rtsp://") || s.starts_with("rtsps://") {
+            return Ok(Source::Rtsp(s.to_string()));
+        }
+        if let Some(t) = s.strip_prefix("kafka:") {
+            return if t.is_empty() { Err("kafka: needs a topic".into()) } else { Ok(Source::Kafka(t.to_string())) };
+        }
+        Err(format!("unknown source {s:?}: expected detections:PATH.jsonl, detections:-, file:PATH, rtsp://… or kafka:TOPIC"))
+    }
+
+    /// A short name for logs and the `errors.source` column.
+    pub fn label(&self) -> String {
+        match self {
+            Source::DetectionsFile(p) => format!("detections:{}", p.display()),
+            Source::DetectionsStdin => "detections:-".into(),
+            Source::VideoFile(p) => format!("file:{}", p.display()),
+            Source::Rtsp(u) => u.clone(),
+            Source::Kafka(t) => format!("kafka:{t}"),
+        }
+    }
+}
+
+impl CameraConfig {
+    /// The parsed source (validation guarantees it parses).
+    pub fn parsed_source(&self) -> Source {
+        Source::parse(&self.source).expect("validated config")
+    }
+
+    pub(crate) fn check(&self, at: &str, out: &mut Vec<Problem>) {
+        if !is_valid_id(&self.id) {
+            out.push(Problem::new(format!("{at}.id"), format!(
+                "{:?} is not a valid id: use letters, digits, '_', '-', '.', starting with a letter or digit, at most 64", self.id)));
+        }
+        match Source::parse(&self.source) {
+            Err(e) => out.push(Problem::new(format!("{at}.source"), e)),
+            Ok(Source::DetectionsFile(p)) => {
+                if !p.is_file() {
+                    out.push(Problem::new(format!("{at}.source"), format!("file {} does not exist", p.display())));
+                }
+            }
+            Ok(Source::DetectionsStdin) => {}
+            Ok(other) => out.push(Problem::new(format!("{at}.source"), format!(
+                "{} sources are not available in this build yet; use detections:PATH.jsonl", other.label()))),
+        }
+        if let Some(c) = &self.calibration {
+            let key = format!("{at}.calibration");
+            if c.image.len() != c.world.len() {
+                out.push(Problem::new(&key, format!("image has {} points but world has {}", c.image.len(), c.world.len())));
+            }
+            if c.image.len() < 4 {
+                out.push(Problem::new(&key, format!("needs at least 4 point pairs, got {}", c.image.len())));
+            }
+            for (name, pts) in [("image", &c.image), ("world", &c.world)] {
+                if pts.iter().flatten().any(|v| !v.is_finite()) {
+                    out.push(Problem::new(format!("{key}.{name}"), "points must be finite numbers"));
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        for (j, l) in self.line.iter().enumerate() {
+            let key = format!("{at}.line[{j}]");
+            if !is_valid_id(&l.id) {
+                out.push(Problem::new(format!("{key}.id"), format!("{:?} is not a valid id", l.id)));
+            } else if !ids.insert(("line", l.id.as_str())) {
+                out.push(Problem::new(format!("{key}.id"), format!("duplicate line id {:?}", l.id)));
+            }
+            if l.points.len() != 2 {
+                out.push(Problem::new(format!("{key}.points"), format!("a line needs exactly 2 points, got {}", l.points.len())));
+            } else if l.points.iter().flatten().any(|v| !v.is_finite()) {
+                out.push(Problem::new(format!("{key}.points"), "points must be finite numbers"));
+            } else if l.points[0] == l.points[1] {
+                out.push(Problem::new(format!("{key}.points"), "the two points are the same"));
+            }
+        }
+        for (j, z) in self.zone.iter().enumerate() {
+            let key = format!("{at}.zone[{j}]");
+            if !is_valid_id(&z.id) {
+                out.push(Problem::new(format!("{key}.id"), format!("{:?} is not a valid id", z.id)));
+            } else if !ids.insert(("zone", z.id.as_str())) {
+                out.push(Problem::new(format!("{key}.id"), format!("duplicate zone id {:?}", z.id)));
+            }
+            if let Err(e) = check_polygon(&z.polygon) {
+                out.push(Problem::new(format!("{key}.polygon"), e));
+            }
+        }
+    }
+}
+
+impl SignalConfig {
+    pub(crate) fn check(&self, at: &str, out: &mut Vec<Problem>) {
+        if !is_valid_id(&self.id) {
+            out.push(Problem::new(format!("{at}.id"), format!("{:?} is not a valid id", self.id)));
+        }
+        match self.source.strip_prefix("signals:") {
+            Some(p) if !p.is_empty() => {
+                if !std::path::Path::new(p).is_file() {
+                    out.push(Problem::new(format!("{at}.source"), format!("file {p} does not exist")));
+                }
+            }
+            _ => out.push(Problem::new(format!("{at}.source"), format!("{:?}: expected signals:PATH.jsonl", self.source))),
+        }
+    }
+}
+
+/// Checks that a polygon is simple with a non-zero area.
+pub fn check_polygon(p: &[Point]) -> Result<(), String> {
+    if p.len() < 3 {
+        return Err(format!("a polygon needs at least 3 points, got {}", p.len()));
+    }
+    if p.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("points must be finite numbers".into());
+    }
+    let n = p.len();
+    for i in 0..n {
+        for j in i + 1..n {
+            let adjacent = j == i + 1 || (i == 0 && j == n - 1);
+            if adjacent {
+                continue;
+            }
+            if segments_intersect(p[i], p[(i + 1) % n], p[j], p[(j + 1) % n]) {
+                return Err(format!("edges {i} and {j} cross: the polygon must not intersect itself"));
+            }
+        }
+    }
+    let area2: f64 = (0..n).map(|i| {
+        let (a, b) = (p[i], p[(i + 1) % n]);
+        a[0] * b[1] - b[0] * a[1]
+    }).sum();
+    if area2.abs() < 1e-9 {
+        return Err("the polygon has zero area".into());
+    }
+    Ok(())
+}
+
+fn segments_intersect(a: Point, b: Point, c: Point, d: Point) -> bool {
+    let orient = |p: Point, q: Point, r: Point| (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]);
+    let on_segment = |p: Point, q: Point, r: Point| {
+        r[0] >= p[0].min(q[0]) && r[0] <= p[0].max(q[0]) && r[1] >= p[1].min(q[1]) && r[1] <= p[1].max(q[1])
+    };
+    let (d1, d2, d3, d4) = (orient(c, d, a), orient(c, d, b), orient(a, b, c), orient(a, b, d));
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0)) {
+        return true;
+    }
+    (d1 == 0.0 && on_segment(c, d, a))
+        || (d2 == 0.0 && on_segment(c, d, b))
+        || (d3 == 0.0 && on_segment(a, b, c))
+        || (d4 == 0.0 && on_segment(a, b, d))
+}

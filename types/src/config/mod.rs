@@ -1,0 +1,136 @@
+//! The pipeline config (TOML), per DESIGN.md "Pipeline config": load → validate → build.
+//!
+//! [`PipelineConfig::load`] reports *every* problem at once — syntax, unknown keys, wrong types,
+//! bad geometry, dangling references, missing files — each with its location.
+//! The structs do not use `deny_unknown_fields` (it stops at the first unknown key): the loader
+//! collects every unknown key through `serde_ignored` and rejects them all together.
+
+mod camera;
+mod problems;
+mod rule;
+mod sections;
+mod tracker;
+
+pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Point, SignalConfig, Source, ZoneConfig, check_polygon};
+pub use problems::{ConfigError, Problem};
+pub use rule::{RuleConfig, RuleKind, Severity};
+pub use sections::{HttpConfig, LakeConfig, QueryConfig, RunConfig, WriterConfig};
+pub use tracker::{Assignment, TrackerConfig};
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The whole pipeline config. Every section has defaults; a file with only `[[camera]]` works.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PipelineConfig {
+    /// `[lake]`: where tables are written and read.
+    pub lake: LakeConfig,
+    /// `[pipeline]`: workers, lateness.
+    pub pipeline: RunConfig,
+    /// `[tracker]`: tracker settings, shared by all cameras.
+    pub tracker: TrackerConfig,
+    /// `[query]`: limits on SQL queries.
+    pub query: QueryConfig,
+    /// `[http]`: the HTTP API.
+    pub http: HttpConfig,
+    /// `[[camera]]`: the cameras.
+    pub camera: Vec<CameraConfig>,
+    /// `[[signal]]`: traffic-signal state inputs.
+    pub signal: Vec<SignalConfig>,
+    /// `[[rule]]`: rule queries.
+    pub rule: Vec<RuleConfig>,
+}
+
+impl PipelineConfig {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            problems: vec![Problem::new("", format!("cannot read the config file: {e}"))],
+        })?;
+        Self::from_toml(&text).map_err(|problems| ConfigError { file: path.display().to_string(), problems })
+    }
+
+    /// Parses and validates config text; relative paths are resolved against the working directory.
+    pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
+        let value: toml::Table = toml::from_str(text).map_err(|e| vec![Problem::syntax(text, &e)])?;
+        let mut unknown = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(problems::index_path(&path.to_string()));
+        let de = serde_ignored::Deserializer::new(toml::Value::Table(value), &mut on_unknown);
+        let parsed: Result<PipelineConfig, _> = serde_path_to_error::deserialize(de);
+        let mut problems: Vec<Problem> = unknown
+            .into_iter()
+            .map(|key| Problem::located(text, &key, "unknown key".to_string()))
+            .collect();
+        match parsed {
+            Ok(config) => {
+                problems.extend(config.validate());
+                if problems.is_empty() { Ok(config) } else { Err(problems) }
+            }
+            Err(e) => {
+                let key = problems::index_path(&e.path().to_string());
+                let msg = e.into_inner().to_string();
+                problems.push(Problem::located(text, &key, msg));
+                Err(problems)
+            }
+        }
+    }
+
+    /// Every semantic problem: geometry, references, ranges, missing files.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        self.lake.check(&mut out);
+        self.pipeline.check(&mut out);
+        self.query.check(&mut out);
+        self.http.check(&mut out);
+        for (key, msg) in self.tracker.problems() {
+            out.push(Problem::new(format!("tracker.{key}"), msg));
+        }
+        if self.camera.is_empty() {
+            out.push(Problem::new("camera", "at least one [[camera]] is needed"));
+        }
+        let mut ids = HashSet::new();
+        for (i, cam) in self.camera.iter().enumerate() {
+            let at = format!("camera[{i}]");
+            if !ids.insert(cam.id.as_str()) {
+                out.push(Problem::new(format!("{at}.id"), format!("duplicate camera id {:?}", cam.id)));
+            }
+            cam.check(&at, &mut out);
+        }
+        let mut signal_ids = HashSet::new();
+        for (i, s) in self.signal.iter().enumerate() {
+            let at = format!("signal[{i}]");
+            if !signal_ids.insert(s.id.as_str()) {
+                out.push(Problem::new(format!("{at}.id"), format!("duplicate signal id {:?}", s.id)));
+            }
+            s.check(&at, &mut out);
+        }
+        let mut rule_ids = HashSet::new();
+        for (i, r) in self.rule.iter().enumerate() {
+            let at = format!("rule[{i}]");
+            if !rule_ids.insert(r.id.as_str()) {
+                out.push(Problem::new(format!("{at}.id"), format!("duplicate rule id {:?}", r.id)));
+            }
+            r.check(&at, self, &mut out);
+        }
+        out
+    }
+
+    /// The camera with this id.
+    pub fn camera(&self, id: &str) -> Option<&CameraConfig> {
+        self.camera.iter().find(|c| c.id == id)
+    }
+}
+
+/// Whether an id is safe as a partition directory name and in URLs: `[A-Za-z0-9][A-Za-z0-9_.-]*`, ≤ 64 bytes.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! The single-table sections: `[lake]`, `[pipeline]`, `[query]`, `[http]`.
+
+use super::Problem;
+use serde::{Deserialize, Serialize};
+
+/// `[lake]`: the Parquet lake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LakeConfig {
+    /// Lake root: `file://./lake` (relative to the working directory), `file:///abs/path`,
+    /// or a plain path.
+    pub url: String,
+    /// `[lake.writer]`: how files are rolled.
+    pub writer: WriterConfig,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        LakeConfig { url: "file://./lake".into(), writer: WriterConfig::default() }
+    }
+}
+
+/// `[lake.writer]`: a file is written when a partition's buffer reaches `max_rows`, when its
+/// oldest row has waited `max_age_ms` of wall-clock time, or when the pipeline ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriterConfig {
+    /// Rows per file at most (per table and partition).
+    pub max_rows: usize,
+    /// Wall-clock milliseconds a row may wait in memory before its file is written.
+    pub max_age_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig { max_rows: 1_000_000, max_age_ms: 30_000 }
+    }
+}
+
+impl LakeConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        let url = self.url.as_str();
+        if url.starts_with("s3://") {
+            out.push(Problem::new("lake.url", "s3:// lakes are not available in this build yet; use file://"));
+        } else if url.contains("://") && !url.starts_with("file://") {
+            out.push(Problem::new("lake.url", format!("unsupported scheme in {url:?}; use file://PATH or a plain path")));
+        } else if url.trim_start_matches("file://").is_empty() {
+            out.push(Problem::new("lake.url", "empty path"));
+        }
+        if self.writer.max_rows == 0 {
+            out.push(Problem::new("lake.writer.max_rows", "must be at least 1"));
+        }
+        if self.writer.max_age_ms == 0 {
+            out.push(Problem::new("lake.writer.max_age_ms", "must be at least 1"));
+        }
+    }
+}
+
+/// `[pipeline]`: how the dataflow runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunConfig {
+    /// Timely worker threads; cameras are partitioned across them. `--workers` overrides.
+    pub workers: usize,
+    /// How far (ms of event time) a frame may arrive behind the newest frame of its camera and
+    /// still be processed in order. Later frames go to the `errors` table as `late`.
+    pub lateness_ms: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { workers: 1, lateness_ms: 1_000 }
+    }
+}
+
+impl RunConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        if !(1..=64).contains(&self.workers) {
+            out.push(Problem::new("pipeline.workers", format!("must be within 1..=64, got {}", self.workers)));
+        }
+        if self.lateness_ms > 3_600_000 {
+            out.push(Problem::new("pipeline.lateness_ms", "must be at most 3600000 (one hour)"));
+        }
+    }
+}
+
+/// `[query]`: limits that apply to every SQL query (CLI and HTTP).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueryConfig {
+    /// A query running longer is cancelled with an error.
+    pub timeout_ms: u64,
+    /// Results are cut at this many rows (and flagged as truncated).
+    pub max_rows: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig { timeout_ms: 30_000, max_rows: 100_000 }
+    }
+}
+
+impl QueryConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        if self.timeout_ms == 0 {
+            out.push(Problem::new("query.timeout_ms", "must be at least 1"));
+        }
+        if self.max_rows == 0 {
+            out.push(Problem::new("query.max_rows", "must be at least 1"));
+        }
+    }
+}
+
+/// `[http]`: the HTTP API of `itscam serve`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+impl HttpConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            out.push(Problem::new("http.listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)));
+        }
+    }
+}

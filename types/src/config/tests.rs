@@ -1,0 +1,81 @@
+use super::*;
+
+fn write_jsonl() -> String {
+    let dir = std::env::temp_dir().join(format!("itscam-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("in.jsonl");
+    std::fs::write(&p, "").unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let path = write_jsonl();
+    let c = PipelineConfig::from_toml(&format!("[[camera]]\nid = \"cam-1\"\nsource = \"detections:{path}\"\n")).unwrap();
+    assert_eq!(c.lake.url, "file://./lake");
+    assert_eq!(c.pipeline.workers, 1);
+    assert_eq!(c.tracker.min_hits, 3);
+    assert_eq!(c.camera[0].parsed_source(), Source::DetectionsFile(path.into()));
+}
+
+#[test]
+fn every_problem_is_listed_with_its_location() {
+    let path = write_jsonl();
+    let text = format!(
+        r#"[pipeline]
+workers = 2
+lateness_msec = 5
+
+[[camera]]
+id = "cam-1"
+source = "detections:{path}"
+[[camera.zone]]
+id = "bowtie"
+polygon = [[0, 0], [10, 10], [10, 0], [0, 10]]
+[[camera.line]]
+id = "l"
+points = [[1, 1]]
+
+[[camera]]
+id = "cam 2"
+source = "detections:/no/such/file.jsonl"
+colour = "red"
+
+[[rule]]
+id = "r1"
+kind = "speeding"
+camera = "cam-1"
+zone = "nowhere"
+"#
+    );
+    let problems = PipelineConfig::from_toml(&text).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let has = |needle: &str| shown.iter().any(|s| s.contains(needle));
+    assert!(has("line 3: pipeline.lateness_msec: unknown key"), "{shown:#?}");
+    assert!(has("line 18: camera[1].colour: unknown key"), "{shown:#?}");
+    assert!(has("camera[0].zone[0].polygon: edges"), "{shown:#?}");
+    assert!(has("camera[0].line[0].points: a line needs exactly 2 points"), "{shown:#?}");
+    assert!(has("camera[1].id"), "{shown:#?}");
+    assert!(has("/no/such/file.jsonl does not exist"), "{shown:#?}");
+    assert!(has("rule[0].zone: camera \"cam-1\" has no zone \"nowhere\""), "{shown:#?}");
+    assert!(has("rule[0].limit_kmh: speeding rules need limit_kmh"), "{shown:#?}");
+    assert_eq!(shown.len(), 8, "{shown:#?}");
+}
+
+#[test]
+fn type_and_syntax_errors_name_the_place() {
+    let p = PipelineConfig::from_toml("[pipeline]\nworkers = \"two\"\n").unwrap_err();
+    assert_eq!(p[0].key, "pipeline.workers");
+    assert_eq!(p[0].line, Some(2));
+    let p = PipelineConfig::from_toml("[pipeline\nworkers = 2\n").unwrap_err();
+    assert_eq!(p[0].line, Some(1));
+    assert!(p[0].message.starts_with("TOML syntax error"));
+}
+
+#[test]
+fn polygons() {
+    assert!(check_polygon(&[[0.0, 0.0], [4.0, 0.0], [4.0, 3.0], [0.0, 3.0]]).is_ok());
+    assert!(check_polygon(&[[0.0, 0.0], [4.0, 0.0]]).is_err());
+    assert!(check_polygon(&[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]).unwrap_err().contains("zero area"));
+    assert!(check_polygon(&[[0.0, 0.0], [4.0, 4.0], [4.0, 0.0], [0.0, 4.0]]).unwrap_err().contains("cross"));
+}

@@ -1,0 +1,73 @@
+//! Detections as they enter the engine: one [`Frame`] per camera frame.
+
+use crate::ObjectClass;
+use serde::{Deserialize, Serialize};
+
+/// An axis-aligned box in pixels, `x1 < x2`, `y1 < y2`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    /// Left edge.
+    pub x1: f32,
+    /// Top edge.
+    pub y1: f32,
+    /// Right edge.
+    pub x2: f32,
+    /// Bottom edge.
+    pub y2: f32,
+}
+
+impl BBox {
+    /// Width in pixels.
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
+    /// Area in square pixels.
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+    /// Intersection over union with another box (0 when either is empty).
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+    /// The box's ground contact point: its bottom centre.
+    pub fn bottom_centre(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) / 2.0, self.y2)
+    }
+}
+
+/// One detected object in a frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// COCO class.
+    pub class: ObjectClass,
+    /// Detector confidence in `[0, 1]`.
+    pub confidence: f32,
+    /// Box in pixels.
+    pub bbox: BBox,
+}
+
+/// One camera frame and everything detected in it. Frames without detections still flow so
+/// that event time advances.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Camera id from the pipeline config.
+    pub camera_id: String,
+    /// Capture time, milliseconds since the Unix epoch (the engine's event time).
+    pub ts_ms: u64,
+    /// Frame number within the camera's stream.
+    pub frame: u64,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Detections in this frame.
+    pub detections: Vec<Detection>,
+}

@@ -1,0 +1,161 @@
+//! Parsing and validation of the detections JSON Lines format (DESIGN.md "Interchange formats").
+//!
+//! A line is either a valid [`Frame`] or a [`LineError`] that names the reason; the caller adds
+//! the source and line number and sends it to the `errors` table.
+
+use crate::{BBox, Detection, Frame, ObjectClass};
+use serde::Deserialize;
+
+/// Why a line was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {reason}")]
+pub struct LineError {
+    /// Machine-readable kind (`malformed_json`, `invalid_frame`, `invalid_detection`).
+    pub kind: &'static str,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Camera id, when the line named one.
+    pub camera_id: Option<String>,
+    /// Event time, when the line had one.
+    pub ts_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFrame {
+    camera_id: String,
+    ts_ms: u64,
+    frame: u64,
+    width: u32,
+    height: u32,
+    #[serde(default)]
+    detections: Vec<RawDetection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetection {
+    class: String,
+    confidence: f64,
+    bbox: [f64; 4],
+}
+
+/// Parses one line. Blank lines are the caller's business (they are skipped, not errors).
+pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
+    if !line.trim_start().starts_with('{') {
+        return Err(LineError {
+            kind: "malformed_json",
+            reason: "a line must be one JSON object (a frame), starting with '{'".into(),
+            camera_id: None,
+            ts_ms: None,
+        });
+    }
+    let raw: RawFrame = serde_json::from_str(line).map_err(|e| LineError {
+        kind: "malformed_json",
+        reason: e.to_string(),
+        camera_id: None,
+        ts_ms: None,
+    })?;
+    let fail = |kind: &'static str, reason: String| LineError {
+        kind,
+        reason,
+        camera_id: Some(raw.camera_id.clone()),
+        ts_ms: Some(raw.ts_ms),
+    };
+    if raw.camera_id.is_empty() {
+        return Err(fail("invalid_frame", "camera_id is empty".into()));
+    }
+    if raw.width == 0 || raw.height == 0 {
+        return Err(fail("invalid_frame", format!("frame size {}x{} is empty", raw.width, raw.height)));
+    }
+    let mut detections = Vec::with_capacity(raw.detections.len());
+    for (i, d) in raw.detections.iter().enumerate() {
+        let class = ObjectClass::from_name(&d.class).ok_or_else(|| {
+            fail("invalid_detection", format!("detections[{i}].class {:?} is not a COCO class name", d.class))
+        })?;
+        if !(d.confidence.is_finite() && (0.0..=1.0).contains(&d.confidence)) {
+            return Err(fail("invalid_detection", format!(
+                "detections[{i}].confidence {} is outside 0..=1", d.confidence)));
+        }
+        let [x1, y1, x2, y2] = d.bbox;
+        if d.bbox.iter().any(|v| !v.is_finite()) {
+            return Err(fail("invalid_detection", format!("detections[{i}].bbox {:?} is not finite", d.bbox)));
+        }
+        if x1 >= x2 || y1 >= y2 {
+            return Err(fail("invalid_detection", format!(
+                "detections[{i}].bbox {:?} is inverted or empty (need x1 < x2 and y1 < y2)", d.bbox)));
+        }
+        detections.push(Detection {
+            class,
+            confidence: d.confidence as f32,
+            bbox: BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 },
+        });
+    }
+    Ok(Frame {
+        camera_id: raw.camera_id,
+        ts_ms: raw.ts_ms,
+        frame: raw.frame,
+        width: raw.width,
+        height: raw.height,
+        detections,
+    })
+}
+
+/// Writes a frame as one JSON line (no trailing newline), the same format [`parse_frame`] reads.
+/// Numbers are written in their shortest form that reads back to the same `f32`.
+pub fn frame_to_line(frame: &Frame) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(96 + 80 * frame.detections.len());
+    let camera = serde_json::to_string(&frame.camera_id).expect("strings serialize");
+    let _ = write!(
+        out,
+        r#"{{"camera_id":{camera},"ts_ms":{},"frame":{},"width":{},"height":{},"detections":["#,
+        frame.ts_ms, frame.frame, frame.width, frame.height
+    );
+    for (i, d) in frame.detections.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let b = &d.bbox;
+        let _ = write!(
+            out,
+            r#"{{"class":"{}","confidence":{},"bbox":[{},{},{},{}]}}"#,
+            d.class.name(), d.confidence, b.x1, b.y1, b.x2, b.y2
+        );
+    }
+    out.push_str("]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"camera_id":"cam-1","ts_ms":1767225600000,"frame":0,"width":1920,"height":1080,"detections":[{"class":"car","confidence":0.87,"bbox":[10,20,110,90]}]}"#;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let f = parse_frame(GOOD).unwrap();
+        assert_eq!(f.detections.len(), 1);
+        assert_eq!(f.detections[0].class.name(), "car");
+        assert_eq!(parse_frame(&frame_to_line(&f)).unwrap(), f);
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let cases = [
+            ("{not json", "malformed_json"),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":-0.1,"bbox":[0,0,1,1]}]}"#, "invalid_detection"),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[5,0,1,1]}]}"#, "invalid_detection"),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[NaN,0,1,1]}]}"#, "malformed_json"),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"spaceship","confidence":0.5,"bbox":[0,0,1,1]}]}"#, "invalid_detection"),
+            (r#"{"camera_id":"c","ts_ms":-5,"frame":0,"width":10,"height":10}"#, "malformed_json"),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":0,"height":10}"#, "invalid_frame"),
+        ];
+        for (line, kind) in cases {
+            let err = parse_frame(line).unwrap_err();
+            assert_eq!(err.kind, kind, "{line}: {err}");
+            assert!(!err.reason.is_empty());
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared types of itscam: detections, output rows, the pipeline config and its validation.
+//! Every other crate depends on this one; it depends on none of them.
+#![warn(missing_docs)]
+
+mod coco;
+pub mod config;
+mod detection;
+pub mod jsonl;
+mod rows;
+pub mod time;
+
+pub use coco::{COCO_CLASSES, ObjectClass};
+pub use detection::{BBox, Detection, Frame};
+pub use rows::{DetectionRow, ErrorRow, TrackRow};

@@ -1,0 +1,75 @@
+//! Rows of the output tables (see DESIGN.md "Tables"). Sinks turn them into Arrow batches.
+
+use crate::ObjectClass;
+use serde::{Deserialize, Serialize};
+
+/// A row of the `detections` table: one input detection after tracking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectionRow {
+    /// Camera id.
+    pub camera_id: String,
+    /// Event time of the frame.
+    pub ts_ms: u64,
+    /// Frame number.
+    pub frame: u64,
+    /// Id of the confirmed track this detection belongs to; `None` while untracked or unconfirmed.
+    pub track_id: Option<u64>,
+    /// Class as detected in this frame.
+    pub class: ObjectClass,
+    /// Detector confidence.
+    pub confidence: f32,
+    /// Box left.
+    pub x1: f32,
+    /// Box top.
+    pub y1: f32,
+    /// Box right.
+    pub x2: f32,
+    /// Box bottom.
+    pub y2: f32,
+    /// Ground position east in metres (needs calibration).
+    pub ground_x: Option<f64>,
+    /// Ground position north in metres (needs calibration).
+    pub ground_y: Option<f64>,
+    /// Smoothed speed of the track in km/h (needs calibration and a track).
+    pub speed_kmh: Option<f64>,
+}
+
+/// A row of the `tracks` table: one confirmed track, written when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackRow {
+    /// Camera id.
+    pub camera_id: String,
+    /// Track id, unique per camera within a run.
+    pub track_id: u64,
+    /// Majority class over the track's detections.
+    pub class: ObjectClass,
+    /// Event time of the first detection (including the frames before confirmation).
+    pub first_ts_ms: u64,
+    /// Event time of the last matched detection.
+    pub last_ts_ms: u64,
+    /// Number of frames with a matched detection.
+    pub frames: u64,
+    /// Mean speed in km/h (needs calibration).
+    pub mean_speed_kmh: Option<f64>,
+    /// Maximum speed in km/h (needs calibration).
+    pub max_speed_kmh: Option<f64>,
+}
+
+/// A row of the `errors` table: input the engine rejected, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRow {
+    /// Where the input came from (`detections:path`, `stdin`, …).
+    pub source: String,
+    /// 1-based line number within the source, when the source has lines.
+    pub line: Option<u64>,
+    /// Camera the input was for, when it could be read.
+    pub camera_id: Option<String>,
+    /// Event time of the input, when it could be read.
+    pub ts_ms: Option<u64>,
+    /// Short machine-readable kind: `malformed_json`, `invalid_detection`, `unknown_camera`, `late`, …
+    pub kind: String,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Wall-clock time of the rejection, milliseconds since the Unix epoch.
+    pub rejected_at_ms: u64,
+}
