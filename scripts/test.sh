@@ -9,4 +9,6 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# Doc tests (nextest does not run them), then every unit and integration test.
+cargo test --doc --workspace --quiet
 cargo nextest run --workspace --all-targets --no-fail-fast "$@"

@@ -93,6 +93,8 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let sink = sink_for_workers.clone();
         let paused = sink.clone();
         let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone() };
+        // A writer that stopped (storage failure) ends the run early; `finish` reports why.
+        let (stop_e, stop_t) = (stop.clone(), stop.clone());
         let (tracks, late, rejected) = (tracks_w.clone(), late_w.clone(), rejected_w.clone());
         let tracker = tracker.clone();
         worker.dataflow::<u64, _, _>(move |scope| {
@@ -101,7 +103,9 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             errors.deliver("ErrorsToLake", move |rows| {
                 rejected.fetch_add(rows.len() as u64, Ordering::Relaxed);
                 late.fetch_add(rows.iter().filter(|r| r.kind == "late").count() as u64, Ordering::Relaxed);
-                error_sink.send(SinkRows::Errors(rows));
+                if !error_sink.send(SinkRows::Errors(rows)) {
+                    stop_e.store(true, Ordering::Relaxed);
+                }
             });
             frames.track_frames(tracker).deliver("TrackedToLake", move |rows| {
                 let mut detections = Vec::with_capacity(rows.len());
@@ -113,8 +117,9 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                     }
                 }
                 tracks.fetch_add(ended.len() as u64, Ordering::Relaxed);
-                sink.send(SinkRows::Detections(detections));
-                sink.send(SinkRows::Tracks(ended));
+                if !(sink.send(SinkRows::Detections(detections)) && sink.send(SinkRows::Tracks(ended))) {
+                    stop_t.store(true, Ordering::Relaxed);
+                }
             });
         });
     })

@@ -8,6 +8,8 @@ pub mod deliver;
 pub mod source;
 pub mod track;
 pub mod tracker;
+pub mod video;
+pub mod vision;
 
 /// Routes a camera id to a worker: every per-camera state lives on exactly one worker.
 pub fn camera_route(camera_id: &str) -> u64 {

@@ -22,6 +22,34 @@ pub enum Tracked {
 }
 
 /// Tracks objects per camera.
+///
+/// ```
+/// use itscam_operators::track::{TrackFrames, Tracked};
+/// use itscam_types::config::TrackerConfig;
+/// use itscam_types::{BBox, Detection, Frame, ObjectClass};
+/// use std::sync::{Arc, Mutex};
+/// use timely::dataflow::operators::{Inspect, ToStream};
+///
+/// let car = ObjectClass::from_name("car").unwrap();
+/// let frames: Vec<Frame> = (0..5u64).map(|n| Frame {
+///     camera_id: "cam-1".into(), ts_ms: 1_000 + 100 * n, frame: n, width: 640, height: 480,
+///     detections: vec![Detection { class: car, confidence: 0.9,
+///         bbox: BBox { x1: 10.0 + 5.0 * n as f32, y1: 10.0, x2: 60.0 + 5.0 * n as f32, y2: 40.0 } }],
+/// }).collect();
+/// let out = Arc::new(Mutex::new(Vec::new()));
+/// let sink = out.clone();
+/// timely::example(move |scope| {
+///     frames.to_stream(scope).container::<Vec<_>>().track_frames(TrackerConfig::default())
+///         .inspect(move |t: &Tracked| sink.lock().unwrap().push(t.clone()));
+/// });
+/// let out = out.lock().unwrap();
+/// let mut ids: Vec<(u64, Option<u64>)> = out.iter().filter_map(|t| match t {
+///     Tracked::Detection(d) => Some((d.frame, d.track_id)), _ => None }).collect();
+/// ids.sort();
+/// // Confirmed on the third matched frame (min_hits = 3); the track ends with the input.
+/// assert_eq!(ids, [(0, None), (1, None), (2, Some(1)), (3, Some(1)), (4, Some(1))]);
+/// assert!(out.iter().any(|t| matches!(t, Tracked::Ended(r) if r.track_id == 1 && r.frames == 5)));
+/// ```
 pub trait TrackFrames<'s> {
     /// Exchanges frames by camera and tracks them. Output at time `t` holds every detection of
     /// the frames at `t` and the tracks that ended there; tracks still alive when the input
@@ -50,13 +78,15 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     frames.sort_by(|a, b| (&a.camera_id, a.frame).cmp(&(&b.camera_id, b.frame)));
                     let mut session = output.session(&cap);
                     for frame in &frames {
-                        let tracker = trackers
-                            .entry(frame.camera_id.clone())
-                            .or_insert_with(|| Tracker::new(frame.camera_id.clone(), config.clone()));
+                        if !trackers.contains_key(&frame.camera_id) {
+                            trackers.insert(frame.camera_id.clone(), Tracker::new(frame.camera_id.clone(), config.clone()));
+                        }
+                        let tracker = trackers.get_mut(&frame.camera_id).expect("inserted above");
                         let update = tracker.update(frame);
+                        let camera: std::sync::Arc<str> = frame.camera_id.as_str().into();
                         for (det, track_id) in frame.detections.iter().zip(update.track_ids) {
                             session.give(Tracked::Detection(DetectionRow {
-                                camera_id: frame.camera_id.clone(),
+                                camera_id: camera.clone(),
                                 ts_ms: frame.ts_ms,
                                 frame: frame.frame,
                                 track_id,

@@ -1,10 +1,10 @@
 //! Rows → Arrow record batches (file columns only; see [`crate::schema`]).
 
 use crate::schema::Table;
-use arrow::array::{ArrayRef, Float32Builder, Float64Builder, Int64Builder, StringBuilder};
+use arrow::array::{ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int64Builder, StringBuilder};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use itscam_types::{DetectionRow, ErrorRow, TrackRow};
+use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use std::sync::Arc;
 
 fn i64s(values: impl Iterator<Item = Option<u64>>, n: usize) -> ArrayRef {
@@ -81,5 +81,22 @@ pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, ArrowError> {
         strs(rows.iter().map(|r| Some(r.kind.as_str())), n),
         strs(rows.iter().map(|r| Some(r.reason.as_str())), n),
         i64s(rows.iter().map(|r| Some(r.rejected_at_ms)), n),
+    ])
+}
+
+/// `frame_quality` rows as a batch.
+pub fn quality_batch(rows: &[QualityRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let bools = |f: fn(&QualityRow) -> bool| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()) };
+    RecordBatch::try_new(Table::FrameQuality.file_schema(), vec![
+        i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.frame)), n),
+        f32s(rows.iter().map(|r| r.sharpness), n),
+        f32s(rows.iter().map(|r| r.brightness), n),
+        f32s(rows.iter().map(|r| r.clipped), n),
+        f32s(rows.iter().map(|r| r.change), n),
+        bools(|r| r.frozen),
+        f32s(rows.iter().map(|r| r.score), n),
+        bools(|r| r.skipped),
     ])
 }

@@ -11,7 +11,7 @@ mod lake;
 pub mod schema;
 mod writer;
 
-pub use batch::{detections_batch, errors_batch, tracks_batch};
+pub use batch::{detections_batch, errors_batch, quality_batch, tracks_batch};
 pub use error::SinkError;
 pub use lake::Lake;
 pub use schema::Table;

@@ -13,11 +13,13 @@ pub enum Table {
     Tracks,
     /// Rejected input.
     Errors,
+    /// Quality of every video frame, skipped or not.
+    FrameQuality,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Detections, Table::Tracks, Table::Errors];
+    pub const ALL: [Table; 4] = [Table::Detections, Table::Tracks, Table::Errors, Table::FrameQuality];
 
     /// SQL name and directory name.
     pub fn name(self) -> &'static str {
@@ -25,6 +27,7 @@ impl Table {
             Table::Detections => "detections",
             Table::Tracks => "tracks",
             Table::Errors => "errors",
+            Table::FrameQuality => "frame_quality",
         }
     }
 
@@ -43,6 +46,7 @@ impl Table {
             Table::Detections => DETECTIONS.clone(),
             Table::Tracks => TRACKS.clone(),
             Table::Errors => ERRORS.clone(),
+            Table::FrameQuality => FRAME_QUALITY.clone(),
         }
     }
 
@@ -96,5 +100,19 @@ static ERRORS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("kind", DataType::Utf8, false),
         f("reason", DataType::Utf8, false),
         f("rejected_at_ms", DataType::Int64, false),
+    ]))
+});
+
+static FRAME_QUALITY: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("ts_ms", DataType::Int64, false),
+        f("frame", DataType::Int64, false),
+        f("sharpness", DataType::Float32, false),
+        f("brightness", DataType::Float32, false),
+        f("clipped", DataType::Float32, false),
+        f("change", DataType::Float32, false),
+        f("frozen", DataType::Boolean, false),
+        f("score", DataType::Float32, false),
+        f("skipped", DataType::Boolean, false),
     ]))
 });

@@ -3,14 +3,14 @@
 //! encoded completely and then stored with one `put`, which is atomic on the local filesystem
 //! (temporary file + rename) and on S3 — a reader never sees a partial file.
 
-use crate::batch::{detections_batch, errors_batch, tracks_batch};
+use crate::batch::{detections_batch, errors_batch, quality_batch, tracks_batch};
 use crate::error::SinkError;
 use crate::lake::Lake;
 use crate::schema::Table;
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::{now_ms, utc_date};
-use itscam_types::{DetectionRow, ErrorRow, TrackRow};
+use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use object_store::{ObjectStoreExt, PutPayload};
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
@@ -32,6 +32,8 @@ pub enum SinkRows {
     Tracks(Vec<TrackRow>),
     /// `errors` rows.
     Errors(Vec<ErrorRow>),
+    /// `frame_quality` rows.
+    FrameQuality(Vec<QualityRow>),
 }
 
 impl SinkRows {
@@ -40,6 +42,7 @@ impl SinkRows {
             SinkRows::Detections(r) => r.len(),
             SinkRows::Tracks(r) => r.len(),
             SinkRows::Errors(r) => r.len(),
+            SinkRows::FrameQuality(r) => r.len(),
         }
     }
 }
@@ -175,38 +178,44 @@ impl WriterState {
     }
 
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
-        let mut full = Vec::new();
+        // Rows arrive grouped by camera and time: split each batch into runs of one partition
+        // and move each run into its buffer, computing the partition key once per run.
+        let mut touched = Vec::new();
         match rows {
             SinkRows::Detections(rows) => {
-                for r in rows {
-                    let key = PartKey { table: Table::Detections, camera_id: Some(r.camera_id.clone()), date: utc_date(r.ts_ms) };
+                for (key, run) in runs(rows, Table::Detections, |r| (Some(&*r.camera_id), r.ts_ms)) {
                     if let SinkRows::Detections(v) = &mut self.buffer(&key, || SinkRows::Detections(Vec::new())).rows {
-                        v.push(r);
+                        v.extend(run);
                     }
-                    full.push(key);
+                    touched.push(key);
                 }
             }
             SinkRows::Tracks(rows) => {
-                for r in rows {
-                    let key = PartKey { table: Table::Tracks, camera_id: Some(r.camera_id.clone()), date: utc_date(r.first_ts_ms) };
+                for (key, run) in runs(rows, Table::Tracks, |r| (Some(r.camera_id.as_str()), r.first_ts_ms)) {
                     if let SinkRows::Tracks(v) = &mut self.buffer(&key, || SinkRows::Tracks(Vec::new())).rows {
-                        v.push(r);
+                        v.extend(run);
                     }
-                    full.push(key);
+                    touched.push(key);
                 }
             }
             SinkRows::Errors(rows) => {
-                for r in rows {
-                    let key = PartKey { table: Table::Errors, camera_id: None, date: utc_date(r.rejected_at_ms) };
+                for (key, run) in runs(rows, Table::Errors, |r| (None, r.rejected_at_ms)) {
                     if let SinkRows::Errors(v) = &mut self.buffer(&key, || SinkRows::Errors(Vec::new())).rows {
-                        v.push(r);
+                        v.extend(run);
                     }
-                    full.push(key);
+                    touched.push(key);
+                }
+            }
+            SinkRows::FrameQuality(rows) => {
+                for (key, run) in runs(rows, Table::FrameQuality, |r| (Some(r.camera_id.as_str()), r.ts_ms)) {
+                    if let SinkRows::FrameQuality(v) = &mut self.buffer(&key, || SinkRows::FrameQuality(Vec::new())).rows {
+                        v.extend(run);
+                    }
+                    touched.push(key);
                 }
             }
         }
-        full.dedup();
-        for key in full {
+        for key in touched {
             if self.buffers.get(&key).is_some_and(|b| b.rows.len() >= self.config.max_rows) {
                 let buffer = self.buffers.remove(&key).expect("checked");
                 self.write(key, buffer.rows).await?;
@@ -261,6 +270,7 @@ fn encode(table: Table, rows: &SinkRows) -> Result<bytes::Bytes, SinkError> {
         SinkRows::Detections(r) => detections_batch(r),
         SinkRows::Tracks(r) => tracks_batch(r),
         SinkRows::Errors(r) => errors_batch(r),
+        SinkRows::FrameQuality(r) => quality_batch(r),
     }
     .map_err(|e| fail(&e))?;
     let props = WriterProperties::builder()
@@ -291,4 +301,23 @@ async fn put_with_retry(lake: &Lake, path: &Path, bytes: bytes::Bytes) -> Result
             Err(e) => return Err(SinkError::Storage { path: path.to_string(), source: e }),
         }
     }
+}
+
+/// Splits rows into maximal runs of the same partition (camera, UTC day), in order.
+fn runs<R>(rows: Vec<R>, table: Table, key_of: impl Fn(&R) -> (Option<&str>, u64)) -> Vec<(PartKey, Vec<R>)> {
+    const DAY_MS: u64 = 86_400_000;
+    let mut out: Vec<(PartKey, Vec<R>)> = Vec::new();
+    let mut current: Option<(Option<String>, u64)> = None;
+    for row in rows {
+        let (camera, ts) = key_of(&row);
+        let day = ts / DAY_MS;
+        let same = current.as_ref().is_some_and(|(c, d)| *d == day && c.as_deref() == camera);
+        if !same {
+            let camera = camera.map(str::to_string);
+            current = Some((camera.clone(), day));
+            out.push((PartKey { table, camera_id: camera, date: utc_date(ts) }, Vec::new()));
+        }
+        out.last_mut().expect("pushed above").1.push(row);
+    }
+    out
 }

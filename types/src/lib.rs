@@ -7,8 +7,11 @@ pub mod config;
 mod detection;
 pub mod jsonl;
 mod rows;
+mod serde_arc;
 pub mod time;
+mod video;
 
 pub use coco::{COCO_CLASSES, ObjectClass};
 pub use detection::{BBox, Detection, Frame};
-pub use rows::{DetectionRow, ErrorRow, TrackRow};
+pub use rows::{DetectionRow, ErrorRow, QualityRow, TrackRow};
+pub use video::{CameraHealth, VideoFrame};

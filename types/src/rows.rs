@@ -2,12 +2,14 @@
 
 use crate::ObjectClass;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A row of the `detections` table: one input detection after tracking.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DetectionRow {
-    /// Camera id.
-    pub camera_id: String,
+    /// Camera id (shared by all rows of a frame).
+    #[serde(with = "crate::serde_arc::arc_str")]
+    pub camera_id: Arc<str>,
     /// Event time of the frame.
     pub ts_ms: u64,
     /// Frame number.
@@ -72,4 +74,29 @@ pub struct ErrorRow {
     pub reason: String,
     /// Wall-clock time of the rejection, milliseconds since the Unix epoch.
     pub rejected_at_ms: u64,
+}
+
+/// A row of the `frame_quality` table: the quality gate's measurements of one video frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityRow {
+    /// Camera id.
+    pub camera_id: String,
+    /// Event time of the frame.
+    pub ts_ms: u64,
+    /// Frame number.
+    pub frame: u64,
+    /// Variance of the Laplacian of the grey image (higher = sharper).
+    pub sharpness: f32,
+    /// Mean grey level, 0..255.
+    pub brightness: f32,
+    /// Share of clipped (near black or white) pixels.
+    pub clipped: f32,
+    /// Mean absolute grey difference from the previous frame of the camera.
+    pub change: f32,
+    /// Whether the frame is a repeat of the previous one.
+    pub frozen: bool,
+    /// Quality score, 0..1.
+    pub score: f32,
+    /// Whether the gate skipped the frame (score below `[quality].min_score`).
+    pub skipped: bool,
 }

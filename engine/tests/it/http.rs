@@ -77,7 +77,7 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.clone().oneshot(Request::get("/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["detections", "tracks", "errors"]);
+    assert_eq!(names, ["detections", "tracks", "errors", "frame_quality"]);
 
     let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);

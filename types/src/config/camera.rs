@@ -130,9 +130,14 @@ impl CameraConfig {
                     out.push(Problem::new(format!("{at}.source"), format!("file {} does not exist", p.display())));
                 }
             }
-            Ok(Source::DetectionsStdin) => {}
+            Ok(Source::VideoFile(p)) => {
+                if !p.is_file() {
+                    out.push(Problem::new(format!("{at}.source"), format!("video file {} does not exist", p.display())));
+                }
+            }
+            Ok(Source::DetectionsStdin | Source::Rtsp(_)) => {}
             Ok(other) => out.push(Problem::new(format!("{at}.source"), format!(
-                "{} sources are not available in this build yet; use detections:PATH.jsonl", other.label()))),
+                "{} sources are not available in this build yet; use detections:PATH.jsonl, file:VIDEO or rtsp://", other.label()))),
         }
         if let Some(c) = &self.calibration {
             let key = format!("{at}.calibration");

@@ -6,12 +6,14 @@
 //! collects every unknown key through `serde_ignored` and rejects them all together.
 
 mod camera;
+mod model;
 mod problems;
 mod rule;
 mod sections;
 mod tracker;
 
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Point, SignalConfig, Source, ZoneConfig, check_polygon};
+pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{RuleConfig, RuleKind, Severity};
 pub use sections::{HttpConfig, LakeConfig, QueryConfig, RunConfig, WriterConfig};
@@ -35,6 +37,10 @@ pub struct PipelineConfig {
     pub query: QueryConfig,
     /// `[http]`: the HTTP API.
     pub http: HttpConfig,
+    /// `[model]`: the detector for video cameras.
+    pub model: ModelConfig,
+    /// `[quality]`: the per-frame quality gate for video cameras.
+    pub quality: QualityConfig,
     /// `[[camera]]`: the cameras.
     pub camera: Vec<CameraConfig>,
     /// `[[signal]]`: traffic-signal state inputs.
@@ -85,6 +91,9 @@ impl PipelineConfig {
         self.pipeline.check(&mut out);
         self.query.check(&mut out);
         self.http.check(&mut out);
+        let video = self.camera.iter().any(|c| matches!(Source::parse(&c.source), Ok(Source::VideoFile(_) | Source::Rtsp(_))));
+        self.model.check(video, &mut out);
+        self.quality.check(&mut out);
         for (key, msg) in self.tracker.problems() {
             out.push(Problem::new(format!("tracker.{key}"), msg));
         }

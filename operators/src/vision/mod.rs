@@ -1,0 +1,10 @@
+//! The vision path: decoded frames → quality gate → batching inference (ONNX Runtime) →
+//! decode + NMS → detections in the same [`itscam_types::Frame`] the detections source emits.
+
+pub mod detector;
+pub mod gate;
+pub mod infer;
+pub mod postprocess;
+pub mod preprocess;
+pub mod quality;
+pub mod runtime;
