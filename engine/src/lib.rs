@@ -7,3 +7,4 @@ pub mod http;
 pub mod pipeline;
 pub mod progress;
 pub mod sql;
+pub mod vision;

@@ -27,11 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a pipeline: read its cameras' detections, track, and write the tables to the lake.
+    /// Run a pipeline: read its cameras (video or detections), detect, track, and write the
+    /// tables to the lake. Without --config, runs the embedded example (examples/video/config.toml:
+    /// the sample video .assets/vtest.avi through the bundled detector into ./lake).
     Run {
         /// Pipeline config (TOML); see README "Pipeline config".
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        /// Also write the detector's output as detections JSON Lines (DESIGN.md format) to this file.
+        #[arg(long, value_name = "FILE")]
+        write_detections: Option<PathBuf>,
         /// Timely worker threads (overrides [pipeline].workers).
         #[arg(long, short)]
         workers: Option<usize>,
@@ -85,7 +90,23 @@ enum Command {
     },
 }
 
+/// `itscam run` without --config.
+const DEFAULT_CONFIG: &str = include_str!("../../examples/video/config.toml");
+
+/// mimalloc hands freed pages back to the OS after 10 ms by default. Rows churn through memory
+/// continuously (allocated on workers, freed after encoding), so pages were returned and zeroed
+/// again and again: 30 % of the CPU of the spine benchmark. A ten-second delay keeps the working
+/// set while data flows and still returns memory when the engine idles.
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    /// `mi_option_purge_delay` in mimalloc v3's `mimalloc.h` (not exported by libmimalloc-sys).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets one process-wide allocator option (an integer); mimalloc reads it when it purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ITSCAM_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -129,12 +150,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Run { config, workers, no_progress } => {
-            let config = load(&config)?;
+        Command::Run { config, workers, no_progress, write_detections } => {
+            let config = match &config {
+                Some(path) => load(path)?,
+                None => PipelineConfig::from_toml(DEFAULT_CONFIG).map_err(|problems| {
+                    let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+                    anyhow::anyhow!("the embedded default config (examples/video/config.toml) cannot run here:\n{}\nRun scripts/setup.sh from the repository root first, or pass --config", list.join("\n"))
+                })?,
+            };
             let stop = Arc::new(AtomicBool::new(false));
             let on_signal = stop.clone();
             ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
-            let summary = run(&config, &RunOptions { workers, progress: !no_progress }, stop)?;
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections }, stop)?;
             print!("{summary}");
             Ok(ExitCode::SUCCESS)
         }

@@ -2,18 +2,21 @@
 //! its input (or Ctrl-C), then waits until every row is in a file.
 
 use crate::progress::Progress;
+use crate::vision::{VisionPlan, VisionSummary};
 use itscam_operators::deliver::Deliver;
 use itscam_operators::source::{FeedSpec, FeedStats, SourceControl, detections_source};
 use itscam_operators::track::{TrackFrames, Tracked};
 use itscam_sinks::{Lake, LakeWriter, SinkRows, Table, WriterSummary};
 use itscam_types::config::{PipelineConfig, Source};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use timely::dataflow::operators::Concat;
 
 /// Rows queued for the lake above which sources stop taking input.
-const SINK_HIGH_WATER_ROWS: usize = 2_000_000;
+const SINK_HIGH_WATER_ROWS: usize = 262_144;
 
 /// Options of one run that are not in the config file.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +25,8 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Also write the detector's output (video cameras) as detections JSON Lines to this file.
+    pub write_detections: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -45,6 +50,10 @@ pub struct RunSummary {
     pub workers: usize,
     /// The lake's URL.
     pub lake_url: String,
+    /// Per class: (detections, confirmed tracks).
+    pub classes: BTreeMap<String, (u64, u64)>,
+    /// The vision path, when video cameras ran.
+    pub vision: Option<VisionSummary>,
 }
 
 impl std::fmt::Display for RunSummary {
@@ -57,7 +66,16 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  rejected    {:>12}  (late: {}; see the errors table)", self.rejected, self.late)?;
         writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
         for (table, (files, rows)) in &self.written.tables {
-            writeln!(f, "    {table:<12} {rows:>10} rows in {files} file(s)")?;
+            writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
+        }
+        if let Some(v) = &self.vision {
+            write!(f, "{v}")?;
+        }
+        if !self.classes.is_empty() {
+            writeln!(f, "  by class     detections     tracks")?;
+            for (class, (d, t)) in &self.classes {
+                writeln!(f, "    {class:<12} {d:>10} {t:>10}")?;
+            }
         }
         Ok(())
     }
@@ -77,6 +95,12 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
 
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
+    // Opens the runtime and one detector per worker now, so a missing library, model or
+    // provider is a start-up error, not a failure inside the dataflow.
+    let vision = VisionPlan::prepare(config, workers, options.write_detections.clone())?;
+    let vision_report = vision.as_ref().map(|v| v.report_handle());
+    let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
+    let classes_w = classes.clone();
     let progress = options.progress.then(|| Progress::start(stats.clone()));
 
     let tracks = Arc::new(AtomicU64::new(0));
@@ -97,8 +121,15 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let (stop_e, stop_t) = (stop.clone(), stop.clone());
         let (tracks, late, rejected) = (tracks_w.clone(), late_w.clone(), rejected_w.clone());
         let tracker = tracker.clone();
+        let classes = classes_w.clone();
+        let vision = vision.as_ref().map(|v| v.for_worker(index, peers, &sink, &stop));
         worker.dataflow::<u64, _, _>(move |scope| {
-            let (frames, errors) = detections_source(scope, mine, lateness_ms, control);
+            let (mut frames, mut errors) = detections_source(scope, mine, lateness_ms, control);
+            if let Some(vision) = vision {
+                let (video_frames, video_errors) = vision.build(scope);
+                frames = frames.concat(video_frames);
+                errors = errors.concat(video_errors);
+            }
             let error_sink = sink.clone();
             errors.deliver("ErrorsToLake", move |rows| {
                 rejected.fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -110,10 +141,24 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             frames.track_frames(tracker).deliver("TrackedToLake", move |rows| {
                 let mut detections = Vec::with_capacity(rows.len());
                 let mut ended = Vec::new();
+                let mut per_class = [(0u64, 0u64); 80];
                 for row in rows {
                     match row {
-                        Tracked::Detection(d) => detections.push(d),
-                        Tracked::Ended(t) => ended.push(t),
+                        Tracked::Detection(d) => {
+                            per_class[d.class.0 as usize % 80].0 += 1;
+                            detections.push(d)
+                        }
+                        Tracked::Ended(t) => {
+                            per_class[t.class.0 as usize % 80].1 += 1;
+                            ended.push(t)
+                        }
+                    }
+                }
+                if let Ok(mut classes) = classes.lock() {
+                    for (i, (d, t)) in per_class.iter().enumerate().filter(|(_, c)| c.0 + c.1 > 0) {
+                        let e = classes.entry(itscam_types::COCO_CLASSES[i].to_string()).or_default();
+                        e.0 += d;
+                        e.1 += t;
                     }
                 }
                 tracks.fetch_add(ended.len() as u64, Ordering::Relaxed);
@@ -133,8 +178,13 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     if let Some(p) = progress {
         p.finish();
     }
-    let frames = stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).sum::<u64>();
+    let vision = match vision_report {
+        Some(report) => Some(report.finish()?),
+        None => None,
+    };
+    let frames = stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).sum::<u64>() + vision.as_ref().map_or(0, |v| v.inferred);
     let late = late.load(Ordering::Relaxed);
+    let classes = std::mem::take(&mut *classes.lock().map_err(|_| anyhow::anyhow!("a worker panicked"))?);
     Ok(RunSummary {
         frames: frames - late,
         detections: written.rows(Table::Detections),
@@ -145,13 +195,15 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         elapsed: started.elapsed(),
         workers,
         lake_url,
+        classes,
+        vision,
     })
 }
 
-/// One feed per distinct source; cameras sharing a source share its feed.
+/// One feed per distinct detections source; cameras sharing a source share its feed.
 fn feeds_of(config: &PipelineConfig) -> Vec<FeedSpec> {
     let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
-    for cam in &config.camera {
+    for cam in config.camera.iter().filter(|c| matches!(c.parsed_source(), Source::DetectionsFile(_) | Source::DetectionsStdin)) {
         by_source.entry(cam.parsed_source()).or_default().push(cam.id.clone());
     }
     by_source

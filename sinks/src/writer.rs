@@ -9,7 +9,7 @@ use crate::lake::Lake;
 use crate::schema::Table;
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
-use itscam_types::time::{now_ms, utc_date};
+use itscam_types::time::utc_date;
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use object_store::{ObjectStoreExt, PutPayload};
 use object_store::path::Path;
@@ -77,7 +77,8 @@ impl LakeSink {
         self.tx.send(Msg::Rows(rows)).is_ok()
     }
 
-    /// Rows queued or buffered but not yet in a file: sources pause above a high-water mark.
+    /// Rows sent but not yet taken in by the writer: sources pause above a high-water mark.
+    /// (Rows taken in are staged in bounded batches and encoded, so they cost little memory.)
     pub fn pending_rows(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }
@@ -137,10 +138,25 @@ struct PartKey {
     date: String,
 }
 
+/// One partition's file in progress: rows staged as structs until a batch is full, then
+/// encoded into an in-memory Parquet writer, so memory holds compressed columns, not rows.
 struct Buffer {
     rows: SinkRows,
+    encoder: Option<ArrowWriter<Vec<u8>>>,
+    encoded_rows: usize,
     since: Instant,
 }
+
+impl Buffer {
+    fn total_rows(&self) -> usize {
+        self.encoded_rows + self.rows.len()
+    }
+}
+
+/// Rows staged before they are encoded as one record batch.
+const BATCH_ROWS: usize = 65_536;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 262_144;
 
 struct WriterState {
     lake: Lake,
@@ -160,7 +176,10 @@ impl WriterState {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(Msg::Rows(rows)) => self.add(rows).await?,
+                    Some(Msg::Rows(rows)) => {
+                        self.pending.fetch_sub(rows.len(), Ordering::Relaxed);
+                        self.add(rows).await?
+                    }
                     Some(Msg::Flush(done)) => {
                         self.write_where(|_| true).await?;
                         let _ = done.send(());
@@ -216,9 +235,13 @@ impl WriterState {
             }
         }
         for key in touched {
-            if self.buffers.get(&key).is_some_and(|b| b.rows.len() >= self.config.max_rows) {
-                let buffer = self.buffers.remove(&key).expect("checked");
-                self.write(key, buffer.rows).await?;
+            let Some(buffer) = self.buffers.get_mut(&key) else { continue };
+            if buffer.rows.len() >= BATCH_ROWS {
+                tokio::task::block_in_place(|| stage(key.table, buffer))?;
+            }
+            if buffer.total_rows() >= self.config.max_rows {
+                let buffer = self.buffers.remove(&key).expect("present");
+                self.write(key, buffer).await?;
             }
         }
         Ok(())
@@ -226,7 +249,7 @@ impl WriterState {
 
     fn buffer(&mut self, key: &PartKey, empty: impl FnOnce() -> SinkRows) -> &mut Buffer {
         if !self.buffers.contains_key(key) {
-            self.buffers.insert(key.clone(), Buffer { rows: empty(), since: Instant::now() });
+            self.buffers.insert(key.clone(), Buffer { rows: empty(), encoder: None, encoded_rows: 0, since: Instant::now() });
         }
         self.buffers.get_mut(key).expect("inserted above")
     }
@@ -236,17 +259,23 @@ impl WriterState {
         keys.sort_by(|a, b| (a.table, &a.camera_id, &a.date).cmp(&(b.table, &b.camera_id, &b.date)));
         for key in keys {
             let buffer = self.buffers.remove(&key).expect("listed above");
-            self.write(key, buffer.rows).await?;
+            self.write(key, buffer).await?;
         }
         Ok(())
     }
 
-    async fn write(&mut self, key: PartKey, rows: SinkRows) -> Result<(), SinkError> {
-        let n = rows.len();
+    async fn write(&mut self, key: PartKey, mut buffer: Buffer) -> Result<(), SinkError> {
+        let n = buffer.total_rows();
         let table = key.table;
-        let bytes = tokio::task::spawn_blocking(move || encode(table, &rows))
-            .await
-            .map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })??;
+        let bytes = tokio::task::block_in_place(|| {
+            stage(table, &mut buffer)?;
+            let mut encoder = buffer.encoder.take().expect("staging creates the encoder");
+            let fail = |e: parquet::errors::ParquetError| SinkError::Encode { table: table.name(), reason: e.to_string() };
+            encoder.finish().map_err(fail)?;
+            // The footer is written; take the finished bytes (the writer is dropped unused).
+            let out = std::mem::take(encoder.inner_mut());
+            Ok::<_, SinkError>(bytes::Bytes::from(out))
+        })?;
         let mut dir = self.lake.table_path(table);
         if let Some(cam) = &key.camera_id {
             dir = dir.join(format!("camera_id={cam}"));
@@ -258,30 +287,44 @@ impl WriterState {
         let entry = self.summary.tables.entry(table.name()).or_default();
         entry.0 += 1;
         entry.1 += n as u64;
-        self.pending.fetch_sub(n, Ordering::Relaxed);
         tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
         Ok(())
     }
 }
 
-fn encode(table: Table, rows: &SinkRows) -> Result<bytes::Bytes, SinkError> {
+/// Encodes the staged rows of `buffer` into its Parquet writer (created on first use).
+fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     let fail = |e: &dyn std::fmt::Display| SinkError::Encode { table: table.name(), reason: e.to_string() };
-    let batch: RecordBatch = match rows {
+    let empty = empty_like(&buffer.rows);
+    let rows = std::mem::replace(&mut buffer.rows, empty);
+    let batch: RecordBatch = match &rows {
         SinkRows::Detections(r) => detections_batch(r),
         SinkRows::Tracks(r) => tracks_batch(r),
         SinkRows::Errors(r) => errors_batch(r),
         SinkRows::FrameQuality(r) => quality_batch(r),
     }
     .map_err(|e| fail(&e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| fail(&e))?))
-        .set_created_by(format!("itscam {} (written {})", env!("CARGO_PKG_VERSION"), now_ms()))
-        .build();
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 3);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).map_err(|e| fail(&e))?;
-    writer.write(&batch).map_err(|e| fail(&e))?;
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(bytes::Bytes::from(out))
+    if buffer.encoder.is_none() {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| fail(&e))?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("itscam {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(props)).map_err(|e| fail(&e))?);
+    }
+    let encoder = buffer.encoder.as_mut().expect("created above");
+    encoder.write(&batch).map_err(|e| fail(&e))?;
+    buffer.encoded_rows += batch.num_rows();
+    Ok(())
+}
+
+fn empty_like(rows: &SinkRows) -> SinkRows {
+    match rows {
+        SinkRows::Detections(_) => SinkRows::Detections(Vec::with_capacity(BATCH_ROWS)),
+        SinkRows::Tracks(_) => SinkRows::Tracks(Vec::new()),
+        SinkRows::Errors(_) => SinkRows::Errors(Vec::new()),
+        SinkRows::FrameQuality(_) => SinkRows::FrameQuality(Vec::new()),
+    }
 }
 
 /// Retries transient storage failures with exponential backoff before giving up.

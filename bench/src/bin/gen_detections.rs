@@ -25,22 +25,37 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Output file.
+    /// Output file; with --per-camera, `{camera}` in it is replaced by each camera id.
     #[arg(long)]
     out: std::path::PathBuf,
+    /// Write one file per camera instead of one interleaved file.
+    #[arg(long)]
+    per_camera: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let config = SynthConfig { cameras: a.cameras, objects: a.objects, fps: a.fps, seconds: a.seconds, seed: a.seed, ..SynthConfig::default() };
     let frames = generate(&config);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&a.out)?);
+    let template = a.out.to_string_lossy().to_string();
+    anyhow::ensure!(!a.per_camera || template.contains("{camera}"), "--per-camera needs {{camera}} in --out");
+    let mut files = std::collections::BTreeMap::new();
     let mut detections = 0usize;
     for f in &frames {
         detections += f.detections.len();
+        let path = if a.per_camera { template.replace("{camera}", &f.camera_id) } else { template.clone() };
+        let out = match files.entry(path) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let file = std::fs::File::create(e.key())?;
+                e.insert(std::io::BufWriter::new(file))
+            }
+        };
         writeln!(out, "{}", frame_to_line(f))?;
     }
-    out.flush()?;
-    eprintln!("wrote {} frames, {} detections to {}", frames.len(), detections, a.out.display());
+    for out in files.values_mut() {
+        out.flush()?;
+    }
+    eprintln!("wrote {} frames, {} detections to {} file(s) at {}", frames.len(), detections, files.len(), a.out.display());
     Ok(())
 }

@@ -166,9 +166,12 @@ impl CameraStatus {
         drop(s);
         self.changed.notify_all();
         let (camera, err) = (self.camera_id.as_str(), error.unwrap_or(""));
-        match health {
-            CameraHealth::Up | CameraHealth::Connecting => tracing::info!(camera, state = ?health, attempt, "camera {health:?}"),
-            CameraHealth::Reconnecting | CameraHealth::Down => {
+        match (health, error) {
+            // Down without an error is a file that ended: normal, not worth a warning.
+            (CameraHealth::Up | CameraHealth::Connecting, _) | (CameraHealth::Down, None) => {
+                tracing::info!(camera, state = ?health, attempt, "camera {health:?}")
+            }
+            (CameraHealth::Reconnecting | CameraHealth::Down, _) => {
                 tracing::warn!(camera, state = ?health, attempt, error = err, "camera {health:?}")
             }
         }

@@ -1,7 +1,7 @@
 //! A detector: session + preprocessing + output decoding + NMS, for whole batches of frames.
 //! Owned by one inference thread.
 
-use super::postprocess::{ClassFilter, OutputDecoder, TensorView, decoder_for, nms};
+use super::postprocess::{ClassFilter, OutputDecoder, TensorView, decoder_for, nms_cross_class};
 use super::preprocess::{Geometry, Layout, Preprocessor, ResizeMode};
 use super::runtime::{BatchOutputs, VisionError, open_session, run_batch};
 use itscam_types::config::{ModelConfig, ModelFamily, Provider};
@@ -30,6 +30,7 @@ pub struct Detector {
     pre: Preprocessor,
     filter: ClassFilter,
     nms_iou: f32,
+    cross_class_iou: f32,
     input: Vec<f32>,
     geometries: Vec<Geometry>,
     raw: BatchOutputs,
@@ -70,6 +71,7 @@ impl Detector {
             decoder,
             filter: ClassFilter::from_config(config),
             nms_iou: config.nms_iou,
+            cross_class_iou: config.cross_class_iou,
             input: Vec::with_capacity(pre.image_len() * config.max_batch),
             pre,
             geometries: Vec::with_capacity(config.max_batch),
@@ -112,7 +114,7 @@ impl Detector {
         for (i, dets) in out.iter_mut().enumerate().take(n) {
             dets.clear();
             self.decoder.decode(&views, i, &self.geometries[i], &self.filter, dets);
-            nms(dets, self.nms_iou);
+            nms_cross_class(dets, self.nms_iou, self.cross_class_iou);
         }
         t.decode = after_run.elapsed();
         Ok(t)

@@ -16,6 +16,14 @@ pub struct CameraConfig {
     /// Where frames come from: `detections:PATH.jsonl` (`detections:-` = stdin). Several cameras
     /// may share one detections source; its lines are routed by `camera_id`.
     pub source: String,
+    /// Video files: `fast` (default: as fast as decoding and inference allow, nothing dropped)
+    /// or `realtime` (frames released at their capture pace, like a live camera).
+    #[serde(default)]
+    pub pacing: Pacing,
+    /// Video files: capture time of the first frame, ms since the Unix epoch (default: the
+    /// file's modification time).
+    #[serde(default)]
+    pub start_ms: Option<u64>,
     /// Image ↔ ground point pairs.
     #[serde(default)]
     pub calibration: Option<CalibrationConfig>,
@@ -25,6 +33,17 @@ pub struct CameraConfig {
     /// Zones.
     #[serde(default)]
     pub zone: Vec<ZoneConfig>,
+}
+
+/// Release pacing of a video file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pacing {
+    /// As fast as the engine allows.
+    #[default]
+    Fast,
+    /// At the file's frame rate.
+    Realtime,
 }
 
 /// `[camera.calibration]`: ≥ 4 image points (pixels) and the ground points (metres) they show.

@@ -12,7 +12,7 @@ mod rule;
 mod sections;
 mod tracker;
 
-pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Point, SignalConfig, Source, ZoneConfig, check_polygon};
+pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{RuleConfig, RuleKind, Severity};

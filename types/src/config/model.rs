@@ -61,6 +61,9 @@ pub struct ModelConfig {
     pub classes: Vec<String>,
     /// IoU above which a lower-scoring box of the same class is suppressed.
     pub nms_iou: f32,
+    /// IoU above which a lower-scoring box of another class is suppressed (one object reported
+    /// under two classes); 1.0 turns this off.
+    pub cross_class_iou: f32,
     /// Threads ONNX Runtime uses per inference call (0: its default).
     pub threads: usize,
     /// ONNX Runtime shared library; default: `$ORT_DYLIB_PATH`, then `.assets/libonnxruntime.so`.
@@ -84,6 +87,7 @@ impl Default for ModelConfig {
             class_confidence: BTreeMap::new(),
             classes: ["person", "bicycle", "car", "motorcycle", "bus", "truck"].map(String::from).to_vec(),
             nms_iou: 0.5,
+            cross_class_iou: 0.8,
             threads: 0,
             runtime_library: None,
         }
@@ -105,7 +109,7 @@ impl ModelConfig {
         if self.queue < self.max_batch {
             bad("queue", format!("must be at least max_batch ({}), got {}", self.max_batch, self.queue));
         }
-        for (key, v) in [("confidence", self.confidence), ("nms_iou", self.nms_iou)] {
+        for (key, v) in [("confidence", self.confidence), ("nms_iou", self.nms_iou), ("cross_class_iou", self.cross_class_iou)] {
             if !(0.0..=1.0).contains(&v) {
                 bad(key, format!("must be within 0..=1, got {v}"));
             }

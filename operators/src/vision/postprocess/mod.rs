@@ -15,7 +15,7 @@ mod tests;
 
 pub use centernet::CenterNetDecoder;
 pub use filter::ClassFilter;
-pub use nms::nms;
+pub use nms::{nms, nms_cross_class};
 pub use yolo::YoloDecoder;
 
 use crate::vision::preprocess::Geometry;

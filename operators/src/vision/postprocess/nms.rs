@@ -8,11 +8,22 @@ use itscam_types::Detection;
 /// Equal confidences keep their input order (stable sort), so the result is deterministic.
 /// Runs in `O(n · kept)` without allocating: kept boxes are compacted to the front as found.
 pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
+    nms_cross_class(dets, iou, f32::INFINITY);
+}
+
+/// [`nms`], and also suppresses a box of *another* class overlapping a higher-scoring kept box
+/// by more than `cross_class_iou`: one object reported under two classes (CenterNet can score the
+/// same cell as `car` and `truck`) becomes one detection, while distinct objects of different
+/// classes that merely overlap survive.
+pub fn nms_cross_class(dets: &mut Vec<Detection>, iou: f32, cross_class_iou: f32) {
     dets.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     let mut kept = 0;
     for i in 0..dets.len() {
         let d = &dets[i];
-        let suppressed = dets[..kept].iter().any(|k| k.class == d.class && k.bbox.iou(&d.bbox) > iou);
+        let suppressed = dets[..kept].iter().any(|k| {
+            let overlap = k.bbox.iou(&d.bbox);
+            (k.class == d.class && overlap > iou) || overlap > cross_class_iou
+        });
         if !suppressed {
             // Everything in kept..i was suppressed, so swapping keeps the kept ones in order.
             dets.swap(kept, i);
@@ -20,6 +31,23 @@ pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
         }
     }
     dets.truncate(kept);
+}
+
+#[cfg(test)]
+mod cross_class_tests {
+    use super::*;
+    use itscam_types::{BBox, ObjectClass};
+
+    #[test]
+    fn one_object_under_two_classes_becomes_one_detection() {
+        let b = BBox { x1: 10.0, y1: 10.0, x2: 110.0, y2: 60.0 };
+        let near = BBox { x1: 40.0, y1: 10.0, x2: 140.0, y2: 60.0 };
+        let det = |c: &str, confidence: f32, bbox: BBox| Detection { class: ObjectClass::from_name(c).unwrap(), confidence, bbox };
+        let mut dets = vec![det("truck", 0.38, b), det("car", 0.43, b), det("person", 0.5, near)];
+        nms_cross_class(&mut dets, 0.5, 0.9);
+        let classes: Vec<&str> = dets.iter().map(|d| d.class.name()).collect();
+        assert_eq!(classes, ["person", "car"]);
+    }
 }
 
 #[cfg(test)]

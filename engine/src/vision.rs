@@ -1,0 +1,301 @@
+//! The vision half of `itscam run`: video cameras → decode → quality gate → batching inference
+//! → frames with detections, which join the detections sources' frames before the tracker.
+
+use itscam_operators::camera_route;
+use itscam_operators::deliver::Deliver;
+use itscam_operators::source::SourceControl;
+use itscam_operators::video::{CameraStatus, Pacing, VideoFeedSpec, video_source};
+use itscam_operators::vision::detector::Detector;
+use itscam_operators::vision::gate::QualityGate;
+use itscam_operators::vision::infer::{BatchPolicy, Detect, InferenceStats, StageSamples};
+use itscam_operators::vision::runtime::provider_name;
+use itscam_sinks::{LakeSink, SinkRows};
+use itscam_types::config::{self, PipelineConfig, Provider, QualityConfig, Source};
+use itscam_types::jsonl::frame_to_line;
+use itscam_types::{ErrorRow, Frame};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use timely::dataflow::{Scope, Stream};
+
+/// Rows queued for the lake above which video sources stop reading (files) too.
+const SINK_HIGH_WATER_ROWS: usize = 262_144;
+
+/// Everything the workers need to run the video cameras, prepared before the dataflow starts.
+pub struct VisionPlan {
+    feeds: Vec<VideoFeedSpec>,
+    detectors: Mutex<Vec<Option<Detector>>>,
+    provider: Provider,
+    policy: BatchPolicy,
+    quality: QualityConfig,
+    stats: Arc<InferenceStats>,
+    measured: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+    jsonl: Mutex<Option<Sender<Vec<String>>>>,
+    jsonl_thread: Mutex<Option<JoinHandle<std::io::Result<u64>>>>,
+    handed_out: AtomicUsize,
+    peers: usize,
+}
+
+impl std::fmt::Debug for VisionPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisionPlan").field("cameras", &self.feeds.len()).field("provider", &self.provider).finish_non_exhaustive()
+    }
+}
+
+impl VisionPlan {
+    /// `None` when the config has no video cameras. Opens one detector per worker.
+    pub fn prepare(config: &PipelineConfig, workers: usize, write_detections: Option<PathBuf>) -> anyhow::Result<Option<VisionPlan>> {
+        let feeds: Vec<VideoFeedSpec> = config
+            .camera
+            .iter()
+            .filter_map(|cam| {
+                let source = cam.parsed_source();
+                matches!(source, Source::VideoFile(_) | Source::Rtsp(_)).then(|| {
+                    let mut feed = VideoFeedSpec::new(cam.id.clone(), source);
+                    feed.options.pacing = match cam.pacing {
+                        config::Pacing::Fast => Pacing::AsFastAsPossible,
+                        config::Pacing::Realtime => Pacing::RealTime,
+                    };
+                    feed.options.start_ms = cam.start_ms;
+                    feed.options.lateness_ms = config.pipeline.lateness_ms;
+                    feed
+                })
+            })
+            .collect();
+        if feeds.is_empty() {
+            return Ok(None);
+        }
+        let mut detectors = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            detectors.push(Some(Detector::open(&config.model)?));
+        }
+        let provider = detectors[0].as_ref().map(|d| d.provider()).unwrap_or(Provider::Cpu);
+        let (jsonl, jsonl_thread) = match write_detections {
+            Some(path) => {
+                let (tx, rx) = channel::<Vec<String>>();
+                let file = std::fs::File::create(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+                let handle = std::thread::Builder::new().name("itscam-jsonl".into()).spawn(move || {
+                    let mut out = std::io::BufWriter::new(file);
+                    let mut n = 0u64;
+                    for lines in rx {
+                        for line in lines {
+                            out.write_all(line.as_bytes())?;
+                            out.write_all(b"\n")?;
+                            n += 1;
+                        }
+                    }
+                    out.flush()?;
+                    Ok(n)
+                })?;
+                (Some(tx), Some(handle))
+            }
+            None => (None, None),
+        };
+        let policy = BatchPolicy {
+            max_batch: config.model.max_batch,
+            max_wait: Duration::from_millis(config.model.max_wait_ms),
+            queue: config.model.queue,
+            live_cameras: feeds.iter().filter(|f| f.is_live()).map(|f| Arc::from(f.camera_id.as_str())).collect(),
+        };
+        Ok(Some(VisionPlan {
+            feeds,
+            detectors: Mutex::new(detectors),
+            provider,
+            policy,
+            quality: config.quality.clone(),
+            stats: Arc::default(),
+            measured: Arc::default(),
+            skipped: Arc::default(),
+            jsonl: Mutex::new(jsonl),
+            jsonl_thread: Mutex::new(jsonl_thread),
+            handed_out: AtomicUsize::new(0),
+            peers: workers,
+        }))
+    }
+
+    /// A handle that reads the counters after the run.
+    pub fn report_handle(&self) -> VisionReport {
+        VisionReport {
+            stats: self.stats.clone(),
+            measured: self.measured.clone(),
+            skipped: self.skipped.clone(),
+            statuses: self.feeds.iter().map(|f| f.status.clone()).collect(),
+            provider: self.provider,
+            jsonl_thread: self.jsonl_thread.lock().ok().and_then(|mut t| t.take()),
+        }
+    }
+
+    /// This worker's share: its cameras (by camera route) and its detector.
+    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>) -> WorkerVision {
+        let feeds = self.feeds.iter().filter(|f| camera_route(&f.camera_id) as usize % peers == index).cloned().collect();
+        let detector = self.detectors.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one detector per worker");
+        let jsonl = {
+            let mut guard = self.jsonl.lock().expect("not poisoned");
+            let tx = guard.clone();
+            // The last worker takes the original sender, so the writer ends with the dataflow.
+            if self.handed_out.fetch_add(1, Ordering::SeqCst) + 1 == self.peers {
+                guard.take();
+            }
+            tx
+        };
+        let (stats, paused, queue) = (self.stats.clone(), sink.clone(), self.policy.queue * self.peers);
+        let control = SourceControl {
+            pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS),
+            stop: stop.clone(),
+        };
+        WorkerVision {
+            feeds,
+            detector,
+            policy: self.policy.clone(),
+            quality: self.quality.clone(),
+            stats: self.stats.clone(),
+            measured: self.measured.clone(),
+            skipped: self.skipped.clone(),
+            control,
+            sink: sink.clone(),
+            jsonl,
+        }
+    }
+}
+
+/// One worker's part of the vision path.
+pub struct WorkerVision {
+    feeds: Vec<VideoFeedSpec>,
+    detector: Detector,
+    policy: BatchPolicy,
+    quality: QualityConfig,
+    stats: Arc<InferenceStats>,
+    measured: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+    control: SourceControl,
+    sink: LakeSink,
+    jsonl: Option<Sender<Vec<String>>>,
+}
+
+impl WorkerVision {
+    /// Builds sources → quality gate → inference on this worker; returns frames with
+    /// detections and error rows.
+    pub fn build<'s>(self, scope: Scope<'s, u64>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
+        let (video, errors) = video_source(scope, self.feeds, self.control);
+        let (passed, quality_rows) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
+        let (sink, measured, skipped) = (self.sink, self.measured, self.skipped);
+        let quality_sink = sink.clone();
+        quality_rows.deliver("QualityToLake", move |rows| {
+            measured.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            skipped.fetch_add(rows.iter().filter(|r| r.skipped).count() as u64, Ordering::Relaxed);
+            quality_sink.send(SinkRows::FrameQuality(rows));
+        });
+        let (frames, infer_errors) = passed.detect(self.detector, self.policy, self.stats);
+        let frames = match self.jsonl {
+            Some(tx) => {
+                use timely::dataflow::operators::Inspect;
+                frames.inspect_core(move |event| {
+                    if let Ok((_, batch)) = event {
+                        let _ = tx.send(batch.iter().map(frame_to_line).collect());
+                    }
+                })
+            }
+            None => frames,
+        };
+        use timely::dataflow::operators::Concat;
+        (frames, errors.concat(infer_errors))
+    }
+}
+
+/// Reads the vision counters once the run has ended.
+pub struct VisionReport {
+    stats: Arc<InferenceStats>,
+    measured: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+    statuses: Vec<Arc<CameraStatus>>,
+    provider: Provider,
+    jsonl_thread: Option<JoinHandle<std::io::Result<u64>>>,
+}
+
+impl VisionReport {
+    /// Waits for the detections JSONL writer and collects the figures.
+    pub fn finish(self) -> anyhow::Result<VisionSummary> {
+        let jsonl_lines = match self.jsonl_thread {
+            Some(t) => Some(t.join().map_err(|_| anyhow::anyhow!("the detections JSONL writer panicked"))??),
+            None => None,
+        };
+        let samples = self.stats.samples.lock().map(|s| s.clone()).unwrap_or_default();
+        Ok(VisionSummary {
+            provider: provider_name(self.provider),
+            measured: self.measured.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            inferred: self.stats.frames.load(Ordering::Relaxed),
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            dropped: self.stats.dropped.load(Ordering::Relaxed),
+            failed: self.stats.failed.load(Ordering::Relaxed),
+            cameras: self.statuses.iter().map(|s| (s.snapshot().camera_id.clone(), format!("{:?}", s.health()).to_lowercase())).collect(),
+            samples,
+            jsonl_lines,
+        })
+    }
+}
+
+/// What the vision path did in a run.
+#[derive(Clone, Debug, Default)]
+pub struct VisionSummary {
+    /// Execution provider used.
+    pub provider: &'static str,
+    /// Frames decoded and measured by the quality gate.
+    pub measured: u64,
+    /// Of those, skipped for low quality.
+    pub skipped: u64,
+    /// Frames through the detector.
+    pub inferred: u64,
+    /// Inference calls.
+    pub batches: u64,
+    /// Live frames dropped under overload.
+    pub dropped: u64,
+    /// Frames whose batch failed.
+    pub failed: u64,
+    /// Camera id and final health.
+    pub cameras: Vec<(String, String)>,
+    /// Per-stage latency samples (µs).
+    pub samples: StageSamples,
+    /// Lines written by `--write-detections`.
+    pub jsonl_lines: Option<u64>,
+}
+
+/// The `q`-quantile of samples (µs), in milliseconds.
+pub fn quantile_ms(samples: &[u32], q: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+impl std::fmt::Display for VisionSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.samples;
+        let mean_batch = if s.batch_size.is_empty() { 0.0 } else { s.batch_size.iter().map(|b| *b as f64).sum::<f64>() / s.batch_size.len() as f64 };
+        writeln!(f, "  video frames {:>12}  (quality-skipped {}, dropped {}, failed {})", self.measured, self.skipped, self.dropped, self.failed)?;
+        writeln!(f, "  inferred     {:>12}  in {} batches (mean {:.1}) on {}", self.inferred, self.batches, mean_batch, self.provider)?;
+        writeln!(
+            f,
+            "  latency ms   p50/p99: queue {:.1}/{:.1}, preprocess {:.1}/{:.1}, inference {:.1}/{:.1}, decode+NMS {:.2}/{:.2} (per batch)",
+            quantile_ms(&s.queue_wait, 0.5), quantile_ms(&s.queue_wait, 0.99),
+            quantile_ms(&s.preprocess, 0.5), quantile_ms(&s.preprocess, 0.99),
+            quantile_ms(&s.inference, 0.5), quantile_ms(&s.inference, 0.99),
+            quantile_ms(&s.decode, 0.5), quantile_ms(&s.decode, 0.99),
+        )?;
+        for (camera, health) in &self.cameras {
+            writeln!(f, "    camera {camera}: {health}")?;
+        }
+        if let Some(n) = self.jsonl_lines {
+            writeln!(f, "  detections JSONL: {n} frame(s) written")?;
+        }
+        Ok(())
+    }
+}
