@@ -91,12 +91,12 @@ pub fn quality_batch(rows: &[QualityRow]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(Table::FrameQuality.file_schema(), vec![
         i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
         i64s(rows.iter().map(|r| Some(r.frame)), n),
-        f32s(rows.iter().map(|r| r.sharpness), n),
-        f32s(rows.iter().map(|r| r.brightness), n),
-        f32s(rows.iter().map(|r| r.clipped), n),
-        f32s(rows.iter().map(|r| r.change), n),
-        bools(|r| r.frozen),
-        f32s(rows.iter().map(|r| r.score), n),
+        f32s(rows.iter().map(|r| r.quality.sharpness), n),
+        f32s(rows.iter().map(|r| r.quality.brightness), n),
+        f32s(rows.iter().map(|r| r.quality.clipped), n),
+        f32s(rows.iter().map(|r| r.quality.change), n),
+        bools(|r| r.quality.frozen),
+        f32s(rows.iter().map(|r| r.quality.score), n),
         bools(|r| r.skipped),
     ])
 }

@@ -13,5 +13,5 @@ mod video;
 
 pub use coco::{COCO_CLASSES, ObjectClass};
 pub use detection::{BBox, Detection, Frame};
-pub use rows::{DetectionRow, ErrorRow, QualityRow, TrackRow};
+pub use rows::{DetectionRow, ErrorRow, FrameQuality, QualityRow, TrackRow};
 pub use video::{CameraHealth, VideoFrame};

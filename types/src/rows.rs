@@ -76,6 +76,23 @@ pub struct ErrorRow {
     pub rejected_at_ms: u64,
 }
 
+/// Quality figures of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameQuality {
+    /// Variance of the 4-neighbour Laplacian of the grey image (higher = sharper).
+    pub sharpness: f32,
+    /// Mean grey level, 0..255.
+    pub brightness: f32,
+    /// Share of pixels at or below 8 or at or above 247.
+    pub clipped: f32,
+    /// Mean absolute grey difference from the camera's previous frame (255 for the first).
+    pub change: f32,
+    /// `change` below the frozen threshold.
+    pub frozen: bool,
+    /// 0..1: the worst of the sharpness and exposure scores; 0 when frozen.
+    pub score: f32,
+}
+
 /// A row of the `frame_quality` table: the quality gate's measurements of one video frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QualityRow {
@@ -85,18 +102,8 @@ pub struct QualityRow {
     pub ts_ms: u64,
     /// Frame number.
     pub frame: u64,
-    /// Variance of the Laplacian of the grey image (higher = sharper).
-    pub sharpness: f32,
-    /// Mean grey level, 0..255.
-    pub brightness: f32,
-    /// Share of clipped (near black or white) pixels.
-    pub clipped: f32,
-    /// Mean absolute grey difference from the previous frame of the camera.
-    pub change: f32,
-    /// Whether the frame is a repeat of the previous one.
-    pub frozen: bool,
-    /// Quality score, 0..1.
-    pub score: f32,
+    /// The measurements.
+    pub quality: FrameQuality,
     /// Whether the gate skipped the frame (score below `[quality].min_score`).
     pub skipped: bool,
 }

@@ -4,3 +4,4 @@ mod cli;
 mod golden;
 mod http;
 mod support;
+mod vision;

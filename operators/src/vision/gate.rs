@@ -32,18 +32,8 @@ impl<'s> QualityGate<'s> for Stream<'s, u64, Vec<VideoFrame>> {
                         let meter = meters.entry(frame.camera_id.clone()).or_insert_with(|| QualityMeter::new(frozen_threshold));
                         let quality = meter.measure(&frame.rgb, frame.width, frame.height);
                         let skipped = quality.score < min_score;
-                        session.give(Err(QualityRow {
-                            camera_id: frame.camera_id.to_string(),
-                            ts_ms: frame.ts_ms,
-                            frame: frame.frame,
-                            sharpness: quality.sharpness,
-                            brightness: quality.brightness,
-                            clipped: quality.clipped,
-                            change: quality.change,
-                            frozen: quality.frozen,
-                            score: quality.score,
-                            skipped,
-                        }));
+                        let row = QualityRow { camera_id: frame.camera_id.to_string(), ts_ms: frame.ts_ms, frame: frame.frame, quality, skipped };
+                        session.give(Err(row));
                         if !skipped {
                             session.give(Ok(frame));
                         }

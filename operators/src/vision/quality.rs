@@ -2,22 +2,7 @@
 //! share of clipped pixels) and frozen frames (mean absolute difference from the previous
 //! frame). All on a half-resolution grey image, reusing the camera's buffers.
 
-/// Quality figures of one frame.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FrameQuality {
-    /// Variance of the 4-neighbour Laplacian of the grey image (higher = sharper).
-    pub sharpness: f32,
-    /// Mean grey level, 0..255.
-    pub brightness: f32,
-    /// Share of pixels at or below 8 or at or above 247.
-    pub clipped: f32,
-    /// Mean absolute grey difference from the camera's previous frame (255 for the first).
-    pub change: f32,
-    /// `change` below the frozen threshold.
-    pub frozen: bool,
-    /// 0..1: the worst of the sharpness and exposure scores; 0 when frozen.
-    pub score: f32,
-}
+pub use itscam_types::FrameQuality;
 
 /// Laplacian variance at which sharpness scores 1 (typical focused street scenes reach several hundred).
 const SHARP_ENOUGH: f32 = 60.0;

@@ -27,7 +27,7 @@ pub enum VisionError {
         reason: String,
     },
     /// The model file is missing (setup / config).
-    #[error("model file {0} does not exist (run scripts/setup.sh, or set [model].path)")]
+    #[error("model file {0} does not exist (relative paths are from the working directory: run from the repository root, or set [model].path)")]
     ModelNotFound(PathBuf),
     /// The model does not load or lacks the inputs/outputs of its family (config).
     #[error("cannot use model {path}: {reason}")]

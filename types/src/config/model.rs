@@ -98,7 +98,7 @@ impl ModelConfig {
     pub(crate) fn check(&self, video_cameras: bool, out: &mut Vec<Problem>) {
         let mut bad = |key: &str, msg: String| out.push(Problem::new(format!("model.{key}"), msg));
         if video_cameras && !std::path::Path::new(&self.path).is_file() {
-            bad("path", format!("model file {} does not exist (run scripts/setup.sh, or set [model].path)", self.path));
+            bad("path", format!("model file {} does not exist (relative paths are from the working directory: run from the repository root, or set [model].path)", self.path));
         }
         if self.input_width == 0 || self.input_height == 0 || self.input_width % 32 != 0 || self.input_height % 32 != 0 {
             bad("input_width", format!("input size {}x{} must be positive multiples of 32", self.input_width, self.input_height));
