@@ -120,7 +120,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<PipelineConfig> {
+fn load(path: &std::path::Path) -> anyhow::Result<PipelineConfig> {
     PipelineConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

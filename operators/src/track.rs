@@ -110,8 +110,8 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                         last.downgrade(cap.time());
                     }
                 }
-                if frontier.is_empty() && stash.is_empty() {
-                    if let Some(last) = last.take() {
+                if frontier.is_empty() && stash.is_empty()
+                    && let Some(last) = last.take() {
                         let mut session = output.session(&last);
                         let mut cameras: Vec<_> = trackers.keys().cloned().collect();
                         cameras.sort();
@@ -120,7 +120,6 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                             session.give_iterator(tracker.finish().into_iter().map(Tracked::Ended));
                         }
                     }
-                }
             }
         })
     }

@@ -62,6 +62,8 @@ impl Default for SourceControl {
 const STOP_POLL: Duration = Duration::from_millis(200);
 
 /// Builds the source operator for `feeds` on this worker.
+// `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
+#[allow(clippy::result_large_err)]
 pub fn detections_source<'s>(
     scope: Scope<'s, u64>,
     feeds: Vec<FeedSpec>,
@@ -147,11 +149,10 @@ impl FeedState {
     /// Advances the watermark for `frame`; returns the capability to emit it at (its own
     /// `ts_ms`), or the watermark it is late for.
     fn admit(&mut self, frame: &Frame, lateness_ms: u64, initial: Option<&Capability<u64>>) -> Result<Capability<u64>, u64> {
-        if let Some(cap) = &self.cap {
-            if frame.ts_ms < *cap.time() {
+        if let Some(cap) = &self.cap
+            && frame.ts_ms < *cap.time() {
                 return Err(*cap.time());
             }
-        }
         let newest = self.newest.map_or(frame.ts_ms, |n| n.max(frame.ts_ms));
         self.newest = Some(newest);
         let watermark = newest.saturating_sub(lateness_ms);

@@ -101,6 +101,8 @@ pub trait Detect<'s> {
 }
 
 impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
+    // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
+    #[allow(clippy::result_large_err)]
     fn detect(self, detector: Detector, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
         let scope = self.scope();
         let stream = self.unary_frontier::<CapacityContainerBuilder<Vec<Event>>, _, _, _>(Pipeline, "BatchInference", move |_cap, info| {
@@ -223,7 +225,7 @@ fn spawn_inference_thread(mut detector: Detector, activator: timely::scheduling:
             let mut out = Vec::new();
             while let Ok(batch) = batch_rx.recv() {
                 let result = match detector.detect(&batch.frames, &mut out) {
-                    Ok(timings) => BatchResult { detections: Ok(out.drain(..).collect()), timings },
+                    Ok(timings) => BatchResult { detections: Ok(std::mem::take(&mut out)), timings },
                     Err(e) => BatchResult { detections: Err(e), timings: BatchTimings::default() },
                 };
                 if result_tx.send(result).is_err() {

@@ -100,7 +100,7 @@ impl ModelConfig {
         if video_cameras && !std::path::Path::new(&self.path).is_file() {
             bad("path", format!("model file {} does not exist (relative paths are from the working directory: run from the repository root, or set [model].path)", self.path));
         }
-        if self.input_width == 0 || self.input_height == 0 || self.input_width % 32 != 0 || self.input_height % 32 != 0 {
+        if self.input_width == 0 || self.input_height == 0 || !self.input_width.is_multiple_of(32) || !self.input_height.is_multiple_of(32) {
             bad("input_width", format!("input size {}x{} must be positive multiples of 32", self.input_width, self.input_height));
         }
         if self.max_batch == 0 || self.max_batch > 256 {
