@@ -22,20 +22,22 @@ pub struct LineError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFrame {
+struct RawFrame<'a> {
     camera_id: String,
     ts_ms: u64,
     frame: u64,
     width: u32,
     height: u32,
-    #[serde(default)]
-    detections: Vec<RawDetection>,
+    #[serde(default, borrow)]
+    detections: Vec<RawDetection<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDetection {
-    class: String,
+struct RawDetection<'a> {
+    /// Borrowed from the line (no allocation per detection) unless it has escapes.
+    #[serde(borrow)]
+    class: std::borrow::Cow<'a, str>,
     confidence: f64,
     bbox: [f64; 4],
 }
