@@ -7,7 +7,7 @@ use itscam_types::ErrorRow;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::core::{Inspect, Probe};
@@ -36,7 +36,14 @@ pub struct Running {
     frontier: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     pub pause: Arc<AtomicBool>,
+    /// Bumped (and notified) whenever frames, errors or the frontier change: `wait` sleeps on it.
+    changed: Arc<(Mutex<u64>, Condvar)>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn bump(changed: &(Mutex<u64>, Condvar)) {
+    *changed.0.lock().unwrap() += 1;
+    changed.1.notify_all();
 }
 
 impl Running {
@@ -48,13 +55,17 @@ impl Running {
         let p = pause.clone();
         let control = SourceControl { pause: Arc::new(move || p.load(Ordering::Relaxed)), stop: Arc::default() };
         let stop = control.stop.clone();
-        let (s, e, f) = (seen.clone(), errors.clone(), frontier.clone());
+        let changed: Arc<(Mutex<u64>, Condvar)> = Arc::default();
+        let (s, e, f, c) = (seen.clone(), errors.clone(), frontier.clone(), changed.clone());
         let thread = std::thread::spawn(move || {
             timely::execute_directly(move |worker| {
-                let (s, e) = (s.clone(), e.clone());
+                let (s, e, c1, c2) = (s.clone(), e.clone(), c.clone(), c.clone());
                 let probe = worker.dataflow::<u64, _, _>(|scope| {
                     let (frames, errs) = video_source(scope, feeds, control);
-                    errs.inspect(move |row| e.lock().unwrap().push(row.clone()));
+                    errs.inspect(move |row| {
+                        e.lock().unwrap().push(row.clone());
+                        bump(&c1);
+                    });
                     let frames = frames.inspect_core(move |event| {
                         if let Ok((stamp, data)) = event {
                             let time = *stamp.least().expect("one time");
@@ -72,13 +83,17 @@ impl Running {
                                     at: Instant::now(),
                                 });
                             }
+                            drop(s);
+                            bump(&c2);
                         }
                     });
                     frames.probe().0
                 });
                 loop {
                     let now = probe.with_frontier(|fr| fr.first().copied().unwrap_or(u64::MAX));
-                    f.store(now, Ordering::SeqCst);
+                    if f.swap(now, Ordering::SeqCst) != now {
+                        bump(&c);
+                    }
                     if probe.done() {
                         break;
                     }
@@ -86,7 +101,7 @@ impl Running {
                 }
             });
         });
-        Running { seen, errors, frontier, stop, pause, thread: Some(thread) }
+        Running { seen, errors, frontier, stop, pause, changed, thread: Some(thread) }
     }
 
     pub fn frontier(&self) -> u64 {
@@ -101,19 +116,23 @@ impl Running {
         self.seen.lock().unwrap().len()
     }
 
-    /// Polls `cond` until it holds; panics with `what` after `limit`.
+    /// Waits until `cond` holds, woken by every change of frames, errors or frontier; panics
+    /// with `what` after `limit`.
     pub fn wait(&self, limit: Duration, what: &str, cond: impl Fn(&Running) -> bool) {
         let deadline = Instant::now() + limit;
+        let (lock, cv) = &*self.changed;
+        // Holding the lock while testing `cond` means no change can slip in before the wait.
+        let mut generation = lock.lock().unwrap();
         while !cond(self) {
-            if Instant::now() > deadline {
+            let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
                 panic!(
                     "timed out after {limit:?} waiting for {what} (frames {}, frontier {}, errors {:?})",
                     self.count(),
                     self.frontier(),
                     self.errors.lock().unwrap()
                 );
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            };
+            generation = cv.wait_timeout(generation, left).unwrap().0;
         }
     }
 
