@@ -22,12 +22,15 @@ pub struct AppState {
     pub engine: QueryEngine,
     /// The lake URL, reported by `/health`.
     pub lake_url: Arc<str>,
+    /// Video cameras of the running pipeline (empty for `itscam serve`).
+    pub cameras: Arc<[Arc<itscam_operators::video::CameraStatus>]>,
 }
 
-/// The router: `GET /health`, `POST /query`, `GET /tables`, `GET /openapi.json`.
+/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, `GET /openapi.json`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/cameras", get(cameras))
         .route("/query", post(query))
         .route("/tables", get(tables))
         .route("/openapi.json", get(openapi))
@@ -36,6 +39,13 @@ pub fn app(state: AppState) -> Router {
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "lake": &*state.lake_url, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// `GET /cameras`: each video camera's health (connecting, up, reconnecting, down), attempts,
+/// last error and counters, while `itscam run --http` runs.
+async fn cameras(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let cameras: Vec<_> = state.cameras.iter().map(|c| c.snapshot()).collect();
+    Json(json!({ "cameras": cameras }))
 }
 
 async fn tables() -> Json<serde_json::Value> {
@@ -124,4 +134,25 @@ async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let rows: serde_json::Value = serde_json::from_str(&rows).map_err(|e| internal(&e))?;
     let columns: Vec<_> = result.schema.fields().iter().map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() })).collect();
     Ok(Json(json!({ "columns": columns, "rows": rows, "row_count": result.row_count, "truncated": result.truncated })).into_response())
+}
+
+/// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).
+pub fn serve_in_background(
+    runtime: &tokio::runtime::Handle,
+    addr: &str,
+    lake_url: &str,
+    limits: itscam_types::config::QueryConfig,
+    cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
+) -> anyhow::Result<()> {
+    let lake = itscam_sinks::Lake::open(lake_url)?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let engine = runtime.block_on(QueryEngine::open(&lake, limits))?;
+    eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
+    let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras) };
+    runtime.spawn(async move {
+        if let Err(e) = axum::serve(listener, app(state)).await {
+            tracing::error!(error = %e, "HTTP API stopped");
+        }
+    });
+    Ok(())
 }

@@ -43,6 +43,9 @@ enum Command {
         /// Do not draw the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Serve the HTTP API while the pipeline runs (adds GET /cameras: live camera health).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
     },
     /// Check a pipeline config: list every problem with its location; exit 1 if there is any.
     Check {
@@ -150,7 +153,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Run { config, workers, no_progress, write_detections } => {
+        Command::Run { config, workers, no_progress, write_detections, http } => {
             let config = match &config {
                 Some(path) => load(path)?,
                 None => PipelineConfig::from_toml(DEFAULT_CONFIG).map_err(|problems| {
@@ -161,7 +164,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             let on_signal = stop.clone();
             ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
-            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections }, stop)?;
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http }, stop)?;
             print!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
@@ -191,7 +194,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async move {
                 let engine = QueryEngine::open(&lake, limits).await?;
-                let state = AppState { engine, lake_url: lake.url().into() };
+                let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(Vec::new()) };
                 let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
                 eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
                 axum::serve(listener, app(state))

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Also write the detector's output (video cameras) as detections JSON Lines to this file.
     pub write_detections: Option<PathBuf>,
+    /// Serve the HTTP API (with `GET /cameras`) on this address while the pipeline runs.
+    pub http: Option<String>,
 }
 
 /// What a run did.
@@ -99,6 +101,10 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     // provider is a start-up error, not a failure inside the dataflow.
     let vision = VisionPlan::prepare(config, workers, options.write_detections.clone())?;
     let vision_report = vision.as_ref().map(|v| v.report_handle());
+    if let Some(addr) = &options.http {
+        let cameras = vision.as_ref().map(|v| v.statuses()).unwrap_or_default();
+        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), cameras)?;
+    }
     let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let classes_w = classes.clone();
     let progress = options.progress.then(|| Progress::start(stats.clone()));

@@ -118,6 +118,11 @@ impl VisionPlan {
         }))
     }
 
+    /// The health handles of the video cameras.
+    pub fn statuses(&self) -> Vec<Arc<CameraStatus>> {
+        self.feeds.iter().map(|f| f.status.clone()).collect()
+    }
+
     /// A handle that reads the counters after the run.
     pub fn report_handle(&self) -> VisionReport {
         VisionReport {

@@ -29,7 +29,7 @@ fn filled_lake(name: &str) -> Lake {
 }
 
 async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
-    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into() }
+    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into(), cameras: Arc::from(Vec::new()) }
 }
 
 fn post(sql: &str) -> Request<Body> {
@@ -82,6 +82,20 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["paths"]["/query"]["post"].is_object());
+    assert!(body["paths"]["/cameras"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn cameras_report_their_health() {
+    let lake = filled_lake("http-cameras");
+    let mut state = state(&lake, QueryConfig::default()).await;
+    let camera = itscam_operators::video::CameraStatus::new("gate-3".to_string());
+    state.cameras = Arc::from(vec![camera]);
+    let (status, body) = json_of(app(state).oneshot(Request::get("/cameras").body(Body::empty()).unwrap()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["cameras"][0]["camera_id"], "gate-3");
+    assert_eq!(body["cameras"][0]["health"], "connecting");
+    assert_eq!(body["cameras"][0]["frames"], 0);
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ pub struct Transition {
 }
 
 /// A point-in-time copy of a camera's status, for the engine's health endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StatusSnapshot {
     /// Camera id.
     pub camera_id: String,
