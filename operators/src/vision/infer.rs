@@ -237,7 +237,3 @@ fn spawn_inference_thread(mut detector: Detector, activator: timely::scheduling:
         .expect("spawning the inference thread");
     (batch_tx, result_rx)
 }
-
-#[cfg(test)]
-#[path = "infer_tests.rs"]
-mod tests;
