@@ -2,6 +2,7 @@
 //! Every other crate depends on this one; it depends on none of them.
 #![warn(missing_docs)]
 
+pub mod analytics;
 mod coco;
 pub mod config;
 mod detection;
