@@ -5,13 +5,19 @@
 //! The structs do not use `deny_unknown_fields` (it stops at the first unknown key): the loader
 //! collects every unknown key through `serde_ignored` and rejects them all together.
 
+mod alerts;
 mod camera;
+mod kafka;
+mod lifecycle;
 mod model;
 mod problems;
 mod rule;
 mod sections;
 mod tracker;
 
+pub use alerts::AlertsConfig;
+pub use kafka::{KafkaAlertsConfig, KafkaConfig, OutboxConfig};
+pub use lifecycle::{LifecycleConfig, WebhookConfig};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
@@ -47,6 +53,10 @@ pub struct PipelineConfig {
     pub signal: Vec<SignalConfig>,
     /// `[[rule]]`: rule queries.
     pub rule: Vec<RuleConfig>,
+    /// `[kafka]`: the Kafka cluster for `kafka:` sources and alerts.
+    pub kafka: Option<KafkaConfig>,
+    /// `[alerts]`: alert delivery and lifecycle.
+    pub alerts: AlertsConfig,
 }
 
 impl PipelineConfig {
@@ -94,6 +104,10 @@ impl PipelineConfig {
         let video = self.camera.iter().any(|c| matches!(Source::parse(&c.source), Ok(Source::VideoFile(_) | Source::Rtsp(_))));
         self.model.check(video, &mut out);
         self.quality.check(&mut out);
+        if let Some(k) = &self.kafka {
+            k.check("kafka", &mut out);
+        }
+        self.alerts.check(self.kafka.is_some(), &mut out);
         for (key, msg) in self.tracker.problems() {
             out.push(Problem::new(format!("tracker.{key}"), msg));
         }
