@@ -5,6 +5,7 @@
 //! non-blocking channel send) and the writer task encodes and uploads files on a Tokio runtime.
 #![warn(missing_docs)]
 
+pub mod alerts;
 mod batch;
 mod error;
 mod lake;
