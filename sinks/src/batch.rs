@@ -4,6 +4,7 @@ use crate::schema::Table;
 use arrow::array::{ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int64Builder, StringBuilder};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
+use itscam_types::analytics::{AlertRow, AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use std::sync::Arc;
 
@@ -87,7 +88,6 @@ pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, ArrowError> {
 /// `frame_quality` rows as a batch.
 pub fn quality_batch(rows: &[QualityRow]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let bools = |f: fn(&QualityRow) -> bool| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()) };
     RecordBatch::try_new(Table::FrameQuality.file_schema(), vec![
         i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
         i64s(rows.iter().map(|r| Some(r.frame)), n),
@@ -95,8 +95,106 @@ pub fn quality_batch(rows: &[QualityRow]) -> Result<RecordBatch, ArrowError> {
         f32s(rows.iter().map(|r| r.quality.brightness), n),
         f32s(rows.iter().map(|r| r.quality.clipped), n),
         f32s(rows.iter().map(|r| r.quality.change), n),
-        bools(|r| r.quality.frozen),
+        bools(rows.iter().map(|r| r.quality.frozen)),
         f32s(rows.iter().map(|r| r.quality.score), n),
-        bools(|r| r.skipped),
+        bools(rows.iter().map(|r| r.skipped)),
+    ])
+}
+
+fn bools(values: impl Iterator<Item = bool>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<BooleanArray>())
+}
+
+/// `line_crossings` rows as a batch.
+pub fn line_crossings_batch(rows: &[LineCrossingRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::LineCrossings.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.line_id.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.track_id)), n),
+        strs(rows.iter().map(|r| Some(r.class.name())), n),
+        i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
+        strs(rows.iter().map(|r| Some(r.direction.as_str())), n),
+        f64s(rows.iter().map(|r| r.speed_kmh), n),
+    ])
+}
+
+/// `zone_events` rows as a batch.
+pub fn zone_events_batch(rows: &[ZoneEventRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::ZoneEvents.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.zone_id.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.track_id)), n),
+        strs(rows.iter().map(|r| Some(r.class.name())), n),
+        i64s(rows.iter().map(|r| Some(r.enter_ts_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.exit_ts_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.dwell_ms)), n),
+    ])
+}
+
+/// `traffic_metrics` rows as a batch.
+pub fn traffic_metrics_batch(rows: &[TrafficMetricRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::TrafficMetrics.file_schema(), vec![
+        i64s(rows.iter().map(|r| Some(r.window_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.window_end_ms)), n),
+        strs(rows.iter().map(|r| Some(r.class.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.vehicle_count)), n),
+        f64s(rows.iter().map(|r| r.avg_speed_kmh), n),
+        f64s(rows.iter().map(|r| r.density_veh_per_km), n),
+        strs(rows.iter().map(|r| r.congestion_level.map(|c| c.as_str())), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
+    ])
+}
+
+/// `violations` rows as a batch.
+pub fn violations_batch(rows: &[ViolationRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::Violations.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.violation_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.rule_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.kind.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.track_id)), n),
+        strs(rows.iter().map(|r| Some(r.class.name())), n),
+        i64s(rows.iter().map(|r| Some(r.ts_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.ts_end_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.value)), n),
+        f64s(rows.iter().map(|r| r.limit_value), n),
+        strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.place.as_str())), n),
+    ])
+}
+
+/// `anomalies` rows as a batch.
+pub fn anomalies_batch(rows: &[AnomalyRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::Anomalies.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.anomaly_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.kind.as_str())), n),
+        strs(rows.iter().map(|r| r.zone_id.as_deref()), n),
+        i64s(rows.iter().map(|r| Some(r.window_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.window_end_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.value)), n),
+        f64s(rows.iter().map(|r| Some(r.baseline)), n),
+        f64s(rows.iter().map(|r| Some(r.baseline_std)), n),
+        f64s(rows.iter().map(|r| Some(r.score)), n),
+        strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
+    ])
+}
+
+/// `alerts` rows as a batch.
+pub fn alerts_batch(rows: &[AlertRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::Alerts.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.alert_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.source.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.source_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.kind.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.status.as_str())), n),
+        bools(rows.iter().map(|r| r.escalated)),
+        i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.changed_at_ms)), n),
+        strs(rows.iter().map(|r| Some(r.changed_by.as_str())), n),
+        strs(rows.iter().map(|r| r.note.as_deref()), n),
     ])
 }

@@ -9,11 +9,13 @@ pub mod alerts;
 mod batch;
 mod error;
 mod lake;
+mod rows;
 pub mod schema;
 mod writer;
 
-pub use batch::{detections_batch, errors_batch, quality_batch, tracks_batch};
+pub use batch::*;
 pub use error::SinkError;
 pub use lake::Lake;
 pub use schema::Table;
-pub use writer::{LakeSink, LakeWriter, SinkRows, WriterSummary};
+pub use rows::SinkRows;
+pub use writer::{LakeSink, LakeWriter, WriterSummary};

@@ -15,11 +15,34 @@ pub enum Table {
     Errors,
     /// Quality of every video frame, skipped or not.
     FrameQuality,
+    /// One row per confirmed track crossing a counting line.
+    LineCrossings,
+    /// One row per stay of a track in a zone.
+    ZoneEvents,
+    /// Per camera × window × class.
+    TrafficMetrics,
+    /// One row per rule violation episode.
+    Violations,
+    /// Metrics far from their baseline.
+    Anomalies,
+    /// Alert lifecycle changes.
+    Alerts,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [Table::Detections, Table::Tracks, Table::Errors, Table::FrameQuality];
+    pub const ALL: [Table; 10] = [
+        Table::Detections,
+        Table::Tracks,
+        Table::Errors,
+        Table::FrameQuality,
+        Table::LineCrossings,
+        Table::ZoneEvents,
+        Table::TrafficMetrics,
+        Table::Violations,
+        Table::Anomalies,
+        Table::Alerts,
+    ];
 
     /// SQL name and directory name.
     pub fn name(self) -> &'static str {
@@ -28,6 +51,12 @@ impl Table {
             Table::Tracks => "tracks",
             Table::Errors => "errors",
             Table::FrameQuality => "frame_quality",
+            Table::LineCrossings => "line_crossings",
+            Table::ZoneEvents => "zone_events",
+            Table::TrafficMetrics => "traffic_metrics",
+            Table::Violations => "violations",
+            Table::Anomalies => "anomalies",
+            Table::Alerts => "alerts",
         }
     }
 
@@ -47,6 +76,12 @@ impl Table {
             Table::Tracks => TRACKS.clone(),
             Table::Errors => ERRORS.clone(),
             Table::FrameQuality => FRAME_QUALITY.clone(),
+            Table::LineCrossings => LINE_CROSSINGS.clone(),
+            Table::ZoneEvents => ZONE_EVENTS.clone(),
+            Table::TrafficMetrics => TRAFFIC_METRICS.clone(),
+            Table::Violations => VIOLATIONS.clone(),
+            Table::Anomalies => ANOMALIES.clone(),
+            Table::Alerts => ALERTS.clone(),
         }
     }
 
@@ -114,5 +149,87 @@ static FRAME_QUALITY: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("frozen", DataType::Boolean, false),
         f("score", DataType::Float32, false),
         f("skipped", DataType::Boolean, false),
+    ]))
+});
+
+static LINE_CROSSINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("line_id", DataType::Utf8, false),
+        f("track_id", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("ts_ms", DataType::Int64, false),
+        f("direction", DataType::Utf8, false),
+        f("speed_kmh", DataType::Float64, true),
+    ]))
+});
+
+static ZONE_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("zone_id", DataType::Utf8, false),
+        f("track_id", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("enter_ts_ms", DataType::Int64, false),
+        f("exit_ts_ms", DataType::Int64, false),
+        f("dwell_ms", DataType::Int64, false),
+    ]))
+});
+
+static TRAFFIC_METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("window_start_ms", DataType::Int64, false),
+        f("window_end_ms", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("vehicle_count", DataType::Int64, false),
+        f("avg_speed_kmh", DataType::Float64, true),
+        f("density_veh_per_km", DataType::Float64, true),
+        f("congestion_level", DataType::Utf8, true),
+        f("revision", DataType::Int64, false),
+    ]))
+});
+
+static VIOLATIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("violation_id", DataType::Utf8, false),
+        f("rule_id", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("track_id", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("ts_start_ms", DataType::Int64, false),
+        f("ts_end_ms", DataType::Int64, false),
+        f("value", DataType::Float64, false),
+        f("limit_value", DataType::Float64, true),
+        f("severity", DataType::Utf8, false),
+        f("place", DataType::Utf8, false),
+    ]))
+});
+
+static ANOMALIES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("anomaly_id", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("zone_id", DataType::Utf8, true),
+        f("window_start_ms", DataType::Int64, false),
+        f("window_end_ms", DataType::Int64, false),
+        f("value", DataType::Float64, false),
+        f("baseline", DataType::Float64, false),
+        f("baseline_std", DataType::Float64, false),
+        f("score", DataType::Float64, false),
+        f("severity", DataType::Utf8, false),
+    ]))
+});
+
+static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("alert_id", DataType::Utf8, false),
+        f("source", DataType::Utf8, false),
+        f("source_id", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("severity", DataType::Utf8, false),
+        f("status", DataType::Utf8, false),
+        f("escalated", DataType::Boolean, false),
+        f("ts_ms", DataType::Int64, false),
+        f("changed_at_ms", DataType::Int64, false),
+        f("changed_by", DataType::Utf8, false),
+        f("note", DataType::Utf8, true),
     ]))
 });

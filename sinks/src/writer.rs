@@ -3,14 +3,13 @@
 //! encoded completely and then stored with one `put`, which is atomic on the local filesystem
 //! (temporary file + rename) and on S3 — a reader never sees a partial file.
 
-use crate::batch::{detections_batch, errors_batch, quality_batch, tracks_batch};
 use crate::error::SinkError;
 use crate::lake::Lake;
+use crate::rows::SinkRows;
 use crate::schema::Table;
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::utc_date;
-use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use object_store::{ObjectStoreExt, PutPayload};
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
@@ -22,30 +21,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-
-/// Rows for one table.
-#[derive(Clone, Debug)]
-pub enum SinkRows {
-    /// `detections` rows.
-    Detections(Vec<DetectionRow>),
-    /// `tracks` rows.
-    Tracks(Vec<TrackRow>),
-    /// `errors` rows.
-    Errors(Vec<ErrorRow>),
-    /// `frame_quality` rows.
-    FrameQuality(Vec<QualityRow>),
-}
-
-impl SinkRows {
-    fn len(&self) -> usize {
-        match self {
-            SinkRows::Detections(r) => r.len(),
-            SinkRows::Tracks(r) => r.len(),
-            SinkRows::Errors(r) => r.len(),
-            SinkRows::FrameQuality(r) => r.len(),
-        }
-    }
-}
 
 enum Msg {
     Rows(SinkRows),
@@ -200,39 +175,14 @@ impl WriterState {
         // Rows arrive grouped by camera and time: split each batch into runs of one partition
         // and move each run into its buffer, computing the partition key once per run.
         let mut touched = Vec::new();
-        match rows {
-            SinkRows::Detections(rows) => {
-                for (key, run) in runs(rows, Table::Detections, |r| (Some(&*r.camera_id), r.ts_ms)) {
-                    if let SinkRows::Detections(v) = &mut self.buffer(&key, || SinkRows::Detections(Vec::new())).rows {
-                        v.extend(run);
-                    }
-                    touched.push(key);
+        for (key, run) in rows.split(part_key) {
+            match self.buffers.get_mut(&key) {
+                Some(buffer) => buffer.rows.append(run),
+                None => {
+                    self.buffers.insert(key.clone(), Buffer { rows: run, encoder: None, encoded_rows: 0, since: Instant::now() });
                 }
             }
-            SinkRows::Tracks(rows) => {
-                for (key, run) in runs(rows, Table::Tracks, |r| (Some(r.camera_id.as_str()), r.first_ts_ms)) {
-                    if let SinkRows::Tracks(v) = &mut self.buffer(&key, || SinkRows::Tracks(Vec::new())).rows {
-                        v.extend(run);
-                    }
-                    touched.push(key);
-                }
-            }
-            SinkRows::Errors(rows) => {
-                for (key, run) in runs(rows, Table::Errors, |r| (None, r.rejected_at_ms)) {
-                    if let SinkRows::Errors(v) = &mut self.buffer(&key, || SinkRows::Errors(Vec::new())).rows {
-                        v.extend(run);
-                    }
-                    touched.push(key);
-                }
-            }
-            SinkRows::FrameQuality(rows) => {
-                for (key, run) in runs(rows, Table::FrameQuality, |r| (Some(r.camera_id.as_str()), r.ts_ms)) {
-                    if let SinkRows::FrameQuality(v) = &mut self.buffer(&key, || SinkRows::FrameQuality(Vec::new())).rows {
-                        v.extend(run);
-                    }
-                    touched.push(key);
-                }
-            }
+            touched.push(key);
         }
         for key in touched {
             let Some(buffer) = self.buffers.get_mut(&key) else { continue };
@@ -245,13 +195,6 @@ impl WriterState {
             }
         }
         Ok(())
-    }
-
-    fn buffer(&mut self, key: &PartKey, empty: impl FnOnce() -> SinkRows) -> &mut Buffer {
-        if !self.buffers.contains_key(key) {
-            self.buffers.insert(key.clone(), Buffer { rows: empty(), encoder: None, encoded_rows: 0, since: Instant::now() });
-        }
-        self.buffers.get_mut(key).expect("inserted above")
     }
 
     async fn write_where(&mut self, due: impl Fn(&Buffer) -> bool) -> Result<(), SinkError> {
@@ -295,15 +238,9 @@ impl WriterState {
 /// Encodes the staged rows of `buffer` into its Parquet writer (created on first use).
 fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     let fail = |e: &dyn std::fmt::Display| SinkError::Encode { table: table.name(), reason: e.to_string() };
-    let empty = empty_like(&buffer.rows);
+    let empty = buffer.rows.empty_like();
     let rows = std::mem::replace(&mut buffer.rows, empty);
-    let batch: RecordBatch = match &rows {
-        SinkRows::Detections(r) => detections_batch(r),
-        SinkRows::Tracks(r) => tracks_batch(r),
-        SinkRows::Errors(r) => errors_batch(r),
-        SinkRows::FrameQuality(r) => quality_batch(r),
-    }
-    .map_err(|e| fail(&e))?;
+    let batch: RecordBatch = rows.batch().map_err(|e| fail(&e))?;
     if buffer.encoder.is_none() {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| fail(&e))?))
@@ -316,15 +253,6 @@ fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     encoder.write(&batch).map_err(|e| fail(&e))?;
     buffer.encoded_rows += batch.num_rows();
     Ok(())
-}
-
-fn empty_like(rows: &SinkRows) -> SinkRows {
-    match rows {
-        SinkRows::Detections(_) => SinkRows::Detections(Vec::with_capacity(BATCH_ROWS)),
-        SinkRows::Tracks(_) => SinkRows::Tracks(Vec::new()),
-        SinkRows::Errors(_) => SinkRows::Errors(Vec::new()),
-        SinkRows::FrameQuality(_) => SinkRows::FrameQuality(Vec::new()),
-    }
 }
 
 /// Retries transient storage failures with exponential backoff before giving up.
@@ -347,20 +275,6 @@ async fn put_with_retry(lake: &Lake, path: &Path, bytes: bytes::Bytes) -> Result
 }
 
 /// Splits rows into maximal runs of the same partition (camera, UTC day), in order.
-fn runs<R>(rows: Vec<R>, table: Table, key_of: impl Fn(&R) -> (Option<&str>, u64)) -> Vec<(PartKey, Vec<R>)> {
-    const DAY_MS: u64 = 86_400_000;
-    let mut out: Vec<(PartKey, Vec<R>)> = Vec::new();
-    let mut current: Option<(Option<String>, u64)> = None;
-    for row in rows {
-        let (camera, ts) = key_of(&row);
-        let day = ts / DAY_MS;
-        let same = current.as_ref().is_some_and(|(c, d)| *d == day && c.as_deref() == camera);
-        if !same {
-            let camera = camera.map(str::to_string);
-            current = Some((camera.clone(), day));
-            out.push((PartKey { table, camera_id: camera, date: utc_date(ts) }, Vec::new()));
-        }
-        out.last_mut().expect("pushed above").1.push(row);
-    }
-    out
+fn part_key(table: Table, (camera, ts): (Option<&str>, u64)) -> PartKey {
+    PartKey { table, camera_id: camera.map(str::to_string), date: utc_date(ts) }
 }

@@ -189,6 +189,16 @@ pub enum AlertSource {
     Anomaly,
 }
 
+impl AlertSource {
+    /// The name in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSource::Violation => "violation",
+            AlertSource::Anomaly => "anomaly",
+        }
+    }
+}
+
 /// An alert as published to Kafka, webhooks and SSE (JSON, documented in the README "Alerts").
 /// Everything but `emitted_at_ms` is a function of the input, so a retry or a replay after a
 /// crash produces the same alert: consumers dedupe on `alert_id`.
@@ -229,7 +239,7 @@ pub struct Alert {
 impl Alert {
     /// The alert for a violation (raised when confirmed; the same id when it closes).
     pub fn from_violation(v: &ViolationRow, emitted_at_ms: u64) -> Alert {
-        let kind = serde_json::to_value(v.kind).ok().and_then(|k| k.as_str().map(str::to_string)).unwrap_or_default();
+        let kind = v.kind.as_str().to_string();
         let limit = v.limit_value.map(|l| format!(" (limit {l:.1})")).unwrap_or_default();
         Alert {
             alert_id: v.violation_id.clone(),
@@ -280,4 +290,57 @@ impl Alert {
             emitted_at_ms,
         }
     }
+}
+
+/// Status of an alert in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Raised, nobody has acknowledged it.
+    Open,
+    /// Someone is on it.
+    Acknowledged,
+    /// Done.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The name in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A row of `alerts`: one change of an alert (raised, escalated, acknowledged, resolved). The
+/// current state of an alert is its row with the latest `changed_at_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// The alert's id.
+    pub alert_id: String,
+    /// Violation or anomaly.
+    pub source: AlertSource,
+    /// `violation_id` or `anomaly_id`.
+    pub source_id: String,
+    /// Rule or anomaly kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Camera id.
+    pub camera_id: String,
+    /// Status after this change.
+    pub status: AlertStatus,
+    /// Whether the alert has been escalated (by this change or before).
+    pub escalated: bool,
+    /// Event time the alert was raised.
+    pub ts_ms: u64,
+    /// Wall-clock time of this change.
+    pub changed_at_ms: u64,
+    /// Who made the change (`engine` for raise/escalation, else the caller's name).
+    pub changed_by: String,
+    /// Free text given with an acknowledge/resolve.
+    pub note: Option<String>,
 }

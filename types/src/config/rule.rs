@@ -149,3 +149,34 @@ impl RuleConfig {
         }
     }
 }
+
+impl RuleKind {
+    /// Every kind.
+    pub const ALL: [RuleKind; 6] =
+        [RuleKind::Speeding, RuleKind::WrongWay, RuleKind::RedLight, RuleKind::ZoneIntrusion, RuleKind::StoppedVehicle, RuleKind::LaneViolation];
+
+    /// The name in config, tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Speeding => "speeding",
+            RuleKind::WrongWay => "wrong_way",
+            RuleKind::RedLight => "red_light",
+            RuleKind::ZoneIntrusion => "zone_intrusion",
+            RuleKind::StoppedVehicle => "stopped_vehicle",
+            RuleKind::LaneViolation => "lane_violation",
+        }
+    }
+}
+
+impl Severity {
+    /// The name in config, tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
