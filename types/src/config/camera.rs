@@ -27,6 +27,10 @@ pub struct CameraConfig {
     /// Image ↔ ground point pairs.
     #[serde(default)]
     pub calibration: Option<CalibrationConfig>,
+    /// Metres of road the camera watches (all lanes counted once), for `density_veh_per_km`;
+    /// without it density and congestion are null.
+    #[serde(default)]
+    pub road_length_m: Option<f64>,
     /// Counting lines.
     #[serde(default)]
     pub line: Vec<LineConfig>,
@@ -171,6 +175,11 @@ impl CameraConfig {
                     out.push(Problem::new(format!("{key}.{name}"), "points must be finite numbers"));
                 }
             }
+        }
+        if let Some(len) = self.road_length_m
+            && !(len > 0.0 && len.is_finite())
+        {
+            out.push(Problem::new(format!("{at}.road_length_m"), "must be a positive number of metres"));
         }
         let mut ids = HashSet::new();
         for (j, l) in self.line.iter().enumerate() {

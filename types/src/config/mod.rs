@@ -6,6 +6,7 @@
 //! collects every unknown key through `serde_ignored` and rejects them all together.
 
 mod alerts;
+mod analytics;
 mod camera;
 mod kafka;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod sections;
 mod tracker;
 
 pub use alerts::AlertsConfig;
+pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, SpeedConfig};
 pub use kafka::{KafkaAlertsConfig, KafkaConfig, OutboxConfig};
 pub use lifecycle::{LifecycleConfig, WebhookConfig};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
@@ -47,6 +49,8 @@ pub struct PipelineConfig {
     pub model: ModelConfig,
     /// `[quality]`: the per-frame quality gate for video cameras.
     pub quality: QualityConfig,
+    /// `[analytics]`: lines, zones, speed, metrics, anomalies.
+    pub analytics: AnalyticsConfig,
     /// `[[camera]]`: the cameras.
     pub camera: Vec<CameraConfig>,
     /// `[[signal]]`: traffic-signal state inputs.
@@ -104,6 +108,7 @@ impl PipelineConfig {
         let video = self.camera.iter().any(|c| matches!(Source::parse(&c.source), Ok(Source::VideoFile(_) | Source::Rtsp(_))));
         self.model.check(video, &mut out);
         self.quality.check(&mut out);
+        self.analytics.check(&mut out);
         if let Some(k) = &self.kafka {
             k.check("kafka", &mut out);
         }

@@ -79,6 +79,14 @@ pub struct RuleConfig {
 }
 
 impl RuleConfig {
+    /// Every problem of this rule against the pipeline's cameras, zones, lines and signals
+    /// (used for rules that arrive over HTTP; keys are relative to the rule).
+    pub fn problems(&self, config: &PipelineConfig) -> Vec<Problem> {
+        let mut out = Vec::new();
+        self.check("rule", config, &mut out);
+        out
+    }
+
     pub(crate) fn check(&self, at: &str, config: &PipelineConfig, out: &mut Vec<Problem>) {
         let mut bad = |key: &str, msg: String| out.push(Problem::new(format!("{at}.{key}"), msg));
         if !is_valid_id(&self.id) {
@@ -117,6 +125,9 @@ impl RuleConfig {
             bad("signal", format!("{:?} rules take no signal", self.kind));
         }
         let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+        if matches!(self.kind, Speeding | StoppedVehicle) && cam.calibration.is_none() {
+            bad("kind", format!("{:?} rules need speeds: camera {:?} has no [camera.calibration]", self.kind, cam.id));
+        }
         if self.kind == Speeding && self.limit_kmh.is_none() {
             bad("limit_kmh", "speeding rules need limit_kmh".into());
         }
