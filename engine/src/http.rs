@@ -24,9 +24,12 @@ pub struct AppState {
     pub lake_url: Arc<str>,
     /// Video cameras of the running pipeline (empty for `itscam serve`).
     pub cameras: Arc<[Arc<itscam_operators::video::CameraStatus>]>,
+    /// Rules and zones of the running pipeline (`None` for `itscam serve`).
+    pub analytics: Option<crate::pipeline::AnalyticsHandles>,
 }
 
-/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, `GET /openapi.json`.
+/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, `GET /openapi.json`,
+/// `GET /rules`, `GET|PUT|DELETE /rules/{id}`, `GET /zones`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -34,6 +37,9 @@ pub fn app(state: AppState) -> Router {
         .route("/query", post(query))
         .route("/tables", get(tables))
         .route("/openapi.json", get(openapi))
+        .route("/rules", get(crate::http_rules::list))
+        .route("/rules/{id}", get(crate::http_rules::get_one).put(crate::http_rules::put).delete(crate::http_rules::delete))
+        .route("/zones", get(crate::http_rules::zones))
         .with_state(state)
 }
 
@@ -74,6 +80,13 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+}
+
+impl ApiError {
+    /// An error with a status, a short machine-readable kind and a message.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, kind, message: message.into() }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -143,12 +156,13 @@ pub fn serve_in_background(
     lake_url: &str,
     limits: itscam_types::config::QueryConfig,
     cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
+    analytics: Option<crate::pipeline::AnalyticsHandles>,
 ) -> anyhow::Result<()> {
     let lake = itscam_sinks::Lake::open(lake_url)?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let engine = runtime.block_on(QueryEngine::open(&lake, limits))?;
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
-    let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras) };
+    let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras), analytics };
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {
             tracing::error!(error = %e, "HTTP API stopped");

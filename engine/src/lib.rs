@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod http;
+mod http_rules;
 pub mod pipeline;
 pub mod progress;
 pub mod sql;

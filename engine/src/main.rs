@@ -144,10 +144,19 @@ fn limits(base: &QueryConfig, timeout_ms: Option<u64>, max_rows: Option<usize>) 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => match PipelineConfig::load(&config) {
-            Ok(c) => {
-                println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
-                Ok(ExitCode::SUCCESS)
-            }
+            Ok(c) => match itscam_queries::Scenes::build(&c) {
+                Ok(scenes) => {
+                    println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
+                    for r in scenes.reports() {
+                        println!("  calibration {}: {} point pairs, reprojection error rms {:.3} m, max {:.3} m", r.camera_id, r.points, r.rms_error_m, r.max_error_m);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    eprintln!("{}", itscam_types::config::ConfigError { file: config.display().to_string(), problems });
+                    Ok(ExitCode::FAILURE)
+                }
+            },
             Err(e) => {
                 eprintln!("{e}");
                 Ok(ExitCode::FAILURE)
@@ -194,7 +203,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async move {
                 let engine = QueryEngine::open(&lake, limits).await?;
-                let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(Vec::new()) };
+                let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(Vec::new()), analytics: None };
                 let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
                 eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
                 axum::serve(listener, app(state))

@@ -5,7 +5,8 @@ use crate::progress::Progress;
 use crate::vision::{VisionPlan, VisionSummary};
 use itscam_operators::deliver::Deliver;
 use itscam_operators::source::{FeedSpec, FeedStats, SourceControl, detections_source};
-use itscam_operators::track::{TrackFrames, Tracked};
+use itscam_operators::track::TrackFrames;
+use itscam_queries::{AnalyticsPlan, build_analytics};
 use itscam_sinks::{Lake, LakeWriter, SinkRows, Table, WriterSummary};
 use itscam_types::config::{PipelineConfig, Source};
 use std::collections::BTreeMap;
@@ -44,6 +45,12 @@ pub struct RunSummary {
     pub rejected: u64,
     /// Of those, frames rejected as later than `lateness_ms`.
     pub late: u64,
+    /// Rows of `line_crossings`.
+    pub crossings: u64,
+    /// Closed violation episodes (rows of `violations`).
+    pub violations: u64,
+    /// Rows of `anomalies`.
+    pub anomalies: u64,
     /// Files and rows written per table.
     pub written: WriterSummary,
     /// Wall-clock duration.
@@ -66,6 +73,9 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  detections  {:>12}  ({:.0}/s)", self.detections, self.detections as f64 / secs)?;
         writeln!(f, "  tracks      {:>12}", self.tracks)?;
         writeln!(f, "  rejected    {:>12}  (late: {}; see the errors table)", self.rejected, self.late)?;
+        writeln!(f, "  crossings   {:>12}", self.crossings)?;
+        writeln!(f, "  violations  {:>12}", self.violations)?;
+        writeln!(f, "  anomalies   {:>12}", self.anomalies)?;
         writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
         for (table, (files, rows)) in &self.written.tables {
             writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
@@ -95,6 +105,15 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
     let (sink, writer) = LakeWriter::start(lake, config.lake.writer.clone(), run_id, runtime.handle());
 
+    let signals = itscam_queries::signals::read_signals(&config.signal)?;
+    if !signals.errors.is_empty() {
+        sink.send(SinkRows::Errors(signals.errors.clone()));
+    }
+    let plan = AnalyticsPlan::new(Arc::new(config.clone()), signals.updates).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        anyhow::anyhow!("cannot build the traffic queries:\n{}", list.join("\n"))
+    })?;
+    let analytics = AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone() };
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
     // Opens the runtime and one detector per worker now, so a missing library, model or
@@ -103,12 +122,14 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let vision_report = vision.as_ref().map(|v| v.report_handle());
     if let Some(addr) = &options.http {
         let cameras = vision.as_ref().map(|v| v.statuses()).unwrap_or_default();
-        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), cameras)?;
+        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), cameras, Some(analytics.clone()))?;
     }
     let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let classes_w = classes.clone();
     let progress = options.progress.then(|| Progress::start(stats.clone()));
 
+    let counts = Arc::new(AnalyticsCounts::default());
+    let counts_w = counts.clone();
     let tracks = Arc::new(AtomicU64::new(0));
     let late = Arc::new(AtomicU64::new(0));
     let rejected = Arc::new(AtomicU64::new(0));
@@ -128,6 +149,8 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let (tracks, late, rejected) = (tracks_w.clone(), late_w.clone(), rejected_w.clone());
         let tracker = tracker.clone();
         let classes = classes_w.clone();
+        let plan = plan.clone();
+        let counts = counts_w.clone();
         let vision = vision.as_ref().map(|v| v.for_worker(index, peers, &sink, &stop));
         worker.dataflow::<u64, _, _>(move |scope| {
             let (mut frames, mut errors) = detections_source(scope, mine, lateness_ms, control);
@@ -144,34 +167,33 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                     stop_e.store(true, Ordering::Relaxed);
                 }
             });
-            frames.track_frames(tracker).deliver("TrackedToLake", move |rows| {
-                let mut detections = Vec::with_capacity(rows.len());
-                let mut ended = Vec::new();
-                let mut per_class = [(0u64, 0u64); 80];
-                for row in rows {
-                    match row {
-                        Tracked::Detection(d) => {
-                            per_class[d.class.0 as usize % 80].0 += 1;
-                            detections.push(d)
-                        }
-                        Tracked::Ended(t) => {
-                            per_class[t.class.0 as usize % 80].1 += 1;
-                            ended.push(t)
-                        }
-                    }
-                }
-                if let Ok(mut classes) = classes.lock() {
-                    for (i, (d, t)) in per_class.iter().enumerate().filter(|(_, c)| c.0 + c.1 > 0) {
-                        let e = classes.entry(itscam_types::COCO_CLASSES[i].to_string()).or_default();
-                        e.0 += d;
-                        e.1 += t;
-                    }
-                }
-                tracks.fetch_add(ended.len() as u64, Ordering::Relaxed);
-                if !(sink.send(SinkRows::Detections(detections)) && sink.send(SinkRows::Tracks(ended))) {
-                    stop_t.store(true, Ordering::Relaxed);
-                }
+            let out = build_analytics(frames.track_frames(tracker), &plan, index);
+            let lake = Deliveries { sink: sink.clone(), stop: stop_t };
+            let det_classes = classes.clone();
+            out.detections.deliver("DetectionsToLake", lake.clone().rows(move |rows: &Vec<itscam_types::DetectionRow>| {
+                count_classes(&det_classes, rows.iter().map(|d| (d.class, 0)));
+            }, SinkRows::Detections));
+            out.tracks.deliver("TracksToLake", lake.clone().rows(move |rows: &Vec<itscam_types::TrackRow>| {
+                tracks.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                count_classes(&classes, rows.iter().map(|t| (t.class, 1)));
+            }, SinkRows::Tracks));
+            let c = counts.clone();
+            out.crossings.deliver("CrossingsToLake", lake.clone().rows(move |rows: &Vec<_>| {
+                c.crossings.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }, SinkRows::LineCrossings));
+            out.zone_events.deliver("ZoneEventsToLake", lake.clone().rows(|_: &Vec<_>| {}, SinkRows::ZoneEvents));
+            out.metrics.deliver("MetricsToLake", lake.clone().rows(|_: &Vec<_>| {}, SinkRows::TrafficMetrics));
+            let c = counts.clone();
+            let violations_lake = lake.clone();
+            out.violations.deliver("Violations", move |rows: Vec<itscam_types::analytics::ViolationRow>| {
+                let closed: Vec<_> = rows.into_iter().filter(|v| !v.ongoing).collect();
+                c.violations.fetch_add(closed.len() as u64, Ordering::Relaxed);
+                violations_lake.send(SinkRows::Violations(closed));
             });
+            let c = counts.clone();
+            out.anomalies.deliver("AnomaliesToLake", lake.rows(move |rows: &Vec<_>| {
+                c.anomalies.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }, SinkRows::Anomalies));
         });
     })
     .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
@@ -197,6 +219,9 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         tracks: tracks.load(Ordering::Relaxed),
         rejected: rejected.load(Ordering::Relaxed),
         late,
+        crossings: counts.crossings.load(Ordering::Relaxed),
+        violations: counts.violations.load(Ordering::Relaxed),
+        anomalies: counts.anomalies.load(Ordering::Relaxed),
         written,
         elapsed: started.elapsed(),
         workers,
@@ -216,4 +241,59 @@ fn feeds_of(config: &PipelineConfig) -> Vec<FeedSpec> {
         .into_iter()
         .map(|(source, cameras)| FeedSpec { source, cameras, stats: Arc::new(FeedStats::default()) })
         .collect()
+}
+
+/// What the HTTP API needs of the running queries.
+#[derive(Clone, Debug)]
+pub struct AnalyticsHandles {
+    /// The live rule set.
+    pub rules: itscam_queries::RuleControl,
+    /// Live zone occupancy.
+    pub zones: itscam_queries::observe::LiveZones,
+}
+
+#[derive(Debug, Default)]
+struct AnalyticsCounts {
+    crossings: AtomicU64,
+    violations: AtomicU64,
+    anomalies: AtomicU64,
+}
+
+/// Sends rows to the lake from a worker; a writer that stopped (storage failure) stops the
+/// run, and `finish` reports why.
+#[derive(Clone)]
+struct Deliveries {
+    sink: itscam_sinks::LakeSink,
+    stop: Arc<AtomicBool>,
+}
+
+impl Deliveries {
+    fn send(&self, rows: SinkRows) {
+        if !self.sink.send(rows) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A delivery callback: `count` sees the rows, `wrap` makes them sink rows.
+    fn rows<R: 'static>(self, mut count: impl FnMut(&Vec<R>) + 'static, wrap: fn(Vec<R>) -> SinkRows) -> impl FnMut(Vec<R>) + 'static {
+        move |rows| {
+            count(&rows);
+            self.send(wrap(rows));
+        }
+    }
+}
+
+fn count_classes(classes: &Mutex<BTreeMap<String, (u64, u64)>>, items: impl Iterator<Item = (itscam_types::ObjectClass, usize)>) {
+    let mut per_class = [(0u64, 0u64); 80];
+    for (class, which) in items {
+        let slot = &mut per_class[class.0 as usize % 80];
+        if which == 0 { slot.0 += 1 } else { slot.1 += 1 }
+    }
+    if let Ok(mut classes) = classes.lock() {
+        for (i, (d, t)) in per_class.iter().enumerate().filter(|(_, c)| c.0 + c.1 > 0) {
+            let e = classes.entry(itscam_types::COCO_CLASSES[i].to_string()).or_default();
+            e.0 += d;
+            e.1 += t;
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use crate::camera_route;
 use crate::tracker::Tracker;
 use itscam_types::config::TrackerConfig;
-use itscam_types::{DetectionRow, Frame, TrackRow};
+use itscam_types::{DetectionRow, Frame};
 use std::collections::{BTreeMap, HashMap};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
@@ -12,14 +12,7 @@ use timely::dataflow::operators::core::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 
-/// What the tracker emits.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Tracked {
-    /// One input detection with its confirmed track id (or none).
-    Detection(DetectionRow),
-    /// A confirmed track that ended (lost too long, or end of input).
-    Ended(TrackRow),
-}
+pub use itscam_types::Tracked;
 
 /// Tracks objects per camera.
 ///

@@ -14,5 +14,16 @@ mod video;
 
 pub use coco::{COCO_CLASSES, ObjectClass};
 pub use detection::{BBox, Detection, Frame};
-pub use rows::{DetectionRow, ErrorRow, FrameQuality, QualityRow, TrackRow};
+pub use rows::{DetectionRow, ErrorRow, FrameQuality, QualityRow, TrackRow, Tracked};
 pub use video::{CameraHealth, VideoFrame};
+
+/// Routes a camera id to a worker: every per-camera state lives on exactly one worker.
+pub fn camera_route(camera_id: &str) -> u64 {
+    // FNV-1a: stable across runs and processes (std's hasher is randomly seeded).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in camera_id.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}

@@ -107,3 +107,12 @@ pub struct QualityRow {
     /// Whether the gate skipped the frame (score below `[quality].min_score`).
     pub skipped: bool,
 }
+
+/// What the tracker emits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tracked {
+    /// One input detection with its confirmed track id (or none).
+    Detection(DetectionRow),
+    /// A confirmed track that ended (lost too long, or end of input).
+    Ended(TrackRow),
+}

@@ -4,10 +4,15 @@
 
 use crate::support::*;
 
-const TABLES: [(&str, &str); 3] = [
-    ("detections", "SELECT camera_id, ts_ms, frame, track_id, class, confidence, x1, y1, x2, y2 FROM detections ORDER BY camera_id, ts_ms, x1, y1"),
-    ("tracks", "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames FROM tracks ORDER BY camera_id, track_id"),
-    ("errors", "SELECT source, line, camera_id, ts_ms, kind, reason FROM errors ORDER BY line"),
+/// Each table's rows, with floats rounded so the files stay stable and readable.
+const TABLES: [(&str, &str); 7] = [
+    ("detections", "SELECT camera_id, ts_ms, frame, track_id, class, confidence, x1, y1, x2, y2, round(ground_x, 2) AS ground_x, round(ground_y, 2) AS ground_y, round(speed_kmh, 1) AS speed_kmh FROM detections ORDER BY camera_id, ts_ms, x1, y1"),
+    ("tracks", "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames, round(mean_speed_kmh, 1) AS mean_speed_kmh, round(max_speed_kmh, 1) AS max_speed_kmh FROM tracks ORDER BY camera_id, track_id"),
+    ("errors", "SELECT source, line, camera_id, ts_ms, kind, reason FROM errors ORDER BY source, line"),
+    ("line_crossings", "SELECT camera_id, line_id, track_id, class, ts_ms, direction, round(speed_kmh, 1) AS speed_kmh FROM line_crossings ORDER BY camera_id, ts_ms, line_id, track_id"),
+    ("zone_events", "SELECT camera_id, zone_id, track_id, class, enter_ts_ms, exit_ts_ms, dwell_ms FROM zone_events ORDER BY camera_id, enter_ts_ms, zone_id, track_id"),
+    ("traffic_metrics", "SELECT camera_id, window_start_ms, window_end_ms, class, vehicle_count, round(avg_speed_kmh, 1) AS avg_speed_kmh, round(density_veh_per_km, 2) AS density_veh_per_km, congestion_level, revision FROM traffic_metrics ORDER BY camera_id, window_start_ms, class, revision"),
+    ("violations", "SELECT violation_id, rule_id, kind, camera_id, track_id, class, ts_start_ms, ts_end_ms, round(value, 1) AS value, limit_value, severity, place FROM violations ORDER BY camera_id, ts_start_ms, rule_id, track_id"),
 ];
 
 #[test]

@@ -29,7 +29,7 @@ fn filled_lake(name: &str) -> Lake {
 }
 
 async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
-    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into(), cameras: Arc::from(Vec::new()) }
+    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into(), cameras: Arc::from(Vec::new()), analytics: None }
 }
 
 fn post(sql: &str) -> Request<Body> {
@@ -77,12 +77,17 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.clone().oneshot(Request::get("/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["detections", "tracks", "errors", "frame_quality"]);
+    let all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
+    assert_eq!(names, all);
+    assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
     let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["paths"]["/query"]["post"].is_object());
     assert!(body["paths"]["/cameras"]["get"].is_object());
+    for (path, method) in [("/rules", "get"), ("/rules/{id}", "get"), ("/rules/{id}", "put"), ("/rules/{id}", "delete"), ("/zones", "get")] {
+        assert!(body["paths"][path][method].is_object(), "{method} {path} is not documented");
+    }
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ pub struct SpeedConfig {
 
 impl Default for SpeedConfig {
     fn default() -> Self {
-        SpeedConfig { pixel_noise_px: 2.0, accel_std: 2.0 }
+        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0 }
     }
 }
 

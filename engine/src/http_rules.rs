@@ -1,0 +1,66 @@
+//! Rules and zones of the running pipeline over HTTP: `GET /rules`, `GET|PUT|DELETE
+//! /rules/{id}`, `GET /zones`. A rule put or deleted here enters the dataflow's rule collection
+//! at the event-time frontier it finds: it applies from that moment on, nothing restarts, and
+//! only that rule's outputs change.
+
+use crate::http::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use itscam_queries::RuleError;
+use itscam_types::config::RuleConfig;
+use serde_json::json;
+
+fn no_pipeline() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_pipeline", "no pipeline is running in this process: rules and zones are served by `itscam run --http ADDR`")
+}
+
+impl From<RuleError> for ApiError {
+    fn from(e: RuleError) -> Self {
+        let (status, kind) = match &e {
+            RuleError::Invalid(_) | RuleError::IdMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule"),
+            RuleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            RuleError::Ended => (StatusCode::CONFLICT, "ended"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+/// `GET /rules`: the live rules with the event time each applies from.
+pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    Ok(Json(json!({ "rules": a.rules.list() })))
+}
+
+/// `GET /rules/{id}`.
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let rule = a.rules.get(&id).ok_or(RuleError::NotFound(id))?;
+    Ok(Json(json!(rule)))
+}
+
+/// `PUT /rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON).
+pub async fn put(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let rule: RuleConfig = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body must be a rule as JSON (keys as in [[rule]]): {e}")))?;
+    let replaced = a.rules.put(&id, rule)?;
+    let status = if replaced { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(json!({ "id": id, "replaced": replaced }))).into_response())
+}
+
+/// `DELETE /rules/{id}`.
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let old = a.rules.delete(&id)?;
+    Ok(Json(json!({ "deleted": old.rule.id })))
+}
+
+/// `GET /zones`: tracks inside each zone now (event time of the pipeline).
+pub async fn zones(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let live = a.zones.lock().map(|z| z.clone()).unwrap_or_default();
+    let zones: Vec<_> = live.into_iter().map(|((camera, zone), n)| json!({ "camera_id": camera, "zone_id": zone, "occupancy": n })).collect();
+    Ok(Json(json!({ "zones": zones })))
+}

@@ -1,0 +1,111 @@
+//! Assembles the traffic queries behind the tracker.
+
+use crate::anomaly::anomalies;
+use crate::facts::SignalState;
+use crate::metrics::{MetricRows, traffic_metrics};
+use crate::observe::{LiveZones, ObserveSettings, Observed, observe};
+use crate::rules::{RuleControl, RuleInputs, violations};
+use crate::scene::Scenes;
+use crate::signals::signal_source;
+use itscam_types::analytics::{AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
+use itscam_types::config::{AnomalyConfig, PipelineConfig, Problem};
+use itscam_types::{DetectionRow, TrackRow, Tracked};
+use std::collections::HashMap;
+use std::sync::Arc;
+use timely::dataflow::Stream;
+use timely::dataflow::operators::vec::Partition;
+
+/// Everything the queries need, prepared once per run and shared by the workers.
+#[derive(Clone, Debug)]
+pub struct AnalyticsPlan {
+    /// Cameras' scenes.
+    pub scenes: Scenes,
+    /// Observe step settings.
+    pub settings: ObserveSettings,
+    /// Metrics rows.
+    pub metric_rows: MetricRows,
+    /// Anomaly baselines.
+    pub anomaly: AnomalyConfig,
+    /// Rule episode grace, ms.
+    pub rule_grace_ms: u64,
+    /// The live rule set.
+    pub rules: RuleControl,
+    /// Signal state updates (fed by worker 0).
+    pub signals: Arc<Vec<((String, SignalState), u64, isize)>>,
+    /// Live zone occupancy.
+    pub live_zones: LiveZones,
+}
+
+impl AnalyticsPlan {
+    /// Builds the plan: scenes (calibrations checked) and rules from the config.
+    pub fn new(config: Arc<PipelineConfig>, signals: Vec<((String, SignalState), u64, isize)>) -> Result<AnalyticsPlan, Vec<Problem>> {
+        let scenes = Scenes::build(&config)?;
+        let a = &config.analytics;
+        let road_length_m: HashMap<String, f64> =
+            config.camera.iter().filter_map(|c| c.road_length_m.map(|l| (c.id.clone(), l))).collect();
+        Ok(AnalyticsPlan {
+            scenes,
+            settings: ObserveSettings::from_config(a),
+            metric_rows: MetricRows { window_ms: a.window_ms.max(1), road_length_m, congestion: a.congestion.clone() },
+            anomaly: a.anomaly.clone(),
+            rule_grace_ms: a.rule_grace_ms,
+            rules: RuleControl::new(config.clone()),
+            signals: Arc::new(signals),
+            live_zones: LiveZones::default(),
+        })
+    }
+}
+
+/// The queries' output streams.
+pub struct AnalyticsStreams<'s> {
+    /// `detections` (ground point and speed filled in).
+    pub detections: Stream<'s, u64, Vec<DetectionRow>>,
+    /// `tracks` (speeds filled in).
+    pub tracks: Stream<'s, u64, Vec<TrackRow>>,
+    /// `line_crossings`.
+    pub crossings: Stream<'s, u64, Vec<LineCrossingRow>>,
+    /// `zone_events`.
+    pub zone_events: Stream<'s, u64, Vec<ZoneEventRow>>,
+    /// `traffic_metrics`.
+    pub metrics: Stream<'s, u64, Vec<TrafficMetricRow>>,
+    /// Violations, each confirmed episode twice (ongoing, then closed).
+    pub violations: Stream<'s, u64, Vec<ViolationRow>>,
+    /// `anomalies`.
+    pub anomalies: Stream<'s, u64, Vec<AnomalyRow>>,
+}
+
+/// Builds the queries behind the tracker's output (exchanged by camera already).
+pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &AnalyticsPlan, worker_index: usize) -> AnalyticsStreams<'s> {
+    let scope = tracked.scope();
+    let observed = observe(tracked, plan.scenes.clone(), plan.settings, plan.live_zones.clone());
+    let mut parts = observed
+        .partition(8, |o| match o {
+            Observed::Detection(_) => (0, o),
+            Observed::Track(_) => (1, o),
+            Observed::CrossingRow(_) => (2, o),
+            Observed::ZoneEvent(_) => (3, o),
+            Observed::ZoneFact(..) => (4, o),
+            Observed::Crossing(..) => (5, o),
+            Observed::Part(..) => (6, o),
+            Observed::ZoneWindow(_) => (7, o),
+        })
+        .into_iter();
+    let mut next = || parts.next().expect("8 parts");
+    use timely::dataflow::operators::vec::Map;
+    let detections = next().flat_map(|o| match o { Observed::Detection(d) => Some(d), _ => None });
+    let tracks = next().flat_map(|o| match o { Observed::Track(t) => Some(t), _ => None });
+    let crossings = next().flat_map(|o| match o { Observed::CrossingRow(c) => Some(c), _ => None });
+    let zone_events = next().flat_map(|o| match o { Observed::ZoneEvent(z) => Some(z), _ => None });
+    let zone_facts = next().flat_map(|o| match o { Observed::ZoneFact(p, z) => Some((p, z)), _ => None });
+    let cross_facts = next().flat_map(|o| match o { Observed::Crossing(p, c) => Some((p, c)), _ => None });
+    let metric_parts = next().flat_map(|o| match o { Observed::Part(k, t, p) => Some((k, t, p)), _ => None });
+    let zone_windows = next().flat_map(|o| match o { Observed::ZoneWindow(z) => Some(z), _ => None });
+
+    let feeds = worker_index == 0;
+    let signal_updates = if feeds { plan.signals.as_ref().clone() } else { Vec::new() };
+    let signals = signal_source(scope, signal_updates);
+    let violations = violations(RuleInputs { zone_facts, crossings: cross_facts, signals }, plan.rules.clone(), feeds, plan.rule_grace_ms);
+    let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
+    let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
+    AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies }
+}

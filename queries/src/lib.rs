@@ -1,0 +1,25 @@
+//! The traffic queries of itscam, behind the tracker:
+//!
+//! - **observe** (timely, per camera in event-time order): ground point through the camera's
+//!   homography, speed from a Kalman filter on the ground plane, line crossings with
+//!   hysteresis, zone stays with an exit grace, per-window parts of the metrics;
+//! - **metrics** (differential `reduce`): per camera × window × class;
+//! - **rules** (differential `join`s): rules are a collection joined with transient facts
+//!   (points in zones, crossings) and signal states, so a rule added while the pipeline runs
+//!   applies from that moment on without revisiting history; episodes per (rule, track);
+//! - **anomalies**: metrics against EWMA baselines.
+#![warn(missing_docs)]
+
+pub mod anomaly;
+pub mod facts;
+mod graph;
+pub mod metrics;
+pub mod observe;
+pub mod rules;
+pub mod scene;
+pub mod signals;
+pub mod updates;
+
+pub use graph::{AnalyticsPlan, AnalyticsStreams, build_analytics};
+pub use rules::{RuleControl, RuleEntry, RuleError};
+pub use scene::{CalibrationReport, Scenes};

@@ -1,0 +1,295 @@
+//! Per-camera, per-track state of the observe step: ground position and speed, line crossings
+//! with hysteresis, zone stays with an exit grace, and per-window parts of the traffic
+//! metrics. Pure logic, fed in event-time order by the operator in `mod.rs`.
+
+use super::{Observed, ObserveSettings, TrackPart};
+use crate::facts::{CrossPoint, Place, ZonePoint, to_ck, unit_milli};
+use crate::scene::CameraScene;
+use itscam_geo::{GroundFilter, side_of, segments_intersect};
+use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
+use itscam_types::{DetectionRow, ObjectClass, TrackRow};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Speed (km/h) from which a calibrated track counts as moving.
+const MOVING_KMH: f64 = 3.0;
+/// Image speed (px/s) from which an uncalibrated track counts as moving.
+const MOVING_PX_S: f64 = 5.0;
+/// Gaps longer than this do not count as presence in a window (ms).
+const MAX_PRESENCE_GAP_MS: u64 = 1_000;
+
+#[derive(Clone, Debug, Default)]
+struct LineState {
+    /// Confirmed side: +1 left of a→b as seen in the image (y down), −1 right, 0 not yet.
+    side: i8,
+    /// Last point on the confirmed side.
+    anchor: [f64; 2],
+}
+
+#[derive(Clone, Debug, Default)]
+struct ZoneState {
+    inside: bool,
+    enter_ts: u64,
+    last_inside_ts: u64,
+    outside_since: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct TrackState {
+    filter: Option<GroundFilter>,
+    class_counts: Vec<(ObjectClass, u32)>,
+    last_ts: u64,
+    last_px: Option<[f64; 2]>,
+    /// Smoothed image velocity, px/s.
+    vel_px: [f64; 2],
+    speed: Option<f64>,
+    speed_sum: f64,
+    speed_n: u64,
+    speed_max: Option<f64>,
+    lines: Vec<LineState>,
+    zones: Vec<ZoneState>,
+}
+
+impl TrackState {
+    fn class(&self) -> ObjectClass {
+        self.class_counts.iter().max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c))).map(|(c, _)| *c).unwrap_or(ObjectClass(2))
+    }
+
+    fn moving(&self) -> bool {
+        match (self.filter.is_some(), self.speed) {
+            (true, Some(s)) => s >= MOVING_KMH,
+            (true, None) => false,
+            (false, _) => self.vel_px[0].hypot(self.vel_px[1]) >= MOVING_PX_S,
+        }
+    }
+
+    fn zone_point(&self, track: u64, ts: u64, left: bool) -> ZonePoint {
+        ZonePoint {
+            track,
+            ts,
+            class: self.class(),
+            speed_ck: self.speed.map(to_ck),
+            moving: self.moving(),
+            dir: unit_milli(self.vel_px[0], self.vel_px[1]),
+            left,
+        }
+    }
+}
+
+/// Zone exits and dwell per window, for the anomaly baselines.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ZoneWindowAcc {
+    pub exits: u64,
+    pub dwell_ms_sum: u64,
+}
+
+/// One camera's observer.
+#[derive(Debug)]
+pub(crate) struct CameraObserver {
+    scene: Arc<CameraScene>,
+    settings: Arc<ObserveSettings>,
+    tracks: HashMap<u64, TrackState>,
+    /// Per open window: each track's part, and each zone's exits.
+    windows: BTreeMap<u64, (HashMap<u64, TrackPart>, HashMap<usize, ZoneWindowAcc>)>,
+}
+
+impl CameraObserver {
+    pub(crate) fn new(scene: Arc<CameraScene>, settings: Arc<ObserveSettings>) -> Self {
+        CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new() }
+    }
+
+    fn window_of(&self, ts: u64) -> u64 {
+        ts - ts % self.settings.window_ms
+    }
+
+    /// Fills the detection's ground point and speed; for confirmed tracks, updates the track
+    /// and pushes crossings, zone facts and events.
+    pub(crate) fn point(&mut self, mut d: DetectionRow, out: &mut Vec<Observed>) {
+        let scene = self.scene.clone();
+        let settings = self.settings.clone();
+        let px = [(f64::from(d.x1) + f64::from(d.x2)) / 2.0, f64::from(d.y2)];
+        let ground = scene.homography.as_ref().and_then(|h| h.project(px[0], px[1]));
+        if let Some((gx, gy)) = ground {
+            d.ground_x = Some(gx);
+            d.ground_y = Some(gy);
+        }
+        let Some(track) = d.track_id else {
+            out.push(Observed::Detection(d));
+            return;
+        };
+        let ts = d.ts_ms;
+        let state = self.tracks.entry(track).or_insert_with(|| TrackState {
+            filter: scene.homography.as_ref().map(|_| GroundFilter::new(settings.speed)),
+            class_counts: Vec::new(),
+            last_ts: ts,
+            last_px: None,
+            vel_px: [0.0, 0.0],
+            speed: None,
+            speed_sum: 0.0,
+            speed_n: 0,
+            speed_max: None,
+            lines: vec![LineState::default(); scene.lines.len()],
+            zones: vec![ZoneState::default(); scene.zones.len()],
+        });
+        match state.class_counts.iter_mut().find(|(c, _)| *c == d.class) {
+            Some((_, n)) => *n += 1,
+            None => state.class_counts.push((d.class, 1)),
+        }
+        // Image velocity (direction of travel), exponentially smoothed.
+        if let Some(last) = state.last_px
+            && ts > state.last_ts
+        {
+            let dt = (ts - state.last_ts) as f64 / 1000.0;
+            let v = [(px[0] - last[0]) / dt, (px[1] - last[1]) / dt];
+            state.vel_px = [0.7 * state.vel_px[0] + 0.3 * v[0], 0.7 * state.vel_px[1] + 0.3 * v[1]];
+        }
+        // Ground speed.
+        if let (Some(filter), Some((gx, gy)), Some(h)) = (state.filter.as_mut(), ground, scene.homography.as_ref()) {
+            let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
+            filter.update_with_noise(ts, gx, gy, noise.max(0.01));
+            state.speed = filter.is_warm().then(|| filter.speed_kmh());
+            if let Some(s) = state.speed {
+                d.speed_kmh = Some(s);
+                state.speed_sum += s;
+                state.speed_n += 1;
+                state.speed_max = Some(state.speed_max.map_or(s, |m: f64| m.max(s)));
+            }
+        }
+        let prev_ts = state.last_ts;
+        state.last_ts = ts;
+        state.last_px = Some(px);
+        // Lines, with hysteresis.
+        let class = state.class();
+        for (i, line) in scene.lines.iter().enumerate() {
+            let len = (line.b[0] - line.a[0]).hypot(line.b[1] - line.a[1]);
+            let s = side_of(line.a, line.b, px) / len;
+            if s.abs() < settings.line_hysteresis_px {
+                continue;
+            }
+            let side: i8 = if s > 0.0 { 1 } else { -1 };
+            let ls = &mut state.lines[i];
+            if ls.side != 0 && ls.side != side && segments_intersect(ls.anchor, px, line.a, line.b) {
+                // From the right-hand side (−1) to the left is forward.
+                let direction = if ls.side < 0 { Direction::Forward } else { Direction::Backward };
+                let speed_kmh = state.speed;
+                out.push(Observed::Crossing(
+                    Place { camera: scene.camera_id.to_string(), line: true, id: line.id.clone() },
+                    CrossPoint { track, ts, class, direction, speed_ck: speed_kmh.map(to_ck) },
+                ));
+                out.push(Observed::CrossingRow(LineCrossingRow {
+                    camera_id: scene.camera_id.to_string(),
+                    line_id: line.id.clone(),
+                    track_id: track,
+                    class,
+                    ts_ms: ts,
+                    direction,
+                    speed_kmh,
+                }));
+            }
+            ls.side = side;
+            ls.anchor = px;
+        }
+        // Zones, with an exit grace.
+        let window = ts - ts % settings.window_ms;
+        for (i, zone) in scene.zones.iter().enumerate() {
+            let inside = zone.polygon.contains(px[0], px[1]);
+            let zs = &mut state.zones[i];
+            if inside {
+                if !zs.inside {
+                    zs.inside = true;
+                    zs.enter_ts = ts;
+                }
+                zs.last_inside_ts = ts;
+                zs.outside_since = None;
+                let place = Place { camera: scene.camera_id.to_string(), line: false, id: zone.id.clone() };
+                out.push(Observed::ZoneFact(place, state.zone_point(track, ts, false)));
+            } else if zs.inside {
+                let since = *zs.outside_since.get_or_insert(ts);
+                if ts - since >= settings.zone_exit_grace_ms {
+                    let (enter, exit) = (zs.enter_ts, zs.last_inside_ts);
+                    zs.inside = false;
+                    zs.outside_since = None;
+                    let place = Place { camera: scene.camera_id.to_string(), line: false, id: zone.id.clone() };
+                    out.push(Observed::ZoneFact(place, state.zone_point(track, ts, true)));
+                    out.push(Observed::ZoneEvent(zone_event(&scene, zone.id.clone(), track, class, enter, exit)));
+                    let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
+                    acc.exits += 1;
+                    acc.dwell_ms_sum += exit - enter;
+                }
+            }
+        }
+        // This window's part of the metrics.
+        let part = self.windows.entry(window).or_default().0.entry(track).or_default();
+        if part.points > 0 && ts > prev_ts {
+            part.presence_ms += (ts - prev_ts).min(MAX_PRESENCE_GAP_MS);
+        }
+        part.points += 1;
+        if let Some(s) = state.speed {
+            part.speed_sum_ck += to_ck(s);
+            part.speed_n += 1;
+        }
+        out.push(Observed::Detection(d));
+    }
+
+    /// A track ended: fills its speeds, closes its zone stays.
+    pub(crate) fn end(&mut self, mut t: TrackRow, out: &mut Vec<Observed>) {
+        if let Some(state) = self.tracks.remove(&t.track_id) {
+            if state.speed_n > 0 {
+                t.mean_speed_kmh = Some(state.speed_sum / state.speed_n as f64);
+                t.max_speed_kmh = state.speed_max;
+            }
+            let ts = state.last_ts.max(t.last_ts_ms);
+            let window = self.window_of(ts);
+            for (i, zone) in self.scene.zones.iter().enumerate() {
+                let zs = &state.zones[i];
+                if !zs.inside {
+                    continue;
+                }
+                let place = Place { camera: self.scene.camera_id.to_string(), line: false, id: zone.id.clone() };
+                out.push(Observed::ZoneFact(place, state.zone_point(t.track_id, ts, true)));
+                out.push(Observed::ZoneEvent(zone_event(&self.scene, zone.id.clone(), t.track_id, state.class(), zs.enter_ts, zs.last_inside_ts)));
+                let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
+                acc.exits += 1;
+                acc.dwell_ms_sum += zs.last_inside_ts - zs.enter_ts;
+            }
+            // The class of its parts is the final majority class.
+            for (parts, _) in self.windows.values_mut() {
+                if let Some(p) = parts.get_mut(&t.track_id) {
+                    p.class = Some(state.class());
+                }
+            }
+        }
+        out.push(Observed::Track(t));
+    }
+
+    /// Takes the parts of the window starting at `start`: each track's part with its class,
+    /// and each zone's exits.
+    pub(crate) fn take_window(&mut self, start: u64) -> (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String, ZoneWindowAcc)>) {
+        let Some((parts, zones)) = self.windows.remove(&start) else { return (Vec::new(), Vec::new()) };
+        let mut parts: Vec<(u64, ObjectClass, TrackPart)> = parts
+            .into_iter()
+            .map(|(track, p)| {
+                let class = p.class.or_else(|| self.tracks.get(&track).map(|s| s.class())).unwrap_or(ObjectClass(2));
+                (track, class, p)
+            })
+            .collect();
+        parts.sort_by_key(|p| p.0);
+        let mut zones: Vec<(String, ZoneWindowAcc)> = zones.into_iter().map(|(i, acc)| (self.scene.zones[i].id.clone(), acc)).collect();
+        zones.sort_by(|a, b| a.0.cmp(&b.0));
+        (parts, zones)
+    }
+
+    /// Tracks inside each zone now.
+    pub(crate) fn occupancy(&self) -> Vec<(String, u32)> {
+        self.scene
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.id.clone(), self.tracks.values().filter(|t| t.zones[i].inside).count() as u32))
+            .collect()
+    }
+}
+
+fn zone_event(scene: &CameraScene, zone_id: String, track: u64, class: ObjectClass, enter: u64, exit: u64) -> ZoneEventRow {
+    ZoneEventRow { camera_id: scene.camera_id.to_string(), zone_id, track_id: track, class, enter_ts_ms: enter, exit_ts_ms: exit, dwell_ms: exit - enter }
+}

@@ -1,0 +1,7 @@
+//! Tests of the traffic queries: oracle tests of the differential queries (seeded random
+//! inserts and retractions compared with a from-scratch recomputation at every time), episode
+//! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs.
+
+mod episodes;
+mod oracle_metrics;
+mod oracle_rules;
