@@ -1,0 +1,20 @@
+//! Geometry core of the itscam traffic queries, pure arithmetic with no dataflow dependency:
+//!
+//! - [`homography`]: per-camera calibration, ≥ 4 image ↔ ground point pairs → a homography
+//!   (normalized DLT), its reprojection error in metres, and its Jacobian;
+//! - [`polygon`]: zones (point in polygon) and counting lines (side of a line, crossings with
+//!   hysteresis), in image pixels;
+//! - [`speed`]: a constant-velocity Kalman filter on the ground plane that turns a track's noisy
+//!   ground positions into speed and heading.
+//!
+//! The ground point of a detection box is its bottom centre ([`ground_point`]).
+#![warn(missing_docs)]
+
+pub mod homography;
+mod linalg;
+pub mod polygon;
+pub mod speed;
+
+pub use homography::{CalibrationError, Homography, PointSet, ReprojectionError};
+pub use polygon::{CountingLine, LineSide, Polygon, ShapeError, distance_to_segment, segments_intersect, side_of};
+pub use speed::{FilterConfig, GroundFilter, Update, ground_point};
