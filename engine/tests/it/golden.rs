@@ -19,7 +19,12 @@ const TABLES: [(&str, &str); 7] = [
 fn golden_scenarios() {
     let root = repo_root().join("engine/tests/scenarios");
     let bless = std::env::var_os("ITSCAM_BLESS").is_some();
-    let mut names: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert!(!names.is_empty());
     let mut failures = Vec::new();

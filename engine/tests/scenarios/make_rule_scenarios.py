@@ -222,5 +222,5 @@ camera = "cam-1"
 line = "solid-1"
 severity = "medium"
 """, [vehicle("car", 0, 45, along_x(400, 60, 40.0)),
-      vehicle("car", 5, 45, lane_change(60, 40.0, 420, 620, 15, 10)),
+      vehicle("car", 5, 45, lane_change(60, 40.0, 440, 560, 10, 25)),
       vehicle("car", 10, 45, along_x(498, 60, 40.0))], 70)

@@ -83,27 +83,31 @@ pub fn hits<'s>(inputs: RuleInputs<'s>, rules: VecCollection<'s, u64, RuleSpec, 
 /// Runs the episodes of each camera's rules on the camera's worker, in event-time order.
 fn episodes<'s>(hits: Stream<'s, u64, Vec<(Hit, u64, isize)>>, removals: Stream<'s, u64, Vec<RuleSpec>>, grace_ms: u64) -> Stream<'s, u64, Vec<ViolationRow>> {
     let by_camera = Exchange::new(|h: &(Hit, u64, isize)| camera_route(&h.0.spec().place.camera));
-    hits.binary_frontier(removals, by_camera, Pipeline, "Episodes", move |_, _| {
+    hits.binary_frontier(removals, by_camera, Pipeline, "Episodes", move |cap, _| {
         let mut episodes = Episodes::new(grace_ms);
-        let mut stash: BTreeMap<u64, (Capability<u64>, Vec<(Hit, isize)>, Vec<RuleSpec>)> = BTreeMap::new();
+        let mut stash: BTreeMap<u64, (Vec<(Hit, isize)>, Vec<RuleSpec>)> = BTreeMap::new();
         let mut out = Vec::new();
-        let mut finished = false;
+        // Held at the inputs' frontier: rows are emitted at the time of the input that caused
+        // them, or at the end of input for the episodes still open.
+        let mut held: Option<Capability<u64>> = Some(cap);
         move |(hits, hits_frontier), (removals, removals_frontier), output| {
-            hits.for_each(|cap, data| {
+            hits.for_each(|_cap, data| {
                 for (hit, t, diff) in data.drain(..) {
-                    stash.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new(), Vec::new())).1.push((hit, diff));
+                    stash.entry(t).or_default().0.push((hit, diff));
                 }
             });
             removals.for_each(|cap, data| {
                 let t = *cap.least().expect("time");
-                stash.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new(), Vec::new())).2.append(data);
+                stash.entry(t).or_default().1.append(data);
             });
+            let Some(cap) = held.as_mut() else { return };
+            let frontier = hits_frontier.frontier().iter().chain(removals_frontier.frontier().iter()).min().copied();
             while let Some(entry) = stash.first_entry() {
                 let t = *entry.key();
-                if hits_frontier.less_equal(&t) || removals_frontier.less_equal(&t) {
+                if frontier.is_some_and(|f| f <= t) {
                     break;
                 }
-                let (cap, mut hits, removed) = entry.remove();
+                let (mut hits, removed) = entry.remove();
                 // A rule removed or changed at `t` ends its episodes before `t`'s points count.
                 for spec in &removed {
                     episodes.rule_removed(spec, &mut out);
@@ -119,24 +123,24 @@ fn episodes<'s>(hits: Stream<'s, u64, Vec<(Hit, u64, isize)>>, removals: Stream<
                     }
                 }
                 if !out.is_empty() {
-                    output.session(&cap).give_container(&mut out);
+                    output.session(&cap.delayed(&t)).give_container(&mut out);
                     out.clear();
                 }
-                // Keep a capability for closing episodes at the end of input.
-                if stash.is_empty() && !finished && episodes.open() > 0 {
-                    stash.insert(t, (cap, Vec::new(), Vec::new()));
-                    break;
-                }
             }
-            if hits_frontier.is_empty() && removals_frontier.is_empty() && !finished {
-                if let Some((_, (cap, _, _))) = stash.pop_first() {
-                    episodes.finish(&mut out);
-                    if !out.is_empty() {
-                        output.session(&cap).give_container(&mut out);
-                        out.clear();
+            match frontier {
+                Some(f) => {
+                    if f > *cap.time() {
+                        cap.downgrade(&f);
                     }
                 }
-                finished = true;
+                None => {
+                    episodes.finish(&mut out);
+                    if !out.is_empty() {
+                        output.session(&*cap).give_container(&mut out);
+                        out.clear();
+                    }
+                    held = None;
+                }
             }
         }
     })

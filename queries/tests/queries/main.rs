@@ -3,5 +3,6 @@
 //! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs.
 
 mod episodes;
+mod live_rules;
 mod oracle_metrics;
 mod oracle_rules;
