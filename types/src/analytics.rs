@@ -94,7 +94,8 @@ impl Congestion {
     }
 }
 
-/// A row of `traffic_metrics`: one camera × window × class (and one `all` row per window).
+/// A row of `traffic_metrics`: one camera × window × class (and one `all` row per window for
+/// every vehicle class together: all but `person`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrafficMetricRow {
     /// Camera id.
@@ -103,7 +104,7 @@ pub struct TrafficMetricRow {
     pub window_start_ms: u64,
     /// Window end (exclusive).
     pub window_end_ms: u64,
-    /// COCO class name, or `all`.
+    /// COCO class name, or `all` (every class but `person`).
     pub class: String,
     /// Distinct confirmed tracks seen in the window.
     pub vehicle_count: u64,

@@ -26,6 +26,17 @@ fn example_config(dir: &std::path::Path, workers: usize) -> std::path::PathBuf {
     config
 }
 
+/// `examples/detections/config.toml` (calibration, lines, zones, a signal, rules) with its
+/// paths made absolute and the given worker count.
+fn full_example_config(dir: &std::path::Path, workers: usize) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("examples/detections/config.toml")).unwrap();
+    let data = repo_root().join("examples/data");
+    let text = text.replace("examples/data", data.to_str().unwrap()).replace("workers = 2", &format!("workers = {workers}"));
+    let config = dir.join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 #[test]
 fn run_then_sql_counts_equal_the_valid_input() {
     let dir = scratch("run-then-sql");
@@ -59,18 +70,28 @@ fn run_then_sql_counts_equal_the_valid_input() {
 }
 
 #[test]
-fn one_and_two_workers_give_the_same_tables() {
+fn one_and_two_workers_give_the_same_tables_and_every_query_runs() {
     let mut results = Vec::new();
     for workers in [1, 2] {
         let dir = scratch(&format!("workers-{workers}"));
-        let config = example_config(&dir, workers);
+        let config = full_example_config(&dir, workers);
         itscam_ok(&dir, &["run", "--config", config.to_str().unwrap(), "--no-progress"]);
         results.push((
             query_json(&dir, "SELECT camera_id, frame, track_id, class, x1 FROM detections ORDER BY camera_id, frame, x1, y1"),
-            query_json(&dir, "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames FROM tracks ORDER BY camera_id, track_id"),
+            query_json(&dir, "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames, mean_speed_kmh FROM tracks ORDER BY camera_id, track_id"),
+            query_json(&dir, "SELECT camera_id, line_id, track_id, ts_ms, direction FROM line_crossings ORDER BY camera_id, line_id, ts_ms, track_id"),
+            query_json(&dir, "SELECT camera_id, zone_id, track_id, enter_ts_ms, exit_ts_ms FROM zone_events ORDER BY camera_id, zone_id, enter_ts_ms, track_id"),
+            query_json(&dir, "SELECT camera_id, window_start_ms, class, vehicle_count, avg_speed_kmh, density_veh_per_km FROM traffic_metrics ORDER BY camera_id, window_start_ms, class"),
+            query_json(&dir, "SELECT violation_id, kind, ts_start_ms, ts_end_ms, value FROM violations ORDER BY violation_id"),
         ));
     }
     assert_eq!(results[0], results[1]);
+    // The example exercises every query: speeds, crossings, stays, metrics and violations.
+    let (_, tracks, crossings, stays, metrics, violations) = &results[0];
+    assert!(tracks.iter().any(|t| t["mean_speed_kmh"].is_number()));
+    assert!(!crossings.is_empty() && !stays.is_empty() && !metrics.is_empty());
+    let kinds: std::collections::BTreeSet<&str> = violations.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["red_light", "speeding", "zone_intrusion"].into_iter().collect());
 }
 
 #[test]

@@ -67,7 +67,7 @@ pub struct TrackPart {
     pub class: Option<itscam_types::ObjectClass>,
 }
 
-/// Key of a metrics group: camera × window × class (`all` for every class together).
+/// Key of a metrics group: camera × window × class (`all` for every vehicle class together).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MetricKey {
     /// Camera id.
@@ -206,7 +206,9 @@ fn flush_windows(
             let obs = observers.get_mut(&cam).expect("listed");
             let (tracks, zones) = obs.take_window(w);
             for (track, class, part) in tracks {
-                for class in [class.name().to_string(), "all".to_string()] {
+                // `all` is every vehicle: pedestrians have their own rows only.
+                let all = (class.name() != "person").then(|| "all".to_string());
+                for class in std::iter::once(class.name().to_string()).chain(all) {
                     parts.push(Observed::Part(MetricKey { camera: cam.to_string(), window_start: w, class }, track, part.clone()));
                 }
             }

@@ -126,7 +126,7 @@ impl RuleConfig {
         }
         let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
         if matches!(self.kind, Speeding | StoppedVehicle) && cam.calibration.is_none() {
-            bad("kind", format!("{:?} rules need speeds: camera {:?} has no [camera.calibration]", self.kind, cam.id));
+            bad("kind", format!("{} rules need speeds: camera {:?} has no [camera.calibration]", self.kind.as_str(), cam.id));
         }
         if self.kind == Speeding && self.limit_kmh.is_none() {
             bad("limit_kmh", "speeding rules need limit_kmh".into());

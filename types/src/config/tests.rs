@@ -59,7 +59,8 @@ zone = "nowhere"
     assert!(has("/no/such/file.jsonl does not exist"), "{shown:#?}");
     assert!(has("rule[0].zone: camera \"cam-1\" has no zone \"nowhere\""), "{shown:#?}");
     assert!(has("rule[0].limit_kmh: speeding rules need limit_kmh"), "{shown:#?}");
-    assert_eq!(shown.len(), 8, "{shown:#?}");
+    assert!(has("rule[0].kind: speeding rules need speeds: camera \"cam-1\" has no [camera.calibration]"), "{shown:#?}");
+    assert_eq!(shown.len(), 9, "{shown:#?}");
 }
 
 #[test]
