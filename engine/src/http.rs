@@ -48,10 +48,12 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// `GET /cameras`: each video camera's health (connecting, up, reconnecting, down), attempts,
-/// last error and counters, while `itscam run --http` runs.
+/// last error and counters, and each calibrated camera's reprojection error, while
+/// `itscam run --http` runs.
 async fn cameras(State(state): State<AppState>) -> Json<serde_json::Value> {
     let cameras: Vec<_> = state.cameras.iter().map(|c| c.snapshot()).collect();
-    Json(json!({ "cameras": cameras }))
+    let calibration = state.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
+    Json(json!({ "cameras": cameras, "calibration": calibration }))
 }
 
 async fn tables() -> Json<serde_json::Value> {

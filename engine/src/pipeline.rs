@@ -113,7 +113,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         anyhow::anyhow!("cannot build the traffic queries:\n{}", list.join("\n"))
     })?;
-    let analytics = AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone() };
+    let analytics = AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports() };
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
     // Opens the runtime and one detector per worker now, so a missing library, model or
@@ -250,6 +250,8 @@ pub struct AnalyticsHandles {
     pub rules: itscam_queries::RuleControl,
     /// Live zone occupancy.
     pub zones: itscam_queries::observe::LiveZones,
+    /// Each calibrated camera's calibration fit.
+    pub calibration: Vec<itscam_queries::CalibrationReport>,
 }
 
 #[derive(Debug, Default)]

@@ -165,3 +165,79 @@ async fn serves_over_a_real_socket() {
         ("unknown_camera".to_string(), 1)
     ]);
 }
+
+#[tokio::test]
+async fn rules_are_listed_added_replaced_and_removed_over_http() {
+    let lake = filled_lake("http-rules");
+    let config = PipelineConfig::from_toml(
+        r#"
+[[camera]]
+id = "cam-1"
+source = "detections:-"
+[camera.calibration]
+image = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
+world = [[0, 50], [50, 50], [50, 0], [0, 0]]
+[[camera.zone]]
+id = "approach"
+polygon = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
+[[rule]]
+id = "speeding-approach"
+kind = "speeding"
+camera = "cam-1"
+zone = "approach"
+limit_kmh = 50.0
+"#,
+    )
+    .unwrap();
+    let plan = itscam_queries::AnalyticsPlan::new(Arc::new(config), Vec::new()).unwrap();
+    let mut state = state(&lake, QueryConfig::default()).await;
+    state.analytics = Some(itscam_engine::pipeline::AnalyticsHandles {
+        rules: plan.rules.clone(),
+        zones: plan.live_zones.clone(),
+        calibration: plan.scenes.reports(),
+    });
+    let app = app(state);
+    let send = |method: &str, uri: &str, body: &str| {
+        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    };
+
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/rules", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["rules"][0]["id"], "speeding-approach");
+    assert_eq!(body["rules"][0]["origin"], "config");
+
+    let rule = r#"{"id":"slow","kind":"speeding","camera":"cam-1","zone":"approach","limit_kmh":30,"severity":"high"}"#;
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/slow", rule)).await.unwrap()).await;
+    assert_eq!((status, body["replaced"].as_bool()), (StatusCode::CREATED, Some(false)));
+    let (status, _) = json_of(app.clone().oneshot(send("PUT", "/rules/slow", rule)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "a second put replaces");
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/rules/slow", "")).await.unwrap()).await;
+    assert_eq!((status, body["limit_kmh"].as_f64(), body["origin"].as_str()), (StatusCode::OK, Some(30.0), Some("api")));
+
+    // Every problem of a rule that does not fit, at once.
+    let bad = r#"{"id":"bad","kind":"red_light","camera":"cam-1","line":"nope","signal":"tl-9"}"#;
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/bad", bad)).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule")));
+    let msg = body["message"].as_str().unwrap();
+    assert!(msg.contains("no line \"nope\"") && msg.contains("no signal \"tl-9\""), "{msg}");
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/x", "{not json")).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+
+    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/rules/slow", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/rules/slow", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/cameras", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["calibration"][0]["camera_id"], "cam-1");
+    assert!(body["calibration"][0]["rms_error_m"].as_f64().unwrap() < 1e-6);
+}
+
+#[tokio::test]
+async fn rules_without_a_pipeline_say_so() {
+    let lake = filled_lake("http-no-pipeline");
+    let app = app(state(&lake, QueryConfig::default()).await);
+    let (status, body) = json_of(app.oneshot(Request::get("/rules").body(Body::empty()).unwrap()).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")));
+}

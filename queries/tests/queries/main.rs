@@ -2,6 +2,7 @@
 //! inserts and retractions compared with a from-scratch recomputation at every time), episode
 //! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs.
 
+mod anomalies;
 mod episodes;
 mod live_rules;
 mod oracle_metrics;
