@@ -1,6 +1,8 @@
-//! The HTTP API of `itscam serve` (axum): SQL over the lake, health, and the OpenAPI document.
+//! The HTTP API of `itscam serve` (axum): SQL over the lake, health, alerts (see
+//! [`crate::alerts::routes`]), and the OpenAPI document.
 //! `app(state)` builds the router so tests drive it without a socket.
 
+use crate::alerts::{AlertHubHandle, routes as alerts};
 use crate::format::json_rows;
 use crate::sql::{QueryEngine, QueryError};
 use axum::body::Bytes;
@@ -24,15 +26,44 @@ pub struct AppState {
     pub lake_url: Arc<str>,
     /// Video cameras of the running pipeline (empty for `itscam serve`).
     pub cameras: Arc<[Arc<itscam_operators::video::CameraStatus>]>,
+    /// The alert hub of the running pipeline; `None` under `itscam serve` (the alert endpoints
+    /// then read the lake's `alerts` table, and changes answer 503 `no_pipeline`).
+    pub alerts: Option<AlertHubHandle>,
 }
 
-/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, `GET /openapi.json`.
+impl AppState {
+    /// SQL over `lake`, no cameras, no alert hub (what `itscam serve` runs).
+    pub async fn open(lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig) -> Result<AppState, QueryError> {
+        Ok(AppState { engine: QueryEngine::open(lake, limits).await?, lake_url: lake.url().into(), cameras: Arc::from(Vec::new()), alerts: None })
+    }
+
+    /// With the video cameras of the running pipeline.
+    pub fn with_cameras(mut self, cameras: Vec<Arc<itscam_operators::video::CameraStatus>>) -> AppState {
+        self.cameras = Arc::from(cameras);
+        self
+    }
+
+    /// With the running pipeline's alert hub.
+    pub fn with_alerts(mut self, hub: AlertHubHandle) -> AppState {
+        self.alerts = Some(hub);
+        self
+    }
+}
+
+/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, the alert endpoints
+/// (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`,
+/// `POST /alerts/{id}/resolve`) and `GET /openapi.json`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/cameras", get(cameras))
         .route("/query", post(query))
         .route("/tables", get(tables))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/stream", get(alerts::stream))
+        .route("/alerts/{id}", get(alerts::get_one))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -74,6 +105,13 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+}
+
+impl ApiError {
+    /// An error with this status, kind (the `error` field) and message.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, kind, message: message.into() }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -144,11 +182,23 @@ pub fn serve_in_background(
     limits: itscam_types::config::QueryConfig,
     cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
 ) -> anyhow::Result<()> {
+    serve_in_background_with_alerts(runtime, addr, lake_url, limits, cameras, None)
+}
+
+/// [`serve_in_background`] with the run's alert hub behind the alert endpoints.
+pub fn serve_in_background_with_alerts(
+    runtime: &tokio::runtime::Handle,
+    addr: &str,
+    lake_url: &str,
+    limits: itscam_types::config::QueryConfig,
+    cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
+    alerts: Option<AlertHubHandle>,
+) -> anyhow::Result<()> {
     let lake = itscam_sinks::Lake::open(lake_url)?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let engine = runtime.block_on(QueryEngine::open(&lake, limits))?;
+    let mut state = runtime.block_on(AppState::open(&lake, limits))?.with_cameras(cameras);
+    state.alerts = alerts;
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
-    let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras) };
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {
             tracing::error!(error = %e, "HTTP API stopped");

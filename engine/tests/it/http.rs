@@ -6,7 +6,6 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use itscam_engine::http::{ARROW_STREAM, AppState, app};
 use itscam_engine::pipeline::{RunOptions, run};
-use itscam_engine::sql::QueryEngine;
 use itscam_sinks::Lake;
 use itscam_types::config::{PipelineConfig, QueryConfig};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ fn filled_lake(name: &str) -> Lake {
 }
 
 async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
-    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into(), cameras: Arc::from(Vec::new()) }
+    AppState::open(lake, limits).await.unwrap()
 }
 
 fn post(sql: &str) -> Request<Body> {
@@ -77,7 +76,18 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.clone().oneshot(Request::get("/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["detections", "tracks", "errors", "frame_quality"]);
+    assert_eq!(names, [
+        "detections",
+        "tracks",
+        "errors",
+        "frame_quality",
+        "line_crossings",
+        "zone_events",
+        "traffic_metrics",
+        "violations",
+        "anomalies",
+        "alerts"
+    ]);
 
     let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
