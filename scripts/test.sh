@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: ffmpeg (video decode), a real RTSP server (gst-rtsp-server
-# through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it).
-packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps)
+# through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it), openssl
+# (checks webhook signatures independently).
+packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

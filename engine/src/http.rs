@@ -1,6 +1,8 @@
-//! The HTTP API of `itscam serve` (axum): SQL over the lake, health, and the OpenAPI document.
+//! The HTTP API of `itscam serve` (axum): SQL over the lake, health, alerts (see
+//! [`crate::alerts::routes`]), and the OpenAPI document.
 //! `app(state)` builds the router so tests drive it without a socket.
 
+use crate::alerts::{AlertHubHandle, routes as alerts};
 use crate::format::json_rows;
 use crate::sql::{QueryEngine, QueryError};
 use axum::body::Bytes;
@@ -26,16 +28,57 @@ pub struct AppState {
     pub cameras: Arc<[Arc<itscam_operators::video::CameraStatus>]>,
     /// Rules and zones of the running pipeline (`None` for `itscam serve`).
     pub analytics: Option<crate::pipeline::AnalyticsHandles>,
+    /// The alert hub of the running pipeline; `None` under `itscam serve` (the alert endpoints
+    /// then read the lake's `alerts` table, and changes answer 503 `no_pipeline`).
+    pub alerts: Option<AlertHubHandle>,
 }
 
-/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, `GET /openapi.json`,
-/// `GET /rules`, `GET|PUT|DELETE /rules/{id}`, `GET /zones`.
+impl AppState {
+    /// SQL over `lake`, no cameras, no pipeline (what `itscam serve` runs).
+    pub async fn open(lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig) -> Result<AppState, QueryError> {
+        Ok(AppState {
+            engine: QueryEngine::open(lake, limits).await?,
+            lake_url: lake.url().into(),
+            cameras: Arc::from(Vec::new()),
+            analytics: None,
+            alerts: None,
+        })
+    }
+
+    /// With the video cameras of the running pipeline.
+    pub fn with_cameras(mut self, cameras: Vec<Arc<itscam_operators::video::CameraStatus>>) -> AppState {
+        self.cameras = Arc::from(cameras);
+        self
+    }
+
+    /// With the running pipeline's alert hub.
+    pub fn with_alerts(mut self, hub: AlertHubHandle) -> AppState {
+        self.alerts = Some(hub);
+        self
+    }
+
+    /// With the running pipeline's rules and zones.
+    pub fn with_analytics(mut self, analytics: crate::pipeline::AnalyticsHandles) -> AppState {
+        self.analytics = Some(analytics);
+        self
+    }
+}
+
+/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, the alert endpoints
+/// (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`,
+/// `POST /alerts/{id}/resolve`), the rule endpoints (`GET /rules`, `GET|PUT|DELETE
+/// /rules/{id}`), `GET /zones` and `GET /openapi.json`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/cameras", get(cameras))
         .route("/query", post(query))
         .route("/tables", get(tables))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/stream", get(alerts::stream))
+        .route("/alerts/{id}", get(alerts::get_one))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/openapi.json", get(openapi))
         .route("/rules", get(crate::http_rules::list))
         .route("/rules/{id}", get(crate::http_rules::get_one).put(crate::http_rules::put).delete(crate::http_rules::delete))
@@ -85,8 +128,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with a status, a short machine-readable kind and a message.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    /// An error with this status, kind (the `error` field) and message.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, kind, message: message.into() }
     }
 }
@@ -151,20 +194,25 @@ async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     Ok(Json(json!({ "columns": columns, "rows": rows, "row_count": result.row_count, "truncated": result.truncated })).into_response())
 }
 
+/// What a running pipeline shows through the HTTP API.
+#[derive(Clone, Debug, Default)]
+pub struct LiveHandles {
+    /// Video cameras.
+    pub cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
+    /// Rules and zones.
+    pub analytics: Option<crate::pipeline::AnalyticsHandles>,
+    /// The alert hub.
+    pub alerts: Option<AlertHubHandle>,
+}
+
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).
-pub fn serve_in_background(
-    runtime: &tokio::runtime::Handle,
-    addr: &str,
-    lake_url: &str,
-    limits: itscam_types::config::QueryConfig,
-    cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
-    analytics: Option<crate::pipeline::AnalyticsHandles>,
-) -> anyhow::Result<()> {
+pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake_url: &str, limits: itscam_types::config::QueryConfig, live: LiveHandles) -> anyhow::Result<()> {
     let lake = itscam_sinks::Lake::open(lake_url)?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let engine = runtime.block_on(QueryEngine::open(&lake, limits))?;
+    let mut state = runtime.block_on(AppState::open(&lake, limits))?.with_cameras(live.cameras);
+    state.analytics = live.analytics;
+    state.alerts = live.alerts;
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
-    let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras), analytics };
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {
             tracing::error!(error = %e, "HTTP API stopped");

@@ -2,6 +2,7 @@
 //! and the HTTP API (`serve`). The binary `itscam` is a thin CLI over this library.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod format;
 pub mod http;
 mod http_rules;

@@ -73,7 +73,8 @@ enum Command {
         #[arg(long)]
         max_rows: Option<usize>,
     },
-    /// Serve the HTTP API (POST /query, GET /health, GET /tables, GET /openapi.json) over the lake.
+    /// Serve the HTTP API (POST /query, GET /health, GET /tables, GET /openapi.json) over the lake;
+    /// GET /alerts and GET /alerts/{id} read the alerts table (changes need `itscam run --http`).
     Serve {
         /// Lake URL (default: [lake].url of --config, else file://./lake).
         #[arg(long, env = "ITSCAM_LAKE")]
@@ -202,8 +203,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let listen = listen.unwrap_or(base.http.listen.clone());
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async move {
-                let engine = QueryEngine::open(&lake, limits).await?;
-                let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(Vec::new()), analytics: None };
+                let state = AppState::open(&lake, limits).await?;
                 let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
                 eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
                 axum::serve(listener, app(state))

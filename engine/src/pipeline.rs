@@ -51,6 +51,8 @@ pub struct RunSummary {
     pub violations: u64,
     /// Rows of `anomalies`.
     pub anomalies: u64,
+    /// Alerts raised (after dedupe and suppression).
+    pub alerts: u64,
     /// Files and rows written per table.
     pub written: WriterSummary,
     /// Wall-clock duration.
@@ -76,6 +78,7 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  crossings   {:>12}", self.crossings)?;
         writeln!(f, "  violations  {:>12}", self.violations)?;
         writeln!(f, "  anomalies   {:>12}", self.anomalies)?;
+        writeln!(f, "  alerts      {:>12}", self.alerts)?;
         writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
         for (table, (files, rows)) in &self.written.tables {
             writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
@@ -114,6 +117,11 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         anyhow::anyhow!("cannot build the traffic queries:\n{}", list.join("\n"))
     })?;
     let analytics = AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports() };
+    // Alerts: violations and anomalies go to the hub (lifecycle, `alerts` table, SSE) and
+    // through it to the webhooks.
+    let webhooks = crate::alerts::webhook_outlets(&config.alerts, runtime.handle())?;
+    let outlets = crate::alerts::as_outlets(&webhooks);
+    let (hub, hub_task) = crate::alerts::AlertHub::start(&config.alerts, outlets, sink.clone(), runtime.handle());
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
     // Opens the runtime and one detector per worker now, so a missing library, model or
@@ -122,7 +130,8 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let vision_report = vision.as_ref().map(|v| v.report_handle());
     if let Some(addr) = &options.http {
         let cameras = vision.as_ref().map(|v| v.statuses()).unwrap_or_default();
-        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), cameras, Some(analytics.clone()))?;
+        let live = crate::http::LiveHandles { cameras, analytics: Some(analytics.clone()), alerts: Some(hub.clone()) };
+        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), live)?;
     }
     let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let classes_w = classes.clone();
@@ -137,6 +146,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let lateness_ms = config.pipeline.lateness_ms;
     let tracker = config.tracker.clone();
     let sink_for_workers = sink.clone();
+    let hub_for_workers = hub.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
@@ -151,6 +161,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let classes = classes_w.clone();
         let plan = plan.clone();
         let counts = counts_w.clone();
+        let hub = hub_for_workers.clone();
         let vision = vision.as_ref().map(|v| v.for_worker(index, peers, &sink, &stop));
         worker.dataflow::<u64, _, _>(move |scope| {
             let (mut frames, mut errors) = detections_source(scope, mine, lateness_ms, control);
@@ -185,14 +196,24 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             out.metrics.deliver("MetricsToLake", lake.clone().rows(|_: &Vec<_>| {}, SinkRows::TrafficMetrics));
             let c = counts.clone();
             let violations_lake = lake.clone();
+            let violations_hub = hub.clone();
             out.violations.deliver("Violations", move |rows: Vec<itscam_types::analytics::ViolationRow>| {
+                // Every copy goes to the hub (it raises one alert per id); the closed ones are the table's rows.
+                let now = itscam_types::time::now_ms();
+                for v in &rows {
+                    violations_hub.raise(itscam_types::analytics::Alert::from_violation(v, now));
+                }
                 let closed: Vec<_> = rows.into_iter().filter(|v| !v.ongoing).collect();
                 c.violations.fetch_add(closed.len() as u64, Ordering::Relaxed);
                 violations_lake.send(SinkRows::Violations(closed));
             });
             let c = counts.clone();
-            out.anomalies.deliver("AnomaliesToLake", lake.rows(move |rows: &Vec<_>| {
+            out.anomalies.deliver("AnomaliesToLake", lake.rows(move |rows: &Vec<itscam_types::analytics::AnomalyRow>| {
                 c.anomalies.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                let now = itscam_types::time::now_ms();
+                for a in rows {
+                    hub.raise(itscam_types::analytics::Alert::from_anomaly(a, now));
+                }
             }, SinkRows::Anomalies));
         });
     })
@@ -201,6 +222,8 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     for result in guards.join() {
         result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
     }
+    drop(hub);
+    let alerts = runtime.block_on(hub_task.finish()).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
     drop(sink);
     let written = runtime.block_on(writer.finish())?;
     if let Some(p) = progress {
@@ -222,6 +245,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         crossings: counts.crossings.load(Ordering::Relaxed),
         violations: counts.violations.load(Ordering::Relaxed),
         anomalies: counts.anomalies.load(Ordering::Relaxed),
+        alerts: alerts.counters.raised,
         written,
         elapsed: started.elapsed(),
         workers,

@@ -192,6 +192,7 @@ pub fn alerts_batch(rows: &[AlertRow]) -> Result<RecordBatch, ArrowError> {
         strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
         strs(rows.iter().map(|r| Some(r.status.as_str())), n),
         bools(rows.iter().map(|r| r.escalated)),
+        i64s(rows.iter().map(|r| Some(r.suppressed_count)), n),
         i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
         i64s(rows.iter().map(|r| Some(r.changed_at_ms)), n),
         strs(rows.iter().map(|r| Some(r.changed_by.as_str())), n),

@@ -28,6 +28,14 @@ pub enum SinkError {
         /// Arrow/Parquet error.
         reason: String,
     },
+    /// A webhook's settings are wrong (user input).
+    #[error("invalid webhook {url:?}: {reason}")]
+    InvalidWebhook {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The writer task is gone (it failed earlier or was shut down).
     #[error("the lake writer stopped: {0}")]
     Stopped(String),

@@ -227,6 +227,7 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("severity", DataType::Utf8, false),
         f("status", DataType::Utf8, false),
         f("escalated", DataType::Boolean, false),
+        f("suppressed_count", DataType::Int64, false),
         f("ts_ms", DataType::Int64, false),
         f("changed_at_ms", DataType::Int64, false),
         f("changed_by", DataType::Utf8, false),

@@ -316,8 +316,9 @@ impl AlertStatus {
     }
 }
 
-/// A row of `alerts`: one change of an alert (raised, escalated, acknowledged, resolved). The
-/// current state of an alert is its row with the latest `changed_at_ms`.
+/// A row of `alerts`: one change of an alert (raised, escalated, acknowledged, resolved, a repeat
+/// suppressed onto it). The current state of an alert is its row with the latest `changed_at_ms`
+/// (strictly increasing per alert).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertRow {
     /// The alert's id.
@@ -336,6 +337,8 @@ pub struct AlertRow {
     pub status: AlertStatus,
     /// Whether the alert has been escalated (by this change or before).
     pub escalated: bool,
+    /// Repeats suppressed onto this alert so far (see `[alerts.lifecycle] suppress_ms`).
+    pub suppressed_count: u64,
     /// Event time the alert was raised.
     pub ts_ms: u64,
     /// Wall-clock time of this change.

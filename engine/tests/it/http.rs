@@ -6,7 +6,6 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use itscam_engine::http::{ARROW_STREAM, AppState, app};
 use itscam_engine::pipeline::{RunOptions, run};
-use itscam_engine::sql::QueryEngine;
 use itscam_sinks::Lake;
 use itscam_types::config::{PipelineConfig, QueryConfig};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ fn filled_lake(name: &str) -> Lake {
 }
 
 async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
-    AppState { engine: QueryEngine::open(lake, limits).await.unwrap(), lake_url: lake.url().into(), cameras: Arc::from(Vec::new()), analytics: None }
+    AppState::open(lake, limits).await.unwrap()
 }
 
 fn post(sql: &str) -> Request<Body> {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the itscam engine: one test binary (each links the whole stack).
 
+mod alerts;
 mod cli;
 mod golden;
 mod http;

@@ -18,7 +18,7 @@ pub struct AlertsConfig {
     pub outbox: OutboxConfig,
     /// `[alerts.lifecycle]`: suppression and escalation.
     pub lifecycle: LifecycleConfig,
-    /// `[[alerts.webhook]]`: HTTP endpoints that receive every alert.
+    /// `[[alerts.webhook]]`: HTTP endpoints that receive alerts (signed JSON POSTs, retried).
     pub webhook: Vec<WebhookConfig>,
 }
 
