@@ -134,7 +134,13 @@ impl<V> IdMemory<V> {
 /// The suppression key: what makes two alerts repeats of each other (README "Alerts").
 fn suppress_key(a: &Alert) -> String {
     match a.source {
-        AlertSource::Violation => format!("violation\u{1f}{}\u{1f}{}", a.rule_id.as_deref().unwrap_or(&a.kind), a.camera_id),
+        // The same rule on the same vehicle: one alert per vehicle, not one per rule.
+        AlertSource::Violation => format!(
+            "violation\u{1f}{}\u{1f}{}\u{1f}{}",
+            a.rule_id.as_deref().unwrap_or(&a.kind),
+            a.camera_id,
+            a.track_id.map(|t| t.to_string()).unwrap_or_default()
+        ),
         AlertSource::Anomaly => format!("anomaly\u{1f}{}\u{1f}{}\u{1f}{}", a.kind, a.camera_id, a.place.as_deref().unwrap_or("")),
     }
 }

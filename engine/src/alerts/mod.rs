@@ -3,7 +3,7 @@
 //! - **Dedupe**: one alert per `alert_id`. A violation is emitted when confirmed and again when
 //!   its episode closes, with the same id; the second copy updates the alert's value and message
 //!   and raises nothing.
-//! - **Suppression**: a repeat (same key: rule and camera for violations; kind, camera and zone
+//! - **Suppression**: a repeat (same key: rule, camera and track for violations; kind, camera and zone
 //!   for anomalies) within `[alerts.lifecycle] suppress_ms` of event time of a published,
 //!   unresolved alert, and not more severe, is not published: it is counted on that alert
 //!   (`suppressed_count`, one `alerts` row per repeat).

@@ -63,34 +63,35 @@ fn repeats_are_suppressed_within_the_window_and_published_after_it() {
     let mut book = Book::new(lifecycle(60_000));
     let a = raised("r1", 1, 100_000, Severity::High);
     book.raise(a.clone(), 1);
-    // Another track, same rule, 30 s of event time later: a repeat.
-    let b = raised("r1", 2, 130_000, Severity::High);
+    // The same vehicle breaking the same rule again 30 s of event time later: a repeat.
+    let b = raised("r1", 1, 130_000, Severity::High);
     let fx = book.raise(b.clone(), 2);
     assert_eq!(fx.rows.len(), 1);
     assert_eq!((fx.rows[0].alert_id.as_str(), fx.rows[0].suppressed_count), (a.alert_id.as_str(), 1));
     assert_eq!(fx.rows[0].note.as_deref(), Some(format!("suppressed repeat {}", b.alert_id).as_str()));
     assert_eq!(fx.events[0].kind, HubEventKind::Update);
     // The closing copy of the suppressed violation is a duplicate, not a new alert.
-    let closing = Alert::from_violation(&violation("r1", 2, 130_000, Severity::High, false), 3);
+    let closing = Alert::from_violation(&violation("r1", 1, 130_000, Severity::High, false), 3);
     assert!(book.raise(closing, 3).rows.is_empty());
     let err = book.get(&b.alert_id).unwrap_err();
     assert!(err.to_string().contains(&format!("suppressed as a repeat of {}", a.alert_id)), "{err}");
-    // Another rule on the same camera is not a repeat.
-    assert_eq!(book.raise(raised("r2", 3, 131_000, Severity::High), 4).events[0].kind, HubEventKind::Raised);
+    // Another rule on the same camera is not a repeat, nor is another vehicle.
+    assert_eq!(book.raise(raised("r2", 1, 131_000, Severity::High), 4).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 9, 131_500, Severity::High), 4).events[0].kind, HubEventKind::Raised);
     // A more severe one is not hidden.
-    assert_eq!(book.raise(raised("r1", 4, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::Raised);
     // Exactly suppress_ms after the window's anchor (now the critical one at 140 s): published.
-    let c = raised("r1", 5, 200_000, Severity::High);
+    let c = raised("r1", 1, 200_000, Severity::High);
     assert_eq!(book.raise(c.clone(), 6).events[0].kind, HubEventKind::Raised);
     // ... and it anchors the next window.
-    assert_eq!(book.raise(raised("r1", 6, 210_000, Severity::High), 7).rows[0].alert_id, c.alert_id);
+    assert_eq!(book.raise(raised("r1", 1, 210_000, Severity::High), 7).rows[0].alert_id, c.alert_id);
     // Once that alert is resolved, a repeat is news again.
     book.resolve(&c.alert_id, "ops", None, 8).unwrap();
-    assert_eq!(book.raise(raised("r1", 7, 215_000, Severity::High), 9).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 215_000, Severity::High), 9).events[0].kind, HubEventKind::Raised);
     assert_eq!(book.get(&c.alert_id).unwrap().suppressed_count, 1);
     assert_eq!(book.get(&a.alert_id).unwrap().suppressed_count, 1);
     let n = book.counters();
-    assert_eq!((n.raised, n.suppressed, n.duplicates), (5, 2, 1));
+    assert_eq!((n.raised, n.suppressed, n.duplicates), (6, 2, 1));
 }
 
 #[test]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 /// `[alerts.lifecycle]`: what the alert hub suppresses, when it escalates, how long it remembers.
 ///
 /// A *repeat* is an alert with the same suppression key as an alert published before it:
-/// for violations the key is `(rule_id, camera_id)` (a rule watches one zone or line), for
+/// for violations the key is `(rule_id, camera_id, track_id)` (the same vehicle breaking the
+/// same rule again), for
 /// anomalies `(kind, camera_id, zone_id)`. A repeat is suppressed when its event time `ts_ms`
 /// lies within `suppress_ms` of the published alert's, that alert is not resolved, and the repeat
 /// is not more severe. Windows are anchored on the published alert, so a steady stream of repeats
