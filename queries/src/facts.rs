@@ -76,6 +76,9 @@ pub enum SignalState {
     Green,
 }
 
+/// An update of the signal-state collection: `((signal_id, state), time, diff)`.
+pub type SignalUpdate = ((String, SignalState), u64, isize);
+
 /// A rule as data: the config's [`RuleConfig`] with its parameters resolved to integers.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RuleSpec {

@@ -1,7 +1,7 @@
 //! Assembles the traffic queries behind the tracker.
 
 use crate::anomaly::anomalies;
-use crate::facts::SignalState;
+use crate::facts::SignalUpdate;
 use crate::metrics::{MetricRows, traffic_metrics};
 use crate::observe::{LiveZones, ObserveSettings, Observed, observe};
 use crate::rules::{RuleControl, RuleInputs, violations};
@@ -31,14 +31,14 @@ pub struct AnalyticsPlan {
     /// The live rule set.
     pub rules: RuleControl,
     /// Signal state updates (fed by worker 0).
-    pub signals: Arc<Vec<((String, SignalState), u64, isize)>>,
+    pub signals: Arc<Vec<SignalUpdate>>,
     /// Live zone occupancy.
     pub live_zones: LiveZones,
 }
 
 impl AnalyticsPlan {
     /// Builds the plan: scenes (calibrations checked) and rules from the config.
-    pub fn new(config: Arc<PipelineConfig>, signals: Vec<((String, SignalState), u64, isize)>) -> Result<AnalyticsPlan, Vec<Problem>> {
+    pub fn new(config: Arc<PipelineConfig>, signals: Vec<SignalUpdate>) -> Result<AnalyticsPlan, Vec<Problem>> {
         let scenes = Scenes::build(&config)?;
         let a = &config.analytics;
         let road_length_m: HashMap<String, f64> =

@@ -123,7 +123,8 @@ pub fn traffic_metrics<'s>(parts: Stream<'s, u64, Vec<(MetricKey, u64, TrackPart
 /// the first row of a group has revision 0, each correction the next revision.
 fn emit_rows<'s>(values: VecCollection<'s, u64, (MetricKey, MetricValue), isize>, rows: Arc<MetricRows>) -> Stream<'s, u64, Vec<TrafficMetricRow>> {
     values.inner.unary_frontier(Pipeline, "MetricRows", move |_, _| {
-        let mut stash: BTreeMap<u64, (Capability<u64>, Vec<((MetricKey, MetricValue), isize)>)> = BTreeMap::new();
+        type Pending = (Capability<u64>, Vec<((MetricKey, MetricValue), isize)>);
+        let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
         let mut current: HashMap<MetricKey, (BTreeMap<MetricValue, isize>, Option<u32>)> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each(|cap, data| {

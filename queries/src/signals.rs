@@ -4,7 +4,7 @@
 //! previous state and an insertion of the new one at its event time, so the collection holds
 //! exactly one state per signal at any time. Bad lines are rejected with the line and reason.
 
-use crate::facts::SignalState;
+use crate::facts::{SignalState, SignalUpdate};
 use itscam_types::ErrorRow;
 use itscam_types::config::SignalConfig;
 use serde::Deserialize;
@@ -28,7 +28,7 @@ pub struct SignalLine {
 #[derive(Clone, Debug, Default)]
 pub struct SignalUpdates {
     /// `((signal_id, state), time, diff)`, in time order.
-    pub updates: Vec<((String, SignalState), u64, isize)>,
+    pub updates: Vec<SignalUpdate>,
     /// Rejected lines.
     pub errors: Vec<ErrorRow>,
 }
@@ -74,7 +74,7 @@ pub fn parse_signals(text: &str, source: &str, signal_id: &str) -> (Vec<SignalLi
 }
 
 /// Changes → collection updates: per signal in time order, repeated states dropped.
-pub fn updates_of(mut lines: Vec<SignalLine>) -> Vec<((String, SignalState), u64, isize)> {
+pub fn updates_of(mut lines: Vec<SignalLine>) -> Vec<SignalUpdate> {
     lines.sort_by(|a, b| (&a.signal_id, a.ts_ms).cmp(&(&b.signal_id, b.ts_ms)));
     let mut current: BTreeMap<String, SignalState> = BTreeMap::new();
     let mut out = Vec::new();
@@ -93,7 +93,7 @@ pub fn updates_of(mut lines: Vec<SignalLine>) -> Vec<((String, SignalState), u64
 }
 
 /// A source of the given updates (on one worker; the others pass an empty list).
-pub fn signal_source<'s>(scope: Scope<'s, u64>, updates: Vec<((String, SignalState), u64, isize)>) -> Stream<'s, u64, Vec<((String, SignalState), u64, isize)>> {
+pub fn signal_source<'s>(scope: Scope<'s, u64>, updates: Vec<SignalUpdate>) -> Stream<'s, u64, Vec<SignalUpdate>> {
     source(scope, "Signals", move |cap, _info| {
         let mut cap = Some(cap);
         let mut updates = Some(updates);

@@ -83,6 +83,11 @@ pub(crate) struct ZoneWindowAcc {
     pub dwell_ms_sum: u64,
 }
 
+/// One window's parts: each track's, and each zone's exits.
+type WindowParts = (HashMap<u64, TrackPart>, HashMap<usize, ZoneWindowAcc>);
+/// A closed window: (track, class, part) and (zone id, exits).
+pub(crate) type ClosedWindow = (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String, ZoneWindowAcc)>);
+
 /// One camera's observer.
 #[derive(Debug)]
 pub(crate) struct CameraObserver {
@@ -90,7 +95,7 @@ pub(crate) struct CameraObserver {
     settings: Arc<ObserveSettings>,
     tracks: HashMap<u64, TrackState>,
     /// Per open window: each track's part, and each zone's exits.
-    windows: BTreeMap<u64, (HashMap<u64, TrackPart>, HashMap<usize, ZoneWindowAcc>)>,
+    windows: BTreeMap<u64, WindowParts>,
 }
 
 impl CameraObserver {
@@ -264,7 +269,7 @@ impl CameraObserver {
 
     /// Takes the parts of the window starting at `start`: each track's part with its class,
     /// and each zone's exits.
-    pub(crate) fn take_window(&mut self, start: u64) -> (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String, ZoneWindowAcc)>) {
+    pub(crate) fn take_window(&mut self, start: u64) -> ClosedWindow {
         let Some((parts, zones)) = self.windows.remove(&start) else { return (Vec::new(), Vec::new()) };
         let mut parts: Vec<(u64, ObjectClass, TrackPart)> = parts
             .into_iter()

@@ -7,7 +7,7 @@ mod episodes;
 pub use control::{RuleControl, RuleEntry, RuleError, rules_input};
 pub use episodes::Episodes;
 
-use crate::facts::{CrossPoint, Place, RuleSpec, SignalState, ZonePoint};
+use crate::facts::{CrossPoint, Place, RuleSpec, SignalState, SignalUpdate, ZonePoint};
 use crate::updates::transient;
 use differential_dataflow::{AsCollection, VecCollection};
 use itscam_types::analytics::ViolationRow;
@@ -50,7 +50,7 @@ pub struct RuleInputs<'s> {
     /// Line crossings, from the observe step (same operator, same frontier).
     pub crossings: Stream<'s, u64, Vec<(Place, CrossPoint)>>,
     /// Signal state updates `((signal_id, state), time, diff)`.
-    pub signals: Stream<'s, u64, Vec<((String, SignalState), u64, isize)>>,
+    pub signals: Stream<'s, u64, Vec<SignalUpdate>>,
 }
 
 /// Builds the rule queries; returns the violations (each confirmed episode twice, see
@@ -85,7 +85,9 @@ fn episodes<'s>(hits: Stream<'s, u64, Vec<(Hit, u64, isize)>>, removals: Stream<
     let by_camera = Exchange::new(|h: &(Hit, u64, isize)| camera_route(&h.0.spec().place.camera));
     hits.binary_frontier(removals, by_camera, Pipeline, "Episodes", move |cap, _| {
         let mut episodes = Episodes::new(grace_ms);
-        let mut stash: BTreeMap<u64, (Vec<(Hit, isize)>, Vec<RuleSpec>)> = BTreeMap::new();
+        // Per time: hit updates, and rules removed.
+        type Pending = (Vec<(Hit, isize)>, Vec<RuleSpec>);
+        let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
         let mut out = Vec::new();
         // Held at the inputs' frontier: rows are emitted at the time of the input that caused
         // them, or at the end of input for the episodes still open.

@@ -132,7 +132,7 @@ fn a_rule_added_and_removed_mid_stream_changes_only_its_own_outputs() {
     let seen = since.clone();
     let (changed, plan) = run(move |frame, plan| {
         if frame == 30 {
-            assert!(plan.rules.put("no-cars", no_cars()).unwrap() == false, "a new rule");
+            assert!(!plan.rules.put("no-cars", no_cars()).unwrap(), "a new rule");
         }
         if frame == 31 {
             *seen.lock().unwrap() = plan.rules.get("no-cars").and_then(|e| e.since_ms);

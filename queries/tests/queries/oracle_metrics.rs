@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::Probe;
 
 type Record = (MetricKey, (u64, TrackPart));
+type Output = ((MetricKey, MetricValue), u64, isize);
 
 fn random_record(rng: &mut StdRng) -> Record {
     let key = MetricKey {
@@ -55,7 +56,7 @@ fn metric_values_match_recomputation_at_every_time() {
                 }
             }
         }
-        let outputs: Arc<Mutex<Vec<((MetricKey, MetricValue), u64, isize)>>> = Arc::default();
+        let outputs: Arc<Mutex<Vec<Output>>> = Arc::default();
         let sink = outputs.clone();
         let fed = inputs.clone();
         timely::execute_directly(move |worker| {
