@@ -8,6 +8,7 @@
 mod alerts;
 mod camera;
 mod kafka;
+mod lake;
 mod lifecycle;
 mod model;
 mod problems;
@@ -22,7 +23,8 @@ pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, Sig
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{RuleConfig, RuleKind, Severity};
-pub use sections::{HttpConfig, LakeConfig, QueryConfig, RunConfig, WriterConfig};
+pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
+pub use sections::{HttpConfig, QueryConfig, RunConfig};
 pub use tracker::{Assignment, TrackerConfig};
 
 use serde::{Deserialize, Serialize};
