@@ -140,13 +140,12 @@ async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 pub fn serve_in_background(
     runtime: &tokio::runtime::Handle,
     addr: &str,
-    lake_url: &str,
+    lake: &itscam_sinks::Lake,
     limits: itscam_types::config::QueryConfig,
     cameras: Vec<Arc<itscam_operators::video::CameraStatus>>,
 ) -> anyhow::Result<()> {
-    let lake = itscam_sinks::Lake::open(lake_url)?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let engine = runtime.block_on(QueryEngine::open(&lake, limits))?;
+    let engine = runtime.block_on(QueryEngine::open(lake, limits))?;
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
     let state = AppState { engine, lake_url: lake.url().into(), cameras: Arc::from(cameras) };
     runtime.spawn(async move {

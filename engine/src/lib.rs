@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod http;
+pub mod lake_table;
 pub mod pipeline;
 pub mod progress;
 pub mod sql;

@@ -9,7 +9,7 @@ use crate::lake::Lake;
 use crate::schema::Table;
 use crate::writer::writer_properties;
 use arrow::record_batch::RecordBatch;
-use itscam_types::config::{CompactionConfig, RetentionConfig};
+use itscam_types::config::{CompactionConfig, LakeConfig, RetentionConfig};
 use itscam_types::time::utc_date;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -154,6 +154,14 @@ impl Lake {
         let size = bytes.len() as u64;
         self.put_file(&self.path_of(rel), bytes).await?;
         Ok(FileEntry { table: table.name().into(), path: rel.into(), rows, bytes: size })
+    }
+
+    /// One maintenance pass over every table: [`Lake::compact`], then [`Lake::vacuum`] with
+    /// `[lake.retention]` and `[lake.compaction]` of `config`.
+    pub async fn maintain(&self, config: &LakeConfig, now_ms: u64, run_id: &str) -> Result<(CompactReport, VacuumReport), SinkError> {
+        let compacted = self.compact(&Table::ALL, &config.compaction, run_id).await?;
+        let vacuumed = self.vacuum(&Table::ALL, &config.retention, &config.compaction, now_ms, run_id).await?;
+        Ok((compacted, vacuumed))
     }
 
     /// Retention, then garbage collection, for `tables`:

@@ -3,5 +3,6 @@
 mod cli;
 mod golden;
 mod http;
+mod lake_s3;
 mod support;
 mod vision;
