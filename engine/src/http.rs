@@ -206,10 +206,9 @@ pub struct LiveHandles {
 }
 
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).
-pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake_url: &str, limits: itscam_types::config::QueryConfig, live: LiveHandles) -> anyhow::Result<()> {
-    let lake = itscam_sinks::Lake::open(lake_url)?;
+pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig, live: LiveHandles) -> anyhow::Result<()> {
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let mut state = runtime.block_on(AppState::open(&lake, limits))?.with_cameras(live.cameras);
+    let mut state = runtime.block_on(AppState::open(lake, limits))?.with_cameras(live.cameras);
     state.analytics = live.analytics;
     state.alerts = live.alerts;
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod format;
 pub mod http;
+pub mod lake_table;
 mod http_rules;
 pub mod pipeline;
 pub mod progress;

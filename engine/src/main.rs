@@ -6,7 +6,7 @@ use itscam_engine::format::{Format, render};
 use itscam_engine::http::{AppState, app};
 use itscam_engine::pipeline::{RunOptions, run};
 use itscam_engine::sql::QueryEngine;
-use itscam_sinks::Lake;
+use itscam_sinks::{Lake, Table};
 use itscam_types::config::{PipelineConfig, QueryConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,11 +53,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run one read-only SQL query over the lake and print the result.
+    /// Run one read-only SQL query over the lake (its committed files) and print the result.
     Query {
-        /// The SQL (DataFusion dialect). Tables: detections, tracks, errors.
+        /// The SQL (DataFusion dialect). Tables: see README "Tables" (`SHOW TABLES` lists them).
         sql: String,
-        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        /// Lake URL: file://PATH, a path or s3://bucket/prefix (default: [lake].url of --config,
+        /// else file://./lake). S3 settings come from [lake.s3] of --config or AWS_* variables.
         #[arg(long, env = "ITSCAM_LAKE")]
         lake: Option<String>,
         /// Take the lake and [query] limits from this pipeline config.
@@ -76,7 +77,8 @@ enum Command {
     /// Serve the HTTP API (POST /query, GET /health, GET /tables, GET /openapi.json) over the lake;
     /// GET /alerts and GET /alerts/{id} read the alerts table (changes need `itscam run --http`).
     Serve {
-        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        /// Lake URL: file://PATH, a path or s3://bucket/prefix (default: [lake].url of --config,
+        /// else file://./lake).
         #[arg(long, env = "ITSCAM_LAKE")]
         lake: Option<String>,
         /// Take the lake, [query] limits and [http].listen from this pipeline config.
@@ -92,6 +94,57 @@ enum Command {
         #[arg(long)]
         max_rows: Option<usize>,
     },
+    /// Maintain the lake: compaction, retention, deletion of unreferenced files, and the list of
+    /// committed files for other readers (README "Lake on S3/MinIO").
+    Lake {
+        #[command(subcommand)]
+        action: LakeAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum LakeAction {
+    /// Merge each partition's small committed files ([lake.compaction] min_files,
+    /// target_file_bytes) into one; a single commit swaps them in, so readers see the old files
+    /// or the new ones, never both. The old files are deleted by a later `vacuum`.
+    Compact {
+        #[command(flatten)]
+        target: LakeTarget,
+    },
+    /// Apply [lake.retention] (a commit removes partitions older than each table's max age),
+    /// delete files no commit lists once their grace period is over (removed files after
+    /// [lake.compaction] grace_ms, never-committed orphans after orphan_grace_ms), write a
+    /// snapshot and delete the commits it covers.
+    Vacuum {
+        #[command(flatten)]
+        target: LakeTarget,
+        /// Use this grace period (ms) for removed and orphan files alike, e.g. 0 when no writer
+        /// or reader is running.
+        #[arg(long)]
+        grace_ms: Option<u64>,
+    },
+    /// Print the URL of every committed file, one per line: what DuckDB, pyarrow or Spark should
+    /// read (never list the directories: they also hold uploads no commit lists yet).
+    Files {
+        #[command(flatten)]
+        target: LakeTarget,
+        /// Print JSON Lines instead: {"table","url","rows","bytes"} per file.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct LakeTarget {
+    /// Lake URL (default: [lake].url of --config, else file://./lake).
+    #[arg(long, env = "ITSCAM_LAKE")]
+    lake: Option<String>,
+    /// Take the lake and its [lake.*] settings from this pipeline config.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Only these tables (repeatable; default: all).
+    #[arg(long, value_name = "TABLE")]
+    table: Vec<String>,
 }
 
 /// `itscam run` without --config.
@@ -180,7 +233,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Query { sql, lake, config, format, timeout_ms, max_rows } => {
             let base = optional_config(&config)?;
-            let lake = Lake::open(lake.as_deref().unwrap_or(&base.lake.url))?;
+            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
             let limits = limits(&base.query, timeout_ms, max_rows)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let result = rt.block_on(async {
@@ -196,9 +249,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lake { action } => lake_command(action),
         Command::Serve { lake, config, listen, timeout_ms, max_rows } => {
             let base = optional_config(&config)?;
-            let lake = Lake::open(lake.as_deref().unwrap_or(&base.lake.url))?;
+            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
             let limits = limits(&base.query, timeout_ms, max_rows)?;
             let listen = listen.unwrap_or(base.http.listen.clone());
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -216,6 +270,70 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `itscam lake …`.
+fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
+    let target = match &action {
+        LakeAction::Compact { target } | LakeAction::Vacuum { target, .. } | LakeAction::Files { target, .. } => target,
+    };
+    let mut base = optional_config(&target.config)?;
+    let lake = Lake::open_with(target.lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
+    let tables: Vec<Table> = if target.table.is_empty() {
+        Table::ALL.to_vec()
+    } else {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        target
+            .table
+            .iter()
+            .map(|n| Table::ALL.iter().copied().find(|t| t.name() == n).ok_or_else(|| anyhow::anyhow!("unknown table {n:?}; tables: {}", names.join(", "))))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let now = itscam_types::time::now_ms();
+    rt.block_on(async {
+        match action {
+            LakeAction::Compact { .. } => {
+                let r = lake.compact(&tables, &base.lake.compaction, &format!("compact-{now}")).await?;
+                match r.commit {
+                    Some(seq) => println!(
+                        "compacted {} file(s) in {} partition(s) into {} ({} rows, {} → {} bytes), commit {seq}",
+                        r.files_in, r.partitions, r.files_out, r.rows, r.bytes_in, r.bytes_out
+                    ),
+                    None => println!("nothing to compact (no partition has {} files under {} bytes)", base.lake.compaction.min_files, base.lake.compaction.target_file_bytes),
+                }
+            }
+            LakeAction::Vacuum { grace_ms, .. } => {
+                if let Some(g) = grace_ms {
+                    base.lake.compaction.grace_ms = g;
+                    base.lake.compaction.orphan_grace_ms = g;
+                }
+                let r = lake.vacuum(&tables, &base.lake.retention, &base.lake.compaction, now, &format!("vacuum-{now}")).await?;
+                println!(
+                    "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted{}",
+                    r.expired_files,
+                    r.deleted_removed,
+                    r.deleted_orphans,
+                    r.kept_in_grace,
+                    r.log_objects_deleted,
+                    r.snapshot.map(|s| format!("; snapshot at commit {s}")).unwrap_or_default()
+                );
+            }
+            LakeAction::Files { json, .. } => {
+                let state = lake.load_state().await?;
+                for f in tables.iter().flat_map(|t| state.files_of(t.name())) {
+                    let url = lake.object_url(&lake.path_of(&f.path));
+                    if json {
+                        println!("{}", serde_json::json!({ "table": f.table, "url": url, "rows": f.rows, "bytes": f.bytes }));
+                    } else {
+                        println!("{url}");
+                    }
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Calls `f` on the first Ctrl-C (from a small thread with its own runtime); a second Ctrl-C

@@ -101,12 +101,15 @@ impl std::fmt::Display for RunSummary {
 pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     let workers = options.workers.unwrap_or(config.pipeline.workers).max(1);
-    let lake = Lake::open(&config.lake.url)?;
-    lake.ensure_table_dirs()?;
+    let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?;
     let lake_url = lake.url().to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
     let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
-    let (sink, writer) = LakeWriter::start(lake, config.lake.writer.clone(), run_id, runtime.handle());
+    // Start-up check: the lake is reachable and writable (a missing bucket or bad credentials
+    // is an error naming the bucket and key), and its commit log exists.
+    runtime.block_on(lake.init_log(&run_id))?;
+    let (sink, writer) = LakeWriter::start(lake.clone(), config.lake.writer.clone(), run_id, runtime.handle());
+    let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
 
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
     if !signals.errors.is_empty() {
@@ -131,7 +134,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     if let Some(addr) = &options.http {
         let cameras = vision.as_ref().map(|v| v.statuses()).unwrap_or_default();
         let live = crate::http::LiveHandles { cameras, analytics: Some(analytics.clone()), alerts: Some(hub.clone()) };
-        crate::http::serve_in_background(runtime.handle(), addr, &config.lake.url, config.query.clone(), live)?;
+        crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
     }
     let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let classes_w = classes.clone();
@@ -226,6 +229,10 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let alerts = runtime.block_on(hub_task.finish()).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
     drop(sink);
     let written = runtime.block_on(writer.finish())?;
+    if let Some(task) = maintenance {
+        // An interrupted compaction leaves only uncommitted files, deleted by a later vacuum.
+        task.abort();
+    }
     if let Some(p) = progress {
         p.finish();
     }
@@ -253,6 +260,28 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         classes,
         vision,
     })
+}
+
+/// Compacts and vacuums the lake every `[lake.compaction] interval_ms` while the pipeline runs;
+/// failures are logged and retried at the next interval.
+async fn maintain(lake: Lake, config: itscam_types::config::LakeConfig) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(config.compaction.interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let run_id = format!("maintain-{}", itscam_types::time::now_ms());
+        match lake.maintain(&config, itscam_types::time::now_ms(), &run_id).await {
+            Ok((c, v)) => tracing::info!(
+                compacted = c.files_in,
+                into = c.files_out,
+                expired = v.expired_files,
+                deleted = v.deleted_removed + v.deleted_orphans,
+                "lake maintenance"
+            ),
+            Err(e) => tracing::warn!(error = %e, "lake maintenance failed; trying again at the next interval"),
+        }
+    }
 }
 
 /// One feed per distinct detections source; cameras sharing a source share its feed.

@@ -1,10 +1,9 @@
-//! SQL over the lake with DataFusion: every table registered by name, read-only, with a
-//! timeout and a row limit.
+//! SQL over the lake with DataFusion: every table registered by name over its committed files
+//! (see `lake_table.rs`), read-only, with a timeout and a row limit.
 
-use arrow::datatypes::{DataType, SchemaRef};
+use crate::lake_table::{CommittedTable, LakeView};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -61,22 +60,22 @@ impl std::fmt::Debug for QueryEngine {
 }
 
 impl QueryEngine {
-    /// Registers every table of `lake`. New files are seen by the next query (no listing cache).
+    /// Registers every table of `lake` over its committed files; files committed later are
+    /// seen by the next query. Checks first that the lake is reachable (a missing bucket or bad
+    /// credentials is an error naming the bucket).
     pub async fn open(lake: &Lake, limits: QueryConfig) -> Result<Self, QueryError> {
-        lake.ensure_table_dirs()?;
+        lake.verify().await?;
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let store_url = url::Url::parse(&lake.store_url()).map_err(|e| QueryError::Execution(e.to_string()))?;
+        ctx.register_object_store(&store_url, lake.store());
+        let view = Arc::new(LakeView::new(lake.clone()));
         for table in Table::ALL {
-            let url = ListingTableUrl::parse(lake.table_url(table)).map_err(|e| QueryError::Execution(e.to_string()))?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(table.partition_columns().iter().map(|c| (c.to_string(), DataType::Utf8)).collect());
-            let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(table.file_schema());
-            let provider = ListingTable::try_new(config).map_err(|e| QueryError::Execution(e.to_string()))?;
+            let provider = CommittedTable::new(table, view.clone()).map_err(|e| QueryError::Execution(e.to_string()))?;
             ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Execution(e.to_string()))?;
         }
         Ok(QueryEngine { ctx, limits })

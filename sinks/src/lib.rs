@@ -1,5 +1,6 @@
-//! Sinks of itscam: Arrow schemas of the tables, rows → record batches, and the Parquet lake
-//! writer on `object_store` (local directory now; the same code takes S3 later).
+//! Sinks of itscam: Arrow schemas of the tables, rows → record batches, the Parquet lake
+//! writer on `object_store` (a local directory or S3), the commit log that makes its files
+//! visible atomically, and lake maintenance (compaction, retention, garbage collection).
 //!
 //! Sinks run off the timely workers: the dataflow hands rows to a [`LakeSink`] handle (a
 //! non-blocking channel send) and the writer task encodes and uploads files on a Tokio runtime.
@@ -7,15 +8,19 @@
 
 pub mod alerts;
 mod batch;
+mod commit_log;
 mod error;
 mod lake;
+mod maintenance;
 mod rows;
 pub mod schema;
 mod writer;
 
 pub use batch::*;
 pub use error::SinkError;
+pub use commit_log::{Change, Commit, FileEntry, LOG_DIR, LakeState, Tombstone};
 pub use lake::Lake;
+pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;
 pub use rows::SinkRows;
-pub use writer::{LakeSink, LakeWriter, WriterSummary};
+pub use writer::{CommitPolicy, LakeSink, LakeWriter, WriterSummary};

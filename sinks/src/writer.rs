@@ -1,8 +1,10 @@
 //! The Parquet lake writer: buffers rows per table and partition, rolls a file when a buffer
 //! reaches `max_rows` or its oldest row is `max_age_ms` old, and at the end. Each file is
-//! encoded completely and then stored with one `put`, which is atomic on the local filesystem
-//! (temporary file + rename) and on S3 — a reader never sees a partial file.
+//! encoded completely and then uploaded whole ([`Lake::put_file`]); it becomes visible only
+//! when a commit listing it is published (see `commit_log.rs`), after each batch of files, or
+//! with the next checkpoint ([`CommitPolicy`]).
 
+use crate::commit_log::{Change, FileEntry};
 use crate::error::SinkError;
 use crate::lake::Lake;
 use crate::rows::SinkRows;
@@ -10,8 +12,7 @@ use crate::schema::Table;
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::utc_date;
-use object_store::{ObjectStoreExt, PutPayload};
-use object_store::path::Path;
+use serde_json::Value;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -24,7 +25,23 @@ use tokio::task::JoinHandle;
 
 enum Msg {
     Rows(SinkRows),
+    Checkpoint(Value),
     Flush(oneshot::Sender<()>),
+}
+
+/// When the files a writer uploads are committed (made visible).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CommitPolicy {
+    /// After every batch of files (each tick, roll, flush, checkpoint and the end): rows are
+    /// visible within about `max_age_ms`. A checkpoint covers every row sent before it, and
+    /// rows after it may be committed before the next one (at-least-once on a replay).
+    #[default]
+    EveryWrite,
+    /// Only together with a checkpoint: each commit holds exactly the rows sent between two
+    /// checkpoints, so sources that resume from [`Lake::last_checkpoint`] neither lose nor
+    /// repeat rows (exactly-once). Rows sent after the last checkpoint are not committed when
+    /// the writer ends: send a final checkpoint before dropping the sinks.
+    AtCheckpoints,
 }
 
 /// The dataflow's handle on the writer: sending never blocks.
@@ -36,7 +53,7 @@ pub struct LakeSink {
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::Flush(_) => "Flush" })
+        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::Checkpoint(_) => "Checkpoint", Msg::Flush(_) => "Flush" })
     }
 }
 
@@ -58,7 +75,17 @@ impl LakeSink {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Writes every buffered row to files and waits until they are stored.
+    /// Queues a checkpoint (an opaque source position, e.g. Kafka offsets) in order with the
+    /// rows: every row sent before it (by any clone) is written and committed in the commit
+    /// that carries it, which [`Lake::last_checkpoint`] returns after a restart. False when
+    /// the writer has stopped.
+    pub fn checkpoint(&self, value: Value) -> bool {
+        self.tx.send(Msg::Checkpoint(value)).is_ok()
+    }
+
+    /// Writes every buffered row to files and waits until they are stored — and committed
+    /// (visible) under [`CommitPolicy::EveryWrite`]; under `AtCheckpoints` they wait for the
+    /// next checkpoint.
     pub async fn flush(&self) -> Result<(), SinkError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Msg::Flush(tx)).map_err(|_| SinkError::Stopped("flush after the writer ended".into()))?;
@@ -69,8 +96,12 @@ impl LakeSink {
 /// Files and rows written, per table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterSummary {
-    /// Per table name: (files, rows).
+    /// Per table name: (files, rows), committed.
     pub tables: BTreeMap<&'static str, (u64, u64)>,
+    /// Commits published.
+    pub commits: u64,
+    /// Rows sent after the last checkpoint under [`CommitPolicy::AtCheckpoints`], not committed.
+    pub uncommitted_rows: u64,
 }
 
 impl WriterSummary {
@@ -91,11 +122,29 @@ pub struct LakeWriter {
 }
 
 impl LakeWriter {
-    /// Starts the writer on `runtime`. `run_id` makes file names unique per run.
+    /// Starts the writer on `runtime` with [`CommitPolicy::EveryWrite`]. `run_id` makes file
+    /// names unique per run. The lake should have been checked first ([`Lake::init_log`]):
+    /// the writer starts the log too, but reports a failure only from [`LakeWriter::finish`].
     pub fn start(lake: Lake, config: WriterConfig, run_id: String, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
+        Self::start_with(lake, config, run_id, CommitPolicy::EveryWrite, runtime)
+    }
+
+    /// Starts the writer with a commit policy.
+    pub fn start_with(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let state = WriterState { lake, config, run_id, seq: 0, buffers: HashMap::new(), summary: WriterSummary::default(), pending: pending.clone() };
+        let state = WriterState {
+            lake,
+            config,
+            run_id,
+            policy,
+            seq: 0,
+            buffers: HashMap::new(),
+            uncommitted: Vec::new(),
+            next_commit: None,
+            summary: WriterSummary::default(),
+            pending: pending.clone(),
+        };
         let task = runtime.spawn(state.run(rx));
         (LakeSink { tx, pending }, LakeWriter { task })
     }
@@ -137,14 +186,20 @@ struct WriterState {
     lake: Lake,
     config: WriterConfig,
     run_id: String,
+    policy: CommitPolicy,
     seq: u64,
     buffers: HashMap<PartKey, Buffer>,
+    /// Files uploaded and not yet committed.
+    uncommitted: Vec<FileEntry>,
+    /// Seq to try for the next commit (after our last one).
+    next_commit: Option<u64>,
     summary: WriterSummary,
     pending: Arc<AtomicUsize>,
 }
 
 impl WriterState {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
+        self.lake.init_log(&self.run_id).await?;
         let tick = Duration::from_millis((self.config.max_age_ms / 2).clamp(50, 5_000));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -153,10 +208,16 @@ impl WriterState {
                 msg = rx.recv() => match msg {
                     Some(Msg::Rows(rows)) => {
                         self.pending.fetch_sub(rows.len(), Ordering::Relaxed);
-                        self.add(rows).await?
+                        self.add(rows).await?;
+                        self.commit_if_due().await?;
+                    }
+                    Some(Msg::Checkpoint(value)) => {
+                        self.write_where(|_| true).await?;
+                        self.commit(Some(value)).await?;
                     }
                     Some(Msg::Flush(done)) => {
                         self.write_where(|_| true).await?;
+                        self.commit_if_due().await?;
                         let _ = done.send(());
                     }
                     None => break,
@@ -164,11 +225,61 @@ impl WriterState {
                 _ = ticker.tick() => {
                     let max_age = Duration::from_millis(self.config.max_age_ms);
                     self.write_where(|b| b.since.elapsed() >= max_age).await?;
+                    self.commit_if_due().await?;
                 }
             }
         }
-        self.write_where(|_| true).await?;
+        match self.policy {
+            CommitPolicy::EveryWrite => {
+                self.write_where(|_| true).await?;
+                self.commit_if_due().await?;
+            }
+            CommitPolicy::AtCheckpoints => {
+                let rows = self.buffers.values().map(|b| b.total_rows() as u64).sum::<u64>() + self.uncommitted.iter().map(|f| f.rows).sum::<u64>();
+                if rows > 0 {
+                    tracing::warn!(rows, "rows sent after the last checkpoint were not committed (their sources replay them)");
+                }
+                self.summary.uncommitted_rows = rows;
+            }
+        }
         Ok(self.summary)
+    }
+
+    /// Commits the files written so far, under [`CommitPolicy::EveryWrite`].
+    async fn commit_if_due(&mut self) -> Result<(), SinkError> {
+        if self.policy == CommitPolicy::EveryWrite && !self.uncommitted.is_empty() {
+            self.commit(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes one commit with every uploaded file (and the checkpoint, if any).
+    async fn commit(&mut self, checkpoint: Option<Value>) -> Result<(), SinkError> {
+        let added = std::mem::take(&mut self.uncommitted);
+        let change = Change { run_id: self.run_id.clone(), added, removed: Vec::new(), checkpoint, at_ms: None };
+        let commit = self.lake.publish(&change, self.next_commit).await?;
+        self.next_commit = Some(commit.seq + 1);
+        for f in &commit.added {
+            if let Some(t) = Table::ALL.iter().find(|t| t.name() == f.table) {
+                let entry = self.summary.tables.entry(t.name()).or_default();
+                entry.0 += 1;
+                entry.1 += f.rows;
+            }
+        }
+        self.summary.commits += 1;
+        let every = self.config.snapshot_every;
+        if every > 0 && self.summary.commits % every == 0 {
+            // Readers replay fewer commits; a failure here costs only speed.
+            match self.lake.load_state().await {
+                Ok(state) => {
+                    if let Err(e) = self.lake.write_snapshot(&state).await {
+                        tracing::warn!(error = %e, "could not write a lake snapshot");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the lake state for a snapshot"),
+            }
+        }
+        Ok(())
     }
 
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
@@ -219,17 +330,16 @@ impl WriterState {
             let out = std::mem::take(encoder.inner_mut());
             Ok::<_, SinkError>(bytes::Bytes::from(out))
         })?;
-        let mut dir = self.lake.table_path(table);
+        let mut rel = table.name().to_string();
         if let Some(cam) = &key.camera_id {
-            dir = dir.join(format!("camera_id={cam}"));
+            rel.push_str(&format!("/camera_id={cam}"));
         }
-        dir = dir.join(format!("date={}", key.date));
         self.seq += 1;
-        let path = dir.join(format!("part-{}-{:06}.parquet", self.run_id, self.seq));
-        put_with_retry(&self.lake, &path, bytes).await?;
-        let entry = self.summary.tables.entry(table.name()).or_default();
-        entry.0 += 1;
-        entry.1 += n as u64;
+        rel.push_str(&format!("/date={}/part-{}-{:06}.parquet", key.date, self.run_id, self.seq));
+        let path = self.lake.path_of(&rel);
+        let size = bytes.len() as u64;
+        self.lake.put_file(&path, bytes).await?;
+        self.uncommitted.push(FileEntry { table: table.name().into(), path: rel, rows: n as u64, bytes: size });
         tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
         Ok(())
     }
@@ -242,12 +352,7 @@ fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     let rows = std::mem::replace(&mut buffer.rows, empty);
     let batch: RecordBatch = rows.batch().map_err(|e| fail(&e))?;
     if buffer.encoder.is_none() {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| fail(&e))?))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("itscam {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(props)).map_err(|e| fail(&e))?);
+        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(writer_properties())).map_err(|e| fail(&e))?);
     }
     let encoder = buffer.encoder.as_mut().expect("created above");
     encoder.write(&batch).map_err(|e| fail(&e))?;
@@ -255,23 +360,13 @@ fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// Retries transient storage failures with exponential backoff before giving up.
-async fn put_with_retry(lake: &Lake, path: &Path, bytes: bytes::Bytes) -> Result<(), SinkError> {
-    let store = lake.store();
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match store.put(path, PutPayload::from_bytes(bytes.clone())).await {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt < 4 => {
-                tracing::warn!(%path, attempt, error = %e, "lake write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-            Err(e) => return Err(SinkError::Storage { path: path.to_string(), source: e }),
-        }
-    }
+/// How every Parquet file of the lake is encoded (the writer's and compaction's).
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("itscam {}", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Splits rows into maximal runs of the same partition (camera, UTC day), in order.

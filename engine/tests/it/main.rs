@@ -4,5 +4,6 @@ mod alerts;
 mod cli;
 mod golden;
 mod http;
+mod lake_s3;
 mod support;
 mod vision;

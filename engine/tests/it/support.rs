@@ -64,3 +64,40 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A running SeaweedFS (S3) server with one bucket `lake`, started by
+/// scripts/servers/seaweedfs.sh; stopped on drop.
+pub struct SeaweedFs {
+    dir: PathBuf,
+    /// `endpoint`, `access_key_id`, `secret_access_key`, `bucket` as printed by the script.
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl SeaweedFs {
+    /// Starts a server with its data under `dir`.
+    pub fn start(dir: &Path) -> SeaweedFs {
+        let dir = dir.join("s3-server");
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/servers/seaweedfs.sh"))
+            .args(["start", dir.to_str().expect("utf-8 path"), "lake"])
+            .output()
+            .expect("run scripts/servers/seaweedfs.sh");
+        assert!(out.status.success(), "SeaweedFS did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let env = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        SeaweedFs { dir, env }
+    }
+
+    /// A `[lake]` + `[lake.s3]` config section for a lake under `prefix`.
+    pub fn lake_toml(&self, prefix: &str) -> String {
+        format!(
+            "[lake]\nurl = \"s3://{}/{prefix}\"\n\n[lake.s3]\nendpoint = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            self.env["bucket"], self.env["endpoint"], self.env["access_key_id"], self.env["secret_access_key"]
+        )
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(repo_root().join("scripts/servers/seaweedfs.sh")).args(["stop", self.dir.to_str().unwrap_or_default()]).status();
+    }
+}

@@ -9,6 +9,7 @@ mod alerts;
 mod analytics;
 mod camera;
 mod kafka;
+mod lake;
 mod lifecycle;
 mod model;
 mod problems;
@@ -24,7 +25,8 @@ pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, Sig
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{RuleConfig, RuleKind, Severity};
-pub use sections::{HttpConfig, LakeConfig, QueryConfig, RunConfig, WriterConfig};
+pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
+pub use sections::{HttpConfig, QueryConfig, RunConfig};
 pub use tracker::{Assignment, TrackerConfig};
 
 use serde::{Deserialize, Serialize};

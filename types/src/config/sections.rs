@@ -1,60 +1,7 @@
-//! The single-table sections: `[lake]`, `[pipeline]`, `[query]`, `[http]`.
+//! The single-table sections: `[pipeline]`, `[query]`, `[http]` (`[lake]` is in `lake.rs`).
 
 use super::Problem;
 use serde::{Deserialize, Serialize};
-
-/// `[lake]`: the Parquet lake.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LakeConfig {
-    /// Lake root: `file://./lake` (relative to the working directory), `file:///abs/path`,
-    /// or a plain path.
-    pub url: String,
-    /// `[lake.writer]`: how files are rolled.
-    pub writer: WriterConfig,
-}
-
-impl Default for LakeConfig {
-    fn default() -> Self {
-        LakeConfig { url: "file://./lake".into(), writer: WriterConfig::default() }
-    }
-}
-
-/// `[lake.writer]`: a file is written when a partition's buffer reaches `max_rows`, when its
-/// oldest row has waited `max_age_ms` of wall-clock time, or when the pipeline ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WriterConfig {
-    /// Rows per file at most (per table and partition).
-    pub max_rows: usize,
-    /// Wall-clock milliseconds a row may wait in memory before its file is written.
-    pub max_age_ms: u64,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        WriterConfig { max_rows: 1_000_000, max_age_ms: 30_000 }
-    }
-}
-
-impl LakeConfig {
-    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
-        let url = self.url.as_str();
-        if url.starts_with("s3://") {
-            out.push(Problem::new("lake.url", "s3:// lakes are not available in this build yet; use file://"));
-        } else if url.contains("://") && !url.starts_with("file://") {
-            out.push(Problem::new("lake.url", format!("unsupported scheme in {url:?}; use file://PATH or a plain path")));
-        } else if url.trim_start_matches("file://").is_empty() {
-            out.push(Problem::new("lake.url", "empty path"));
-        }
-        if self.writer.max_rows == 0 {
-            out.push(Problem::new("lake.writer.max_rows", "must be at least 1"));
-        }
-        if self.writer.max_age_ms == 0 {
-            out.push(Problem::new("lake.writer.max_age_ms", "must be at least 1"));
-        }
-    }
-}
 
 /// `[pipeline]`: how the dataflow runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,256 @@
+//! Lake maintenance: compaction (a partition's small committed files merged into one, swapped
+//! in by one commit) and vacuum (retention by partition date, then deletion of files that no
+//! commit lists: removed ones after `grace_ms`, orphans after `orphan_grace_ms`; then a
+//! snapshot, and pruning of the commits it covers).
+
+use crate::commit_log::{Change, FileEntry, LakeState};
+use crate::error::SinkError;
+use crate::lake::Lake;
+use crate::schema::Table;
+use crate::writer::writer_properties;
+use arrow::record_batch::RecordBatch;
+use itscam_types::config::{CompactionConfig, LakeConfig, RetentionConfig};
+use itscam_types::time::utc_date;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::BTreeMap;
+
+/// What [`Lake::compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Partitions that had enough small files.
+    pub partitions: usize,
+    /// Files merged away.
+    pub files_in: usize,
+    /// Files written in their place.
+    pub files_out: usize,
+    /// Rows moved (the same before and after).
+    pub rows: u64,
+    /// Bytes of the merged files.
+    pub bytes_in: u64,
+    /// Bytes of the new files.
+    pub bytes_out: u64,
+    /// The commit that swapped them, if any.
+    pub commit: Option<u64>,
+}
+
+/// What [`Lake::vacuum`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VacuumReport {
+    /// Files removed by retention (their partitions are older than the table's max age).
+    pub expired_files: usize,
+    /// The commit that removed them, if any.
+    pub expired_commit: Option<u64>,
+    /// Removed files deleted (their grace period was over).
+    pub deleted_removed: usize,
+    /// Orphan files (never committed) deleted.
+    pub deleted_orphans: usize,
+    /// Files not listed by the log but still within a grace period.
+    pub kept_in_grace: usize,
+    /// Old commits and snapshots deleted (covered by a newer snapshot).
+    pub log_objects_deleted: usize,
+    /// Seq of the snapshot written, if a new one was.
+    pub snapshot: Option<u64>,
+}
+
+impl Lake {
+    /// Merges, in every partition of `tables` with at least `config.min_files` files smaller
+    /// than `config.target_file_bytes`, those files into files of about that size, and publishes
+    /// one commit that adds the new files and removes the old ones (readers see either all old
+    /// or all new files). The old files are deleted later by [`Lake::vacuum`].
+    pub async fn compact(&self, tables: &[Table], config: &CompactionConfig, run_id: &str) -> Result<CompactReport, SinkError> {
+        self.init_log(run_id).await?;
+        let state = self.load_state().await?;
+        let mut report = CompactReport::default();
+        let mut change = Change { run_id: run_id.into(), ..Change::default() };
+        let mut written: Vec<Path> = Vec::new();
+        for &table in tables {
+            let mut by_partition: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
+            for f in state.files_of(table.name()).filter(|f| f.bytes < config.target_file_bytes) {
+                by_partition.entry(f.partition_dir()).or_default().push(f);
+            }
+            for (dir, files) in by_partition.into_iter().filter(|(_, f)| f.len() >= config.min_files) {
+                report.partitions += 1;
+                // Greedy runs of files (in write order) up to the target size.
+                let mut groups: Vec<Vec<&FileEntry>> = vec![Vec::new()];
+                let mut size = 0;
+                for f in files {
+                    if size + f.bytes > config.target_file_bytes && !groups.last().is_some_and(Vec::is_empty) {
+                        groups.push(Vec::new());
+                        size = 0;
+                    }
+                    size += f.bytes;
+                    groups.last_mut().expect("one group").push(f);
+                }
+                for group in groups.into_iter().filter(|g| g.len() >= 2) {
+                    let n = change.added.len() + 1;
+                    let rel = format!("{dir}/part-{run_id}-c{n:05}.parquet");
+                    match self.merge(table, &group, &rel).await {
+                        Ok(entry) => {
+                            written.push(self.path_of(&rel));
+                            report.files_in += group.len();
+                            report.files_out += 1;
+                            report.rows += entry.rows;
+                            report.bytes_in += group.iter().map(|f| f.bytes).sum::<u64>();
+                            report.bytes_out += entry.bytes;
+                            change.removed.extend(group.into_iter().cloned());
+                            change.added.push(entry);
+                        }
+                        // A file that is not of its table's schema is left as it is.
+                        Err(e @ SinkError::BadFile { .. }) => tracing::warn!(error = %e, "partition {dir} not compacted"),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        if change.added.is_empty() {
+            return Ok(report);
+        }
+        match self.publish(&change, Some(state.seq.map_or(0, |s| s + 1))).await {
+            Ok(commit) => report.commit = Some(commit.seq),
+            Err(e) => {
+                for path in &written {
+                    let _ = self.store().delete(path).await;
+                }
+                return Err(e);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads `files` (one partition of `table`) and writes their rows, in order, as one file.
+    async fn merge(&self, table: Table, files: &[&FileEntry], rel: &str) -> Result<FileEntry, SinkError> {
+        let mut blobs = Vec::with_capacity(files.len());
+        for f in files {
+            let path = self.path_of(&f.path);
+            let bytes = self.store().get(&path).await.map_err(|e| self.storage_error(&path, e))?.bytes().await.map_err(|e| self.storage_error(&path, e))?;
+            blobs.push((self.describe(&path), bytes));
+        }
+        let (rows, bytes) = tokio::task::spawn_blocking(move || {
+            let schema = table.file_schema();
+            let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties()))
+                .map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+            let mut rows = 0u64;
+            for (location, blob) in blobs {
+                let bad = |reason: String| SinkError::BadFile { table: table.name(), location: location.clone(), reason };
+                let reader = ParquetRecordBatchReaderBuilder::try_new(blob).and_then(|b| b.build()).map_err(|e| bad(e.to_string()))?;
+                for batch in reader {
+                    let batch: RecordBatch = batch.map_err(|e| bad(e.to_string()))?;
+                    if batch.schema().fields() != schema.fields() {
+                        return Err(bad("its columns differ from the table's".into()));
+                    }
+                    rows += batch.num_rows() as u64;
+                    writer.write(&batch).map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+                }
+            }
+            writer.finish().map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+            let out = std::mem::take(writer.inner_mut());
+            Ok::<_, SinkError>((rows, bytes::Bytes::from(out)))
+        })
+        .await
+        .map_err(|e| SinkError::Stopped(format!("compaction task panicked (this is a bug): {e}")))??;
+        let size = bytes.len() as u64;
+        self.put_file(&self.path_of(rel), bytes).await?;
+        Ok(FileEntry { table: table.name().into(), path: rel.into(), rows, bytes: size })
+    }
+
+    /// One maintenance pass over every table: [`Lake::compact`], then [`Lake::vacuum`] with
+    /// `[lake.retention]` and `[lake.compaction]` of `config`.
+    pub async fn maintain(&self, config: &LakeConfig, now_ms: u64, run_id: &str) -> Result<(CompactReport, VacuumReport), SinkError> {
+        let compacted = self.compact(&Table::ALL, &config.compaction, run_id).await?;
+        let vacuumed = self.vacuum(&Table::ALL, &config.retention, &config.compaction, now_ms, run_id).await?;
+        Ok((compacted, vacuumed))
+    }
+
+    /// Retention, then garbage collection, for `tables`:
+    /// 1. files of partitions whose `date` is older than the table's max age
+    ///    (`retention`, counted back from `now_ms`) are removed by one commit;
+    /// 2. data files that the log does not list are deleted: files removed by a commit once
+    ///    `compaction.grace_ms` has passed since it, orphans (never committed) once they are
+    ///    `compaction.orphan_grace_ms` old;
+    /// 3. a snapshot of the state is published, and commits and snapshots that an older
+    ///    snapshot covers are deleted.
+    pub async fn vacuum(
+        &self,
+        tables: &[Table],
+        retention: &RetentionConfig,
+        compaction: &CompactionConfig,
+        now_ms: u64,
+        run_id: &str,
+    ) -> Result<VacuumReport, SinkError> {
+        self.init_log(run_id).await?;
+        let mut state = self.load_state().await?;
+        let mut report = VacuumReport::default();
+        let mut expired = Vec::new();
+        for &table in tables {
+            let Some(days) = retention.days(table.name()) else { continue };
+            let cutoff = utc_date(now_ms.saturating_sub(u64::from(days) * 86_400_000));
+            expired.extend(
+                state
+                    .files_of(table.name())
+                    .filter(|f| f.partition_values().iter().any(|(k, v)| *k == "date" && *v < cutoff.as_str()))
+                    .cloned(),
+            );
+        }
+        if !expired.is_empty() {
+            report.expired_files = expired.len();
+            let change = Change { run_id: run_id.into(), removed: expired, at_ms: Some(now_ms), ..Change::default() };
+            let commit = self.publish(&change, Some(state.seq.map_or(0, |s| s + 1))).await?;
+            report.expired_commit = Some(commit.seq);
+            self.refresh(&mut state).await?;
+        }
+        self.collect_garbage(tables, &mut state, compaction, now_ms, &mut report).await?;
+        if self.write_snapshot(&state).await? {
+            report.snapshot = state.seq;
+        }
+        report.log_objects_deleted = self.prune_log().await?;
+        Ok(report)
+    }
+
+    async fn collect_garbage(
+        &self,
+        tables: &[Table],
+        state: &mut LakeState,
+        compaction: &CompactionConfig,
+        now_ms: u64,
+        report: &mut VacuumReport,
+    ) -> Result<(), SinkError> {
+        let mut present = std::collections::HashSet::new();
+        for &table in tables {
+            for meta in self.list_data_files(table).await? {
+                let Some(rel) = self.relative(&meta.location) else { continue };
+                if state.files.contains_key(rel) {
+                    continue;
+                }
+                let (due, removed) = match state.tombstones.get(rel) {
+                    Some(t) => (t.removed_at_ms.saturating_add(compaction.grace_ms) <= now_ms, true),
+                    None => {
+                        let modified = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
+                        (modified.saturating_add(compaction.orphan_grace_ms) <= now_ms, false)
+                    }
+                };
+                if !due {
+                    report.kept_in_grace += 1;
+                    present.insert(rel.to_string());
+                    continue;
+                }
+                match self.store().delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.storage_error(&meta.location, e)),
+                }
+                if removed {
+                    report.deleted_removed += 1;
+                } else {
+                    report.deleted_orphans += 1;
+                    tracing::info!(path = rel, "deleted an orphan data file (no commit lists it)");
+                }
+            }
+        }
+        // Tombstones of the tables looked at whose files are gone need not be remembered.
+        let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        state.tombstones.retain(|path, t| !names.contains(&t.file.table.as_str()) || present.contains(path));
+        Ok(())
+    }
+}
