@@ -31,6 +31,19 @@ pub struct AppState {
     /// The alert hub of the running pipeline; `None` under `itscam serve` (the alert endpoints
     /// then read the lake's `alerts` table, and changes answer 503 `no_pipeline`).
     pub alerts: Option<AlertHubHandle>,
+    /// Counters of the running pipeline (`GET /metrics`); `None` for `itscam serve`.
+    pub run: Option<Arc<RunHandles>>,
+}
+
+/// Counters of a running pipeline, for `GET /metrics`.
+#[derive(Debug)]
+pub struct RunHandles {
+    /// The run's counters.
+    pub counters: Option<Arc<crate::counters::RunCounters>>,
+    /// Detections sources' counters.
+    pub feeds: Vec<Arc<itscam_operators::source::FeedStats>>,
+    /// The lake writer (rows waiting).
+    pub lake_pending: Option<itscam_sinks::LakeSink>,
 }
 
 impl AppState {
@@ -42,6 +55,7 @@ impl AppState {
             cameras: Arc::from(Vec::new()),
             analytics: None,
             alerts: None,
+            run: None,
         })
     }
 
@@ -83,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/rules", get(crate::http_rules::list))
         .route("/rules/{id}", get(crate::http_rules::get_one).put(crate::http_rules::put).delete(crate::http_rules::delete))
         .route("/zones", get(crate::http_rules::zones))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -97,6 +112,49 @@ async fn cameras(State(state): State<AppState>) -> Json<serde_json::Value> {
     let cameras: Vec<_> = state.cameras.iter().map(|c| c.snapshot()).collect();
     let calibration = state.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
     Json(json!({ "cameras": cameras, "calibration": calibration }))
+}
+
+/// `GET /metrics`: Prometheus text format — the run's row counters, frames read, rows waiting
+/// for the lake, video camera health, live rules, zone occupancy and alert lifecycle counts.
+/// Under `itscam serve` only `itscam_up`.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering;
+    let mut out = String::from("# HELP itscam_up The API answers.\n# TYPE itscam_up gauge\nitscam_up 1\n");
+    if let Some(run) = &state.run {
+        if let Some(c) = &run.counters {
+            c.prometheus(&mut out);
+        }
+        let frames: u64 = run.feeds.iter().map(|f| f.frames.load(Ordering::Relaxed)).sum();
+        let _ = writeln!(out, "# HELP itscam_source_frames_total Valid frames read from detections sources.\n# TYPE itscam_source_frames_total counter\nitscam_source_frames_total {frames}");
+        if let Some(sink) = &run.lake_pending {
+            let _ = writeln!(out, "# HELP itscam_lake_pending_rows Rows queued for the lake writer.\n# TYPE itscam_lake_pending_rows gauge\nitscam_lake_pending_rows {}", sink.pending_rows());
+        }
+    }
+    if !state.cameras.is_empty() {
+        let _ = writeln!(out, "# HELP itscam_camera_up Video camera health: 1 when up.\n# TYPE itscam_camera_up gauge");
+        for c in state.cameras.iter() {
+            let snap = serde_json::to_value(c.snapshot()).unwrap_or_default();
+            let up = snap["health"].as_str() == Some("up");
+            let _ = writeln!(out, "itscam_camera_up{{camera_id=\"{}\"}} {}", snap["camera_id"].as_str().unwrap_or(""), u8::from(up));
+        }
+    }
+    if let Some(a) = &state.analytics {
+        let _ = writeln!(out, "# HELP itscam_rules Live rules.\n# TYPE itscam_rules gauge\nitscam_rules {}", a.rules.list().len());
+        let zones = a.zones.lock().map(|z| z.clone()).unwrap_or_default();
+        let _ = writeln!(out, "# HELP itscam_zone_occupancy Confirmed tracks inside the zone.\n# TYPE itscam_zone_occupancy gauge");
+        for ((camera, zone), n) in zones {
+            let _ = writeln!(out, "itscam_zone_occupancy{{camera_id=\"{camera}\",zone_id=\"{zone}\"}} {n}");
+        }
+    }
+    if let Some(hub) = &state.alerts
+        && let Ok(c) = hub.counters().await
+    {
+        for (name, v) in [("raised", c.raised), ("suppressed", c.suppressed), ("escalated", c.escalated), ("acknowledged", c.acknowledged), ("resolved", c.resolved)] {
+            let _ = writeln!(out, "# TYPE itscam_alerts_{name}_total counter\nitscam_alerts_{name}_total {v}");
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
 async fn tables() -> Json<serde_json::Value> {
@@ -203,6 +261,12 @@ pub struct LiveHandles {
     pub analytics: Option<crate::pipeline::AnalyticsHandles>,
     /// The alert hub.
     pub alerts: Option<AlertHubHandle>,
+    /// The run's counters.
+    pub counters: Option<Arc<crate::counters::RunCounters>>,
+    /// Detections sources' counters.
+    pub feeds: Vec<Arc<itscam_operators::source::FeedStats>>,
+    /// The lake writer (rows waiting).
+    pub lake_pending: Option<itscam_sinks::LakeSink>,
 }
 
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).
@@ -211,6 +275,7 @@ pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &
     let mut state = runtime.block_on(AppState::open(lake, limits))?.with_cameras(live.cameras);
     state.analytics = live.analytics;
     state.alerts = live.alerts;
+    state.run = Some(Arc::new(RunHandles { counters: live.counters, feeds: live.feeds, lake_pending: live.lake_pending }));
     eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {

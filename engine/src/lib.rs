@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod counters;
 pub mod format;
 pub mod http;
 pub mod lake_table;

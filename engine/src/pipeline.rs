@@ -1,6 +1,7 @@
 //! `itscam run`: assembles the dataflow (sources → tracker → lake) and runs it to the end of
 //! its input (or Ctrl-C), then waits until every row is in a file.
 
+use crate::counters::RunCounters;
 use crate::progress::Progress;
 use crate::vision::{VisionPlan, VisionSummary};
 use itscam_operators::deliver::Deliver;
@@ -11,7 +12,7 @@ use itscam_sinks::{Lake, LakeWriter, SinkRows, Table, WriterSummary};
 use itscam_types::config::{PipelineConfig, Source};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::Concat;
@@ -119,6 +120,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         anyhow::anyhow!("cannot build the traffic queries:\n{}", list.join("\n"))
     })?;
+    let counters = Arc::new(RunCounters::default());
     let analytics = AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports() };
     // Alerts: violations and anomalies go to the hub (lifecycle, `alerts` table, SSE) and
     // through it to the webhooks.
@@ -127,25 +129,28 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let (hub, hub_task) = crate::alerts::AlertHub::start(&config.alerts, outlets, sink.clone(), runtime.handle());
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
+    let stats_for_http = stats.clone();
     // Opens the runtime and one detector per worker now, so a missing library, model or
     // provider is a start-up error, not a failure inside the dataflow.
     let vision = VisionPlan::prepare(config, workers, options.write_detections.clone())?;
     let vision_report = vision.as_ref().map(|v| v.report_handle());
     if let Some(addr) = &options.http {
         let cameras = vision.as_ref().map(|v| v.statuses()).unwrap_or_default();
-        let live = crate::http::LiveHandles { cameras, analytics: Some(analytics.clone()), alerts: Some(hub.clone()) };
+        let live = crate::http::LiveHandles {
+            cameras,
+            analytics: Some(analytics.clone()),
+            alerts: Some(hub.clone()),
+            counters: Some(counters.clone()),
+            feeds: stats_for_http.clone(),
+            lake_pending: Some(sink.clone()),
+        };
         crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
     }
     let classes: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let classes_w = classes.clone();
     let progress = options.progress.then(|| Progress::start(stats.clone()));
 
-    let counts = Arc::new(AnalyticsCounts::default());
-    let counts_w = counts.clone();
-    let tracks = Arc::new(AtomicU64::new(0));
-    let late = Arc::new(AtomicU64::new(0));
-    let rejected = Arc::new(AtomicU64::new(0));
-    let (tracks_w, late_w, rejected_w) = (tracks.clone(), late.clone(), rejected.clone());
+    let counts_w = counters.clone();
     let lateness_ms = config.pipeline.lateness_ms;
     let tracker = config.tracker.clone();
     let sink_for_workers = sink.clone();
@@ -159,7 +164,6 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone() };
         // A writer that stopped (storage failure) ends the run early; `finish` reports why.
         let (stop_e, stop_t) = (stop.clone(), stop.clone());
-        let (tracks, late, rejected) = (tracks_w.clone(), late_w.clone(), rejected_w.clone());
         let tracker = tracker.clone();
         let classes = classes_w.clone();
         let plan = plan.clone();
@@ -174,9 +178,10 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                 errors = errors.concat(video_errors);
             }
             let error_sink = sink.clone();
+            let c = counts.clone();
             errors.deliver("ErrorsToLake", move |rows| {
-                rejected.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                late.fetch_add(rows.iter().filter(|r| r.kind == "late").count() as u64, Ordering::Relaxed);
+                RunCounters::add(&c.rejected, rows.len());
+                RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == "late").count());
                 if !error_sink.send(SinkRows::Errors(rows)) {
                     stop_e.store(true, Ordering::Relaxed);
                 }
@@ -184,19 +189,22 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             let out = build_analytics(frames.track_frames(tracker), &plan, index);
             let lake = Deliveries { sink: sink.clone(), stop: stop_t };
             let det_classes = classes.clone();
+            let c = counts.clone();
             out.detections.deliver("DetectionsToLake", lake.clone().rows(move |rows: &Vec<itscam_types::DetectionRow>| {
+                RunCounters::add(&c.detections, rows.len());
                 count_classes(&det_classes, rows.iter().map(|d| (d.class, 0)));
             }, SinkRows::Detections));
+            let c = counts.clone();
             out.tracks.deliver("TracksToLake", lake.clone().rows(move |rows: &Vec<itscam_types::TrackRow>| {
-                tracks.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                RunCounters::add(&c.tracks, rows.len());
                 count_classes(&classes, rows.iter().map(|t| (t.class, 1)));
             }, SinkRows::Tracks));
             let c = counts.clone();
-            out.crossings.deliver("CrossingsToLake", lake.clone().rows(move |rows: &Vec<_>| {
-                c.crossings.fetch_add(rows.len() as u64, Ordering::Relaxed);
-            }, SinkRows::LineCrossings));
-            out.zone_events.deliver("ZoneEventsToLake", lake.clone().rows(|_: &Vec<_>| {}, SinkRows::ZoneEvents));
-            out.metrics.deliver("MetricsToLake", lake.clone().rows(|_: &Vec<_>| {}, SinkRows::TrafficMetrics));
+            out.crossings.deliver("CrossingsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.crossings, rows.len()), SinkRows::LineCrossings));
+            let c = counts.clone();
+            out.zone_events.deliver("ZoneEventsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.zone_events, rows.len()), SinkRows::ZoneEvents));
+            let c = counts.clone();
+            out.metrics.deliver("MetricsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.metrics, rows.len()), SinkRows::TrafficMetrics));
             let c = counts.clone();
             let violations_lake = lake.clone();
             let violations_hub = hub.clone();
@@ -207,12 +215,12 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                     violations_hub.raise(itscam_types::analytics::Alert::from_violation(v, now));
                 }
                 let closed: Vec<_> = rows.into_iter().filter(|v| !v.ongoing).collect();
-                c.violations.fetch_add(closed.len() as u64, Ordering::Relaxed);
+                RunCounters::add(&c.violations, closed.len());
                 violations_lake.send(SinkRows::Violations(closed));
             });
             let c = counts.clone();
             out.anomalies.deliver("AnomaliesToLake", lake.rows(move |rows: &Vec<itscam_types::analytics::AnomalyRow>| {
-                c.anomalies.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                RunCounters::add(&c.anomalies, rows.len());
                 let now = itscam_types::time::now_ms();
                 for a in rows {
                     hub.raise(itscam_types::analytics::Alert::from_anomaly(a, now));
@@ -241,17 +249,17 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         None => None,
     };
     let frames = stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).sum::<u64>() + vision.as_ref().map_or(0, |v| v.inferred);
-    let late = late.load(Ordering::Relaxed);
+    let late = RunCounters::get(&counters.late);
     let classes = std::mem::take(&mut *classes.lock().map_err(|_| anyhow::anyhow!("a worker panicked"))?);
     Ok(RunSummary {
         frames: frames - late,
         detections: written.rows(Table::Detections),
-        tracks: tracks.load(Ordering::Relaxed),
-        rejected: rejected.load(Ordering::Relaxed),
+        tracks: RunCounters::get(&counters.tracks),
+        rejected: RunCounters::get(&counters.rejected),
         late,
-        crossings: counts.crossings.load(Ordering::Relaxed),
-        violations: counts.violations.load(Ordering::Relaxed),
-        anomalies: counts.anomalies.load(Ordering::Relaxed),
+        crossings: RunCounters::get(&counters.crossings),
+        violations: RunCounters::get(&counters.violations),
+        anomalies: RunCounters::get(&counters.anomalies),
         alerts: alerts.counters.raised,
         written,
         elapsed: started.elapsed(),
@@ -307,12 +315,6 @@ pub struct AnalyticsHandles {
     pub calibration: Vec<itscam_queries::CalibrationReport>,
 }
 
-#[derive(Debug, Default)]
-struct AnalyticsCounts {
-    crossings: AtomicU64,
-    violations: AtomicU64,
-    anomalies: AtomicU64,
-}
 
 /// Sends rows to the lake from a worker; a writer that stopped (storage failure) stops the
 /// run, and `finish` reports why.

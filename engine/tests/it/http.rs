@@ -240,3 +240,21 @@ async fn rules_without_a_pipeline_say_so() {
     let (status, body) = json_of(app.oneshot(Request::get("/rules").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")));
 }
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_format() {
+    let lake = filled_lake("http-metrics");
+    let mut state = state(&lake, QueryConfig::default()).await;
+    let counters = Arc::new(itscam_engine::counters::RunCounters::default());
+    itscam_engine::counters::RunCounters::add(&counters.detections, 1234);
+    itscam_engine::counters::RunCounters::add(&counters.violations, 5);
+    state.run = Some(Arc::new(itscam_engine::http::RunHandles { counters: Some(counters), feeds: Vec::new(), lake_pending: None }));
+    let resp = app(state).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("itscam_up 1\n"), "{text}");
+    assert!(text.contains("itscam_detections_total 1234\n"), "{text}");
+    assert!(text.contains("itscam_violations_total 5\n"), "{text}");
+    assert!(text.contains("# TYPE itscam_anomalies_total counter"), "{text}");
+}
