@@ -33,6 +33,13 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# docker-compose.yml is for users (no Docker engine runs here): check the file when a client is installed.
+if docker compose version >/dev/null 2>&1; then
+  docker compose -f docker-compose.yml config -q
+elif command -v docker-compose >/dev/null 2>&1; then
+  docker-compose -f docker-compose.yml config -q
+fi
+
 # Doc tests (nextest does not run them), then every unit and integration test.
 cargo test --doc --workspace --quiet
 cargo nextest run --workspace --all-targets --no-fail-fast "$@"

@@ -172,3 +172,12 @@ fn queries_are_read_only_and_formats_work() {
     assert_eq!(rows.as_array().unwrap().len(), 3);
     assert!(String::from_utf8_lossy(&cut.stderr).contains("cut at 3 rows"));
 }
+
+#[test]
+fn the_compose_setup_config_checks() {
+    let dir = scratch("deploy-config");
+    let text = std::fs::read_to_string(repo_root().join("deploy/itscam.toml")).unwrap();
+    std::fs::write(dir.join("itscam.toml"), text.replace("examples/data", repo_root().join("examples/data").to_str().unwrap())).unwrap();
+    let out = itscam_ok(&dir, &["check", "--config", "itscam.toml"]);
+    assert!(out.contains("ok (1 camera(s)") && out.contains("calibration cam-1"), "{out}");
+}
