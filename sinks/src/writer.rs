@@ -269,7 +269,7 @@ impl WriterState {
         }
         self.summary.commits += 1;
         let every = self.config.snapshot_every;
-        if every > 0 && self.summary.commits % every == 0 {
+        if every > 0 && self.summary.commits.is_multiple_of(every) {
             // Readers replay fewer commits; a failure here costs only speed.
             match self.lake.load_state().await {
                 Ok(state) => {
