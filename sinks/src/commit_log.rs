@@ -261,9 +261,19 @@ impl Lake {
 
     /// Publishes a commit at the first free seq from `next` on (`None`: after the newest). When
     /// the change removes files, every commit published from `next` on is checked: if one
-    /// removed the same files, nothing is published ([`SinkError::Conflict`]). Pass the seq
-    /// after the state the change was computed from.
+    /// removed the same files, or a snapshot already covers `next` (vacuum ran since), nothing
+    /// is published ([`SinkError::Conflict`]). Pass the seq after the state the change was
+    /// computed from.
     pub async fn publish(&self, change: &Change, next: Option<u64>) -> Result<Commit, SinkError> {
+        // Vacuum deletes commits that a snapshot covers: never re-create one of those seqs.
+        let snapshot = self.list_seqs("snapshots", None).await?.last().map(|(s, _)| *s);
+        let next = match (next, snapshot) {
+            (Some(n), Some(snap)) if snap >= n && !change.removed.is_empty() => {
+                return Err(SinkError::Conflict(format!("the lake was vacuumed since commit {}", n.saturating_sub(1))));
+            }
+            (Some(n), Some(snap)) if snap >= n => None,
+            (next, _) => next,
+        };
         let mut seq = match next {
             Some(s) => s,
             None => match self.latest_seq().await? {

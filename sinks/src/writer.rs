@@ -258,6 +258,7 @@ impl WriterState {
         let added = std::mem::take(&mut self.uncommitted);
         let change = Change { run_id: self.run_id.clone(), added, removed: Vec::new(), checkpoint, at_ms: None };
         let commit = self.lake.publish(&change, self.next_commit).await?;
+        // Our next commit goes after this one (publish moves past a vacuumed range itself).
         self.next_commit = Some(commit.seq + 1);
         for f in &commit.added {
             if let Some(t) = Table::ALL.iter().find(|t| t.name() == f.table) {
@@ -268,7 +269,7 @@ impl WriterState {
         }
         self.summary.commits += 1;
         let every = self.config.snapshot_every;
-        if every > 0 && self.summary.commits % every == 0 {
+        if every > 0 && self.summary.commits.is_multiple_of(every) {
             // Readers replay fewer commits; a failure here costs only speed.
             match self.lake.load_state().await {
                 Ok(state) => {
