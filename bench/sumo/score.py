@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Scores an engine run against the SUMO ground truth (truth.json from project.py).
+
+Reads the engine's tables with `itscam query --format csv` and reports:
+- speed: |speed_kmh - true speed| over detections matched to a true box (IoU >= 0.5) that
+  have a speed, all of them and after each track's first second (warm-up);
+- tracked fraction: true boxes whose matched detection has a track id;
+- id switches: changes of the track id matched to one vehicle over its life;
+- line counts: crossings per line and direction, engine vs truth;
+- violations: per kind, an engine violation is a true positive when its track's vehicle
+  (majority of matched boxes) has a true violation of that kind overlapping it within ±2 s.
+
+usage: score.py RUN_DIR ITSCAM_BINARY [--out FILE.md]
+"""
+import argparse, collections, csv, io, json, subprocess, sys
+
+p = argparse.ArgumentParser()
+p.add_argument("run")
+p.add_argument("itscam")
+p.add_argument("--out")
+a = p.parse_args()
+
+
+def query(sql):
+    out = subprocess.run([a.itscam, "query", "--lake", "file://./lake", "--format", "csv", "--max-rows", "10000000", sql],
+                         cwd=a.run, check=True, capture_output=True, text=True).stdout
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+truth = json.load(open(f"{a.run}/truth.json"))
+T0 = truth["t0"]
+true_boxes = collections.defaultdict(list)   # ts -> [(vehicle, box, speed)]
+for vid, v in truth["vehicles"].items():
+    for ts, box, sp in v["frames"]:
+        true_boxes[T0 + ts].append((vid, box, sp))
+
+dets = query("SELECT ts_ms, track_id, x1, y1, x2, y2, speed_kmh FROM detections ORDER BY ts_ms")
+
+
+def iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / u if u > 0 else 0.0
+
+
+by_ts = collections.defaultdict(list)
+for d in dets:
+    by_ts[int(d["ts_ms"])].append(d)
+
+matched = []   # (vehicle, ts, track or None, speed or None, true speed)
+for ts, boxes in true_boxes.items():
+    cands = by_ts.get(ts, [])
+    pairs = sorted(((iou(tb[1], [float(d["x1"]), float(d["y1"]), float(d["x2"]), float(d["y2"])]), i, j)
+                    for i, tb in enumerate(boxes) for j, d in enumerate(cands)), reverse=True)
+    used_t, used_d = set(), set()
+    for o, i, j in pairs:
+        if o < 0.5:
+            break
+        if i in used_t or j in used_d:
+            continue
+        used_t.add(i); used_d.add(j)
+        d = cands[j]
+        tr = int(d["track_id"]) if d["track_id"] else None
+        sp = float(d["speed_kmh"]) if d["speed_kmh"] else None
+        matched.append((boxes[i][0], ts, tr, sp, boxes[i][2]))
+
+total_true = sum(len(v) for v in true_boxes.values())
+tracked = sum(1 for m in matched if m[2] is not None)
+first_seen = {}
+for vid, ts, tr, sp, tsp in sorted(matched, key=lambda m: m[1]):
+    if tr is not None:
+        first_seen.setdefault(tr, ts)
+errs_all, errs_warm = [], []
+for vid, ts, tr, sp, tsp in matched:
+    if sp is None:
+        continue
+    e = abs(sp - tsp)
+    errs_all.append(e)
+    if ts - first_seen.get(tr, ts) >= 1000:
+        errs_warm.append(e)
+
+
+def mae(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def p95(xs):
+    xs = sorted(xs)
+    return xs[int(0.95 * (len(xs) - 1))] if xs else float("nan")
+
+
+# Track -> vehicle (majority), and id switches per vehicle.
+votes = collections.defaultdict(collections.Counter)
+seq = collections.defaultdict(list)
+for vid, ts, tr, sp, tsp in sorted(matched, key=lambda m: m[1]):
+    if tr is not None:
+        votes[tr][vid] += 1
+        seq[vid].append(tr)
+track_vehicle = {tr: c.most_common(1)[0][0] for tr, c in votes.items()}
+switches = sum(sum(1 for x, y in zip(s, s[1:]) if x != y) for s in seq.values())
+
+# Line counts.
+eng_cross = collections.Counter((c["line_id"], c["direction"]) for c in query("SELECT line_id, direction FROM line_crossings"))
+true_cross = collections.Counter((c["line"], c["direction"]) for c in truth["crossings"])
+
+# Violations.
+viol = query("SELECT kind, track_id, ts_start_ms, ts_end_ms FROM violations")
+true_v = collections.defaultdict(list)
+for v in truth["violations"]:
+    true_v[v["kind"]].append(v)
+rows = []
+for kind in ("speeding", "red_light", "stopped_vehicle"):
+    eng = [v for v in viol if v["kind"] == kind]
+    tv = true_v.get(kind, [])
+    hit_true = set()
+    tp = 0
+    for v in eng:
+        vid = track_vehicle.get(int(v["track_id"]))
+        s, e = int(v["ts_start_ms"]) - T0, int(v["ts_end_ms"]) - T0
+        match = [i for i, t in enumerate(tv) if t["vehicle"] == vid and t["start_ms"] - 2000 <= e and s <= t["end_ms"] + 2000 and i not in hit_true]
+        if match:
+            tp += 1
+            hit_true.add(match[0])
+    prec = tp / len(eng) if eng else float("nan")
+    rec = len(hit_true) / len(tv) if tv else float("nan")
+    f1 = 2 * prec * rec / (prec + rec) if eng and tv and prec + rec > 0 else float("nan")
+    rows.append((kind, len(tv), len(eng), prec, rec, f1))
+
+lines = []
+lines.append(f"SUMO accuracy: {len(truth['vehicles'])} vehicles seen, {total_true} true boxes, {len(dets)} detections")
+lines.append("")
+lines.append("| metric | value | goal |")
+lines.append("|---|---|---|")
+lines.append(f"| speed MAE, after 1 s warm-up (km/h) | {mae(errs_warm):.2f} ({len(errs_warm)} points) | < 1.5 |")
+lines.append(f"| speed p95, after warm-up (km/h) | {p95(errs_warm):.2f} | < 4 |")
+lines.append(f"| speed MAE / p95, all points with a speed (km/h) | {mae(errs_all):.2f} / {p95(errs_all):.2f} | |")
+lines.append(f"| tracked fraction (true boxes matched to a tracked detection) | {tracked / total_true:.3f} | |")
+lines.append(f"| id switches | {switches} over {len(seq)} vehicles | |")
+for key in sorted(set(true_cross) | set(eng_cross)):
+    t, e = true_cross.get(key, 0), eng_cross.get(key, 0)
+    acc = 1 - abs(e - t) / t if t else float("nan")
+    lines.append(f"| line {key[0]} {key[1]}: engine / truth | {e} / {t} ({acc * 100:.1f} %) | ≥ 99.5 % |")
+for kind, nt, ne, pr, rc, f1 in rows:
+    lines.append(f"| {kind}: precision / recall / F1 (truth {nt}, engine {ne}) | {pr:.3f} / {rc:.3f} / {f1:.3f} | F1 ≥ 0.95 |")
+text = "\n".join(lines) + "\n"
+print(text)
+if a.out:
+    open(a.out, "w").write(text)
