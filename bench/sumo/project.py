@@ -150,7 +150,7 @@ def state_at(ms):
 ground_pts = [(x, y) for x in (250, 300, 340, 380) for y in (392.0, 401.0)]
 calib_img = [[round(c, 3) for c in project(x, y)] for x, y in ground_pts]
 calib_world = [[round(x - OX, 3), round(y - OY, 3)] for x, y in ground_pts]
-approach = [(240, LANE_Y0), (385, LANE_Y0), (385, LANE_Y1), (240, LANE_Y1)]
+approach = [(280, LANE_Y0), (385, LANE_Y0), (385, LANE_Y1), (280, LANE_Y1)]
 nostop = [(305, LANE_Y0), (335, LANE_Y0), (335, 396.8), (305, 396.8)]
 stop_line = [project(STOP_X, LANE_Y0 - 0.5), project(STOP_X, LANE_Y1 + 0.5)]
 count_line = [project(COUNT_X, LANE_Y0 - 0.5), project(COUNT_X, LANE_Y1 + 0.5)]
