@@ -242,7 +242,7 @@ pub fn check_polygon(p: &[Point]) -> Result<(), String> {
             if adjacent {
                 continue;
             }
-            if segments_intersect(p[i], p[(i + 1) % n], p[j], p[(j + 1) % n]) {
+            if itscam_geo::segments_intersect(p[i], p[(i + 1) % n], p[j], p[(j + 1) % n]) {
                 return Err(format!("edges {i} and {j} cross: the polygon must not intersect itself"));
             }
         }
@@ -255,19 +255,4 @@ pub fn check_polygon(p: &[Point]) -> Result<(), String> {
         return Err("the polygon has zero area".into());
     }
     Ok(())
-}
-
-fn segments_intersect(a: Point, b: Point, c: Point, d: Point) -> bool {
-    let orient = |p: Point, q: Point, r: Point| (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]);
-    let on_segment = |p: Point, q: Point, r: Point| {
-        r[0] >= p[0].min(q[0]) && r[0] <= p[0].max(q[0]) && r[1] >= p[1].min(q[1]) && r[1] <= p[1].max(q[1])
-    };
-    let (d1, d2, d3, d4) = (orient(c, d, a), orient(c, d, b), orient(a, b, c), orient(a, b, d));
-    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0)) {
-        return true;
-    }
-    (d1 == 0.0 && on_segment(c, d, a))
-        || (d2 == 0.0 && on_segment(c, d, b))
-        || (d3 == 0.0 && on_segment(a, b, c))
-        || (d4 == 0.0 && on_segment(a, b, d))
 }
