@@ -43,7 +43,7 @@ pub struct RunHandles {
     /// Detections sources' counters.
     pub feeds: Vec<Arc<itscam_operators::source::FeedStats>>,
     /// The lake writer (rows waiting).
-    pub lake_pending: Option<itscam_sinks::LakeSink>,
+    pub lake_pending: Option<itscam_sinks::PendingRows>,
 }
 
 impl AppState {
@@ -128,7 +128,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         let frames: u64 = run.feeds.iter().map(|f| f.frames.load(Ordering::Relaxed)).sum();
         let _ = writeln!(out, "# HELP itscam_source_frames_total Valid frames read from detections sources.\n# TYPE itscam_source_frames_total counter\nitscam_source_frames_total {frames}");
         if let Some(sink) = &run.lake_pending {
-            let _ = writeln!(out, "# HELP itscam_lake_pending_rows Rows queued for the lake writer.\n# TYPE itscam_lake_pending_rows gauge\nitscam_lake_pending_rows {}", sink.pending_rows());
+            let _ = writeln!(out, "# HELP itscam_lake_pending_rows Rows queued for the lake writer.\n# TYPE itscam_lake_pending_rows gauge\nitscam_lake_pending_rows {}", sink.get());
         }
     }
     if !state.cameras.is_empty() {
@@ -266,7 +266,7 @@ pub struct LiveHandles {
     /// Detections sources' counters.
     pub feeds: Vec<Arc<itscam_operators::source::FeedStats>>,
     /// The lake writer (rows waiting).
-    pub lake_pending: Option<itscam_sinks::LakeSink>,
+    pub lake_pending: Option<itscam_sinks::PendingRows>,
 }
 
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).

@@ -142,7 +142,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             alerts: Some(hub.clone()),
             counters: Some(counters.clone()),
             feeds: stats_for_http.clone(),
-            lake_pending: Some(sink.clone()),
+            lake_pending: Some(sink.pending_gauge()),
         };
         crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
     }

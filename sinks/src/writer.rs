@@ -44,6 +44,17 @@ pub enum CommitPolicy {
     AtCheckpoints,
 }
 
+/// Rows queued for the writer, readable without holding the writer open.
+#[derive(Clone, Debug)]
+pub struct PendingRows(Arc<AtomicUsize>);
+
+impl PendingRows {
+    /// Rows sent but not yet taken in.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// The dataflow's handle on the writer: sending never blocks.
 #[derive(Clone, Debug)]
 pub struct LakeSink {
@@ -73,6 +84,12 @@ impl LakeSink {
     /// (Rows taken in are staged in bounded batches and encoded, so they cost little memory.)
     pub fn pending_rows(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// A gauge of [`LakeSink::pending_rows`] that does not keep the writer open (the writer
+    /// finishes once every `LakeSink` is dropped; a gauge may outlive it).
+    pub fn pending_gauge(&self) -> PendingRows {
+        PendingRows(self.pending.clone())
     }
 
     /// Queues a checkpoint (an opaque source position, e.g. Kafka offsets) in order with the

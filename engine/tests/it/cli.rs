@@ -181,3 +181,28 @@ fn the_compose_setup_config_checks() {
     let out = itscam_ok(&dir, &["check", "--config", "itscam.toml"]);
     assert!(out.contains("ok (1 camera(s)") && out.contains("calibration cam-1"), "{out}");
 }
+
+#[test]
+fn a_run_with_the_http_api_ends_when_its_input_ends() {
+    // The API holds handles on the run (rules, alerts, counters); none may keep it alive.
+    let dir = scratch("run-http-ends");
+    let config = full_example_config(&dir, 1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
+        .args(["run", "--config", config.to_str().unwrap(), "--no-progress", "--http", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("itscam run --http did not end after its input ended");
+    };
+    let out = out.unwrap();
+    let status = out.status;
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("violations"));
+}
