@@ -20,3 +20,13 @@ pub trait AlertOutlet: Send + Sync {
     /// Queues one alert for delivery.
     fn publish(&self, alert: &Alert, stream: AlertStream);
 }
+
+pub mod outbox;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+mod kafka_client;
+#[cfg(feature = "kafka")]
+mod kafka_delivery;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaAlerts, KafkaHealth, KafkaOutlet, KafkaSinkError, KafkaStats, KafkaSummary};

@@ -16,7 +16,7 @@ mod sections;
 mod tracker;
 
 pub use alerts::AlertsConfig;
-pub use kafka::{KafkaAlertsConfig, KafkaConfig, OutboxConfig};
+pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
