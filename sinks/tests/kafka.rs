@@ -44,6 +44,7 @@ fn installed(what: &str, path: PathBuf) -> Option<PathBuf> {
 /// A Tansu broker on 127.0.0.1 with in-memory storage; stopped on drop.
 struct Tansu {
     bin: PathBuf,
+    args: Vec<&'static str>,
     port: u16,
     child: Option<Child>,
     log: tempfile::NamedTempFile,
@@ -51,9 +52,13 @@ struct Tansu {
 
 impl Tansu {
     fn start() -> Option<Tansu> {
+        Tansu::start_with(&[])
+    }
+
+    fn start_with(args: &[&'static str]) -> Option<Tansu> {
         let bin = installed("the Tansu broker", std::env::var_os("ITSCAM_TANSU").map(PathBuf::from).unwrap_or_else(|| servers_dir().join("tansu-0.6.0/tansu")))?;
         let port = free_port();
-        let mut t = Tansu { bin, port, child: None, log: tempfile::NamedTempFile::new().unwrap() };
+        let mut t = Tansu { bin, args: args.to_vec(), port, child: None, log: tempfile::NamedTempFile::new().unwrap() };
         t.spawn();
         Some(t)
     }
@@ -67,6 +72,7 @@ impl Tansu {
         let log = self.log.reopen().unwrap();
         let child = Command::new(&self.bin)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -435,6 +441,22 @@ fn start_up_errors_name_the_broker_and_the_topic() {
     let err = KafkaAlerts::start(&kafka_config(&broker.addr()), &topic_config("alerts"), &outbox_config, rt.handle()).unwrap_err();
     assert!(err.to_string().contains("in use by another process"), "{err}");
     drop(running);
+}
+
+#[test]
+fn a_broker_that_refuses_the_credentials_is_a_start_up_error() {
+    let Some(broker) = Tansu::start_with(&["--authentication"]) else { return };
+    let rt = runtime();
+    let outbox = tempfile::tempdir().unwrap();
+    let mut kafka = kafka_config(&broker.addr());
+    for (k, v) in [("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanisms", "SCRAM-SHA-256"), ("sasl.username", "itscam"), ("sasl.password", "wrong")] {
+        kafka.properties.insert(k.into(), v.into());
+    }
+    let topics = KafkaAlertsConfig { startup_timeout_ms: 3_000, ..topic_config("alerts") };
+    let err = KafkaAlerts::start(&kafka, &topics, &OutboxConfig::at(outbox.path().display().to_string()), rt.handle()).unwrap_err();
+    assert!(matches!(err, KafkaSinkError::CredentialsRefused { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&broker.addr()) && text.contains("\"alerts\"") && text.contains("SASL authentication error"), "{text}");
 }
 
 #[test]

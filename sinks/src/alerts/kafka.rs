@@ -45,6 +45,16 @@ pub enum KafkaSinkError {
         /// The client's last error.
         reason: String,
     },
+    /// The broker refused the client's credentials (user input: `sasl.*` in `[kafka.properties]`).
+    #[error("the Kafka brokers {brokers} refused the credentials (topic {topic:?}): {reason}; check sasl.* in [kafka.properties]")]
+    CredentialsRefused {
+        /// `[kafka] brokers`.
+        brokers: String,
+        /// The alert topic.
+        topic: String,
+        /// The client's errors.
+        reason: String,
+    },
     /// The topic does not exist and `create_topics = false` (user input or cluster setup).
     #[error("topic {topic:?} does not exist on the Kafka brokers {brokers} and [alerts.kafka] create_topics = false")]
     TopicMissing {
@@ -311,8 +321,14 @@ pub(crate) fn ensure_topics(settings: &Settings, timeout: Duration) -> Result<()
     // A producer's client polls its main queue, so the context sees connection errors.
     let probe: ThreadedProducer<StartupContext> = ThreadedProducer::from_config_and_context(&config, StartupContext::default()).map_err(client_error)?;
     let metadata = probe.client().fetch_metadata(None, timeout).map_err(|e| {
-        let last = probe.context().last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        KafkaSinkError::Unreachable { brokers: brokers.clone(), topic: alerts.topic.clone(), timeout_ms: timeout.as_millis() as u64, reason: last.unwrap_or_else(|| e.to_string()) }
+        let context = probe.context();
+        let reason = context.errors().unwrap_or_else(|| e.to_string());
+        let (brokers, topic) = (brokers.clone(), alerts.topic.clone());
+        if context.authentication_failed() {
+            KafkaSinkError::CredentialsRefused { brokers, topic, reason }
+        } else {
+            KafkaSinkError::Unreachable { brokers, topic, timeout_ms: timeout.as_millis() as u64, reason }
+        }
     })?;
     let mut missing = Vec::new();
     for topic in [alerts.topic.as_str(), settings.escalation_topic.as_str()] {

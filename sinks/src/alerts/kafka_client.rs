@@ -95,10 +95,25 @@ impl ProducerContext for AlertContext {
     }
 }
 
-/// Context of the start-up check: keeps the client's last error for the error message.
+/// Context of the start-up check: keeps the client's first error of each kind for the error
+/// message.
 #[derive(Default)]
 pub(crate) struct StartupContext {
-    pub last_error: std::sync::Mutex<Option<String>>,
+    errors: std::sync::Mutex<Vec<(Option<RDKafkaErrorCode>, String)>>,
+}
+
+impl StartupContext {
+    /// The first error of each kind, the telling ones first ("all brokers down" says least).
+    pub fn errors(&self) -> Option<String> {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        errors.sort_by_key(|(code, _)| *code == Some(RDKafkaErrorCode::AllBrokersDown));
+        (!errors.is_empty()).then(|| errors.into_iter().map(|(_, text)| text).collect::<Vec<_>>().join("; "))
+    }
+
+    /// Whether the broker refused the credentials.
+    pub fn authentication_failed(&self) -> bool {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(code, _)| *code == Some(RDKafkaErrorCode::Authentication))
+    }
 }
 
 impl ClientContext for StartupContext {
@@ -107,7 +122,11 @@ impl ClientContext for StartupContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{error}: {reason}"));
+        let code = error.rdkafka_error_code();
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if !errors.iter().any(|(c, _)| *c == code) {
+            errors.push((code, reason.to_string()));
+        }
     }
 }
 
