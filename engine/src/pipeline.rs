@@ -54,6 +54,8 @@ pub struct RunSummary {
     pub anomalies: u64,
     /// Alerts raised (after dedupe and suppression).
     pub alerts: u64,
+    /// Alerts to Kafka, when configured.
+    pub kafka: Option<itscam_sinks::alerts::KafkaSummary>,
     /// Files and rows written per table.
     pub written: WriterSummary,
     /// Wall-clock duration.
@@ -80,6 +82,9 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  violations  {:>12}", self.violations)?;
         writeln!(f, "  anomalies   {:>12}", self.anomalies)?;
         writeln!(f, "  alerts      {:>12}", self.alerts)?;
+        if let Some(k) = &self.kafka {
+            writeln!(f, "    to Kafka   {:>11} sent, {} left in the outbox, {} dead-lettered", k.sent, k.left_in_outbox, k.dead_lettered)?;
+        }
         writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
         for (table, (files, rows)) in &self.written.tables {
             writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
@@ -125,7 +130,18 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     // Alerts: violations and anomalies go to the hub (lifecycle, `alerts` table, SSE) and
     // through it to the webhooks.
     let webhooks = crate::alerts::webhook_outlets(&config.alerts, runtime.handle())?;
-    let outlets = crate::alerts::as_outlets(&webhooks);
+    let mut outlets = crate::alerts::as_outlets(&webhooks);
+    // Kafka (when `[kafka]` and `[alerts.kafka]` are set): checked and started now, so a broker
+    // that refuses the topic or the credentials is a start-up error.
+    let kafka = match (&config.kafka, &config.alerts.kafka) {
+        (Some(k), Some(topics)) => {
+            let started = itscam_sinks::alerts::KafkaAlerts::start(k, topics, &config.alerts.outbox, runtime.handle())
+                .map_err(|e| anyhow::anyhow!("alerts to Kafka: {e}"))?;
+            outlets.push(Arc::new(started.outlet()));
+            Some(started)
+        }
+        _ => None,
+    };
     let (hub, hub_task) = crate::alerts::AlertHub::start(&config.alerts, outlets, sink.clone(), runtime.handle());
     let feeds = feeds_of(config);
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
@@ -235,6 +251,10 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     }
     drop(hub);
     let alerts = runtime.block_on(hub_task.finish()).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+    let kafka = match kafka {
+        Some(k) => Some(runtime.block_on(k.finish()).map_err(|e| anyhow::anyhow!("alerts to Kafka: {e}"))?),
+        None => None,
+    };
     drop(sink);
     let written = runtime.block_on(writer.finish())?;
     if let Some(task) = maintenance {
@@ -261,6 +281,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         violations: RunCounters::get(&counters.violations),
         anomalies: RunCounters::get(&counters.anomalies),
         alerts: alerts.counters.raised,
+        kafka,
         written,
         elapsed: started.elapsed(),
         workers,

@@ -187,7 +187,7 @@ fn a_run_with_the_http_api_ends_when_its_input_ends() {
     // The API holds handles on the run (rules, alerts, counters); none may keep it alive.
     let dir = scratch("run-http-ends");
     let config = full_example_config(&dir, 1);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
+    let child = Command::new(env!("CARGO_BIN_EXE_itscam"))
         .args(["run", "--config", config.to_str().unwrap(), "--no-progress", "--http", "127.0.0.1:0"])
         .current_dir(&dir)
         .stdout(Stdio::piped())

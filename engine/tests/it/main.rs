@@ -4,6 +4,7 @@ mod alerts;
 mod cli;
 mod golden;
 mod http;
+mod kafka;
 mod lake_s3;
 mod support;
 mod vision;

@@ -39,3 +39,13 @@ pub trait AlertOutlet: Send + Sync {
         Box::pin(std::future::ready(()))
     }
 }
+
+pub mod outbox;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+mod kafka_client;
+#[cfg(feature = "kafka")]
+mod kafka_delivery;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaAlerts, KafkaHealth, KafkaOutlet, KafkaSinkError, KafkaStats, KafkaSummary};

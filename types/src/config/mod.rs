@@ -19,7 +19,7 @@ mod tracker;
 
 pub use alerts::AlertsConfig;
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, SpeedConfig};
-pub use kafka::{KafkaAlertsConfig, KafkaConfig, OutboxConfig};
+pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
