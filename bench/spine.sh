@@ -3,10 +3,10 @@
 # at what peak RSS, and how does that compare with Python's supervision ByteTrack on the same
 # detections (the peer, run in this same script)?
 # Goal (issue 2): ≥ 1 M detections/s per core and ≥ 100× the peer.
-# Run with: bench/spine.sh            (CAMERAS=8 SECONDS=300 PEER_FRAMES=20000 to change the load)
+# Run with: bench/spine.sh            (CAMERAS=8 FOOTAGE_S=300 PEER_FRAMES=20000 to change the load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CAMERAS=${CAMERAS:-8}; SECONDS_OF_VIDEO=${SECONDS:-300}; PEER_FRAMES=${PEER_FRAMES:-20000}
+CAMERAS=${CAMERAS:-8}; SECONDS_OF_VIDEO=${FOOTAGE_S:-300}; PEER_FRAMES=${PEER_FRAMES:-20000}
 work=${WORK:-$(mktemp -d)}; mkdir -p "$work"
 
 cargo build --release -q -p itscam -p itscam-bench
