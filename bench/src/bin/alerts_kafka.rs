@@ -149,15 +149,13 @@ fn main() -> Result<()> {
     broker.stop();
     let outage_alerts = (args.outage_s * args.outage_rate) as usize;
     let t_outage = Instant::now();
-    let mut next = args.alerts;
     for k in 0..outage_alerts {
         // Paced publishing: alert k is due at k / rate seconds into the outage.
         let due = Duration::from_secs_f64(k as f64 / args.outage_rate as f64);
         if let Some(wait) = due.checked_sub(t_outage.elapsed()) {
             std::thread::sleep(wait);
         }
-        kafka.publish(&alert(next, args.cameras), AlertStream::Raised);
-        next += 1;
+        kafka.publish(&alert(args.alerts + k, args.cameras), AlertStream::Raised);
     }
     if let Some(rest) = Duration::from_secs(args.outage_s).checked_sub(t_outage.elapsed()) {
         std::thread::sleep(rest);
