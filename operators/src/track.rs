@@ -103,6 +103,15 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                         last.downgrade(cap.time());
                     }
                 }
+                // Hold the end-of-input capability at the input frontier, not at the last frame
+                // tracked: downstream then sees a frame's time complete as soon as the input does
+                // (no one-frame delay).
+                if let Some(last) = &mut last
+                    && let Some(&f) = frontier.frontier().iter().min()
+                    && f > *last.time()
+                {
+                    last.downgrade(&f);
+                }
                 if frontier.is_empty() && stash.is_empty()
                     && let Some(last) = last.take() {
                         let mut session = output.session(&last);
