@@ -10,5 +10,6 @@ pub mod lake_table;
 mod http_rules;
 pub mod pipeline;
 pub mod progress;
+pub mod resume;
 pub mod sql;
 pub mod vision;

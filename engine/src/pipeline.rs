@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use timely::dataflow::operators::Concat;
+use timely::dataflow::operators::{Concat, Probe};
 
 /// Rows queued for the lake above which sources stop taking input.
 const SINK_HIGH_WATER_ROWS: usize = 262_144;
@@ -114,7 +114,31 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     // Start-up check: the lake is reachable and writable (a missing bucket or bad credentials
     // is an error naming the bucket and key), and its commit log exists.
     runtime.block_on(lake.init_log(&run_id))?;
-    let (sink, writer) = LakeWriter::start(lake.clone(), config.lake.writer.clone(), run_id, runtime.handle());
+    // `kafka:` sources: each topic is checked now (a missing topic or unreachable broker is a
+    // start-up error), and the run is checkpointed — see `crate::resume`.
+    let mut feeds = feeds_of(config)?;
+    let checkpointed = feeds.iter().any(|f| f.kafka.is_some());
+    let resume = if checkpointed {
+        let resume = crate::resume::Resume::from_checkpoint(runtime.block_on(lake.last_checkpoint())?.as_ref())?;
+        resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<_>>())?;
+        if resume.time > 0 {
+            tracing::info!(checkpoint_time = resume.time, complete = resume.complete, "resuming: replaying the sources, writing rows from the last checkpoint on");
+        }
+        resume
+    } else {
+        crate::resume::Resume::default()
+    };
+    let policy = if checkpointed { itscam_sinks::CommitPolicy::AtCheckpoints } else { itscam_sinks::CommitPolicy::EveryWrite };
+    let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, policy, runtime.handle());
+    if checkpointed {
+        let committed = sink.committed_checkpoints();
+        let latest: itscam_operators::source::kafka::CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
+        for f in &mut feeds {
+            if let Some(k) = &mut f.kafka {
+                Arc::make_mut(k).committed = Some(latest.clone());
+            }
+        }
+    }
     let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
 
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
@@ -142,8 +166,13 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         }
         _ => None,
     };
-    let (hub, hub_task) = crate::alerts::AlertHub::start(&config.alerts, outlets, sink.clone(), runtime.handle());
-    let feeds = feeds_of(config);
+    let (hub, hub_task) = crate::alerts::AlertHub::start_with(&config.alerts, outlets, sink.clone(), checkpointed, runtime.handle());
+    let final_offsets: Arc<Mutex<serde_json::Map<String, serde_json::Value>>> = Arc::default();
+    let final_offsets_w = final_offsets.clone();
+    let checkpoint_interval = Duration::from_millis(config.kafka.as_ref().map_or(1_000, |k| k.consumer.checkpoint_interval_ms));
+    let resume_time = resume.time;
+    let max_lead_ms = config.kafka.as_ref().map_or(30_000, |k| k.consumer.max_lead_ms);
+    let kafka_feeds: Vec<Arc<itscam_operators::source::kafka::KafkaFeed>> = feeds.iter().filter_map(|f| f.kafka.clone()).collect();
     let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
     let stats_for_http = stats.clone();
     // Opens the runtime and one detector per worker now, so a missing library, model or
@@ -171,13 +200,35 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     let tracker = config.tracker.clone();
     let sink_for_workers = sink.clone();
     let hub_for_workers = hub.clone();
+    let stopped = stop.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
-        let mine: Vec<FeedSpec> = feeds.iter().enumerate().filter(|(i, _)| i % peers == index).map(|(_, f)| f.clone()).collect();
+        // Kafka feeds all go to worker 0, which takes the checkpoints; the others round-robin.
+        let mine: Vec<FeedSpec> = feeds
+            .iter()
+            .filter(|f| f.kafka.is_some()).map(|f| (0, f))
+            .chain(feeds.iter().filter(|f| f.kafka.is_none()).enumerate())
+            .filter(|(i, _)| i % peers == index)
+            .map(|(_, f)| f.clone())
+            .collect();
         let sink = sink_for_workers.clone();
         let paused = sink.clone();
-        let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone() };
+        let mut probe = timely::dataflow::operators::probe::Handle::<u64>::new();
+        let checkpoints = (checkpointed && index == 0).then(|| {
+            let hub = hub_for_workers.clone();
+            itscam_operators::source::CheckpointControl {
+                probe: probe.clone(),
+                interval: checkpoint_interval,
+                committed_time: resume_time,
+                max_lead_ms,
+                take: Arc::new(move |t, value| {
+                    hub.checkpoint(t, value);
+                }),
+                final_offsets: final_offsets_w.clone(),
+            }
+        });
+        let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone(), checkpoints };
         // A writer that stopped (storage failure) ends the run early; `finish` reports why.
         let (stop_e, stop_t) = (stop.clone(), stop.clone());
         let tracker = tracker.clone();
@@ -195,59 +246,93 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
             }
             let error_sink = sink.clone();
             let c = counts.clone();
-            errors.deliver("ErrorsToLake", move |rows| {
+            let done = errors.deliver("ErrorsToLake", move |t, rows| {
+                if t < resume_time {
+                    return; // in the lake already (a replay after a restart)
+                }
                 RunCounters::add(&c.rejected, rows.len());
                 RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == "late").count());
                 if !error_sink.send(SinkRows::Errors(rows)) {
                     stop_e.store(true, Ordering::Relaxed);
                 }
             });
+            done.probe_with(&mut probe);
             let out = build_analytics(frames.track_frames(tracker), &plan, index);
-            let lake = Deliveries { sink: sink.clone(), stop: stop_t };
+            let lake = Deliveries { sink: sink.clone(), stop: stop_t, resume_time };
             let det_classes = classes.clone();
             let c = counts.clone();
             out.detections.deliver("DetectionsToLake", lake.clone().rows(move |rows: &Vec<itscam_types::DetectionRow>| {
                 RunCounters::add(&c.detections, rows.len());
                 count_classes(&det_classes, rows.iter().map(|d| (d.class, 0)));
-            }, SinkRows::Detections));
+            }, SinkRows::Detections)).probe_with(&mut probe);
             let c = counts.clone();
             out.tracks.deliver("TracksToLake", lake.clone().rows(move |rows: &Vec<itscam_types::TrackRow>| {
                 RunCounters::add(&c.tracks, rows.len());
                 count_classes(&classes, rows.iter().map(|t| (t.class, 1)));
-            }, SinkRows::Tracks));
+            }, SinkRows::Tracks)).probe_with(&mut probe);
             let c = counts.clone();
-            out.crossings.deliver("CrossingsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.crossings, rows.len()), SinkRows::LineCrossings));
+            out.crossings.deliver("CrossingsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.crossings, rows.len()), SinkRows::LineCrossings)).probe_with(&mut probe);
             let c = counts.clone();
-            out.zone_events.deliver("ZoneEventsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.zone_events, rows.len()), SinkRows::ZoneEvents));
+            out.zone_events.deliver("ZoneEventsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.zone_events, rows.len()), SinkRows::ZoneEvents)).probe_with(&mut probe);
             let c = counts.clone();
-            out.metrics.deliver("MetricsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.metrics, rows.len()), SinkRows::TrafficMetrics));
+            out.metrics.deliver("MetricsToLake", lake.clone().rows(move |rows: &Vec<_>| RunCounters::add(&c.metrics, rows.len()), SinkRows::TrafficMetrics)).probe_with(&mut probe);
             let c = counts.clone();
             let violations_lake = lake.clone();
             let violations_hub = hub.clone();
-            out.violations.deliver("Violations", move |rows: Vec<itscam_types::analytics::ViolationRow>| {
+            out.violations.deliver("Violations", move |t, rows: Vec<itscam_types::analytics::ViolationRow>| {
                 // Every copy goes to the hub (it raises one alert per id); the closed ones are the table's rows.
                 let now = itscam_types::time::now_ms();
                 for v in &rows {
-                    violations_hub.raise(itscam_types::analytics::Alert::from_violation(v, now));
+                    let alert = itscam_types::analytics::Alert::from_violation(v, now);
+                    if t < resume_time {
+                        violations_hub.replay(alert);
+                    } else if checkpointed {
+                        violations_hub.raise_at(alert, t);
+                    } else {
+                        violations_hub.raise(alert);
+                    }
+                }
+                if t < resume_time {
+                    return;
                 }
                 let closed: Vec<_> = rows.into_iter().filter(|v| !v.ongoing).collect();
                 RunCounters::add(&c.violations, closed.len());
                 violations_lake.send(SinkRows::Violations(closed));
-            });
+            })
+            .probe_with(&mut probe);
             let c = counts.clone();
-            out.anomalies.deliver("AnomaliesToLake", lake.rows(move |rows: &Vec<itscam_types::analytics::AnomalyRow>| {
-                RunCounters::add(&c.anomalies, rows.len());
+            out.anomalies.deliver("AnomaliesToLake", move |t, rows: Vec<itscam_types::analytics::AnomalyRow>| {
                 let now = itscam_types::time::now_ms();
-                for a in rows {
-                    hub.raise(itscam_types::analytics::Alert::from_anomaly(a, now));
+                for a in &rows {
+                    let alert = itscam_types::analytics::Alert::from_anomaly(a, now);
+                    if t < resume_time {
+                        hub.replay(alert);
+                    } else if checkpointed {
+                        hub.raise_at(alert, t);
+                    } else {
+                        hub.raise(alert);
+                    }
                 }
-            }, SinkRows::Anomalies));
+                if t < resume_time {
+                    return;
+                }
+                RunCounters::add(&c.anomalies, rows.len());
+                lake.send(SinkRows::Anomalies(rows));
+            })
+            .probe_with(&mut probe);
         });
     })
     .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
     // Joining blocks this (non-worker) thread until the dataflow has drained.
     for result in guards.join() {
         result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+    }
+    // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
+    // keeps its last checkpoint; the next start replays what came after it.
+    let final_checkpoint = (checkpointed && !stopped.load(Ordering::Relaxed))
+        .then(|| crate::resume::final_checkpoint(std::mem::take(&mut *final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
+    if let Some(value) = &final_checkpoint {
+        hub.checkpoint(u64::MAX, value.clone());
     }
     drop(hub);
     let alerts = runtime.block_on(hub_task.finish()).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
@@ -257,6 +342,12 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
     };
     drop(sink);
     let written = runtime.block_on(writer.finish())?;
+    // Offsets go to the consumer group only after the lake commit that covers them.
+    if let Some(value) = &final_checkpoint {
+        for feed in &kafka_feeds {
+            itscam_operators::source::kafka::commit_checkpoint(feed, value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
     if let Some(task) = maintenance {
         // An interrupted compaction leaves only uncommitted files, deleted by a later vacuum.
         task.abort();
@@ -313,15 +404,23 @@ async fn maintain(lake: Lake, config: itscam_types::config::LakeConfig) {
     }
 }
 
-/// One feed per distinct detections source; cameras sharing a source share its feed.
-fn feeds_of(config: &PipelineConfig) -> Vec<FeedSpec> {
+/// One feed per distinct detections source; cameras sharing a source share its feed. Kafka
+/// topics are checked here (start-up errors name the broker and topic).
+fn feeds_of(config: &PipelineConfig) -> anyhow::Result<Vec<FeedSpec>> {
     let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
-    for cam in config.camera.iter().filter(|c| matches!(c.parsed_source(), Source::DetectionsFile(_) | Source::DetectionsStdin)) {
+    for cam in config.camera.iter().filter(|c| matches!(c.parsed_source(), Source::DetectionsFile(_) | Source::DetectionsStdin | Source::Kafka(_))) {
         by_source.entry(cam.parsed_source()).or_default().push(cam.id.clone());
     }
     by_source
         .into_iter()
-        .map(|(source, cameras)| FeedSpec { source, cameras, stats: Arc::new(FeedStats::default()) })
+        .map(|(source, cameras)| {
+            let kafka = match (&source, &config.kafka) {
+                (Source::Kafka(topic), Some(k)) => Some(Arc::new(itscam_operators::source::kafka::connect(k, topic).map_err(|e| anyhow::anyhow!("camera source kafka:{topic}: {e}"))?)),
+                (Source::Kafka(topic), None) => anyhow::bail!("camera source kafka:{topic} needs a [kafka] section"),
+                _ => None,
+            };
+            Ok(FeedSpec { source, cameras, stats: Arc::new(FeedStats::default()), kafka })
+        })
         .collect()
 }
 
@@ -343,6 +442,8 @@ pub struct AnalyticsHandles {
 struct Deliveries {
     sink: itscam_sinks::LakeSink,
     stop: Arc<AtomicBool>,
+    /// Rows below this time are in the lake already (a checkpointed run's replay).
+    resume_time: u64,
 }
 
 impl Deliveries {
@@ -353,8 +454,11 @@ impl Deliveries {
     }
 
     /// A delivery callback: `count` sees the rows, `wrap` makes them sink rows.
-    fn rows<R: 'static>(self, mut count: impl FnMut(&Vec<R>) + 'static, wrap: fn(Vec<R>) -> SinkRows) -> impl FnMut(Vec<R>) + 'static {
-        move |rows| {
+    fn rows<R: 'static>(self, mut count: impl FnMut(&Vec<R>) + 'static, wrap: fn(Vec<R>) -> SinkRows) -> impl FnMut(u64, Vec<R>) + 'static {
+        move |t, rows| {
+            if t < self.resume_time {
+                return;
+            }
             count(&rows);
             self.send(wrap(rows));
         }

@@ -152,6 +152,7 @@ impl VisionPlan {
         let control = SourceControl {
             pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS),
             stop: stop.clone(),
+            checkpoints: None,
         };
         WorkerVision {
             feeds,
@@ -190,7 +191,7 @@ impl WorkerVision {
         let (passed, quality_rows) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
         let (sink, measured, skipped) = (self.sink, self.measured, self.skipped);
         let quality_sink = sink.clone();
-        quality_rows.deliver("QualityToLake", move |rows| {
+        quality_rows.deliver("QualityToLake", move |_t, rows| {
             measured.fetch_add(rows.len() as u64, Ordering::Relaxed);
             skipped.fetch_add(rows.iter().filter(|r| r.skipped).count() as u64, Ordering::Relaxed);
             quality_sink.send(SinkRows::FrameQuality(rows));

@@ -117,7 +117,10 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
         // Per camera: the start of the next window not yet scored.
         let mut next_window: BTreeMap<String, u64> = BTreeMap::new();
         let mut held: Option<Capability<u64>> = Some(cap);
-        let mut out = Vec::new();
+        // Rows by the time they go out at: the input time that caused them, or `window_end − 1`
+        // for a window without rows — never the frontier, so a replay emits each row at the
+        // same time (see `itscam_operators::source::checkpoint`).
+        let mut out: BTreeMap<u64, Vec<AnomalyRow>> = BTreeMap::new();
         move |(m_in, m_frontier), (z_in, z_frontier), output| {
             m_in.for_each(|cap, data| {
                 let t = *cap.least().expect("time");
@@ -130,11 +133,12 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
             let Some(held_cap) = held.as_mut() else { return };
             let frontier = m_frontier.frontier().iter().chain(z_frontier.frontier().iter()).min().copied();
             let done = |t: u64| frontier.is_none_or(|f| t < f);
-            let zeros = |upto: u64, next_window: &mut BTreeMap<String, u64>, detector: &mut Detector, out: &mut Vec<AnomalyRow>| {
+            let zeros = |upto: u64, next_window: &mut BTreeMap<String, u64>, detector: &mut Detector, out: &mut BTreeMap<u64, Vec<AnomalyRow>>| {
                 // Windows that ended before `upto` and had no row: 0 vehicles.
                 for (camera, next) in next_window.iter_mut() {
                     while *next + window_ms <= upto {
-                        out.extend(detector.observe("count_collapse", Tail::Low, camera, None, (*next, *next + window_ms), 0.0));
+                        let end = *next + window_ms;
+                        out.entry(end - 1).or_default().extend(detector.observe("count_collapse", Tail::Low, camera, None, (*next, end), 0.0));
                         *next += window_ms;
                     }
                 }
@@ -150,6 +154,7 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
                 rows.retain(|r| r.class == "all" && r.revision == 0);
                 rows.sort_by(|a, b| (&a.camera_id, a.window_start_ms).cmp(&(&b.camera_id, b.window_start_ms)));
                 zones.sort_by(|a, b| (&a.camera, &a.zone, a.window_start).cmp(&(&b.camera, &b.zone, b.window_start)));
+                let at = out.entry(t).or_default();
                 for r in &rows {
                     let next = next_window.entry(r.camera_id.clone()).or_insert(r.window_start_ms);
                     if r.window_start_ms < *next {
@@ -157,34 +162,28 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
                     }
                     *next = r.window_end_ms;
                     let w = (r.window_start_ms, r.window_end_ms);
-                    out.extend(detector.observe("count_collapse", Tail::Low, &r.camera_id, None, w, r.vehicle_count as f64));
+                    at.extend(detector.observe("count_collapse", Tail::Low, &r.camera_id, None, w, r.vehicle_count as f64));
                     if let Some(s) = r.avg_speed_kmh {
-                        out.extend(detector.observe("speed_collapse", Tail::Low, &r.camera_id, None, w, s));
+                        at.extend(detector.observe("speed_collapse", Tail::Low, &r.camera_id, None, w, s));
                     }
                 }
                 for z in zones.iter().filter(|z| z.exits > 0) {
-                    out.extend(detector.observe("unusual_dwell", Tail::High, &z.camera, Some(&z.zone), (z.window_start, z.window_end), z.mean_dwell_ms / 1000.0));
+                    at.extend(detector.observe("unusual_dwell", Tail::High, &z.camera, Some(&z.zone), (z.window_start, z.window_end), z.mean_dwell_ms / 1000.0));
+                }
+            }
+            if let Some(f) = frontier {
+                // Windows whose row would have come before the frontier.
+                zeros(f, &mut next_window, &mut detector, &mut out);
+            }
+            for (t, mut rows) in std::mem::take(&mut out) {
+                if !rows.is_empty() {
+                    output.session(&held_cap.delayed(&t.max(*held_cap.time()))).give_container(&mut rows);
                 }
             }
             match frontier {
-                Some(f) => {
-                    // Windows whose row would have come before the frontier.
-                    zeros(f, &mut next_window, &mut detector, &mut out);
-                    if !out.is_empty() {
-                        output.session(&*held_cap).give_container(&mut out);
-                        out.clear();
-                    }
-                    if f > *held_cap.time() {
-                        held_cap.downgrade(&f);
-                    }
-                }
-                None => {
-                    if !out.is_empty() {
-                        output.session(&*held_cap).give_container(&mut out);
-                        out.clear();
-                    }
-                    held = None;
-                }
+                Some(f) if f > *held_cap.time() => held_cap.downgrade(&f),
+                Some(_) => {}
+                None => held = None,
             }
         }
     })

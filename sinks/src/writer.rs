@@ -60,6 +60,7 @@ impl PendingRows {
 pub struct LakeSink {
     tx: mpsc::UnboundedSender<Msg>,
     pending: Arc<AtomicUsize>,
+    committed: tokio::sync::watch::Receiver<Option<Value>>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -98,6 +99,13 @@ impl LakeSink {
     /// the writer has stopped.
     pub fn checkpoint(&self, value: Value) -> bool {
         self.tx.send(Msg::Checkpoint(value)).is_ok()
+    }
+
+    /// The checkpoint of the writer's latest commit (`None` before its first): a source
+    /// acknowledges its input upstream (e.g. commits Kafka offsets) once it sees its
+    /// checkpoint here, never earlier. Readable from any thread without blocking.
+    pub fn committed_checkpoints(&self) -> tokio::sync::watch::Receiver<Option<Value>> {
+        self.committed.clone()
     }
 
     /// Writes every buffered row to files and waits until they are stored — and committed
@@ -150,7 +158,9 @@ impl LakeWriter {
     pub fn start_with(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
+        let (committed_tx, committed) = tokio::sync::watch::channel(None);
         let state = WriterState {
+            committed: committed_tx,
             lake,
             config,
             run_id,
@@ -163,7 +173,7 @@ impl LakeWriter {
             pending: pending.clone(),
         };
         let task = runtime.spawn(state.run(rx));
-        (LakeSink { tx, pending }, LakeWriter { task })
+        (LakeSink { tx, pending, committed }, LakeWriter { task })
     }
 
     /// Waits until every [`LakeSink`] clone is dropped and all rows are written.
@@ -212,6 +222,7 @@ struct WriterState {
     next_commit: Option<u64>,
     summary: WriterSummary,
     pending: Arc<AtomicUsize>,
+    committed: tokio::sync::watch::Sender<Option<Value>>,
 }
 
 impl WriterState {
@@ -275,6 +286,9 @@ impl WriterState {
         let added = std::mem::take(&mut self.uncommitted);
         let change = Change { run_id: self.run_id.clone(), added, removed: Vec::new(), checkpoint, at_ms: None };
         let commit = self.lake.publish(&change, self.next_commit).await?;
+        if commit.checkpoint.is_some() {
+            self.committed.send_replace(commit.checkpoint.clone());
+        }
         // Our next commit goes after this one (publish moves past a vacuumed range itself).
         self.next_commit = Some(commit.seq + 1);
         for f in &commit.added {

@@ -211,7 +211,7 @@ fn consumed_by_key(msgs: &[Consumed]) -> BTreeMap<String, Vec<String>> {
 }
 
 fn kafka_config(brokers: &str) -> KafkaConfig {
-    KafkaConfig { brokers: brokers.into(), properties: BTreeMap::new() }
+    KafkaConfig { brokers: brokers.into(), properties: BTreeMap::new(), consumer: Default::default() }
 }
 
 fn topic_config(name: &str) -> KafkaAlertsConfig {

@@ -129,7 +129,7 @@ fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&outbox_dir);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let kafka_config = KafkaConfig { brokers: broker.addr(), properties: Default::default() };
+    let kafka_config = KafkaConfig { brokers: broker.addr(), properties: Default::default(), consumer: Default::default() };
     let topics = KafkaAlertsConfig { stall_timeout_ms: args.stall_timeout_ms, flush_timeout_ms: 60_000, ..KafkaAlertsConfig::new("itscam.alerts") };
     let outbox = OutboxConfig::at(outbox_dir.display().to_string());
     let kafka = KafkaAlerts::start(&kafka_config, &topics, &outbox, rt.handle())?;

@@ -276,6 +276,21 @@ impl Book {
         HubError::NotFound { id: id.to_string(), hint }
     }
 
+    /// An alert raised again by a replay (after a restart, below the last checkpoint): it
+    /// enters the book as the first run raised it — suppression and dedupe see it — but its
+    /// rows are already in the lake and its escalation timer is not started again. Returns
+    /// whether it was raised (not a duplicate, not suppressed).
+    pub fn replay(&mut self, alert: Alert, now: u64) -> bool {
+        let id = alert.alert_id.clone();
+        let fx = self.raise(alert, now);
+        if let Some(e) = self.alerts.get_mut(&id)
+            && let Some(at) = e.escalate_at_ms.take()
+        {
+            self.escalations.remove(&(at, id.clone()));
+        }
+        fx.events.iter().any(|e| e.kind == HubEventKind::Raised)
+    }
+
     /// Open → acknowledged; cancels its escalation.
     pub fn acknowledge(&mut self, id: &str, by: &str, note: Option<String>, now: u64) -> Result<Effects, HubError> {
         let Some(e) = self.alerts.get_mut(id) else { return Err(self.not_found(id)) };

@@ -67,7 +67,10 @@ enum Command {
 }
 
 enum Msg {
-    Raise(Box<Alert>),
+    /// An alert, with the dataflow time it was raised at in a checkpointed run.
+    Raise(Box<Alert>, Option<u64>),
+    Replay(Box<Alert>),
+    Checkpoint(u64, serde_json::Value),
     Command(Command),
     Finish,
 }
@@ -88,7 +91,27 @@ impl AlertHubHandle {
     /// Hands an alert to the hub. Never blocks (an unbounded channel: alerts are few and none
     /// may be lost), so timely workers call it directly; false once the hub has finished.
     pub fn raise(&self, alert: Alert) -> bool {
-        self.tx.send(Msg::Raise(Box::new(alert))).is_ok()
+        self.tx.send(Msg::Raise(Box::new(alert), None)).is_ok()
+    }
+
+    /// In a checkpointed run: an alert raised by the dataflow at time `t`. Its `alerts` rows
+    /// wait for the first checkpoint above `t` (they are committed with the rows of the
+    /// violation that raised it); outlets and SSE get it at once.
+    pub fn raise_at(&self, alert: Alert, t: u64) -> bool {
+        self.tx.send(Msg::Raise(Box::new(alert), Some(t))).is_ok()
+    }
+
+    /// An alert a restarted run raises again below its last checkpoint: the book takes it in
+    /// (suppression, dedupe), outlets that skip published ids get it again (in case the crash
+    /// came before they had it), nothing else does — its rows are in the lake.
+    pub fn replay(&self, alert: Alert) -> bool {
+        self.tx.send(Msg::Replay(Box::new(alert))).is_ok()
+    }
+
+    /// A checkpoint at `t`: the `alerts` rows raised below `t` go to the lake, then the
+    /// checkpoint itself — in order after every alert handed over before this call.
+    pub fn checkpoint(&self, t: u64, value: serde_json::Value) -> bool {
+        self.tx.send(Msg::Checkpoint(t, value)).is_ok()
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, HubError> {
@@ -160,13 +183,26 @@ impl AlertHub {
         lake: LakeSink,
         runtime: &tokio::runtime::Handle,
     ) -> (AlertHubHandle, AlertHubTask) {
+        Self::start_with(config, outlets, lake, false, runtime)
+    }
+
+    /// [`AlertHub::start`] for a checkpointed run (`checkpointed`): rows of alerts raised with
+    /// [`AlertHubHandle::raise_at`] wait for [`AlertHubHandle::checkpoint`].
+    pub fn start_with(
+        config: &AlertsConfig,
+        outlets: Vec<Arc<dyn AlertOutlet>>,
+        lake: LakeSink,
+        checkpointed: bool,
+        runtime: &tokio::runtime::Handle,
+    ) -> (AlertHubHandle, AlertHubTask) {
         let (tx, rx) = mpsc::unbounded_channel();
         let book = Book::new(config.lifecycle.clone());
         let retain = config.lifecycle.retain_resolved_ms;
         let flush_timeout = Duration::from_millis(config.lifecycle.flush_timeout_ms);
         let task = runtime.spawn(async move {
             let (events, _) = broadcast::channel(SSE_BUFFER);
-            let state = HubState { book, outlets, lake, events, clock: Clock::start(), rows: 0, lake_down: false };
+            let held = checkpointed.then(Vec::new);
+            let state = HubState { book, outlets, lake, events, clock: Clock::start(), rows: 0, lake_down: false, held };
             state.run(rx, retain, flush_timeout).await
         });
         (AlertHubHandle { tx: tx.clone() }, AlertHubTask { tx, task })
@@ -203,6 +239,9 @@ struct HubState {
     clock: Clock,
     rows: u64,
     lake_down: bool,
+    /// Checkpointed runs: `alerts` rows of raises, with their dataflow time, until a checkpoint
+    /// passes it.
+    held: Option<Vec<(u64, itscam_types::analytics::AlertRow)>>,
 }
 
 impl HubState {
@@ -225,9 +264,32 @@ impl HubState {
                 }
                 _ = sweep.tick() => self.book.sweep(self.clock.now_ms()),
                 msg = rx.recv() => match msg {
-                    Some(Msg::Raise(alert)) => {
-                        let fx = self.book.raise(*alert, self.clock.now_ms());
+                    Some(Msg::Raise(alert, at)) => {
+                        let mut fx = self.book.raise(*alert, self.clock.now_ms());
+                        if let (Some(held), Some(t)) = (&mut self.held, at) {
+                            held.extend(fx.rows.drain(..).map(|r| (t, r)));
+                        }
                         self.apply(fx);
+                    }
+                    Some(Msg::Replay(alert)) => {
+                        let alert = *alert;
+                        if self.book.replay(alert.clone(), self.clock.now_ms()) {
+                            for outlet in self.outlets.iter().filter(|o| o.skips_published()) {
+                                outlet.publish(&alert, AlertStream::Raised);
+                            }
+                        }
+                    }
+                    Some(Msg::Checkpoint(t, value)) => {
+                        if let Some(held) = &mut self.held {
+                            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(held).into_iter().partition(|(at, _)| *at < t);
+                            *held = later;
+                            let rows: Vec<_> = due.into_iter().map(|(_, r)| r).collect();
+                            self.send_rows(rows);
+                        }
+                        if !self.lake.checkpoint(value) && !self.lake_down {
+                            self.lake_down = true;
+                            tracing::error!("the lake writer stopped: checkpoints are no longer taken (its error is reported when the run ends)");
+                        }
                     }
                     Some(Msg::Command(c)) => self.command(c),
                     Some(Msg::Finish) | None => break,
@@ -279,14 +341,18 @@ impl HubState {
         view
     }
 
-    fn apply(&mut self, fx: Effects) {
-        if !fx.rows.is_empty() {
-            self.rows += fx.rows.len() as u64;
-            if !self.lake.send(SinkRows::Alerts(fx.rows)) && !self.lake_down {
+    fn send_rows(&mut self, rows: Vec<itscam_types::analytics::AlertRow>) {
+        if !rows.is_empty() {
+            self.rows += rows.len() as u64;
+            if !self.lake.send(SinkRows::Alerts(rows)) && !self.lake_down {
                 self.lake_down = true;
                 tracing::error!("the lake writer stopped: alert rows are no longer written (its error is reported when the run ends)");
             }
         }
+    }
+
+    fn apply(&mut self, fx: Effects) {
+        self.send_rows(fx.rows);
         for event in fx.events {
             let stream = match event.kind {
                 HubEventKind::Raised => Some(AlertStream::Raised),

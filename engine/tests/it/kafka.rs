@@ -6,33 +6,6 @@ use crate::support::*;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-struct Broker {
-    port: String,
-    addr: String,
-}
-
-impl Broker {
-    fn start() -> Option<Broker> {
-        let script = repo_root().join("scripts/servers/tansu.sh");
-        let out = Command::new("bash").arg(&script).arg("start").output().expect("run tansu.sh");
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr).to_string();
-            assert!(std::env::var_os("CI").is_none(), "no Kafka broker under CI: {why}");
-            eprintln!("skipped: no Tansu broker ({why}); run scripts/servers/tansu.sh install");
-            return None;
-        }
-        let addr = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let port = addr.rsplit(':').next().unwrap().to_string();
-        Some(Broker { port, addr })
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(repo_root().join("scripts/servers/tansu.sh")).args(["stop", &self.port]).status();
-    }
-}
-
 #[test]
 fn the_runs_alerts_are_on_the_kafka_topic() {
     let Some(broker) = Broker::start() else { return };

@@ -5,6 +5,7 @@ mod cli;
 mod golden;
 mod http;
 mod kafka;
+mod kafka_source;
 mod lake_s3;
 mod support;
 mod vision;

@@ -101,3 +101,33 @@ impl Drop for SeaweedFs {
         let _ = Command::new("bash").arg(repo_root().join("scripts/servers/seaweedfs.sh")).args(["stop", self.dir.to_str().unwrap_or_default()]).status();
     }
 }
+
+/// A Tansu broker on loopback (scripts/servers/tansu.sh), stopped on drop.
+pub struct Broker {
+    port: String,
+    /// host:port.
+    pub addr: String,
+}
+
+impl Broker {
+    /// Starts one; `None` (the test is skipped) when Tansu is not installed, outside CI.
+    pub fn start() -> Option<Broker> {
+        let script = repo_root().join("scripts/servers/tansu.sh");
+        let out = Command::new("bash").arg(&script).arg("start").output().expect("run tansu.sh");
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(std::env::var_os("CI").is_none(), "no Kafka broker under CI: {why}");
+            eprintln!("skipped: no Tansu broker ({why}); run scripts/servers/tansu.sh install");
+            return None;
+        }
+        let addr = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        Some(Broker { port, addr })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(repo_root().join("scripts/servers/tansu.sh")).args(["stop", &self.port]).status();
+    }
+}

@@ -1,16 +1,23 @@
-//! The detections source: JSON Lines from files or stdin, read off the worker by one thread per
-//! source, parsed and validated there, and handed to the worker in chunks with a `SyncActivator`.
+//! The detections source: JSON Lines from files, stdin or Kafka topics, read off the worker by
+//! one thread per source, parsed and validated there, and handed to the worker in chunks with a
+//! `SyncActivator`.
 //!
-//! Event time: each source holds a capability at `newest ts_ms seen − lateness_ms`. A frame at or
-//! after that watermark is emitted at its own `ts_ms`; an earlier one is `late` and goes to the
-//! errors output with the reason — never dropped silently.
+//! Event time: each *lane* (a file, or one Kafka partition) holds a capability at `newest ts_ms
+//! seen − lateness_ms`. A frame at or after its lane's watermark is emitted at its own `ts_ms`;
+//! an earlier one is `late` and goes to the errors output with the reason — never dropped
+//! silently. Watermarks per lane keep the outcome independent of how partitions interleave, so
+//! replaying a topic gives the same rows at the same times (see [`checkpoint`]).
 
+pub mod checkpoint;
+pub mod kafka;
 mod reader;
 
+pub use checkpoint::CheckpointControl;
 pub use reader::{FeedStats, SourceEvent};
 
 use itscam_types::config::Source;
 use itscam_types::{ErrorRow, Frame};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
@@ -29,6 +36,8 @@ pub struct FeedSpec {
     pub cameras: Vec<String>,
     /// Counters the engine reads for progress and the summary.
     pub stats: Arc<FeedStats>,
+    /// For `kafka:` sources: the topic as checked at start-up ([`kafka::connect`]).
+    pub kafka: Option<Arc<kafka::KafkaFeed>>,
 }
 
 /// Frames and rejected input of a set of sources.
@@ -44,22 +53,26 @@ pub struct SourceControl {
     /// Once set, the source stops taking input and releases its capabilities, so the dataflow
     /// drains and ends (Ctrl-C on live input).
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Checkpoints of a run with `kafka:` sources (on the worker that reads them).
+    pub checkpoints: Option<CheckpointControl>,
 }
 
 impl std::fmt::Debug for SourceControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceControl").field("stop", &self.stop).finish_non_exhaustive()
+        f.debug_struct("SourceControl").field("stop", &self.stop).field("checkpoints", &self.checkpoints.is_some()).finish_non_exhaustive()
     }
 }
 
 impl Default for SourceControl {
     fn default() -> Self {
-        SourceControl { pause: Arc::new(|| false), stop: Arc::default() }
+        SourceControl { pause: Arc::new(|| false), stop: Arc::default(), checkpoints: None }
     }
 }
 
 /// How often an idle source looks at [`SourceControl::stop`].
 const STOP_POLL: Duration = Duration::from_millis(200);
+/// How often a checkpointing source looks at the outputs' frontier.
+const PACE_POLL: Duration = Duration::from_millis(20);
 
 /// Builds the source operator for `feeds` on this worker.
 // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
@@ -76,16 +89,34 @@ pub fn detections_source<'s>(
         let again = scope.activator_for(info.address.clone());
         let mut states: Vec<FeedState> = feeds
             .into_iter()
-            .map(|spec| FeedState { rx: reader::spawn(spec, sync.clone()), cap: None, newest: None, ended: false })
+            .map(|spec| {
+                let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
+                let kafka = spec.kafka.clone();
+                FeedState {
+                    rx: reader::spawn(spec, sync.clone()),
+                    base: Some(cap.clone()),
+                    lanes: (0..lanes).map(|_| Lane::default()).collect(),
+                    kafka,
+                    ended: false,
+                }
+            })
             .collect();
-        let mut initial = Some(cap);
+        drop(cap);
+        let mut checkpoints = control.checkpoints.clone().map(checkpoint::Checkpointer::new);
+        // A checkpointing source also paces its Kafka readers from the outputs' frontier.
+        let interval = if checkpoints.is_some() { PACE_POLL } else { STOP_POLL };
         move |output| {
             if control.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 states.clear();
-                initial = None;
                 return;
             }
+            if let Some(c) = &checkpoints {
+                c.pace(&states);
+            }
             if (control.pause)() {
+                if let Some(c) = &mut checkpoints {
+                    c.maybe_take(&mut states);
+                }
                 again.activate_after(Duration::from_millis(2));
                 return;
             }
@@ -97,38 +128,59 @@ pub fn detections_source<'s>(
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => {
                             feed.ended = true;
-                            feed.cap = None;
+                            if let Some(c) = &mut checkpoints {
+                                c.feed_ended(feed);
+                            }
+                            // Positions stay: later checkpoints still report them.
+                            feed.base = None;
+                            for lane in &mut feed.lanes {
+                                lane.cap = None;
+                            }
                             break;
                         }
                     };
                     budget -= 1;
                     for event in chunk {
                         match event {
-                            SourceEvent::Frame(frame, line, label) => {
-                                let initial = initial.as_ref();
-                                match feed.admit(&frame, lateness_ms, initial) {
-                                    Ok(cap) => output.session(&cap).give(Ok(frame)),
+                            SourceEvent::Frame(frame, pos, label, lane) => {
+                                let lane = lane as usize;
+                                match feed.admit(lane, &frame, lateness_ms) {
+                                    Ok(cap) => {
+                                        feed.lanes[lane].note(pos, frame.ts_ms);
+                                        output.session(&cap).give(Ok(frame));
+                                    }
                                     Err(watermark) => {
-                                        let row = late_row(&frame, line, label, watermark, lateness_ms);
-                                        output.session(feed.error_cap(initial)).give(Err(row));
+                                        let row = late_row(&frame, pos, label, watermark, lateness_ms);
+                                        let cap = feed.error_cap(lane);
+                                        feed.lanes[lane].note(pos, *cap.time());
+                                        output.session(&cap).give(Err(row));
                                     }
                                 }
                             }
-                            SourceEvent::Rejected(row) => {
-                                output.session(feed.error_cap(initial.as_ref())).give(Err(row));
+                            SourceEvent::Rejected(row, lane) => {
+                                let lane = lane as usize;
+                                let cap = feed.error_cap(lane);
+                                if let Some(pos) = row.line.filter(|_| feed.kafka.is_some()) {
+                                    feed.lanes[lane].note(pos, *cap.time());
+                                }
+                                output.session(&cap).give(Err(row));
                             }
+                            SourceEvent::Idle(lane) => feed.lanes[lane as usize].idle = true,
                         }
                     }
+                    feed.advance_base();
                 }
             }
-            // The default capability holds time back until every source has a watermark of its own.
-            if states.iter().all(|f| f.ended || f.cap.is_some()) {
-                initial = None;
+            if let Some(c) = &mut checkpoints
+                && !states.is_empty()
+            {
+                c.maybe_take(&mut states);
             }
             if budget == 0 {
                 again.activate();
-            } else if initial.is_some() || states.iter().any(|f| !f.ended) {
-                again.activate_after(STOP_POLL);
+            } else if states.iter().any(|f| !f.ended) || checkpoints.as_ref().is_some_and(|c| c.pending()) {
+                // Checkpoints go on while the rest of the dataflow drains what was read.
+                again.activate_after(interval);
             }
         }
     });
@@ -138,39 +190,85 @@ pub fn detections_source<'s>(
 /// Chunks (of up to `reader::CHUNK_LINES` lines) taken per activation before yielding.
 const MAX_CHUNKS_PER_ACTIVATION: usize = 16;
 
-struct FeedState {
-    rx: Receiver<Vec<SourceEvent>>,
+/// One file or Kafka partition.
+#[derive(Default)]
+struct Lane {
     cap: Option<Capability<u64>>,
     newest: Option<u64>,
+    /// Had nothing to read at start-up: does not hold the feed's base back until it has data.
+    idle: bool,
+    /// Kafka: (offset, time emitted at) of messages a checkpoint has not passed yet.
+    pending: VecDeque<(u64, u64)>,
+    /// Kafka: one past the last offset seen.
+    next_offset: Option<u64>,
+}
+
+impl Lane {
+    fn note(&mut self, pos: u64, time: u64) {
+        if self.next_offset.is_some_and(|n| pos < n) {
+            // Another line of a message already noted: the message is done when all its lines are.
+            if let Some(last) = self.pending.back_mut().filter(|(p, _)| *p == pos) {
+                last.1 = last.1.max(time);
+            }
+            return;
+        }
+        self.pending.push_back((pos, time));
+        self.next_offset = Some(pos + 1);
+    }
+}
+
+struct FeedState {
+    rx: Receiver<Vec<SourceEvent>>,
+    /// Held at the lowest lane watermark once every lane has one (or is idle): the time at which
+    /// new lanes start and rejected lines go out; dropped when the feed ends.
+    base: Option<Capability<u64>>,
+    lanes: Vec<Lane>,
+    kafka: Option<Arc<kafka::KafkaFeed>>,
     ended: bool,
 }
 
 impl FeedState {
-    /// Advances the watermark for `frame`; returns the capability to emit it at (its own
+    /// Advances `lane`'s watermark for `frame`; returns the capability to emit it at (its own
     /// `ts_ms`), or the watermark it is late for.
-    fn admit(&mut self, frame: &Frame, lateness_ms: u64, initial: Option<&Capability<u64>>) -> Result<Capability<u64>, u64> {
-        if let Some(cap) = &self.cap
-            && frame.ts_ms < *cap.time() {
-                return Err(*cap.time());
-            }
-        let newest = self.newest.map_or(frame.ts_ms, |n| n.max(frame.ts_ms));
-        self.newest = Some(newest);
-        let watermark = newest.saturating_sub(lateness_ms);
-        let cap = match &mut self.cap {
+    fn admit(&mut self, lane: usize, frame: &Frame, lateness_ms: u64) -> Result<Capability<u64>, u64> {
+        let base = self.base.as_ref().expect("a feed holds its base until it ends");
+        let l = &mut self.lanes[lane];
+        let floor = l.cap.as_ref().map_or(*base.time(), |c| *c.time());
+        if frame.ts_ms < floor {
+            return Err(floor);
+        }
+        let newest = l.newest.map_or(frame.ts_ms, |n| n.max(frame.ts_ms));
+        l.newest = Some(newest);
+        let watermark = newest.saturating_sub(lateness_ms).max(floor);
+        let cap = match &mut l.cap {
             Some(cap) => {
                 cap.downgrade(&watermark);
                 cap
             }
-            None => {
-                let base = initial.expect("the default capability is held until every source has one");
-                self.cap.insert(base.delayed(&watermark))
-            }
+            None => l.cap.insert(base.delayed(&watermark)),
         };
         Ok(cap.delayed(&frame.ts_ms))
     }
 
-    fn error_cap<'a>(&'a self, initial: Option<&'a Capability<u64>>) -> &'a Capability<u64> {
-        self.cap.as_ref().or(initial).expect("a source holds a capability until it ends")
+    /// Rejected input of `lane` goes out at the lane's watermark (the feed's base before it has one).
+    fn error_cap(&self, lane: usize) -> Capability<u64> {
+        match self.lanes[lane].cap.as_ref() {
+            Some(c) => c.clone(),
+            None => self.base.clone().expect("a feed holds its base until it ends"),
+        }
+    }
+
+    /// Moves the base up to the lowest lane watermark once no lane is still unknown.
+    fn advance_base(&mut self) {
+        if self.lanes.iter().any(|l| l.cap.is_none() && !l.idle) {
+            return;
+        }
+        let Some(low) = self.lanes.iter().filter_map(|l| l.cap.as_ref().map(|c| *c.time())).min() else { return };
+        if let Some(base) = &mut self.base
+            && low > *base.time()
+        {
+            base.downgrade(&low);
+        }
     }
 }
 

@@ -21,10 +21,14 @@ const MAX_RAW: usize = 512;
 /// What a reader hands to the worker.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// A valid frame, its 1-based line number and the source label.
-    Frame(Frame, u64, Arc<str>),
-    /// A rejected line.
-    Rejected(ErrorRow),
+    /// A valid frame, its position (1-based line number, or Kafka offset), the source label
+    /// and its lane (Kafka partition index; 0 for files).
+    Frame(Frame, u64, Arc<str>, u32),
+    /// A rejected line and its lane; `line` is the Kafka offset for Kafka messages.
+    Rejected(ErrorRow, u32),
+    /// A lane (Kafka partition) that had no message at start-up: it does not hold the source's
+    /// watermark back.
+    Idle(u32),
 }
 
 /// Counters of one source, shared with the engine (progress bar, summary).
@@ -45,6 +49,9 @@ pub struct FeedStats {
 }
 
 pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
+    if let Some(kafka) = spec.kafka.clone() {
+        return super::kafka::spawn(spec, kafka, activator);
+    }
     let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
     let name = format!("itscam-read {}", spec.source.label());
     std::thread::Builder::new()
@@ -67,7 +74,7 @@ pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<So
             if let Err(reason) = result {
                 let row = error_row(&label, None, None, None, "io_error", reason);
                 spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(vec![SourceEvent::Rejected(row)]);
+                let _ = tx.send(vec![SourceEvent::Rejected(row, 0)]);
             }
             spec.stats.done.store(true, Ordering::Relaxed);
             drop(tx);
@@ -104,7 +111,7 @@ fn read_lines<R: Read>(
                     stats.frames.fetch_add(1, Ordering::Relaxed);
                     stats.detections.fetch_add(f.detections.len() as u64, Ordering::Relaxed);
                 }
-                SourceEvent::Rejected(_) => {
+                SourceEvent::Rejected(..) | SourceEvent::Idle(_) => {
                     stats.rejected.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -125,19 +132,19 @@ fn read_lines<R: Read>(
     Ok(())
 }
 
-fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &HashSet<&str>) -> Option<SourceEvent> {
+pub(super) fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &HashSet<&str>) -> Option<SourceEvent> {
     let text = match std::str::from_utf8(raw) {
         Ok(t) => t.trim(),
         Err(e) => {
             let reason = format!("line is not UTF-8: {e}");
-            return Some(SourceEvent::Rejected(error_row(label, Some(line_no), None, None, "malformed_json", reason)));
+            return Some(SourceEvent::Rejected(error_row(label, Some(line_no), None, None, "malformed_json", reason), 0));
         }
     };
     if text.is_empty() {
         return None;
     }
     match parse_frame(text) {
-        Ok(frame) if cameras.contains(frame.camera_id.as_str()) => Some(SourceEvent::Frame(frame, line_no, label.clone())),
+        Ok(frame) if cameras.contains(frame.camera_id.as_str()) => Some(SourceEvent::Frame(frame, line_no, label.clone(), 0)),
         Ok(frame) => {
             let mut known: Vec<&str> = cameras.iter().copied().collect();
             known.sort_unstable();
@@ -147,11 +154,11 @@ fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &HashSet<&str
                 known.join(", "),
                 clip(text)
             );
-            Some(SourceEvent::Rejected(error_row(label, Some(line_no), Some(frame.camera_id), Some(frame.ts_ms), "unknown_camera", reason)))
+            Some(SourceEvent::Rejected(error_row(label, Some(line_no), Some(frame.camera_id), Some(frame.ts_ms), "unknown_camera", reason), 0))
         }
         Err(e) => {
             let reason = format!("{}; line: {}", e.reason, clip(text));
-            Some(SourceEvent::Rejected(error_row(label, Some(line_no), e.camera_id, e.ts_ms, e.kind, reason)))
+            Some(SourceEvent::Rejected(error_row(label, Some(line_no), e.camera_id, e.ts_ms, e.kind, reason), 0))
         }
     }
 }
@@ -167,7 +174,7 @@ fn clip(text: &str) -> &str {
     &text[..end]
 }
 
-fn error_row(label: &str, line: Option<u64>, camera_id: Option<String>, ts_ms: Option<u64>, kind: &str, reason: String) -> ErrorRow {
+pub(super) fn error_row(label: &str, line: Option<u64>, camera_id: Option<String>, ts_ms: Option<u64>, kind: &str, reason: String) -> ErrorRow {
     ErrorRow {
         source: label.to_string(),
         line,

@@ -22,6 +22,7 @@ fn run(text: &str, lateness_ms: u64) -> (Vec<(u64, u64, u64)>, Vec<ErrorRow>) {
                 source: Source::DetectionsFile(path.clone()),
                 cameras: vec!["a".into(), "b".into()],
                 stats: Arc::new(FeedStats::default()),
+                kafka: None,
             };
             let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default());
             ok.inspect_core(move |event| {

@@ -89,6 +89,25 @@ pub enum KafkaSinkError {
     Stopped(String),
 }
 
+/// `skip_published`: ids on the topic at start-up, and every id published since.
+#[derive(Debug, Default)]
+pub(crate) struct Skip {
+    /// On the topic at start-up: outbox records with these ids are not sent again.
+    pub on_topic: std::collections::HashSet<String>,
+    /// On the topic, in the outbox, or published in this run: not appended again.
+    pub seen: std::collections::HashSet<String>,
+    /// Alerts not published because their id was seen.
+    pub skipped: u64,
+}
+
+impl Skip {
+    fn new(on_topic: std::collections::HashSet<String>, queued: Vec<String>) -> Skip {
+        let mut seen = on_topic.clone();
+        seen.extend(queued);
+        Skip { on_topic, seen, skipped: 0 }
+    }
+}
+
 /// The settings of a running outlet.
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -165,6 +184,9 @@ pub struct KafkaSummary {
     pub sent: u64,
     /// Alerts the broker refused for good, kept in `dead-letter.jsonl`.
     pub dead_lettered: u64,
+    /// Alerts not published because their `alert_id` was already on the topic or in the outbox
+    /// (`skip_published`: a replayed or repeated input).
+    pub skipped_published: u64,
     /// Alerts still undelivered at the end: they stay in the outbox and the next run sends them
     /// first.
     pub left_in_outbox: u64,
@@ -179,11 +201,16 @@ pub struct KafkaSummary {
 pub struct KafkaOutlet {
     events: Sender<Event>,
     shared: Arc<Shared>,
+    skips_published: bool,
 }
 
 impl AlertOutlet for KafkaOutlet {
     fn name(&self) -> &str {
         "kafka"
+    }
+
+    fn skips_published(&self) -> bool {
+        self.skips_published
     }
 
     fn publish(&self, alert: &Alert, stream: AlertStream) {
@@ -237,8 +264,16 @@ impl KafkaAlerts {
             return Err(KafkaSinkError::Config(problems));
         }
         let settings = Arc::new(Settings { kafka: kafka.clone(), alerts: alerts.clone(), escalation_topic: alerts.escalation_topic() });
-        let (ob, recovery) = Outbox::open(&outbox.dir, outbox.segment_bytes)?;
+        let (mut ob, recovery) = Outbox::open(&outbox.dir, outbox.segment_bytes)?;
         ensure_topics(&settings, Duration::from_millis(alerts.startup_timeout_ms))?;
+        let skip = if alerts.skip_published {
+            let on_topic = super::kafka_published::published_ids(&settings, Duration::from_millis(alerts.startup_timeout_ms))?;
+            let queued = ob.undelivered_ids()?;
+            tracing::info!(on_topic = on_topic.len(), in_outbox = queued.len(), "Kafka alerts: ids already published are not published again");
+            Some(Skip::new(on_topic, queued))
+        } else {
+            None
+        };
 
         let shared = Arc::new(Shared::default());
         shared.in_outbox.store(recovery.undelivered, Ordering::Relaxed);
@@ -252,14 +287,14 @@ impl KafkaAlerts {
             outbox = %outbox.dir, undelivered = recovery.undelivered, damaged = recovery.damaged.len(),
             "Kafka alerts: connected"
         );
-        let delivery = Delivery::new(settings.clone(), shared.clone(), events.clone(), ob, producer, recovery.damaged.len() as u64);
+        let delivery = Delivery::new(settings.clone(), shared.clone(), events.clone(), ob, producer, recovery.damaged.len() as u64, skip);
         let (exit_tx, exited) = mpsc::channel::<()>();
         let task = runtime.spawn_blocking(move || {
             let summary = delivery.run(receiver);
             drop(exit_tx);
             summary
         });
-        Ok(KafkaAlerts { outlet: KafkaOutlet { events, shared }, task: Some(task), exited: Mutex::new(exited), flush_timeout: Duration::from_millis(alerts.flush_timeout_ms) })
+        Ok(KafkaAlerts { outlet: KafkaOutlet { events, shared, skips_published: alerts.skip_published }, task: Some(task), exited: Mutex::new(exited), flush_timeout: Duration::from_millis(alerts.flush_timeout_ms) })
     }
 
     /// A publishing handle for the alert hub.
@@ -297,6 +332,10 @@ impl AlertOutlet for KafkaAlerts {
 
     fn publish(&self, alert: &Alert, stream: AlertStream) {
         self.outlet.publish(alert, stream)
+    }
+
+    fn skips_published(&self) -> bool {
+        self.outlet.skips_published
     }
 }
 

@@ -193,3 +193,5 @@ pub(crate) fn producer_config(kafka: &KafkaConfig, alerts: &KafkaAlertsConfig) -
     }
     c
 }
+
+impl rdkafka::consumer::ConsumerContext for StartupContext {}

@@ -8,7 +8,7 @@
 //! from the outbox, recreating the topics first when the broker lost them.
 
 use super::AlertStream;
-use super::kafka::{KafkaSummary, Settings, Shared};
+use super::kafka::{KafkaSummary, Settings, Shared, Skip};
 use super::kafka_client::{AlertContext, Event, Failure, producer_config};
 use super::outbox::{Outbox, OutboxRecord};
 use itscam_types::analytics::Alert;
@@ -56,6 +56,8 @@ pub(crate) struct Delivery {
     held: Option<OutboxRecord>,
     /// Published alerts not yet in the outbox (waiting for the next append, or an append failed).
     unappended: Vec<(AlertStream, Alert)>,
+    /// Ids not to publish again (`skip_published`).
+    skip: Option<Skip>,
     /// When set, the producer is replaced at this instant.
     reset_at: Option<Instant>,
     /// Check (and recreate) the topics at the next reset: the broker did not know a topic, or
@@ -72,7 +74,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(settings: Arc<Settings>, shared: Arc<Shared>, events: Sender<Event>, outbox: Outbox, producer: AlertProducer, damaged: u64) -> Self {
+    pub fn new(settings: Arc<Settings>, shared: Arc<Shared>, events: Sender<Event>, outbox: Outbox, producer: AlertProducer, damaged: u64, skip: Option<Skip>) -> Self {
         let delivered_through = outbox.delivered_through();
         let backoff = Duration::from_millis(settings.alerts.retry_backoff_ms);
         Delivery {
@@ -89,6 +91,7 @@ impl Delivery {
             read_through: delivered_through,
             held: None,
             unappended: Vec::new(),
+            skip,
             reset_at: None,
             recheck_topics: false,
             backoff,
@@ -159,13 +162,24 @@ impl Delivery {
             dead_lettered: self.dead,
             left_in_outbox: left,
             damaged_skipped: self.damaged,
+            skipped_published: self.skip.as_ref().map_or(0, |s| s.skipped),
             outbox_dir: self.outbox.dir().display().to_string(),
         }
     }
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Publish(stream, alert) => self.unappended.push((stream, alert)),
+            Event::Publish(stream, alert) => {
+                if stream == AlertStream::Raised
+                    && let Some(skip) = &mut self.skip
+                    && !skip.seen.insert(alert.alert_id.clone())
+                {
+                    skip.skipped += 1;
+                    self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+                self.unappended.push((stream, alert));
+            }
             Event::Delivered { generation, seq, outcome } => self.delivered(generation, seq, outcome),
             Event::Fatal { generation, reason } => {
                 if generation == self.generation {
@@ -293,6 +307,15 @@ impl Delivery {
             }
             self.read_through = self.read_through.max(rec.seq);
             if rec.seq <= self.delivered_through || self.done_above.contains(&rec.seq) {
+                continue;
+            }
+            // Sent by an earlier run that stopped before the acknowledgement reached its outbox.
+            if rec.stream == AlertStream::Raised
+                && let Some(skip) = &mut self.skip
+                && skip.on_topic.contains(&rec.alert.alert_id)
+            {
+                skip.skipped += 1;
+                self.resolve(rec.seq);
                 continue;
             }
             return Some(rec);

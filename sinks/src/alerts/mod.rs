@@ -33,6 +33,12 @@ pub trait AlertOutlet: Send + Sync {
     fn name(&self) -> &str;
     /// Queues one alert for delivery.
     fn publish(&self, alert: &Alert, stream: AlertStream);
+    /// Whether the outlet never delivers an `alert_id` twice to its raised stream (the Kafka
+    /// outlet with `skip_published`): the hub then hands it alerts a restarted run replays, in
+    /// case the crash came before it had them.
+    fn skips_published(&self) -> bool {
+        false
+    }
     /// Resolves once every alert published before the call was delivered or given up (called by
     /// the hub when it finishes). The default has nothing to wait for.
     fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
@@ -47,5 +53,7 @@ mod kafka;
 mod kafka_client;
 #[cfg(feature = "kafka")]
 mod kafka_delivery;
+#[cfg(feature = "kafka")]
+mod kafka_published;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaAlerts, KafkaHealth, KafkaOutlet, KafkaSinkError, KafkaStats, KafkaSummary};

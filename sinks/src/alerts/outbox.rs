@@ -368,6 +368,20 @@ impl Outbox {
         }
     }
 
+    /// The ids of the raised alerts not yet delivered (the reader is left where it was).
+    pub fn undelivered_ids(&mut self) -> Result<Vec<String>, OutboxError> {
+        let at = self.reader.next_seq;
+        self.rewind(self.delivered_through + 1);
+        let mut ids = Vec::new();
+        while let Some(rec) = self.read_next()? {
+            if rec.stream == super::AlertStream::Raised {
+                ids.push(rec.alert.alert_id);
+            }
+        }
+        self.rewind(at);
+        Ok(ids)
+    }
+
     /// Moves the read position back (or forward) to `seq`.
     pub fn rewind(&mut self, seq: u64) {
         self.reader = Reader { segment: None, file: None, next_seq: seq.max(1) };

@@ -158,9 +158,12 @@ impl CameraConfig {
                     out.push(Problem::new(format!("{at}.source"), format!("video file {} does not exist", p.display())));
                 }
             }
+            Ok(Source::Kafka(topic)) => {
+                if let Err(why) = super::check_topic_name(&topic) {
+                    out.push(Problem::new(format!("{at}.source"), why));
+                }
+            }
             Ok(Source::DetectionsStdin | Source::Rtsp(_)) => {}
-            Ok(other) => out.push(Problem::new(format!("{at}.source"), format!(
-                "{} sources are not available in this build yet; use detections:PATH.jsonl, file:VIDEO or rtsp://", other.label()))),
         }
         if let Some(c) = &self.calibration {
             let key = format!("{at}.calibration");

@@ -13,6 +13,39 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties for every client (`security.protocol`, `sasl.*`, …).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// `[kafka.consumer]`: how `kafka:` camera sources read, checkpoint and commit.
+    #[serde(default)]
+    pub consumer: KafkaConsumerConfig,
+}
+
+/// `[kafka.consumer]`: the `kafka:TOPIC` camera sources (README "Detections from Kafka").
+///
+/// A run with a `kafka:` source is *checkpointed*: every `checkpoint_interval_ms` the engine
+/// commits the lake files of all rows whose event time is below a checkpoint time T together
+/// with T and the source offsets, then commits those offsets to `group_id`. A restarted engine
+/// re-reads its partitions from the start, rebuilds its state, and writes only what comes at
+/// or after T: the lake ends with exactly the rows of an uninterrupted run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaConsumerConfig {
+    /// Consumer group the offsets are committed to (after the lake commit that covers them).
+    pub group_id: String,
+    /// Stop when every partition reaches the end it had at start-up (a batch run) instead of
+    /// following the topic.
+    pub stop_at_end: bool,
+    /// How often a checkpoint (lake commit + offsets) is taken.
+    pub checkpoint_interval_ms: u64,
+    /// How long start-up waits for the broker and the topic's partitions.
+    pub startup_timeout_ms: u64,
+    /// Event time the sources may read ahead of what the queries have finished: a replay
+    /// (after a restart) then takes checkpoints as it goes and holds at most this much input.
+    pub max_lead_ms: u64,
+}
+
+impl Default for KafkaConsumerConfig {
+    fn default() -> Self {
+        KafkaConsumerConfig { group_id: "itscam".into(), stop_at_end: false, checkpoint_interval_ms: 1_000, startup_timeout_ms: 10_000, max_lead_ms: 30_000 }
+    }
 }
 
 /// librdkafka properties that itscam sets from its own keys; `[kafka.properties]` must not set
@@ -26,6 +59,8 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
     ("linger.ms", "[alerts.kafka] linger_ms"),
     ("queue.buffering.max.ms", "[alerts.kafka] linger_ms"),
     ("transactional.id", "[alerts.kafka] transactional"),
+    ("group.id", "[kafka.consumer] group_id"),
+    ("enable.auto.commit", "checkpoints (offsets are committed after the lake commit)"),
     ("message.timeout.ms", "the outbox (alerts are retried until delivered)"),
     ("delivery.timeout.ms", "the outbox (alerts are retried until delivered)"),
 ];
@@ -34,6 +69,19 @@ impl KafkaConfig {
     pub(crate) fn check(&self, at: &str, out: &mut Vec<Problem>) {
         if self.brokers.trim().is_empty() {
             out.push(Problem::new(format!("{at}.brokers"), "empty broker list"));
+        }
+        let c = &self.consumer;
+        if c.group_id.trim().is_empty() {
+            out.push(Problem::new(format!("{at}.consumer.group_id"), "empty group id"));
+        }
+        if !(10..=3_600_000).contains(&c.checkpoint_interval_ms) {
+            out.push(Problem::new(format!("{at}.consumer.checkpoint_interval_ms"), "must be between 10 and 3600000"));
+        }
+        if c.max_lead_ms == 0 {
+            out.push(Problem::new(format!("{at}.consumer.max_lead_ms"), "at least 1"));
+        }
+        if c.startup_timeout_ms < 100 {
+            out.push(Problem::new(format!("{at}.consumer.startup_timeout_ms"), "at least 100"));
         }
         for key in self.properties.keys() {
             if let Some((_, owner)) = OWNED_PROPERTIES.iter().find(|(k, _)| k == key) {
@@ -98,6 +146,12 @@ pub struct KafkaAlertsConfig {
     /// came back without the producer's state or the topics.
     #[serde(default = "default_stall_timeout_ms")]
     pub stall_timeout_ms: u64,
+    /// Read the ids already on `topic` at start-up (one pass over the topic) and never publish
+    /// an `alert_id` twice: a restarted engine that replays its input — or re-runs the same
+    /// input — adds no duplicate to the topic. Costs one read of the topic per start; turn it
+    /// off for a topic too large to read (consumers then dedupe on `alert_id`).
+    #[serde(default = "yes")]
+    pub skip_published: bool,
 }
 
 fn yes() -> bool {
@@ -161,6 +215,7 @@ impl KafkaAlertsConfig {
             retry_backoff_ms: default_retry_backoff_ms(),
             retry_backoff_max_ms: default_retry_backoff_max_ms(),
             stall_timeout_ms: default_stall_timeout_ms(),
+            skip_published: true,
         }
     }
 

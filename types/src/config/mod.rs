@@ -19,7 +19,7 @@ mod tracker;
 
 pub use alerts::AlertsConfig;
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, SpeedConfig};
-pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, OutboxConfig, check_topic_name};
+pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
@@ -115,6 +115,11 @@ impl PipelineConfig {
             k.check("kafka", &mut out);
         }
         self.alerts.check(self.kafka.is_some(), &mut out);
+        if self.kafka.is_none()
+            && let Some(i) = self.camera.iter().position(|c| matches!(Source::parse(&c.source), Ok(Source::Kafka(_))))
+        {
+            out.push(Problem::new(format!("camera[{i}].source"), "kafka: sources need a [kafka] section with the brokers"));
+        }
         for (key, msg) in self.tracker.problems() {
             out.push(Problem::new(format!("tracker.{key}"), msg));
         }

@@ -1,0 +1,84 @@
+//! Where a checkpointed run (one with `kafka:` sources) starts: the lake's last checkpoint.
+//!
+//! A checkpoint is `{"time": T, "offsets": {topic: {partition: offset}}}`, committed with the
+//! lake files of every row below T; the run's final one (every source at its end,
+//! `stop_at_end`) has `"time": u64::MAX, "complete": true`. A restart replays each topic from
+//! its start and writes only rows at or after T (see `itscam_operators::source::checkpoint`).
+
+use itscam_operators::source::kafka::KafkaFeed;
+use serde_json::{Map, Value, json};
+
+/// The last checkpoint, as far as this run is concerned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resume {
+    /// Rows below this time are in the lake already; 0 for a fresh lake.
+    pub time: u64,
+    /// Offsets the checkpoint carried.
+    pub offsets: Map<String, Value>,
+    /// The run that wrote it read every partition to its end.
+    pub complete: bool,
+}
+
+impl Resume {
+    /// Reads a checkpoint value; `None` (no checkpoint yet) starts at 0.
+    pub fn from_checkpoint(value: Option<&Value>) -> anyhow::Result<Resume> {
+        let Some(v) = value else { return Ok(Resume::default()) };
+        let time = v.get("time").and_then(Value::as_u64).ok_or_else(|| anyhow::anyhow!("the lake's last checkpoint has no \"time\": {v}; it was not written by a checkpointed itscam run — use a lake prefix of its own for runs with kafka: sources"))?;
+        let offsets = v.get("offsets").and_then(Value::as_object).cloned().unwrap_or_default();
+        let complete = v.get("complete").and_then(Value::as_bool).unwrap_or(false);
+        Ok(Resume { time, offsets, complete })
+    }
+
+    /// A finished run's lake cannot take more input: a topic that has grown since is an error
+    /// (its new messages would fall below the final checkpoint and be dropped).
+    pub fn check_feeds(&self, feeds: &[&KafkaFeed]) -> anyhow::Result<()> {
+        if !self.complete {
+            return Ok(());
+        }
+        for feed in feeds {
+            for (i, p) in feed.partitions.iter().enumerate() {
+                let done = self.offsets.get(&feed.topic).and_then(|t| t.get(p.to_string())).and_then(Value::as_i64).unwrap_or(0);
+                if feed.ends[i] > done {
+                    anyhow::bail!(
+                        "the lake holds a finished run (stop_at_end) of topic {:?} up to offset {done} of partition {p}, and the partition has grown to {} since; \
+                         a finished run cannot be continued: use a new lake prefix, or leave [kafka.consumer] stop_at_end off to follow the topic",
+                        feed.topic, feed.ends[i]
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The final checkpoint of a run whose sources all ended.
+pub fn final_checkpoint(offsets: Map<String, Value>) -> Value {
+    json!({ "time": u64::MAX, "complete": true, "offsets": offsets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_read_back_and_a_grown_topic_after_a_finished_run_is_refused() {
+        assert_eq!(Resume::from_checkpoint(None).unwrap(), Resume::default());
+        let r = Resume::from_checkpoint(Some(&json!({"time": 5000, "offsets": {"d": {"0": 7}}}))).unwrap();
+        assert_eq!((r.time, r.complete), (5000, false));
+        assert!(Resume::from_checkpoint(Some(&json!({"offsets": {}}))).unwrap_err().to_string().contains("no \"time\""));
+        let done = Resume::from_checkpoint(Some(&final_checkpoint(serde_json::from_value(json!({"d": {"0": 7, "1": 3}})).unwrap()))).unwrap();
+        assert!(done.complete);
+        let feed = |ends: Vec<i64>| KafkaFeed {
+            config: itscam_types::config::KafkaConfig { brokers: "x:1".into(), properties: Default::default(), consumer: Default::default() },
+            topic: "d".into(),
+            partitions: vec![0, 1],
+            starts: vec![0, 0],
+            ends,
+            committed: None,
+            read_until_ms: Default::default(),
+        };
+        done.check_feeds(&[&feed(vec![7, 3])]).unwrap();
+        let err = done.check_feeds(&[&feed(vec![7, 4])]).unwrap_err().to_string();
+        assert!(err.contains("partition 1") && err.contains("grown to 4"), "{err}");
+    }
+}

@@ -1,0 +1,235 @@
+//! `kafka:` camera sources on a real broker (Tansu) with the lake on a real S3 server
+//! (SeaweedFS): malformed messages become `errors` rows naming topic, partition and offset;
+//! offsets reach the consumer group after the lake commit; and the engine, killed with SIGKILL
+//! at random points ≥ 20 times and restarted, ends with exactly the lake tables and the alert
+//! topic of an uninterrupted run — none lost, none duplicated.
+
+use crate::support::*;
+use rand::{Rng, SeedableRng};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "detections";
+/// Copies of examples/data/two-cameras.jsonl, one after the other in time.
+const COPIES: u64 = 4;
+const CYCLES: usize = 20;
+
+fn client(broker: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", broker);
+    c
+}
+
+/// The topic: cam-1 on partition 0, cam-2 on partition 1, a malformed message and a frame of
+/// an unknown camera among them. Returns the end offset of each partition and the offset of
+/// the malformed message.
+fn produce(broker: &str) -> ([i64; 2], i64) {
+    let admin: AdminClient<DefaultClientContext> = client(broker).create().unwrap();
+    let topic = NewTopic::new(TOPIC, 2, TopicReplication::Fixed(1));
+    let created = futures::executor::block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let producer: ThreadedProducer<DefaultProducerContext> = client(broker).set("linger.ms", "5").create().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("examples/data/two-cameras.jsonl")).unwrap();
+    let frames: Vec<serde_json::Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (first, last) = (frames.iter().map(|f| f["ts_ms"].as_u64().unwrap()).min().unwrap(), frames.iter().map(|f| f["ts_ms"].as_u64().unwrap()).max().unwrap());
+    let span = last - first + 1_000;
+    let n_frames = frames.iter().map(|f| f["frame"].as_u64().unwrap()).max().unwrap() + 1;
+    let mut ends = [0i64; 2];
+    let mut broken_at = -1;
+    let send = |ends: &mut [i64; 2], partition: i32, key: &str, payload: String| {
+        let record = BaseRecord::to(TOPIC).partition(partition).key(key).payload(&payload);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        ends[partition as usize] += 1;
+    };
+    for copy in 0..COPIES {
+        for (i, f) in frames.iter().enumerate() {
+            let mut f = f.clone();
+            f["ts_ms"] = (f["ts_ms"].as_u64().unwrap() + copy * span).into();
+            f["frame"] = (f["frame"].as_u64().unwrap() + copy * n_frames).into();
+            let cam = f["camera_id"].as_str().unwrap().to_string();
+            send(&mut ends, if cam == "cam-1" { 0 } else { 1 }, &cam, f.to_string());
+            if copy == 0 && i == 100 {
+                broken_at = ends[0];
+                send(&mut ends, 0, "cam-1", "{broken".into());
+                let mut stranger = f.clone();
+                stranger["camera_id"] = "cam-9".into();
+                send(&mut ends, 1, "cam-9", stranger.to_string());
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    (ends, broken_at)
+}
+
+/// A config: the example's cameras and rules, reading the topic, lake on S3 under `prefix`,
+/// alerts to `alerts`, consumer group `group`.
+fn config(dir: &Path, broker: &str, s3: &SeaweedFs, name: &str) -> String {
+    let example = std::fs::read_to_string(repo_root().join("examples/detections/config.toml")).unwrap();
+    let lake_line = "[lake]\nurl = \"file://./lake\"            # relative to the working directory\n";
+    assert!(example.contains(lake_line), "the example's [lake] section changed");
+    let text = example
+        .replace(lake_line, &s3.lake_toml(name))
+        .replace("detections:examples/data/two-cameras.jsonl", &format!("kafka:{TOPIC}"))
+        .replace("examples/data", repo_root().join("examples/data").to_str().unwrap())
+        + &format!(
+            "\n[kafka]\nbrokers = \"{broker}\"\n\n[kafka.consumer]\ngroup_id = \"{name}\"\nstop_at_end = true\ncheckpoint_interval_ms = 100\nmax_lead_ms = 20000\n\n\
+             [alerts.kafka]\ntopic = \"alerts-{name}\"\n\n[alerts.outbox]\ndir = \"outbox-{name}\"\n"
+        );
+    let file = format!("{name}.toml");
+    std::fs::write(dir.join(&file), text).unwrap();
+    file
+}
+
+/// Every row of a table as sorted JSON texts, without the wall-clock columns.
+fn table(dir: &Path, config: &str, table: &str) -> Vec<String> {
+    let out = itscam_ok(dir, &["query", "--config", config, "--format", "json", "--max-rows", "10000000", &format!("SELECT * FROM {table}")]);
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&out).unwrap();
+    let mut rows: Vec<String> = rows
+        .into_iter()
+        .map(|mut r| {
+            for wall_clock in ["rejected_at_ms", "changed_at_ms"] {
+                r.remove(wall_clock);
+            }
+            serde_json::Value::Object(r).to_string()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The `alert_id` of every message on a topic, in partition/offset order.
+fn alert_ids(broker: &str, topic: &str) -> Vec<String> {
+    // The end is what a fetch reports (partition EOF): Tansu 0.6 answers ListOffsets(latest)
+    // with the base offset of the last record batch.
+    let consumer: BaseConsumer =
+        client(broker).set("group.id", "itscam-test-reader").set("enable.auto.commit", "false").set("enable.partition.eof", "true").create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut left = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        left.insert(p.id(), ());
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    let mut ids = Vec::new();
+    if left.is_empty() {
+        return ids;
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !left.is_empty() {
+        assert!(Instant::now() < deadline, "reading {topic}: partitions {left:?} not read to their end");
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = match m {
+                Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                    left.remove(&p);
+                    continue;
+                }
+                m => m.unwrap(),
+            };
+            let alert: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            assert_eq!(alert["camera_id"].as_str(), m.key().map(|k| std::str::from_utf8(k).unwrap()), "keyed by camera");
+            ids.push(alert["alert_id"].as_str().unwrap().to_string());
+        }
+    }
+    ids
+}
+
+fn committed_offsets(broker: &str, group: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = client(broker).set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(TOPIC, 0);
+    tpl.add_partition(TOPIC, 1);
+    let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements().iter().map(|e| match e.offset() {
+        Offset::Offset(o) => o,
+        other => panic!("partition {} of group {group}: no committed offset ({other:?})", e.partition()),
+    }).collect()
+}
+
+const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
+
+#[test]
+fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterrupted_run() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = scratch("kafka-source-crash");
+    let s3 = SeaweedFs::start(&dir);
+    let (ends, broken_at) = produce(&broker.addr);
+
+    // The uninterrupted run.
+    let reference = config(&dir, &broker.addr, &s3, "reference");
+    let summary = itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
+    assert!(summary.contains("rejected               2"), "{summary}");
+    // Malformed input names topic, partition and offset; the partition went on.
+    let errors = query_rows(&dir, &reference, "SELECT source, line, kind, reason FROM errors ORDER BY source");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!((errors[0]["source"].as_str(), errors[0]["line"].as_i64(), errors[0]["kind"].as_str()), (Some("kafka:detections/0"), Some(broken_at), Some("malformed_json")));
+    assert!(errors[0]["reason"].as_str().unwrap().contains(&format!("topic detections partition 0 offset {broken_at}")), "{errors:?}");
+    assert_eq!((errors[1]["source"].as_str(), errors[1]["kind"].as_str()), (Some("kafka:detections/1"), Some("unknown_camera")));
+    // The lake's final commit came first, then the offsets.
+    assert_eq!(committed_offsets(&broker.addr, "reference"), ends.to_vec());
+
+    // The crashing run: SIGKILL at random points, restart, again.
+    let crash = config(&dir, &broker.addr, &s3, "crash");
+    let seed = std::env::var("ITSCAM_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().random());
+    eprintln!("crash cycles with ITSCAM_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut killed = 0;
+    for cycle in 0..CYCLES {
+        let log = std::fs::File::create(dir.join(format!("crash-{cycle}.log"))).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
+            .args(["run", "--config", &crash, "--no-progress"])
+            .current_dir(&dir)
+            .env("ITSCAM_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        // The fault: a random point of the run (start-up, replay, checkpoints, the end).
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..6_000)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success() || status.code().is_none(), "cycle {cycle}: itscam failed: {status}; see crash-{cycle}.log");
+    }
+    assert!(killed >= CYCLES * 3 / 4, "only {killed} of {CYCLES} runs were still running when killed");
+    let summary = itscam_ok(&dir, &["run", "--config", &crash, "--no-progress"]);
+    assert!(summary.contains("0 left in the outbox"), "{summary}");
+
+    for t in TABLES {
+        let (want, got) = (table(&dir, &reference, t), table(&dir, &crash, t));
+        assert!(!want.is_empty() || t == "anomalies", "{t}: the reference run wrote nothing");
+        if want != got {
+            let (w, g): (BTreeSet<_>, BTreeSet<_>) = (want.iter().collect(), got.iter().collect());
+            panic!(
+                "{t}: {} rows after {killed} kills, {} uninterrupted; missing e.g. {:?}; extra e.g. {:?}",
+                got.len(),
+                want.len(),
+                w.difference(&g).next(),
+                g.difference(&w).next()
+            );
+        }
+    }
+    let want = alert_ids(&broker.addr, "alerts-reference");
+    let got = alert_ids(&broker.addr, "alerts-crash");
+    assert!(!want.is_empty());
+    let distinct: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(distinct.len(), got.len(), "an alert is on the topic twice after {killed} kills");
+    assert_eq!(distinct, want.iter().collect::<BTreeSet<_>>(), "the alert topics differ after {killed} kills");
+    assert_eq!(committed_offsets(&broker.addr, "crash"), ends.to_vec());
+}
+
+fn query_rows(dir: &Path, config: &str, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(&itscam_ok(dir, &["query", "--config", config, "--format", "json", sql])).unwrap()
+}

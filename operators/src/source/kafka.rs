@@ -1,0 +1,384 @@
+//! `kafka:TOPIC` camera sources: one consumer per topic reads every partition from the start
+//! (a restarted engine rebuilds its state by replaying; see `checkpoint.rs`), on its own
+//! thread, one detections JSON line (or several) per message. A malformed message becomes an
+//! `errors` row naming topic, partition and offset; the partition goes on. Offsets are
+//! committed to the consumer group only once a lake commit covers them.
+
+use super::FeedSpec;
+use super::reader::{SourceEvent, parse_line};
+use itscam_types::config::KafkaConfig;
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use timely::scheduling::SyncActivator;
+
+/// The latest checkpoint the lake committed (`None` before the first): the reader commits the
+/// offsets it carries.
+pub type CommittedCheckpoint = Arc<dyn Fn() -> Option<Value> + Send + Sync>;
+
+/// A topic checked at start-up, ready to be read.
+#[derive(Clone)]
+pub struct KafkaFeed {
+    /// `[kafka]` settings (brokers, properties, `[kafka.consumer]`).
+    pub config: KafkaConfig,
+    /// The topic.
+    pub topic: String,
+    /// Partition ids, in lane order.
+    pub partitions: Vec<i32>,
+    /// Per lane: the end offset at start-up as the broker reports it (ListOffsets).
+    pub ends: Vec<i64>,
+    /// Per lane: the first offset at start-up.
+    pub starts: Vec<i64>,
+    /// Where the reader learns which offsets are durable.
+    pub committed: Option<CommittedCheckpoint>,
+    /// Event time up to which the reader may read ahead (set by the checkpointing source from
+    /// the outputs' frontier + `max_lead_ms`); a partition past it is paused until it moves.
+    pub read_until_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for KafkaFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaFeed").field("topic", &self.topic).field("partitions", &self.partitions).field("ends", &self.ends).finish_non_exhaustive()
+    }
+}
+
+impl KafkaFeed {
+    /// The label of a lane, also the `errors.source` of its rejected messages.
+    pub fn label(&self, lane: usize) -> String {
+        format!("kafka:{}/{}", self.topic, self.partitions[lane])
+    }
+}
+
+/// Why a `kafka:` source cannot start, by who is to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSourceError {
+    /// librdkafka refused the client properties (user input: `[kafka.properties]`).
+    #[error("Kafka consumer for brokers {brokers} refused its settings: {reason}")]
+    ClientConfig {
+        /// `[kafka] brokers`.
+        brokers: String,
+        /// librdkafka's message.
+        reason: String,
+    },
+    /// No broker answered in time (external system, or a wrong address).
+    #[error("cannot reach the Kafka brokers {brokers} for source topic {topic:?} within {timeout_ms} ms: {reason}; check that the broker runs and [kafka] brokers")]
+    Unreachable {
+        /// `[kafka] brokers`.
+        brokers: String,
+        /// The topic.
+        topic: String,
+        /// `[kafka.consumer] startup_timeout_ms`.
+        timeout_ms: u64,
+        /// The client's errors.
+        reason: String,
+    },
+    /// The broker refused the credentials (user input: `sasl.*`).
+    #[error("the Kafka brokers {brokers} refused the credentials (source topic {topic:?}): {reason}; check sasl.* in [kafka.properties]")]
+    CredentialsRefused {
+        /// `[kafka] brokers`.
+        brokers: String,
+        /// The topic.
+        topic: String,
+        /// The client's errors.
+        reason: String,
+    },
+    /// The topic does not exist or is not readable (user input or cluster setup).
+    #[error("source topic {topic:?} on the Kafka brokers {brokers}: {reason}")]
+    Topic {
+        /// `[kafka] brokers`.
+        brokers: String,
+        /// The topic.
+        topic: String,
+        /// What the broker said.
+        reason: String,
+    },
+}
+
+/// Keeps the client's errors for start-up messages and sends librdkafka's log to `tracing`.
+#[derive(Default)]
+struct SourceContext {
+    errors: Mutex<Vec<(Option<RDKafkaErrorCode>, String)>>,
+}
+
+impl SourceContext {
+    fn errors(&self) -> Option<String> {
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        (!errors.is_empty()).then(|| errors.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("; "))
+    }
+    fn authentication_failed(&self) -> bool {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(c, _)| *c == Some(RDKafkaErrorCode::Authentication))
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
+            _ => tracing::debug!(target: "librdkafka", fac, "{message}"),
+        }
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.len() < 8 && !errors.iter().any(|(c, _)| *c == code) {
+            errors.push((code, reason.to_string()));
+        }
+        tracing::debug!(target: "librdkafka", %error, reason, "Kafka consumer error");
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+type SourceConsumer = BaseConsumer<SourceContext>;
+
+fn consumer(config: &KafkaConfig) -> Result<SourceConsumer, KafkaSourceError> {
+    let mut c = ClientConfig::new();
+    for (k, v) in &config.properties {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", &config.brokers);
+    c.set("client.id", "itscam-source");
+    c.set("group.id", &config.consumer.group_id);
+    c.set("enable.auto.commit", "false");
+    c.set("enable.auto.offset.store", "false");
+    // The end of a partition is what a fetch reports, not ListOffsets: Tansu 0.6 answers
+    // ListOffsets(latest) with the base offset of the last record batch.
+    c.set("enable.partition.eof", "true");
+    c.set("auto.offset.reset", "earliest");
+    c.set("fetch.wait.max.ms", "100");
+    SourceConsumer::from_config_and_context(&c, SourceContext::default())
+        .map_err(|e| KafkaSourceError::ClientConfig { brokers: config.brokers.clone(), reason: e.to_string() })
+}
+
+/// Checks that the brokers answer and the topic exists; returns its partitions and their
+/// offsets now. Blocks up to `[kafka.consumer] startup_timeout_ms` per request: call it at
+/// start-up, not on a worker.
+pub fn connect(config: &KafkaConfig, topic: &str) -> Result<KafkaFeed, KafkaSourceError> {
+    let timeout = Duration::from_millis(config.consumer.startup_timeout_ms);
+    let client = consumer(config)?;
+    let brokers = config.brokers.clone();
+    let unreachable = |client: &SourceConsumer, e: KafkaError| {
+        let context = client.context();
+        let reason = context.errors().unwrap_or_else(|| e.to_string());
+        if context.authentication_failed() {
+            KafkaSourceError::CredentialsRefused { brokers: brokers.clone(), topic: topic.to_string(), reason }
+        } else {
+            KafkaSourceError::Unreachable { brokers: brokers.clone(), topic: topic.to_string(), timeout_ms: timeout.as_millis() as u64, reason }
+        }
+    };
+    let metadata = client.fetch_metadata(Some(topic), timeout).map_err(|e| unreachable(&client, e))?;
+    let refused = |reason: String| KafkaSourceError::Topic { brokers: brokers.clone(), topic: topic.to_string(), reason };
+    let t = metadata.topics().iter().find(|t| t.name() == topic).ok_or_else(|| refused("does not exist".into()))?;
+    if let Some(e) = t.error() {
+        let code = RDKafkaErrorCode::from(e);
+        return Err(refused(if code == RDKafkaErrorCode::UnknownTopicOrPartition { "does not exist".into() } else { code.to_string() }));
+    }
+    let mut partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        return Err(refused("has no partitions".into()));
+    }
+    let (mut starts, mut ends) = (Vec::new(), Vec::new());
+    for &p in &partitions {
+        let (low, high) = client.fetch_watermarks(topic, p, timeout).map_err(|e| unreachable(&client, e))?;
+        starts.push(low);
+        ends.push(high);
+    }
+    Ok(KafkaFeed {
+        config: config.clone(),
+        topic: topic.to_string(),
+        partitions,
+        ends,
+        starts,
+        committed: None,
+        read_until_ms: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+    })
+}
+
+/// Lines per chunk handed to the worker.
+const CHUNK_EVENTS: usize = 256;
+
+pub(super) fn spawn(spec: FeedSpec, feed: Arc<KafkaFeed>, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
+    let (tx, rx) = sync_channel(16);
+    std::thread::Builder::new()
+        .name(format!("itscam-kafka {}", feed.topic))
+        .spawn(move || {
+            if let Err(reason) = read(&spec, &feed, &tx, &activator) {
+                let row = super::reader::error_row(&format!("kafka:{}", feed.topic), None, None, None, "io_error", reason);
+                spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(vec![SourceEvent::Rejected(row, 0)]);
+            }
+            spec.stats.done.store(true, Ordering::Relaxed);
+            drop(tx);
+            let _ = activator.activate();
+        })
+        .expect("spawning a Kafka reader thread");
+    rx
+}
+
+fn read(spec: &FeedSpec, feed: &KafkaFeed, tx: &SyncSender<Vec<SourceEvent>>, activator: &SyncActivator) -> Result<(), String> {
+    let client = consumer(&feed.config).map_err(|e| e.to_string())?;
+    let mut assignment = TopicPartitionList::new();
+    for &p in &feed.partitions {
+        assignment.add_partition_offset(&feed.topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
+    }
+    client.assign(&assignment).map_err(|e| format!("assigning the partitions of {}: {e}", feed.topic))?;
+    let lane_of: BTreeMap<i32, u32> = feed.partitions.iter().enumerate().map(|(i, &p)| (p, i as u32)).collect();
+    let labels: Vec<Arc<str>> = (0..feed.partitions.len()).map(|i| Arc::from(feed.label(i))).collect();
+    let cameras: HashSet<&str> = spec.cameras.iter().map(String::as_str).collect();
+    let stop_at_end = feed.config.consumer.stop_at_end;
+    // Partitions not yet read to their end (stop_at_end), and those with a frame read.
+    let mut open: HashSet<i32> = feed.partitions.iter().copied().collect();
+    let mut seen: HashSet<i32> = HashSet::new();
+    let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
+    let mut committed_seen: Option<Value> = None;
+    // Per partition: the newest frame time read, and whether it is paused (read ahead).
+    let mut newest: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut paused: HashSet<i32> = HashSet::new();
+    let send = |chunk: &mut Vec<SourceEvent>| -> bool {
+        if chunk.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_EVENTS));
+        if tx.send(full).is_err() {
+            return false;
+        }
+        let _ = activator.activate();
+        true
+    };
+    loop {
+        if stop_at_end && open.is_empty() {
+            break;
+        }
+        if let Some(committed) = &feed.committed
+            && let Some(value) = committed()
+            && committed_seen.as_ref() != Some(&value)
+        {
+            commit_offsets(&client, feed, &value);
+            committed_seen = Some(value);
+        }
+        let limit = feed.read_until_ms.load(Ordering::Relaxed);
+        let resume: Vec<i32> = paused.iter().copied().filter(|p| newest.get(p).is_none_or(|&n| n <= limit)).collect();
+        if !resume.is_empty() {
+            let mut list = TopicPartitionList::new();
+            for p in &resume {
+                paused.remove(p);
+                list.add_partition(&feed.topic, *p);
+            }
+            if let Err(e) = client.resume(&list) {
+                tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: resuming partitions failed");
+            }
+        }
+        let wait = if !chunk.is_empty() { 0 } else if paused.is_empty() { 100 } else { 10 };
+        match client.poll(Duration::from_millis(wait)) {
+            Some(Ok(m)) => {
+                let (p, offset) = (m.partition(), m.offset());
+                let Some(&lane) = lane_of.get(&p) else { continue };
+                seen.insert(p);
+                let payload = m.payload().unwrap_or_default();
+                spec.stats.bytes_read.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                let before = chunk.len();
+                for line in payload.split(|&b| b == b'\n') {
+                    let event = parse_line(line, offset as u64, &labels[lane as usize], &cameras);
+                    match event {
+                        Some(SourceEvent::Frame(frame, pos, label, _)) => {
+                            let n = newest.entry(p).or_insert(frame.ts_ms);
+                            *n = (*n).max(frame.ts_ms);
+                            spec.stats.frames.fetch_add(1, Ordering::Relaxed);
+                            spec.stats.detections.fetch_add(frame.detections.len() as u64, Ordering::Relaxed);
+                            chunk.push(SourceEvent::Frame(frame, pos, label, lane));
+                        }
+                        Some(SourceEvent::Rejected(mut row, _)) => {
+                            spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                            row.reason = format!("topic {} partition {p} offset {offset}: {}", feed.topic, row.reason);
+                            chunk.push(SourceEvent::Rejected(row, lane));
+                        }
+                        _ => {}
+                    }
+                }
+                if chunk.len() == before {
+                    let row = super::reader::error_row(&labels[lane as usize], Some(offset as u64), None, None, "malformed_json", format!("topic {} partition {p} offset {offset}: empty message", feed.topic));
+                    spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    chunk.push(SourceEvent::Rejected(row, lane));
+                }
+                if newest.get(&p).is_some_and(|&n| n > limit) && paused.insert(p) {
+                    let mut list = TopicPartitionList::new();
+                    list.add_partition(&feed.topic, p);
+                    if let Err(e) = client.pause(&list) {
+                        tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: pausing a partition failed");
+                        paused.remove(&p);
+                    }
+                }
+                if chunk.len() >= CHUNK_EVENTS && !send(&mut chunk) {
+                    return Ok(());
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                // An empty partition does not hold the others' watermark back.
+                if !seen.contains(&p)
+                    && let Some(&lane) = lane_of.get(&p)
+                {
+                    chunk.push(SourceEvent::Idle(lane));
+                }
+                if stop_at_end {
+                    open.remove(&p);
+                }
+            }
+            Some(Err(e)) => tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: consumer error (retrying)"),
+            None => {
+                if !send(&mut chunk) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    send(&mut chunk);
+    // The run's final checkpoint lands after this thread ends: the engine commits its
+    // offsets with [`commit_checkpoint`].
+    Ok(())
+}
+
+/// Commits (synchronously) the offsets of `feed.topic` that `checkpoint` carries: the end of a
+/// run, after its final lake commit.
+pub fn commit_checkpoint(feed: &KafkaFeed, checkpoint: &Value) -> Result<(), KafkaSourceError> {
+    let client = consumer(&feed.config)?;
+    let list = offsets_list(feed, checkpoint);
+    if list.count() == 0 {
+        return Ok(());
+    }
+    client.commit(&list, CommitMode::Sync).map_err(|e| KafkaSourceError::Topic {
+        brokers: feed.config.brokers.clone(),
+        topic: feed.topic.clone(),
+        reason: format!("committing offsets to group {:?}: {e}", feed.config.consumer.group_id),
+    })
+}
+
+fn offsets_list(feed: &KafkaFeed, value: &Value) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    if let Some(offsets) = value.get("offsets").and_then(|o| o.get(&feed.topic)).and_then(Value::as_object) {
+        for (p, o) in offsets {
+            if let (Ok(p), Some(o)) = (p.parse::<i32>(), o.as_i64()) {
+                let _ = list.add_partition_offset(&feed.topic, p, Offset::Offset(o));
+            }
+        }
+    }
+    list
+}
+
+/// Commits the offsets of `feed.topic` carried by a checkpoint value (`{"offsets": {topic: {partition: offset}}}`).
+fn commit_offsets(client: &SourceConsumer, feed: &KafkaFeed, value: &Value) {
+    let list = offsets_list(feed, value);
+    if list.count() > 0
+        && let Err(e) = client.commit(&list, CommitMode::Async)
+    {
+        tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: committing offsets failed (the next checkpoint retries)");
+    }
+}
