@@ -228,7 +228,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                 final_offsets: final_offsets_w.clone(),
             }
         });
-        let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone(), checkpoints };
+        let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: stop.clone() };
         // A writer that stopped (storage failure) ends the run early; `finish` reports why.
         let (stop_e, stop_t) = (stop.clone(), stop.clone());
         let tracker = tracker.clone();
@@ -238,7 +238,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
         let hub = hub_for_workers.clone();
         let vision = vision.as_ref().map(|v| v.for_worker(index, peers, &sink, &stop));
         worker.dataflow::<u64, _, _>(move |scope| {
-            let (mut frames, mut errors) = detections_source(scope, mine, lateness_ms, control);
+            let (mut frames, mut errors) = detections_source(scope, mine, lateness_ms, control, checkpoints);
             if let Some(vision) = vision {
                 let (video_frames, video_errors) = vision.build(scope);
                 frames = frames.concat(video_frames);

@@ -152,7 +152,6 @@ impl VisionPlan {
         let control = SourceControl {
             pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS),
             stop: stop.clone(),
-            checkpoints: None,
         };
         WorkerVision {
             feeds,

@@ -143,16 +143,32 @@ fn alert_ids(broker: &str, topic: &str) -> Vec<String> {
     ids
 }
 
-fn committed_offsets(broker: &str, group: &str) -> Vec<i64> {
+/// The group's committed offset per partition (`None`: nothing committed yet).
+fn group_offsets(broker: &str, group: &str) -> Vec<Option<i64>> {
     let consumer: BaseConsumer = client(broker).set("group.id", group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(TOPIC, 0);
     tpl.add_partition(TOPIC, 1);
     let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    got.elements().iter().map(|e| match e.offset() {
-        Offset::Offset(o) => o,
-        other => panic!("partition {} of group {group}: no committed offset ({other:?})", e.partition()),
-    }).collect()
+    got.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { Some(o) } else { None }).collect()
+}
+
+fn committed_offsets(broker: &str, group: &str) -> Vec<i64> {
+    group_offsets(broker, group).into_iter().enumerate().map(|(p, o)| o.unwrap_or_else(|| panic!("partition {p} of group {group}: no committed offset"))).collect()
+}
+
+/// The lake's last checkpoint: (time, offset per partition).
+fn lake_checkpoint(s3: &SeaweedFs, prefix: &str) -> Option<(u64, Vec<i64>)> {
+    let s3_config = itscam_types::config::S3Config {
+        endpoint: Some(s3.env["endpoint"].clone()),
+        access_key_id: Some(s3.env["access_key_id"].clone()),
+        secret_access_key: Some(s3.env["secret_access_key"].clone()),
+        ..Default::default()
+    };
+    let lake = itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", s3.env["bucket"]), &s3_config).unwrap();
+    let value = tokio::runtime::Runtime::new().unwrap().block_on(lake.last_checkpoint()).unwrap()?;
+    let offsets = (0..2).map(|p| value["offsets"][TOPIC][p.to_string()].as_i64().unwrap()).collect();
+    Some((value["time"].as_u64().unwrap(), offsets))
 }
 
 const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
@@ -183,6 +199,7 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
     eprintln!("crash cycles with ITSCAM_CRASH_SEED={seed}");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut killed = 0;
+    let mut checkpoints = BTreeSet::new();
     for cycle in 0..CYCLES {
         let log = std::fs::File::create(dir.join(format!("crash-{cycle}.log"))).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
@@ -202,7 +219,18 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
         }
         let status = child.wait().unwrap();
         assert!(status.success() || status.code().is_none(), "cycle {cycle}: itscam failed: {status}; see crash-{cycle}.log");
+        // Offsets reach the group only after the lake commit that covers them.
+        let checkpoint = lake_checkpoint(&s3, "crash");
+        for (p, offset) in group_offsets(&broker.addr, "crash").into_iter().enumerate() {
+            if let Some(offset) = offset {
+                let durable = checkpoint.as_ref().map_or(0, |c| c.1[p]);
+                assert!(offset <= durable, "cycle {cycle}: partition {p} committed at {offset}, the lake's checkpoint is at {durable}");
+            }
+        }
+        checkpoints.extend(checkpoint.map(|c| c.0));
     }
+    // The kills came at different points: restarts resumed from several checkpoints.
+    assert!(checkpoints.len() >= 3, "checkpoints seen after the kills: {checkpoints:?}");
     assert!(killed >= CYCLES * 3 / 4, "only {killed} of {CYCLES} runs were still running when killed");
     let summary = itscam_ok(&dir, &["run", "--config", &crash, "--no-progress"]);
     assert!(summary.contains("0 left in the outbox"), "{summary}");

@@ -53,19 +53,17 @@ pub struct SourceControl {
     /// Once set, the source stops taking input and releases its capabilities, so the dataflow
     /// drains and ends (Ctrl-C on live input).
     pub stop: Arc<std::sync::atomic::AtomicBool>,
-    /// Checkpoints of a run with `kafka:` sources (on the worker that reads them).
-    pub checkpoints: Option<CheckpointControl>,
 }
 
 impl std::fmt::Debug for SourceControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceControl").field("stop", &self.stop).field("checkpoints", &self.checkpoints.is_some()).finish_non_exhaustive()
+        f.debug_struct("SourceControl").field("stop", &self.stop).finish_non_exhaustive()
     }
 }
 
 impl Default for SourceControl {
     fn default() -> Self {
-        SourceControl { pause: Arc::new(|| false), stop: Arc::default(), checkpoints: None }
+        SourceControl { pause: Arc::new(|| false), stop: Arc::default() }
     }
 }
 
@@ -74,7 +72,8 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 /// How often a checkpointing source looks at the outputs' frontier.
 const PACE_POLL: Duration = Duration::from_millis(20);
 
-/// Builds the source operator for `feeds` on this worker.
+/// Builds the source operator for `feeds` on this worker; `checkpoints` for a run with
+/// `kafka:` sources, on the worker that reads them.
 // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
 #[allow(clippy::result_large_err)]
 pub fn detections_source<'s>(
@@ -82,6 +81,7 @@ pub fn detections_source<'s>(
     feeds: Vec<FeedSpec>,
     lateness_ms: u64,
     control: SourceControl,
+    checkpoints: Option<CheckpointControl>,
 ) -> SourceStreams<'s> {
     type Event = Result<Frame, ErrorRow>;
     let stream = source::<u64, CapacityContainerBuilder<Vec<Event>>, _, _>(scope, "DetectionsSource", move |cap, info| {
@@ -102,7 +102,7 @@ pub fn detections_source<'s>(
             })
             .collect();
         drop(cap);
-        let mut checkpoints = control.checkpoints.clone().map(checkpoint::Checkpointer::new);
+        let mut checkpoints = checkpoints.map(checkpoint::Checkpointer::new);
         // A checkpointing source also paces its Kafka readers from the outputs' frontier.
         let interval = if checkpoints.is_some() { PACE_POLL } else { STOP_POLL };
         move |output| {

@@ -24,7 +24,7 @@ fn run(text: &str, lateness_ms: u64) -> (Vec<(u64, u64, u64)>, Vec<ErrorRow>) {
                 stats: Arc::new(FeedStats::default()),
                 kafka: None,
             };
-            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default());
+            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None);
             ok.inspect_core(move |event| {
                 if let Ok((stamp, data)) = event {
                     let t = *stamp.least().expect("one time");
