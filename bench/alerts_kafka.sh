@@ -14,4 +14,4 @@ if [ "${1:-}" = "--quick" ]; then ALERTS=20000; OUTAGE_S=5; fi
 
 tansu=$(bash scripts/servers/tansu.sh install)
 nice cargo build --release -q -p itscam-bench --bin alerts-kafka
-target/release/alerts-kafka --tansu "$tansu" --alerts "$ALERTS" --outage-s "$OUTAGE_S" --outage-rate "$OUTAGE_RATE"
+"${CARGO_TARGET_DIR:-target}"/release/alerts-kafka --tansu "$tansu" --alerts "$ALERTS" --outage-s "$OUTAGE_S" --outage-rate "$OUTAGE_RATE"

@@ -9,14 +9,13 @@
 //!
 //! Run with: bench/alerts_kafka.sh   (or: alerts-kafka --tansu PATH [--alerts N] [--outage-s S])
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Parser;
+use itscam_bench::tansu::{Broker, wait_until};
 use itscam_sinks::alerts::{AlertOutlet, AlertStream, KafkaAlerts, KafkaHealth};
 use itscam_types::analytics::{Alert, AlertSource};
 use itscam_types::config::{KafkaAlertsConfig, KafkaConfig, OutboxConfig, Severity};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -44,53 +43,6 @@ struct Args {
     /// Outbox directory (a fresh temporary one by default).
     #[arg(long)]
     outbox: Option<PathBuf>,
-}
-
-struct Broker {
-    bin: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-    fn start(&mut self) -> Result<()> {
-        let url = format!("tcp://{}", self.addr());
-        let child = Command::new(&self.bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", self.bin.display()))?;
-        self.child = Some(child);
-        wait_until(Duration::from_secs(15), "tansu accepts connections", || TcpStream::connect(self.addr()).is_ok())
-    }
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        if Instant::now() >= deadline {
-            bail!("timed out after {limit:?} waiting until {what}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
 }
 
 fn alert(i: usize, cameras: usize) -> Alert {
@@ -121,8 +73,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut broker = Broker { bin: args.tansu.clone(), port, child: None };
+    let mut broker = Broker::new(args.tansu.clone())?;
     broker.start()?;
     let tmp = std::env::temp_dir().join(format!("itscam-alerts-kafka-bench-{}", std::process::id()));
     let outbox_dir = args.outbox.clone().unwrap_or(tmp.clone());
