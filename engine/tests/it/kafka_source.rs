@@ -261,3 +261,23 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
 fn query_rows(dir: &Path, config: &str, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     serde_json::from_str(&itscam_ok(dir, &["query", "--config", config, "--format", "json", sql])).unwrap()
 }
+
+#[test]
+fn a_missing_source_topic_or_kafka_section_is_a_start_up_error() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = scratch("kafka-source-missing");
+    let example = std::fs::read_to_string(repo_root().join("examples/detections/config.toml")).unwrap();
+    let text = example
+        .replace("detections:examples/data/two-cameras.jsonl", "kafka:no-such-topic")
+        .replace("examples/data", repo_root().join("examples/data").to_str().unwrap());
+    std::fs::write(dir.join("no-kafka.toml"), &text).unwrap();
+    let out = itscam(&dir, &["check", "--config", "no-kafka.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("camera[0].source") && err.contains("[kafka]"), "{err}");
+
+    std::fs::write(dir.join("missing.toml"), text + &format!("\n[kafka]\nbrokers = \"{}\"\n", broker.addr)).unwrap();
+    let out = itscam(&dir, &["run", "--config", "missing.toml", "--no-progress"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("\"no-such-topic\"") && err.contains(&broker.addr) && err.contains("does not exist"), "{err}");
+}
