@@ -111,9 +111,10 @@ fn read_lines<R: Read>(
                     stats.frames.fetch_add(1, Ordering::Relaxed);
                     stats.detections.fetch_add(f.detections.len() as u64, Ordering::Relaxed);
                 }
-                SourceEvent::Rejected(..) | SourceEvent::Idle(_) => {
+                SourceEvent::Rejected(..) => {
                     stats.rejected.fetch_add(1, Ordering::Relaxed);
                 }
+                SourceEvent::Idle(_) => {}
             }
             chunk.push(event);
         }
