@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod blame;
 mod coco;
 pub mod config;
 mod detection;
@@ -12,6 +13,7 @@ mod serde_arc;
 pub mod time;
 mod video;
 
+pub use blame::{Blame, Blamed};
 pub use coco::{COCO_CLASSES, ObjectClass};
 pub use detection::{BBox, Detection, Frame};
 pub use rows::{DetectionRow, ErrorRow, FrameQuality, QualityRow, TrackRow, Tracked};
