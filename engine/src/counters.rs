@@ -1,47 +1,42 @@
 //! Counters of a run, shared by the workers (relaxed atomic adds), the run summary and the
-//! Prometheus endpoint (`GET /metrics`).
+//! Prometheus endpoint (`GET /metrics`, [`crate::http::metrics`]). Each is a
+//! `prometheus-client` counter, so the exposition is the library's (HELP and TYPE for every
+//! series), and a scrape reads the same atomics the workers add to.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 /// What a run has produced so far.
 #[derive(Debug, Default)]
 pub struct RunCounters {
-    /// Valid frames read from detections sources (video frames are counted by the vision path).
-    pub frames: AtomicU64,
     /// Rows of `detections`.
-    pub detections: AtomicU64,
+    pub detections: Counter,
     /// Rows of `tracks`.
-    pub tracks: AtomicU64,
+    pub tracks: Counter,
     /// Rows of `errors`.
-    pub rejected: AtomicU64,
+    pub rejected: Counter,
     /// Of those, late frames.
-    pub late: AtomicU64,
+    pub late: Counter,
     /// Rows of `line_crossings`.
-    pub crossings: AtomicU64,
+    pub crossings: Counter,
     /// Rows of `zone_events`.
-    pub zone_events: AtomicU64,
+    pub zone_events: Counter,
     /// Rows of `traffic_metrics`.
-    pub metrics: AtomicU64,
+    pub metrics: Counter,
     /// Rows of `violations` (closed episodes).
-    pub violations: AtomicU64,
+    pub violations: Counter,
     /// Rows of `anomalies`.
-    pub anomalies: AtomicU64,
+    pub anomalies: Counter,
 }
 
 impl RunCounters {
     /// Adds `n` to a counter.
-    pub fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+    pub fn add(counter: &Counter, n: usize) {
+        counter.inc_by(n as u64);
     }
 
-    /// A counter's value.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    /// The counters in the Prometheus text format (`itscam_<name>_total`).
-    pub fn prometheus(&self, out: &mut String) {
+    /// Registers every counter (as `<prefix>_<name>_total`) in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
         let rows = [
             ("detections", &self.detections, "Rows written to detections"),
             ("tracks", &self.tracks, "Confirmed tracks ended (rows of tracks)"),
@@ -53,8 +48,8 @@ impl RunCounters {
             ("violations", &self.violations, "Closed violation episodes (rows of violations)"),
             ("anomalies", &self.anomalies, "Rows of anomalies"),
         ];
-        for (name, c, help) in rows {
-            let _ = writeln!(out, "# HELP itscam_{name}_total {help}.\n# TYPE itscam_{name}_total counter\nitscam_{name}_total {}", Self::get(c));
+        for (name, counter, help) in rows {
+            registry.register(name, help, counter.clone());
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The itscam engine: config loading, dataflow assembly (`run`), SQL over the lake (`query`),
-//! and the HTTP API (`serve`). The binary `itscam` is a thin CLI over this library.
+//! The itscam engine: a run's stages ([`run`]: plan → services → dataflow), the alert hub
+//! ([`alerts`]), SQL over the lake ([`sql`], [`lake_table`]), the HTTP API ([`http`], reading a
+//! running pipeline through [`live`]) and the CLI's helpers. The binary `itscam` is a thin CLI
+//! over this library.
 #![warn(missing_docs)]
 
 pub mod alerts;
@@ -7,9 +9,7 @@ pub mod counters;
 pub mod format;
 pub mod http;
 pub mod lake_table;
-mod http_rules;
-pub mod pipeline;
+pub mod live;
 pub mod progress;
-pub mod resume;
+pub mod run;
 pub mod sql;
-pub mod vision;

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use itscam_engine::format::{Format, render};
 use itscam_engine::http::{AppState, app};
-use itscam_engine::pipeline::{RunOptions, run};
+use itscam_engine::run::{RunOptions, run};
 use itscam_engine::sql::QueryEngine;
 use itscam_sinks::{Lake, Table};
 use itscam_types::config::{PipelineConfig, QueryConfig};
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<PipelineConfig> {
-    PipelineConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(PipelineConfig::load(path)?)
 }
 
 /// The config named by `--config`, or defaults when none is given.

@@ -7,9 +7,11 @@ use arrow::record_batch::RecordBatch;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use itscam_sinks::{Lake, Table};
 use itscam_types::config::QueryConfig;
+use itscam_types::{Blame, Blamed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +27,49 @@ pub enum QueryError {
     /// The query ran past `[query].timeout_ms`.
     #[error("query cancelled after {0} ms ([query].timeout_ms)")]
     Timeout(u64),
-    /// Reading the lake failed (external system).
-    #[error("query failed: {0}")]
-    Execution(String),
+    /// Running the query failed: reading the lake (external system), or the query itself
+    /// (an arithmetic or cast error, too much memory: user input), or a bug.
+    #[error("query failed: {reason}")]
+    Execution {
+        /// DataFusion's message.
+        reason: String,
+        /// Who is to blame, from the kind of DataFusion error.
+        blame: Blame,
+    },
+    /// The query engine could not be set up over the lake.
+    #[error("the query engine could not be set up (this is a bug): {0}")]
+    Setup(String),
     /// The lake could not be opened.
     #[error(transparent)]
     Lake(#[from] itscam_sinks::SinkError),
+}
+
+impl Blamed for QueryError {
+    fn blame(&self) -> Blame {
+        match self {
+            QueryError::NotReadOnly(_) | QueryError::Invalid(_) | QueryError::Timeout(_) => Blame::User,
+            QueryError::Execution { blame, .. } => *blame,
+            QueryError::Setup(_) => Blame::Bug,
+            QueryError::Lake(e) => e.blame(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            QueryError::Lake(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// A failure while a query ran, blamed by its root cause.
+fn execution(e: DataFusionError) -> QueryError {
+    let blame = match e.find_root() {
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) | DataFusionError::ParquetError(_) | DataFusionError::External(_) => Blame::External,
+        DataFusionError::Internal(_) => Blame::Bug,
+        _ => Blame::User,
+    };
+    QueryError::Execution { reason: e.to_string(), blame }
 }
 
 /// A query's result.
@@ -68,15 +107,15 @@ impl QueryEngine {
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
-            .map_err(|e| QueryError::Execution(e.to_string()))?;
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let store_url = url::Url::parse(&lake.store_url()).map_err(|e| QueryError::Execution(e.to_string()))?;
+        let store_url = url::Url::parse(&lake.store_url()).map_err(|e| QueryError::Setup(e.to_string()))?;
         ctx.register_object_store(&store_url, lake.store());
         let view = Arc::new(LakeView::new(lake.clone()));
         for table in Table::ALL {
-            let provider = CommittedTable::new(table, view.clone()).map_err(|e| QueryError::Execution(e.to_string()))?;
-            ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Execution(e.to_string()))?;
+            let provider = CommittedTable::new(table, view.clone()).map_err(|e| QueryError::Setup(e.to_string()))?;
+            ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Setup(e.to_string()))?;
         }
         Ok(QueryEngine { ctx, limits })
     }
@@ -94,7 +133,7 @@ impl QueryEngine {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(classify)?;
             let df = df.limit(0, Some(max_rows + 1)).map_err(classify)?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| QueryError::Execution(e.to_string()))?;
+            let batches = df.collect().await.map_err(execution)?;
             Ok::<_, QueryError>((schema, batches))
         };
         let (schema, mut batches) = tokio::time::timeout(Duration::from_millis(self.limits.timeout_ms), work)
@@ -115,7 +154,7 @@ impl QueryEngine {
     }
 }
 
-fn classify(e: datafusion::error::DataFusionError) -> QueryError {
+fn classify(e: DataFusionError) -> QueryError {
     let msg = e.to_string();
     let readonly = ["DDL not supported", "DML not supported", "Statement not supported"];
     if readonly.iter().any(|r| msg.contains(r)) {

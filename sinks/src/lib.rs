@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+mod blame_tmp;
 mod batch;
 mod commit_log;
 mod error;

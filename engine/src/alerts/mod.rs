@@ -19,7 +19,6 @@
 
 mod book;
 mod hub;
-pub mod routes;
 mod view;
 
 pub use book::{ENGINE, HubCounters};

@@ -5,7 +5,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use itscam_engine::http::{ARROW_STREAM, AppState, app};
-use itscam_engine::pipeline::{RunOptions, run};
+use itscam_engine::live::{AnalyticsHandles, Live};
+use itscam_engine::run::{RunOptions, run};
 use itscam_sinks::Lake;
 use itscam_types::config::{PipelineConfig, QueryConfig};
 use std::sync::Arc;
@@ -92,9 +93,8 @@ async fn query_returns_json_rows_and_arrow_streams() {
 #[tokio::test]
 async fn cameras_report_their_health() {
     let lake = filled_lake("http-cameras");
-    let mut state = state(&lake, QueryConfig::default()).await;
     let camera = itscam_operators::video::CameraStatus::new("gate-3".to_string());
-    state.cameras = Arc::from(vec![camera]);
+    let state = state(&lake, QueryConfig::default()).await.with_live(Live { cameras: vec![camera], ..Live::default() });
     let (status, body) = json_of(app(state).oneshot(Request::get("/cameras").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["cameras"][0]["camera_id"], "gate-3");
@@ -189,13 +189,8 @@ limit_kmh = 50.0
     )
     .unwrap();
     let plan = itscam_queries::AnalyticsPlan::new(Arc::new(config), Vec::new()).unwrap();
-    let mut state = state(&lake, QueryConfig::default()).await;
-    state.analytics = Some(itscam_engine::pipeline::AnalyticsHandles {
-        rules: plan.rules.clone(),
-        zones: plan.live_zones.clone(),
-        calibration: plan.scenes.reports(),
-    });
-    let app = app(state);
+    let state = state(&lake, QueryConfig::default()).await;
+    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan)), ..Live::default() }));
     let send = |method: &str, uri: &str, body: &str| {
         Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
     };
@@ -244,17 +239,23 @@ async fn rules_without_a_pipeline_say_so() {
 #[tokio::test]
 async fn metrics_are_served_in_the_prometheus_format() {
     let lake = filled_lake("http-metrics");
-    let mut state = state(&lake, QueryConfig::default()).await;
+    let state = state(&lake, QueryConfig::default()).await;
     let counters = Arc::new(itscam_engine::counters::RunCounters::default());
     itscam_engine::counters::RunCounters::add(&counters.detections, 1234);
     itscam_engine::counters::RunCounters::add(&counters.violations, 5);
-    state.run = Some(Arc::new(itscam_engine::http::RunHandles { counters: Some(counters), feeds: Vec::new(), lake_pending: None }));
+    let state = state.with_live(Live { counters: Some(counters), ..Live::default() });
     let resp = app(state).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    // The OpenMetrics text format (prometheus-client): a counter's TYPE line names the family
+    // (`itscam_anomalies`), its sample carries `_total`; every series has HELP and TYPE.
+    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("itscam_up 1\n"), "{text}");
     assert!(text.contains("itscam_detections_total 1234\n"), "{text}");
     assert!(text.contains("itscam_violations_total 5\n"), "{text}");
-    assert!(text.contains("# TYPE itscam_anomalies_total counter"), "{text}");
+    assert!(text.contains("# TYPE itscam_anomalies counter\nitscam_anomalies_total 0\n"), "{text}");
+    for family in ["up", "detections", "violations", "anomalies", "source_frames"] {
+        assert!(text.contains(&format!("# HELP itscam_{family} ")) && text.contains(&format!("# TYPE itscam_{family} ")), "{family}: {text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }

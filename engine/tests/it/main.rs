@@ -6,6 +6,7 @@ mod golden;
 mod http;
 mod kafka;
 mod kafka_source;
+mod layering;
 mod lake_s3;
 mod support;
 mod vision;

@@ -2,17 +2,16 @@
 //! → frames with detections, which join the detections sources' frames before the tracker.
 
 use itscam_operators::camera_route;
-use itscam_operators::deliver::Deliver;
 use itscam_operators::source::SourceControl;
 use itscam_operators::video::{CameraStatus, Pacing, VideoFeedSpec, video_source};
 use itscam_operators::vision::detector::Detector;
 use itscam_operators::vision::gate::QualityGate;
 use itscam_operators::vision::infer::{BatchPolicy, Detect, InferenceStats, StageSamples};
 use itscam_operators::vision::runtime::provider_name;
-use itscam_sinks::{LakeSink, SinkRows};
+use itscam_sinks::LakeSink;
 use itscam_types::config::{self, PipelineConfig, Provider, QualityConfig, Source};
 use itscam_types::jsonl::frame_to_line;
-use itscam_types::{ErrorRow, Frame};
+use itscam_types::{ErrorRow, Frame, QualityRow};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,8 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use timely::dataflow::{Scope, Stream};
 
-/// Rows queued for the lake above which video sources stop reading (files) too.
-const SINK_HIGH_WATER_ROWS: usize = 262_144;
+use super::SINK_HIGH_WATER_ROWS;
 
 /// Everything the workers need to run the video cameras, prepared before the dataflow starts.
 pub struct VisionPlan {
@@ -162,7 +160,6 @@ impl VisionPlan {
             measured: self.measured.clone(),
             skipped: self.skipped.clone(),
             control,
-            sink: sink.clone(),
             jsonl,
         }
     }
@@ -178,23 +175,33 @@ pub struct WorkerVision {
     measured: Arc<AtomicU64>,
     skipped: Arc<AtomicU64>,
     control: SourceControl,
-    sink: LakeSink,
     jsonl: Option<Sender<Vec<String>>>,
 }
 
+/// The streams of one worker's vision path.
+pub struct VisionStreams<'s> {
+    /// Frames with detections, for the tracker.
+    pub frames: Stream<'s, u64, Vec<Frame>>,
+    /// Rejected input (decode and inference failures).
+    pub errors: Stream<'s, u64, Vec<ErrorRow>>,
+    /// `frame_quality` rows, one per decoded frame.
+    pub quality: Stream<'s, u64, Vec<QualityRow>>,
+}
+
 impl WorkerVision {
-    /// Builds sources → quality gate → inference on this worker; returns frames with
-    /// detections and error rows.
-    pub fn build<'s>(self, scope: Scope<'s, u64>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
-        let (video, errors) = video_source(scope, self.feeds, self.control);
-        let (passed, quality_rows) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
-        let (sink, measured, skipped) = (self.sink, self.measured, self.skipped);
-        let quality_sink = sink.clone();
-        quality_rows.deliver("QualityToLake", move |_t, rows| {
+    /// A count callback for the `frame_quality` rows: frames measured and skipped.
+    pub fn quality_counter(&self) -> impl FnMut(&[QualityRow]) + 'static {
+        let (measured, skipped) = (self.measured.clone(), self.skipped.clone());
+        move |rows| {
             measured.fetch_add(rows.len() as u64, Ordering::Relaxed);
             skipped.fetch_add(rows.iter().filter(|r| r.skipped).count() as u64, Ordering::Relaxed);
-            quality_sink.send(SinkRows::FrameQuality(rows));
-        });
+        }
+    }
+
+    /// Builds sources → quality gate → inference on this worker.
+    pub fn build<'s>(self, scope: Scope<'s, u64>) -> VisionStreams<'s> {
+        let (video, errors) = video_source(scope, self.feeds, self.control);
+        let (passed, quality) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
         let (frames, infer_errors) = passed.detect(self.detector, self.policy, self.stats);
         let frames = match self.jsonl {
             Some(tx) => {
@@ -208,7 +215,7 @@ impl WorkerVision {
             None => frames,
         };
         use timely::dataflow::operators::Concat;
-        (frames, errors.concat(infer_errors))
+        VisionStreams { frames, errors: errors.concat(infer_errors), quality }
     }
 }
 

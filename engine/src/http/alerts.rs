@@ -1,4 +1,4 @@
-//! HTTP endpoints of the alert lifecycle (registered by [`crate::http::app`]):
+//! The alert lifecycle over HTTP:
 //! `GET /alerts`, `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`
 //! and the SSE stream `GET /alerts/stream`.
 //!
@@ -7,9 +7,9 @@
 //! (the latest row of each alert, `"source": "lake"`), and the changes and the stream answer
 //! 503 `no_pipeline`.
 
-use super::{AlertFilter, HubError};
+use super::{ApiError, AppState, bad_request};
+use crate::alerts::{AlertFilter, HubError};
 use crate::format::json_rows;
-use crate::http::{ApiError, AppState};
 use crate::sql::QueryEngine;
 use axum::Json;
 use axum::body::Bytes;
@@ -35,7 +35,7 @@ impl From<HubError> for ApiError {
             HubError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             HubError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
-            HubError::Lake(_) => (StatusCode::INTERNAL_SERVER_ERROR, "execution"),
+            HubError::Lake(_) => return ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
         };
         ApiError::new(status, kind, e.to_string())
     }
@@ -48,10 +48,6 @@ fn no_pipeline() -> ApiError {
         "no pipeline is attached: alerts change and stream only under `itscam run --http ADDR`; \
          GET /alerts and GET /alerts/{id} show the lake's alerts table",
     )
-}
-
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
 /// Parses `status`, `severity` (comma-separated or repeated), `camera` and `limit`; rejects
@@ -106,17 +102,17 @@ fn parse_filter(query: Option<&str>, allowed: &[&str]) -> Result<AlertFilter, Ap
 }
 
 /// `GET /alerts?status=&severity=&camera=&limit=`.
-pub(crate) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
     let filter = parse_filter(query.as_deref(), &["status", "severity", "camera", "limit"])?;
-    Ok(Json(match &state.alerts {
+    Ok(Json(match &state.live.alerts {
         Some(hub) => json!({ "source": "live", "alerts": hub.list(filter).await? }),
         None => json!({ "source": "lake", "alerts": lake_alerts(&state.engine, &filter, None).await? }),
     }))
 }
 
 /// `GET /alerts/{id}`.
-pub(crate) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(match &state.alerts {
+pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(match &state.live.alerts {
         Some(hub) => json!({ "source": "live", "alert": hub.get(&id).await? }),
         None => {
             let filter = AlertFilter { limit: 1, ..AlertFilter::default() };
@@ -157,25 +153,25 @@ fn parse_change(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
 }
 
 /// `POST /alerts/{id}/acknowledge` with `{"by": …, "note": …}`.
-pub(crate) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let (by, note) = parse_change(&body)?;
-    let hub = state.alerts.as_ref().ok_or_else(no_pipeline)?;
+    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "alert": hub.acknowledge(&id, &by, note).await? })))
 }
 
 /// `POST /alerts/{id}/resolve` with `{"by": …, "note": …}`.
-pub(crate) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let (by, note) = parse_change(&body)?;
-    let hub = state.alerts.as_ref().ok_or_else(no_pipeline)?;
+    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "alert": hub.resolve(&id, &by, note).await? })))
 }
 
 /// `GET /alerts/stream?severity=&camera=`: Server-Sent Events `alert`, `escalation`, `update`
 /// (data: the alert as in `GET /alerts`) and `lagged` (data `{"missed": n}` when this client
-/// fell more than [`super::SSE_BUFFER`] events behind); a keep-alive comment every 15 s.
-pub(crate) async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+/// fell more than [`crate::alerts::SSE_BUFFER`] events behind); a keep-alive comment every 15 s.
+pub(super) async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let filter = parse_filter(query.as_deref(), &["severity", "camera"])?;
-    let hub = state.alerts.as_ref().ok_or_else(no_pipeline)?;
+    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
     let rx = hub.subscribe().await?;
     let events = futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
@@ -221,7 +217,7 @@ async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str
         filter.limit
     );
     let result = engine.run(&sql).await?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string());
+    let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", format!("encoding the alerts failed (this is a bug): {e}"));
     let text = json_rows(&result.batches).map_err(|e| internal(&e))?;
     serde_json::from_str(&text).map_err(|e| internal(&e))
 }

@@ -3,7 +3,7 @@
 //! at the event-time frontier it finds: it applies from that moment on, nothing restarts, and
 //! only that rule's outputs change.
 
-use crate::http::{ApiError, AppState};
+use super::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,20 +29,20 @@ impl From<RuleError> for ApiError {
 
 /// `GET /rules`: the live rules with the event time each applies from.
 pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "rules": a.rules.list() })))
 }
 
 /// `GET /rules/{id}`.
 pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule = a.rules.get(&id).ok_or(RuleError::NotFound(id))?;
     Ok(Json(json!(rule)))
 }
 
 /// `PUT /rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON).
 pub async fn put(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule: RuleConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body must be a rule as JSON (keys as in [[rule]]): {e}")))?;
     let replaced = a.rules.put(&id, rule)?;
@@ -52,14 +52,14 @@ pub async fn put(State(state): State<AppState>, Path(id): Path<String>, body: ax
 
 /// `DELETE /rules/{id}`.
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let old = a.rules.delete(&id)?;
     Ok(Json(json!({ "deleted": old.rule.id })))
 }
 
 /// `GET /zones`: tracks inside each zone now (event time of the pipeline).
 pub async fn zones(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = state.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let live = a.zones.lock().map(|z| z.clone()).unwrap_or_default();
     let zones: Vec<_> = live.into_iter().map(|((camera, zone), n)| json!({ "camera_id": camera, "zone_id": zone, "occupancy": n })).collect();
     Ok(Json(json!({ "zones": zones })))

@@ -1,0 +1,18 @@
+//! `GET /health` and `GET /openapi.json`.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+/// `GET /health`: the API answers; the lake it serves; the version.
+pub(super) async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "lake": &*state.lake_url, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// `GET /openapi.json`.
+pub(super) async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}

@@ -1,0 +1,84 @@
+//! `GET /metrics`: the OpenMetrics text exposition (`prometheus-client`), which Prometheus
+//! scrapes: HELP and TYPE for every series, labels bounded (camera and zone ids from the
+//! config; never a track id).
+//!
+//! Series: `itscam_up`; while a pipeline runs, the row counters (`itscam_detections_total`,
+//! … [`crate::counters::RunCounters`]), `itscam_source_frames_total`,
+//! `itscam_lake_pending_rows`, `itscam_camera_up{camera_id}`, `itscam_rules`,
+//! `itscam_zone_occupancy{camera_id,zone_id}` and the alert lifecycle counters
+//! (`itscam_alerts_raised_total`, …).
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use itscam_types::CameraHealth;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+
+/// The media type of the OpenMetrics text format.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CameraLabels {
+    camera_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ZoneLabels {
+    camera_id: String,
+    zone_id: String,
+}
+
+/// `GET /metrics`. Under `itscam serve` only `itscam_up`.
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut registry = Registry::with_prefix("itscam");
+    registry.register("up", "The API answers", ConstGauge::new(1i64));
+    let live = &state.live;
+    if let Some(counters) = &live.counters {
+        counters.register(&mut registry);
+        let frames: u64 = live.feeds.iter().map(|f| f.frames.load(Ordering::Relaxed)).sum();
+        registry.register("source_frames", "Valid frames read from detections sources", ConstCounter::new(frames));
+    }
+    if let Some(pending) = &live.lake_pending {
+        registry.register("lake_pending_rows", "Rows queued for the lake writer", ConstGauge::new(pending.get() as i64));
+    }
+    if !live.cameras.is_empty() {
+        let up = Family::<CameraLabels, Gauge>::default();
+        for c in &live.cameras {
+            up.get_or_create(&CameraLabels { camera_id: c.snapshot().camera_id }).set(i64::from(c.health() == CameraHealth::Up));
+        }
+        registry.register("camera_up", "Video camera health: 1 when up", up);
+    }
+    if let Some(a) = &live.analytics {
+        registry.register("rules", "Live rules", ConstGauge::new(a.rules.list().len() as i64));
+        let occupancy = Family::<ZoneLabels, Gauge>::default();
+        for ((camera_id, zone_id), n) in a.zones.lock().map(|z| z.clone()).unwrap_or_default() {
+            occupancy.get_or_create(&ZoneLabels { camera_id, zone_id }).set(n as i64);
+        }
+        registry.register("zone_occupancy", "Confirmed tracks inside the zone", occupancy);
+    }
+    if let Some(hub) = &live.alerts
+        && let Ok(c) = hub.counters().await
+    {
+        let lifecycle = [
+            ("alerts_raised", c.raised, "Alerts raised (after dedupe and suppression)"),
+            ("alerts_suppressed", c.suppressed, "Repeats suppressed on an open alert"),
+            ("alerts_escalated", c.escalated, "Alerts escalated while unacknowledged"),
+            ("alerts_acknowledged", c.acknowledged, "Alerts acknowledged"),
+            ("alerts_resolved", c.resolved, "Alerts resolved"),
+        ];
+        for (name, value, help) in lifecycle {
+            registry.register(name, help, ConstCounter::new(value));
+        }
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding the metrics failed (this is a bug)");
+    }
+    ([(header::CONTENT_TYPE, OPENMETRICS)], out)
+}

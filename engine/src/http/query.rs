@@ -1,0 +1,79 @@
+//! `POST /query` (SQL over the lake; JSON or an Arrow IPC stream) and `GET /tables` (every
+//! table's columns and partitioning).
+
+use super::{ARROW_STREAM, ApiError, AppState, bad_request};
+use crate::format::json_rows;
+use crate::sql::QueryError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// `POST /query`: body `{"sql": "..."}` (JSON) or the SQL text itself (any other content type).
+/// `Accept: application/vnd.apache.arrow.stream` returns an Arrow IPC stream, otherwise JSON.
+pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let sql = if is_json {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            sql: String,
+        }
+        serde_json::from_slice::<Body>(&body).map_err(|e| bad_request(format!("body must be {{\"sql\": \"...\"}}: {e}")))?.sql
+    } else {
+        String::from_utf8(body.to_vec()).map_err(|_| bad_request("the SQL text is not UTF-8"))?
+    };
+    if sql.trim().is_empty() {
+        return Err(bad_request("empty query"));
+    }
+    let result = state.engine.run(&sql).await?;
+    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM));
+    let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", format!("encoding the result failed (this is a bug): {e}"));
+    if wants_arrow {
+        let mut out = Vec::new();
+        {
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, &result.schema).map_err(|e| internal(&e))?;
+            for b in &result.batches {
+                w.write(b).map_err(|e| internal(&e))?;
+            }
+            w.finish().map_err(|e| internal(&e))?;
+        }
+        let truncated = if result.truncated { "true" } else { "false" };
+        return Ok(([(header::CONTENT_TYPE, ARROW_STREAM), (header::HeaderName::from_static("x-itscam-truncated"), truncated)], out).into_response());
+    }
+    let rows = json_rows(&result.batches).map_err(|e| internal(&e))?;
+    let rows: serde_json::Value = serde_json::from_str(&rows).map_err(|e| internal(&e))?;
+    let columns: Vec<_> = result.schema.fields().iter().map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() })).collect();
+    Ok(Json(json!({ "columns": columns, "rows": rows, "row_count": result.row_count, "truncated": result.truncated })).into_response())
+}
+
+/// `GET /tables`.
+pub(super) async fn tables() -> Json<serde_json::Value> {
+    let tables: Vec<_> = itscam_sinks::Table::ALL
+        .iter()
+        .map(|t| {
+            let columns: Vec<_> = t
+                .table_schema()
+                .fields()
+                .iter()
+                .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable() }))
+                .collect();
+            json!({ "name": t.name(), "partitioned_by": t.partition_columns(), "columns": columns })
+        })
+        .collect();
+    Json(json!({ "tables": tables }))
+}
+
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match &e {
+            QueryError::NotReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", e.to_string()),
+            QueryError::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()),
+            QueryError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+            QueryError::Execution { .. } | QueryError::Setup(_) | QueryError::Lake(_) => ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
+        }
+    }
+}

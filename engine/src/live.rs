@@ -1,0 +1,45 @@
+//! What a running pipeline shows the HTTP API: the one struct of handles every endpoint reads.
+//! `itscam serve` without a pipeline has [`Live::default`] (every handle absent); `itscam run
+//! --http` fills it from the run's services ([`crate::run`]). The HTTP layer reads these
+//! handles only: it never touches timely or the dataflow.
+
+use crate::alerts::AlertHubHandle;
+use crate::counters::RunCounters;
+use itscam_operators::source::FeedStats;
+use itscam_operators::video::CameraStatus;
+use std::sync::Arc;
+
+/// Handles of a running pipeline.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// Video cameras' health.
+    pub cameras: Vec<Arc<CameraStatus>>,
+    /// Rules, zones and calibrations of the traffic queries.
+    pub analytics: Option<AnalyticsHandles>,
+    /// The alert hub.
+    pub alerts: Option<AlertHubHandle>,
+    /// The run's row counters.
+    pub counters: Option<Arc<RunCounters>>,
+    /// Detections sources' counters.
+    pub feeds: Vec<Arc<FeedStats>>,
+    /// The lake writer (rows waiting).
+    pub lake_pending: Option<itscam_sinks::PendingRows>,
+}
+
+/// What the HTTP API needs of the running queries.
+#[derive(Clone, Debug)]
+pub struct AnalyticsHandles {
+    /// The live rule set.
+    pub rules: itscam_queries::RuleControl,
+    /// Live zone occupancy.
+    pub zones: itscam_queries::observe::LiveZones,
+    /// Each calibrated camera's calibration fit.
+    pub calibration: Vec<itscam_queries::CalibrationReport>,
+}
+
+impl AnalyticsHandles {
+    /// The handles of a plan's queries.
+    pub fn of(plan: &itscam_queries::AnalyticsPlan) -> AnalyticsHandles {
+        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports() }
+    }
+}

@@ -1,0 +1,197 @@
+//! One worker's graph: sources (detections feeds and, with video cameras, decode → quality gate →
+//! inference) → tracker → traffic queries → one delivery path to the lake and the alert hub.
+//!
+//! Every table goes through [`Delivery`]: rows below the resume time (a checkpointed run's replay)
+//! are in the lake already and are skipped; the rest are counted and sent to the writer; a writer
+//! that stopped (storage failure) stops the run; and each delivery is probed, so a checkpoint is
+//! taken only once every output below it has reached the sinks. Violations and anomalies also
+//! raise alerts (every copy: the hub dedupes by id).
+
+use super::plan::RunPlan;
+use super::services::ClassCounts;
+use super::vision::VisionPlan;
+use crate::alerts::AlertHubHandle;
+use crate::counters::RunCounters;
+use itscam_operators::deliver::Deliver;
+use itscam_operators::source::{CheckpointControl, FeedSpec, SourceControl, detections_source};
+use itscam_operators::track::TrackFrames;
+use itscam_queries::build_analytics;
+use super::SINK_HIGH_WATER_ROWS;
+use itscam_sinks::{LakeSink, SinkRows};
+use itscam_types::analytics::{Alert, AnomalyRow, ViolationRow};
+use itscam_types::ObjectClass;
+use prometheus_client::metrics::counter::Counter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::Stream;
+use timely::dataflow::operators::vec::Filter;
+use timely::dataflow::operators::{Concat, Probe};
+
+/// What every worker shares, cloned into each.
+#[derive(Clone)]
+pub(super) struct WorkerShared {
+    /// The run's plan.
+    pub plan: Arc<RunPlan>,
+    /// Every detections feed (each worker reads its share).
+    pub feeds: Vec<FeedSpec>,
+    /// The lake writer's input.
+    pub sink: LakeSink,
+    /// The alert hub.
+    pub hub: AlertHubHandle,
+    /// Row counters.
+    pub counters: Arc<RunCounters>,
+    /// Detections and tracks per class.
+    pub classes: ClassCounts,
+    /// Set to stop the run (Ctrl-C, a failed writer).
+    pub stop: Arc<AtomicBool>,
+    /// Rows below this time are in the lake already (a checkpointed run's replay).
+    pub resume_time: u64,
+    /// The offsets after every source's last message, for the final checkpoint.
+    pub final_offsets: Arc<Mutex<serde_json::Map<String, serde_json::Value>>>,
+    /// Video cameras, when any.
+    pub vision: Option<Arc<VisionPlan>>,
+}
+
+/// Builds worker `index`'s graph.
+pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
+    let (index, peers) = (worker.index(), worker.peers());
+    let plan = shared.plan.clone();
+    let feeds: Vec<FeedSpec> = plan.feeds_of_worker(index, peers).into_iter().map(|i| shared.feeds[i].clone()).collect();
+    let probe = ProbeHandle::<u64>::new();
+    let checkpoints = (plan.checkpointed && index == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
+    let paused = shared.sink.clone();
+    let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: shared.stop.clone() };
+    let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop));
+    let mut out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
+    let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
+    worker.dataflow::<u64, _, _>(move |scope| {
+        let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints);
+        if let Some(vision) = vision {
+            let measured = vision.quality_counter();
+            let video = vision.build(scope);
+            frames = frames.concat(video.frames);
+            errors = errors.concat(video.errors);
+            out.table(video.quality, "QualityToLake", SinkRows::FrameQuality, measured);
+        }
+        let c = counters.clone();
+        out.table(errors, "ErrorsToLake", SinkRows::Errors, move |rows| {
+            RunCounters::add(&c.rejected, rows.len());
+            RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == "late").count());
+        });
+        let queries = build_analytics(frames.track_frames(plan.tracker.clone()), &plan.analytics, index);
+        let (c, per_class) = (counters.clone(), classes.clone());
+        out.table(queries.detections, "DetectionsToLake", SinkRows::Detections, move |rows| {
+            RunCounters::add(&c.detections, rows.len());
+            count_classes(&per_class, rows.iter().map(|d| (d.class, 0)));
+        });
+        let c = counters.clone();
+        out.table(queries.tracks, "TracksToLake", SinkRows::Tracks, move |rows| {
+            RunCounters::add(&c.tracks, rows.len());
+            count_classes(&classes, rows.iter().map(|t| (t.class, 1)));
+        });
+        out.table(queries.crossings, "CrossingsToLake", SinkRows::LineCrossings, counting(&counters.crossings));
+        out.table(queries.zone_events, "ZoneEventsToLake", SinkRows::ZoneEvents, counting(&counters.zone_events));
+        out.table(queries.metrics, "MetricsToLake", SinkRows::TrafficMetrics, counting(&counters.metrics));
+        let raise = Raise { hub: hub.clone(), resume_time: out.resume_time, checkpointed };
+        // Every copy of a violation goes to the hub (one alert per id); the closed ones are the table's rows.
+        let violations = raise.clone().alerts(queries.violations, |v: &ViolationRow, now| Alert::from_violation(v, now));
+        out.table(violations.filter(|v| !v.ongoing), "ViolationsToLake", SinkRows::Violations, counting(&counters.violations));
+        let anomalies = raise.alerts(queries.anomalies, |a: &AnomalyRow, now| Alert::from_anomaly(a, now));
+        out.table(anomalies, "AnomaliesToLake", SinkRows::Anomalies, counting(&counters.anomalies));
+    });
+}
+
+/// The checkpoints of a run with `kafka:` sources, taken on worker 0.
+fn checkpoint_control(shared: &WorkerShared, plan: &RunPlan, probe: ProbeHandle<u64>) -> CheckpointControl {
+    let hub = shared.hub.clone();
+    CheckpointControl {
+        probe,
+        interval: plan.checkpoint_interval,
+        committed_time: shared.resume_time,
+        max_lead_ms: plan.max_lead_ms,
+        take: Arc::new(move |t, value| {
+            hub.checkpoint(t, value);
+        }),
+        final_offsets: shared.final_offsets.clone(),
+    }
+}
+
+/// The one path from a stream of rows to the lake.
+struct Delivery {
+    sink: LakeSink,
+    stop: Arc<AtomicBool>,
+    resume_time: u64,
+    probe: ProbeHandle<u64>,
+}
+
+impl Delivery {
+    /// Delivers `rows` to the lake as `table(rows)`, after `count` has seen them; probed.
+    fn table<'s, R: 'static>(&mut self, rows: Stream<'s, u64, Vec<R>>, name: &str, table: fn(Vec<R>) -> SinkRows, mut count: impl FnMut(&[R]) + 'static) {
+        let (sink, stop, resume_time) = (self.sink.clone(), self.stop.clone(), self.resume_time);
+        rows.deliver(name, move |t, rows| {
+            if t < resume_time {
+                return; // in the lake already (a replay after a restart)
+            }
+            count(&rows);
+            if !sink.send(table(rows)) {
+                // The writer stopped (storage failure): end the run; `finish` reports why.
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+        .probe_with(&mut self.probe);
+    }
+}
+
+/// Raises alerts from rows, on the way to their table.
+#[derive(Clone)]
+struct Raise {
+    hub: AlertHubHandle,
+    resume_time: u64,
+    checkpointed: bool,
+}
+
+impl Raise {
+    /// Raises an alert for every row (a replayed one below the resume time only to the outlets
+    /// that skip what they published; at its event time in a checkpointed run) and passes the
+    /// rows on.
+    fn alerts<'s, R: 'static>(self, rows: Stream<'s, u64, Vec<R>>, alert_of: fn(&R, u64) -> Alert) -> Stream<'s, u64, Vec<R>> {
+        use timely::dataflow::operators::Inspect;
+        rows.inspect_core(move |event| {
+            let Ok((stamp, batch)) = event else { return };
+            let t = *stamp.iter().min().expect("a batch has a time");
+            let now = itscam_types::time::now_ms();
+            for row in batch {
+                let alert = alert_of(row, now);
+                if t < self.resume_time {
+                    self.hub.replay(alert);
+                } else if self.checkpointed {
+                    self.hub.raise_at(alert, t);
+                } else {
+                    self.hub.raise(alert);
+                }
+            }
+        })
+    }
+}
+
+/// A count callback that adds the number of rows to `counter`.
+fn counting<R>(counter: &Counter) -> impl FnMut(&[R]) + 'static {
+    let counter = counter.clone();
+    move |rows| RunCounters::add(&counter, rows.len())
+}
+
+fn count_classes(classes: &ClassCounts, items: impl Iterator<Item = (ObjectClass, usize)>) {
+    let mut per_class = [(0u64, 0u64); 80];
+    for (class, which) in items {
+        let slot = &mut per_class[class.0 as usize % 80];
+        if which == 0 { slot.0 += 1 } else { slot.1 += 1 }
+    }
+    if let Ok(mut classes) = classes.lock() {
+        for (i, (d, t)) in per_class.iter().enumerate().filter(|(_, c)| c.0 + c.1 > 0) {
+            let e = classes.entry(itscam_types::COCO_CLASSES[i].to_string()).or_default();
+            e.0 += d;
+            e.1 += t;
+        }
+    }
+}

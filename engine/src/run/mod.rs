@@ -1,0 +1,88 @@
+//! `itscam run`: plan → services → dataflow → finish.
+//!
+//! - [`plan`]: the config decided into a [`RunPlan`] (feeds, worker assignment, the traffic
+//!   queries) without touching the outside world;
+//! - [`services`]: the lake, its writer, the alert hub and outlets, Kafka, detectors and the
+//!   HTTP API, started and finished in one documented order;
+//! - [`dataflow`]: one worker's graph, with one delivery path used by every table;
+//! - [`vision`]: the video cameras' part of the graph; [`resume`]: where a checkpointed run
+//!   starts.
+//!
+//! [`run`] runs to the end of the input (or until `stop` is set), then waits until every row is
+//! in a committed file.
+
+mod dataflow;
+pub mod plan;
+pub mod resume;
+mod services;
+mod summary;
+pub mod vision;
+
+pub use plan::{FeedPlan, RunPlan};
+pub use summary::RunSummary;
+
+use anyhow::Context;
+use itscam_sinks::Table;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Rows queued for the lake above which sources (detections and video files) stop taking input.
+const SINK_HIGH_WATER_ROWS: usize = 262_144;
+
+/// Options of one run that are not in the config file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides `[pipeline].workers`.
+    pub workers: Option<usize>,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Also write the detector's output (video cameras) as detections JSON Lines to this file.
+    pub write_detections: Option<PathBuf>,
+    /// Serve the HTTP API (with `GET /cameras`) on this address while the pipeline runs.
+    pub http: Option<String>,
+}
+
+/// Runs the pipeline described by `config` until its input ends (or `stop` is set).
+/// Blocks the calling thread, which must not be a Tokio runtime thread (the writer has its own).
+pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let signals = itscam_queries::signals::read_signals(&config.signal)?;
+    let plan = RunPlan::new(config, options, signals.updates).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        anyhow::anyhow!("cannot build the traffic queries:\n{}", list.join("\n"))
+    })?;
+    let services = services::Services::start(config, &plan, options, signals.errors)?;
+    let shared = services.for_workers(&plan, &stop);
+    let for_workers = shared.clone();
+    let guards = timely::execute(timely::Config::process(plan.workers), move |worker| dataflow::build(worker, &for_workers))
+        .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
+    // Joining blocks this (non-worker) thread until the dataflow has drained.
+    for result in guards.join() {
+        result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+    }
+    let counters = shared.counters.clone();
+    let finished = services.finish(&shared, stop.load(Ordering::Relaxed))?;
+    let late = counters.late.get();
+    let frames = finished.source_frames + finished.vision.as_ref().map_or(0, |v| v.inferred);
+    let classes = std::mem::take(&mut *shared.classes.lock().ok().context("a worker panicked")?);
+    Ok(RunSummary {
+        frames: frames - late,
+        detections: finished.written.rows(Table::Detections),
+        tracks: counters.tracks.get(),
+        rejected: counters.rejected.get(),
+        late,
+        crossings: counters.crossings.get(),
+        violations: counters.violations.get(),
+        anomalies: counters.anomalies.get(),
+        alerts: finished.alerts.counters.raised,
+        kafka: finished.kafka,
+        written: finished.written,
+        elapsed: started.elapsed(),
+        workers: plan.workers,
+        lake_url: finished.lake_url,
+        classes,
+        vision: finished.vision,
+    })
+}

@@ -1,0 +1,128 @@
+//! The plan of a run, decided from the config alone (no I/O): how many workers, which detections
+//! feeds exist and which worker reads each, whether the run is checkpointed, and the traffic
+//! queries' plan. Everything that touches the outside world starts later, in
+//! [`super::services`].
+
+use super::RunOptions;
+use itscam_queries::AnalyticsPlan;
+use itscam_queries::facts::SignalUpdate;
+use itscam_sinks::CommitPolicy;
+use itscam_types::config::{PipelineConfig, Problem, Source, TrackerConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One detections feed: a source and the cameras whose lines it carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedPlan {
+    /// The source (detections file, stdin or a Kafka topic).
+    pub source: Source,
+    /// Cameras routed from it.
+    pub cameras: Vec<String>,
+}
+
+/// What a run will do.
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Detections feeds (cameras sharing a source share its feed), in source order.
+    pub feeds: Vec<FeedPlan>,
+    /// A `kafka:` source makes the run checkpointed: the lake commits only at checkpoints.
+    pub checkpointed: bool,
+    /// Frames later than this behind their source go to `errors` as late.
+    pub lateness_ms: u64,
+    /// The tracker's settings.
+    pub tracker: TrackerConfig,
+    /// How often a checkpointed run takes a checkpoint.
+    pub checkpoint_interval: Duration,
+    /// How far (event time) a Kafka partition may run ahead of the outputs' frontier.
+    pub max_lead_ms: u64,
+    /// The traffic queries.
+    pub analytics: AnalyticsPlan,
+}
+
+impl RunPlan {
+    /// Plans a run of `config`; `signals` are the signal states read from the `[[signal]]`
+    /// sources. A problem of the traffic queries (e.g. a calibration that does not fit) is an
+    /// error listing every problem.
+    pub fn new(config: &PipelineConfig, options: &RunOptions, signals: Vec<SignalUpdate>) -> Result<RunPlan, Vec<Problem>> {
+        let feeds = feeds_of(config);
+        let checkpointed = feeds.iter().any(|f| matches!(f.source, Source::Kafka(_)));
+        let kafka = config.kafka.as_ref().map(|k| &k.consumer);
+        Ok(RunPlan {
+            workers: options.workers.unwrap_or(config.pipeline.workers).max(1),
+            feeds,
+            checkpointed,
+            lateness_ms: config.pipeline.lateness_ms,
+            tracker: config.tracker.clone(),
+            checkpoint_interval: Duration::from_millis(kafka.map_or(1_000, |c| c.checkpoint_interval_ms)),
+            max_lead_ms: kafka.map_or(30_000, |c| c.max_lead_ms),
+            analytics: AnalyticsPlan::new(Arc::new(config.clone()), signals)?,
+        })
+    }
+
+    /// How rows reach the lake: at checkpoints when the run is checkpointed, else every write.
+    pub fn commit_policy(&self) -> CommitPolicy {
+        if self.checkpointed { CommitPolicy::AtCheckpoints } else { CommitPolicy::EveryWrite }
+    }
+
+    /// The feeds (indexes into [`RunPlan::feeds`]) that worker `index` of `peers` reads:
+    /// Kafka feeds all go to worker 0, which takes the checkpoints; the others round-robin.
+    pub fn feeds_of_worker(&self, index: usize, peers: usize) -> Vec<usize> {
+        let is_kafka = |f: &FeedPlan| matches!(f.source, Source::Kafka(_));
+        let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (0, i));
+        let others = self.feeds.iter().enumerate().filter(|(_, f)| !is_kafka(f)).map(|(i, _)| i).enumerate();
+        kafka.chain(others).filter(|(slot, _)| slot % peers == index).map(|(_, i)| i).collect()
+    }
+}
+
+/// One feed per distinct detections source, in source order.
+fn feeds_of(config: &PipelineConfig) -> Vec<FeedPlan> {
+    let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
+    for cam in &config.camera {
+        let source = cam.parsed_source();
+        if matches!(source, Source::DetectionsFile(_) | Source::DetectionsStdin | Source::Kafka(_)) {
+            by_source.entry(source).or_default().push(cam.id.clone());
+        }
+    }
+    by_source.into_iter().map(|(source, cameras)| FeedPlan { source, cameras }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(sources: &[(&str, &str)]) -> PipelineConfig {
+        let mut text = String::from("[lake]\nurl = \"file:///tmp/itscam-plan-test\"\n[kafka]\nbrokers = \"127.0.0.1:9\"\n");
+        for (id, source) in sources {
+            text += &format!("[[camera]]\nid = \"{id}\"\nsource = \"{source}\"\n");
+        }
+        PipelineConfig::from_toml(&text).unwrap()
+    }
+
+    #[test]
+    fn cameras_sharing_a_source_share_a_feed_and_kafka_feeds_go_to_worker_0() {
+        let c = config(&[("a", "detections:x.jsonl"), ("b", "kafka:t"), ("c", "detections:x.jsonl"), ("d", "detections:y.jsonl"), ("e", "detections:-")]);
+        let plan = RunPlan::new(&c, &RunOptions { workers: Some(2), ..RunOptions::default() }, Vec::new()).unwrap();
+        let names: Vec<_> = plan.feeds.iter().map(|f| (f.source.label(), f.cameras.clone())).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(names.iter().find(|(s, _)| s == "detections:x.jsonl").unwrap().1, vec!["a".to_string(), "c".to_string()]);
+        assert!(plan.checkpointed);
+        let kafka = plan.feeds.iter().position(|f| matches!(f.source, Source::Kafka(_))).unwrap();
+        let (w0, w1) = (plan.feeds_of_worker(0, 2), plan.feeds_of_worker(1, 2));
+        assert!(w0.contains(&kafka) && !w1.contains(&kafka));
+        let mut all: Vec<_> = w0.iter().chain(&w1).copied().collect();
+        all.sort();
+        assert_eq!(all, vec![0, 1, 2, 3], "every feed on exactly one worker");
+        assert_eq!((w0.len(), w1.len()), (3, 1), "the non-Kafka feeds round-robin after the Kafka one");
+    }
+
+    #[test]
+    fn a_run_without_kafka_commits_every_write_and_defaults_to_the_config_workers() {
+        let plan = RunPlan::new(&config(&[("a", "detections:x.jsonl")]), &RunOptions::default(), Vec::new()).unwrap();
+        assert!(!plan.checkpointed);
+        assert_eq!(plan.commit_policy(), CommitPolicy::EveryWrite);
+        assert_eq!(plan.workers, PipelineConfig::default().pipeline.workers.max(1));
+    }
+}

@@ -1,0 +1,263 @@
+//! The services around the dataflow: the lake and its writer, the alert hub and its outlets,
+//! Kafka sources and the alert producer, the detectors, the HTTP API and the progress bar.
+//!
+//! **Start order** ([`Services::start`]) — each step can fail with an error that names what to
+//! fix, and nothing of the dataflow has run yet:
+//! 1. the sinks' Tokio runtime;
+//! 2. the lake: reachable and writable, its commit log created (a missing bucket or bad
+//!    credentials name the bucket and key);
+//! 3. `kafka:` sources: each topic checked on the brokers; the lake's last checkpoint read
+//!    ([`super::resume`]);
+//! 4. the lake writer (committing at checkpoints in a checkpointed run) and, when configured,
+//!    the compaction/vacuum task; rejected signal lines go to `errors`;
+//! 5. alert outlets (webhooks, then Kafka, whose topics are checked now) and the alert hub;
+//! 6. one detector per worker for video cameras (a missing model, runtime or provider fails
+//!    here);
+//! 7. the HTTP API (`--http`), which reads [`crate::live::Live`]; the progress bar.
+//!
+//! **Finish order** ([`Services::finish`]), once every worker has drained: the final
+//! checkpoint → the hub (every alert handed to its outlets and its rows to the writer) → the
+//! Kafka producer (outbox flushed) → the writer (every row committed) → the Kafka sources'
+//! offsets (only after the lake commit that covers them) → compaction stopped → the progress
+//! bar → the vision report.
+
+use super::dataflow::WorkerShared;
+use super::plan::RunPlan;
+use super::resume::Resume;
+use super::vision::{VisionPlan, VisionReport, VisionSummary};
+use super::RunOptions;
+use crate::alerts::{AlertHub, AlertHubHandle, AlertHubTask, HubSummary};
+use crate::counters::RunCounters;
+use crate::live::{AnalyticsHandles, Live};
+use crate::progress::Progress;
+use anyhow::Context;
+use itscam_operators::source::kafka::{CommittedCheckpoint, KafkaFeed};
+use itscam_operators::source::{FeedSpec, FeedStats};
+use itscam_sinks::alerts::{KafkaAlerts, KafkaSummary};
+use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};
+use itscam_types::ErrorRow;
+use itscam_types::config::{LakeConfig, PipelineConfig, Source};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The running services of one run.
+pub(super) struct Services {
+    runtime: tokio::runtime::Runtime,
+    lake_url: String,
+    sink: LakeSink,
+    writer: LakeWriter,
+    maintenance: Option<JoinHandle<()>>,
+    hub: AlertHubHandle,
+    hub_task: AlertHubTask,
+    kafka: Option<KafkaAlerts>,
+    feeds: Vec<FeedSpec>,
+    resume: Resume,
+    vision: Option<Arc<VisionPlan>>,
+    vision_report: Option<VisionReport>,
+    counters: Arc<RunCounters>,
+    progress: Option<Progress>,
+    checkpointed: bool,
+}
+
+/// What the services report once finished.
+pub(super) struct Finished {
+    /// The lake's URL.
+    pub lake_url: String,
+    /// The alert hub's summary.
+    pub alerts: HubSummary,
+    /// The Kafka alert producer's, when configured.
+    pub kafka: Option<KafkaSummary>,
+    /// Files and rows written per table.
+    pub written: WriterSummary,
+    /// The vision path's, when video cameras ran.
+    pub vision: Option<VisionSummary>,
+    /// Frames read by the detections sources.
+    pub source_frames: u64,
+}
+
+impl Services {
+    /// Starts every service in the documented order; `signal_errors` are the rejected lines
+    /// of the signal files.
+    pub(super) fn start(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions, signal_errors: Vec<ErrorRow>) -> anyhow::Result<Services> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
+        let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?;
+        let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
+        runtime.block_on(lake.init_log(&run_id))?;
+
+        let mut feeds = connect_feeds(config, plan)?;
+        let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
+
+        let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
+        if plan.checkpointed {
+            let committed = sink.committed_checkpoints();
+            let latest: CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
+            for k in feeds.iter_mut().filter_map(|f| f.kafka.as_mut()) {
+                Arc::make_mut(k).committed = Some(latest.clone());
+            }
+        }
+        let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
+        if !signal_errors.is_empty() {
+            sink.send(SinkRows::Errors(signal_errors));
+        }
+
+        let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
+        let vision = VisionPlan::prepare(config, plan.workers, options.write_detections.clone())?.map(Arc::new);
+        let vision_report = vision.as_ref().map(|v| v.report_handle());
+        let counters = Arc::new(RunCounters::default());
+        let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
+        if let Some(addr) = &options.http {
+            let live = Live {
+                cameras: vision.as_ref().map(|v| v.statuses()).unwrap_or_default(),
+                analytics: Some(AnalyticsHandles::of(&plan.analytics)),
+                alerts: Some(hub.clone()),
+                counters: Some(counters.clone()),
+                feeds: stats.clone(),
+                lake_pending: Some(sink.pending_gauge()),
+            };
+            crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
+        }
+        let progress = options.progress.then(|| Progress::start(stats));
+        Ok(Services {
+            runtime,
+            lake_url: lake.url().to_string(),
+            sink,
+            writer,
+            maintenance,
+            hub,
+            hub_task,
+            kafka,
+            feeds,
+            resume,
+            vision,
+            vision_report,
+            counters,
+            progress,
+            checkpointed: plan.checkpointed,
+        })
+    }
+
+    /// What every worker shares: the feeds, the sinks, the hub, the counters.
+    pub(super) fn for_workers(&self, plan: &RunPlan, stop: &Arc<AtomicBool>) -> WorkerShared {
+        WorkerShared {
+            plan: Arc::new(plan.clone()),
+            feeds: self.feeds.clone(),
+            sink: self.sink.clone(),
+            hub: self.hub.clone(),
+            counters: self.counters.clone(),
+            classes: Arc::default(),
+            stop: stop.clone(),
+            resume_time: self.resume.time,
+            final_offsets: Arc::default(),
+            vision: self.vision.clone(),
+        }
+    }
+
+    /// Finishes every service in the documented order, after the workers have drained;
+    /// `shared` is what they shared, `stopped` whether the run was stopped before its input ended.
+    pub(super) fn finish(self, shared: &WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
+        let Services { runtime, lake_url, sink, writer, maintenance, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, .. } = self;
+        // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
+        // keeps its last checkpoint; the next start replays what came after it.
+        let final_checkpoint = (checkpointed && !stopped)
+            .then(|| super::resume::final_checkpoint(std::mem::take(&mut *shared.final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
+        if let Some(value) = &final_checkpoint {
+            hub.checkpoint(u64::MAX, value.clone());
+        }
+        drop(hub);
+        let alerts = runtime.block_on(hub_task.finish()).context("alerts")?;
+        let kafka = match kafka {
+            Some(k) => Some(runtime.block_on(k.finish()).context("alerts to Kafka")?),
+            None => None,
+        };
+        drop(sink);
+        let written = runtime.block_on(writer.finish())?;
+        // Offsets go to the consumer group only after the lake commit that covers them.
+        if let Some(value) = &final_checkpoint {
+            for feed in feeds.iter().filter_map(|f| f.kafka.as_deref()) {
+                itscam_operators::source::kafka::commit_checkpoint(feed, value)?;
+            }
+        }
+        if let Some(task) = maintenance {
+            // An interrupted compaction leaves only uncommitted files, deleted by a later vacuum.
+            task.abort();
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+        drop(vision);
+        let vision = vision_report.map(VisionReport::finish).transpose()?;
+        let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
+        Ok(Finished { lake_url, alerts, kafka, written, vision, source_frames })
+    }
+}
+
+/// The detections feeds of the plan; `kafka:` topics are checked on the brokers now (a missing
+/// topic or unreachable broker is a start-up error naming both).
+fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<Vec<FeedSpec>> {
+    plan.feeds
+        .iter()
+        .map(|f| {
+            let kafka = match (&f.source, &config.kafka) {
+                (Source::Kafka(topic), Some(k)) => {
+                    Some(Arc::new(itscam_operators::source::kafka::connect(k, topic).with_context(|| format!("camera source kafka:{topic}"))?))
+                }
+                (Source::Kafka(topic), None) => anyhow::bail!("camera source kafka:{topic} needs a [kafka] section"),
+                _ => None,
+            };
+            Ok(FeedSpec { source: f.source.clone(), cameras: f.cameras.clone(), stats: Arc::new(FeedStats::default()), kafka })
+        })
+        .collect()
+}
+
+/// Where a checkpointed run starts: the lake's last checkpoint, checked against the topics.
+fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, feeds: &[FeedSpec]) -> anyhow::Result<Resume> {
+    let resume = Resume::from_checkpoint(runtime.block_on(lake.last_checkpoint())?.as_ref())?;
+    resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
+    if resume.time > 0 {
+        tracing::info!(checkpoint_time = resume.time, complete = resume.complete, "resuming: replaying the sources, writing rows from the last checkpoint on");
+    }
+    Ok(resume)
+}
+
+/// Webhooks and Kafka (when `[kafka]` and `[alerts.kafka]` are set) behind one alert hub.
+fn start_alerts(config: &PipelineConfig, runtime: &tokio::runtime::Runtime, sink: &LakeSink, checkpointed: bool) -> anyhow::Result<(AlertHubHandle, AlertHubTask, Option<KafkaAlerts>)> {
+    let webhooks = crate::alerts::webhook_outlets(&config.alerts, runtime.handle())?;
+    let mut outlets = crate::alerts::as_outlets(&webhooks);
+    let kafka = match (&config.kafka, &config.alerts.kafka) {
+        (Some(k), Some(topics)) => {
+            let started = KafkaAlerts::start(k, topics, &config.alerts.outbox, runtime.handle()).context("alerts to Kafka")?;
+            outlets.push(Arc::new(started.outlet()));
+            Some(started)
+        }
+        _ => None,
+    };
+    let (hub, task) = AlertHub::start_with(&config.alerts, outlets, sink.clone(), checkpointed, runtime.handle());
+    Ok((hub, task, kafka))
+}
+
+/// Compacts and vacuums the lake every `[lake.compaction] interval_ms` while the pipeline runs;
+/// failures are logged and retried at the next interval.
+async fn maintain(lake: Lake, config: LakeConfig) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(config.compaction.interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let run_id = format!("maintain-{}", itscam_types::time::now_ms());
+        match lake.maintain(&config, itscam_types::time::now_ms(), &run_id).await {
+            Ok((c, v)) => tracing::info!(
+                compacted = c.files_in,
+                into = c.files_out,
+                expired = v.expired_files,
+                deleted = v.deleted_removed + v.deleted_orphans,
+                "lake maintenance"
+            ),
+            Err(e) => tracing::warn!(error = %e, "lake maintenance failed; trying again at the next interval"),
+        }
+    }
+}
+
+/// Per class: (detections, confirmed tracks), shared by the workers.
+pub(super) type ClassCounts = Arc<Mutex<std::collections::BTreeMap<String, (u64, u64)>>>;

@@ -1,0 +1,75 @@
+//! What a run did: the summary `itscam run` prints at the end.
+
+use super::vision::VisionSummary;
+use itscam_sinks::WriterSummary;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Valid frames read.
+    pub frames: u64,
+    /// Detections in valid frames.
+    pub detections: u64,
+    /// Confirmed tracks (rows of `tracks`).
+    pub tracks: u64,
+    /// Rejected input lines, all kinds (rows of `errors`).
+    pub rejected: u64,
+    /// Of those, frames rejected as later than `lateness_ms`.
+    pub late: u64,
+    /// Rows of `line_crossings`.
+    pub crossings: u64,
+    /// Closed violation episodes (rows of `violations`).
+    pub violations: u64,
+    /// Rows of `anomalies`.
+    pub anomalies: u64,
+    /// Alerts raised (after dedupe and suppression).
+    pub alerts: u64,
+    /// Alerts to Kafka, when configured.
+    pub kafka: Option<itscam_sinks::alerts::KafkaSummary>,
+    /// Files and rows written per table.
+    pub written: WriterSummary,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+    /// Workers used.
+    pub workers: usize,
+    /// The lake's URL.
+    pub lake_url: String,
+    /// Per class: (detections, confirmed tracks).
+    pub classes: BTreeMap<String, (u64, u64)>,
+    /// The vision path, when video cameras ran.
+    pub vision: Option<VisionSummary>,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(f, "itscam run finished in {:.2} s on {} worker(s)", secs, self.workers)?;
+        writeln!(f, "  frames      {:>12}  ({:.0}/s)", self.frames, self.frames as f64 / secs)?;
+        writeln!(f, "  detections  {:>12}  ({:.0}/s)", self.detections, self.detections as f64 / secs)?;
+        writeln!(f, "  tracks      {:>12}", self.tracks)?;
+        writeln!(f, "  rejected    {:>12}  (late: {}; see the errors table)", self.rejected, self.late)?;
+        writeln!(f, "  crossings   {:>12}", self.crossings)?;
+        writeln!(f, "  violations  {:>12}", self.violations)?;
+        writeln!(f, "  anomalies   {:>12}", self.anomalies)?;
+        writeln!(f, "  alerts      {:>12}", self.alerts)?;
+        if let Some(k) = &self.kafka {
+            writeln!(f, "    to Kafka   {:>11} sent, {} left in the outbox, {} dead-lettered", k.sent, k.left_in_outbox, k.dead_lettered)?;
+        }
+        writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
+        for (table, (files, rows)) in &self.written.tables {
+            writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
+        }
+        if let Some(v) = &self.vision {
+            write!(f, "{v}")?;
+        }
+        if !self.classes.is_empty() {
+            writeln!(f, "  by class     detections     tracks")?;
+            for (class, (d, t)) in &self.classes {
+                writeln!(f, "    {class:<12} {d:>10} {t:>10}")?;
+            }
+        }
+        Ok(())
+    }
+}
