@@ -21,7 +21,6 @@ pub mod vision;
 pub use plan::{FeedPlan, RunPlan};
 pub use summary::RunSummary;
 
-use anyhow::Context;
 use itscam_sinks::Table;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,10 +62,9 @@ pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, 
         result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
     }
     let counters = shared.counters.clone();
-    let finished = services.finish(&shared, stop.load(Ordering::Relaxed))?;
+    let finished = services.finish(shared, stop.load(Ordering::Relaxed))?;
     let late = counters.late.get();
     let frames = finished.source_frames + finished.vision.as_ref().map_or(0, |v| v.inferred);
-    let classes = std::mem::take(&mut *shared.classes.lock().ok().context("a worker panicked")?);
     Ok(RunSummary {
         frames: frames - late,
         detections: finished.written.rows(Table::Detections),
@@ -82,7 +80,7 @@ pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, 
         elapsed: started.elapsed(),
         workers: plan.workers,
         lake_url: finished.lake_url,
-        classes,
+        classes: finished.classes,
         vision: finished.vision,
     })
 }

@@ -75,6 +75,8 @@ pub(super) struct Finished {
     pub vision: Option<VisionSummary>,
     /// Frames read by the detections sources.
     pub source_frames: u64,
+    /// Per class: (detections, confirmed tracks).
+    pub classes: std::collections::BTreeMap<String, (u64, u64)>,
 }
 
 impl Services {
@@ -155,13 +157,16 @@ impl Services {
     }
 
     /// Finishes every service in the documented order, after the workers have drained;
-    /// `shared` is what they shared, `stopped` whether the run was stopped before its input ended.
-    pub(super) fn finish(self, shared: &WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
+    /// `shared` is what they shared (its handles of the hub and the writer are dropped here, so
+    /// both can end), `stopped` whether the run was stopped before its input ended.
+    pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
+        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
+        drop((workers_sink, workers_hub, workers_vision));
         let Services { runtime, lake_url, sink, writer, maintenance, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, .. } = self;
         // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
         // keeps its last checkpoint; the next start replays what came after it.
         let final_checkpoint = (checkpointed && !stopped)
-            .then(|| super::resume::final_checkpoint(std::mem::take(&mut *shared.final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
+            .then(|| super::resume::final_checkpoint(std::mem::take(&mut *final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
         if let Some(value) = &final_checkpoint {
             hub.checkpoint(u64::MAX, value.clone());
         }
@@ -189,7 +194,8 @@ impl Services {
         drop(vision);
         let vision = vision_report.map(VisionReport::finish).transpose()?;
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
-        Ok(Finished { lake_url, alerts, kafka, written, vision, source_frames })
+        let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
+        Ok(Finished { lake_url, alerts, kafka, written, vision, source_frames, classes })
     }
 }
 
