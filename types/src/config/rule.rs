@@ -1,6 +1,6 @@
 //! `[[rule]]`: rule queries. Rules are data: the same shape arrives from the config or over HTTP.
 
-use super::{PipelineConfig, Point, Problem, is_valid_id};
+use super::{CameraConfig, PipelineConfig, Point, Problem, is_valid_id};
 use crate::ObjectClass;
 use serde::{Deserialize, Serialize};
 
@@ -353,6 +353,12 @@ impl RuleConfig {
             bad("camera", format!("no camera {:?}", self.camera));
             return;
         };
+        self.check_references(cam, config, &mut bad);
+        self.check_parameters(cam, &mut bad);
+    }
+
+    /// The zone or line, and the signal, against the pipeline.
+    fn check_references(&self, cam: &CameraConfig, config: &PipelineConfig, bad: &mut impl FnMut(&str, String)) {
         let kind = self.kind();
         let name = kind.as_str();
         let foreign = |key: &str| self.other_kinds_keys.contains(&key);
@@ -385,6 +391,12 @@ impl RuleConfig {
         } else if foreign("signal") {
             bad("signal", format!("{name} rules take no signal"));
         }
+    }
+
+    /// The kind's parameters, and the keys of other kinds.
+    fn check_parameters(&self, cam: &CameraConfig, bad: &mut impl FnMut(&str, String)) {
+        let kind = self.kind();
+        let name = kind.as_str();
         if matches!(kind, RuleKind::Speeding | RuleKind::StoppedVehicle) && cam.calibration.is_none() {
             bad("kind", format!("{name} rules need speeds: camera {:?} has no [camera.calibration]", cam.id));
         }
