@@ -5,6 +5,9 @@
 //! buffers its input until the frontier passes each time, and processes times in order. Window
 //! parts are emitted at `window_end − 1`, when the frontier passes the window: the operator holds
 //! a capability for that time while the window is open.
+//!
+//! It is one operator with eight typed outputs ([`Observations`]): each kind of record is
+//! pushed into its own buffer and leaves on its own port, with a capability for that port.
 
 mod camera;
 
