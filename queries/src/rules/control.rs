@@ -190,3 +190,21 @@ pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: Rul
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_the_callers() {
+        let errors = [
+            RuleError::Invalid(vec![Problem::new("rule.zone", "no zone")]),
+            RuleError::IdMismatch { path: "a".into(), body: "b".into() },
+            RuleError::NotFound("a".into()),
+            RuleError::Ended,
+        ];
+        for e in &errors {
+            assert_eq!((e.blame(), e.retry_after()), (Blame::User, None), "{e}");
+        }
+    }
+}
