@@ -12,7 +12,7 @@
 use crate::synth::SynthConfig;
 use itscam_queries::signals::read_signals;
 use itscam_queries::{AnalyticsPlan, facts::SignalState};
-use itscam_types::config::{PipelineConfig, RuleConfig, RuleKind, Severity};
+use itscam_types::config::{PipelineConfig, RuleConfig, RuleKeys, RuleKind, Severity};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ impl Scene {
         let j = i / self.cameras;
         let kind = KINDS[(j + camera) % KINDS.len()];
         let zone = ZONES[(j / KINDS.len()) % ZONES.len()].0;
-        let base = RuleConfig {
+        let base = RuleKeys {
             id: format!("r-{i}"),
             kind,
             camera: format!("cam-{}", camera + 1),
@@ -98,17 +98,18 @@ impl Scene {
             classes: None,
         };
         let zone = Some(zone.to_string());
-        match kind {
+        let keys = match kind {
             // Cars run at 45–68 km/h, motorcycles at 51–77: some of them exceed each limit.
-            RuleKind::Speeding => RuleConfig { zone, limit_kmh: Some(50.0 + 5.0 * (j % 4) as f64), min_duration_ms: Some(1_000), ..base },
-            RuleKind::ZoneIntrusion => RuleConfig { zone, classes: Some(vec!["truck".into(), "bus".into()]), ..base },
+            RuleKind::Speeding => RuleKeys { zone, limit_kmh: Some(50.0 + 5.0 * (j % 4) as f64), min_duration_ms: Some(1_000), ..base },
+            RuleKind::ZoneIntrusion => RuleKeys { zone, classes: Some(vec!["truck".into(), "bus".into()]), ..base },
             // Pedestrians walk at 9–13.5 km/h: the slow ones count as "stopped" under 10 km/h.
-            RuleKind::StoppedVehicle => RuleConfig { zone, max_speed_kmh: Some(10.0), min_duration_ms: Some(2_000), ..base },
+            RuleKind::StoppedVehicle => RuleKeys { zone, max_speed_kmh: Some(10.0), min_duration_ms: Some(2_000), ..base },
             // Traffic runs both ways: the leftward half violates.
-            RuleKind::WrongWay => RuleConfig { zone, allowed_direction: Some(vec![[0.0, 540.0], [1920.0, 540.0]]), min_duration_ms: Some(500), ..base },
-            RuleKind::LaneViolation => RuleConfig { line: Some(LINES[0].0.into()), ..base },
-            RuleKind::RedLight => RuleConfig { line: Some(LINES[1].0.into()), signal: Some(format!("tl-{}", camera + 1)), ..base },
-        }
+            RuleKind::WrongWay => RuleKeys { zone, allowed_direction: Some(vec![[0.0, 540.0], [1920.0, 540.0]]), min_duration_ms: Some(500), ..base },
+            RuleKind::LaneViolation => RuleKeys { line: Some(LINES[0].0.into()), ..base },
+            RuleKind::RedLight => RuleKeys { line: Some(LINES[1].0.into()), signal: Some(format!("tl-{}", camera + 1)), ..base },
+        };
+        keys.into()
     }
 
     /// Rules per kind, and the rules a point in one zone / a crossing of one line meets (mean
@@ -119,8 +120,8 @@ impl Scene {
         let mut line_rules = 0usize;
         for i in 0..self.rules {
             let r = self.rule(i);
-            per_kind[KINDS.iter().position(|k| *k == r.kind).expect("listed kind")] += 1;
-            if r.zone.is_some() { zone_rules += 1 } else { line_rules += 1 }
+            per_kind[KINDS.iter().position(|k| *k == r.kind()).expect("listed kind")] += 1;
+            if r.kind().watches_line() { line_rules += 1 } else { zone_rules += 1 }
         }
         let kinds: Vec<String> = KINDS.iter().zip(per_kind).map(|(k, n)| format!("{} {n}", k.as_str())).collect();
         format!(
@@ -175,6 +176,7 @@ impl Scene {
 
 /// One `[[rule]]` table.
 fn rule_toml(r: &RuleConfig) -> String {
+    let r = RuleKeys::from(r.clone());
     let mut t = format!("[[rule]]\nid = \"{}\"\nkind = \"{}\"\ncamera = \"{}\"\nseverity = \"{}\"\n", r.id, r.kind.as_str(), r.camera, r.severity.as_str());
     let strings = [("zone", &r.zone), ("line", &r.line), ("signal", &r.signal)];
     for (key, v) in strings {
@@ -215,11 +217,11 @@ mod tests {
             let mine: Vec<_> = config.rule.iter().filter(|r| r.camera == format!("cam-{c}")).collect();
             assert_eq!(mine.len(), 125, "cam-{c}");
             for kind in KINDS {
-                let n = mine.iter().filter(|r| r.kind == kind).count();
+                let n = mine.iter().filter(|r| r.kind() == kind).count();
                 assert!((20..=21).contains(&n), "cam-{c} {kind:?}: {n}");
             }
             for (zone, _, _) in ZONES {
-                let n = mine.iter().filter(|r| r.zone.as_deref() == Some(zone)).count();
+                let n = mine.iter().filter(|r| !r.kind().watches_line() && r.params.place_id() == Some(zone)).count();
                 assert!((18..=24).contains(&n), "cam-{c} {zone}: {n}");
             }
         }

@@ -16,5 +16,5 @@ pub mod polygon;
 pub mod speed;
 
 pub use homography::{CalibrationError, Homography, PointSet, ReprojectionError};
-pub use polygon::{CountingLine, LineSide, Polygon, ShapeError, distance_to_segment, segments_intersect, side_of};
+pub use polygon::{CountingLine, LineMemory, LineSide, Polygon, ShapeError, distance_to_segment, segments_intersect, side_of};
 pub use speed::{FilterConfig, GroundFilter, Update, ground_point};

@@ -5,7 +5,7 @@
 //! for `a = (0, 0)`, `b = (1, 0)` (pointing right), the left side is *up*, i.e. `y < 0`.
 //! [`side_of`] is positive there. (It is the negated textbook cross product, which assumes `y`
 //! up.) The `line_crossings` table calls a crossing from the right of `a → b` to its left
-//! `forward`: [`CountingLine::crossing`] answering [`LineSide::Left`].
+//! `forward`: [`CountingLine::crossing`] (and [`CountingLine::track`]) answering [`LineSide::Left`].
 
 use serde::Serialize;
 use std::fmt;
@@ -211,6 +211,33 @@ impl CountingLine {
         let end = self.side(to, hysteresis_px)?;
         (start != end && segments_intersect(from, to, self.a, self.b)).then_some(end)
     }
+
+    /// Follows one track across this line: `memory` holds the last position that was clearly
+    /// on a side. Returns the side crossed *to* when `p` completes a crossing (see
+    /// [`crossing`](Self::crossing)); a position clearly on a side replaces the remembered one,
+    /// a position within the band leaves it as it was.
+    pub fn track(&self, memory: &mut LineMemory, p: [f64; 2], hysteresis_px: f64) -> Option<LineSide> {
+        let side = self.side(p, hysteresis_px)?;
+        let crossed = memory
+            .last
+            .filter(|&(was, anchor)| was != side && segments_intersect(anchor, p, self.a, self.b))
+            .map(|_| side);
+        memory.last = Some((side, p));
+        crossed
+    }
+}
+
+/// One track's memory of one [`CountingLine`]: the side it was last clearly on, and where.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LineMemory {
+    last: Option<(LineSide, [f64; 2])>,
+}
+
+impl LineMemory {
+    /// The side the track was last clearly on (`None` before its first such point).
+    pub fn side(&self) -> Option<LineSide> {
+        self.last.map(|(s, _)| s)
+    }
 }
 
 #[cfg(test)]
@@ -325,5 +352,33 @@ mod tests {
         // Zero hysteresis still needs a strict side on both ends.
         assert_eq!(line.crossing([500.0, 500.0], [500.0, 480.0], 0.0), None);
         assert_eq!(line.crossing([500.0, 501.0], [500.0, 499.0], 0.0), Some(LineSide::Left));
+    }
+
+    #[test]
+    fn a_tracked_line_counts_each_crossing_once() {
+        let line = CountingLine::new([100.0, 500.0], [900.0, 500.0]).unwrap();
+        let h = 5.0;
+        let mut m = LineMemory::default();
+        let mut walk = |y: f64, x: f64| line.track(&mut m, [x, y], h);
+        assert_eq!(walk(520.0, 500.0), None, "the first point only sets the side");
+        assert_eq!(walk(503.0, 500.0), None, "inside the band");
+        assert_eq!(walk(497.0, 500.0), None, "inside the band, other side");
+        assert_eq!(walk(480.0, 500.0), Some(LineSide::Left), "crossed up the screen: forward");
+        assert_eq!(walk(470.0, 500.0), None, "staying on the new side");
+        assert_eq!(walk(520.0, 2000.0), None, "back, passing beyond the end of the segment");
+        assert_eq!(m.side(), Some(LineSide::Right), "but the side follows the point");
+        assert_eq!(line.track(&mut m, [500.0, 470.0], h), None, "from (2000, 520): beyond the end again");
+        assert_eq!(line.track(&mut m, [500.0, 520.0], h), Some(LineSide::Right), "down the screen: backward");
+        // The band never replaces the remembered point: wobbling on the line counts nothing.
+        let mut m = LineMemory::default();
+        for y in [520.0, 502.0, 498.0, 502.0, 498.0, 521.0] {
+            assert_eq!(line.track(&mut m, [500.0, y], h), None);
+        }
+        // Zero hysteresis: a point exactly on the line is on no side.
+        let mut m = LineMemory::default();
+        assert_eq!(line.track(&mut m, [500.0, 501.0], 0.0), None);
+        assert_eq!(line.track(&mut m, [500.0, 500.0], 0.0), None);
+        assert_eq!(m.side(), Some(LineSide::Right));
+        assert_eq!(line.track(&mut m, [500.0, 499.0], 0.0), Some(LineSide::Left));
     }
 }

@@ -8,8 +8,8 @@
 //! Anomalous windows do not update the baseline, so a long incident keeps being flagged
 //! instead of becoming the new normal.
 
-use crate::observe::ZoneWindow;
-use itscam_types::analytics::{AnomalyRow, TrafficMetricRow};
+use crate::observe::{MetricClass, ZoneWindow};
+use itscam_types::analytics::{AnomalyKind, AnomalyRow, TrafficMetricRow};
 use itscam_types::camera_route;
 use itscam_types::config::{AnomalyConfig, Severity};
 use std::collections::{BTreeMap, HashMap};
@@ -64,7 +64,7 @@ pub enum Tail {
 #[derive(Debug, Default)]
 pub struct Detector {
     config: AnomalyConfig,
-    baselines: HashMap<(String, Option<String>, &'static str), Ewma>,
+    baselines: HashMap<(String, Option<String>, AnomalyKind), Ewma>,
 }
 
 impl Detector {
@@ -75,7 +75,7 @@ impl Detector {
 
     /// Scores one window's value; returns the anomaly when it is one.
     #[allow(clippy::too_many_arguments)]
-    pub fn observe(&mut self, kind: &'static str, tail: Tail, camera: &str, zone: Option<&str>, window: (u64, u64), value: f64) -> Option<AnomalyRow> {
+    pub fn observe(&mut self, kind: AnomalyKind, tail: Tail, camera: &str, zone: Option<&str>, window: (u64, u64), value: f64) -> Option<AnomalyRow> {
         let c = &self.config;
         let e = self.baselines.entry((camera.to_string(), zone.map(str::to_string), kind)).or_default();
         let (mean, std) = e.baseline(c.min_rel_std);
@@ -91,7 +91,7 @@ impl Detector {
         }
         Some(AnomalyRow {
             anomaly_id: format!("{kind}:{camera}:{}:{}", zone.unwrap_or("-"), window.0),
-            kind: kind.to_string(),
+            kind,
             camera_id: camera.to_string(),
             zone_id: zone.map(str::to_string),
             window_start_ms: window.0,
@@ -138,7 +138,7 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
                 for (camera, next) in next_window.iter_mut() {
                     while *next + window_ms <= upto {
                         let end = *next + window_ms;
-                        out.entry(end - 1).or_default().extend(detector.observe("count_collapse", Tail::Low, camera, None, (*next, end), 0.0));
+                        out.entry(end - 1).or_default().extend(detector.observe(AnomalyKind::CountCollapse, Tail::Low, camera, None, (*next, end), 0.0));
                         *next += window_ms;
                     }
                 }
@@ -151,7 +151,7 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
                 let (mut rows, mut zones) = entry.remove();
                 zeros(t, &mut next_window, &mut detector, &mut out);
                 // Only first emissions (corrections do not feed the baseline twice).
-                rows.retain(|r| r.class == "all" && r.revision == 0);
+                rows.retain(|r| r.class == MetricClass::All.as_str() && r.revision == 0);
                 rows.sort_by(|a, b| (&a.camera_id, a.window_start_ms).cmp(&(&b.camera_id, b.window_start_ms)));
                 zones.sort_by(|a, b| (&a.camera, &a.zone, a.window_start).cmp(&(&b.camera, &b.zone, b.window_start)));
                 let at = out.entry(t).or_default();
@@ -162,13 +162,13 @@ pub fn anomalies<'s>(metrics: Stream<'s, u64, Vec<TrafficMetricRow>>, zones: Str
                     }
                     *next = r.window_end_ms;
                     let w = (r.window_start_ms, r.window_end_ms);
-                    at.extend(detector.observe("count_collapse", Tail::Low, &r.camera_id, None, w, r.vehicle_count as f64));
+                    at.extend(detector.observe(AnomalyKind::CountCollapse, Tail::Low, &r.camera_id, None, w, r.vehicle_count as f64));
                     if let Some(s) = r.avg_speed_kmh {
-                        at.extend(detector.observe("speed_collapse", Tail::Low, &r.camera_id, None, w, s));
+                        at.extend(detector.observe(AnomalyKind::SpeedCollapse, Tail::Low, &r.camera_id, None, w, s));
                     }
                 }
                 for z in zones.iter().filter(|z| z.exits > 0) {
-                    at.extend(detector.observe("unusual_dwell", Tail::High, &z.camera, Some(&z.zone), (z.window_start, z.window_end), z.mean_dwell_ms / 1000.0));
+                    at.extend(detector.observe(AnomalyKind::UnusualDwell, Tail::High, &z.camera, Some(&z.zone), (z.window_start, z.window_end), z.mean_dwell_ms / 1000.0));
                 }
             }
             if let Some(f) = frontier {

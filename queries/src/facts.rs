@@ -2,7 +2,7 @@
 //! `Ord + Hash + Serialize`, so speeds are fixed-point integers: centi-km/h (`_ck`).
 
 use itscam_types::analytics::Direction;
-use itscam_types::config::{RuleConfig, RuleKind, Severity};
+use itscam_types::config::{RuleConfig, RuleKind, RuleParams, Severity};
 use itscam_types::ObjectClass;
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +16,22 @@ pub fn from_ck(ck: i64) -> f64 {
     ck as f64 / 100.0
 }
 
+/// Whether a [`Place`] is a zone or a line (ids are unique per kind within a camera).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PlaceKind {
+    /// A `[[camera.zone]]`.
+    Zone,
+    /// A `[[camera.line]]`.
+    Line,
+}
+
 /// A zone or a line of a camera: the key rules and facts are joined on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Place {
     /// Camera id.
     pub camera: String,
-    /// `true` for a line, `false` for a zone (ids are unique per kind within a camera).
-    pub line: bool,
+    /// Zone or line.
+    pub kind: PlaceKind,
     /// Zone or line id.
     pub id: String,
 }
@@ -106,47 +115,42 @@ pub struct RuleSpec {
 }
 
 impl RuleSpec {
-    /// Resolves a validated rule.
+    /// Resolves a validated rule (defaults from the config's [`RuleParams`]).
     pub fn from_config(r: &RuleConfig) -> RuleSpec {
-        use RuleKind::*;
-        let line = matches!(r.kind, RedLight | LaneViolation);
-        let id = if line { r.line.clone() } else { r.zone.clone() }.unwrap_or_default();
-        let (threshold_ck, limit) = match r.kind {
-            Speeding => {
-                let limit = r.limit_kmh.unwrap_or(0.0);
-                (to_ck(limit + r.tolerance_kmh.unwrap_or(0.0)), Some(to_ck(limit)))
+        let kind = r.kind();
+        let place_kind = if kind.watches_line() { PlaceKind::Line } else { PlaceKind::Zone };
+        let (mut threshold_ck, mut limit, mut allowed_dir, mut classes, mut signal) = (0, None, (0, 0), Vec::new(), None);
+        match &r.params {
+            RuleParams::Speeding(s) => {
+                let l = s.limit_kmh.unwrap_or(0.0);
+                (threshold_ck, limit) = (to_ck(l + s.tolerance()), Some(to_ck(l)));
             }
-            StoppedVehicle => {
-                let v = to_ck(r.max_speed_kmh.unwrap_or(1.0));
-                (v, Some(v))
+            RuleParams::StoppedVehicle(s) => {
+                threshold_ck = to_ck(s.max_speed());
+                limit = Some(threshold_ck);
             }
-            _ => (0, None),
-        };
-        let min_duration_ms = match r.kind {
-            Speeding | WrongWay => r.min_duration_ms.unwrap_or(1_000),
-            StoppedVehicle => r.min_duration_ms.unwrap_or(10_000),
-            ZoneIntrusion => r.min_duration_ms.unwrap_or(0),
-            RedLight | LaneViolation => 0,
-        };
-        let allowed_dir = r
-            .allowed_direction
-            .as_ref()
-            .filter(|d| d.len() == 2)
-            .map(|d| unit_milli(d[1][0] - d[0][0], d[1][1] - d[0][1]))
-            .unwrap_or((0, 0));
-        let mut classes: Vec<ObjectClass> =
-            r.classes.iter().flatten().filter_map(|c| ObjectClass::from_name(c)).collect();
-        classes.sort();
-        classes.dedup();
+            RuleParams::WrongWay(w) => {
+                if let Some(d) = w.allowed_direction.as_ref().filter(|d| d.len() == 2) {
+                    allowed_dir = unit_milli(d[1][0] - d[0][0], d[1][1] - d[0][1]);
+                }
+            }
+            RuleParams::ZoneIntrusion(z) => {
+                classes = z.classes.iter().flatten().filter_map(|c| ObjectClass::from_name(c)).collect();
+                classes.sort();
+                classes.dedup();
+            }
+            RuleParams::RedLight(l) => signal = l.signal.clone(),
+            RuleParams::LaneViolation(_) => {}
+        }
         RuleSpec {
             id: r.id.clone(),
-            kind: r.kind,
-            place: Place { camera: r.camera.clone(), line, id },
+            kind,
+            place: Place { camera: r.camera.clone(), kind: place_kind, id: r.params.place_id().unwrap_or_default().to_string() },
             severity: r.severity,
-            signal: r.signal.clone(),
+            signal,
             threshold_ck,
             limit,
-            min_duration_ms,
+            min_duration_ms: r.params.min_duration(),
             allowed_dir,
             classes,
         }

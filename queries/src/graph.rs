@@ -3,7 +3,7 @@
 use crate::anomaly::anomalies;
 use crate::facts::SignalUpdate;
 use crate::metrics::{MetricRows, traffic_metrics};
-use crate::observe::{LiveZones, ObserveSettings, Observed, observe};
+use crate::observe::{LiveZones, ObserveSettings, Observations, observe};
 use crate::rules::{RuleControl, RuleInputs, violations};
 use crate::scene::Scenes;
 use crate::signals::signal_source;
@@ -13,7 +13,6 @@ use itscam_types::{DetectionRow, TrackRow, Tracked};
 use std::collections::HashMap;
 use std::sync::Arc;
 use timely::dataflow::Stream;
-use timely::dataflow::operators::vec::Partition;
 
 /// Everything the queries need, prepared once per run and shared by the workers.
 #[derive(Clone, Debug)]
@@ -78,33 +77,12 @@ pub struct AnalyticsStreams<'s> {
 pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &AnalyticsPlan, worker_index: usize) -> AnalyticsStreams<'s> {
     let scope = tracked.scope();
     let observed = observe(tracked, plan.scenes.clone(), plan.settings, plan.live_zones.clone());
-    let mut parts = observed
-        .partition(8, |o| match o {
-            Observed::Detection(_) => (0, o),
-            Observed::Track(_) => (1, o),
-            Observed::CrossingRow(_) => (2, o),
-            Observed::ZoneEvent(_) => (3, o),
-            Observed::ZoneFact(..) => (4, o),
-            Observed::Crossing(..) => (5, o),
-            Observed::Part(..) => (6, o),
-            Observed::ZoneWindow(_) => (7, o),
-        })
-        .into_iter();
-    let mut next = || parts.next().expect("8 parts");
-    use timely::dataflow::operators::vec::Map;
-    let detections = next().flat_map(|o| match o { Observed::Detection(d) => Some(d), _ => None });
-    let tracks = next().flat_map(|o| match o { Observed::Track(t) => Some(t), _ => None });
-    let crossings = next().flat_map(|o| match o { Observed::CrossingRow(c) => Some(c), _ => None });
-    let zone_events = next().flat_map(|o| match o { Observed::ZoneEvent(z) => Some(z), _ => None });
-    let zone_facts = next().flat_map(|o| match o { Observed::ZoneFact(p, z) => Some((p, z)), _ => None });
-    let cross_facts = next().flat_map(|o| match o { Observed::Crossing(p, c) => Some((p, c)), _ => None });
-    let metric_parts = next().flat_map(|o| match o { Observed::Part(k, t, p) => Some((k, t, p)), _ => None });
-    let zone_windows = next().flat_map(|o| match o { Observed::ZoneWindow(z) => Some(z), _ => None });
+    let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows } = observed;
 
     let feeds = worker_index == 0;
     let signal_updates = if feeds { plan.signals.as_ref().clone() } else { Vec::new() };
     let signals = signal_source(scope, signal_updates);
-    let violations = violations(RuleInputs { zone_facts, crossings: cross_facts, signals }, plan.rules.clone(), feeds, plan.rule_grace_ms);
+    let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, signals }, plan.rules.clone(), feeds, plan.rule_grace_ms);
     let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
     let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
     AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies }

@@ -82,7 +82,7 @@ impl MetricRows {
             camera_id: key.camera.clone(),
             window_start_ms: key.window_start,
             window_end_ms: key.window_start + self.window_ms,
-            class: key.class.clone(),
+            class: key.class.as_str().to_string(),
             vehicle_count: value.map_or(0, |v| v.count),
             avg_speed_kmh: value.and_then(|v| v.avg_speed_ck).map(crate::facts::from_ck),
             density_veh_per_km: density,

@@ -1,7 +1,7 @@
 //! A camera's scene: its calibration (homography), counting lines and zones, built from the
 //! config and checked. `itscam check` reports each camera's reprojection error from here.
 
-use itscam_geo::{CalibrationError, Homography, Polygon};
+use itscam_geo::{CalibrationError, CountingLine, Homography, Polygon};
 use itscam_types::config::{CameraConfig, PipelineConfig, Problem};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +11,8 @@ use std::sync::Arc;
 pub struct LineGeom {
     /// Line id.
     pub id: String,
-    /// Start.
-    pub a: [f64; 2],
-    /// End.
-    pub b: [f64; 2],
+    /// The line, with its crossing rule.
+    pub line: CountingLine,
 }
 
 /// A zone polygon in pixels.
@@ -68,14 +66,17 @@ impl CameraScene {
             let polygon = Polygon::new(&z.polygon).map_err(|e| (format!("zone[{j}].polygon"), e.to_string()))?;
             zones.push(ZoneGeom { id: z.id.clone(), polygon });
         }
+        let mut lines = Vec::new();
+        for (j, l) in cam.line.iter().enumerate() {
+            let bad = |reason: String| (format!("line[{j}].points"), reason);
+            let [a, b] = l.points[..] else { return Err(bad(format!("a line needs exactly 2 points, got {}", l.points.len()))) };
+            let line = CountingLine::new(a, b).map_err(|e| bad(e.to_string()))?;
+            lines.push(LineGeom { id: l.id.clone(), line });
+        }
         Ok(CameraScene {
             camera_id: cam.id.as_str().into(),
             homography,
-            lines: cam
-                .line
-                .iter()
-                .map(|l| LineGeom { id: l.id.clone(), a: l.points[0], b: l.points[1] })
-                .collect(),
+            lines,
             zones,
             road_length_m: cam.road_length_m,
         })
@@ -96,7 +97,7 @@ pub struct Scenes {
 }
 
 impl Scenes {
-    /// Builds every camera's scene, or every calibration problem (`camera[i].calibration`).
+    /// Builds every camera's scene, or every problem of a calibration or shape (`camera[i].calibration`, …).
     pub fn build(config: &PipelineConfig) -> Result<Scenes, Vec<Problem>> {
         let mut by_camera = HashMap::new();
         let mut problems = Vec::new();

@@ -153,13 +153,42 @@ pub struct ViolationRow {
     pub ongoing: bool,
 }
 
+/// What an anomaly is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// Vehicles per window far below the baseline (blocked road, incident).
+    CountCollapse,
+    /// Mean speed far below the baseline (congestion onset).
+    SpeedCollapse,
+    /// A zone's mean dwell far above its baseline.
+    UnusualDwell,
+}
+
+impl AnomalyKind {
+    /// The name in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::CountCollapse => "count_collapse",
+            AnomalyKind::SpeedCollapse => "speed_collapse",
+            AnomalyKind::UnusualDwell => "unusual_dwell",
+        }
+    }
+}
+
+impl std::fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A row of `anomalies`: a metric far from its rolling baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyRow {
     /// Deterministic: `kind:camera:zone:window start`.
     pub anomaly_id: String,
-    /// `count_collapse`, `speed_collapse` or `unusual_dwell`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: AnomalyKind,
     /// Camera id.
     pub camera_id: String,
     /// Zone id (unusual_dwell), else `None`.
@@ -268,7 +297,7 @@ impl Alert {
             alert_id: a.anomaly_id.clone(),
             source: AlertSource::Anomaly,
             source_id: a.anomaly_id.clone(),
-            kind: a.kind.clone(),
+            kind: a.kind.as_str().to_string(),
             rule_id: None,
             severity: a.severity,
             camera_id: a.camera_id.clone(),

@@ -98,7 +98,7 @@ fn repeats_are_suppressed_within_the_window_and_published_after_it() {
 fn anomalies_repeat_per_kind_camera_and_zone() {
     let anomaly = |zone: &str, start: u64| AnomalyRow {
         anomaly_id: format!("unusual_dwell:cam-1:{zone}:{start}"),
-        kind: "unusual_dwell".into(),
+        kind: itscam_types::analytics::AnomalyKind::UnusualDwell,
         camera_id: "cam-1".into(),
         zone_id: Some(zone.into()),
         window_start_ms: start,

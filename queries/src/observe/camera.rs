@@ -2,10 +2,10 @@
 //! with hysteresis, zone stays with an exit grace, and per-window parts of the traffic
 //! metrics. Pure logic, fed in event-time order by the operator in `mod.rs`.
 
-use super::{Observed, ObserveSettings, TrackPart};
-use crate::facts::{CrossPoint, Place, ZonePoint, to_ck, unit_milli};
+use super::{ObserveSettings, PointBatch, TrackPart};
+use crate::facts::{CrossPoint, Place, PlaceKind, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
-use itscam_geo::{GroundFilter, side_of, segments_intersect};
+use itscam_geo::{GroundFilter, LineMemory, LineSide};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
 use itscam_types::{DetectionRow, ObjectClass, TrackRow};
 use std::collections::{BTreeMap, HashMap};
@@ -17,14 +17,6 @@ const MOVING_KMH: f64 = 3.0;
 const MOVING_PX_S: f64 = 5.0;
 /// Gaps longer than this do not count as presence in a window (ms).
 const MAX_PRESENCE_GAP_MS: u64 = 1_000;
-
-#[derive(Clone, Debug, Default)]
-struct LineState {
-    /// Confirmed side: +1 left of a→b as seen in the image (y down), −1 right, 0 not yet.
-    side: i8,
-    /// Last point on the confirmed side.
-    anchor: [f64; 2],
-}
 
 #[derive(Clone, Debug, Default)]
 struct ZoneState {
@@ -46,11 +38,145 @@ struct TrackState {
     speed_sum: f64,
     speed_n: u64,
     speed_max: Option<f64>,
-    lines: Vec<LineState>,
+    lines: Vec<LineMemory>,
     zones: Vec<ZoneState>,
 }
 
+/// Where a confirmed track is now.
+struct At {
+    track: u64,
+    ts: u64,
+    /// Ground point of its box in the image.
+    px: [f64; 2],
+    /// Majority class so far.
+    class: ObjectClass,
+}
+
+/// The ground point of a box in the image: its bottom centre.
+fn bottom_centre(d: &DetectionRow) -> [f64; 2] {
+    [(f64::from(d.x1) + f64::from(d.x2)) / 2.0, f64::from(d.y2)]
+}
+
+/// Adds a point to a track's part of a window (`prev_ts`: its previous point).
+fn add_to_part(part: &mut TrackPart, ts: u64, prev_ts: u64, speed: Option<f64>) {
+    if part.points > 0 && ts > prev_ts {
+        part.presence_ms += (ts - prev_ts).min(MAX_PRESENCE_GAP_MS);
+    }
+    part.points += 1;
+    if let Some(s) = speed {
+        part.speed_sum_ck += to_ck(s);
+        part.speed_n += 1;
+    }
+}
+
 impl TrackState {
+    fn new(scene: &CameraScene, settings: &ObserveSettings, ts: u64) -> TrackState {
+        TrackState {
+            filter: scene.homography.as_ref().map(|_| GroundFilter::new(settings.speed)),
+            class_counts: Vec::new(),
+            last_ts: ts,
+            last_px: None,
+            vel_px: [0.0, 0.0],
+            speed: None,
+            speed_sum: 0.0,
+            speed_n: 0,
+            speed_max: None,
+            lines: vec![LineMemory::default(); scene.lines.len()],
+            zones: vec![ZoneState::default(); scene.zones.len()],
+        }
+    }
+
+    fn count_class(&mut self, class: ObjectClass) {
+        match self.class_counts.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, n)) => *n += 1,
+            None => self.class_counts.push((class, 1)),
+        }
+    }
+
+    /// Image velocity (direction of travel), exponentially smoothed.
+    fn follow_image(&mut self, ts: u64, px: [f64; 2]) {
+        if let Some(last) = self.last_px
+            && ts > self.last_ts
+        {
+            let dt = (ts - self.last_ts) as f64 / 1000.0;
+            let v = [(px[0] - last[0]) / dt, (px[1] - last[1]) / dt];
+            self.vel_px = [0.7 * self.vel_px[0] + 0.3 * v[0], 0.7 * self.vel_px[1] + 0.3 * v[1]];
+        }
+    }
+
+    /// Ground speed through the filter, with the measurement noise of this image point; the
+    /// speed of this point once the filter is warm.
+    fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, ts: u64, px: [f64; 2], ground: Option<(f64, f64)>) -> Option<f64> {
+        let (Some(filter), Some((gx, gy)), Some(h)) = (self.filter.as_mut(), ground, scene.homography.as_ref()) else { return None };
+        let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
+        filter.update_with_noise(ts, gx, gy, noise.max(0.01));
+        self.speed = filter.is_warm().then(|| filter.speed_kmh());
+        let s = self.speed?;
+        self.speed_sum += s;
+        self.speed_n += 1;
+        self.speed_max = Some(self.speed_max.map_or(s, |m: f64| m.max(s)));
+        Some(s)
+    }
+
+    /// Lines, with hysteresis: a crossing is a fact for the rules and a `line_crossings` row.
+    fn cross_lines(&mut self, scene: &CameraScene, hysteresis_px: f64, at: &At, out: &mut PointBatch) {
+        for (line, memory) in scene.lines.iter().zip(self.lines.iter_mut()) {
+            let Some(to) = line.line.track(memory, at.px, hysteresis_px) else { continue };
+            // From the right-hand side to the left is forward.
+            let direction = match to {
+                LineSide::Left => Direction::Forward,
+                LineSide::Right => Direction::Backward,
+            };
+            let (track, ts, class, speed_kmh) = (at.track, at.ts, at.class, self.speed);
+            out.crossing_facts.push((
+                Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Line, id: line.id.clone() },
+                CrossPoint { track, ts, class, direction, speed_ck: speed_kmh.map(to_ck) },
+            ));
+            out.crossing_rows.push(LineCrossingRow {
+                camera_id: scene.camera_id.to_string(),
+                line_id: line.id.clone(),
+                track_id: track,
+                class,
+                ts_ms: ts,
+                direction,
+                speed_kmh,
+            });
+        }
+    }
+
+    /// Zones, with an exit grace: a point inside is a fact; a stay ends once the track has
+    /// been outside for the grace, as a fact, a `zone_events` row and an exit of the window.
+    fn follow_zones(&mut self, scene: &CameraScene, grace_ms: u64, at: &At, exits: &mut HashMap<usize, ZoneWindowAcc>, out: &mut PointBatch) {
+        let (track, ts) = (at.track, at.ts);
+        for (i, zone) in scene.zones.iter().enumerate() {
+            let inside = zone.polygon.contains(at.px[0], at.px[1]);
+            let zs = &mut self.zones[i];
+            if inside {
+                if !zs.inside {
+                    zs.inside = true;
+                    zs.enter_ts = ts;
+                }
+                zs.last_inside_ts = ts;
+                zs.outside_since = None;
+                let place = Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
+                out.zone_facts.push((place, self.zone_point(track, ts, false)));
+            } else if zs.inside {
+                let since = *zs.outside_since.get_or_insert(ts);
+                if ts - since >= grace_ms {
+                    let (enter, exit) = (zs.enter_ts, zs.last_inside_ts);
+                    zs.inside = false;
+                    zs.outside_since = None;
+                    let place = Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
+                    out.zone_facts.push((place, self.zone_point(track, ts, true)));
+                    out.zone_events.push(zone_event(scene, zone.id.clone(), track, at.class, enter, exit));
+                    let acc = exits.entry(i).or_default();
+                    acc.exits += 1;
+                    acc.dwell_ms_sum += exit - enter;
+                }
+            }
+        }
+    }
+
     fn class(&self) -> ObjectClass {
         self.class_counts.iter().max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c))).map(|(c, _)| *c).unwrap_or(ObjectClass(2))
     }
@@ -109,135 +235,38 @@ impl CameraObserver {
 
     /// Fills the detection's ground point and speed; for confirmed tracks, updates the track
     /// and pushes crossings, zone facts and events.
-    pub(crate) fn point(&mut self, mut d: DetectionRow, out: &mut Vec<Observed>) {
-        let scene = self.scene.clone();
-        let settings = self.settings.clone();
-        let px = [(f64::from(d.x1) + f64::from(d.x2)) / 2.0, f64::from(d.y2)];
+    pub(crate) fn point(&mut self, mut d: DetectionRow, out: &mut PointBatch) {
+        let (scene, settings) = (&*self.scene, &*self.settings);
+        let px = bottom_centre(&d);
         let ground = scene.homography.as_ref().and_then(|h| h.project(px[0], px[1]));
         if let Some((gx, gy)) = ground {
             d.ground_x = Some(gx);
             d.ground_y = Some(gy);
         }
         let Some(track) = d.track_id else {
-            out.push(Observed::Detection(d));
+            out.detections.push(d);
             return;
         };
         let ts = d.ts_ms;
-        let state = self.tracks.entry(track).or_insert_with(|| TrackState {
-            filter: scene.homography.as_ref().map(|_| GroundFilter::new(settings.speed)),
-            class_counts: Vec::new(),
-            last_ts: ts,
-            last_px: None,
-            vel_px: [0.0, 0.0],
-            speed: None,
-            speed_sum: 0.0,
-            speed_n: 0,
-            speed_max: None,
-            lines: vec![LineState::default(); scene.lines.len()],
-            zones: vec![ZoneState::default(); scene.zones.len()],
-        });
-        match state.class_counts.iter_mut().find(|(c, _)| *c == d.class) {
-            Some((_, n)) => *n += 1,
-            None => state.class_counts.push((d.class, 1)),
+        let state = self.tracks.entry(track).or_insert_with(|| TrackState::new(scene, settings, ts));
+        state.count_class(d.class);
+        state.follow_image(ts, px);
+        if let Some(s) = state.follow_ground(scene, settings, ts, px, ground) {
+            d.speed_kmh = Some(s);
         }
-        // Image velocity (direction of travel), exponentially smoothed.
-        if let Some(last) = state.last_px
-            && ts > state.last_ts
-        {
-            let dt = (ts - state.last_ts) as f64 / 1000.0;
-            let v = [(px[0] - last[0]) / dt, (px[1] - last[1]) / dt];
-            state.vel_px = [0.7 * state.vel_px[0] + 0.3 * v[0], 0.7 * state.vel_px[1] + 0.3 * v[1]];
-        }
-        // Ground speed.
-        if let (Some(filter), Some((gx, gy)), Some(h)) = (state.filter.as_mut(), ground, scene.homography.as_ref()) {
-            let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
-            filter.update_with_noise(ts, gx, gy, noise.max(0.01));
-            state.speed = filter.is_warm().then(|| filter.speed_kmh());
-            if let Some(s) = state.speed {
-                d.speed_kmh = Some(s);
-                state.speed_sum += s;
-                state.speed_n += 1;
-                state.speed_max = Some(state.speed_max.map_or(s, |m: f64| m.max(s)));
-            }
-        }
-        let prev_ts = state.last_ts;
-        state.last_ts = ts;
+        let prev_ts = std::mem::replace(&mut state.last_ts, ts);
         state.last_px = Some(px);
-        // Lines, with hysteresis.
-        let class = state.class();
-        for (i, line) in scene.lines.iter().enumerate() {
-            let len = (line.b[0] - line.a[0]).hypot(line.b[1] - line.a[1]);
-            let s = side_of(line.a, line.b, px) / len;
-            if s.abs() < settings.line_hysteresis_px {
-                continue;
-            }
-            let side: i8 = if s > 0.0 { 1 } else { -1 };
-            let ls = &mut state.lines[i];
-            if ls.side != 0 && ls.side != side && segments_intersect(ls.anchor, px, line.a, line.b) {
-                // From the right-hand side (−1) to the left is forward.
-                let direction = if ls.side < 0 { Direction::Forward } else { Direction::Backward };
-                let speed_kmh = state.speed;
-                out.push(Observed::Crossing(
-                    Place { camera: scene.camera_id.to_string(), line: true, id: line.id.clone() },
-                    CrossPoint { track, ts, class, direction, speed_ck: speed_kmh.map(to_ck) },
-                ));
-                out.push(Observed::CrossingRow(LineCrossingRow {
-                    camera_id: scene.camera_id.to_string(),
-                    line_id: line.id.clone(),
-                    track_id: track,
-                    class,
-                    ts_ms: ts,
-                    direction,
-                    speed_kmh,
-                }));
-            }
-            ls.side = side;
-            ls.anchor = px;
-        }
-        // Zones, with an exit grace.
+        let at = At { track, ts, px, class: state.class() };
+        state.cross_lines(scene, settings.line_hysteresis_px, &at, out);
         let window = ts - ts % settings.window_ms;
-        for (i, zone) in scene.zones.iter().enumerate() {
-            let inside = zone.polygon.contains(px[0], px[1]);
-            let zs = &mut state.zones[i];
-            if inside {
-                if !zs.inside {
-                    zs.inside = true;
-                    zs.enter_ts = ts;
-                }
-                zs.last_inside_ts = ts;
-                zs.outside_since = None;
-                let place = Place { camera: scene.camera_id.to_string(), line: false, id: zone.id.clone() };
-                out.push(Observed::ZoneFact(place, state.zone_point(track, ts, false)));
-            } else if zs.inside {
-                let since = *zs.outside_since.get_or_insert(ts);
-                if ts - since >= settings.zone_exit_grace_ms {
-                    let (enter, exit) = (zs.enter_ts, zs.last_inside_ts);
-                    zs.inside = false;
-                    zs.outside_since = None;
-                    let place = Place { camera: scene.camera_id.to_string(), line: false, id: zone.id.clone() };
-                    out.push(Observed::ZoneFact(place, state.zone_point(track, ts, true)));
-                    out.push(Observed::ZoneEvent(zone_event(&scene, zone.id.clone(), track, class, enter, exit)));
-                    let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
-                    acc.exits += 1;
-                    acc.dwell_ms_sum += exit - enter;
-                }
-            }
-        }
-        // This window's part of the metrics.
-        let part = self.windows.entry(window).or_default().0.entry(track).or_default();
-        if part.points > 0 && ts > prev_ts {
-            part.presence_ms += (ts - prev_ts).min(MAX_PRESENCE_GAP_MS);
-        }
-        part.points += 1;
-        if let Some(s) = state.speed {
-            part.speed_sum_ck += to_ck(s);
-            part.speed_n += 1;
-        }
-        out.push(Observed::Detection(d));
+        let parts = self.windows.entry(window).or_default();
+        state.follow_zones(scene, settings.zone_exit_grace_ms, &at, &mut parts.1, out);
+        add_to_part(parts.0.entry(track).or_default(), ts, prev_ts, state.speed);
+        out.detections.push(d);
     }
 
     /// A track ended: fills its speeds, closes its zone stays.
-    pub(crate) fn end(&mut self, mut t: TrackRow, out: &mut Vec<Observed>) {
+    pub(crate) fn end(&mut self, mut t: TrackRow, out: &mut PointBatch) {
         if let Some(state) = self.tracks.remove(&t.track_id) {
             if state.speed_n > 0 {
                 t.mean_speed_kmh = Some(state.speed_sum / state.speed_n as f64);
@@ -250,9 +279,9 @@ impl CameraObserver {
                 if !zs.inside {
                     continue;
                 }
-                let place = Place { camera: self.scene.camera_id.to_string(), line: false, id: zone.id.clone() };
-                out.push(Observed::ZoneFact(place, state.zone_point(t.track_id, ts, true)));
-                out.push(Observed::ZoneEvent(zone_event(&self.scene, zone.id.clone(), t.track_id, state.class(), zs.enter_ts, zs.last_inside_ts)));
+                let place = Place { camera: self.scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
+                out.zone_facts.push((place, state.zone_point(t.track_id, ts, true)));
+                out.zone_events.push(zone_event(&self.scene, zone.id.clone(), t.track_id, state.class(), zs.enter_ts, zs.last_inside_ts));
                 let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
                 acc.exits += 1;
                 acc.dwell_ms_sum += zs.last_inside_ts - zs.enter_ts;
@@ -264,7 +293,7 @@ impl CameraObserver {
                 }
             }
         }
-        out.push(Observed::Track(t));
+        out.tracks.push(t);
     }
 
     /// Takes the parts of the window starting at `start`: each track's part with its class,

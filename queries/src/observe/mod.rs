@@ -5,6 +5,9 @@
 //! buffers its input until the frontier passes each time, and processes times in order. Window
 //! parts are emitted at `window_end − 1`, when the frontier passes the window: the operator holds
 //! a capability for that time while the window is open.
+//!
+//! It is one operator with eight typed outputs ([`Observations`]): each kind of record is
+//! pushed into its own buffer and leaves on its own port, with a capability for that port.
 
 mod camera;
 
@@ -14,14 +17,15 @@ use camera::CameraObserver;
 use itscam_geo::FilterConfig;
 use itscam_types::analytics::{LineCrossingRow, ZoneEventRow};
 use itscam_types::config::AnalyticsConfig;
-use itscam_types::{DetectionRow, TrackRow, Tracked};
+use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 /// Settings of the observe step (from `[analytics]`).
 #[derive(Clone, Copy, Debug)]
@@ -64,18 +68,50 @@ pub struct TrackPart {
     pub presence_ms: u64,
     /// Final class when the track ended before the window closed.
     #[serde(skip)]
-    pub class: Option<itscam_types::ObjectClass>,
+    pub class: Option<ObjectClass>,
 }
 
-/// Key of a metrics group: camera × window × class (`all` for every vehicle class together).
+/// The class of a metrics group: one COCO class, or every vehicle class together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MetricClass {
+    /// Every vehicle class together (all but `person`): the `all` rows.
+    All,
+    /// One class.
+    Class(ObjectClass),
+}
+
+impl MetricClass {
+    /// The name in `traffic_metrics.class`: the COCO name, or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricClass::All => "all",
+            MetricClass::Class(c) => c.name(),
+        }
+    }
+}
+
+/// Ordered by name, as the `class` column sorts (`all` between `bus` and `car`...).
+impl Ord for MetricClass {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for MetricClass {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Key of a metrics group: camera × window × class.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MetricKey {
     /// Camera id.
     pub camera: String,
     /// Window start.
     pub window_start: u64,
-    /// COCO class name or `all`.
-    pub class: String,
+    /// A class, or `all`.
+    pub class: MetricClass,
 }
 
 /// Zone exits of one window (for the dwell baseline).
@@ -95,85 +131,144 @@ pub struct ZoneWindow {
     pub mean_dwell_ms: f64,
 }
 
-/// What the observe step emits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Observed {
-    /// A detection with ground point and speed filled in.
-    Detection(DetectionRow),
-    /// A track that ended, with its speeds.
-    Track(TrackRow),
-    /// A `line_crossings` row.
-    CrossingRow(LineCrossingRow),
-    /// The same crossing as a fact for the rules.
-    Crossing(Place, CrossPoint),
-    /// A `zone_events` row.
-    ZoneEvent(ZoneEventRow),
-    /// A point in (or leaving) a zone, for the rules.
-    ZoneFact(Place, ZonePoint),
-    /// A track's part of a metrics window (at `window_end − 1`).
-    Part(MetricKey, u64, TrackPart),
-    /// A zone's exits in a window (at `window_end − 1`).
-    ZoneWindow(ZoneWindow),
-}
-
 /// Live tracks per zone: `(camera, zone) → tracks inside`, updated as event time advances.
 pub type LiveZones = Arc<Mutex<BTreeMap<(String, String), u32>>>;
 
+/// What the observe step emits, one stream per kind of output.
+pub struct Observations<'s> {
+    /// Detections with ground point and speed filled in.
+    pub detections: Stream<'s, u64, Vec<DetectionRow>>,
+    /// Tracks that ended, with their speeds.
+    pub tracks: Stream<'s, u64, Vec<TrackRow>>,
+    /// `line_crossings` rows.
+    pub crossing_rows: Stream<'s, u64, Vec<LineCrossingRow>>,
+    /// `zone_events` rows.
+    pub zone_events: Stream<'s, u64, Vec<ZoneEventRow>>,
+    /// Points in (or leaving) a zone, for the rules.
+    pub zone_facts: Stream<'s, u64, Vec<(Place, ZonePoint)>>,
+    /// The crossings as facts for the rules.
+    pub crossing_facts: Stream<'s, u64, Vec<(Place, CrossPoint)>>,
+    /// Each track's part of a metrics window (at `window_end − 1`).
+    pub metric_parts: Stream<'s, u64, Vec<(MetricKey, u64, TrackPart)>>,
+    /// Each zone's exits in a window (at `window_end − 1`).
+    pub zone_windows: Stream<'s, u64, Vec<ZoneWindow>>,
+}
+
+/// One event time's output of the points and ended tracks, a buffer per output.
+#[derive(Debug, Default)]
+pub(crate) struct PointBatch {
+    pub detections: Vec<DetectionRow>,
+    pub tracks: Vec<TrackRow>,
+    pub crossing_rows: Vec<LineCrossingRow>,
+    pub zone_events: Vec<ZoneEventRow>,
+    pub zone_facts: Vec<(Place, ZonePoint)>,
+    pub crossing_facts: Vec<(Place, CrossPoint)>,
+}
+
+/// One closed window's output.
+#[derive(Debug, Default)]
+struct WindowBatch {
+    metric_parts: Vec<(MetricKey, u64, TrackPart)>,
+    zone_windows: Vec<ZoneWindow>,
+}
+
+/// The operator's outputs. Each batch goes out with a capability per output port, taken from
+/// the output's own index, so an output can never be fed from another's buffer.
+struct Outputs {
+    detections: Output<u64, Vec<DetectionRow>>,
+    tracks: Output<u64, Vec<TrackRow>>,
+    crossing_rows: Output<u64, Vec<LineCrossingRow>>,
+    zone_events: Output<u64, Vec<ZoneEventRow>>,
+    zone_facts: Output<u64, Vec<(Place, ZonePoint)>>,
+    crossing_facts: Output<u64, Vec<(Place, CrossPoint)>>,
+    metric_parts: Output<u64, Vec<(MetricKey, u64, TrackPart)>>,
+    zone_windows: Output<u64, Vec<ZoneWindow>>,
+}
+
+/// Ports of the point outputs (created first): `0..POINT_PORTS`; the window outputs follow.
+const POINT_PORTS: usize = 6;
+/// Capabilities for one event time, one per point output.
+type PointCaps = [Capability<u64>; POINT_PORTS];
+/// Capabilities for one window's end, one per window output.
+type WindowCaps = [Capability<u64>; 2];
+
+impl Outputs {
+    fn send_points(&mut self, caps: &PointCaps, b: &mut PointBatch) {
+        send(&mut self.detections, caps, 0, &mut b.detections);
+        send(&mut self.tracks, caps, 0, &mut b.tracks);
+        send(&mut self.crossing_rows, caps, 0, &mut b.crossing_rows);
+        send(&mut self.zone_events, caps, 0, &mut b.zone_events);
+        send(&mut self.zone_facts, caps, 0, &mut b.zone_facts);
+        send(&mut self.crossing_facts, caps, 0, &mut b.crossing_facts);
+    }
+
+    fn send_window(&mut self, caps: &WindowCaps, b: &mut WindowBatch) {
+        send(&mut self.metric_parts, caps, POINT_PORTS, &mut b.metric_parts);
+        send(&mut self.zone_windows, caps, POINT_PORTS, &mut b.zone_windows);
+    }
+}
+
+/// Sends `data` on `output` with its capability: `caps[port − first]`.
+fn send<D: 'static>(output: &mut Output<u64, Vec<D>>, caps: &[Capability<u64>], first: usize, data: &mut Vec<D>) {
+    if !data.is_empty() {
+        let cap = &caps[output.output_index() - first];
+        output.activate().give(cap, data);
+        data.clear();
+    }
+}
+
 /// Runs the observe step on a stream of tracker output (already exchanged by camera).
-pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, settings: ObserveSettings, live: LiveZones) -> Stream<'s, u64, Vec<Observed>> {
+pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, settings: ObserveSettings, live: LiveZones) -> Observations<'s> {
+    let mut builder = OperatorBuilder::new("Observe".to_owned(), tracked.scope());
+    let mut input = builder.new_input(tracked, Pipeline);
+    // The point outputs first: their ports are `0..POINT_PORTS`.
+    let (detections, detections_s) = builder.new_output();
+    let (tracks, tracks_s) = builder.new_output();
+    let (crossing_rows, crossing_rows_s) = builder.new_output();
+    let (zone_events, zone_events_s) = builder.new_output();
+    let (zone_facts, zone_facts_s) = builder.new_output();
+    let (crossing_facts, crossing_facts_s) = builder.new_output();
+    let (metric_parts, metric_parts_s) = builder.new_output();
+    let (zone_windows, zone_windows_s) = builder.new_output();
+    let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows };
+    debug_assert_eq!((outputs.crossing_facts.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
     let settings = Arc::new(settings);
     let window_ms = settings.window_ms;
-    tracked.unary_frontier(Pipeline, "Observe", move |_cap, _info| {
+    builder.build(move |_initial_caps| {
         let mut observers: HashMap<Arc<str>, CameraObserver> = HashMap::new();
-        let mut stash: BTreeMap<u64, (Capability<u64>, Vec<Tracked>)> = BTreeMap::new();
-        let mut window_caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
-        let mut out: Vec<Observed> = Vec::new();
-        move |(input, frontier), output| {
+        let mut stash: BTreeMap<u64, (PointCaps, Vec<Tracked>)> = BTreeMap::new();
+        let mut window_caps: BTreeMap<u64, WindowCaps> = BTreeMap::new();
+        let mut points = PointBatch::default();
+        let mut window = WindowBatch::default();
+        move |frontiers| {
+            let frontier = &frontiers[0];
             input.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
                 let w = t - t % window_ms;
-                window_caps.entry(w).or_insert_with(|| cap.delayed(&(w + window_ms - 1), 0));
-                let slot = stash.entry(t).or_insert_with(|| (cap.retain_least(0).expect("non-empty stamp"), Vec::new()));
+                let end = w + window_ms - 1;
+                window_caps.entry(w).or_insert_with(|| std::array::from_fn(|i| cap.delayed(&end, POINT_PORTS + i)));
+                let slot = stash.entry(t).or_insert_with(|| {
+                    (std::array::from_fn(|port| cap.retain_least(port).expect("non-empty stamp")), Vec::new())
+                });
                 slot.1.append(data);
             });
-            let mut ready: Vec<(Capability<u64>, Vec<Observed>)> = Vec::new();
             let mut changed = false;
             while let Some(entry) = stash.first_entry() {
                 let t = *entry.key();
                 if frontier.less_equal(&t) {
                     break;
                 }
-                let (cap, items) = entry.remove();
-                flush_windows(t, window_ms, &mut observers, &mut window_caps, &mut ready);
+                let (caps, items) = entry.remove();
+                flush_windows(t, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
                 for item in items {
-                    match item {
-                        Tracked::Detection(d) => {
-                            let obs = camera_observer(&mut observers, &d.camera_id, &scenes, &settings);
-                            match obs {
-                                Some(obs) => obs.point(d, &mut out),
-                                None => out.push(Observed::Detection(d)),
-                            }
-                        }
-                        Tracked::Ended(row) => {
-                            let cam: Arc<str> = row.camera_id.as_str().into();
-                            match camera_observer(&mut observers, &cam, &scenes, &settings) {
-                                Some(obs) => obs.end(row, &mut out),
-                                None => out.push(Observed::Track(row)),
-                            }
-                        }
-                    }
+                    observe_one(item, &mut observers, &scenes, &settings, &mut points);
                 }
-                ready.push((cap, std::mem::take(&mut out)));
+                outputs.send_points(&caps, &mut points);
                 changed = true;
             }
             // Windows the frontier has passed are complete.
             let end = frontier.frontier().iter().min().copied().unwrap_or(u64::MAX);
-            flush_windows(end, window_ms, &mut observers, &mut window_caps, &mut ready);
-            for (cap, mut data) in ready {
-                if !data.is_empty() {
-                    output.session(&cap).give_container(&mut data);
-                }
-            }
+            flush_windows(end, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
             if changed && let Ok(mut live) = live.lock() {
                 for (cam, obs) in &observers {
                     for (zone, n) in obs.occupancy() {
@@ -182,7 +277,34 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                 }
             }
         }
-    })
+    });
+    Observations {
+        detections: detections_s,
+        tracks: tracks_s,
+        crossing_rows: crossing_rows_s,
+        zone_events: zone_events_s,
+        zone_facts: zone_facts_s,
+        crossing_facts: crossing_facts_s,
+        metric_parts: metric_parts_s,
+        zone_windows: zone_windows_s,
+    }
+}
+
+/// One tracker output through its camera's observer (passed on as it is without a scene).
+fn observe_one(item: Tracked, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
+    match item {
+        Tracked::Detection(d) => match camera_observer(observers, &d.camera_id, scenes, settings) {
+            Some(obs) => obs.point(d, out),
+            None => out.detections.push(d),
+        },
+        Tracked::Ended(row) => {
+            let cam: Arc<str> = row.camera_id.as_str().into();
+            match camera_observer(observers, &cam, scenes, settings) {
+                Some(obs) => obs.end(row, out),
+                None => out.tracks.push(row),
+            }
+        }
+    }
 }
 
 /// Emits the window parts of every window that ended at or before `end_exclusive`.
@@ -190,16 +312,16 @@ fn flush_windows(
     end_exclusive: u64,
     window_ms: u64,
     observers: &mut HashMap<Arc<str>, CameraObserver>,
-    window_caps: &mut BTreeMap<u64, Capability<u64>>,
-    ready: &mut Vec<(Capability<u64>, Vec<Observed>)>,
+    window_caps: &mut BTreeMap<u64, WindowCaps>,
+    out: &mut WindowBatch,
+    outputs: &mut Outputs,
 ) {
     while let Some(entry) = window_caps.first_entry() {
         let w = *entry.key();
         if w + window_ms > end_exclusive {
             break;
         }
-        let cap = entry.remove();
-        let mut parts = Vec::new();
+        let caps = entry.remove();
         let mut cams: Vec<Arc<str>> = observers.keys().cloned().collect();
         cams.sort();
         for cam in cams {
@@ -207,23 +329,23 @@ fn flush_windows(
             let (tracks, zones) = obs.take_window(w);
             for (track, class, part) in tracks {
                 // `all` is every vehicle: pedestrians have their own rows only.
-                let all = (class.name() != "person").then(|| "all".to_string());
-                for class in std::iter::once(class.name().to_string()).chain(all) {
-                    parts.push(Observed::Part(MetricKey { camera: cam.to_string(), window_start: w, class }, track, part.clone()));
+                let all = (class.name() != "person").then_some(MetricClass::All);
+                for class in std::iter::once(MetricClass::Class(class)).chain(all) {
+                    out.metric_parts.push((MetricKey { camera: cam.to_string(), window_start: w, class }, track, part.clone()));
                 }
             }
             for (zone, acc) in zones {
-                parts.push(Observed::ZoneWindow(ZoneWindow {
+                out.zone_windows.push(ZoneWindow {
                     camera: cam.to_string(),
                     zone,
                     window_start: w,
                     window_end: w + window_ms,
                     exits: acc.exits,
                     mean_dwell_ms: acc.dwell_ms_sum as f64 / acc.exits.max(1) as f64,
-                }));
+                });
             }
         }
-        ready.push((cap, parts));
+        outputs.send_window(&caps, out);
     }
 }
 

@@ -6,13 +6,13 @@
 
 use crate::facts::RuleSpec;
 use itscam_types::config::{PipelineConfig, Problem, RuleConfig};
+use itscam_types::{Blame, Blamed};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::scheduling::SyncActivator;
-
 
 /// Why a rule change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,17 @@ pub enum RuleError {
     /// The pipeline has ended; rules can no longer change.
     #[error("the pipeline has ended")]
     Ended,
+}
+
+/// Every refusal is the caller's: a rule that does not fit, an id that does not match, a rule
+/// that does not exist, or a change sent after the pipeline ended (a finished run takes no
+/// changes; retrying the same call fails again, so it is not an external failure).
+impl Blamed for RuleError {
+    fn blame(&self) -> Blame {
+        match self {
+            RuleError::Invalid(_) | RuleError::IdMismatch { .. } | RuleError::NotFound(_) | RuleError::Ended => Blame::User,
+        }
+    }
 }
 
 /// A rule as listed by the API.
@@ -179,3 +190,21 @@ pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: Rul
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_the_callers() {
+        let errors = [
+            RuleError::Invalid(vec![Problem::new("rule.zone", "no zone")]),
+            RuleError::IdMismatch { path: "a".into(), body: "b".into() },
+            RuleError::NotFound("a".into()),
+            RuleError::Ended,
+        ];
+        for e in &errors {
+            assert_eq!((e.blame(), e.retry_after()), (Blame::User, None), "{e}");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use itscam_queries::anomaly::{Detector, Tail, anomalies};
 use itscam_queries::observe::ZoneWindow;
-use itscam_types::analytics::{AnomalyRow, TrafficMetricRow};
+use itscam_types::analytics::{AnomalyKind, AnomalyRow, TrafficMetricRow};
 use itscam_types::config::AnomalyConfig;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Input;
@@ -58,7 +58,7 @@ fn steady_then_blocked_then_slow_then_long_dwell() {
             }
         }
     });
-    let mut got: Vec<(String, u64)> = out.lock().unwrap().iter().map(|a| (a.kind.clone(), (a.window_start_ms - T0) / W)).collect();
+    let mut got: Vec<(String, u64)> = out.lock().unwrap().iter().map(|a| (a.kind.as_str().to_string(), (a.window_start_ms - T0) / W)).collect();
     got.sort();
     assert_eq!(
         got,
@@ -72,11 +72,11 @@ fn steady_then_blocked_then_slow_then_long_dwell() {
         ]
     );
     let out = out.lock().unwrap();
-    let blocked = out.iter().find(|a| a.kind == "count_collapse").unwrap();
+    let blocked = out.iter().find(|a| a.kind == AnomalyKind::CountCollapse).unwrap();
     assert_eq!(blocked.value, 0.0);
     assert!(blocked.score < -3.0 && (50.0..55.0).contains(&blocked.baseline), "{blocked:?}");
     assert_eq!(blocked.anomaly_id, format!("count_collapse:cam-1:-:{}", T0 + 20 * W));
-    let dwell = out.iter().find(|a| a.kind == "unusual_dwell").unwrap();
+    let dwell = out.iter().find(|a| a.kind == AnomalyKind::UnusualDwell).unwrap();
     assert_eq!(dwell.zone_id.as_deref(), Some("box"));
 }
 
@@ -87,12 +87,12 @@ fn nothing_is_flagged_during_warm_up_and_anomalies_do_not_become_the_baseline() 
     let w = |i: u64| (i * W, (i + 1) * W);
     // Warm-up: a collapse in window 2 is not flagged (too little history).
     for (i, v) in [50.0, 52.0, 0.0, 51.0, 49.0, 50.0, 51.0].into_iter().enumerate() {
-        assert!(d.observe("count_collapse", Tail::Low, "c", None, w(i as u64), v).is_none());
+        assert!(d.observe(AnomalyKind::CountCollapse, Tail::Low, "c", None, w(i as u64), v).is_none());
     }
     // A long incident keeps being flagged: anomalous windows do not update the baseline.
     for i in 7..20 {
-        assert!(d.observe("count_collapse", Tail::Low, "c", None, w(i), 5.0).is_some(), "window {i}");
+        assert!(d.observe(AnomalyKind::CountCollapse, Tail::Low, "c", None, w(i), 5.0).is_some(), "window {i}");
     }
     // High values are not a collapse.
-    assert!(d.observe("count_collapse", Tail::Low, "c", None, w(20), 400.0).is_none());
+    assert!(d.observe(AnomalyKind::CountCollapse, Tail::Low, "c", None, w(20), 400.0).is_none());
 }

@@ -1,7 +1,7 @@
 //! Episodes: one violation per (rule, track, episode), confirmed after `min_duration_ms`,
 //! closed after the grace, on leaving, or when the rule goes.
 
-use itscam_queries::facts::{CrossPoint, Place, RuleSpec, ZonePoint};
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, RuleSpec, ZonePoint};
 use itscam_queries::rules::Episodes;
 use itscam_types::ObjectClass;
 use itscam_types::analytics::{Direction, ViolationRow};
@@ -11,7 +11,7 @@ fn speeding() -> RuleSpec {
     RuleSpec {
         id: "speed".into(),
         kind: RuleKind::Speeding,
-        place: Place { camera: "cam-1".into(), line: false, id: "approach".into() },
+        place: Place { camera: "cam-1".into(), kind: PlaceKind::Zone, id: "approach".into() },
         severity: Severity::High,
         signal: None,
         threshold_ck: 6_000,
@@ -123,7 +123,7 @@ fn stopped_vehicle_wrong_way_and_intrusion_conditions() {
 
 #[test]
 fn crossings_are_one_violation_each() {
-    let lane = RuleSpec { id: "solid".into(), kind: RuleKind::LaneViolation, place: Place { camera: "cam-1".into(), line: true, id: "solid-1".into() }, limit: None, ..speeding() };
+    let lane = RuleSpec { id: "solid".into(), kind: RuleKind::LaneViolation, place: Place { camera: "cam-1".into(), kind: PlaceKind::Line, id: "solid-1".into() }, limit: None, ..speeding() };
     let mut e = Episodes::new(500);
     let mut out = Vec::new();
     for ts in [1_000, 5_000] {

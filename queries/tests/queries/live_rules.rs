@@ -4,7 +4,7 @@
 
 use itscam_queries::{AnalyticsPlan, build_analytics};
 use itscam_types::analytics::ViolationRow;
-use itscam_types::config::{PipelineConfig, RuleConfig, RuleKind, Severity};
+use itscam_types::config::{PipelineConfig, RuleConfig, RuleParams, Severity, ZoneIntrusionRule};
 use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Input;
@@ -105,21 +105,8 @@ fn run(change: impl Fn(u64, &AnalyticsPlan) + Send + Sync + 'static) -> (Vec<Vio
 }
 
 fn no_cars() -> RuleConfig {
-    RuleConfig {
-        id: "no-cars".into(),
-        kind: RuleKind::ZoneIntrusion,
-        camera: "cam-1".into(),
-        severity: Severity::High,
-        zone: Some("z".into()),
-        line: None,
-        signal: None,
-        limit_kmh: None,
-        tolerance_kmh: None,
-        max_speed_kmh: None,
-        min_duration_ms: None,
-        allowed_direction: None,
-        classes: Some(vec!["car".into()]),
-    }
+    let params = ZoneIntrusionRule { zone: Some("z".into()), classes: Some(vec!["car".into()]), min_duration_ms: None };
+    RuleConfig::new("no-cars", "cam-1", RuleParams::ZoneIntrusion(params)).with_severity(Severity::High)
 }
 
 #[test]
@@ -164,7 +151,8 @@ fn a_rule_added_and_removed_mid_stream_changes_only_its_own_outputs() {
 fn a_rule_that_does_not_fit_the_pipeline_is_refused_with_every_problem() {
     let config = Arc::new(PipelineConfig::from_toml(CONFIG).unwrap());
     let plan = AnalyticsPlan::new(config, Vec::new()).unwrap();
-    let bad = RuleConfig { zone: Some("nowhere".into()), classes: Some(vec!["spaceship".into()]), ..no_cars() };
+    let params = ZoneIntrusionRule { zone: Some("nowhere".into()), classes: Some(vec!["spaceship".into()]), min_duration_ms: None };
+    let bad = RuleConfig::new("no-cars", "cam-1", RuleParams::ZoneIntrusion(params)).with_severity(Severity::High);
     let err = plan.rules.put("no-cars", bad).unwrap_err().to_string();
     assert!(err.contains("no zone \"nowhere\"") && err.contains("spaceship"), "{err}");
     let err = plan.rules.put("other-id", no_cars()).unwrap_err().to_string();

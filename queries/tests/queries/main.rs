@@ -1,9 +1,10 @@
 //! Tests of the traffic queries: oracle tests of the differential queries (seeded random
 //! inserts and retractions compared with a from-scratch recomputation at every time), episode
-//! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs.
+//! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs, and the observe step's typed outputs.
 
 mod anomalies;
 mod episodes;
 mod live_rules;
+mod observe;
 mod oracle_metrics;
 mod oracle_rules;

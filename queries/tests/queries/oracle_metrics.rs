@@ -2,7 +2,8 @@
 
 use differential_dataflow::input::Input;
 use itscam_queries::metrics::{MetricValue, metric_value, metric_values};
-use itscam_queries::observe::{MetricKey, TrackPart};
+use itscam_queries::observe::{MetricClass, MetricKey, TrackPart};
+use itscam_types::ObjectClass;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ fn random_record(rng: &mut StdRng) -> Record {
     let key = MetricKey {
         camera: format!("cam-{}", rng.random_range(0..2)),
         window_start: 60_000 * rng.random_range(0..3u64),
-        class: ["car", "all"][rng.random_range(0..2)].to_string(),
+        class: [MetricClass::Class(ObjectClass(2)), MetricClass::All][rng.random_range(0..2)],
     };
     let part = TrackPart {
         points: rng.random_range(1..30),

@@ -3,7 +3,7 @@
 //! signal state at that time) — whatever was added or removed before.
 
 use differential_dataflow::input::Input as DdInput;
-use itscam_queries::facts::{CrossPoint, Place, RuleSpec, SignalState, ZonePoint};
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, RuleSpec, SignalState, ZonePoint};
 use itscam_queries::rules::{Hit, RuleInputs, hits};
 use itscam_types::ObjectClass;
 use itscam_types::analytics::Direction;
@@ -16,7 +16,8 @@ use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::Probe;
 
 fn place(line: bool, id: &str) -> Place {
-    Place { camera: "cam-1".into(), line, id: id.into() }
+    let kind = if line { PlaceKind::Line } else { PlaceKind::Zone };
+    Place { camera: "cam-1".into(), kind, id: id.into() }
 }
 
 fn rule_pool() -> Vec<RuleSpec> {

@@ -24,7 +24,7 @@ pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
-pub use rule::{RuleConfig, RuleKind, Severity};
+pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
 pub use sections::{HttpConfig, QueryConfig, RunConfig};
 pub use tracker::{Assignment, TrackerConfig};

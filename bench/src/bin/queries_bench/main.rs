@@ -199,7 +199,11 @@ fn rule_add(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std::p
     drop(frames);
     println!("\n## Rule add time vs history: {}, 1 worker, {} adds per point (medians)", scene.spread(), a.reps);
     let template = scene.rule(0);
-    let new_rule = move |k: usize| RuleConfig { id: format!("added-{k}"), ..template.clone() };
+    let new_rule = move |k: usize| -> RuleConfig {
+        let mut rule = template.clone();
+        rule.id = format!("added-{k}");
+        rule
+    };
     let points = rule_add::measure(tracked, scene.plan(dir)?, a.history.clone(), a.reps, new_rule)?;
     println!(
         "{:>10} {:>12} {:>9} {:>13} {:>12} {:>16} {:>12} {:>12}",
