@@ -105,7 +105,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "lake": &*state.lake_url, "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// `GET /cameras`: each video camera's health (connecting, up, reconnecting, down), attempts,
+/// `GET /cameras`: each video camera's health (connecting, up, reconnecting, down, finished), attempts,
 /// last error and counters, and each calibrated camera's reprojection error, while
 /// `itscam run --http` runs.
 async fn cameras(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -134,9 +134,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if !state.cameras.is_empty() {
         let _ = writeln!(out, "# HELP itscam_camera_up Video camera health: 1 when up.\n# TYPE itscam_camera_up gauge");
         for c in state.cameras.iter() {
-            let snap = serde_json::to_value(c.snapshot()).unwrap_or_default();
-            let up = snap["health"].as_str() == Some("up");
-            let _ = writeln!(out, "itscam_camera_up{{camera_id=\"{}\"}} {}", snap["camera_id"].as_str().unwrap_or(""), u8::from(up));
+            let up = c.health() == itscam_types::CameraHealth::Up;
+            let _ = writeln!(out, "itscam_camera_up{{camera_id=\"{}\"}} {}", c.camera_id(), u8::from(up));
         }
     }
     if let Some(a) = &state.analytics {

@@ -251,7 +251,7 @@ pub fn run(config: &PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>)
                     return; // in the lake already (a replay after a restart)
                 }
                 RunCounters::add(&c.rejected, rows.len());
-                RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == "late").count());
+                RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == itscam_types::ErrorKind::Late).count());
                 if !error_sink.send(SinkRows::Errors(rows)) {
                     stop_e.store(true, Ordering::Relaxed);
                 }
@@ -408,8 +408,8 @@ async fn maintain(lake: Lake, config: itscam_types::config::LakeConfig) {
 /// topics are checked here (start-up errors name the broker and topic).
 fn feeds_of(config: &PipelineConfig) -> anyhow::Result<Vec<FeedSpec>> {
     let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
-    for cam in config.camera.iter().filter(|c| matches!(c.parsed_source(), Source::DetectionsFile(_) | Source::DetectionsStdin | Source::Kafka(_))) {
-        by_source.entry(cam.parsed_source()).or_default().push(cam.id.clone());
+    for cam in config.camera.iter().filter(|c| c.source.family().carries_detections()) {
+        by_source.entry(cam.source.clone()).or_default().push(cam.id.clone());
     }
     by_source
         .into_iter()

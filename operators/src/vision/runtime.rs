@@ -2,7 +2,9 @@
 //! the configured execution provider, and running one batch. Used only on the inference
 //! thread, never on a timely worker.
 
+use super::preprocess::PreprocessError;
 use itscam_types::config::{ModelConfig, Provider};
+use itscam_types::{Blame, Blamed};
 use ort::ep::ExecutionProvider;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -48,6 +50,29 @@ pub enum VisionError {
     /// A batch failed in ONNX Runtime (external library); the frames are reported, not lost.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// A frame of the batch could not be prepared for the model.
+    #[error("inference failed: {0}")]
+    Preprocess(#[from] PreprocessError),
+    /// The inference thread ended while the operator still had frames for it.
+    #[error("the inference thread stopped (this is a bug)")]
+    ThreadStopped,
+}
+
+impl Blamed for VisionError {
+    /// Setup and config (library, model, provider) are the user's; a batch that fails in ONNX
+    /// Runtime is external (the next batch is tried, the failed frames become `errors` rows).
+    fn blame(&self) -> Blame {
+        match self {
+            VisionError::LibraryNotFound { .. }
+            | VisionError::LibraryLoad { .. }
+            | VisionError::ModelNotFound(_)
+            | VisionError::Model { .. }
+            | VisionError::ProviderUnavailable { .. } => Blame::User,
+            VisionError::Inference(_) => Blame::External,
+            VisionError::Preprocess(e) => e.blame(),
+            VisionError::ThreadStopped => Blame::Bug,
+        }
+    }
 }
 
 /// The library path: `[model].runtime_library`, then `$ORT_DYLIB_PATH`, then
