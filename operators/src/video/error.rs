@@ -120,3 +120,21 @@ impl VideoError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_paths_are_the_users_cameras_are_external_and_retried_and_a_wrong_source_is_a_bug() {
+        let missing = VideoError::FileMissing { path: "/no/cam.mp4".into() };
+        assert_eq!((missing.blame(), missing.retry_after()), (Blame::User, None));
+        let tool = VideoError::ToolMissing { tool: "ffmpeg", path: "ffmpeg".into() };
+        assert_eq!((tool.blame(), tool.retry_after()), (Blame::User, None));
+        let stalled = VideoError::Stalled { input: "rtsp://cam".into(), ms: 5000 };
+        assert_eq!((stalled.blame(), stalled.retry_after()), (Blame::External, Some(Backoff::default().base)));
+        let wrong = VideoError::NotVideoSource("kafka:frames".into());
+        assert_eq!(wrong.blame(), Blame::Bug);
+        assert!(wrong.to_string().contains("this is a bug"), "{wrong}");
+    }
+}

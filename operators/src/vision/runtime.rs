@@ -209,3 +209,19 @@ pub fn run_batch(session: &mut Session, input_name: &str, shape: [usize; 4], inp
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_is_the_users_a_failed_batch_is_external_and_a_broken_invariant_is_a_bug() {
+        assert_eq!(VisionError::ModelNotFound("m.onnx".into()).blame(), Blame::User);
+        assert_eq!(VisionError::LibraryNotFound { tried: vec![] }.blame(), Blame::User);
+        assert_eq!(VisionError::Inference("out of memory".into()).blame(), Blame::External);
+        for bug in [VisionError::ThreadStopped, VisionError::from(PreprocessError::BadFrame { width: 2, height: 2, len: 5, expected: 12 })] {
+            assert_eq!(bug.blame(), Blame::Bug, "{bug}");
+            assert!(bug.to_string().contains("this is a bug"), "{bug}");
+        }
+    }
+}
