@@ -5,7 +5,7 @@
 //! exactly one state per signal at any time. Bad lines are rejected with the line and reason.
 
 use crate::facts::{SignalState, SignalUpdate};
-use itscam_types::ErrorRow;
+use itscam_types::{ErrorKind, ErrorRow};
 use itscam_types::config::SignalConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -51,12 +51,12 @@ pub fn read_signals(signals: &[SignalConfig]) -> Result<SignalUpdates, std::io::
 pub fn parse_signals(text: &str, source: &str, signal_id: &str) -> (Vec<SignalLine>, Vec<ErrorRow>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
-    let reject = |n: usize, kind: &str, reason: String| ErrorRow {
+    let reject = |n: usize, kind: ErrorKind, reason: String| ErrorRow {
         source: source.to_string(),
         line: Some(n as u64 + 1),
         camera_id: None,
         ts_ms: None,
-        kind: kind.to_string(),
+        kind,
         reason,
         rejected_at_ms: itscam_types::time::now_ms(),
     };
@@ -66,8 +66,8 @@ pub fn parse_signals(text: &str, source: &str, signal_id: &str) -> (Vec<SignalLi
         }
         match serde_json::from_str::<SignalLine>(line) {
             Ok(l) if l.signal_id == signal_id => ok.push(l),
-            Ok(l) => bad.push(reject(n, "unknown_signal", format!("signal {:?} in the file of signal {signal_id:?}", l.signal_id))),
-            Err(e) => bad.push(reject(n, "malformed_signal", e.to_string())),
+            Ok(l) => bad.push(reject(n, ErrorKind::UnknownSignal, format!("signal {:?} in the file of signal {signal_id:?}", l.signal_id))),
+            Err(e) => bad.push(reject(n, ErrorKind::MalformedSignal, e.to_string())),
         }
     }
     (ok, bad)

@@ -3,15 +3,16 @@
 //! A line is either a valid [`Frame`] or a [`LineError`] that names the reason; the caller adds
 //! the source and line number and sends it to the `errors` table.
 
-use crate::{BBox, Detection, Frame, ObjectClass};
+use crate::{BBox, Detection, ErrorKind, Frame, ObjectClass};
 use serde::Deserialize;
 
 /// Why a line was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {reason}")]
 pub struct LineError {
-    /// Machine-readable kind (`malformed_json`, `invalid_frame`, `invalid_detection`).
-    pub kind: &'static str,
+    /// Machine-readable kind ([`ErrorKind::MalformedJson`], [`ErrorKind::InvalidFrame`],
+    /// [`ErrorKind::InvalidDetection`]).
+    pub kind: ErrorKind,
     /// Human-readable reason.
     pub reason: String,
     /// Camera id, when the line named one.
@@ -42,57 +43,24 @@ struct RawDetection<'a> {
     bbox: [f64; 4],
 }
 
+/// The first character of a frame line.
+const OBJECT_START: char = '{';
+
 /// Parses one line. Blank lines are the caller's business (they are skipped, not errors).
 pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
-    if !line.trim_start().starts_with('{') {
-        return Err(LineError {
-            kind: "malformed_json",
-            reason: "a line must be one JSON object (a frame), starting with '{'".into(),
-            camera_id: None,
-            ts_ms: None,
-        });
+    let malformed = |reason: String| LineError { kind: ErrorKind::MalformedJson, reason, camera_id: None, ts_ms: None };
+    if !line.trim_start().starts_with(OBJECT_START) {
+        return Err(malformed("a line must be one JSON object (a frame), starting with '{'".into()));
     }
-    let raw: RawFrame = serde_json::from_str(line).map_err(|e| LineError {
-        kind: "malformed_json",
-        reason: e.to_string(),
-        camera_id: None,
-        ts_ms: None,
-    })?;
-    let fail = |kind: &'static str, reason: String| LineError {
+    let raw: RawFrame = serde_json::from_str(line).map_err(|e| malformed(e.to_string()))?;
+    let fail = |(kind, reason): (ErrorKind, String)| LineError {
         kind,
         reason,
         camera_id: Some(raw.camera_id.clone()),
         ts_ms: Some(raw.ts_ms),
     };
-    if raw.camera_id.is_empty() {
-        return Err(fail("invalid_frame", "camera_id is empty".into()));
-    }
-    if raw.width == 0 || raw.height == 0 {
-        return Err(fail("invalid_frame", format!("frame size {}x{} is empty", raw.width, raw.height)));
-    }
-    let mut detections = Vec::with_capacity(raw.detections.len());
-    for (i, d) in raw.detections.iter().enumerate() {
-        let class = ObjectClass::from_name(&d.class).ok_or_else(|| {
-            fail("invalid_detection", format!("detections[{i}].class {:?} is not a COCO class name", d.class))
-        })?;
-        if !(d.confidence.is_finite() && (0.0..=1.0).contains(&d.confidence)) {
-            return Err(fail("invalid_detection", format!(
-                "detections[{i}].confidence {} is outside 0..=1", d.confidence)));
-        }
-        let [x1, y1, x2, y2] = d.bbox;
-        if d.bbox.iter().any(|v| !v.is_finite()) {
-            return Err(fail("invalid_detection", format!("detections[{i}].bbox {:?} is not finite", d.bbox)));
-        }
-        if x1 >= x2 || y1 >= y2 {
-            return Err(fail("invalid_detection", format!(
-                "detections[{i}].bbox {:?} is inverted or empty (need x1 < x2 and y1 < y2)", d.bbox)));
-        }
-        detections.push(Detection {
-            class,
-            confidence: d.confidence as f32,
-            bbox: BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 },
-        });
-    }
+    check_frame(&raw).map_err(fail)?;
+    let detections = raw.detections.iter().enumerate().map(|(i, d)| detection(i, d)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
     Ok(Frame {
         camera_id: raw.camera_id,
         ts_ms: raw.ts_ms,
@@ -100,6 +68,39 @@ pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
         width: raw.width,
         height: raw.height,
         detections,
+    })
+}
+
+/// The frame's own fields: a camera id and a non-empty size.
+fn check_frame(raw: &RawFrame<'_>) -> Result<(), (ErrorKind, String)> {
+    if raw.camera_id.is_empty() {
+        return Err((ErrorKind::InvalidFrame, "camera_id is empty".into()));
+    }
+    if raw.width == 0 || raw.height == 0 {
+        return Err((ErrorKind::InvalidFrame, format!("frame size {}x{} is empty", raw.width, raw.height)));
+    }
+    Ok(())
+}
+
+/// Detection `i` of a frame: a COCO class, a confidence in 0..=1, a finite box with x1 < x2, y1 < y2.
+fn detection(i: usize, d: &RawDetection<'_>) -> Result<Detection, (ErrorKind, String)> {
+    let invalid = |reason: String| (ErrorKind::InvalidDetection, reason);
+    let class = ObjectClass::from_name(&d.class)
+        .ok_or_else(|| invalid(format!("detections[{i}].class {:?} is not a COCO class name", d.class)))?;
+    if !(d.confidence.is_finite() && (0.0..=1.0).contains(&d.confidence)) {
+        return Err(invalid(format!("detections[{i}].confidence {} is outside 0..=1", d.confidence)));
+    }
+    let [x1, y1, x2, y2] = d.bbox;
+    if d.bbox.iter().any(|v| !v.is_finite()) {
+        return Err(invalid(format!("detections[{i}].bbox {:?} is not finite", d.bbox)));
+    }
+    if x1 >= x2 || y1 >= y2 {
+        return Err(invalid(format!("detections[{i}].bbox {:?} is inverted or empty (need x1 < x2 and y1 < y2)", d.bbox)));
+    }
+    Ok(Detection {
+        class,
+        confidence: d.confidence as f32,
+        bbox: BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 },
     })
 }
 
@@ -146,13 +147,13 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let cases = [
-            ("{not json", "malformed_json"),
-            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":-0.1,"bbox":[0,0,1,1]}]}"#, "invalid_detection"),
-            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[5,0,1,1]}]}"#, "invalid_detection"),
-            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[NaN,0,1,1]}]}"#, "malformed_json"),
-            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"spaceship","confidence":0.5,"bbox":[0,0,1,1]}]}"#, "invalid_detection"),
-            (r#"{"camera_id":"c","ts_ms":-5,"frame":0,"width":10,"height":10}"#, "malformed_json"),
-            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":0,"height":10}"#, "invalid_frame"),
+            ("{not json", ErrorKind::MalformedJson),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":-0.1,"bbox":[0,0,1,1]}]}"#, ErrorKind::InvalidDetection),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[5,0,1,1]}]}"#, ErrorKind::InvalidDetection),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"car","confidence":0.5,"bbox":[NaN,0,1,1]}]}"#, ErrorKind::MalformedJson),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":10,"height":10,"detections":[{"class":"spaceship","confidence":0.5,"bbox":[0,0,1,1]}]}"#, ErrorKind::InvalidDetection),
+            (r#"{"camera_id":"c","ts_ms":-5,"frame":0,"width":10,"height":10}"#, ErrorKind::MalformedJson),
+            (r#"{"camera_id":"c","ts_ms":1,"frame":0,"width":0,"height":10}"#, ErrorKind::InvalidFrame),
         ];
         for (line, kind) in cases {
             let err = parse_frame(line).unwrap_err();

@@ -68,12 +68,110 @@ pub struct ErrorRow {
     pub camera_id: Option<String>,
     /// Event time of the input, when it could be read.
     pub ts_ms: Option<u64>,
-    /// Short machine-readable kind: `malformed_json`, `invalid_detection`, `unknown_camera`, `late`, …
-    pub kind: String,
+    /// Why, in one machine-readable word (the `errors.kind` column).
+    pub kind: ErrorKind,
     /// Human-readable reason.
     pub reason: String,
     /// Wall-clock time of the rejection, milliseconds since the Unix epoch.
     pub rejected_at_ms: u64,
+}
+
+/// The kind of an [`ErrorRow`]: written to the `errors.kind` column in snake_case
+/// (`malformed_json`, `late`, …), the same spellings as [`ErrorKind::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A line that is not one JSON object of the expected shape (or not UTF-8, or an empty
+    /// Kafka message).
+    MalformedJson,
+    /// A frame whose fields are out of range (empty camera id or frame size).
+    InvalidFrame,
+    /// A detection whose class, confidence or box is invalid.
+    InvalidDetection,
+    /// A frame for a camera not configured with its source.
+    UnknownCamera,
+    /// A frame behind its source's watermark (`lateness_ms`).
+    Late,
+    /// A source could not be opened or read.
+    IoError,
+    /// The detector failed on a batch of frames.
+    InferenceFailed,
+    /// Video: the ffmpeg/ffprobe binary is not there.
+    ToolMissing,
+    /// Video: the ffmpeg/ffprobe binary could not be started.
+    ToolFailed,
+    /// Video: the file does not exist.
+    FileMissing,
+    /// Video: the file exists but cannot be read.
+    FileUnreadable,
+    /// Video: the input holds no decodable video.
+    NotVideo,
+    /// Video: the stream could not be opened (retries exhausted).
+    OpenFailed,
+    /// Video: decoding failed.
+    DecodeFailed,
+    /// Video: no frame arrived within the stall timeout.
+    Stalled,
+    /// Video: the source is not a video file or RTSP URL.
+    NotVideoSource,
+    /// Signals: a line for another signal than the file's.
+    UnknownSignal,
+    /// Signals: a line that is not a signal state.
+    MalformedSignal,
+}
+
+impl ErrorKind {
+    /// The snake_case name, as written to the `errors` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MalformedJson => "malformed_json",
+            ErrorKind::InvalidFrame => "invalid_frame",
+            ErrorKind::InvalidDetection => "invalid_detection",
+            ErrorKind::UnknownCamera => "unknown_camera",
+            ErrorKind::Late => "late",
+            ErrorKind::IoError => "io_error",
+            ErrorKind::InferenceFailed => "inference_failed",
+            ErrorKind::ToolMissing => "tool_missing",
+            ErrorKind::ToolFailed => "tool_failed",
+            ErrorKind::FileMissing => "file_missing",
+            ErrorKind::FileUnreadable => "file_unreadable",
+            ErrorKind::NotVideo => "not_video",
+            ErrorKind::OpenFailed => "open_failed",
+            ErrorKind::DecodeFailed => "decode_failed",
+            ErrorKind::Stalled => "stalled",
+            ErrorKind::NotVideoSource => "not_video_source",
+            ErrorKind::UnknownSignal => "unknown_signal",
+            ErrorKind::MalformedSignal => "malformed_signal",
+        }
+    }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 18] = [
+        ErrorKind::MalformedJson,
+        ErrorKind::InvalidFrame,
+        ErrorKind::InvalidDetection,
+        ErrorKind::UnknownCamera,
+        ErrorKind::Late,
+        ErrorKind::IoError,
+        ErrorKind::InferenceFailed,
+        ErrorKind::ToolMissing,
+        ErrorKind::ToolFailed,
+        ErrorKind::FileMissing,
+        ErrorKind::FileUnreadable,
+        ErrorKind::NotVideo,
+        ErrorKind::OpenFailed,
+        ErrorKind::DecodeFailed,
+        ErrorKind::Stalled,
+        ErrorKind::NotVideoSource,
+        ErrorKind::UnknownSignal,
+        ErrorKind::MalformedSignal,
+    ];
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Quality figures of one frame.
@@ -115,4 +213,17 @@ pub enum Tracked {
     Detection(DetectionRow),
     /// A confirmed track that ended (lost too long, or end of input).
     Ended(TrackRow),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn error_kinds_serialize_as_their_table_spelling() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&format!("\"{kind}\"")).unwrap(), kind);
+        }
+    }
 }

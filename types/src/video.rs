@@ -33,6 +33,42 @@ pub enum CameraHealth {
     Up,
     /// The stream broke; retrying with backoff.
     Reconnecting,
-    /// Given up (file ended, or retries exhausted); the source no longer holds time back.
+    /// Given up (retries exhausted, a permanent failure, or stopped); the source no longer
+    /// holds time back.
     Down,
+    /// A video file that was read to its end: done, not dead. No longer holds time back.
+    Finished,
+}
+
+impl CameraHealth {
+    /// `connecting`, `up`, `reconnecting`, `down`, `finished`: the spelling in logs, the run
+    /// summary and the HTTP API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraHealth::Connecting => "connecting",
+            CameraHealth::Up => "up",
+            CameraHealth::Reconnecting => "reconnecting",
+            CameraHealth::Down => "down",
+            CameraHealth::Finished => "finished",
+        }
+    }
+}
+
+impl std::fmt::Display for CameraHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CameraHealth;
+
+    #[test]
+    fn health_serializes_as_its_name() {
+        use CameraHealth::*;
+        for h in [Connecting, Up, Reconnecting, Down, Finished] {
+            assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{}\"", h.as_str()));
+        }
+    }
 }

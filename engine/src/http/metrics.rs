@@ -50,7 +50,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     if !live.cameras.is_empty() {
         let up = Family::<CameraLabels, Gauge>::default();
         for c in &live.cameras {
-            up.get_or_create(&CameraLabels { camera_id: c.snapshot().camera_id }).set(i64::from(c.health() == CameraHealth::Up));
+            up.get_or_create(&CameraLabels { camera_id: c.camera_id().to_string() }).set(i64::from(c.health() == CameraHealth::Up));
         }
         registry.register("camera_up", "Video camera health: 1 when up", up);
     }

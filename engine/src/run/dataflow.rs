@@ -19,7 +19,7 @@ use itscam_queries::build_analytics;
 use super::SINK_HIGH_WATER_ROWS;
 use itscam_sinks::{LakeSink, SinkRows};
 use itscam_types::analytics::{Alert, AnomalyRow, ViolationRow};
-use itscam_types::ObjectClass;
+use itscam_types::{ErrorKind, ObjectClass};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,7 +77,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         let c = counters.clone();
         out.table(errors, "ErrorsToLake", SinkRows::Errors, move |rows| {
             RunCounters::add(&c.rejected, rows.len());
-            RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == "late").count());
+            RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late).count());
         });
         let queries = build_analytics(frames.track_frames(plan.tracker.clone()), &plan.analytics, index);
         let (c, per_class) = (counters.clone(), classes.clone());

@@ -7,7 +7,7 @@ use super::RunOptions;
 use itscam_queries::AnalyticsPlan;
 use itscam_queries::facts::SignalUpdate;
 use itscam_sinks::CommitPolicy;
-use itscam_types::config::{PipelineConfig, Problem, Source, TrackerConfig};
+use itscam_types::config::{PipelineConfig, Problem, Source, SourceFamily, TrackerConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ impl RunPlan {
     /// error listing every problem.
     pub fn new(config: &PipelineConfig, options: &RunOptions, signals: Vec<SignalUpdate>) -> Result<RunPlan, Vec<Problem>> {
         let feeds = feeds_of(config);
-        let checkpointed = feeds.iter().any(|f| matches!(f.source, Source::Kafka(_)));
+        let checkpointed = feeds.iter().any(|f| f.source.family() == SourceFamily::Kafka);
         let kafka = config.kafka.as_ref().map(|k| &k.consumer);
         Ok(RunPlan {
             workers: options.workers.unwrap_or(config.pipeline.workers).max(1),
@@ -70,7 +70,7 @@ impl RunPlan {
     /// The feeds (indexes into [`RunPlan::feeds`]) that worker `index` of `peers` reads:
     /// Kafka feeds all go to worker 0, which takes the checkpoints; the others round-robin.
     pub fn feeds_of_worker(&self, index: usize, peers: usize) -> Vec<usize> {
-        let is_kafka = |f: &FeedPlan| matches!(f.source, Source::Kafka(_));
+        let is_kafka = |f: &FeedPlan| f.source.family() == SourceFamily::Kafka;
         let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (0, i));
         let others = self.feeds.iter().enumerate().filter(|(_, f)| !is_kafka(f)).map(|(i, _)| i).enumerate();
         kafka.chain(others).filter(|(slot, _)| slot % peers == index).map(|(_, i)| i).collect()
@@ -80,11 +80,8 @@ impl RunPlan {
 /// One feed per distinct detections source, in source order.
 fn feeds_of(config: &PipelineConfig) -> Vec<FeedPlan> {
     let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
-    for cam in &config.camera {
-        let source = cam.parsed_source();
-        if matches!(source, Source::DetectionsFile(_) | Source::DetectionsStdin | Source::Kafka(_)) {
-            by_source.entry(source).or_default().push(cam.id.clone());
-        }
+    for cam in config.camera.iter().filter(|c| c.source.family().carries_detections()) {
+        by_source.entry(cam.source.clone()).or_default().push(cam.id.clone());
     }
     by_source.into_iter().map(|(source, cameras)| FeedPlan { source, cameras }).collect()
 }

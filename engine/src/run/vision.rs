@@ -3,13 +3,13 @@
 
 use itscam_operators::camera_route;
 use itscam_operators::source::SourceControl;
-use itscam_operators::video::{CameraStatus, Pacing, VideoFeedSpec, video_source};
+use itscam_operators::video::{CameraStatus, VideoFeedSpec, video_source};
 use itscam_operators::vision::detector::Detector;
 use itscam_operators::vision::gate::QualityGate;
 use itscam_operators::vision::infer::{BatchPolicy, Detect, InferenceStats, StageSamples};
 use itscam_operators::vision::runtime::provider_name;
 use itscam_sinks::LakeSink;
-use itscam_types::config::{self, PipelineConfig, Provider, QualityConfig, Source};
+use itscam_types::config::{PipelineConfig, Provider, QualityConfig, SourceFamily};
 use itscam_types::jsonl::frame_to_line;
 use itscam_types::{ErrorRow, Frame, QualityRow};
 use std::io::Write;
@@ -52,13 +52,9 @@ impl VisionPlan {
             .camera
             .iter()
             .filter_map(|cam| {
-                let source = cam.parsed_source();
-                matches!(source, Source::VideoFile(_) | Source::Rtsp(_)).then(|| {
-                    let mut feed = VideoFeedSpec::new(cam.id.clone(), source);
-                    feed.options.pacing = match cam.pacing {
-                        config::Pacing::Fast => Pacing::AsFastAsPossible,
-                        config::Pacing::Realtime => Pacing::RealTime,
-                    };
+                (cam.source.family() == SourceFamily::Video).then(|| {
+                    let mut feed = VideoFeedSpec::new(cam.id.clone(), cam.source.clone());
+                    feed.options.pacing = cam.pacing;
                     feed.options.start_ms = cam.start_ms;
                     feed.options.lateness_ms = config.pipeline.lateness_ms;
                     feed
@@ -245,7 +241,7 @@ impl VisionReport {
             batches: self.stats.batches.load(Ordering::Relaxed),
             dropped: self.stats.dropped.load(Ordering::Relaxed),
             failed: self.stats.failed.load(Ordering::Relaxed),
-            cameras: self.statuses.iter().map(|s| (s.snapshot().camera_id.clone(), format!("{:?}", s.health()).to_lowercase())).collect(),
+            cameras: self.statuses.iter().map(|s| (s.snapshot().camera_id.clone(), s.health().as_str().to_string())).collect(),
             samples,
             jsonl_lines,
         })

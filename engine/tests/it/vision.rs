@@ -42,6 +42,7 @@ fn real_video_through_the_detector_into_the_lake() {
     let cfg = config(&dir, &video, "");
     let summary = itscam_ok(&dir, &["run", "--config", cfg.to_str().unwrap(), "--no-progress", "--write-detections", "out.jsonl"]);
     assert!(summary.contains("inferred") && summary.contains("on cpu"), "{summary}");
+    assert!(summary.contains("camera plaza: finished"), "a file read to its end is finished, not down: {summary}");
     // Every frame measured and inferred; frame times 100 ms apart from start_ms.
     assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM frame_quality"), 30);
     assert_eq!(query_int(&dir, "SELECT count(DISTINCT frame) AS n FROM detections"), 30);

@@ -5,8 +5,9 @@
 //! committed to the consumer group only once a lake commit covers them.
 
 use super::FeedSpec;
-use super::reader::{SourceEvent, parse_line};
+use super::lines::{SourceEvent, error_row, parse_line};
 use itscam_types::config::KafkaConfig;
+use itscam_types::{Blame, Blamed, ErrorKind};
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -99,6 +100,17 @@ pub enum KafkaSourceError {
         /// What the broker said.
         reason: String,
     },
+}
+
+impl Blamed for KafkaSourceError {
+    /// Settings, credentials and topics are the user's; a broker that does not answer is
+    /// external (the engine does not retry at start-up: a later run may work).
+    fn blame(&self) -> Blame {
+        match self {
+            KafkaSourceError::ClientConfig { .. } | KafkaSourceError::CredentialsRefused { .. } | KafkaSourceError::Topic { .. } => Blame::User,
+            KafkaSourceError::Unreachable { .. } => Blame::External,
+        }
+    }
 }
 
 /// Keeps the client's errors for start-up messages and sends librdkafka's log to `tracing`.
@@ -212,7 +224,7 @@ pub(super) fn spawn(spec: FeedSpec, feed: Arc<KafkaFeed>, activator: SyncActivat
         .name(format!("itscam-kafka {}", feed.topic))
         .spawn(move || {
             if let Err(reason) = read(&spec, &feed, &tx, &activator) {
-                let row = super::reader::error_row(&format!("kafka:{}", feed.topic), None, None, None, "io_error", reason);
+                let row = error_row(&format!("kafka:{}", feed.topic), None, None, None, ErrorKind::IoError, reason);
                 spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 let _ = tx.send(vec![SourceEvent::Rejected(row, 0)]);
             }
@@ -231,119 +243,172 @@ fn read(spec: &FeedSpec, feed: &KafkaFeed, tx: &SyncSender<Vec<SourceEvent>>, ac
         assignment.add_partition_offset(&feed.topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
     }
     client.assign(&assignment).map_err(|e| format!("assigning the partitions of {}: {e}", feed.topic))?;
-    let lane_of: BTreeMap<i32, u32> = feed.partitions.iter().enumerate().map(|(i, &p)| (p, i as u32)).collect();
-    let labels: Vec<Arc<str>> = (0..feed.partitions.len()).map(|i| Arc::from(feed.label(i))).collect();
-    let cameras: HashSet<&str> = spec.cameras.iter().map(String::as_str).collect();
-    let stop_at_end = feed.config.consumer.stop_at_end;
-    // Partitions not yet read to their end (stop_at_end), and those with a frame read.
-    let mut open: HashSet<i32> = feed.partitions.iter().copied().collect();
-    let mut seen: HashSet<i32> = HashSet::new();
-    let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
-    let mut committed_seen: Option<Value> = None;
-    // Per partition: the newest frame time read, and whether it is paused (read ahead).
-    let mut newest: BTreeMap<i32, u64> = BTreeMap::new();
-    let mut paused: HashSet<i32> = HashSet::new();
-    let send = |chunk: &mut Vec<SourceEvent>| -> bool {
-        if chunk.is_empty() {
-            return true;
-        }
-        let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_EVENTS));
-        if tx.send(full).is_err() {
-            return false;
-        }
-        let _ = activator.activate();
-        true
+    let mut reader = TopicReader {
+        spec,
+        feed,
+        tx,
+        activator,
+        lane_of: feed.partitions.iter().enumerate().map(|(i, &p)| (p, i as u32)).collect(),
+        labels: (0..feed.partitions.len()).map(|i| Arc::from(feed.label(i))).collect(),
+        cameras: spec.cameras.iter().map(String::as_str).collect(),
+        open: feed.partitions.iter().copied().collect(),
+        seen: HashSet::new(),
+        chunk: Vec::with_capacity(CHUNK_EVENTS),
+        committed_seen: None,
+        newest: BTreeMap::new(),
+        paused: HashSet::new(),
     };
+    let stop_at_end = feed.config.consumer.stop_at_end;
     loop {
-        if stop_at_end && open.is_empty() {
+        if stop_at_end && reader.open.is_empty() {
             break;
         }
-        if let Some(committed) = &feed.committed
-            && let Some(value) = committed()
-            && committed_seen.as_ref() != Some(&value)
-        {
-            commit_offsets(&client, feed, &value);
-            committed_seen = Some(value);
-        }
+        reader.commit_checkpointed(&client);
         let limit = feed.read_until_ms.load(Ordering::Relaxed);
-        let resume: Vec<i32> = paused.iter().copied().filter(|p| newest.get(p).is_none_or(|&n| n <= limit)).collect();
-        if !resume.is_empty() {
-            let mut list = TopicPartitionList::new();
-            for p in &resume {
-                paused.remove(p);
-                list.add_partition(&feed.topic, *p);
-            }
-            if let Err(e) = client.resume(&list) {
-                tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: resuming partitions failed");
-            }
-        }
-        let wait = if !chunk.is_empty() { 0 } else if paused.is_empty() { 100 } else { 10 };
+        reader.resume_caught_up(&client, limit);
+        let wait = if !reader.chunk.is_empty() { 0 } else if reader.paused.is_empty() { 100 } else { 10 };
         match client.poll(Duration::from_millis(wait)) {
             Some(Ok(m)) => {
                 let (p, offset) = (m.partition(), m.offset());
-                let Some(&lane) = lane_of.get(&p) else { continue };
-                seen.insert(p);
-                let payload = m.payload().unwrap_or_default();
-                spec.stats.bytes_read.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                let before = chunk.len();
-                for line in payload.split(|&b| b == b'\n') {
-                    let event = parse_line(line, offset as u64, &labels[lane as usize], &cameras);
-                    match event {
-                        Some(SourceEvent::Frame(frame, pos, label, _)) => {
-                            let n = newest.entry(p).or_insert(frame.ts_ms);
-                            *n = (*n).max(frame.ts_ms);
-                            spec.stats.frames.fetch_add(1, Ordering::Relaxed);
-                            spec.stats.detections.fetch_add(frame.detections.len() as u64, Ordering::Relaxed);
-                            chunk.push(SourceEvent::Frame(frame, pos, label, lane));
-                        }
-                        Some(SourceEvent::Rejected(mut row, _)) => {
-                            spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                            row.reason = format!("topic {} partition {p} offset {offset}: {}", feed.topic, row.reason);
-                            chunk.push(SourceEvent::Rejected(row, lane));
-                        }
-                        _ => {}
-                    }
-                }
-                if chunk.len() == before {
-                    let row = super::reader::error_row(&labels[lane as usize], Some(offset as u64), None, None, "malformed_json", format!("topic {} partition {p} offset {offset}: empty message", feed.topic));
-                    spec.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                    chunk.push(SourceEvent::Rejected(row, lane));
-                }
-                if newest.get(&p).is_some_and(|&n| n > limit) && paused.insert(p) {
-                    let mut list = TopicPartitionList::new();
-                    list.add_partition(&feed.topic, p);
-                    if let Err(e) = client.pause(&list) {
-                        tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: pausing a partition failed");
-                        paused.remove(&p);
-                    }
-                }
-                if chunk.len() >= CHUNK_EVENTS && !send(&mut chunk) {
+                let Some(&lane) = reader.lane_of.get(&p) else { continue };
+                reader.message(p, lane, offset, m.payload().unwrap_or_default());
+                reader.pause_if_ahead(&client, p, limit);
+                if reader.chunk.len() >= CHUNK_EVENTS && !reader.send() {
                     return Ok(());
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 // An empty partition does not hold the others' watermark back.
-                if !seen.contains(&p)
-                    && let Some(&lane) = lane_of.get(&p)
+                if !reader.seen.contains(&p)
+                    && let Some(&lane) = reader.lane_of.get(&p)
                 {
-                    chunk.push(SourceEvent::Idle(lane));
+                    reader.chunk.push(SourceEvent::Idle(lane));
                 }
                 if stop_at_end {
-                    open.remove(&p);
+                    reader.open.remove(&p);
                 }
             }
             Some(Err(e)) => tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: consumer error (retrying)"),
             None => {
-                if !send(&mut chunk) {
+                if !reader.send() {
                     return Ok(());
                 }
             }
         }
     }
-    send(&mut chunk);
+    reader.send();
     // The run's final checkpoint lands after this thread ends: the engine commits its
     // offsets with [`commit_checkpoint`].
     Ok(())
+}
+
+/// The state of one topic's reader thread.
+struct TopicReader<'a> {
+    spec: &'a FeedSpec,
+    feed: &'a KafkaFeed,
+    tx: &'a SyncSender<Vec<SourceEvent>>,
+    activator: &'a SyncActivator,
+    lane_of: BTreeMap<i32, u32>,
+    labels: Vec<Arc<str>>,
+    cameras: HashSet<&'a str>,
+    /// Partitions not yet read to their end (`stop_at_end`).
+    open: HashSet<i32>,
+    /// Partitions with a message read.
+    seen: HashSet<i32>,
+    chunk: Vec<SourceEvent>,
+    /// The last checkpoint whose offsets were committed.
+    committed_seen: Option<Value>,
+    /// Per partition: the newest frame time read.
+    newest: BTreeMap<i32, u64>,
+    /// Partitions paused because they read ahead of `read_until_ms`.
+    paused: HashSet<i32>,
+}
+
+impl TopicReader<'_> {
+    /// Hands the chunk to the worker; false when the dataflow is gone.
+    fn send(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_EVENTS));
+        if self.tx.send(full).is_err() {
+            return false;
+        }
+        let _ = self.activator.activate();
+        true
+    }
+
+    /// Commits the offsets of a checkpoint the lake committed since the last look.
+    fn commit_checkpointed(&mut self, client: &SourceConsumer) {
+        if let Some(committed) = &self.feed.committed
+            && let Some(value) = committed()
+            && self.committed_seen.as_ref() != Some(&value)
+        {
+            commit_offsets(client, self.feed, &value);
+            self.committed_seen = Some(value);
+        }
+    }
+
+    /// Resumes the paused partitions that the read-ahead limit has caught up with.
+    fn resume_caught_up(&mut self, client: &SourceConsumer, limit: u64) {
+        let resume: Vec<i32> = self.paused.iter().copied().filter(|p| self.newest.get(p).is_none_or(|&n| n <= limit)).collect();
+        if resume.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for p in &resume {
+            self.paused.remove(p);
+            list.add_partition(&self.feed.topic, *p);
+        }
+        if let Err(e) = client.resume(&list) {
+            tracing::warn!(topic = %self.feed.topic, error = %e, "Kafka source: resuming partitions failed");
+        }
+    }
+
+    /// Pauses partition `p` once it has read past the read-ahead limit.
+    fn pause_if_ahead(&mut self, client: &SourceConsumer, p: i32, limit: u64) {
+        if self.newest.get(&p).is_some_and(|&n| n > limit) && self.paused.insert(p) {
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&self.feed.topic, p);
+            if let Err(e) = client.pause(&list) {
+                tracing::warn!(topic = %self.feed.topic, error = %e, "Kafka source: pausing a partition failed");
+                self.paused.remove(&p);
+            }
+        }
+    }
+
+    /// One message of partition `p` (lane `lane`): its lines become frames or `errors` rows
+    /// naming topic, partition and offset; an empty message is one rejected row.
+    fn message(&mut self, p: i32, lane: u32, offset: i64, payload: &[u8]) {
+        let stats = &self.spec.stats;
+        self.seen.insert(p);
+        stats.bytes_read.fetch_add(payload.len() as u64, Ordering::Relaxed);
+        let before = self.chunk.len();
+        let label = &self.labels[lane as usize];
+        for line in payload.split(|&b| b == b'\n') {
+            match parse_line(line, offset as u64, label, &self.cameras) {
+                Some(SourceEvent::Frame(frame, pos, label, _)) => {
+                    let n = self.newest.entry(p).or_insert(frame.ts_ms);
+                    *n = (*n).max(frame.ts_ms);
+                    stats.frames.fetch_add(1, Ordering::Relaxed);
+                    stats.detections.fetch_add(frame.detections.len() as u64, Ordering::Relaxed);
+                    self.chunk.push(SourceEvent::Frame(frame, pos, label, lane));
+                }
+                Some(SourceEvent::Rejected(mut row, _)) => {
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    row.reason = format!("topic {} partition {p} offset {offset}: {}", self.feed.topic, row.reason);
+                    self.chunk.push(SourceEvent::Rejected(row, lane));
+                }
+                _ => {}
+            }
+        }
+        if self.chunk.len() == before {
+            let reason = format!("topic {} partition {p} offset {offset}: empty message", self.feed.topic);
+            let row = error_row(label, Some(offset as u64), None, None, ErrorKind::MalformedJson, reason);
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            self.chunk.push(SourceEvent::Rejected(row, lane));
+        }
+    }
 }
 
 /// Commits (synchronously) the offsets of `feed.topic` that `checkpoint` carries: the end of a

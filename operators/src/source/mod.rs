@@ -10,13 +10,14 @@
 
 pub mod checkpoint;
 pub mod kafka;
+mod lines;
 mod reader;
 
 pub use checkpoint::CheckpointControl;
-pub use reader::{FeedStats, SourceEvent};
+pub use lines::{FeedStats, SourceEvent};
 
-use itscam_types::config::Source;
-use itscam_types::{ErrorRow, Frame};
+use itscam_types::config::{Source, SourceFamily};
+use itscam_types::{ErrorKind, ErrorRow, Frame};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -26,6 +27,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
+use timely::scheduling::SyncActivator;
 
 /// One source of detections and the cameras configured with it.
 #[derive(Clone, Debug)]
@@ -72,6 +74,9 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 /// How often a checkpointing source looks at the outputs' frontier.
 const PACE_POLL: Duration = Duration::from_millis(20);
 
+/// What the source operator emits: a frame, or rejected input for the `errors` table.
+type Event = Result<Frame, ErrorRow>;
+
 /// Builds the source operator for `feeds` on this worker; `checkpoints` for a run with
 /// `kafka:` sources, on the worker that reads them.
 // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
@@ -83,24 +88,10 @@ pub fn detections_source<'s>(
     control: SourceControl,
     checkpoints: Option<CheckpointControl>,
 ) -> SourceStreams<'s> {
-    type Event = Result<Frame, ErrorRow>;
     let stream = source::<u64, CapacityContainerBuilder<Vec<Event>>, _, _>(scope, "DetectionsSource", move |cap, info| {
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
         let again = scope.activator_for(info.address.clone());
-        let mut states: Vec<FeedState> = feeds
-            .into_iter()
-            .map(|spec| {
-                let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
-                let kafka = spec.kafka.clone();
-                FeedState {
-                    rx: reader::spawn(spec, sync.clone()),
-                    base: Some(cap.clone()),
-                    lanes: (0..lanes).map(|_| Lane::default()).collect(),
-                    kafka,
-                    ended: false,
-                }
-            })
-            .collect();
+        let mut states: Vec<FeedState> = feeds.into_iter().map(|spec| FeedState::start(spec, &cap, sync.clone())).collect();
         drop(cap);
         let mut checkpoints = checkpoints.map(checkpoint::Checkpointer::new);
         // A checkpointing source also paces its Kafka readers from the outputs' frontier.
@@ -120,57 +111,7 @@ pub fn detections_source<'s>(
                 again.activate_after(Duration::from_millis(2));
                 return;
             }
-            let mut budget = MAX_CHUNKS_PER_ACTIVATION;
-            for feed in states.iter_mut().filter(|f| !f.ended) {
-                while budget > 0 {
-                    let chunk = match feed.rx.try_recv() {
-                        Ok(chunk) => chunk,
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => {
-                            feed.ended = true;
-                            if let Some(c) = &mut checkpoints {
-                                c.feed_ended(feed);
-                            }
-                            // Positions stay: later checkpoints still report them.
-                            feed.base = None;
-                            for lane in &mut feed.lanes {
-                                lane.cap = None;
-                            }
-                            break;
-                        }
-                    };
-                    budget -= 1;
-                    for event in chunk {
-                        match event {
-                            SourceEvent::Frame(frame, pos, label, lane) => {
-                                let lane = lane as usize;
-                                match feed.admit(lane, &frame, lateness_ms) {
-                                    Ok(cap) => {
-                                        feed.lanes[lane].note(pos, frame.ts_ms);
-                                        output.session(&cap).give(Ok(frame));
-                                    }
-                                    Err(watermark) => {
-                                        let row = late_row(&frame, pos, label, watermark, lateness_ms);
-                                        let cap = feed.error_cap(lane);
-                                        feed.lanes[lane].note(pos, *cap.time());
-                                        output.session(&cap).give(Err(row));
-                                    }
-                                }
-                            }
-                            SourceEvent::Rejected(row, lane) => {
-                                let lane = lane as usize;
-                                let cap = feed.error_cap(lane);
-                                if let Some(pos) = row.line.filter(|_| feed.kafka.is_some()) {
-                                    feed.lanes[lane].note(pos, *cap.time());
-                                }
-                                output.session(&cap).give(Err(row));
-                            }
-                            SourceEvent::Idle(lane) => feed.lanes[lane as usize].idle = true,
-                        }
-                    }
-                    feed.advance_base();
-                }
-            }
+            let budget = drain(&mut states, &mut checkpoints, lateness_ms, &mut |cap, event| output.session(cap).give(event));
             if let Some(c) = &mut checkpoints
                 && !states.is_empty()
             {
@@ -185,6 +126,53 @@ pub fn detections_source<'s>(
         }
     });
     stream.ok_err(|event| event)
+}
+
+/// The reader thread of a source: the Kafka reader for a connected `kafka:` source, the line
+/// reader for files and stdin (which reports anything else as an `errors` row).
+fn spawn_reader(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
+    match (spec.source.family(), spec.kafka.clone()) {
+        (SourceFamily::Kafka, Some(feed)) => kafka::spawn(spec, feed, activator),
+        _ => reader::spawn(spec, activator),
+    }
+}
+
+/// Takes up to [`MAX_CHUNKS_PER_ACTIVATION`] chunks from the feeds' readers and hands each
+/// event to `give` with the capability it goes out at; returns the budget left (0: yield and
+/// come back at once).
+fn drain(
+    states: &mut [FeedState],
+    checkpoints: &mut Option<checkpoint::Checkpointer>,
+    lateness_ms: u64,
+    give: &mut impl FnMut(&Capability<u64>, Event),
+) -> usize {
+    let mut budget = MAX_CHUNKS_PER_ACTIVATION;
+    for feed in states.iter_mut().filter(|f| !f.ended) {
+        while budget > 0 {
+            let chunk = match feed.rx.try_recv() {
+                Ok(chunk) => chunk,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    feed.ended = true;
+                    if let Some(c) = checkpoints {
+                        c.feed_ended(feed);
+                    }
+                    // Positions stay: later checkpoints still report them.
+                    feed.base = None;
+                    for lane in &mut feed.lanes {
+                        lane.cap = None;
+                    }
+                    break;
+                }
+            };
+            budget -= 1;
+            for event in chunk {
+                feed.take(event, lateness_ms, give);
+            }
+            feed.advance_base();
+        }
+    }
+    budget
 }
 
 /// Chunks (of up to `reader::CHUNK_LINES` lines) taken per activation before yielding.
@@ -228,6 +216,50 @@ struct FeedState {
 }
 
 impl FeedState {
+    /// Starts the reader of `spec`; the feed holds `cap` as its base until it ends.
+    fn start(spec: FeedSpec, cap: &Capability<u64>, activator: SyncActivator) -> FeedState {
+        let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
+        let kafka = spec.kafka.clone();
+        FeedState {
+            rx: spawn_reader(spec, activator),
+            base: Some(cap.clone()),
+            lanes: (0..lanes).map(|_| Lane::default()).collect(),
+            kafka,
+            ended: false,
+        }
+    }
+
+    /// One event of the reader: a frame at its time (or late, to the errors), a rejected line
+    /// at the lane's watermark, or a lane found idle.
+    fn take(&mut self, event: SourceEvent, lateness_ms: u64, give: &mut impl FnMut(&Capability<u64>, Event)) {
+        match event {
+            SourceEvent::Frame(frame, pos, label, lane) => {
+                let lane = lane as usize;
+                match self.admit(lane, &frame, lateness_ms) {
+                    Ok(cap) => {
+                        self.lanes[lane].note(pos, frame.ts_ms);
+                        give(&cap, Ok(frame));
+                    }
+                    Err(watermark) => {
+                        let row = late_row(&frame, pos, label, watermark, lateness_ms);
+                        let cap = self.error_cap(lane);
+                        self.lanes[lane].note(pos, *cap.time());
+                        give(&cap, Err(row));
+                    }
+                }
+            }
+            SourceEvent::Rejected(row, lane) => {
+                let lane = lane as usize;
+                let cap = self.error_cap(lane);
+                if let Some(pos) = row.line.filter(|_| self.kafka.is_some()) {
+                    self.lanes[lane].note(pos, *cap.time());
+                }
+                give(&cap, Err(row));
+            }
+            SourceEvent::Idle(lane) => self.lanes[lane as usize].idle = true,
+        }
+    }
+
     /// Advances `lane`'s watermark for `frame`; returns the capability to emit it at (its own
     /// `ts_ms`), or the watermark it is late for.
     fn admit(&mut self, lane: usize, frame: &Frame, lateness_ms: u64) -> Result<Capability<u64>, u64> {
@@ -278,7 +310,7 @@ fn late_row(frame: &Frame, line: u64, label: Arc<str>, watermark: u64, lateness_
         line: Some(line),
         camera_id: Some(frame.camera_id.clone()),
         ts_ms: Some(frame.ts_ms),
-        kind: "late".into(),
+        kind: ErrorKind::Late,
         reason: format!(
             "frame {} at ts_ms {} arrived {} ms behind the source's watermark {} (lateness_ms = {lateness_ms})",
             frame.frame, frame.ts_ms, watermark - frame.ts_ms, watermark

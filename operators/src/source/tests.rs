@@ -56,7 +56,7 @@ fn frames_carry_their_event_time_and_bad_lines_name_their_line() {
     let (mut frames, errors) = run(&text, 500);
     frames.sort();
     assert_eq!(frames, vec![(1000, 1000, 0), (1100, 1100, 1), (1300, 1300, 0)]);
-    let mut got: Vec<(Option<u64>, String)> = errors.iter().map(|e| (e.line, e.kind.clone())).collect();
+    let mut got: Vec<(Option<u64>, String)> = errors.iter().map(|e| (e.line, e.kind.as_str().to_string())).collect();
     got.sort();
     assert_eq!(got, vec![
         (Some(2), "malformed_json".to_string()),

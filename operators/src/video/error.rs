@@ -1,6 +1,9 @@
 //! Errors of the video path; every message names the input so a log line is enough to act on.
 
+use super::health::Backoff;
+use itscam_types::{Blame, Blamed, ErrorKind};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why a video could not be opened or decoded. Every message names the input.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +72,9 @@ pub enum VideoError {
         /// The timeout that passed.
         ms: u64,
     },
-    /// The source is not a video file or RTSP URL.
-    #[error("{0} is not a video source (expected file:PATH or rtsp://…)")]
+    /// The source is not a video file or RTSP URL: the engine routes only video sources to the
+    /// video path, so this is an invariant broken.
+    #[error("{0} is not a video source (expected file:PATH or rtsp://…); this is a bug: only video sources reach the video path")]
     NotVideoSource(String),
 }
 
@@ -81,20 +85,56 @@ impl VideoError {
     }
 }
 
+impl Blamed for VideoError {
+    /// The config's paths and tools are the user's (`ToolMissing`, `FileMissing`, `Unreadable`,
+    /// `NotVideo`); a camera or an ffmpeg that fails is external; a non-video source is a bug.
+    fn blame(&self) -> Blame {
+        match self {
+            VideoError::ToolMissing { .. } | VideoError::FileMissing { .. } | VideoError::Unreadable { .. } | VideoError::NotVideo { .. } => Blame::User,
+            VideoError::Spawn { .. } | VideoError::Open { .. } | VideoError::Decode { .. } | VideoError::Stalled { .. } => Blame::External,
+            VideoError::NotVideoSource(_) => Blame::Bug,
+        }
+    }
+
+    /// The failures a live camera retries (see [`VideoError::is_permanent`]): after the first
+    /// delay of the default [`Backoff`].
+    fn retry_after(&self) -> Option<Duration> {
+        (!self.is_permanent()).then(|| Backoff::default().base)
+    }
+}
+
 
 impl VideoError {
     /// The `errors.kind` of this failure.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            VideoError::ToolMissing { .. } => "tool_missing",
-            VideoError::Spawn { .. } => "tool_failed",
-            VideoError::FileMissing { .. } => "file_missing",
-            VideoError::Unreadable { .. } => "file_unreadable",
-            VideoError::NotVideo { .. } => "not_video",
-            VideoError::Open { .. } => "open_failed",
-            VideoError::Decode { .. } => "decode_failed",
-            VideoError::Stalled { .. } => "stalled",
-            VideoError::NotVideoSource(_) => "not_video_source",
+            VideoError::ToolMissing { .. } => ErrorKind::ToolMissing,
+            VideoError::Spawn { .. } => ErrorKind::ToolFailed,
+            VideoError::FileMissing { .. } => ErrorKind::FileMissing,
+            VideoError::Unreadable { .. } => ErrorKind::FileUnreadable,
+            VideoError::NotVideo { .. } => ErrorKind::NotVideo,
+            VideoError::Open { .. } => ErrorKind::OpenFailed,
+            VideoError::Decode { .. } => ErrorKind::DecodeFailed,
+            VideoError::Stalled { .. } => ErrorKind::Stalled,
+            VideoError::NotVideoSource(_) => ErrorKind::NotVideoSource,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_paths_are_the_users_cameras_are_external_and_retried_and_a_wrong_source_is_a_bug() {
+        let missing = VideoError::FileMissing { path: "/no/cam.mp4".into() };
+        assert_eq!((missing.blame(), missing.retry_after()), (Blame::User, None));
+        let tool = VideoError::ToolMissing { tool: "ffmpeg", path: "ffmpeg".into() };
+        assert_eq!((tool.blame(), tool.retry_after()), (Blame::User, None));
+        let stalled = VideoError::Stalled { input: "rtsp://cam".into(), ms: 5000 };
+        assert_eq!((stalled.blame(), stalled.retry_after()), (Blame::External, Some(Backoff::default().base)));
+        let wrong = VideoError::NotVideoSource("kafka:frames".into());
+        assert_eq!(wrong.blame(), Blame::Bug);
+        assert!(wrong.to_string().contains("this is a bug"), "{wrong}");
     }
 }

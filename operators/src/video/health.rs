@@ -1,7 +1,8 @@
 //! A camera's connection health, shared between its reader thread and the engine, and the
 //! reconnect backoff.
 //!
-//! States: `connecting → up → reconnecting → (up | down)`; a file ends `down`. Every change is
+//! States: `connecting → up → reconnecting → (up | down)`; a file read to its end ends
+//! `finished`, one that fails ends `down`. Every change is
 //! logged with tracing (camera id, state, attempt, error) and kept in a short history.
 
 use itscam_types::CameraHealth;
@@ -167,8 +168,9 @@ impl CameraStatus {
         self.changed.notify_all();
         let (camera, err) = (self.camera_id.as_str(), error.unwrap_or(""));
         match (health, error) {
-            // Down without an error is a file that ended: normal, not worth a warning.
-            (CameraHealth::Up | CameraHealth::Connecting, _) | (CameraHealth::Down, None) => {
+            // Finished is a file that ended, down without an error a stopped feed: normal, not
+            // worth a warning.
+            (CameraHealth::Up | CameraHealth::Connecting | CameraHealth::Finished, _) | (CameraHealth::Down, None) => {
                 tracing::info!(camera, state = ?health, attempt, "camera {health:?}")
             }
             (CameraHealth::Reconnecting | CameraHealth::Down, _) => {

@@ -7,8 +7,12 @@
 //! frame rate; the cost — one process per camera and an extra probe per connection — is small
 //! next to decoding. Blocking pipe reads happen on reader threads, never on a timely worker.
 //!
-//! - [`decoder`]: probing and the ffmpeg child ([`Decoder`], [`probe`], [`VideoError`]);
+//! - `ffmpeg`: where the tools are ([`FfmpegConfig`]) and how inputs are named to them;
+//! - `probe`: `ffprobe` for size and rate ([`probe`], [`StreamInfo`]);
+//! - [`decoder`]: the ffmpeg child ([`Decoder`]); failures are [`VideoError`]s;
 //! - [`health`]: [`CameraStatus`] (the shared health handle) and the reconnect [`Backoff`];
+//! - `spec`: one camera ([`VideoFeedSpec`], [`VideoOptions`]);
+//! - `reader`: the thread per camera that probes, decodes, paces and reconnects;
 //! - [`source`]: the timely operator [`video_source`].
 //!
 //! ```no_run
@@ -28,13 +32,17 @@
 
 pub mod decoder;
 mod error;
+mod ffmpeg;
 pub mod health;
 mod probe;
 mod reader;
 pub mod source;
+mod spec;
 
-pub use decoder::{Decoder, FfmpegConfig};
+pub use decoder::Decoder;
 pub use error::VideoError;
+pub use ffmpeg::FfmpegConfig;
 pub use health::{Backoff, CameraStatus, StatusSnapshot, Transition};
 pub use probe::{StreamInfo, probe};
-pub use source::{Pacing, VideoFeedSpec, VideoOptions, VideoStreams, video_source};
+pub use source::{VideoStreams, video_source};
+pub use spec::{VideoFeedSpec, VideoOptions};

@@ -1,6 +1,6 @@
 //! `ffprobe` for a stream's size and frame rate, run under a wall-clock limit.
 
-use super::decoder::{FfmpegConfig, input_args, spawn_error};
+use super::ffmpeg::{FfmpegConfig, input_args, spawn_error};
 use super::error::VideoError;
 use itscam_types::config::Source;
 use std::io::Read;

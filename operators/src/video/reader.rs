@@ -5,9 +5,9 @@
 use super::decoder::Decoder;
 use super::error::VideoError;
 use super::health::{CameraStatus, Jitter};
-use super::probe::probe;
-use super::source::{Pacing, VideoFeedSpec};
-use itscam_types::config::Source;
+use super::probe::{StreamInfo, probe};
+use super::spec::VideoFeedSpec;
+use itscam_types::config::{Pacing, Source};
 use itscam_types::time::now_ms;
 use itscam_types::{CameraHealth, ErrorRow, VideoFrame};
 use std::path::Path;
@@ -93,7 +93,7 @@ impl Reader {
         matches!(self.cancel.try_recv(), Err(TryRecvError::Disconnected))
     }
 
-    fn frame(&mut self, ts_ms: u64, info: &super::StreamInfo, rgb: Arc<[u8]>) -> VideoFrame {
+    fn frame(&mut self, ts_ms: u64, info: &StreamInfo, rgb: Arc<[u8]>) -> VideoFrame {
         let frame = self.next_frame;
         self.next_frame += 1;
         self.status().frame(ts_ms);
@@ -108,7 +108,7 @@ impl Reader {
             line: None,
             camera_id: Some(self.spec.camera_id.clone()),
             ts_ms: None,
-            kind: e.kind().to_string(),
+            kind: e.kind(),
             reason: reason.clone(),
             rejected_at_ms: now_ms(),
         };
@@ -123,7 +123,7 @@ impl Reader {
         match self.stream_file(start_ms) {
             Ok(Exit::Ended) => {
                 tracing::info!(camera = %self.camera_id, frames = self.next_frame, "video file ended");
-                self.status().set(CameraHealth::Down, 0, None);
+                self.status().set(CameraHealth::Finished, 0, None);
             }
             Ok(Exit::Cancelled) => self.status().set(CameraHealth::Down, 0, None),
             Err(e) => self.fail(&e, 0),
@@ -148,7 +148,7 @@ impl Reader {
                 self.status().set(CameraHealth::Up, 0, None);
                 Instant::now()
             });
-            if pacing == Pacing::RealTime {
+            if pacing == Pacing::Realtime {
                 let due = started + Duration::from_millis(offset);
                 if let Some(wait) = due.checked_duration_since(Instant::now())
                     && !self.sleep(wait)

@@ -6,13 +6,12 @@
 //! advances its capability by wall clock (`now − lateness_ms`, every [`TICK`]), so a dead
 //! camera never holds back the others; a camera that ends (file done, given up) drops it.
 
-use super::health::{Backoff, CameraStatus};
+use super::health::CameraStatus;
 use super::reader::{self, ReaderEvent, ReaderHandle};
-use super::FfmpegConfig;
+use super::spec::VideoFeedSpec;
 use crate::source::SourceControl;
-use itscam_types::config::Source;
 use itscam_types::time::now_ms;
-use itscam_types::{CameraHealth, ErrorRow, VideoFrame};
+use itscam_types::{CameraHealth, ErrorKind, ErrorRow, VideoFrame};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::TryRecvError;
@@ -22,82 +21,6 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
-
-/// How a file's frames are released.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Pacing {
-    /// As fast as decoding and the engine allow; a full channel stops the reader, nothing is
-    /// dropped (batch runs over recordings).
-    #[default]
-    AsFastAsPossible,
-    /// Each frame waits (on the reader thread) until its due time after the first frame, as a
-    /// live camera would deliver it (demos, soak tests).
-    RealTime,
-}
-
-/// Per-camera options; `Default` gives the documented defaults.
-#[derive(Clone, Debug)]
-pub struct VideoOptions {
-    /// Where ffmpeg/ffprobe are, and their timeouts.
-    pub ffmpeg: FfmpegConfig,
-    /// Files: release pacing.
-    pub pacing: Pacing,
-    /// Files: event time of frame 0, ms since the Unix epoch. `None` (default) uses the file's
-    /// modification time (0 if unknown): recordings land near when they were made, so the
-    /// lake's date partitions mean something, and a re-run over the same file is deterministic.
-    pub start_ms: Option<u64>,
-    /// Live: reconnect policy.
-    pub backoff: Backoff,
-    /// No frame for this long, once frames flow, counts as a failure (live: reconnect; file:
-    /// error). Default 5 s.
-    pub stall_timeout: Duration,
-    /// The first frame of a connection may take this long (default 15 s): ffmpeg analyses a
-    /// stream for a second or more before it decodes, so the stall timeout would be too short.
-    pub connect_timeout: Duration,
-    /// Live: while not up, the capability is held at `now − lateness_ms` (default 1000 ms), which
-    /// leaves room for frames stamped just before a reconnect is noticed.
-    pub lateness_ms: u64,
-}
-
-impl Default for VideoOptions {
-    fn default() -> Self {
-        VideoOptions {
-            ffmpeg: FfmpegConfig::default(),
-            pacing: Pacing::default(),
-            start_ms: None,
-            backoff: Backoff::default(),
-            stall_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(15),
-            lateness_ms: 1000,
-        }
-    }
-}
-
-/// One camera for [`video_source`].
-#[derive(Clone, Debug)]
-pub struct VideoFeedSpec {
-    /// Camera id, copied into every frame.
-    pub camera_id: String,
-    /// [`Source::VideoFile`] or [`Source::Rtsp`]; anything else ends the feed with an error row.
-    pub source: Source,
-    /// Options.
-    pub options: VideoOptions,
-    /// Live health and counters, shared with the engine.
-    pub status: Arc<CameraStatus>,
-}
-
-impl VideoFeedSpec {
-    /// A feed with default options and a fresh status.
-    pub fn new(camera_id: impl Into<String>, source: Source) -> VideoFeedSpec {
-        let camera_id = camera_id.into();
-        VideoFeedSpec { status: CameraStatus::new(camera_id.clone()), camera_id, source, options: VideoOptions::default() }
-    }
-
-    /// True for sources whose event time is the wall clock (RTSP).
-    pub fn is_live(&self) -> bool {
-        matches!(self.source, Source::Rtsp(_))
-    }
-}
 
 /// Decoded frames, and the failures of the feeds (`errors` rows: a file that cannot be opened,
 /// a camera given up, a live frame behind its watermark).
@@ -230,7 +153,7 @@ fn late_row(frame: &VideoFrame, label: &str, watermark: u64) -> ErrorRow {
         line: None,
         camera_id: Some(frame.camera_id.to_string()),
         ts_ms: Some(frame.ts_ms),
-        kind: "late".into(),
+        kind: ErrorKind::Late,
         reason: format!(
             "video frame {} at ts_ms {} arrived {} ms behind the camera's watermark {watermark}",
             frame.frame,

@@ -96,7 +96,7 @@ impl Detector {
         self.input.resize(len * n, 0.0);
         self.geometries.clear();
         for (i, f) in frames.iter().enumerate() {
-            let g = self.pre.prepare(f, &mut self.input[i * len..(i + 1) * len]).map_err(|e| VisionError::Inference(e.to_string()))?;
+            let g = self.pre.prepare(f, &mut self.input[i * len..(i + 1) * len])?;
             self.geometries.push(g);
         }
         let (h, w) = self.input_hw();

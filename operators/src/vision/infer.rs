@@ -7,7 +7,7 @@
 
 use super::detector::{BatchTimings, Detector};
 use super::runtime::VisionError;
-use itscam_types::{Detection, ErrorRow, Frame, VideoFrame};
+use itscam_types::{Detection, ErrorKind, ErrorRow, Frame, VideoFrame};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
@@ -137,7 +137,7 @@ impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
                     Err(TryRecvError::Empty) => {}
                     Err(TryRecvError::Disconnected) => {
                         if let Some(batch) = in_flight.take() {
-                            let failed = BatchResult { detections: Err(VisionError::Inference("the inference thread stopped (this is a bug)".into())), timings: BatchTimings::default() };
+                            let failed = BatchResult { detections: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
                             emit(batch, failed, output, &stats);
                         }
                     }
@@ -158,7 +158,7 @@ impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
                             Some(Ok(())) => in_flight = Some(batch),
                             Some(Err(TrySendError::Full(_))) => unreachable!("one batch in flight at a time"),
                             Some(Err(TrySendError::Disconnected(_))) | None => {
-                                let failed = BatchResult { detections: Err(VisionError::Inference("the inference thread stopped".into())), timings: BatchTimings::default() };
+                                let failed = BatchResult { detections: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
                                 emit(batch, failed, output, &stats);
                             }
                         }
@@ -206,7 +206,7 @@ fn emit(batch: Vec<Queued>, result: BatchResult, output: &mut timely::dataflow::
                     line: None,
                     camera_id: Some(f.camera_id.to_string()),
                     ts_ms: Some(f.ts_ms),
-                    kind: "inference_failed".into(),
+                    kind: ErrorKind::InferenceFailed,
                     reason: format!("frame {}: {e}", f.frame),
                     rejected_at_ms: itscam_types::time::now_ms(),
                 };

@@ -50,8 +50,9 @@ impl Geometry {
     }
 }
 
-/// Why a frame could not be prepared.
-#[derive(Debug, thiserror::Error)]
+/// Why a frame could not be prepared. Both are bugs: the video source delivers frames of
+/// their stated size, and the resizer is given matching buffers.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PreprocessError {
     /// The frame's buffer does not match its size (a bug upstream).
     #[error("frame {width}x{height} has {len} bytes, expected {expected} (this is a bug)")]
@@ -65,9 +66,15 @@ pub enum PreprocessError {
         /// Bytes expected.
         expected: usize,
     },
-    /// The resizer failed.
-    #[error("resize failed: {0}")]
+    /// The resizer refused its buffers.
+    #[error("resize failed: {0} (this is a bug)")]
     Resize(String),
+}
+
+impl itscam_types::Blamed for PreprocessError {
+    fn blame(&self) -> itscam_types::Blame {
+        itscam_types::Blame::Bug
+    }
 }
 
 /// Prepares frames for one model input size.

@@ -2,7 +2,9 @@
 //! the configured execution provider, and running one batch. Used only on the inference
 //! thread, never on a timely worker.
 
+use super::preprocess::PreprocessError;
 use itscam_types::config::{ModelConfig, Provider};
+use itscam_types::{Blame, Blamed};
 use ort::ep::ExecutionProvider;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -48,6 +50,29 @@ pub enum VisionError {
     /// A batch failed in ONNX Runtime (external library); the frames are reported, not lost.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// A frame of the batch could not be prepared for the model.
+    #[error("inference failed: {0}")]
+    Preprocess(#[from] PreprocessError),
+    /// The inference thread ended while the operator still had frames for it.
+    #[error("the inference thread stopped (this is a bug)")]
+    ThreadStopped,
+}
+
+impl Blamed for VisionError {
+    /// Setup and config (library, model, provider) are the user's; a batch that fails in ONNX
+    /// Runtime is external (the next batch is tried, the failed frames become `errors` rows).
+    fn blame(&self) -> Blame {
+        match self {
+            VisionError::LibraryNotFound { .. }
+            | VisionError::LibraryLoad { .. }
+            | VisionError::ModelNotFound(_)
+            | VisionError::Model { .. }
+            | VisionError::ProviderUnavailable { .. } => Blame::User,
+            VisionError::Inference(_) => Blame::External,
+            VisionError::Preprocess(e) => e.blame(),
+            VisionError::ThreadStopped => Blame::Bug,
+        }
+    }
 }
 
 /// The library path: `[model].runtime_library`, then `$ORT_DYLIB_PATH`, then
@@ -183,4 +208,20 @@ pub fn run_batch(session: &mut Session, input_name: &str, shape: [usize; 4], inp
         slot.1.extend_from_slice(data);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_is_the_users_a_failed_batch_is_external_and_a_broken_invariant_is_a_bug() {
+        assert_eq!(VisionError::ModelNotFound("m.onnx".into()).blame(), Blame::User);
+        assert_eq!(VisionError::LibraryNotFound { tried: vec![] }.blame(), Blame::User);
+        assert_eq!(VisionError::Inference("out of memory".into()).blame(), Blame::External);
+        for bug in [VisionError::ThreadStopped, VisionError::from(PreprocessError::BadFrame { width: 2, height: 2, len: 5, expected: 12 })] {
+            assert_eq!(bug.blame(), Blame::Bug, "{bug}");
+            assert!(bug.to_string().contains("this is a bug"), "{bug}");
+        }
+    }
 }

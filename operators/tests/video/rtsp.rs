@@ -100,7 +100,7 @@ fn a_camera_that_never_answers_is_given_up_after_max_attempts() {
     let (frames, errors) = Running::start(vec![spec], |_| false).finish(Duration::from_secs(60));
     assert!(frames.is_empty());
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].kind, "open_failed");
+    assert_eq!(errors[0].kind.as_str(), "open_failed");
     assert!(errors[0].reason.contains("gave up after 2 failed attempts"), "{}", errors[0].reason);
     let states: Vec<(CameraHealth, u32)> = status.history().iter().map(|t| (t.health, t.attempt)).collect();
     use CameraHealth::*;

@@ -13,9 +13,10 @@ pub type Point = [f64; 2];
 pub struct CameraConfig {
     /// Camera id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, unique; the `camera_id` partition of every table.
     pub id: String,
-    /// Where frames come from: `detections:PATH.jsonl` (`detections:-` = stdin). Several cameras
-    /// may share one detections source; its lines are routed by `camera_id`.
-    pub source: String,
+    /// Where frames come from: `detections:PATH.jsonl` (`detections:-` = stdin), `file:PATH`,
+    /// `rtsp://…` or `kafka:TOPIC`. Several cameras may share one detections source; its lines
+    /// are routed by `camera_id`. Written and read as that string.
+    pub source: Source,
     /// Video files: `fast` (default: as fast as decoding and inference allow, nothing dropped)
     /// or `realtime` (frames released at their capture pace, like a live camera).
     #[serde(default)]
@@ -86,7 +87,8 @@ pub struct SignalConfig {
     pub source: String,
 }
 
-/// A parsed camera source.
+/// A camera source, parsed from its config string (`detections:PATH`, `detections:-`,
+/// `file:PATH`, `rtsp://…`, `kafka:TOPIC`) and written back as the same string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
     /// Detections JSON Lines from a file.
@@ -99,6 +101,24 @@ pub enum Source {
     Rtsp(String),
     /// A Kafka topic of detections JSON Lines.
     Kafka(String),
+}
+
+/// Which part of the engine reads a [`Source`]: the one place the family of a source is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceFamily {
+    /// Detections JSON Lines from a file or stdin, read by the detections source.
+    Detections,
+    /// Detections JSON Lines from a Kafka topic, read by the detections source's Kafka reader.
+    Kafka,
+    /// Video (file or RTSP), decoded and run through the detector by the vision path.
+    Video,
+}
+
+impl SourceFamily {
+    /// True for the families whose input is detections JSON Lines (files, stdin, Kafka).
+    pub fn carries_detections(self) -> bool {
+        matches!(self, SourceFamily::Detections | SourceFamily::Kafka)
+    }
 }
 
 impl Source {
@@ -123,7 +143,16 @@ impl Source {
         Err(format!("unknown source {s:?}: expected detections:PATH.jsonl, detections:-, file:PATH, rtsp://… or kafka:TOPIC"))
     }
 
-    /// A short name for logs and the `errors.source` column.
+    /// Which part of the engine reads this source.
+    pub fn family(&self) -> SourceFamily {
+        match self {
+            Source::DetectionsFile(_) | Source::DetectionsStdin => SourceFamily::Detections,
+            Source::Kafka(_) => SourceFamily::Kafka,
+            Source::VideoFile(_) | Source::Rtsp(_) => SourceFamily::Video,
+        }
+    }
+
+    /// The config string of this source; also the name in logs and the `errors.source` column.
     pub fn label(&self) -> String {
         match self {
             Source::DetectionsFile(p) => format!("detections:{}", p.display()),
@@ -135,35 +164,55 @@ impl Source {
     }
 }
 
-impl CameraConfig {
-    /// The parsed source (validation guarantees it parses).
-    pub fn parsed_source(&self) -> Source {
-        Source::parse(&self.source).expect("validated config")
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
     }
+}
 
+impl std::str::FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Source, String> {
+        Source::parse(s)
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.label())
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Source, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Source::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl CameraConfig {
     pub(crate) fn check(&self, at: &str, out: &mut Vec<Problem>) {
         if !is_valid_id(&self.id) {
             out.push(Problem::new(format!("{at}.id"), format!(
                 "{:?} is not a valid id: use letters, digits, '_', '-', '.', starting with a letter or digit, at most 64", self.id)));
         }
-        match Source::parse(&self.source) {
-            Err(e) => out.push(Problem::new(format!("{at}.source"), e)),
-            Ok(Source::DetectionsFile(p)) => {
+        match &self.source {
+            Source::DetectionsFile(p) => {
                 if !p.is_file() {
                     out.push(Problem::new(format!("{at}.source"), format!("file {} does not exist", p.display())));
                 }
             }
-            Ok(Source::VideoFile(p)) => {
+            Source::VideoFile(p) => {
                 if !p.is_file() {
                     out.push(Problem::new(format!("{at}.source"), format!("video file {} does not exist", p.display())));
                 }
             }
-            Ok(Source::Kafka(topic)) => {
-                if let Err(why) = super::check_topic_name(&topic) {
+            Source::Kafka(topic) => {
+                if let Err(why) = super::check_topic_name(topic) {
                     out.push(Problem::new(format!("{at}.source"), why));
                 }
             }
-            Ok(Source::DetectionsStdin | Source::Rtsp(_)) => {}
+            Source::DetectionsStdin | Source::Rtsp(_) => {}
         }
         if let Some(c) = &self.calibration {
             let key = format!("{at}.calibration");

@@ -21,7 +21,7 @@ pub use alerts::AlertsConfig;
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, SpeedConfig};
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
-pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, ZoneConfig, check_polygon};
+pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
@@ -77,7 +77,8 @@ impl PipelineConfig {
 
     /// Parses and validates config text; relative paths are resolved against the working directory.
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
-        let value: toml::Table = toml::from_str(text).map_err(|e| vec![Problem::syntax(text, &e)])?;
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| vec![Problem::syntax(text, &e)])?;
+        let bad_sources = set_aside_bad_sources(&mut value, text);
         let mut unknown = Vec::new();
         let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(problems::index_path(&path.to_string()));
         let de = serde_ignored::Deserializer::new(toml::Value::Table(value), &mut on_unknown);
@@ -85,6 +86,7 @@ impl PipelineConfig {
         let mut problems: Vec<Problem> = unknown
             .into_iter()
             .map(|key| Problem::located(text, &key, "unknown key".to_string()))
+            .chain(bad_sources)
             .collect();
         match parsed {
             Ok(config) => {
@@ -107,7 +109,7 @@ impl PipelineConfig {
         self.pipeline.check(&mut out);
         self.query.check(&mut out);
         self.http.check(&mut out);
-        let video = self.camera.iter().any(|c| matches!(Source::parse(&c.source), Ok(Source::VideoFile(_) | Source::Rtsp(_))));
+        let video = self.camera.iter().any(|c| c.source.family() == SourceFamily::Video);
         self.model.check(video, &mut out);
         self.quality.check(&mut out);
         self.analytics.check(&mut out);
@@ -116,7 +118,7 @@ impl PipelineConfig {
         }
         self.alerts.check(self.kafka.is_some(), &mut out);
         if self.kafka.is_none()
-            && let Some(i) = self.camera.iter().position(|c| matches!(Source::parse(&c.source), Ok(Source::Kafka(_))))
+            && let Some(i) = self.camera.iter().position(|c| c.source.family() == SourceFamily::Kafka)
         {
             out.push(Problem::new(format!("camera[{i}].source"), "kafka: sources need a [kafka] section with the brokers"));
         }
@@ -157,6 +159,25 @@ impl PipelineConfig {
     pub fn camera(&self, id: &str) -> Option<&CameraConfig> {
         self.camera.iter().find(|c| c.id == id)
     }
+}
+
+/// A `[[camera]] source` string that does not parse would stop deserialization at the first
+/// one, hiding every other problem. So each is reported here, with its line, and replaced by a
+/// placeholder that parses; the config is then checked as usual but never returned, since the
+/// problems are not empty.
+fn set_aside_bad_sources(value: &mut toml::Table, text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(toml::Value::Array(cameras)) = value.get_mut("camera") else { return problems };
+    for (i, camera) in cameras.iter_mut().enumerate() {
+        let Some(source) = camera.get_mut("source") else { continue };
+        if let toml::Value::String(s) = source
+            && let Err(why) = Source::parse(s)
+        {
+            problems.push(Problem::located(text, &format!("camera[{i}].source"), why));
+            *source = toml::Value::String(Source::DetectionsStdin.label());
+        }
+    }
+    problems
 }
 
 /// Whether an id is safe as a partition directory name and in URLs: `[A-Za-z0-9][A-Za-z0-9_.-]*`, ≤ 64 bytes.

@@ -15,7 +15,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.lake.url, "file://./lake");
     assert_eq!(c.pipeline.workers, 1);
     assert_eq!(c.tracker.min_hits, 3);
-    assert_eq!(c.camera[0].parsed_source(), Source::DetectionsFile(path.into()));
+    assert_eq!(c.camera[0].source, Source::DetectionsFile(path.into()));
 }
 
 #[test]
@@ -79,4 +79,38 @@ fn polygons() {
     assert!(check_polygon(&[[0.0, 0.0], [4.0, 0.0]]).is_err());
     assert!(check_polygon(&[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]).unwrap_err().contains("zero area"));
     assert!(check_polygon(&[[0.0, 0.0], [4.0, 4.0], [4.0, 0.0], [0.0, 4.0]]).unwrap_err().contains("cross"));
+}
+
+#[test]
+fn a_bad_source_is_located_and_does_not_hide_other_problems() {
+    let text = "[[camera]]\nid = \"cam 1\"\nsource = \"ftp://x\"\n\n[[camera]]\nid = \"cam-2\"\nsource = \"kafka:\"\n";
+    let problems = PipelineConfig::from_toml(text).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let has = |needle: &str| shown.iter().any(|s| s.contains(needle));
+    assert!(has("line 3: camera[0].source: unknown source \"ftp://x\": expected detections:PATH.jsonl"), "{shown:#?}");
+    assert!(has("line 7: camera[1].source: kafka: needs a topic"), "{shown:#?}");
+    assert!(has("camera[0].id"), "{shown:#?}");
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+}
+
+#[test]
+fn sources_are_written_back_as_their_config_strings() {
+    let path = write_jsonl();
+    for (text, family) in [
+        (format!("detections:{path}"), SourceFamily::Detections),
+        ("detections:-".to_string(), SourceFamily::Detections),
+        ("file:cam.mp4".to_string(), SourceFamily::Video),
+        ("rtsp://10.0.0.7/stream1".to_string(), SourceFamily::Video),
+        ("kafka:frames".to_string(), SourceFamily::Kafka),
+    ] {
+        let source = Source::parse(&text).unwrap();
+        assert_eq!(source.family(), family, "{text}");
+        let json = serde_json::to_string(&source).unwrap();
+        assert_eq!(json, serde_json::to_string(&text).unwrap());
+        assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), source);
+    }
+    let c = PipelineConfig::from_toml(&format!("[[camera]]\nid = \"cam-1\"\nsource = \"detections:{path}\"\n")).unwrap();
+    let back = PipelineConfig::from_toml(&toml::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+    assert!(serde_json::from_str::<Source>("\"ftp://x\"").unwrap_err().to_string().contains("unknown source"));
 }
