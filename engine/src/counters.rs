@@ -1,5 +1,5 @@
 //! Counters of a run, shared by the workers (relaxed atomic adds), the run summary and the
-//! Prometheus endpoint (`GET /metrics`, [`crate::http::metrics`]). Each is a
+//! Prometheus endpoint (`GET /metrics`). Each is a
 //! `prometheus-client` counter, so the exposition is the library's (HELP and TYPE for every
 //! series), and a scrape reads the same atomics the workers add to.
 

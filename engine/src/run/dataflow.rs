@@ -8,7 +8,6 @@
 //! raise alerts (every copy: the hub dedupes by id).
 
 use super::plan::RunPlan;
-use super::services::ClassCounts;
 use super::vision::VisionPlan;
 use crate::alerts::AlertHubHandle;
 use crate::counters::RunCounters;
@@ -27,6 +26,9 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Stream;
 use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::operators::{Concat, Probe};
+
+/// Per class: (detections, confirmed tracks), shared by the workers.
+pub(super) type ClassCounts = Arc<Mutex<std::collections::BTreeMap<String, (u64, u64)>>>;
 
 /// What every worker shares, cloned into each.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! The plan of a run, decided from the config alone (no I/O): how many workers, which detections
 //! feeds exist and which worker reads each, whether the run is checkpointed, and the traffic
-//! queries' plan. Everything that touches the outside world starts later, in
-//! [`super::services`].
+//! queries' plan. Everything that touches the outside world starts later, with the run's
+//! services.
 
 use super::RunOptions;
 use itscam_queries::AnalyticsPlan;

@@ -38,7 +38,7 @@ use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};
 use itscam_types::ErrorRow;
 use itscam_types::config::{LakeConfig, PipelineConfig, Source};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -264,6 +264,3 @@ async fn maintain(lake: Lake, config: LakeConfig) {
         }
     }
 }
-
-/// Per class: (detections, confirmed tracks), shared by the workers.
-pub(super) type ClassCounts = Arc<Mutex<std::collections::BTreeMap<String, (u64, u64)>>>;
