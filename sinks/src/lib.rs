@@ -23,4 +23,4 @@ pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;
 pub use rows::SinkRows;
-pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, WriterSummary};
+pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, WriterSummary};

@@ -35,7 +35,7 @@ impl From<HubError> for ApiError {
             HubError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             HubError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
-            HubError::Lake(_) => (StatusCode::INTERNAL_SERVER_ERROR, "execution"),
+            HubError::Lake(_) | HubError::Inconsistent { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "execution"),
         };
         ApiError::new(status, kind, e.to_string())
     }

@@ -44,7 +44,7 @@ fn status_of(book: &Book, id: &str) -> AlertStatus {
 fn the_closing_copy_of_a_violation_updates_the_alert_and_raises_nothing() {
     let mut book = Book::new(lifecycle(60_000));
     let first = book.raise(Alert::from_violation(&violation("r1", 7, 10_000, Severity::High, true), 1), 5);
-    assert_eq!((first.rows.len(), first.events[0].kind), (1, HubEventKind::Raised));
+    assert_eq!((first.rows.len(), first.events[0].kind), (1, HubEventKind::RAISED));
     let second = book.raise(Alert::from_violation(&violation("r1", 7, 10_000, Severity::High, false), 2), 6);
     assert!(second.rows.is_empty(), "no second alerts row");
     assert_eq!(second.events.len(), 1);
@@ -76,18 +76,18 @@ fn repeats_are_suppressed_within_the_window_and_published_after_it() {
     let err = book.get(&b.alert_id).unwrap_err();
     assert!(err.to_string().contains(&format!("suppressed as a repeat of {}", a.alert_id)), "{err}");
     // Another rule on the same camera is not a repeat, nor is another vehicle.
-    assert_eq!(book.raise(raised("r2", 1, 131_000, Severity::High), 4).events[0].kind, HubEventKind::Raised);
-    assert_eq!(book.raise(raised("r1", 9, 131_500, Severity::High), 4).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r2", 1, 131_000, Severity::High), 4).events[0].kind, HubEventKind::RAISED);
+    assert_eq!(book.raise(raised("r1", 9, 131_500, Severity::High), 4).events[0].kind, HubEventKind::RAISED);
     // A more severe one is not hidden.
-    assert_eq!(book.raise(raised("r1", 1, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::RAISED);
     // Exactly suppress_ms after the window's anchor (now the critical one at 140 s): published.
     let c = raised("r1", 1, 200_000, Severity::High);
-    assert_eq!(book.raise(c.clone(), 6).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(c.clone(), 6).events[0].kind, HubEventKind::RAISED);
     // ... and it anchors the next window.
     assert_eq!(book.raise(raised("r1", 1, 210_000, Severity::High), 7).rows[0].alert_id, c.alert_id);
     // Once that alert is resolved, a repeat is news again.
     book.resolve(&c.alert_id, "ops", None, 8).unwrap();
-    assert_eq!(book.raise(raised("r1", 1, 215_000, Severity::High), 9).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 215_000, Severity::High), 9).events[0].kind, HubEventKind::RAISED);
     assert_eq!(book.get(&c.alert_id).unwrap().suppressed_count, 1);
     assert_eq!(book.get(&a.alert_id).unwrap().suppressed_count, 1);
     let n = book.counters();
@@ -110,8 +110,8 @@ fn anomalies_repeat_per_kind_camera_and_zone() {
         severity: Severity::Medium,
     };
     let mut book = Book::new(lifecycle(60_000));
-    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 0), 0), 1).events[0].kind, HubEventKind::Raised);
-    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("b", 10_000), 0), 2).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 0), 0), 1).events[0].kind, HubEventKind::RAISED);
+    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("b", 10_000), 0), 2).events[0].kind, HubEventKind::RAISED);
     assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 10_000), 0), 3).events[0].kind, HubEventKind::Update);
     assert_eq!(book.counters().suppressed, 1);
 }
@@ -120,7 +120,7 @@ fn anomalies_repeat_per_kind_camera_and_zone() {
 fn no_suppression_when_the_window_is_zero() {
     let mut book = Book::new(lifecycle(0));
     book.raise(raised("r1", 1, 100_000, Severity::Low), 1);
-    assert_eq!(book.raise(raised("r1", 2, 100_001, Severity::Low), 2).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 2, 100_001, Severity::Low), 2).events[0].kind, HubEventKind::RAISED);
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn only_open_high_and_critical_alerts_escalate_once_their_timeout_passed() {
     assert!(book.escalate_due(1_999).rows.is_empty());
     let fx = book.escalate_due(2_000);
     assert_eq!(fx.rows.iter().map(|r| r.alert_id.as_str()).collect::<Vec<_>>(), [high.alert_id.as_str()]);
-    assert_eq!((fx.events[0].kind, fx.rows[0].status), (HubEventKind::Escalation, AlertStatus::Open));
+    assert_eq!((fx.events[0].kind, fx.rows[0].status), (HubEventKind::ESCALATION, AlertStatus::Open));
     assert!(book.escalate_due(1_000_000).rows.is_empty(), "once, and never for low or acknowledged alerts");
     assert_eq!(book.next_escalation(), None);
     assert_eq!(book.counters().escalated, 2);
@@ -266,11 +266,11 @@ async fn the_hub_escalates_on_tokio_time_to_the_outlets_and_sse() {
         seen.push((ev.kind, ev.view.alert.alert_id.clone()));
     }
     assert_eq!(seen, [
-        (HubEventKind::Raised, high.alert_id.clone()),
-        (HubEventKind::Raised, low.alert_id.clone()),
-        (HubEventKind::Raised, acked.alert_id.clone()),
+        (HubEventKind::RAISED, high.alert_id.clone()),
+        (HubEventKind::RAISED, low.alert_id.clone()),
+        (HubEventKind::RAISED, acked.alert_id.clone()),
         (HubEventKind::Update, acked.alert_id.clone()),
-        (HubEventKind::Escalation, high.alert_id.clone()),
+        (HubEventKind::ESCALATION, high.alert_id.clone()),
     ]);
 
     let summary = task.finish().await.unwrap();
