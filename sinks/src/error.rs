@@ -184,3 +184,25 @@ pub(crate) fn http_status(e: &object_store::Error) -> Option<u16> {
     let text = e.to_string();
     text.split_once("status code: ")?.1.split_whitespace().next()?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(source: object_store::Error) -> SinkError {
+        SinkError::Unreachable { url: "s3://b/p".into(), location: "bucket \"b\"".into(), reason: short_reason(&source), hint: "check", source: Box::new(source) }
+    }
+
+    #[test]
+    fn sink_errors_say_who_is_to_blame() {
+        let missing = unreachable(object_store::Error::NotFound { path: "p".into(), source: "no such bucket".into() });
+        assert_eq!((missing.blame(), missing.retry_after()), (Blame::User, None));
+        let refused = unreachable(object_store::Error::Generic { store: "S3", source: "connection refused".into() });
+        assert_eq!((refused.blame(), refused.retry_after()), (Blame::External, Some(UNREACHABLE_RETRY)));
+        let encode = SinkError::encode("detections", "bad column");
+        assert!(encode.to_string().contains("this is a bug") && std::error::Error::source(&encode).is_some(), "{encode}");
+        assert_eq!(encode.blame(), Blame::Bug);
+        assert_eq!(SinkError::Conflict("raced".into()).retry_after(), Some(Duration::ZERO));
+        assert_eq!(SinkError::InvalidLake { url: "x".into(), reason: "y".into() }.blame(), Blame::User);
+    }
+}

@@ -4,7 +4,7 @@ use super::book::Book;
 use super::*;
 use itscam_sinks::alerts::AlertStream;
 use itscam_sinks::{Lake, LakeWriter};
-use itscam_types::ObjectClass;
+use itscam_types::{Blamed, ObjectClass};
 use itscam_types::analytics::{Alert, AlertStatus, AnomalyRow, ViolationRow};
 use itscam_types::config::{LifecycleConfig, RuleKind, Severity, WriterConfig};
 use std::sync::Mutex;
@@ -129,13 +129,15 @@ fn the_lifecycle_goes_open_acknowledged_resolved_and_refuses_the_rest() {
     let a = raised("r1", 1, 100_000, Severity::Medium);
     book.raise(a.clone(), 50);
     let id = a.alert_id.as_str();
-    assert!(matches!(book.acknowledge("nope", "ana", None, 50), Err(HubError::NotFound { .. })));
+    let unknown = book.acknowledge("nope", "ana", None, 50).unwrap_err();
+    assert!(matches!(unknown, HubError::NotFound { .. }) && unknown.blame() == itscam_types::Blame::User, "{unknown}");
     // Same wall-clock ms for every change: the rows are still strictly ordered.
     let ack = book.acknowledge(id, "ana", Some("on it".into()), 50).unwrap();
     assert_eq!((ack.rows[0].status, ack.rows[0].changed_by.as_str(), ack.rows[0].note.as_deref()), (AlertStatus::Acknowledged, "ana", Some("on it")));
     assert_eq!(ack.rows[0].changed_at_ms, 51);
     let again = book.acknowledge(id, "bo", None, 50).unwrap_err();
     assert!(matches!(&again, HubError::Conflict { reason, .. } if reason.contains("already acknowledged by ana")), "{again}");
+    assert_eq!(again.blame(), itscam_types::Blame::User, "the same request fails again");
     let res = book.resolve(id, "bo", None, 50).unwrap();
     assert_eq!((res.rows[0].status, res.rows[0].changed_at_ms), (AlertStatus::Resolved, 52));
     let late_ack = book.acknowledge(id, "cy", None, 60).unwrap_err();
@@ -310,4 +312,10 @@ async fn finishing_waits_for_outlets_no_longer_than_the_flush_timeout() {
     assert_eq!(summary.outlets, ["stuck", "recorder"]);
     assert_eq!(writer.finish().await.unwrap().rows(itscam_sinks::Table::Alerts), 1, "the row is written all the same");
     writer_rt.shutdown_background();
+}
+
+#[test]
+fn sse_event_names_are_the_stream_names_and_update() {
+    let names = [HubEventKind::RAISED, HubEventKind::ESCALATION, HubEventKind::Update].map(HubEventKind::as_str);
+    assert_eq!(names, ["alert", "escalation", "update"]);
 }

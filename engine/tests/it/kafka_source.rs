@@ -305,12 +305,14 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
         assert!(!want.is_empty() || t == "anomalies", "{t}: the reference run wrote nothing");
         if want != got {
             let (w, g): (BTreeSet<_>, BTreeSet<_>) = (want.iter().collect(), got.iter().collect());
+            let twice = got.windows(2).find(|p| p[0] == p[1] && !want.windows(2).any(|q| q[0] == p[0] && q[1] == p[0])).map(|p| &p[0]);
             panic!(
-                "{t}: {} rows after {killed} kills, {} uninterrupted; missing e.g. {:?}; extra e.g. {:?}",
+                "{t}: {} rows after {killed} kills, {} uninterrupted; missing e.g. {:?}; extra e.g. {:?}; written twice e.g. {:?} (ITSCAM_CRASH_SEED={seed})",
                 got.len(),
                 want.len(),
                 w.difference(&g).next(),
-                g.difference(&w).next()
+                g.difference(&w).next(),
+                twice
             );
         }
     }
