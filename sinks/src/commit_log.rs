@@ -196,7 +196,7 @@ impl Lake {
 
     /// Writes `value` at `path` unless something is there already (then `Ok(false)`).
     async fn create_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<bool, SinkError> {
-        let json = serde_json::to_vec_pretty(value).map_err(|e| SinkError::Encode { table: "commit log", reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(value).map_err(|e| SinkError::encode("commit log", e))?;
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
         match self.store().put_opts(path, PutPayload::from(json), opts).await {
             Ok(_) => Ok(true),
@@ -245,7 +245,7 @@ impl Lake {
         let commit = Commit { seq: 0, run_id: run_id.into(), at_ms: itscam_types::time::now_ms(), added, removed: Vec::new(), checkpoint: None };
         let path = self.log_path("commits", 0);
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        let json = serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::Encode { table: "commit log", reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::encode("commit log", e))?;
         match self.store().put_opts(&path, PutPayload::from(json), opts).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(self.unreachable(&path, e)),

@@ -7,7 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
-mod blame_tmp;
 mod batch;
 mod commit_log;
 mod error;
@@ -24,4 +23,4 @@ pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;
 pub use rows::SinkRows;
-pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, WriterSummary};
+pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, WriterSummary};

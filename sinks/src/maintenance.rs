@@ -131,7 +131,7 @@ impl Lake {
         let (rows, bytes) = tokio::task::spawn_blocking(move || {
             let schema = table.file_schema();
             let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties()))
-                .map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+                .map_err(|e| SinkError::encode(table.name(), e))?;
             let mut rows = 0u64;
             for (location, blob) in blobs {
                 let bad = |reason: String| SinkError::BadFile { table: table.name(), location: location.clone(), reason };
@@ -142,15 +142,15 @@ impl Lake {
                         return Err(bad("its columns differ from the table's".into()));
                     }
                     rows += batch.num_rows() as u64;
-                    writer.write(&batch).map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+                    writer.write(&batch).map_err(|e| SinkError::encode(table.name(), e))?;
                 }
             }
-            writer.finish().map_err(|e| SinkError::Encode { table: table.name(), reason: e.to_string() })?;
+            writer.finish().map_err(|e| SinkError::encode(table.name(), e))?;
             let out = std::mem::take(writer.inner_mut());
             Ok::<_, SinkError>((rows, bytes::Bytes::from(out)))
         })
         .await
-        .map_err(|e| SinkError::Stopped(format!("compaction task panicked (this is a bug): {e}")))??;
+        .map_err(|source| SinkError::Panicked { task: "compaction", source })??;
         let size = bytes.len() as u64;
         self.put_file(&self.path_of(rel), bytes).await?;
         Ok(FileEntry { table: table.name().into(), path: rel.into(), rows, bytes: size })

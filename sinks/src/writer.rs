@@ -55,6 +55,11 @@ impl PendingRows {
     }
 }
 
+/// Rows queued for the lake ([`LakeSink::pending_rows`]) above which sources stop taking input
+/// (and video sources stop reading files), so a slow store throttles the pipeline instead of
+/// filling memory. Rows the writer has taken in are staged in bounded batches and cost little.
+pub const SINK_HIGH_WATER_ROWS: usize = 262_144;
+
 /// The dataflow's handle on the writer: sending never blocks.
 #[derive(Clone, Debug)]
 pub struct LakeSink {
@@ -178,7 +183,7 @@ impl LakeWriter {
 
     /// Waits until every [`LakeSink`] clone is dropped and all rows are written.
     pub async fn finish(self) -> Result<WriterSummary, SinkError> {
-        self.task.await.map_err(|e| SinkError::Stopped(format!("writer task panicked (this is a bug): {e}")))?
+        self.task.await.map_err(|source| SinkError::Panicked { task: "writer", source })?
     }
 }
 
@@ -356,7 +361,7 @@ impl WriterState {
         let bytes = tokio::task::block_in_place(|| {
             stage(table, &mut buffer)?;
             let mut encoder = buffer.encoder.take().expect("staging creates the encoder");
-            let fail = |e: parquet::errors::ParquetError| SinkError::Encode { table: table.name(), reason: e.to_string() };
+            let fail = |e: parquet::errors::ParquetError| SinkError::encode(table.name(), e);
             encoder.finish().map_err(fail)?;
             // The footer is written; take the finished bytes (the writer is dropped unused).
             let out = std::mem::take(encoder.inner_mut());
@@ -379,15 +384,15 @@ impl WriterState {
 
 /// Encodes the staged rows of `buffer` into its Parquet writer (created on first use).
 fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
-    let fail = |e: &dyn std::fmt::Display| SinkError::Encode { table: table.name(), reason: e.to_string() };
+    let fail = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::encode(table.name(), e);
     let empty = buffer.rows.empty_like();
     let rows = std::mem::replace(&mut buffer.rows, empty);
-    let batch: RecordBatch = rows.batch().map_err(|e| fail(&e))?;
+    let batch: RecordBatch = rows.batch().map_err(|e| fail(e.into()))?;
     if buffer.encoder.is_none() {
-        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(writer_properties())).map_err(|e| fail(&e))?);
+        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(writer_properties())).map_err(|e| fail(e.into()))?);
     }
     let encoder = buffer.encoder.as_mut().expect("created above");
-    encoder.write(&batch).map_err(|e| fail(&e))?;
+    encoder.write(&batch).map_err(|e| fail(e.into()))?;
     buffer.encoded_rows += batch.num_rows();
     Ok(())
 }

@@ -6,6 +6,8 @@
 
 use itscam_sinks::alerts::outbox::Outbox;
 use itscam_sinks::alerts::{AlertOutlet, AlertStream, KafkaAlerts, KafkaSinkError};
+use itscam_types::kafka::KafkaClientError;
+use itscam_types::{Blame, Blamed};
 use itscam_types::analytics::{Alert, AlertSource};
 use itscam_types::config::{KafkaAlertsConfig, KafkaConfig, OutboxConfig, Severity};
 use rdkafka::ClientConfig;
@@ -419,20 +421,23 @@ fn start_up_errors_name_the_broker_and_the_topic() {
     let nowhere = format!("127.0.0.1:{}", free_port());
     let topics = KafkaAlertsConfig { startup_timeout_ms: 1_500, ..topic_config("alerts") };
     let err = KafkaAlerts::start(&kafka_config(&nowhere), &topics, &outbox_config, rt.handle()).unwrap_err();
-    assert!(matches!(err, KafkaSinkError::Unreachable { .. }), "{err}");
+    assert!(matches!(err, KafkaSinkError::Client(KafkaClientError::Unreachable { .. })), "{err}");
+    assert_eq!(err.blame(), Blame::External);
     let text = err.to_string();
     assert!(text.contains(&nowhere) && text.contains("\"alerts\"") && text.contains("1500 ms"), "{text}");
 
     // Bad names are caught before any connection, every problem at once.
     let bad = KafkaAlertsConfig { escalation_topic: Some("also bad".into()), ..topic_config("bad topic!") };
     let err = KafkaAlerts::start(&kafka_config(&nowhere), &bad, &outbox_config, rt.handle()).unwrap_err();
+    assert_eq!(err.blame(), Blame::User);
     let text = err.to_string();
     assert!(text.contains("alerts.kafka.topic: \"bad topic!\"") && text.contains("alerts.kafka.escalation_topic: \"also bad\""), "{text}");
 
     let Some(broker) = Tansu::start() else { return };
     let missing = KafkaAlertsConfig { create_topics: false, ..topic_config("not-created") };
     let err = KafkaAlerts::start(&kafka_config(&broker.addr()), &missing, &outbox_config, rt.handle()).unwrap_err();
-    assert!(matches!(err, KafkaSinkError::TopicMissing { .. }), "{err}");
+    assert!(matches!(err, KafkaSinkError::Client(KafkaClientError::TopicMissing { .. })), "{err}");
+    assert_eq!(err.blame(), Blame::User);
     let text = err.to_string();
     assert!(text.contains(&broker.addr()) && text.contains("\"not-created\"") && text.contains("create_topics = false"), "{text}");
 
@@ -440,6 +445,7 @@ fn start_up_errors_name_the_broker_and_the_topic() {
     let running = KafkaAlerts::start(&kafka_config(&broker.addr()), &topic_config("alerts"), &outbox_config, rt.handle()).expect("start");
     let err = KafkaAlerts::start(&kafka_config(&broker.addr()), &topic_config("alerts"), &outbox_config, rt.handle()).unwrap_err();
     assert!(err.to_string().contains("in use by another process"), "{err}");
+    assert_eq!(err.blame(), Blame::User);
     drop(running);
 }
 
@@ -454,7 +460,8 @@ fn a_broker_that_refuses_the_credentials_is_a_start_up_error() {
     }
     let topics = KafkaAlertsConfig { startup_timeout_ms: 3_000, ..topic_config("alerts") };
     let err = KafkaAlerts::start(&kafka, &topics, &OutboxConfig::at(outbox.path().display().to_string()), rt.handle()).unwrap_err();
-    assert!(matches!(err, KafkaSinkError::CredentialsRefused { .. }), "{err}");
+    assert!(matches!(err, KafkaSinkError::Client(KafkaClientError::CredentialsRefused { .. })), "{err}");
+    assert_eq!(err.blame(), Blame::User);
     let text = err.to_string();
     assert!(text.contains(&broker.addr()) && text.contains("\"alerts\"") && text.contains("SASL authentication error"), "{text}");
 }

@@ -8,6 +8,7 @@ mod coco;
 pub mod config;
 mod detection;
 pub mod jsonl;
+pub mod kafka;
 mod rows;
 mod serde_arc;
 pub mod time;

@@ -245,7 +245,7 @@ impl Book {
             acknowledged: None,
             resolved: None,
         };
-        let effects = Effects::one(Some(entry.row(ENGINE, None)), HubEventKind::Raised, entry.view());
+        let effects = Effects::one(Some(entry.row(ENGINE, None)), HubEventKind::RAISED, entry.view());
         self.alerts.insert(id.clone(), entry);
         self.raised_order.push_back(id);
         self.evict_over_cap();
@@ -288,7 +288,7 @@ impl Book {
         {
             self.escalations.remove(&(at, id.clone()));
         }
-        fx.events.iter().any(|e| e.kind == HubEventKind::Raised)
+        fx.events.iter().any(|e| e.kind == HubEventKind::RAISED)
     }
 
     /// Open → acknowledged; cancels its escalation.
@@ -304,7 +304,7 @@ impl Book {
                 return Err(HubError::Conflict { id: id.to_string(), reason: format!("it was already acknowledged by {} at {}", a.by, a.at_ms) });
             }
             (status, _, _) => {
-                return Err(HubError::Conflict { id: id.to_string(), reason: format!("it is {} (this is a bug)", status.as_str()) });
+                return Err(HubError::Inconsistent { id: id.to_string(), reason: format!("it is {} (this is a bug)", status.as_str()) });
             }
         }
         let at_ms = e.stamp(now);
@@ -359,7 +359,7 @@ impl Book {
             self.counters.escalated += 1;
             let after = self.config.escalate_after_ms(e.alert.severity).unwrap_or(0);
             out.rows.push(e.row(ENGINE, Some(format!("not acknowledged within {after} ms"))));
-            out.events.push(HubEvent { kind: HubEventKind::Escalation, view: e.view() });
+            out.events.push(HubEvent { kind: HubEventKind::ESCALATION, view: e.view() });
         }
         out
     }

@@ -8,6 +8,7 @@ use itscam_sinks::alerts::{AlertOutlet, AlertStream};
 use itscam_sinks::{LakeSink, SinkError, SinkRows};
 use itscam_types::analytics::Alert;
 use itscam_types::config::AlertsConfig;
+use itscam_types::{Blame, Blamed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -17,10 +18,12 @@ use tokio::time::Instant;
 /// SSE events buffered per subscriber; a subscriber further behind gets a `lagged` event.
 pub const SSE_BUFFER: usize = 1_024;
 
-/// Why a hub request failed.
+/// Why a hub request failed. Each variant's doc says who is to blame ([`Blamed`]).
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    /// No alert with this id is held (user input).
+    /// No alert with this id is held.
+    ///
+    /// Blame: user — the id asked for.
     #[error("no alert {id:?}{}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
     NotFound {
         /// The id asked for.
@@ -28,7 +31,9 @@ pub enum HubError {
         /// Where it went, when known.
         hint: Option<String>,
     },
-    /// The change is not allowed in the alert's state (user input).
+    /// The change is not allowed in the alert's state (acknowledging a resolved alert, …).
+    ///
+    /// Blame: user — the same request fails again.
     #[error("alert {id:?} cannot change: {reason}")]
     Conflict {
         /// The alert.
@@ -36,12 +41,44 @@ pub enum HubError {
         /// Why not.
         reason: String,
     },
+    /// The alert's state contradicts itself (a status without its change record).
+    ///
+    /// Blame: bug; the reason says "this is a bug".
+    #[error("alert {id:?} cannot change: {reason}")]
+    Inconsistent {
+        /// The alert.
+        id: String,
+        /// What is contradictory.
+        reason: String,
+    },
     /// The hub has finished (the pipeline ended).
+    ///
+    /// Blame: external to the request — the pipeline is gone; a restarted service answers.
     #[error("the alert hub has stopped (the pipeline finished)")]
     Stopped,
-    /// Writing the `alerts` table failed (external system).
+    /// Writing the `alerts` table failed (or the hub task panicked: a bug).
+    ///
+    /// Blame: the lake error's own.
     #[error("writing alert rows failed: {0}")]
     Lake(#[from] SinkError),
+}
+
+impl Blamed for HubError {
+    fn blame(&self) -> Blame {
+        match self {
+            HubError::NotFound { .. } | HubError::Conflict { .. } => Blame::User,
+            HubError::Inconsistent { .. } => Blame::Bug,
+            HubError::Stopped => Blame::External,
+            HubError::Lake(e) => e.blame(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HubError::Lake(e) => e.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 /// What the hub did over its life, returned by [`AlertHubTask::finish`].
@@ -165,7 +202,7 @@ impl AlertHubTask {
     /// dropped; later calls on handles answer [`HubError::Stopped`].
     pub async fn finish(self) -> Result<HubSummary, HubError> {
         let _ = self.tx.send(Msg::Finish);
-        self.task.await.map_err(|e| HubError::Lake(SinkError::Stopped(format!("alert hub task panicked (this is a bug): {e}"))))?
+        self.task.await.map_err(|source| HubError::Lake(SinkError::Panicked { task: "alert hub", source }))?
     }
 }
 
@@ -354,12 +391,7 @@ impl HubState {
     fn apply(&mut self, fx: Effects) {
         self.send_rows(fx.rows);
         for event in fx.events {
-            let stream = match event.kind {
-                HubEventKind::Raised => Some(AlertStream::Raised),
-                HubEventKind::Escalation => Some(AlertStream::Escalation),
-                HubEventKind::Update => None,
-            };
-            if let Some(stream) = stream {
+            if let HubEventKind::Published(stream) = event.kind {
                 for outlet in &self.outlets {
                     outlet.publish(&event.view.alert, stream);
                 }

@@ -4,7 +4,7 @@ use super::book::Book;
 use super::*;
 use itscam_sinks::alerts::AlertStream;
 use itscam_sinks::{Lake, LakeWriter};
-use itscam_types::ObjectClass;
+use itscam_types::{Blamed, ObjectClass};
 use itscam_types::analytics::{Alert, AlertStatus, AnomalyRow, ViolationRow};
 use itscam_types::config::{LifecycleConfig, RuleKind, Severity, WriterConfig};
 use std::sync::Mutex;
@@ -44,7 +44,7 @@ fn status_of(book: &Book, id: &str) -> AlertStatus {
 fn the_closing_copy_of_a_violation_updates_the_alert_and_raises_nothing() {
     let mut book = Book::new(lifecycle(60_000));
     let first = book.raise(Alert::from_violation(&violation("r1", 7, 10_000, Severity::High, true), 1), 5);
-    assert_eq!((first.rows.len(), first.events[0].kind), (1, HubEventKind::Raised));
+    assert_eq!((first.rows.len(), first.events[0].kind), (1, HubEventKind::RAISED));
     let second = book.raise(Alert::from_violation(&violation("r1", 7, 10_000, Severity::High, false), 2), 6);
     assert!(second.rows.is_empty(), "no second alerts row");
     assert_eq!(second.events.len(), 1);
@@ -76,18 +76,18 @@ fn repeats_are_suppressed_within_the_window_and_published_after_it() {
     let err = book.get(&b.alert_id).unwrap_err();
     assert!(err.to_string().contains(&format!("suppressed as a repeat of {}", a.alert_id)), "{err}");
     // Another rule on the same camera is not a repeat, nor is another vehicle.
-    assert_eq!(book.raise(raised("r2", 1, 131_000, Severity::High), 4).events[0].kind, HubEventKind::Raised);
-    assert_eq!(book.raise(raised("r1", 9, 131_500, Severity::High), 4).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r2", 1, 131_000, Severity::High), 4).events[0].kind, HubEventKind::RAISED);
+    assert_eq!(book.raise(raised("r1", 9, 131_500, Severity::High), 4).events[0].kind, HubEventKind::RAISED);
     // A more severe one is not hidden.
-    assert_eq!(book.raise(raised("r1", 1, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 140_000, Severity::Critical), 5).events[0].kind, HubEventKind::RAISED);
     // Exactly suppress_ms after the window's anchor (now the critical one at 140 s): published.
     let c = raised("r1", 1, 200_000, Severity::High);
-    assert_eq!(book.raise(c.clone(), 6).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(c.clone(), 6).events[0].kind, HubEventKind::RAISED);
     // ... and it anchors the next window.
     assert_eq!(book.raise(raised("r1", 1, 210_000, Severity::High), 7).rows[0].alert_id, c.alert_id);
     // Once that alert is resolved, a repeat is news again.
     book.resolve(&c.alert_id, "ops", None, 8).unwrap();
-    assert_eq!(book.raise(raised("r1", 1, 215_000, Severity::High), 9).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 1, 215_000, Severity::High), 9).events[0].kind, HubEventKind::RAISED);
     assert_eq!(book.get(&c.alert_id).unwrap().suppressed_count, 1);
     assert_eq!(book.get(&a.alert_id).unwrap().suppressed_count, 1);
     let n = book.counters();
@@ -110,8 +110,8 @@ fn anomalies_repeat_per_kind_camera_and_zone() {
         severity: Severity::Medium,
     };
     let mut book = Book::new(lifecycle(60_000));
-    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 0), 0), 1).events[0].kind, HubEventKind::Raised);
-    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("b", 10_000), 0), 2).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 0), 0), 1).events[0].kind, HubEventKind::RAISED);
+    assert_eq!(book.raise(Alert::from_anomaly(&anomaly("b", 10_000), 0), 2).events[0].kind, HubEventKind::RAISED);
     assert_eq!(book.raise(Alert::from_anomaly(&anomaly("a", 10_000), 0), 3).events[0].kind, HubEventKind::Update);
     assert_eq!(book.counters().suppressed, 1);
 }
@@ -120,7 +120,7 @@ fn anomalies_repeat_per_kind_camera_and_zone() {
 fn no_suppression_when_the_window_is_zero() {
     let mut book = Book::new(lifecycle(0));
     book.raise(raised("r1", 1, 100_000, Severity::Low), 1);
-    assert_eq!(book.raise(raised("r1", 2, 100_001, Severity::Low), 2).events[0].kind, HubEventKind::Raised);
+    assert_eq!(book.raise(raised("r1", 2, 100_001, Severity::Low), 2).events[0].kind, HubEventKind::RAISED);
 }
 
 #[test]
@@ -129,13 +129,15 @@ fn the_lifecycle_goes_open_acknowledged_resolved_and_refuses_the_rest() {
     let a = raised("r1", 1, 100_000, Severity::Medium);
     book.raise(a.clone(), 50);
     let id = a.alert_id.as_str();
-    assert!(matches!(book.acknowledge("nope", "ana", None, 50), Err(HubError::NotFound { .. })));
+    let unknown = book.acknowledge("nope", "ana", None, 50).unwrap_err();
+    assert!(matches!(unknown, HubError::NotFound { .. }) && unknown.blame() == itscam_types::Blame::User, "{unknown}");
     // Same wall-clock ms for every change: the rows are still strictly ordered.
     let ack = book.acknowledge(id, "ana", Some("on it".into()), 50).unwrap();
     assert_eq!((ack.rows[0].status, ack.rows[0].changed_by.as_str(), ack.rows[0].note.as_deref()), (AlertStatus::Acknowledged, "ana", Some("on it")));
     assert_eq!(ack.rows[0].changed_at_ms, 51);
     let again = book.acknowledge(id, "bo", None, 50).unwrap_err();
     assert!(matches!(&again, HubError::Conflict { reason, .. } if reason.contains("already acknowledged by ana")), "{again}");
+    assert_eq!(again.blame(), itscam_types::Blame::User, "the same request fails again");
     let res = book.resolve(id, "bo", None, 50).unwrap();
     assert_eq!((res.rows[0].status, res.rows[0].changed_at_ms), (AlertStatus::Resolved, 52));
     let late_ack = book.acknowledge(id, "cy", None, 60).unwrap_err();
@@ -169,7 +171,7 @@ fn only_open_high_and_critical_alerts_escalate_once_their_timeout_passed() {
     assert!(book.escalate_due(1_999).rows.is_empty());
     let fx = book.escalate_due(2_000);
     assert_eq!(fx.rows.iter().map(|r| r.alert_id.as_str()).collect::<Vec<_>>(), [high.alert_id.as_str()]);
-    assert_eq!((fx.events[0].kind, fx.rows[0].status), (HubEventKind::Escalation, AlertStatus::Open));
+    assert_eq!((fx.events[0].kind, fx.rows[0].status), (HubEventKind::ESCALATION, AlertStatus::Open));
     assert!(book.escalate_due(1_000_000).rows.is_empty(), "once, and never for low or acknowledged alerts");
     assert_eq!(book.next_escalation(), None);
     assert_eq!(book.counters().escalated, 2);
@@ -266,11 +268,11 @@ async fn the_hub_escalates_on_tokio_time_to_the_outlets_and_sse() {
         seen.push((ev.kind, ev.view.alert.alert_id.clone()));
     }
     assert_eq!(seen, [
-        (HubEventKind::Raised, high.alert_id.clone()),
-        (HubEventKind::Raised, low.alert_id.clone()),
-        (HubEventKind::Raised, acked.alert_id.clone()),
+        (HubEventKind::RAISED, high.alert_id.clone()),
+        (HubEventKind::RAISED, low.alert_id.clone()),
+        (HubEventKind::RAISED, acked.alert_id.clone()),
         (HubEventKind::Update, acked.alert_id.clone()),
-        (HubEventKind::Escalation, high.alert_id.clone()),
+        (HubEventKind::ESCALATION, high.alert_id.clone()),
     ]);
 
     let summary = task.finish().await.unwrap();
@@ -310,4 +312,10 @@ async fn finishing_waits_for_outlets_no_longer_than_the_flush_timeout() {
     assert_eq!(summary.outlets, ["stuck", "recorder"]);
     assert_eq!(writer.finish().await.unwrap().rows(itscam_sinks::Table::Alerts), 1, "the row is written all the same");
     writer_rt.shutdown_background();
+}
+
+#[test]
+fn sse_event_names_are_the_stream_names_and_update() {
+    let names = [HubEventKind::RAISED, HubEventKind::ESCALATION, HubEventKind::Update].map(HubEventKind::as_str);
+    assert_eq!(names, ["alert", "escalation", "update"]);
 }

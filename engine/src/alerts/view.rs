@@ -1,5 +1,6 @@
 //! What the hub shows of an alert: its state as JSON for the HTTP API and SSE, and the filters.
 
+use itscam_sinks::alerts::AlertStream;
 use itscam_types::analytics::{Alert, AlertStatus};
 use itscam_types::config::Severity;
 use serde::{Deserialize, Serialize};
@@ -42,21 +43,24 @@ pub struct AlertView {
 /// What happened to an alert, as pushed to SSE subscribers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HubEventKind {
-    /// Raised (SSE event `alert`).
-    Raised,
-    /// Escalated (SSE event `escalation`).
-    Escalation,
+    /// Raised or escalated: published to every outlet on that stream, and to SSE (event
+    /// `alert` or `escalation`).
+    Published(AlertStream),
     /// Acknowledged, resolved, a repeat suppressed onto it, or updated by the closing copy of
-    /// its violation (SSE event `update`).
+    /// its violation: SSE only (event `update`).
     Update,
 }
 
 impl HubEventKind {
-    /// The SSE event name.
+    /// Raised (SSE event `alert`).
+    pub const RAISED: HubEventKind = HubEventKind::Published(AlertStream::Raised);
+    /// Escalated (SSE event `escalation`).
+    pub const ESCALATION: HubEventKind = HubEventKind::Published(AlertStream::Escalation);
+
+    /// The SSE event name: the stream's name (`alert`, `escalation`) or `update`.
     pub fn as_str(self) -> &'static str {
         match self {
-            HubEventKind::Raised => "alert",
-            HubEventKind::Escalation => "escalation",
+            HubEventKind::Published(stream) => stream.as_str(),
             HubEventKind::Update => "update",
         }
     }

@@ -35,7 +35,7 @@ impl From<HubError> for ApiError {
             HubError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             HubError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
-            HubError::Lake(_) => return ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
+            HubError::Lake(_) | HubError::Inconsistent { .. } => return ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
         };
         ApiError::new(status, kind, e.to_string())
     }

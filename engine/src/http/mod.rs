@@ -5,7 +5,6 @@
 //! socket.
 
 pub mod alerts;
-mod blame_tmp;
 pub mod cameras;
 mod error;
 pub mod health;

@@ -15,7 +15,7 @@ use itscam_operators::deliver::Deliver;
 use itscam_operators::source::{CheckpointControl, FeedSpec, SourceControl, detections_source};
 use itscam_operators::track::TrackFrames;
 use itscam_queries::build_analytics;
-use super::SINK_HIGH_WATER_ROWS;
+use itscam_sinks::SINK_HIGH_WATER_ROWS;
 use itscam_sinks::{LakeSink, SinkRows};
 use itscam_types::analytics::{Alert, AnomalyRow, ViolationRow};
 use itscam_types::{ErrorKind, ObjectClass};

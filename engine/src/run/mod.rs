@@ -27,9 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Rows queued for the lake above which sources (detections and video files) stop taking input.
-const SINK_HIGH_WATER_ROWS: usize = 262_144;
-
 /// Options of one run that are not in the config file.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {

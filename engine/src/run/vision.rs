@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use timely::dataflow::{Scope, Stream};
 
-use super::SINK_HIGH_WATER_ROWS;
+use itscam_sinks::SINK_HIGH_WATER_ROWS;
 
 /// Everything the workers need to run the video cameras, prepared before the dataflow starts.
 pub struct VisionPlan {

@@ -1,7 +1,8 @@
 //! `kafka:` camera sources on a real broker (Tansu) with the lake on a real S3 server
 //! (SeaweedFS): malformed messages become `errors` rows naming topic, partition and offset;
 //! offsets reach the consumer group after the lake commit; and the engine, killed with SIGKILL
-//! at random points ≥ 20 times and restarted, ends with exactly the lake tables and the alert
+//! 20 times at points chosen from its observed progress (start-up, replay, after random
+//! checkpoints) and restarted, ends with exactly the lake tables and the alert
 //! topic of an uninterrupted run — none lost, none duplicated.
 
 use crate::support::*;
@@ -157,18 +158,71 @@ fn committed_offsets(broker: &str, group: &str) -> Vec<i64> {
     group_offsets(broker, group).into_iter().enumerate().map(|(p, o)| o.unwrap_or_else(|| panic!("partition {p} of group {group}: no committed offset"))).collect()
 }
 
-/// The lake's last checkpoint: (time, offset per partition).
-fn lake_checkpoint(s3: &SeaweedFs, prefix: &str) -> Option<(u64, Vec<i64>)> {
-    let s3_config = itscam_types::config::S3Config {
-        endpoint: Some(s3.env["endpoint"].clone()),
-        access_key_id: Some(s3.env["access_key_id"].clone()),
-        secret_access_key: Some(s3.env["secret_access_key"].clone()),
-        ..Default::default()
-    };
-    let lake = itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", s3.env["bucket"]), &s3_config).unwrap();
-    let value = tokio::runtime::Runtime::new().unwrap().block_on(lake.last_checkpoint()).unwrap()?;
-    let offsets = (0..2).map(|p| value["offsets"][TOPIC][p.to_string()].as_i64().unwrap()).collect();
-    Some((value["time"].as_u64().unwrap(), offsets))
+/// The lake's last checkpoint, read as often as a test needs it.
+struct Checkpoints {
+    runtime: tokio::runtime::Runtime,
+    lake: itscam_sinks::Lake,
+}
+
+/// A checkpoint: event time and the offset per partition.
+type Checkpoint = (u64, Vec<i64>);
+
+impl Checkpoints {
+    fn open(s3: &SeaweedFs, prefix: &str) -> Checkpoints {
+        let s3_config = itscam_types::config::S3Config {
+            endpoint: Some(s3.env["endpoint"].clone()),
+            access_key_id: Some(s3.env["access_key_id"].clone()),
+            secret_access_key: Some(s3.env["secret_access_key"].clone()),
+            ..Default::default()
+        };
+        let lake = itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", s3.env["bucket"]), &s3_config).unwrap();
+        Checkpoints { runtime: tokio::runtime::Runtime::new().unwrap(), lake }
+    }
+
+    /// The last checkpoint committed, if any.
+    fn last(&self) -> Option<Checkpoint> {
+        let value = self.runtime.block_on(self.lake.last_checkpoint()).unwrap()?;
+        let offsets = (0..2).map(|p| value["offsets"][TOPIC][p.to_string()].as_i64().unwrap()).collect();
+        Some((value["time"].as_u64().unwrap(), offsets))
+    }
+}
+
+/// Where a crash cycle kills the engine, chosen from its observed progress, not from time.
+#[derive(Clone, Copy, Debug)]
+enum KillPoint {
+    /// Once it has connected to Kafka: start-up, or the replay of what came before the last
+    /// checkpoint.
+    Connected,
+    /// Once the lake has a checkpoint newer than the one the run resumed from, not the final
+    /// one, covering at least this many messages.
+    Checkpoint { messages: i64 },
+}
+
+/// How long a crash cycle may take to reach its kill point.
+const CYCLE_DEADLINE: Duration = Duration::from_secs(180);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Waits until `child` reached `point` (true) or ended on its own first (false).
+fn reach(point: KillPoint, child: &mut std::process::Child, log: &Path, lake: &Checkpoints, resumed_from: Option<&Checkpoint>, total: i64) -> bool {
+    let deadline = Instant::now() + CYCLE_DEADLINE;
+    loop {
+        let reached = match point {
+            KillPoint::Connected => std::fs::read_to_string(log).unwrap_or_default().contains("Kafka alerts: connected"),
+            KillPoint::Checkpoint { messages } => lake.last().is_some_and(|(time, offsets)| {
+                let covered: i64 = offsets.iter().sum();
+                let newer = resumed_from.is_none_or(|(before, _)| time > *before);
+                newer && time != u64::MAX && covered < total && covered >= messages
+            }),
+        };
+        if reached {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "{point:?} not reached within {CYCLE_DEADLINE:?}; see {}", log.display());
+        std::thread::sleep(POLL);
+    }
 }
 
 const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
@@ -200,35 +254,47 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut killed = 0;
     let mut checkpoints = BTreeSet::new();
+    let lake = Checkpoints::open(&s3, "crash");
+    let total: i64 = ends.iter().sum();
     for cycle in 0..CYCLES {
-        let log = std::fs::File::create(dir.join(format!("crash-{cycle}.log"))).unwrap();
+        // The fault: start-up and replay now and then; otherwise after a new checkpoint past a
+        // share of the input that grows with every cycle and stays short of two thirds of it
+        // (checkpoints come every ~20 s of event time, a dozen in all: a cycle that needs no
+        // new one to reach its share kills in the replay instead, so no run gets to the end).
+        let resumed_from = lake.last();
+        let covered: i64 = resumed_from.as_ref().map_or(0, |(_, offsets)| offsets.iter().sum());
+        let slot = total as f64 / (CYCLES + 10) as f64;
+        let messages = ((cycle as f64 + rng.random::<f64>()) * slot) as i64;
+        let point = if rng.random_ratio(1, 4) || covered >= messages { KillPoint::Connected } else { KillPoint::Checkpoint { messages } };
+        let log_path = dir.join(format!("crash-{cycle}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
             .args(["run", "--config", &crash, "--no-progress"])
             .current_dir(&dir)
-            .env("ITSCAM_LOG", "warn")
+            .env("ITSCAM_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        // The fault: a random point of the run (start-up, replay, checkpoints, the end).
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..6_000)));
-        if child.try_wait().unwrap().is_none() {
+        if reach(point, &mut child, &log_path, &lake, resumed_from.as_ref(), total) && child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
         }
         let status = child.wait().unwrap();
         assert!(status.success() || status.code().is_none(), "cycle {cycle}: itscam failed: {status}; see crash-{cycle}.log");
         // Offsets reach the group only after the lake commit that covers them.
-        let checkpoint = lake_checkpoint(&s3, "crash");
+        let checkpoint = lake.last();
         for (p, offset) in group_offsets(&broker.addr, "crash").into_iter().enumerate() {
             if let Some(offset) = offset {
                 let durable = checkpoint.as_ref().map_or(0, |c| c.1[p]);
                 assert!(offset <= durable, "cycle {cycle}: partition {p} committed at {offset}, the lake's checkpoint is at {durable}");
             }
         }
+        eprintln!("cycle {cycle}: {point:?}, checkpoint after it {checkpoint:?}");
         checkpoints.extend(checkpoint.map(|c| c.0));
     }
+    eprintln!("{killed} of {CYCLES} runs killed; checkpoints after the kills: {checkpoints:?}");
     // The kills came at different points: restarts resumed from several checkpoints.
     assert!(checkpoints.len() >= 3, "checkpoints seen after the kills: {checkpoints:?}");
     assert!(killed >= CYCLES * 3 / 4, "only {killed} of {CYCLES} runs were still running when killed");
@@ -240,12 +306,14 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
         assert!(!want.is_empty() || t == "anomalies", "{t}: the reference run wrote nothing");
         if want != got {
             let (w, g): (BTreeSet<_>, BTreeSet<_>) = (want.iter().collect(), got.iter().collect());
+            let twice = got.windows(2).find(|p| p[0] == p[1] && !want.windows(2).any(|q| q[0] == p[0] && q[1] == p[0])).map(|p| &p[0]);
             panic!(
-                "{t}: {} rows after {killed} kills, {} uninterrupted; missing e.g. {:?}; extra e.g. {:?}",
+                "{t}: {} rows after {killed} kills, {} uninterrupted; missing e.g. {:?}; extra e.g. {:?}; written twice e.g. {:?} (ITSCAM_CRASH_SEED={seed})",
                 got.len(),
                 want.len(),
                 w.difference(&g).next(),
-                g.difference(&w).next()
+                g.difference(&w).next(),
+                twice
             );
         }
     }

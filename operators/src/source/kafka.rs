@@ -7,7 +7,8 @@
 use super::FeedSpec;
 use super::lines::{SourceEvent, error_row, parse_line};
 use itscam_types::config::KafkaConfig;
-use itscam_types::{Blame, Blamed, ErrorKind};
+use itscam_types::ErrorKind;
+use itscam_types::kafka::{KafkaClient, KafkaClientError};
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -57,62 +58,6 @@ impl KafkaFeed {
     }
 }
 
-/// Why a `kafka:` source cannot start, by who is to blame.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaSourceError {
-    /// librdkafka refused the client properties (user input: `[kafka.properties]`).
-    #[error("Kafka consumer for brokers {brokers} refused its settings: {reason}")]
-    ClientConfig {
-        /// `[kafka] brokers`.
-        brokers: String,
-        /// librdkafka's message.
-        reason: String,
-    },
-    /// No broker answered in time (external system, or a wrong address).
-    #[error("cannot reach the Kafka brokers {brokers} for source topic {topic:?} within {timeout_ms} ms: {reason}; check that the broker runs and [kafka] brokers")]
-    Unreachable {
-        /// `[kafka] brokers`.
-        brokers: String,
-        /// The topic.
-        topic: String,
-        /// `[kafka.consumer] startup_timeout_ms`.
-        timeout_ms: u64,
-        /// The client's errors.
-        reason: String,
-    },
-    /// The broker refused the credentials (user input: `sasl.*`).
-    #[error("the Kafka brokers {brokers} refused the credentials (source topic {topic:?}): {reason}; check sasl.* in [kafka.properties]")]
-    CredentialsRefused {
-        /// `[kafka] brokers`.
-        brokers: String,
-        /// The topic.
-        topic: String,
-        /// The client's errors.
-        reason: String,
-    },
-    /// The topic does not exist or is not readable (user input or cluster setup).
-    #[error("source topic {topic:?} on the Kafka brokers {brokers}: {reason}")]
-    Topic {
-        /// `[kafka] brokers`.
-        brokers: String,
-        /// The topic.
-        topic: String,
-        /// What the broker said.
-        reason: String,
-    },
-}
-
-impl Blamed for KafkaSourceError {
-    /// Settings, credentials and topics are the user's; a broker that does not answer is
-    /// external (the engine does not retry at start-up: a later run may work).
-    fn blame(&self) -> Blame {
-        match self {
-            KafkaSourceError::ClientConfig { .. } | KafkaSourceError::CredentialsRefused { .. } | KafkaSourceError::Topic { .. } => Blame::User,
-            KafkaSourceError::Unreachable { .. } => Blame::External,
-        }
-    }
-}
-
 /// Keeps the client's errors for start-up messages and sends librdkafka's log to `tracing`.
 #[derive(Default)]
 struct SourceContext {
@@ -151,7 +96,7 @@ impl ConsumerContext for SourceContext {}
 
 type SourceConsumer = BaseConsumer<SourceContext>;
 
-fn consumer(config: &KafkaConfig) -> Result<SourceConsumer, KafkaSourceError> {
+fn consumer(config: &KafkaConfig) -> Result<SourceConsumer, KafkaClientError> {
     let mut c = ClientConfig::new();
     for (k, v) in &config.properties {
         c.set(k, v);
@@ -167,13 +112,13 @@ fn consumer(config: &KafkaConfig) -> Result<SourceConsumer, KafkaSourceError> {
     c.set("auto.offset.reset", "earliest");
     c.set("fetch.wait.max.ms", "100");
     SourceConsumer::from_config_and_context(&c, SourceContext::default())
-        .map_err(|e| KafkaSourceError::ClientConfig { brokers: config.brokers.clone(), reason: e.to_string() })
+        .map_err(|e| KafkaClientError::ClientConfig { client: KafkaClient::Source, brokers: config.brokers.clone(), reason: e.to_string() })
 }
 
 /// Checks that the brokers answer and the topic exists; returns its partitions and their
 /// offsets now. Blocks up to `[kafka.consumer] startup_timeout_ms` per request: call it at
 /// start-up, not on a worker.
-pub fn connect(config: &KafkaConfig, topic: &str) -> Result<KafkaFeed, KafkaSourceError> {
+pub fn connect(config: &KafkaConfig, topic: &str) -> Result<KafkaFeed, KafkaClientError> {
     let timeout = Duration::from_millis(config.consumer.startup_timeout_ms);
     let client = consumer(config)?;
     let brokers = config.brokers.clone();
@@ -181,17 +126,18 @@ pub fn connect(config: &KafkaConfig, topic: &str) -> Result<KafkaFeed, KafkaSour
         let context = client.context();
         let reason = context.errors().unwrap_or_else(|| e.to_string());
         if context.authentication_failed() {
-            KafkaSourceError::CredentialsRefused { brokers: brokers.clone(), topic: topic.to_string(), reason }
+            KafkaClientError::CredentialsRefused { client: KafkaClient::Source, brokers: brokers.clone(), topic: topic.to_string(), reason }
         } else {
-            KafkaSourceError::Unreachable { brokers: brokers.clone(), topic: topic.to_string(), timeout_ms: timeout.as_millis() as u64, reason }
+            KafkaClientError::Unreachable { client: KafkaClient::Source, brokers: brokers.clone(), topic: topic.to_string(), timeout_ms: timeout.as_millis() as u64, reason }
         }
     };
     let metadata = client.fetch_metadata(Some(topic), timeout).map_err(|e| unreachable(&client, e))?;
-    let refused = |reason: String| KafkaSourceError::Topic { brokers: brokers.clone(), topic: topic.to_string(), reason };
-    let t = metadata.topics().iter().find(|t| t.name() == topic).ok_or_else(|| refused("does not exist".into()))?;
+    let refused = |reason: String| KafkaClientError::TopicRefused { client: KafkaClient::Source, brokers: brokers.clone(), topic: topic.to_string(), reason };
+    let missing = || KafkaClientError::TopicMissing { client: KafkaClient::Source, brokers: brokers.clone(), topic: topic.to_string() };
+    let t = metadata.topics().iter().find(|t| t.name() == topic).ok_or_else(missing)?;
     if let Some(e) = t.error() {
         let code = RDKafkaErrorCode::from(e);
-        return Err(refused(if code == RDKafkaErrorCode::UnknownTopicOrPartition { "does not exist".into() } else { code.to_string() }));
+        return Err(if code == RDKafkaErrorCode::UnknownTopicOrPartition { missing() } else { refused(code.to_string()) });
     }
     let mut partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
     partitions.sort_unstable();
@@ -413,16 +359,17 @@ impl TopicReader<'_> {
 
 /// Commits (synchronously) the offsets of `feed.topic` that `checkpoint` carries: the end of a
 /// run, after its final lake commit.
-pub fn commit_checkpoint(feed: &KafkaFeed, checkpoint: &Value) -> Result<(), KafkaSourceError> {
+pub fn commit_checkpoint(feed: &KafkaFeed, checkpoint: &Value) -> Result<(), KafkaClientError> {
     let client = consumer(&feed.config)?;
     let list = offsets_list(feed, checkpoint);
     if list.count() == 0 {
         return Ok(());
     }
-    client.commit(&list, CommitMode::Sync).map_err(|e| KafkaSourceError::Topic {
+    client.commit(&list, CommitMode::Sync).map_err(|e| KafkaClientError::OffsetCommit {
         brokers: feed.config.brokers.clone(),
         topic: feed.topic.clone(),
-        reason: format!("committing offsets to group {:?}: {e}", feed.config.consumer.group_id),
+        group: feed.config.consumer.group_id.clone(),
+        reason: e.to_string(),
     })
 }
 

@@ -50,10 +50,4 @@ pub mod outbox;
 #[cfg(feature = "kafka")]
 mod kafka;
 #[cfg(feature = "kafka")]
-mod kafka_client;
-#[cfg(feature = "kafka")]
-mod kafka_delivery;
-#[cfg(feature = "kafka")]
-mod kafka_published;
-#[cfg(feature = "kafka")]
 pub use kafka::{KafkaAlerts, KafkaHealth, KafkaOutlet, KafkaSinkError, KafkaStats, KafkaSummary};

@@ -17,23 +17,31 @@
 
 use crate::alerts::AlertStream;
 use itscam_types::analytics::Alert;
+use itscam_types::{Blame, Blamed};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// An outbox failure, always local: the directory, its files or the disk.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     /// Another engine (or another outlet in this one) uses the directory.
+    ///
+    /// Blame: user — two engines configured with one `[alerts.outbox] dir`.
     #[error("outbox {dir} is in use by another process (its lock file is held); give each engine its own [alerts.outbox] dir")]
     Locked {
         /// The outbox directory.
         dir: String,
     },
     /// Reading or writing a file failed (permissions, disk full, …).
+    ///
+    /// Blame: decided from the OS error — no permission, or a path that is not a directory,
+    /// is the user's setup; anything else (disk full, I/O errors) is the machine's: external,
+    /// retried after a while.
     #[error("outbox file {path}: {source}")]
     Io {
         /// The file or directory.
@@ -43,6 +51,8 @@ pub enum OutboxError {
         source: std::io::Error,
     },
     /// The cursor file does not hold what this code writes; it is not guessed at.
+    ///
+    /// Blame: external — the file was damaged or edited outside the engine.
     #[error("outbox cursor {path} is unreadable ({reason}); remove it to re-send every record in the outbox")]
     Cursor {
         /// The cursor file.
@@ -50,6 +60,20 @@ pub enum OutboxError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl Blamed for OutboxError {
+    fn blame(&self) -> Blame {
+        match self {
+            OutboxError::Locked { .. } => Blame::User,
+            OutboxError::Io { source, .. } if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::NotADirectory | ErrorKind::ReadOnlyFilesystem) => Blame::User,
+            OutboxError::Io { .. } | OutboxError::Cursor { .. } => Blame::External,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        (matches!(self, OutboxError::Io { .. }) && self.blame() == Blame::External).then_some(Duration::from_secs(1))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutboxError + '_ {

@@ -1,8 +1,8 @@
 //! The librdkafka side of the Kafka outlet: client properties from the config, and the client
-//! context that turns delivery reports and client errors into events for the delivery thread
+//! contexts that turn delivery reports and client errors into events for the delivery thread
 //! and librdkafka's log into `tracing` events.
 
-use super::kafka::Shared;
+use super::state::{Event, Failure, Shared};
 use itscam_types::config::{Acks, KafkaAlertsConfig, KafkaConfig};
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -10,51 +10,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
-
-/// A delivery that did not succeed: librdkafka's code and text.
-#[derive(Clone, Debug)]
-pub(crate) struct Failure {
-    pub code: Option<RDKafkaErrorCode>,
-    pub reason: String,
-}
-
-impl Failure {
-    pub fn new(e: &KafkaError) -> Self {
-        Failure { code: e.rdkafka_error_code(), reason: e.to_string() }
-    }
-
-    /// The broker will never take this message as it is: re-sending cannot help.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self.code,
-            Some(
-                RDKafkaErrorCode::MessageSizeTooLarge
-                    | RDKafkaErrorCode::InvalidMessageSize
-                    | RDKafkaErrorCode::InvalidRecord
-                    | RDKafkaErrorCode::InvalidMessage
-            )
-        )
-    }
-
-    /// The topic is gone (e.g. the broker lost it): recreating it may help.
-    pub fn is_unknown_topic(&self) -> bool {
-        matches!(self.code, Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicId))
-    }
-}
-
-/// What the producer's threads tell the delivery thread (and what the outlet sends it).
-pub(crate) enum Event {
-    /// An alert to append and send.
-    Publish(super::AlertStream, itscam_types::analytics::Alert),
-    /// A delivery report of the producer of `generation`.
-    Delivered { generation: u64, seq: u64, outcome: Result<(), Failure> },
-    /// The producer of `generation` is unusable (librdkafka fatal error).
-    Fatal { generation: u64, reason: String },
-    /// Deliver what is left until the deadline, then end.
-    Finish { deadline: std::time::Instant },
-    /// End now; undelivered alerts stay in the outbox.
-    Stop,
-}
 
 /// The context of each producer: one per generation, so reports of a replaced producer can be
 /// told apart.

@@ -7,10 +7,11 @@
 //! error) replaces the producer after a backoff and re-sends everything not yet acknowledged
 //! from the outbox, recreating the topics first when the broker lost them.
 
-use super::AlertStream;
-use super::kafka::{KafkaSummary, Settings, Shared, Skip};
-use super::kafka_client::{AlertContext, Event, Failure, producer_config};
-use super::outbox::{Outbox, OutboxRecord};
+use super::client::{AlertContext, producer_config};
+use super::state::{Event, Failure, KafkaSummary, Settings, Shared, Skip};
+use super::topics::ensure_topics;
+use crate::alerts::AlertStream;
+use crate::alerts::outbox::{Outbox, OutboxRecord};
 use itscam_types::analytics::Alert;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::RDKafkaErrorCode;
@@ -259,7 +260,7 @@ impl Delivery {
         // The broker may have come back without the topics (unknown-topic errors, or a stall).
         if self.settings.alerts.create_topics && std::mem::take(&mut self.recheck_topics) {
             let timeout = Duration::from_millis(self.settings.alerts.startup_timeout_ms.min(2_000));
-            if let Err(e) = super::kafka::ensure_topics(&self.settings, timeout) {
+            if let Err(e) = ensure_topics(&self.settings, timeout) {
                 tracing::warn!(error = %e, "Kafka alerts: recreating the topics failed");
             }
         }

@@ -1,8 +1,9 @@
 //! `[alerts.kafka] skip_published`: the alert ids already on the topic, read once at start-up,
 //! so a restarted engine that replays its input (or re-runs it) never publishes an id twice.
 
-use super::kafka::{KafkaSinkError, Settings};
-use super::kafka_client::{StartupContext, base_config};
+use super::client::{StartupContext, base_config};
+use super::state::Settings;
+use itscam_types::kafka::{KafkaClient, KafkaClientError};
 use rdkafka::Message;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
@@ -15,10 +16,10 @@ use std::time::{Duration, Instant};
 /// Reads every message of the raised-alerts topic from the start to the end it has now and
 /// returns their `alert_id`s (header, or the JSON value's field for messages without it).
 /// Fails when no message arrives for `timeout` while some partition is not read to its end.
-pub(crate) fn published_ids(settings: &Settings, timeout: Duration) -> Result<HashSet<String>, KafkaSinkError> {
+pub(crate) fn published_ids(settings: &Settings, timeout: Duration) -> Result<HashSet<String>, KafkaClientError> {
     let brokers = settings.kafka.brokers.clone();
     let topic = settings.alerts.topic.clone();
-    let unreachable = |reason: String| KafkaSinkError::Unreachable { brokers: brokers.clone(), topic: topic.clone(), timeout_ms: timeout.as_millis() as u64, reason };
+    let unreachable = |reason: String| KafkaClientError::Unreachable { client: KafkaClient::Alerts, brokers: brokers.clone(), topic: topic.clone(), timeout_ms: timeout.as_millis() as u64, reason };
     let mut config = base_config(&settings.kafka);
     config.set("group.id", format!("itscam-alerts-readback-{topic}"));
     config.set("enable.auto.commit", "false");
@@ -26,7 +27,7 @@ pub(crate) fn published_ids(settings: &Settings, timeout: Duration) -> Result<Ha
     // base offset of the last record batch).
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer<StartupContext> = BaseConsumer::from_config_and_context(&config, StartupContext::default())
-        .map_err(|e| KafkaSinkError::ClientConfig { brokers: brokers.clone(), reason: e.to_string() })?;
+        .map_err(|e| KafkaClientError::ClientConfig { client: KafkaClient::Alerts, brokers: brokers.clone(), reason: e.to_string() })?;
     let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(|e| unreachable(e.to_string()))?;
     let partitions: Vec<i32> = metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     // Partitions still to read to their end (every one: an empty partition reports its end too).
