@@ -25,7 +25,10 @@ use tokio::task::JoinHandle;
 
 enum Msg {
     Rows(SinkRows),
-    Checkpoint(Value),
+    /// Rows of the dataflow's time `t` (event time, ms).
+    RowsAt(u64, SinkRows),
+    /// A checkpoint at time `t`: it covers the rows of earlier times.
+    Checkpoint(u64, Value),
     Flush(oneshot::Sender<()>),
 }
 
@@ -37,10 +40,14 @@ pub enum CommitPolicy {
     /// rows after it may be committed before the next one (at-least-once on a replay).
     #[default]
     EveryWrite,
-    /// Only together with a checkpoint: each commit holds exactly the rows sent between two
-    /// checkpoints, so sources that resume from [`Lake::last_checkpoint`] neither lose nor
-    /// repeat rows (exactly-once). Rows sent after the last checkpoint are not committed when
-    /// the writer ends: send a final checkpoint before dropping the sinks.
+    /// Only together with a checkpoint: the commit of a checkpoint at time T holds exactly the
+    /// rows sent (by [`LakeSink::send_at`]) at times below T and not committed before, and
+    /// every row sent without a time before it; rows at T or later wait for a later
+    /// checkpoint, even when they arrived first (a dataflow delivers a later time before the
+    /// checkpoint of an earlier one is taken). So sources that resume from
+    /// [`Lake::last_checkpoint`] and drop what comes below T neither lose nor repeat rows
+    /// (exactly-once). Rows not covered by a checkpoint are not committed when the writer
+    /// ends: send a final checkpoint (at `u64::MAX`) before dropping the sinks.
     AtCheckpoints,
 }
 
@@ -70,7 +77,7 @@ pub struct LakeSink {
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::Checkpoint(_) => "Checkpoint", Msg::Flush(_) => "Flush" })
+        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::RowsAt(..) => "RowsAt", Msg::Checkpoint(..) => "Checkpoint", Msg::Flush(_) => "Flush" })
     }
 }
 
@@ -84,6 +91,17 @@ impl LakeSink {
         }
         self.pending.fetch_add(n, Ordering::Relaxed);
         self.tx.send(Msg::Rows(rows)).is_ok()
+    }
+
+    /// Queues rows of the dataflow's time `time` (see [`CommitPolicy::AtCheckpoints`]: they are
+    /// committed with the first checkpoint above `time`); false when the writer has stopped.
+    pub fn send_at(&self, time: u64, rows: SinkRows) -> bool {
+        let n = rows.len();
+        if n == 0 {
+            return true;
+        }
+        self.pending.fetch_add(n, Ordering::Relaxed);
+        self.tx.send(Msg::RowsAt(time, rows)).is_ok()
     }
 
     /// Rows sent but not yet taken in by the writer: sources pause above a high-water mark.
@@ -103,7 +121,14 @@ impl LakeSink {
     /// that carries it, which [`Lake::last_checkpoint`] returns after a restart. False when
     /// the writer has stopped.
     pub fn checkpoint(&self, value: Value) -> bool {
-        self.tx.send(Msg::Checkpoint(value)).is_ok()
+        self.checkpoint_at(u64::MAX, value)
+    }
+
+    /// Queues a checkpoint at the dataflow's time `time`: its commit carries the rows sent
+    /// before it without a time or at a time below `time`; rows at `time` or later stay for
+    /// the next checkpoint. False when the writer has stopped.
+    pub fn checkpoint_at(&self, time: u64, value: Value) -> bool {
+        self.tx.send(Msg::Checkpoint(time, value)).is_ok()
     }
 
     /// The checkpoint of the writer's latest commit (`None` before its first): a source
@@ -172,6 +197,7 @@ impl LakeWriter {
             policy,
             seq: 0,
             buffers: HashMap::new(),
+            held: BTreeMap::new(),
             uncommitted: Vec::new(),
             next_commit: None,
             summary: WriterSummary::default(),
@@ -221,6 +247,8 @@ struct WriterState {
     policy: CommitPolicy,
     seq: u64,
     buffers: HashMap<PartKey, Buffer>,
+    /// Under [`CommitPolicy::AtCheckpoints`]: timed rows by time, until a checkpoint above it.
+    held: BTreeMap<u64, Vec<SinkRows>>,
     /// Files uploaded and not yet committed.
     uncommitted: Vec<FileEntry>,
     /// Seq to try for the next commit (after our last one).
@@ -244,7 +272,21 @@ impl WriterState {
                         self.add(rows).await?;
                         self.commit_if_due().await?;
                     }
-                    Some(Msg::Checkpoint(value)) => {
+                    Some(Msg::RowsAt(t, rows)) => {
+                        self.pending.fetch_sub(rows.len(), Ordering::Relaxed);
+                        if self.policy == CommitPolicy::AtCheckpoints {
+                            self.held.entry(t).or_default().push(rows);
+                        } else {
+                            self.add(rows).await?;
+                            self.commit_if_due().await?;
+                        }
+                    }
+                    Some(Msg::Checkpoint(t, value)) => {
+                        // The final checkpoint (u64::MAX) covers every row.
+                        let later = if t == u64::MAX { BTreeMap::new() } else { self.held.split_off(&t) };
+                        for rows in std::mem::replace(&mut self.held, later).into_values().flatten() {
+                            self.add(rows).await?;
+                        }
                         self.write_where(|_| true).await?;
                         self.commit(Some(value)).await?;
                     }
@@ -268,7 +310,8 @@ impl WriterState {
                 self.commit_if_due().await?;
             }
             CommitPolicy::AtCheckpoints => {
-                let rows = self.buffers.values().map(|b| b.total_rows() as u64).sum::<u64>() + self.uncommitted.iter().map(|f| f.rows).sum::<u64>();
+                let held = self.held.values().flatten().map(|r| r.len() as u64).sum::<u64>();
+                let rows = held + self.buffers.values().map(|b| b.total_rows() as u64).sum::<u64>() + self.uncommitted.iter().map(|f| f.rows).sum::<u64>();
                 if rows > 0 {
                     tracing::warn!(rows, "rows sent after the last checkpoint were not committed (their sources replay them)");
                 }
@@ -409,4 +452,51 @@ pub(crate) fn writer_properties() -> WriterProperties {
 /// Splits rows into maximal runs of the same partition (camera, UTC day), in order.
 fn part_key(table: Table, (camera, ts): (Option<&str>, u64)) -> PartKey {
     PartKey { table, camera_id: camera.map(str::to_string), date: utc_date(ts) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use itscam_types::{ErrorKind, ErrorRow};
+    use serde_json::json;
+
+    fn rejected(n: usize, ts_ms: u64) -> SinkRows {
+        let row = |i: usize| ErrorRow {
+            source: "detections:-".into(),
+            line: Some(i as u64),
+            camera_id: Some("cam-1".into()),
+            ts_ms: Some(ts_ms),
+            kind: ErrorKind::Late,
+            reason: "test".into(),
+            rejected_at_ms: 0,
+        };
+        SinkRows::Errors((0..n).map(row).collect())
+    }
+
+    #[test]
+    fn a_checkpoint_commits_the_rows_below_its_time_even_when_later_ones_came_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        runtime.block_on(lake.init_log("t")).unwrap();
+        let (sink, writer) = LakeWriter::start_with(lake.clone(), WriterConfig::default(), "t".into(), CommitPolicy::AtCheckpoints, runtime.handle());
+        // The dataflow delivers time 2000 before the checkpoint at 1500 is taken.
+        assert!(sink.send_at(1000, rejected(3, 1000)));
+        assert!(sink.send_at(2000, rejected(5, 2000)));
+        assert!(sink.checkpoint_at(1500, json!({"time": 1500})));
+        runtime.block_on(sink.flush()).unwrap();
+        let state = runtime.block_on(lake.load_state()).unwrap();
+        assert_eq!((state.rows_of("errors"), state.checkpoint.clone()), (3, Some(json!({"time": 1500}))));
+        // Rows at the checkpoint's time or later wait for the next one; the final one takes all.
+        assert!(sink.send_at(2500, rejected(2, 2500)));
+        assert!(sink.checkpoint_at(2000, json!({"time": 2000})));
+        runtime.block_on(sink.flush()).unwrap();
+        assert_eq!(runtime.block_on(lake.load_state()).unwrap().rows_of("errors"), 3);
+        assert!(sink.checkpoint(json!({"time": u64::MAX})));
+        assert!(sink.send_at(3000, rejected(4, 3000)));
+        drop(sink);
+        let summary = runtime.block_on(writer.finish()).unwrap();
+        assert_eq!(runtime.block_on(lake.load_state()).unwrap().rows_of("errors"), 10);
+        assert_eq!(summary.uncommitted_rows, 4, "rows after the last checkpoint are not committed");
+    }
 }

@@ -323,7 +323,7 @@ impl HubState {
                             let rows: Vec<_> = due.into_iter().map(|(_, r)| r).collect();
                             self.send_rows(rows);
                         }
-                        if !self.lake.checkpoint(value) && !self.lake_down {
+                        if !self.lake.checkpoint_at(t, value) && !self.lake_down {
                             self.lake_down = true;
                             tracing::error!("the lake writer stopped: checkpoints are no longer taken (its error is reported when the run ends)");
                         }

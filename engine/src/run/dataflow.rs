@@ -136,7 +136,7 @@ impl Delivery {
                 return; // in the lake already (a replay after a restart)
             }
             count(&rows);
-            if !sink.send(table(rows)) {
+            if !sink.send_at(t, table(rows)) {
                 // The writer stopped (storage failure): end the run; `finish` reports why.
                 stop.store(true, Ordering::Relaxed);
             }
