@@ -65,7 +65,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let paused = shared.sink.clone();
     let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: shared.stop.clone() };
     let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop));
-    let mut out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
+    let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
     worker.dataflow::<u64, _, _>(move |scope| {
         let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints);
@@ -129,7 +129,7 @@ struct Delivery {
 
 impl Delivery {
     /// Delivers `rows` to the lake as `table(rows)`, after `count` has seen them; probed.
-    fn table<'s, R: 'static>(&mut self, rows: Stream<'s, u64, Vec<R>>, name: &str, table: fn(Vec<R>) -> SinkRows, mut count: impl FnMut(&[R]) + 'static) {
+    fn table<'s, R: 'static>(&self, rows: Stream<'s, u64, Vec<R>>, name: &str, table: fn(Vec<R>) -> SinkRows, mut count: impl FnMut(&[R]) + 'static) {
         let (sink, stop, resume_time) = (self.sink.clone(), self.stop.clone(), self.resume_time);
         rows.deliver(name, move |t, rows| {
             if t < resume_time {
@@ -141,7 +141,7 @@ impl Delivery {
                 stop.store(true, Ordering::Relaxed);
             }
         })
-        .probe_with(&mut self.probe);
+        .probe_with(&self.probe);
     }
 }
 

@@ -51,14 +51,13 @@ impl VisionPlan {
         let feeds: Vec<VideoFeedSpec> = config
             .camera
             .iter()
-            .filter_map(|cam| {
-                (cam.source.family() == SourceFamily::Video).then(|| {
-                    let mut feed = VideoFeedSpec::new(cam.id.clone(), cam.source.clone());
-                    feed.options.pacing = cam.pacing;
-                    feed.options.start_ms = cam.start_ms;
-                    feed.options.lateness_ms = config.pipeline.lateness_ms;
-                    feed
-                })
+            .filter(|cam| cam.source.family() == SourceFamily::Video)
+            .map(|cam| {
+                let mut feed = VideoFeedSpec::new(cam.id.clone(), cam.source.clone());
+                feed.options.pacing = cam.pacing;
+                feed.options.start_ms = cam.start_ms;
+                feed.options.lateness_ms = config.pipeline.lateness_ms;
+                feed
             })
             .collect();
         if feeds.is_empty() {
