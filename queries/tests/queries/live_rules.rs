@@ -8,19 +8,14 @@ use itscam_types::config::{PipelineConfig, RuleConfig, RuleParams, Severity, Zon
 use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Input;
+use crate::support::{T0, calibrated_camera};
 use timely::dataflow::operators::{Inspect, Probe};
 
-const T0: u64 = 1_767_225_600_000;
 const FRAMES: u64 = 100;
 
-const CONFIG: &str = r#"
-[[camera]]
-id = "cam-1"
-source = "detections:-"
-[camera.calibration]
-image = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
-world = [[0, 50], [50, 50], [50, 0], [0, 0]]
-[[camera.zone]]
+const CONFIG: &str = concat!(
+    calibrated_camera!(),
+    r#"[[camera.zone]]
 id = "z"
 polygon = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
 [[rule]]
@@ -29,7 +24,8 @@ kind = "zone_intrusion"
 camera = "cam-1"
 zone = "z"
 classes = ["truck"]
-"#;
+"#
+);
 
 fn det(track: u64, class: &str, frame: u64, y: f32) -> Tracked {
     let x = 50.0 + 8.0 * frame as f32;

@@ -1,6 +1,7 @@
 //! Tests of the traffic queries: oracle tests of the differential queries (seeded random
 //! inserts and retractions compared with a from-scratch recomputation at every time), episode
-//! rules, the observe step on synthetic tracks, and rules changed while the dataflow runs, and the observe step's typed outputs.
+//! rules, the observe step's typed outputs on synthetic tracks, and rules changed while the
+//! dataflow runs.
 
 mod anomalies;
 mod episodes;
@@ -8,3 +9,4 @@ mod live_rules;
 mod observe;
 mod oracle_metrics;
 mod oracle_rules;
+mod support;

@@ -9,25 +9,21 @@ use itscam_types::config::PipelineConfig;
 use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Input;
+use crate::support::{T0, calibrated_camera};
 use timely::dataflow::operators::{Inspect, Probe};
 
-const T0: u64 = 1_767_225_600_000;
 const FRAMES: u64 = 100;
 
-const CONFIG: &str = r#"
-[[camera]]
-id = "cam-1"
-source = "detections:-"
-[camera.calibration]
-image = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
-world = [[0, 50], [50, 50], [50, 0], [0, 0]]
-[[camera.zone]]
+const CONFIG: &str = concat!(
+    calibrated_camera!(),
+    r#"[[camera.zone]]
 id = "left"
 polygon = [[0, 0], [500, 0], [500, 1000], [0, 1000]]
 [[camera.line]]
 id = "middle"
 points = [[600, 0], [600, 1000]]
-"#;
+"#
+);
 
 /// The car at `frame`, moving right 8 px per frame from x = 100.
 fn car(frame: u64) -> Tracked {
