@@ -82,21 +82,7 @@ impl Scene {
         let j = i / self.cameras;
         let kind = KINDS[(j + camera) % KINDS.len()];
         let zone = ZONES[(j / KINDS.len()) % ZONES.len()].0;
-        let base = RuleKeys {
-            id: format!("r-{i}"),
-            kind,
-            camera: format!("cam-{}", camera + 1),
-            severity: [Severity::Low, Severity::Medium, Severity::High][i % 3],
-            zone: None,
-            line: None,
-            signal: None,
-            limit_kmh: None,
-            tolerance_kmh: None,
-            max_speed_kmh: None,
-            min_duration_ms: None,
-            allowed_direction: None,
-            classes: None,
-        };
+        let base = RuleKeys::bare(format!("r-{i}"), kind, format!("cam-{}", camera + 1), [Severity::Low, Severity::Medium, Severity::High][i % 3]);
         let zone = Some(zone.to_string());
         let keys = match kind {
             // Cars run at 45–68 km/h, motorcycles at 51–77: some of them exceed each limit.

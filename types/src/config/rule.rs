@@ -304,13 +304,14 @@ impl From<RuleKeys> for RuleConfig {
     }
 }
 
-impl From<RuleConfig> for RuleKeys {
-    fn from(r: RuleConfig) -> RuleKeys {
-        let mut k = RuleKeys {
-            id: r.id,
-            kind: r.params.kind(),
-            camera: r.camera,
-            severity: r.severity,
+impl RuleKeys {
+    /// The common keys of a rule, with no parameter set.
+    pub fn bare(id: String, kind: RuleKind, camera: String, severity: Severity) -> RuleKeys {
+        RuleKeys {
+            id,
+            kind,
+            camera,
+            severity,
             zone: None,
             line: None,
             signal: None,
@@ -320,7 +321,13 @@ impl From<RuleConfig> for RuleKeys {
             min_duration_ms: None,
             allowed_direction: None,
             classes: None,
-        };
+        }
+    }
+}
+
+impl From<RuleConfig> for RuleKeys {
+    fn from(r: RuleConfig) -> RuleKeys {
+        let mut k = RuleKeys::bare(r.id, r.params.kind(), r.camera, r.severity);
         match r.params {
             RuleParams::Speeding(p) => {
                 (k.zone, k.limit_kmh, k.tolerance_kmh, k.min_duration_ms) = (p.zone, p.limit_kmh, p.tolerance_kmh, p.min_duration_ms);
