@@ -75,16 +75,30 @@ fn in_box(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> bool {
 
 /// Euclidean distance from `p` to the closed segment `a–b`.
 pub fn distance_to_segment(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    distance2_to_segment(p, a, b).sqrt()
+}
+
+/// The square of [`distance_to_segment`] (no square root: for comparisons).
+fn distance2_to_segment(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
-    (p[0] - (a[0] + t * dx)).hypot(p[1] - (a[1] + t * dy))
+    let (ex, ey) = (p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy));
+    ex * ex + ey * ey
+}
+
+/// Whether `p` is within `tol` of the bounding box of `a` and `b`.
+fn near_box(a: [f64; 2], b: [f64; 2], p: [f64; 2], tol: f64) -> bool {
+    p[0] >= a[0].min(b[0]) - tol && p[0] <= a[0].max(b[0]) + tol && p[1] >= a[1].min(b[1]) - tol && p[1] <= a[1].max(b[1]) + tol
 }
 
 /// A simple polygon (a zone) in pixels, vertices in order (either winding).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Polygon {
     vertices: Vec<[f64; 2]>,
+    /// Bounding box `(min, max)`: points outside it (by more than [`EDGE_TOLERANCE`]) are
+    /// outside without testing an edge — most points of a scene, for most zones.
+    bounds: ([f64; 2], [f64; 2]),
 }
 
 impl Polygon {
@@ -98,7 +112,9 @@ impl Polygon {
         if let Some(index) = vertices.iter().position(|p| !p[0].is_finite() || !p[1].is_finite()) {
             return Err(ShapeError::NonFinite { index });
         }
-        let polygon = Polygon { vertices: vertices.to_vec() };
+        let min = vertices.iter().fold([f64::INFINITY; 2], |m, p| [m[0].min(p[0]), m[1].min(p[1])]);
+        let max = vertices.iter().fold([f64::NEG_INFINITY; 2], |m, p| [m[0].max(p[0]), m[1].max(p[1])]);
+        let polygon = Polygon { vertices: vertices.to_vec(), bounds: (min, max) };
         if polygon.area() == 0.0 {
             return Err(ShapeError::ZeroArea);
         }
@@ -115,11 +131,14 @@ impl Polygon {
     /// edge both contain it.
     pub fn contains(&self, x: f64, y: f64) -> bool {
         let p = [x, y];
+        if !near_box(self.bounds.0, self.bounds.1, p, EDGE_TOLERANCE) {
+            return false;
+        }
         let n = self.vertices.len();
         let mut inside = false;
         for i in 0..n {
             let (a, b) = (self.vertices[i], self.vertices[(i + 1) % n]);
-            if distance_to_segment(p, a, b) <= EDGE_TOLERANCE {
+            if near_box(a, b, p, EDGE_TOLERANCE) && distance2_to_segment(p, a, b) <= EDGE_TOLERANCE * EDGE_TOLERANCE {
                 return true;
             }
             // Half-open in y, so a ray through a vertex is counted once.
