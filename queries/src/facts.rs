@@ -5,6 +5,7 @@ use itscam_types::analytics::Direction;
 use itscam_types::config::{RuleConfig, RuleKind, RuleParams, Severity};
 use itscam_types::ObjectClass;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// km/h → centi-km/h.
 pub fn to_ck(kmh: f64) -> i64 {
@@ -25,15 +26,18 @@ pub enum PlaceKind {
     Line,
 }
 
-/// A zone or a line of a camera: the key rules and facts are joined on.
+/// A zone or a line of a camera: the key rules and facts are matched on. Its names are shared
+/// (`Arc<str>`): the scene builds each place once and every fact carries a clone of it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Place {
     /// Camera id.
-    pub camera: String,
+    #[serde(with = "itscam_types::serde_arc::arc_str")]
+    pub camera: Arc<str>,
     /// Zone or line.
     pub kind: PlaceKind,
     /// Zone or line id.
-    pub id: String,
+    #[serde(with = "itscam_types::serde_arc::arc_str")]
+    pub id: Arc<str>,
 }
 
 /// A confirmed track's point inside a zone, or its leaving the zone (`left`). Transient: it
@@ -91,8 +95,9 @@ pub type SignalUpdate = ((String, SignalState), u64, isize);
 /// A rule as data: the config's [`RuleConfig`] with its parameters resolved to integers.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RuleSpec {
-    /// Rule id.
-    pub id: String,
+    /// Rule id (unique in the pipeline).
+    #[serde(with = "itscam_types::serde_arc::arc_str")]
+    pub id: Arc<str>,
     /// Kind.
     pub kind: RuleKind,
     /// Zone or line it watches.
@@ -143,9 +148,9 @@ impl RuleSpec {
             RuleParams::LaneViolation(_) => {}
         }
         RuleSpec {
-            id: r.id.clone(),
+            id: r.id.as_str().into(),
             kind,
-            place: Place { camera: r.camera.clone(), kind: place_kind, id: r.params.place_id().unwrap_or_default().to_string() },
+            place: Place { camera: r.camera.as_str().into(), kind: place_kind, id: r.params.place_id().unwrap_or_default().into() },
             severity: r.severity,
             signal,
             threshold_ck,

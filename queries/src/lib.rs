@@ -4,9 +4,10 @@
 //!   homography, speed from a Kalman filter on the ground plane, line crossings with
 //!   hysteresis, zone stays with an exit grace, per-window parts of the metrics;
 //! - **metrics** (differential `reduce`): per camera × window × class;
-//! - **rules** (differential `join`s): rules are a collection joined with transient facts
-//!   (points in zones, crossings) and signal states, so a rule added while the pipeline runs
-//!   applies from that moment on without revisiting history; episodes per (rule, track);
+//! - **rules** (a half-join): the rules and the signal states are collections; each fact (a
+//!   point in a zone, a crossing) is looked up in them at its own time, so a rule added while
+//!   the pipeline runs applies from that moment on without revisiting history, and facts are
+//!   never stored; episodes per (rule, track);
 //! - **anomalies**: metrics against EWMA baselines.
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! A camera's scene: its calibration (homography), counting lines and zones, built from the
 //! config and checked. `itscam check` reports each camera's reprojection error from here.
 
+use crate::facts::{Place, PlaceKind};
 use itscam_geo::{CalibrationError, CountingLine, Homography, Polygon};
 use itscam_types::config::{CameraConfig, PipelineConfig, Problem};
 use std::collections::HashMap;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 pub struct LineGeom {
     /// Line id.
     pub id: String,
+    /// The line as the place its facts carry.
+    pub place: Place,
     /// The line, with its crossing rule.
     pub line: CountingLine,
 }
@@ -20,6 +23,8 @@ pub struct LineGeom {
 pub struct ZoneGeom {
     /// Zone id.
     pub id: String,
+    /// The zone as the place its facts carry.
+    pub place: Place,
     /// The polygon.
     pub polygon: Polygon,
 }
@@ -61,20 +66,23 @@ impl CameraScene {
             Some(c) => Some(Homography::fit(&c.image, &c.world).map_err(|e: CalibrationError| ("calibration".to_string(), e.to_string()))?),
             None => None,
         };
+        let camera_id: Arc<str> = cam.id.as_str().into();
         let mut zones = Vec::new();
         for (j, z) in cam.zone.iter().enumerate() {
             let polygon = Polygon::new(&z.polygon).map_err(|e| (format!("zone[{j}].polygon"), e.to_string()))?;
-            zones.push(ZoneGeom { id: z.id.clone(), polygon });
+            let place = Place { camera: camera_id.clone(), kind: PlaceKind::Zone, id: z.id.as_str().into() };
+            zones.push(ZoneGeom { id: z.id.clone(), place, polygon });
         }
         let mut lines = Vec::new();
         for (j, l) in cam.line.iter().enumerate() {
             let bad = |reason: String| (format!("line[{j}].points"), reason);
             let [a, b] = l.points[..] else { return Err(bad(format!("a line needs exactly 2 points, got {}", l.points.len()))) };
             let line = CountingLine::new(a, b).map_err(|e| bad(e.to_string()))?;
-            lines.push(LineGeom { id: l.id.clone(), line });
+            let place = Place { camera: camera_id.clone(), kind: PlaceKind::Line, id: l.id.as_str().into() };
+            lines.push(LineGeom { id: l.id.clone(), place, line });
         }
         Ok(CameraScene {
-            camera_id: cam.id.as_str().into(),
+            camera_id,
             homography,
             lines,
             zones,

@@ -10,7 +10,7 @@ mod detection;
 pub mod jsonl;
 pub mod kafka;
 mod rows;
-mod serde_arc;
+pub mod serde_arc;
 pub mod time;
 mod video;
 

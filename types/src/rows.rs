@@ -215,6 +215,16 @@ pub enum Tracked {
     Ended(TrackRow),
 }
 
+impl Tracked {
+    /// The camera it belongs to.
+    pub fn camera_id(&self) -> &str {
+        match self {
+            Tracked::Detection(d) => &d.camera_id,
+            Tracked::Ended(t) => &t.camera_id,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ErrorKind;

@@ -3,7 +3,7 @@
 //! metrics. Pure logic, fed in event-time order by the operator in `mod.rs`.
 
 use super::{ObserveSettings, PointBatch, TrackPart};
-use crate::facts::{CrossPoint, Place, PlaceKind, ZonePoint, to_ck, unit_milli};
+use crate::facts::{CrossPoint, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
 use itscam_geo::{GroundFilter, LineMemory, LineSide};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
@@ -129,7 +129,7 @@ impl TrackState {
             };
             let (track, ts, class, speed_kmh) = (at.track, at.ts, at.class, self.speed);
             out.crossing_facts.push((
-                Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Line, id: line.id.clone() },
+                line.place.clone(),
                 CrossPoint { track, ts, class, direction, speed_ck: speed_kmh.map(to_ck) },
             ));
             out.crossing_rows.push(LineCrossingRow {
@@ -158,16 +158,14 @@ impl TrackState {
                 }
                 zs.last_inside_ts = ts;
                 zs.outside_since = None;
-                let place = Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
-                out.zone_facts.push((place, self.zone_point(track, ts, false)));
+                out.zone_facts.push((zone.place.clone(), self.zone_point(track, ts, false)));
             } else if zs.inside {
                 let since = *zs.outside_since.get_or_insert(ts);
                 if ts - since >= grace_ms {
                     let (enter, exit) = (zs.enter_ts, zs.last_inside_ts);
                     zs.inside = false;
                     zs.outside_since = None;
-                    let place = Place { camera: scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
-                    out.zone_facts.push((place, self.zone_point(track, ts, true)));
+                    out.zone_facts.push((zone.place.clone(), self.zone_point(track, ts, true)));
                     out.zone_events.push(zone_event(scene, zone.id.clone(), track, at.class, enter, exit));
                     let acc = exits.entry(i).or_default();
                     acc.exits += 1;
@@ -279,8 +277,7 @@ impl CameraObserver {
                 if !zs.inside {
                     continue;
                 }
-                let place = Place { camera: self.scene.camera_id.to_string(), kind: PlaceKind::Zone, id: zone.id.clone() };
-                out.zone_facts.push((place, state.zone_point(t.track_id, ts, true)));
+                out.zone_facts.push((zone.place.clone(), state.zone_point(t.track_id, ts, true)));
                 out.zone_events.push(zone_event(&self.scene, zone.id.clone(), t.track_id, state.class(), zs.enter_ts, zs.last_inside_ts));
                 let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
                 acc.exits += 1;

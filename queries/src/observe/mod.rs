@@ -252,7 +252,8 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                 });
                 slot.1.append(data);
             });
-            let mut changed = false;
+            // Cameras whose tracks moved in this activation: only their occupancy is refreshed.
+            let mut touched: Vec<Arc<str>> = Vec::new();
             while let Some(entry) = stash.first_entry() {
                 let t = *entry.key();
                 if frontier.less_equal(&t) {
@@ -261,16 +262,20 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                 let (caps, items) = entry.remove();
                 flush_windows(t, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
                 for item in items {
+                    let camera = item.camera_id();
+                    if !touched.iter().rev().any(|c| **c == *camera) {
+                        touched.push(camera.into());
+                    }
                     observe_one(item, &mut observers, &scenes, &settings, &mut points);
                 }
                 outputs.send_points(&caps, &mut points);
-                changed = true;
             }
             // Windows the frontier has passed are complete.
             let end = frontier.frontier().iter().min().copied().unwrap_or(u64::MAX);
             flush_windows(end, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
-            if changed && let Ok(mut live) = live.lock() {
-                for (cam, obs) in &observers {
+            if !touched.is_empty() && let Ok(mut live) = live.lock() {
+                for cam in &touched {
+                    let Some(obs) = observers.get(cam) else { continue };
                     for (zone, n) in obs.occupancy() {
                         live.insert((cam.to_string(), zone), n);
                     }

@@ -11,7 +11,11 @@ use crate::facts::{CrossPoint, RuleSpec, ZonePoint, from_ck};
 use itscam_types::ObjectClass;
 use itscam_types::analytics::ViolationRow;
 use itscam_types::config::RuleKind;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// An episode's key: the rule's id (unique in the pipeline) and the track.
+type Key = (Arc<str>, u64);
 
 #[derive(Clone, Debug)]
 struct Episode {
@@ -29,7 +33,7 @@ struct Episode {
 #[derive(Debug, Default)]
 pub struct Episodes {
     grace_ms: u64,
-    open: BTreeMap<(String, String, u64), Episode>,
+    open: HashMap<Key, Episode>,
 }
 
 /// What a point says about a zone rule's condition.
@@ -53,7 +57,7 @@ fn condition(spec: &RuleSpec, p: &ZonePoint) -> Option<bool> {
 impl Episodes {
     /// With the grace of `[analytics].rule_grace_ms`.
     pub fn new(grace_ms: u64) -> Self {
-        Episodes { grace_ms, open: BTreeMap::new() }
+        Episodes { grace_ms, open: HashMap::new() }
     }
 
     /// Open episodes.
@@ -63,7 +67,7 @@ impl Episodes {
 
     /// A point of `track` in the rule's zone (or its leaving).
     pub fn zone_point(&mut self, spec: &RuleSpec, p: &ZonePoint, out: &mut Vec<ViolationRow>) {
-        let key = (spec.id.clone(), spec.place.camera.clone(), p.track);
+        let key = (spec.id.clone(), p.track);
         if p.left {
             if let Some(e) = self.open.remove(&key) {
                 close(&key, e, out);
@@ -113,9 +117,9 @@ impl Episodes {
     pub fn crossing(&mut self, spec: &RuleSpec, c: &CrossPoint, out: &mut Vec<ViolationRow>) {
         out.push(ViolationRow {
             violation_id: format!("{}:{}:{}:{}", spec.id, spec.place.camera, c.track, c.ts),
-            rule_id: spec.id.clone(),
+            rule_id: spec.id.to_string(),
             kind: spec.kind,
-            camera_id: spec.place.camera.clone(),
+            camera_id: spec.place.camera.to_string(),
             track_id: c.track,
             class: c.class,
             ts_start_ms: c.ts,
@@ -123,60 +127,79 @@ impl Episodes {
             value: c.speed_ck.map(from_ck).unwrap_or(0.0),
             limit_value: spec.limit_value(),
             severity: spec.severity,
-            place: spec.place.id.clone(),
+            place: spec.place.id.to_string(),
             ongoing: false,
         });
     }
 
-    /// The rule `spec` was removed (or replaced): its open episodes end now.
+    /// The rule `spec` was removed (or replaced): its open episodes end now, by track.
     pub fn rule_removed(&mut self, spec: &RuleSpec, out: &mut Vec<ViolationRow>) {
-        let keys: Vec<_> = self.open.iter().filter(|(_, e)| &e.spec == spec).map(|(k, _)| k.clone()).collect();
+        let mut keys: Vec<Key> = self.open.iter().filter(|(_, e)| &e.spec == spec).map(|(k, _)| k.clone()).collect();
+        keys.sort();
         for key in keys {
             let e = self.open.remove(&key).expect("listed");
             close(&key, e, out);
         }
     }
 
-    /// The input ended: every open episode closes.
+    /// The input ended: every open episode closes, by rule and track.
     pub fn finish(&mut self, out: &mut Vec<ViolationRow>) {
-        for (key, e) in std::mem::take(&mut self.open) {
+        let mut open: Vec<(Key, Episode)> = self.open.drain().collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, e) in open {
             close(&key, e, out);
         }
     }
 }
 
-fn confirm_if_due(key: &(String, String, u64), e: &mut Episode, out: &mut Vec<ViolationRow>) {
+fn confirm_if_due(key: &Key, e: &mut Episode, out: &mut Vec<ViolationRow>) {
     if !e.confirmed && e.last_true - e.start >= e.spec.min_duration_ms {
         e.confirmed = true;
         out.push(row(key, e, true));
     }
 }
 
-fn close(key: &(String, String, u64), e: Episode, out: &mut Vec<ViolationRow>) {
+fn close(key: &Key, e: Episode, out: &mut Vec<ViolationRow>) {
     if e.confirmed {
         out.push(row(key, &e, false));
     }
 }
 
-fn row(key: &(String, String, u64), e: &Episode, ongoing: bool) -> ViolationRow {
+fn row(key: &Key, e: &Episode, ongoing: bool) -> ViolationRow {
     let spec = &e.spec;
     let value = match spec.kind {
         RuleKind::Speeding | RuleKind::StoppedVehicle => e.extreme,
         _ => (e.last_true - e.start) as f64 / 1000.0,
     };
     ViolationRow {
-        violation_id: format!("{}:{}:{}:{}", key.0, key.1, key.2, e.start),
-        rule_id: spec.id.clone(),
+        violation_id: format!("{}:{}:{}:{}", key.0, spec.place.camera, key.1, e.start),
+        rule_id: spec.id.to_string(),
         kind: spec.kind,
-        camera_id: key.1.clone(),
-        track_id: key.2,
+        camera_id: spec.place.camera.to_string(),
+        track_id: key.1,
         class: e.class,
         ts_start_ms: e.start,
         ts_end_ms: e.last_true,
         value,
         limit_value: spec.limit_value(),
         severity: spec.severity,
-        place: spec.place.id.clone(),
+        place: spec.place.id.to_string(),
         ongoing,
+    }
+}
+
+impl super::OnMatch for Episodes {
+    type Out = ViolationRow;
+    fn removed(&mut self, spec: &RuleSpec, out: &mut Vec<ViolationRow>) {
+        self.rule_removed(spec, out);
+    }
+    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<ViolationRow>) {
+        self.zone_point(spec, p, out);
+    }
+    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<ViolationRow>) {
+        self.crossing(spec, c, out);
+    }
+    fn finish(&mut self, out: &mut Vec<ViolationRow>) {
+        Episodes::finish(self, out);
     }
 }

@@ -1,46 +1,43 @@
-//! Rules as data: `zone facts ⋈ rules` and `crossings ⋈ rules (⋈ signal states)` in
-//! differential dataflow, then episodes per (rule, track) into `violations`.
+//! Rules as data: each zone fact and crossing is matched with the rules live at its time that
+//! watch its place (crossings of `red_light` rules only while their signal is red), then episodes
+//! per (rule, track) become `violations`.
+//!
+//! # A half-join, on the camera's worker
+//!
+//! The rules and the signal states are differential collections (updates `(record, time, diff)`,
+//! the rules fed by [`RuleControl`]); the facts are not. The operator [`match_rules`] keeps the
+//! two collections accumulated at the frontier in a [`RuleBook`] and, once the frontier passes a
+//! time `t`, applies the updates at `t` and then looks each fact of `t` up in the book: a
+//! half-join. Facts are never arranged and never retracted, so a rule added after an hour of
+//! traffic costs as much as one added at the start, and memory does not grow with history.
+//! Rule and signal updates are broadcast (they are few); facts stay on the worker of their
+//! camera, where the observe step made them, and so do the camera's episodes.
 
+mod book;
 mod control;
 mod episodes;
 
+pub use book::RuleBook;
 pub use control::{RuleControl, RuleEntry, RuleError, rules_input};
 pub use episodes::Episodes;
 
 use crate::facts::{CrossPoint, Place, RuleSpec, SignalState, SignalUpdate, ZonePoint};
-use crate::updates::transient;
-use differential_dataflow::{AsCollection, VecCollection};
 use itscam_types::analytics::ViolationRow;
-use itscam_types::camera_route;
 use itscam_types::config::RuleKind;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use timely::dataflow::Stream;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::vec::Broadcast;
 
 /// A fact matched with a rule that watches its place.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Hit {
     /// A zone point.
-    Zone(RuleSpec, ZonePoint),
+    Zone(Arc<RuleSpec>, ZonePoint),
     /// A crossing (for red_light: during red).
-    Cross(RuleSpec, CrossPoint),
-}
-
-impl Hit {
-    fn spec(&self) -> &RuleSpec {
-        match self {
-            Hit::Zone(s, _) | Hit::Cross(s, _) => s,
-        }
-    }
-    fn order(&self) -> (u64, &str, u64) {
-        match self {
-            Hit::Zone(s, p) => (p.ts, s.id.as_str(), p.track),
-            Hit::Cross(s, c) => (c.ts, s.id.as_str(), c.track),
-        }
-    }
+    Cross(Arc<RuleSpec>, CrossPoint),
 }
 
 /// The inputs of the rule queries.
@@ -53,97 +50,157 @@ pub struct RuleInputs<'s> {
     pub signals: Stream<'s, u64, Vec<SignalUpdate>>,
 }
 
+/// What is done with the matches, time by time: [`Episodes`] turns them into violations; tests
+/// collect the [`Hit`]s themselves.
+pub trait OnMatch: 'static {
+    /// The records it emits.
+    type Out: Clone + 'static;
+    /// The rule `spec` left the collection (removed, or replaced) at the current time, before
+    /// that time's facts.
+    fn removed(&mut self, spec: &RuleSpec, out: &mut Vec<Self::Out>);
+    /// A zone point meets a rule of its zone.
+    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<Self::Out>);
+    /// A crossing meets a rule of its line.
+    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<Self::Out>);
+    /// Every input has ended.
+    fn finish(&mut self, out: &mut Vec<Self::Out>);
+}
+
+/// Collects the hits (each match once, at its fact's time).
+#[derive(Debug, Default)]
+pub struct CollectHits;
+
+impl OnMatch for CollectHits {
+    type Out = Hit;
+    fn removed(&mut self, _: &RuleSpec, _: &mut Vec<Hit>) {}
+    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<Hit>) {
+        out.push(Hit::Zone(spec.clone(), p.clone()));
+    }
+    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<Hit>) {
+        out.push(Hit::Cross(spec.clone(), c.clone()));
+    }
+    fn finish(&mut self, _: &mut Vec<Hit>) {}
+}
+
 /// Builds the rule queries; returns the violations (each confirmed episode twice, see
-/// [`Episodes`]) and the rules' updates (for tests and logs).
+/// [`Episodes`]).
 pub fn violations<'s>(inputs: RuleInputs<'s>, control: RuleControl, feeds: bool, grace_ms: u64) -> Stream<'s, u64, Vec<ViolationRow>> {
-    let rule_updates = rules_input(inputs.zone_facts.clone(), control, feeds);
-    let hits = hits(inputs, rule_updates.clone().as_collection()).inner;
-    let removals = rule_updates.flat_map(|(spec, _t, diff)| (diff < 0).then_some(spec)).broadcast();
-    episodes(hits, removals, grace_ms)
+    let rules = rules_input(inputs.zone_facts.clone(), control, feeds);
+    match_rules(inputs, rules, Episodes::new(grace_ms))
 }
 
-/// The joins: every fact matched with every rule live at the fact's time that watches its
-/// place (crossings of `red_light` rules only while their signal is red). The collection's
-/// updates at a time are not consolidated: sum them per time before reading them as events.
-pub fn hits<'s>(inputs: RuleInputs<'s>, rules: VecCollection<'s, u64, RuleSpec, isize>) -> VecCollection<'s, u64, Hit, isize> {
+/// The matches alone, each at its fact's time: the half-join of the module docs.
+pub fn hits<'s>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleSpec, u64, isize)>>) -> Stream<'s, u64, Vec<Hit>> {
+    match_rules(inputs, rules, CollectHits)
+}
+
+/// One time's updates and facts.
+#[derive(Default)]
+struct AtTime {
+    rules: Vec<(RuleSpec, isize)>,
+    signals: Vec<((String, SignalState), isize)>,
+    zone: Vec<(Place, ZonePoint)>,
+    cross: Vec<(Place, CrossPoint)>,
+}
+
+impl AtTime {
+    /// Applies the time's updates to the book (removals told first), then matches its facts.
+    fn apply<M: OnMatch>(mut self, book: &mut RuleBook, on: &mut M, out: &mut Vec<M::Out>) {
+        for (spec, diff) in &self.rules {
+            if *diff < 0 {
+                on.removed(spec, out);
+            }
+        }
+        for (spec, diff) in &self.rules {
+            book.update_rule(spec, *diff);
+        }
+        for ((signal, state), diff) in &self.signals {
+            book.update_signal(signal, *state, *diff);
+        }
+        if book.is_empty() {
+            return;
+        }
+        for (place, p) in self.zone.drain(..) {
+            for spec in book.rules_at(&place) {
+                on.zone(spec, &p, out);
+            }
+        }
+        for (place, c) in self.cross.drain(..) {
+            for spec in book.rules_at(&place) {
+                let fires = match spec.kind {
+                    RuleKind::LaneViolation => true,
+                    RuleKind::RedLight => spec.signal.as_deref().is_some_and(|s| book.red(s)),
+                    _ => false,
+                };
+                if fires {
+                    on.cross(spec, &c, out);
+                }
+            }
+        }
+    }
+}
+
+/// The half-join: rule and signal updates are broadcast to every worker; facts stay where they
+/// are. Times are applied in order once every input's frontier has passed them; what `on` emits
+/// for a time leaves at that time, and what it emits at the end at the last frontier.
+pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleSpec, u64, isize)>>, mut on: M) -> Stream<'s, u64, Vec<M::Out>> {
     let RuleInputs { zone_facts, crossings, signals } = inputs;
-    let by_place = rules.map(|spec: RuleSpec| (spec.place.clone(), spec));
-    let zone_hits = transient(zone_facts, "ZoneFacts", Some).join(by_place.clone()).map(|(_place, (p, spec))| Hit::Zone(spec, p));
-    let cross = transient(crossings, "Crossings", Some).join(by_place);
-    let lane = cross.clone().filter(|(_, (_, spec))| spec.kind == RuleKind::LaneViolation).map(|(_, (c, spec))| Hit::Cross(spec, c));
-    let red = cross
-        .filter(|(_, (_, spec))| spec.kind == RuleKind::RedLight)
-        .map(|(_, (c, spec))| (spec.signal.clone().unwrap_or_default(), (c, spec)))
-        .join(signals.as_collection())
-        .filter(|(_, (_, state))| *state == SignalState::Red)
-        .map(|(_, ((c, spec), _))| Hit::Cross(spec, c));
-    zone_hits.concat(lane).concat(red)
-}
-
-/// Runs the episodes of each camera's rules on the camera's worker, in event-time order.
-fn episodes<'s>(hits: Stream<'s, u64, Vec<(Hit, u64, isize)>>, removals: Stream<'s, u64, Vec<RuleSpec>>, grace_ms: u64) -> Stream<'s, u64, Vec<ViolationRow>> {
-    let by_camera = Exchange::new(|h: &(Hit, u64, isize)| camera_route(&h.0.spec().place.camera));
-    hits.binary_frontier(removals, by_camera, Pipeline, "Episodes", move |cap, _| {
-        let mut episodes = Episodes::new(grace_ms);
-        // Per time: hit updates, and rules removed.
-        type Pending = (Vec<(Hit, isize)>, Vec<RuleSpec>);
-        let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
-        let mut out = Vec::new();
-        // Held at the inputs' frontier: rows are emitted at the time of the input that caused
-        // them, or at the end of input for the episodes still open.
-        let mut held: Option<Capability<u64>> = Some(cap);
-        move |(hits, hits_frontier), (removals, removals_frontier), output| {
-            hits.for_each(|_cap, data| {
-                for (hit, t, diff) in data.drain(..) {
-                    stash.entry(t).or_default().0.push((hit, diff));
+    let mut builder = OperatorBuilder::new("MatchRules".to_owned(), zone_facts.scope());
+    let mut zone_in = builder.new_input(zone_facts, Pipeline);
+    let mut cross_in = builder.new_input(crossings, Pipeline);
+    let mut rules_in = builder.new_input(rules.broadcast(), Pipeline);
+    let mut signals_in = builder.new_input(signals.broadcast(), Pipeline);
+    let (mut output, stream) = builder.new_output::<Vec<M::Out>>();
+    builder.build(move |mut caps| {
+        let mut held = caps.pop();
+        let mut book = RuleBook::new();
+        let mut stash: BTreeMap<u64, AtTime> = BTreeMap::new();
+        let mut out: Vec<M::Out> = Vec::new();
+        move |frontiers| {
+            zone_in.for_each(|cap, data| {
+                let t = *cap.least().expect("time");
+                stash.entry(t).or_default().zone.append(data);
+            });
+            cross_in.for_each(|cap, data| {
+                let t = *cap.least().expect("time");
+                stash.entry(t).or_default().cross.append(data);
+            });
+            rules_in.for_each(|_, data| {
+                for (spec, t, diff) in data.drain(..) {
+                    stash.entry(t).or_default().rules.push((spec, diff));
                 }
             });
-            removals.for_each(|cap, data| {
-                let t = *cap.least().expect("time");
-                stash.entry(t).or_default().1.append(data);
+            signals_in.for_each(|_, data| {
+                for ((signal, state), t, diff) in data.drain(..) {
+                    stash.entry(t).or_default().signals.push(((signal, state), diff));
+                }
             });
             let Some(cap) = held.as_mut() else { return };
-            let frontier = hits_frontier.frontier().iter().chain(removals_frontier.frontier().iter()).min().copied();
+            let frontier = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
             while let Some(entry) = stash.first_entry() {
                 let t = *entry.key();
                 if frontier.is_some_and(|f| f <= t) {
                     break;
                 }
-                let (mut hits, removed) = entry.remove();
-                // A rule removed or changed at `t` ends its episodes before `t`'s points count.
-                for spec in &removed {
-                    episodes.rule_removed(spec, &mut out);
-                }
-                // Events at `t`: hits whose updates at `t` sum to more than zero.
-                differential_dataflow::consolidation::consolidate(&mut hits);
-                hits.retain(|(_, diff)| *diff > 0);
-                hits.sort_by(|a, b| a.0.order().cmp(&b.0.order()));
-                for (hit, _) in &hits {
-                    match hit {
-                        Hit::Zone(spec, p) => episodes.zone_point(spec, p, &mut out),
-                        Hit::Cross(spec, c) => episodes.crossing(spec, c, &mut out),
-                    }
-                }
+                entry.remove().apply(&mut book, &mut on, &mut out);
                 if !out.is_empty() {
-                    output.session(&cap.delayed(&t)).give_container(&mut out);
+                    output.activate().give(&cap.delayed(&t), &mut out);
                     out.clear();
                 }
             }
             match frontier {
-                Some(f) => {
-                    if f > *cap.time() {
-                        cap.downgrade(&f);
-                    }
-                }
+                Some(f) if f > *cap.time() => cap.downgrade(&f),
+                Some(_) => {}
                 None => {
-                    episodes.finish(&mut out);
+                    on.finish(&mut out);
                     if !out.is_empty() {
-                        output.session(&*cap).give_container(&mut out);
+                        output.activate().give(&*cap, &mut out);
                         out.clear();
                     }
                     held = None;
                 }
             }
         }
-    })
+    });
+    stream
 }

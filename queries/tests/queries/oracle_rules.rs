@@ -1,8 +1,7 @@
-//! The rule joins against a from-scratch recomputation: at every time, the events are exactly
+//! The rule half-join against a from-scratch recomputation: at every time, the hits are exactly
 //! the facts of that time matched with the rules live at that time (and, for red_light, the
 //! signal state at that time) — whatever was added or removed before.
 
-use differential_dataflow::input::Input as DdInput;
 use itscam_queries::facts::{CrossPoint, Place, PlaceKind, RuleSpec, SignalState, ZonePoint};
 use itscam_queries::rules::{Hit, RuleInputs, hits};
 use itscam_types::ObjectClass;
@@ -13,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::vec::Input;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Inspect, Probe};
 
 fn place(line: bool, id: &str) -> Place {
     let kind = if line { PlaceKind::Line } else { PlaceKind::Zone };
@@ -91,7 +90,7 @@ fn hits_match_recomputation_at_every_time() {
             live_at[t as usize] = live.clone();
             signals_at[t as usize] = signal_state.clone();
         }
-        let out: Arc<Mutex<Vec<(Hit, u64, isize)>>> = Arc::default();
+        let out: Arc<Mutex<Vec<(Hit, u64)>>> = Arc::default();
         let sink = out.clone();
         let (zf, cf, ru, su) = (zone_facts.clone(), crossings.clone(), rule_updates.clone(), signal_updates.clone());
         timely::execute_directly(move |worker| {
@@ -99,11 +98,16 @@ fn hits_match_recomputation_at_every_time() {
                 let (zin, zone_facts) = scope.new_input::<(Place, ZonePoint)>();
                 let (cin, crossings) = scope.new_input::<(Place, CrossPoint)>();
                 let (sin, signals) = scope.new_input::<((String, SignalState), u64, isize)>();
-                let (rin, rules) = scope.new_collection::<RuleSpec, isize>();
+                let (rin, rules) = scope.new_input::<(RuleSpec, u64, isize)>();
                 let probe = hits(RuleInputs { zone_facts, crossings, signals }, rules)
-                    .inspect(move |(h, t, r)| sink.lock().unwrap().push((h.clone(), *t, *r)))
-                    .inner
-                    .probe().0;
+                    .inspect_core(move |event| {
+                        if let Ok((stamp, batch)) = event {
+                            let t = *stamp.iter().min().expect("a batch has a time");
+                            sink.lock().unwrap().extend(batch.iter().map(|h| (h.clone(), t)));
+                        }
+                    })
+                    .probe()
+                    .0;
                 (zin, cin, rin, sin, probe)
             });
             for t in 1..horizon {
@@ -120,29 +124,27 @@ fn hits_match_recomputation_at_every_time() {
                 for u in su.iter().filter(|u| u.1 == t) {
                     sin.send(u.clone());
                 }
-                for (spec, _, d) in ru.iter().filter(|u| u.1 == t) {
-                    rin.update(spec.clone(), *d);
+                for u in ru.iter().filter(|u| u.1 == t) {
+                    rin.send(u.clone());
                 }
             }
-            drop((zin, cin, sin));
-            rin.close();
+            drop((zin, cin, sin, rin));
             while !probe.done() {
                 worker.step();
             }
         });
         let out = out.lock().unwrap();
         for t in 1..horizon {
-            // Events at t: updates at exactly t summing to more than zero.
+            // Hits at t, each counted.
             let mut got: BTreeMap<Hit, isize> = BTreeMap::new();
-            for (h, _, d) in out.iter().filter(|u| u.1 == t) {
-                *got.entry(h.clone()).or_default() += d;
+            for (h, _) in out.iter().filter(|u| u.1 == t) {
+                *got.entry(h.clone()).or_default() += 1;
             }
-            got.retain(|_, d| *d > 0);
             let mut expected: BTreeMap<Hit, isize> = BTreeMap::new();
             for (_, p, z) in zone_facts.iter().filter(|f| f.0 == t) {
                 for (i, spec) in pool.iter().enumerate() {
                     if live_at[t as usize][i] && spec.place == *p {
-                        *expected.entry(Hit::Zone(spec.clone(), z.clone())).or_default() += 1;
+                        *expected.entry(Hit::Zone(Arc::new(spec.clone()), z.clone())).or_default() += 1;
                     }
                 }
             }
@@ -155,7 +157,7 @@ fn hits_match_recomputation_at_every_time() {
                         _ => false,
                     };
                     if live_at[t as usize][i] && spec.place == *p && fires {
-                        *expected.entry(Hit::Cross(spec.clone(), c.clone())).or_default() += 1;
+                        *expected.entry(Hit::Cross(Arc::new(spec.clone()), c.clone())).or_default() += 1;
                     }
                 }
             }
