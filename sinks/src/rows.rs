@@ -41,6 +41,11 @@ macro_rules! sink_rows {
                 match self { $(SinkRows::$variant(v) => $batch(v),)* }
             }
 
+            /// Memory the rows hold, roughly: their slots (heap parts of strings not counted).
+            pub(crate) fn memory_bytes(&self) -> usize {
+                match self { $(SinkRows::$variant(v) => v.capacity() * std::mem::size_of::<$row>(),)* }
+            }
+
             /// No rows, of the same table.
             pub(crate) fn empty_like(&self) -> SinkRows {
                 match self { $(SinkRows::$variant(_) => SinkRows::$variant(Vec::new()),)* }

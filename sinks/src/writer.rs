@@ -1,5 +1,7 @@
 //! The Parquet lake writer: buffers rows per table and partition, rolls a file when a buffer
-//! reaches `max_rows` or its oldest row is `max_age_ms` old, and at the end. Each file is
+//! reaches `max_rows` or its oldest row is `max_age_ms` old, when all buffers together hold more
+//! than `max_buffer_bytes` (the largest buffers first, so memory stays bounded however many
+//! cameras write), and at the end. Each file is
 //! encoded completely and then uploaded whole ([`Lake::put_file`]); it becomes visible only
 //! when a commit listing it is published (see `commit_log.rs`), after each batch of files, or
 //! with the next checkpoint ([`CommitPolicy`]).
@@ -157,6 +159,8 @@ pub struct WriterSummary {
     pub commits: u64,
     /// Rows sent after the last checkpoint under [`CommitPolicy::AtCheckpoints`], not committed.
     pub uncommitted_rows: u64,
+    /// Files written early because the buffers held more than `max_buffer_bytes`.
+    pub budget_rolls: u64,
 }
 
 impl WriterSummary {
@@ -202,6 +206,7 @@ impl LakeWriter {
             next_commit: None,
             summary: WriterSummary::default(),
             pending: pending.clone(),
+            since_budget_check: 0,
         };
         let task = runtime.spawn(state.run(rx));
         (LakeSink { tx, pending, committed }, LakeWriter { task })
@@ -233,10 +238,19 @@ impl Buffer {
     fn total_rows(&self) -> usize {
         self.encoded_rows + self.rows.len()
     }
+
+    /// Memory held: staged rows, the encoder's row group in progress and the encoded bytes of
+    /// the file so far.
+    fn memory_bytes(&self) -> usize {
+        self.rows.memory_bytes() + self.encoder.as_ref().map_or(0, |e| e.memory_size() + e.bytes_written())
+    }
 }
 
-/// Rows staged before they are encoded as one record batch.
-const BATCH_ROWS: usize = 65_536;
+/// Rows staged before they are encoded as one record batch (a few MB of structs at most per
+/// partition; encoded columns are several times smaller).
+const BATCH_ROWS: usize = 16_384;
+/// Rows taken in between two looks at the memory of all buffers.
+const BUDGET_CHECK_ROWS: usize = 16_384;
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 262_144;
 
@@ -256,6 +270,8 @@ struct WriterState {
     summary: WriterSummary,
     pending: Arc<AtomicUsize>,
     committed: tokio::sync::watch::Sender<Option<Value>>,
+    /// Rows taken in since the memory of the buffers was last checked.
+    since_budget_check: usize,
 }
 
 impl WriterState {
@@ -363,6 +379,7 @@ impl WriterState {
     }
 
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
+        let n = rows.len();
         // Rows arrive grouped by camera and time: split each batch into runs of one partition
         // and move each run into its buffer, computing the partition key once per run.
         let mut touched = Vec::new();
@@ -384,6 +401,31 @@ impl WriterState {
                 let buffer = self.buffers.remove(&key).expect("present");
                 self.write(key, buffer).await?;
             }
+        }
+        self.since_budget_check += n;
+        if self.since_budget_check >= BUDGET_CHECK_ROWS {
+            self.since_budget_check = 0;
+            self.keep_to_budget().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the largest buffers as files until all of them hold at most `max_buffer_bytes`.
+    async fn keep_to_budget(&mut self) -> Result<(), SinkError> {
+        let mut sizes: Vec<(usize, PartKey)> = self.buffers.iter().map(|(k, b)| (b.memory_bytes(), k.clone())).collect();
+        let mut total: usize = sizes.iter().map(|s| s.0).sum();
+        if total <= self.config.max_buffer_bytes {
+            return Ok(());
+        }
+        sizes.sort_by(|a, b| b.0.cmp(&a.0));
+        for (bytes, key) in sizes {
+            if total <= self.config.max_buffer_bytes / 2 {
+                break;
+            }
+            let buffer = self.buffers.remove(&key).expect("listed above");
+            self.write(key, buffer).await?;
+            total -= bytes;
+            self.summary.budget_rolls += 1;
         }
         Ok(())
     }
@@ -498,5 +540,52 @@ mod tests {
         let summary = runtime.block_on(writer.finish()).unwrap();
         assert_eq!(runtime.block_on(lake.load_state()).unwrap().rows_of("errors"), 10);
         assert_eq!(summary.uncommitted_rows, 4, "rows after the last checkpoint are not committed");
+    }
+
+    fn detections(camera: &str, n: usize) -> SinkRows {
+        let row = |i: usize| itscam_types::DetectionRow {
+            camera_id: camera.into(),
+            ts_ms: i as u64 * 100,
+            frame: i as u64,
+            track_id: Some(i as u64 % 7),
+            class: itscam_types::ObjectClass(2),
+            confidence: 0.9,
+            x1: i as f32,
+            y1: 10.0,
+            x2: i as f32 + 50.0,
+            y2: 60.0,
+            ground_x: None,
+            ground_y: None,
+            speed_kmh: None,
+        };
+        SinkRows::Detections((0..n).map(row).collect())
+    }
+
+    /// Many cameras' partitions under a small budget: files are written before the end (and
+    /// no row is lost); under the default budget the same rows wait for the end.
+    #[test]
+    fn buffers_over_the_memory_budget_are_written_early_and_nothing_is_lost() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let run = |max_buffer_bytes: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+            runtime.block_on(lake.init_log("t")).unwrap();
+            let config = WriterConfig { max_buffer_bytes, ..WriterConfig::default() };
+            let (sink, writer) = LakeWriter::start(lake.clone(), config, "t".into(), runtime.handle());
+            for round in 0..4 {
+                for c in 0..50 {
+                    assert!(sink.send(detections(&format!("cam-{c}"), 2_000 + round)));
+                }
+            }
+            drop(sink);
+            let summary = runtime.block_on(writer.finish()).unwrap();
+            (summary.budget_rolls, summary.files(), runtime.block_on(lake.load_state()).unwrap().rows_of("detections"))
+        };
+        let sent = 50 * (2_000 + 2_001 + 2_002 + 2_003);
+        let (rolls, files, rows) = run(1 << 20);
+        assert!(rolls > 0 && files > 50, "a 1 MiB budget over 50 cameras × 8,000 rows rolls files early: {rolls} rolls, {files} files");
+        assert_eq!(rows, sent);
+        let (rolls, files, rows) = run(WriterConfig::default().max_buffer_bytes);
+        assert_eq!((rolls, files, rows), (0, 50, sent), "the default budget holds these rows to the end");
     }
 }

@@ -35,7 +35,8 @@ impl Default for LakeConfig {
 }
 
 /// `[lake.writer]`: a file is written when a partition's buffer reaches `max_rows`, when its
-/// oldest row has waited `max_age_ms` of wall-clock time, or when the pipeline ends.
+/// oldest row has waited `max_age_ms` of wall-clock time, when the buffers of all partitions
+/// together hold more than `max_buffer_bytes` (the largest first), or when the pipeline ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WriterConfig {
@@ -43,6 +44,10 @@ pub struct WriterConfig {
     pub max_rows: usize,
     /// Wall-clock milliseconds a row may wait in memory before its file is written.
     pub max_age_ms: u64,
+    /// Bytes of memory the buffers of all partitions may hold together (rows waiting to be
+    /// encoded, encoded columns of files in progress); above it the largest buffers are written
+    /// as files at once, so memory does not grow with the number of cameras.
+    pub max_buffer_bytes: usize,
     /// The writer publishes a snapshot of the live file list after this many of its commits,
     /// so readers replay few commits (0: never; `itscam lake vacuum` still writes one).
     pub snapshot_every: u64,
@@ -50,7 +55,7 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { max_rows: 1_000_000, max_age_ms: 30_000, snapshot_every: 100 }
+        WriterConfig { max_rows: 1_000_000, max_age_ms: 30_000, max_buffer_bytes: 128 << 20, snapshot_every: 100 }
     }
 }
 
@@ -251,6 +256,9 @@ impl LakeConfig {
         }
         if self.writer.max_rows == 0 {
             out.push(Problem::new("lake.writer.max_rows", "must be at least 1"));
+        }
+        if self.writer.max_buffer_bytes < 1 << 20 {
+            out.push(Problem::new("lake.writer.max_buffer_bytes", "must be at least 1048576 (1 MiB)"));
         }
         if self.writer.max_age_ms == 0 {
             out.push(Problem::new("lake.writer.max_age_ms", "must be at least 1"));
