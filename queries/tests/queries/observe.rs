@@ -77,9 +77,9 @@ fn each_output_carries_its_own_records() {
             let k = s.clone();
             o.zone_events.inspect(move |z| k.lock().unwrap().zone_events.push((z.zone_id.clone(), z.enter_ts_ms, z.exit_ts_ms)));
             let k = s.clone();
-            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.clone(), p.left)));
+            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.to_string(), p.left)));
             let k = s.clone();
-            o.crossing_facts.inspect(move |(place, c)| k.lock().unwrap().crossing_facts.push((place.kind, place.id.clone(), c.ts, c.direction)));
+            o.crossing_facts.inspect(move |(place, c)| k.lock().unwrap().crossing_facts.push((place.kind, place.id.to_string(), c.ts, c.direction)));
             let k = s.clone();
             o.metric_parts.inspect(move |(key, track, part)| k.lock().unwrap().metric_parts.push((key.class, *track, part.points)));
             let k = s.clone();
