@@ -83,7 +83,7 @@ pub struct Smoothed {
 
 /// One measurement waiting for its lag: the filter's node (none for an invalid or out-of-order
 /// measurement) and the caller's payload.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Step<T> {
     ts_ms: u64,
     node: Option<Node>,
@@ -94,7 +94,7 @@ struct Step<T> {
 /// A [`GroundFilter`] with a fixed-lag Rauch–Tung–Striebel smoother behind it (module docs).
 /// Each measurement carries a payload `T` (e.g. the detection it came from), handed back with
 /// its smoothed reading.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FixedLagSmoother<T> {
     filter: GroundFilter,
     lag_ms: u64,
