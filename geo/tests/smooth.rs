@@ -8,7 +8,7 @@ use common::{Pinhole, Rng};
 use itscam_geo::{FilterConfig, FixedLagSmoother, Homography, Smoothed, Update, ground_point};
 
 const KMH: f64 = 1.0 / 3.6;
-const LAG_MS: u64 = 500;
+const LAG_MS: u64 = 1000;
 
 /// One measurement's readings: time (s), true speed, the filter's at that time, the smoother's.
 #[derive(Clone, Copy, Debug)]
@@ -203,7 +203,7 @@ fn readings_do_not_depend_on_when_they_are_popped() {
         }
     }
     b.extend(std::iter::from_fn(|| late.pop_due(99 * 40)));
-    assert!(a.len() > 80);
+    assert!(a.len() > 60);
     assert_eq!(a, b[..a.len()]);
 }
 
@@ -252,4 +252,31 @@ fn skipped_and_invalid_measurements_come_back_without_a_reading() {
     assert!(s.pop_due(180).is_none());
     assert_eq!(s.pop().map(|(p, r)| (p, r.is_some())), Some(("second", true)));
     assert_eq!(s.pending(), 0);
+}
+
+/// A car at 50 km/h from 40 to 90 m: at 10 fps, 1.5 px there is 0.6–2.4 m of road, the
+/// noisiest stretch of a far-looking camera, where the filter's time constant nears 1 s.
+fn far_50(t: f64) -> ([f64; 2], f64) {
+    let v = 50.0 * KMH;
+    ([1.75, 40.0 + v * t], v)
+}
+
+/// The gain of each lag over the filter on the far stretch (the module docs' lag choice):
+/// most of it by 1 s, little more after.
+#[test]
+fn longer_lags_help_far_away_up_to_about_a_second() {
+    let mae = |lag: u64| {
+        let all = pooled(91..=100, |seed| simulate(10.0, 3.5, seed, lag, far_50));
+        let (f, s) = compare(&format!("50 km/h at 40–90 m, 10 fps, lag {lag} ms"), &all);
+        (f.0, s.0)
+    };
+    let (filter, m250) = mae(250);
+    let (_, m500) = mae(500);
+    let (_, m1000) = mae(1000);
+    let (_, m2000) = mae(2000);
+    assert!(m250 > m500 && m500 > m1000 && m1000 >= m2000 - 0.05, "{m250} {m500} {m1000} {m2000}");
+    // From 0.5 to 1 s the error still drops by a tenth or more; from 1 to 2 s by much less.
+    assert!(m1000 < 0.9 * m500, "0.5 → 1 s: {m500} → {m1000}");
+    assert!(m500 - m1000 > 2.0 * (m1000 - m2000), "1 → 2 s gains little: {m1000} → {m2000}");
+    assert!(m1000 < 0.7 * filter, "filter {filter}, lag 1 s {m1000}");
 }

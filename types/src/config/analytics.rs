@@ -62,7 +62,7 @@ pub struct SpeedConfig {
 
 impl Default for SpeedConfig {
     fn default() -> Self {
-        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0, smooth_lag_ms: 500 }
+        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0, smooth_lag_ms: 1_000 }
     }
 }
 

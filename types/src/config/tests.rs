@@ -120,7 +120,7 @@ fn speed_settings_are_checked() {
     let path = write_jsonl();
     let camera = format!("[[camera]]\nid = \"cam-1\"\nsource = \"detections:{path}\"\n");
     let c = PipelineConfig::from_toml(&camera).unwrap();
-    assert_eq!(c.analytics.speed.smooth_lag_ms, 500);
+    assert_eq!(c.analytics.speed.smooth_lag_ms, 1_000);
     let text = format!("[analytics.speed]\naccel_std = 0.0\nsmooth_lag_ms = 60000\n\n{camera}");
     let shown: Vec<String> = PipelineConfig::from_toml(&text).unwrap_err().iter().map(|p| p.to_string()).collect();
     assert!(shown.iter().any(|s| s.contains("analytics.speed.accel_std: must be > 0")), "{shown:#?}");
