@@ -35,8 +35,8 @@ struct ZoneState {
 #[derive(Clone, Debug)]
 struct TrackState {
     /// The speed filter and smoother (calibrated cameras), holding this track's detection rows
-    /// until their smoothed speed is known.
-    smoother: Option<FixedLagSmoother<DetectionRow>>,
+    /// (with the dataflow time they came at) until their smoothed speed is known.
+    smoother: Option<FixedLagSmoother<(u64, DetectionRow)>>,
     class_counts: Vec<(ObjectClass, u32)>,
     last_ts: u64,
     last_px: Option<[f64; 2]>,
@@ -123,14 +123,14 @@ impl TrackState {
     /// Ground speed through the filter, with the measurement noise of this image point: the
     /// causal speed of this point once the filter is warm. The row waits in the smoother for
     /// its smoothed speed (`Err` gives it back: no calibration, nothing to wait for).
-    fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, px: [f64; 2], ground: Option<(f64, f64)>, d: DetectionRow) -> Result<(), DetectionRow> {
+    fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, px: [f64; 2], ground: Option<(f64, f64)>, time: u64, d: DetectionRow) -> Result<(), DetectionRow> {
         let (Some(smoother), Some(h)) = (self.smoother.as_mut(), scene.homography.as_ref()) else { return Err(d) };
         let Some((gx, gy)) = ground else {
-            smoother.skip(d.ts_ms, d);
+            smoother.skip(d.ts_ms, (time, d));
             return Ok(());
         };
         let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
-        smoother.update(d.ts_ms, gx, gy, noise.max(0.01), d);
+        smoother.update(d.ts_ms, gx, gy, noise.max(0.01), (time, d));
         let filter = smoother.filter();
         (self.speed, self.speed_std) = if filter.is_warm() { (Some(filter.speed_kmh()), Some(filter.speed_std_kmh())) } else { (None, None) };
         Ok(())
@@ -267,8 +267,8 @@ impl CameraObserver {
     }
 
     /// Fills the detection's ground point and speed; for confirmed tracks, updates the track
-    /// and pushes crossings, zone facts and events.
-    pub(crate) fn point(&mut self, mut d: DetectionRow, out: &mut PointBatch) {
+    /// and pushes crossings, zone facts and events. `time`: the dataflow time it came at.
+    pub(crate) fn point(&mut self, mut d: DetectionRow, time: u64, out: &mut PointBatch) {
         let (scene, settings) = (&*self.scene, &*self.settings);
         let px = bottom_centre(&d);
         let ground = scene.homography.as_ref().and_then(|h| h.project(px[0], px[1]));
@@ -284,7 +284,7 @@ impl CameraObserver {
         let state = self.tracks.entry(track).or_insert_with(|| TrackState::new(scene, settings, ts));
         state.count_class(d.class);
         state.follow_image(ts, px);
-        match state.follow_ground(scene, settings, px, ground, d) {
+        match state.follow_ground(scene, settings, px, ground, time, d) {
             Ok(()) => out.held += 1,
             Err(d) => out.detections.push(d),
         }
@@ -303,9 +303,9 @@ impl CameraObserver {
     pub(crate) fn release(&mut self, now: u64, out: &mut PointBatch) {
         let window_ms = self.settings.window_ms;
         for (&track, state) in self.tracks.iter_mut() {
-            while let Some((d, reading)) = state.smoother.as_mut().and_then(|s| s.pop_due(now)) {
+            while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop_due(now)) {
                 let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
-                out.released.push(state.finish_row(d, reading, part));
+                out.released.push((time, state.finish_row(d, reading, part)));
             }
         }
     }
@@ -322,9 +322,9 @@ impl CameraObserver {
     fn drain(&mut self, track: u64, out: &mut PointBatch) {
         let window_ms = self.settings.window_ms;
         let Some(state) = self.tracks.get_mut(&track) else { return };
-        while let Some((d, reading)) = state.smoother.as_mut().and_then(|s| s.pop()) {
+        while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop()) {
             let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
-            out.released.push(state.finish_row(d, reading, part));
+            out.released.push((time, state.finish_row(d, reading, part)));
         }
     }
 

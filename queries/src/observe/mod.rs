@@ -169,8 +169,8 @@ pub(crate) struct PointBatch {
     pub detections: Vec<DetectionRow>,
     /// Rows taken into a smoother at this time.
     pub held: usize,
-    /// Rows out of a smoother, each at its own (earlier or this) time.
-    pub released: Vec<DetectionRow>,
+    /// Rows out of a smoother, each with the (earlier or this) time it came at.
+    pub released: Vec<(u64, DetectionRow)>,
     pub tracks: Vec<TrackRow>,
     pub crossing_rows: Vec<LineCrossingRow>,
     pub zone_events: Vec<ZoneEventRow>,
@@ -281,7 +281,7 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                 }
                 flush_windows(t.saturating_sub(lag), window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
                 for item in items {
-                    observe_one(item, &mut observers, &scenes, &settings, &mut points);
+                    observe_one(item, t, &mut observers, &scenes, &settings, &mut points);
                 }
                 if points.held > 0 {
                     held.entry(t).or_insert_with(|| (caps[0].clone(), 0)).1 += std::mem::take(&mut points.held);
@@ -341,19 +341,19 @@ fn release(now: Option<u64>, observers: &mut HashMap<Arc<str>, CameraObserver>, 
 
 /// Sends released rows, each at its own time with the capability held for it; a time's
 /// capability goes once its last row has left.
-fn send_released(rows: &mut Vec<DetectionRow>, held: &mut BTreeMap<u64, (Capability<u64>, usize)>, outputs: &mut Outputs) {
+fn send_released(rows: &mut Vec<(u64, DetectionRow)>, held: &mut BTreeMap<u64, (Capability<u64>, usize)>, outputs: &mut Outputs) {
     if rows.is_empty() {
         return;
     }
     // Deterministic order: by time, then track (the smoothers sit in hash maps).
-    rows.sort_by_key(|d| (d.ts_ms, d.track_id));
+    rows.sort_by_key(|(t, d)| (*t, d.ts_ms, d.track_id));
     let mut session = outputs.detections.activate();
-    for group in rows.chunk_by(|a, b| a.ts_ms == b.ts_ms) {
-        let ts = group[0].ts_ms;
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let ts = group[0].0;
         let Some((cap, n)) = held.get_mut(&ts) else {
             panic!("observe: a row at {ts} left its smoother without a held capability (this is a bug)");
         };
-        session.give(cap, &mut group.to_vec());
+        session.give(cap, &mut group.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
         *n = n.saturating_sub(group.len());
         if *n == 0 {
             held.remove(&ts);
@@ -362,11 +362,12 @@ fn send_released(rows: &mut Vec<DetectionRow>, held: &mut BTreeMap<u64, (Capabil
     rows.clear();
 }
 
-/// One tracker output through its camera's observer (passed on as it is without a scene).
-fn observe_one(item: Tracked, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
+/// One tracker output at dataflow time `time` through its camera's observer (passed on as it is
+/// without a scene).
+fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
     match item {
         Tracked::Detection(d) => match camera_observer(observers, &d.camera_id, scenes, settings) {
-            Some(obs) => obs.point(d, out),
+            Some(obs) => obs.point(d, time, out),
             None => out.detections.push(d),
         },
         Tracked::Ended(row) => {
