@@ -5,7 +5,9 @@
 //! - [`polygon`]: zones (point in polygon) and counting lines (side of a line, crossings with
 //!   hysteresis), in image pixels;
 //! - [`speed`]: a constant-velocity Kalman filter on the ground plane that turns a track's noisy
-//!   ground positions into speed and heading.
+//!   ground positions into speed and heading;
+//! - [`smooth`]: a fixed-lag Rauch–Tung–Striebel smoother behind that filter, for speeds that
+//!   may wait half a second.
 //!
 //! The ground point of a detection box is its bottom centre ([`ground_point`]).
 #![warn(missing_docs)]
@@ -13,8 +15,10 @@
 pub mod homography;
 mod linalg;
 pub mod polygon;
+pub mod smooth;
 pub mod speed;
 
 pub use homography::{CalibrationError, Homography, PointSet, ReprojectionError};
 pub use polygon::{CountingLine, LineMemory, LineSide, Polygon, ShapeError, distance_to_segment, segments_intersect, side_of};
+pub use smooth::{FixedLagSmoother, Smoothed};
 pub use speed::{FilterConfig, GroundFilter, Update, ground_point};

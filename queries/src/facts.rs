@@ -53,6 +53,9 @@ pub struct ZonePoint {
     pub class: ObjectClass,
     /// Smoothed ground speed, once the filter has warmed up (calibrated cameras).
     pub speed_ck: Option<i64>,
+    /// Standard deviation of `speed_ck` as the filter models it (measurement noise and possible
+    /// manoeuvres), centi-km/h; with `speed_ck`.
+    pub speed_std_ck: Option<i64>,
     /// Whether the track is moving (speed ≥ 3 km/h, or ≥ 5 px/s without calibration).
     pub moving: bool,
     /// Direction of motion in the image, unit vector × 1000.

@@ -1,11 +1,17 @@
 //! Per-camera, per-track state of the observe step: ground position and speed, line crossings
 //! with hysteresis, zone stays with an exit grace, and per-window parts of the traffic
 //! metrics. Pure logic, fed in event-time order by the operator in `mod.rs`.
+//!
+//! Speeds come twice: the causal filter's at each point, for the rules, crossings and zone
+//! facts (no added alert latency), and the fixed-lag smoother's, `smooth_lag_ms` later, for the
+//! stored detection rows, the tracks' mean and max and the metrics windows. A calibrated
+//! camera's tracked detection rows wait in their track's smoother until then
+//! ([`CameraObserver::release`]) or until the track ends.
 
 use super::{ObserveSettings, PointBatch, TrackPart};
 use crate::facts::{CrossPoint, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
-use itscam_geo::{GroundFilter, LineMemory, LineSide};
+use itscam_geo::{FixedLagSmoother, LineMemory, LineSide, Smoothed};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
 use itscam_types::{DetectionRow, ObjectClass, TrackRow};
 use std::collections::{BTreeMap, HashMap};
@@ -28,13 +34,19 @@ struct ZoneState {
 
 #[derive(Clone, Debug)]
 struct TrackState {
-    filter: Option<GroundFilter>,
+    /// The speed filter and smoother (calibrated cameras), holding this track's detection rows
+    /// (with the dataflow time they came at) until their smoothed speed is known.
+    smoother: Option<FixedLagSmoother<(u64, DetectionRow)>>,
     class_counts: Vec<(ObjectClass, u32)>,
     last_ts: u64,
     last_px: Option<[f64; 2]>,
     /// Smoothed image velocity, px/s.
     vel_px: [f64; 2],
+    /// The causal filter's speed at the latest point (rules, crossings), and its standard
+    /// deviation, km/h.
     speed: Option<f64>,
+    speed_std: Option<f64>,
+    /// Over the smoothed speeds of the released rows.
     speed_sum: f64,
     speed_n: u64,
     speed_max: Option<f64>,
@@ -57,27 +69,31 @@ fn bottom_centre(d: &DetectionRow) -> [f64; 2] {
     [(f64::from(d.x1) + f64::from(d.x2)) / 2.0, f64::from(d.y2)]
 }
 
-/// Adds a point to a track's part of a window (`prev_ts`: its previous point).
-fn add_to_part(part: &mut TrackPart, ts: u64, prev_ts: u64, speed: Option<f64>) {
+/// Adds a point to a track's part of a window (`prev_ts`: its previous point); its speed
+/// comes with its row ([`add_speed_to_part`]).
+fn add_to_part(part: &mut TrackPart, ts: u64, prev_ts: u64) {
     if part.points > 0 && ts > prev_ts {
         part.presence_ms += (ts - prev_ts).min(MAX_PRESENCE_GAP_MS);
     }
     part.points += 1;
-    if let Some(s) = speed {
-        part.speed_sum_ck += to_ck(s);
-        part.speed_n += 1;
-    }
+}
+
+/// Adds the stored speed of one of a track's points to its part of a window.
+fn add_speed_to_part(part: &mut TrackPart, speed: f64) {
+    part.speed_sum_ck += to_ck(speed);
+    part.speed_n += 1;
 }
 
 impl TrackState {
     fn new(scene: &CameraScene, settings: &ObserveSettings, ts: u64) -> TrackState {
         TrackState {
-            filter: scene.homography.as_ref().map(|_| GroundFilter::new(settings.speed)),
+            smoother: scene.homography.as_ref().map(|_| FixedLagSmoother::new(settings.speed, settings.smooth_lag_ms)),
             class_counts: Vec::new(),
             last_ts: ts,
             last_px: None,
             vel_px: [0.0, 0.0],
             speed: None,
+            speed_std: None,
             speed_sum: 0.0,
             speed_n: 0,
             speed_max: None,
@@ -104,18 +120,34 @@ impl TrackState {
         }
     }
 
-    /// Ground speed through the filter, with the measurement noise of this image point; the
-    /// speed of this point once the filter is warm.
-    fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, ts: u64, px: [f64; 2], ground: Option<(f64, f64)>) -> Option<f64> {
-        let (Some(filter), Some((gx, gy)), Some(h)) = (self.filter.as_mut(), ground, scene.homography.as_ref()) else { return None };
+    /// Ground speed through the filter, with the measurement noise of this image point: the
+    /// causal speed of this point once the filter is warm. The row waits in the smoother for
+    /// its smoothed speed (`Err` gives it back: no calibration, nothing to wait for).
+    fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, px: [f64; 2], ground: Option<(f64, f64)>, time: u64, d: DetectionRow) -> Result<(), DetectionRow> {
+        let (Some(smoother), Some(h)) = (self.smoother.as_mut(), scene.homography.as_ref()) else { return Err(d) };
+        let Some((gx, gy)) = ground else {
+            smoother.skip(d.ts_ms, (time, d));
+            return Ok(());
+        };
         let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
-        filter.update_with_noise(ts, gx, gy, noise.max(0.01));
-        self.speed = filter.is_warm().then(|| filter.speed_kmh());
-        let s = self.speed?;
-        self.speed_sum += s;
-        self.speed_n += 1;
-        self.speed_max = Some(self.speed_max.map_or(s, |m: f64| m.max(s)));
-        Some(s)
+        smoother.update(d.ts_ms, gx, gy, noise.max(0.01), (time, d));
+        let filter = smoother.filter();
+        (self.speed, self.speed_std) = if filter.is_warm() { (Some(filter.speed_kmh()), Some(filter.speed_std_kmh())) } else { (None, None) };
+        Ok(())
+    }
+
+    /// A row out of the smoother: its stored speed, counted in the track's and its window's
+    /// speeds.
+    fn finish_row(&mut self, mut d: DetectionRow, reading: Option<Smoothed>, window: &mut TrackPart) -> DetectionRow {
+        if let Some(r) = reading.filter(|r| r.warm) {
+            let s = r.speed_kmh;
+            d.speed_kmh = Some(s);
+            self.speed_sum += s;
+            self.speed_n += 1;
+            self.speed_max = Some(self.speed_max.map_or(s, |m: f64| m.max(s)));
+            add_speed_to_part(window, s);
+        }
+        d
     }
 
     /// Lines, with hysteresis: a crossing is a fact for the rules and a `line_crossings` row.
@@ -180,7 +212,7 @@ impl TrackState {
     }
 
     fn moving(&self) -> bool {
-        match (self.filter.is_some(), self.speed) {
+        match (self.smoother.is_some(), self.speed) {
             (true, Some(s)) => s >= MOVING_KMH,
             (true, None) => false,
             (false, _) => self.vel_px[0].hypot(self.vel_px[1]) >= MOVING_PX_S,
@@ -193,6 +225,7 @@ impl TrackState {
             ts,
             class: self.class(),
             speed_ck: self.speed.map(to_ck),
+            speed_std_ck: self.speed_std.map(to_ck),
             moving: self.moving(),
             dir: unit_milli(self.vel_px[0], self.vel_px[1]),
             left,
@@ -232,8 +265,8 @@ impl CameraObserver {
     }
 
     /// Fills the detection's ground point and speed; for confirmed tracks, updates the track
-    /// and pushes crossings, zone facts and events.
-    pub(crate) fn point(&mut self, mut d: DetectionRow, out: &mut PointBatch) {
+    /// and pushes crossings, zone facts and events. `time`: the dataflow time it came at.
+    pub(crate) fn point(&mut self, mut d: DetectionRow, time: u64, out: &mut PointBatch) {
         let (scene, settings) = (&*self.scene, &*self.settings);
         let px = bottom_centre(&d);
         let ground = scene.homography.as_ref().and_then(|h| h.project(px[0], px[1]));
@@ -249,8 +282,9 @@ impl CameraObserver {
         let state = self.tracks.entry(track).or_insert_with(|| TrackState::new(scene, settings, ts));
         state.count_class(d.class);
         state.follow_image(ts, px);
-        if let Some(s) = state.follow_ground(scene, settings, ts, px, ground) {
-            d.speed_kmh = Some(s);
+        match state.follow_ground(scene, settings, px, ground, time, d) {
+            Ok(()) => out.held += 1,
+            Err(d) => out.detections.push(d),
         }
         let prev_ts = std::mem::replace(&mut state.last_ts, ts);
         state.last_px = Some(px);
@@ -259,12 +293,42 @@ impl CameraObserver {
         let window = ts - ts % settings.window_ms;
         let parts = self.windows.entry(window).or_default();
         state.follow_zones(scene, settings.zone_exit_grace_ms, &at, &mut parts.1, out);
-        add_to_part(parts.0.entry(track).or_default(), ts, prev_ts, state.speed);
-        out.detections.push(d);
+        add_to_part(parts.0.entry(track).or_default(), ts, prev_ts);
     }
 
-    /// A track ended: fills its speeds, closes its zone stays.
+    /// Releases the rows at least `smooth_lag_ms` older than `now` (every point up to `now`
+    /// observed) with their smoothed speeds, into `out.released`.
+    pub(crate) fn release(&mut self, now: u64, out: &mut PointBatch) {
+        let window_ms = self.settings.window_ms;
+        for (&track, state) in self.tracks.iter_mut() {
+            while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop_due(now)) {
+                let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
+                out.released.push((time, state.finish_row(d, reading, part)));
+            }
+        }
+    }
+
+    /// Releases every row, smoothed over what has arrived (the input ended).
+    pub(crate) fn release_all(&mut self, out: &mut PointBatch) {
+        let tracks: Vec<u64> = self.tracks.keys().copied().collect();
+        for track in tracks {
+            self.drain(track, out);
+        }
+    }
+
+    /// Releases a track's rows, smoothed over what has arrived.
+    fn drain(&mut self, track: u64, out: &mut PointBatch) {
+        let window_ms = self.settings.window_ms;
+        let Some(state) = self.tracks.get_mut(&track) else { return };
+        while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop()) {
+            let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
+            out.released.push((time, state.finish_row(d, reading, part)));
+        }
+    }
+
+    /// A track ended: releases its rows, fills its speeds, closes its zone stays.
     pub(crate) fn end(&mut self, mut t: TrackRow, out: &mut PointBatch) {
+        self.drain(t.track_id, out);
         if let Some(state) = self.tracks.remove(&t.track_id) {
             if state.speed_n > 0 {
                 t.mean_speed_kmh = Some(state.speed_sum / state.speed_n as f64);

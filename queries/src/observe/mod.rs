@@ -6,6 +6,11 @@
 //! parts are emitted at `window_end − 1`, when the frontier passes the window: the operator holds
 //! a capability for that time while the window is open.
 //!
+//! A calibrated camera's tracked detection rows wait for their smoothed speed: the operator
+//! holds a capability for their time on the detections output until the frontier has passed
+//! `ts + smooth_lag_ms` (or the track ended), and sends them at their own time `ts`. The window
+//! parts, which carry the same speeds, wait as long. Rules see the causal speed at once.
+//!
 //! It is one operator with eight typed outputs ([`Observations`]): each kind of record is
 //! pushed into its own buffer and leaves on its own port, with a capability for that port.
 
@@ -40,6 +45,8 @@ pub struct ObserveSettings {
     pub pixel_noise_px: f64,
     /// The speed filter's parameters.
     pub speed: FilterConfig,
+    /// Look-ahead of the speed smoother, ms (0: the filter's speed).
+    pub smooth_lag_ms: u64,
 }
 
 impl ObserveSettings {
@@ -51,6 +58,7 @@ impl ObserveSettings {
             zone_exit_grace_ms: c.zone_exit_grace_ms,
             pixel_noise_px: c.speed.pixel_noise_px,
             speed: FilterConfig { accel_std: c.speed.accel_std, ..FilterConfig::vehicles() },
+            smooth_lag_ms: c.speed.smooth_lag_ms,
         }
     }
 }
@@ -157,7 +165,12 @@ pub struct Observations<'s> {
 /// One event time's output of the points and ended tracks, a buffer per output.
 #[derive(Debug, Default)]
 pub(crate) struct PointBatch {
+    /// Rows that leave at this time.
     pub detections: Vec<DetectionRow>,
+    /// Rows taken into a smoother at this time.
+    pub held: usize,
+    /// Rows out of a smoother, each with the (earlier or this) time it came at.
+    pub released: Vec<(u64, DetectionRow)>,
     pub tracks: Vec<TrackRow>,
     pub crossing_rows: Vec<LineCrossingRow>,
     pub zone_events: Vec<ZoneEventRow>,
@@ -233,11 +246,13 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
     let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows };
     debug_assert_eq!((outputs.crossing_facts.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
     let settings = Arc::new(settings);
-    let window_ms = settings.window_ms;
+    let (window_ms, lag) = (settings.window_ms, settings.smooth_lag_ms);
     builder.build(move |_initial_caps| {
         let mut observers: HashMap<Arc<str>, CameraObserver> = HashMap::new();
         let mut stash: BTreeMap<u64, (PointCaps, Vec<Tracked>)> = BTreeMap::new();
         let mut window_caps: BTreeMap<u64, WindowCaps> = BTreeMap::new();
+        // Per time with rows in a smoother: the detections capability and how many rows.
+        let mut held: BTreeMap<u64, (Capability<u64>, usize)> = BTreeMap::new();
         let mut points = PointBatch::default();
         let mut window = WindowBatch::default();
         move |frontiers| {
@@ -260,19 +275,38 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                     break;
                 }
                 let (caps, items) = entry.remove();
-                flush_windows(t, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
+                // Every time before `t` is observed: rows a lag older leave, and so do the
+                // windows whose rows have all left.
+                if let Some(now) = t.checked_sub(1) {
+                    release(Some(now), &mut observers, &mut points, &mut held, &mut outputs);
+                }
+                flush_windows(t.saturating_sub(lag), window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
                 for item in items {
                     let camera = item.camera_id();
                     if !touched.iter().rev().any(|c| **c == *camera) {
                         touched.push(camera.into());
                     }
-                    observe_one(item, &mut observers, &scenes, &settings, &mut points);
+                    observe_one(item, t, &mut observers, &scenes, &settings, &mut points);
                 }
+                if points.held > 0 {
+                    held.entry(t).or_insert_with(|| (caps[0].clone(), 0)).1 += std::mem::take(&mut points.held);
+                }
+                send_released(&mut points.released, &mut held, &mut outputs);
                 outputs.send_points(&caps, &mut points);
             }
-            // Windows the frontier has passed are complete.
-            let end = frontier.frontier().iter().min().copied().unwrap_or(u64::MAX);
-            flush_windows(end, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
+            // Rows and windows the frontier has passed (by the lag) are complete.
+            match frontier.frontier().iter().min().copied() {
+                Some(f) => {
+                    if let Some(now) = f.checked_sub(1) {
+                        release(Some(now), &mut observers, &mut points, &mut held, &mut outputs);
+                    }
+                    flush_windows(f.saturating_sub(lag), window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
+                }
+                None => {
+                    release(None, &mut observers, &mut points, &mut held, &mut outputs);
+                    flush_windows(u64::MAX, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
+                }
+            }
             if !touched.is_empty() && let Ok(mut live) = live.lock() {
                 for cam in &touched {
                     let Some(obs) = observers.get(cam) else { continue };
@@ -295,11 +329,50 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
     }
 }
 
-/// One tracker output through its camera's observer (passed on as it is without a scene).
-fn observe_one(item: Tracked, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
+/// Releases the rows every camera's smoothers are done with at `now` (`None`: the input
+/// ended, all of them) and sends them.
+fn release(now: Option<u64>, observers: &mut HashMap<Arc<str>, CameraObserver>, out: &mut PointBatch, held: &mut BTreeMap<u64, (Capability<u64>, usize)>, outputs: &mut Outputs) {
+    if held.is_empty() {
+        return;
+    }
+    for obs in observers.values_mut() {
+        match now {
+            Some(now) => obs.release(now, out),
+            None => obs.release_all(out),
+        }
+    }
+    send_released(&mut out.released, held, outputs);
+}
+
+/// Sends released rows, each at its own time with the capability held for it; a time's
+/// capability goes once its last row has left.
+fn send_released(rows: &mut Vec<(u64, DetectionRow)>, held: &mut BTreeMap<u64, (Capability<u64>, usize)>, outputs: &mut Outputs) {
+    if rows.is_empty() {
+        return;
+    }
+    // Deterministic order: by time, then track (the smoothers sit in hash maps).
+    rows.sort_by_key(|(t, d)| (*t, d.ts_ms, d.track_id));
+    let mut session = outputs.detections.activate();
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let ts = group[0].0;
+        let Some((cap, n)) = held.get_mut(&ts) else {
+            panic!("observe: a row at {ts} left its smoother without a held capability (this is a bug)");
+        };
+        session.give(cap, &mut group.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
+        *n = n.saturating_sub(group.len());
+        if *n == 0 {
+            held.remove(&ts);
+        }
+    }
+    rows.clear();
+}
+
+/// One tracker output at dataflow time `time` through its camera's observer (passed on as it is
+/// without a scene).
+fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
     match item {
         Tracked::Detection(d) => match camera_observer(observers, &d.camera_id, scenes, settings) {
-            Some(obs) => obs.point(d, out),
+            Some(obs) => obs.point(d, time, out),
             None => out.detections.push(d),
         },
         Tracked::Ended(row) => {

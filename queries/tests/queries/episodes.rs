@@ -23,7 +23,7 @@ fn speeding() -> RuleSpec {
 }
 
 fn point(track: u64, ts: u64, kmh: f64) -> ZonePoint {
-    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), moving: true, dir: (0, 1000), left: false }
+    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false }
 }
 
 fn feed(e: &mut Episodes, spec: &RuleSpec, points: impl IntoIterator<Item = ZonePoint>) -> Vec<ViolationRow> {
@@ -132,4 +132,33 @@ fn crossings_are_one_violation_each() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|v| !v.ongoing && v.ts_start_ms == v.ts_end_ms && v.value == 30.0));
     assert_ne!(out[0].violation_id, out[1].violation_id);
+}
+
+/// A point `kmh` with standard deviation `std` km/h.
+fn uncertain(track: u64, ts: u64, kmh: f64, std: f64) -> ZonePoint {
+    ZonePoint { speed_std_ck: Some((std * 100.0) as i64), ..point(track, ts, kmh) }
+}
+
+#[test]
+fn speeding_needs_the_speed_clear_of_its_uncertainty() {
+    let spec = speeding();
+    // Threshold 60 km/h. 2 s at 61 ± 2 km/h: within one σ of the threshold, no evidence.
+    let mut e = Episodes::new(500);
+    let out = feed(&mut e, &spec, (0..20).map(|i| uncertain(1, 10_000 + 100 * i, 61.0, 2.0)));
+    assert!(out.is_empty() && e.open() == 0, "{out:#?}");
+    // The same readings with a tight estimate (± 0.5) are speeding.
+    let out = feed(&mut e, &spec, (0..20).map(|i| uncertain(2, 10_000 + 100 * i, 61.0, 0.5)));
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert!(out[0].ongoing);
+    // An open episode: 1 s of uncertain readings around the threshold neither ends it (longer
+    // than the grace) nor extends it; a confident reading below ends it after the grace.
+    let mut e = Episodes::new(500);
+    let mut pts: Vec<ZonePoint> = (0..12).map(|i| uncertain(3, 10_000 + 100 * i, 70.0, 2.0)).collect();
+    pts.extend((12..22).map(|i| uncertain(3, 10_000 + 100 * i, 59.0 + (i % 2) as f64 * 2.0, 2.0)));
+    pts.extend((22..30).map(|i| uncertain(3, 10_000 + 100 * i, 70.0, 2.0)));
+    pts.extend((30..40).map(|i| uncertain(3, 10_000 + 100 * i, 50.0, 2.0)));
+    let out = feed(&mut e, &spec, pts);
+    assert_eq!(out.len(), 2, "one episode, confirmed and closed: {out:#?}");
+    assert_eq!((out[1].ts_start_ms, out[1].ts_end_ms), (10_000, 12_900));
+    assert_eq!(e.open(), 0);
 }

@@ -79,7 +79,7 @@ fn hits_match_recomputation_at_every_time() {
             }
             for _ in 0..rng.random_range(0..4) {
                 let z = ["z1", "z2", "z3"][rng.random_range(0..3)];
-                let p = ZonePoint { track: rng.random_range(0..5), ts: t, class: ObjectClass(2), speed_ck: Some(rng.random_range(0..10_000)), moving: true, dir: (0, 1000), left: false };
+                let p = ZonePoint { track: rng.random_range(0..5), ts: t, class: ObjectClass(2), speed_ck: Some(rng.random_range(0..10_000)), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false };
                 zone_facts.push((t, place(false, z), p));
             }
             for _ in 0..rng.random_range(0..3) {

@@ -41,6 +41,9 @@ impl Default for AnalyticsConfig {
     }
 }
 
+/// Largest `[analytics.speed] smooth_lag_ms`: a detection row waits this long for its speed.
+pub const MAX_SMOOTH_LAG_MS: u64 = 5_000;
+
 /// `[analytics.speed]`: a constant-velocity Kalman filter on the ground plane per track.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -50,11 +53,16 @@ pub struct SpeedConfig {
     pub pixel_noise_px: f64,
     /// Process noise: standard deviation of acceleration, m/s².
     pub accel_std: f64,
+    /// Look-ahead of the fixed-lag smoother behind the filter, ms: the speed stored with a
+    /// detection (and the tracks' and metrics' speeds) uses the track's measurements up to this
+    /// long after it, so its rows are written this much later in event time. 0: the filter's
+    /// own speed. Rules use the filter's (causal) speed either way.
+    pub smooth_lag_ms: u64,
 }
 
 impl Default for SpeedConfig {
     fn default() -> Self {
-        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0 }
+        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0, smooth_lag_ms: 1_000 }
     }
 }
 
@@ -115,6 +123,9 @@ impl AnalyticsConfig {
         }
         if !(s.accel_std > 0.0 && s.accel_std.is_finite()) {
             out.push(Problem::new("analytics.speed.accel_std", "must be > 0"));
+        }
+        if s.smooth_lag_ms > MAX_SMOOTH_LAG_MS {
+            out.push(Problem::new("analytics.speed.smooth_lag_ms", format!("must be at most {MAX_SMOOTH_LAG_MS} (rows wait this long in memory)")));
         }
         let c = &self.congestion;
         if !(0.0 <= c.light && c.light <= c.moderate && c.moderate <= c.heavy && c.heavy <= c.jam && c.jam.is_finite()) {

@@ -18,7 +18,7 @@ mod sections;
 mod tracker;
 
 pub use alerts::AlertsConfig;
-pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, SpeedConfig};
+pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH_LAG_MS, SpeedConfig};
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};

@@ -114,3 +114,18 @@ fn sources_are_written_back_as_their_config_strings() {
     assert_eq!(back, c);
     assert!(serde_json::from_str::<Source>("\"ftp://x\"").unwrap_err().to_string().contains("unknown source"));
 }
+
+#[test]
+fn speed_settings_are_checked() {
+    let path = write_jsonl();
+    let camera = format!("[[camera]]\nid = \"cam-1\"\nsource = \"detections:{path}\"\n");
+    let c = PipelineConfig::from_toml(&camera).unwrap();
+    assert_eq!(c.analytics.speed.smooth_lag_ms, 1_000);
+    let text = format!("[analytics.speed]\naccel_std = 0.0\nsmooth_lag_ms = 60000\n\n{camera}");
+    let shown: Vec<String> = PipelineConfig::from_toml(&text).unwrap_err().iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|s| s.contains("analytics.speed.accel_std: must be > 0")), "{shown:#?}");
+    assert!(shown.iter().any(|s| s.contains("analytics.speed.smooth_lag_ms: must be at most 5000")), "{shown:#?}");
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    let off = PipelineConfig::from_toml(&format!("[analytics.speed]\nsmooth_lag_ms = 0\n\n{camera}")).unwrap();
+    assert_eq!(off.analytics.speed.smooth_lag_ms, 0);
+}

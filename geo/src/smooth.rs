@@ -1,0 +1,249 @@
+//! Fixed-lag smoothing of a track's speed: the estimate at time `t` from the measurements up to
+//! `t + lag`.
+//!
+//! # Method
+//!
+//! [`FixedLagSmoother`] runs the causal [`GroundFilter`] and keeps, for every measurement of
+//! the last `lag`, the filter's estimate at that time (a *node*: mean and covariance; a gated
+//! measurement leaves the prediction to its time, so every measurement has a node). Once a
+//! measurement is `lag` old ([`pop_due`](FixedLagSmoother::pop_due)) its estimate is refined
+//! by a Rauch–Tung–Striebel backward pass from the newest node within its lag down to it:
+//!
+//! ```text
+//! G   = P(k|k) Fᵀ P(k+1|k)⁻¹
+//! x(k|N) = x(k|k) + G (x(k+1|N) − F x(k|k))
+//! P(k|N) = P(k|k) + G (P(k+1|N) − P(k+1|k)) Gᵀ
+//! ```
+//!
+//! with the filter's own model (`F`, and the white-noise acceleration `Q` over each gap), so
+//! irregular intervals and gaps need nothing special. The per-axis 2×2 blocks keep it at a few
+//! dozen flops per node: a pop costs one pass over the lag's nodes (10 at 10 fps and 1 s, 30
+//! at 30 fps) and nothing is allocated but the queue itself, which holds one lag of
+//! measurements. A filter restart (an id switch, [`Update::Reinitialized`]) starts a new
+//! segment: nothing is smoothed across it.
+//!
+//! **Why.** The causal filter must choose between lag and noise: it trails braking and
+//! acceleration by `a·τ` (τ ≈ 0.4 s at 10 fps, see [`speed`](crate::speed)) and still passes
+//! the jitter of far-away boxes. Half a second of look-ahead centres the estimate on its time
+//! (the lag under constant acceleration all but vanishes) and multiplies the measurements
+//! behind each estimate. The cost is latency: a reading is final `lag` after its frame.
+//!
+//! **Speed.** As the filter's, debiased: `√max(0, |v̂|² − 2σ²)`. The smoothed estimate's
+//! noise-only velocity variance σ² is taken as the filter's, shrunk in the proportion the
+//! smoother shrinks the whole velocity variance (an approximation: exact, it would need the
+//! cross-covariances of the filter's errors over the lag). Its standard deviation is
+//! [`Smoothed::speed_std_kmh`]; it is warm once the segment has `min_updates` measurements up
+//! to the newest node used and the smoothed velocity's standard deviation is below
+//! `warm_speed_std`, which look-ahead reaches at a track's first frames.
+//!
+//! # Lag
+//!
+//! `lag_ms` 1000 by default (`[analytics.speed] smooth_lag_ms`). A fixed-lag smoother gets
+//! most of the full smoother's gain once the lag spans about two of the filter's time
+//! constants, and τ grows with the measurement noise: 0.2–0.5 s near the camera (see
+//! [`speed`](crate::speed)), about 1 s where a pixel covers 1–2 m of road (100 m and more
+//! from a camera 8–10 m up). Measured at 10 fps on that far stretch (`tests/smooth.rs`,
+//! `longer_lags_help_far_away_up_to_about_a_second`), mean absolute error of 50 km/h:
+//!
+//! | lag | 0 (filter) | 0.25 s | 0.5 s | 1 s | 2 s |
+//! |---|---|---|---|---|---|
+//! | MAE | 1.15 km/h | 1.10 | 0.98 | 0.76 | 0.71 |
+//!
+//! so 1 s; beyond it the rows wait longer for little. 0 turns smoothing off: every reading is
+//! the filter's own, at once ([`pop_due`] with the measurement's time).
+//!
+//! [`pop_due`]: FixedLagSmoother::pop_due
+//!
+//! # Accuracy
+//!
+//! The simulation of [`speed`](crate::speed) (pinhole camera 8 m up, σ = 1.5 px, 10 % missed,
+//! 10 seeded runs each, readings after the first second; `tests/smooth.rs`), lag 1 s, next to
+//! the causal filter on the same measurements:
+//!
+//! | case | filter: MAE, p95 | smoother: MAE, p95 |
+//! |---|---|---|
+//! | 50 km/h, 25 fps | 0.74, 1.89 km/h | 0.48, 1.26 km/h |
+//! | 50 km/h, 10 fps | 0.78, 2.24 km/h | 0.40, 1.07 km/h |
+//! | 0 → 60 km/h at 2.5 m/s², 25 fps | 1.78, 4.00 km/h | 0.42, 1.10 km/h |
+//! | 50 → 0 km/h at 3 m/s² towards the camera, 10 fps | 1.03, 3.04 km/h | 0.25, 0.97 km/h |
+//! | standing at 25 m, 25 fps | 0.15, 1.05 km/h | 0.08, 0.62 km/h |
+//!
+//! While accelerating the smoother reads 0.05 km/h high on average where the filter reads 2.1
+//! km/h low.
+
+use crate::speed::{FilterConfig, GroundFilter, Node, Update};
+use std::collections::VecDeque;
+
+/// A smoothed reading of one measurement's time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Smoothed {
+    /// Ground position, metres.
+    pub position: (f64, f64),
+    /// Ground velocity, m/s.
+    pub velocity: (f64, f64),
+    /// Debiased speed, km/h (module docs).
+    pub speed_kmh: f64,
+    /// Standard deviation of each velocity component, km/h.
+    pub speed_std_kmh: f64,
+    /// Whether the speed is meaningful (module docs).
+    pub warm: bool,
+}
+
+/// One measurement waiting for its lag: the filter's node (none for an invalid or out-of-order
+/// measurement) and the caller's payload.
+#[derive(Clone, Debug)]
+struct Step<T> {
+    ts_ms: u64,
+    node: Option<Node>,
+    segment: u32,
+    payload: T,
+}
+
+/// A [`GroundFilter`] with a fixed-lag Rauch–Tung–Striebel smoother behind it (module docs).
+/// Each measurement carries a payload `T` (e.g. the detection it came from), handed back with
+/// its smoothed reading.
+#[derive(Clone, Debug)]
+pub struct FixedLagSmoother<T> {
+    filter: GroundFilter,
+    lag_ms: u64,
+    segment: u32,
+    steps: VecDeque<Step<T>>,
+}
+
+impl<T> FixedLagSmoother<T> {
+    /// A smoother that reads each measurement's time `lag_ms` later; `cfg` should pass
+    /// [`FilterConfig::validate`].
+    pub fn new(cfg: FilterConfig, lag_ms: u64) -> FixedLagSmoother<T> {
+        FixedLagSmoother { filter: GroundFilter::new(cfg), lag_ms, segment: 0, steps: VecDeque::new() }
+    }
+
+    /// The causal filter: its estimate is the one at the latest measurement.
+    pub fn filter(&self) -> &GroundFilter {
+        &self.filter
+    }
+
+    /// The lag, ms.
+    pub fn lag_ms(&self) -> u64 {
+        self.lag_ms
+    }
+
+    /// Measurements not yet popped.
+    pub fn pending(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Time of the oldest measurement not yet popped.
+    pub fn oldest_ts_ms(&self) -> Option<u64> {
+        self.steps.front().map(|s| s.ts_ms)
+    }
+
+    /// Folds the ground position `(x, y)` observed at `ts_ms` (standard deviation `meas_std_m`
+    /// metres per axis) into the filter and queues `payload` for its smoothed reading.
+    pub fn update(&mut self, ts_ms: u64, x: f64, y: f64, meas_std_m: f64, payload: T) -> Update {
+        let what = self.filter.update_with_noise(ts_ms, x, y, meas_std_m);
+        let node = match what {
+            Update::Initialized | Update::Reinitialized => {
+                self.segment = self.segment.wrapping_add(1);
+                self.filter.node_at(ts_ms)
+            }
+            Update::Accepted | Update::Gated => self.filter.node_at(ts_ms),
+            Update::OutOfOrder | Update::Invalid => None,
+        };
+        self.steps.push_back(Step { ts_ms, node, segment: self.segment, payload });
+        what
+    }
+
+    /// Queues `payload` at `ts_ms` with no measurement (no ground point): it comes back in
+    /// order, without a reading.
+    pub fn skip(&mut self, ts_ms: u64, payload: T) {
+        self.steps.push_back(Step { ts_ms, node: None, segment: self.segment, payload });
+    }
+
+    /// The oldest measurement with its smoothed reading, once it is at least the lag older than
+    /// `now_ms` (the event time every measurement up to which has been folded in).
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<(T, Option<Smoothed>)> {
+        let oldest = self.steps.front()?;
+        if oldest.ts_ms.saturating_add(self.lag_ms) > now_ms {
+            return None;
+        }
+        self.pop()
+    }
+
+    /// The oldest measurement with its reading smoothed over what has arrived, however recent
+    /// (the track ended).
+    pub fn pop(&mut self) -> Option<(T, Option<Smoothed>)> {
+        let reading = self.smoothed_front();
+        self.steps.pop_front().map(|s| (s.payload, reading))
+    }
+
+    /// The backward pass from the newest node of the front's segment within its lag.
+    fn smoothed_front(&self) -> Option<Smoothed> {
+        let front = self.steps.front()?;
+        let first = front.node?;
+        let horizon = front.ts_ms.saturating_add(self.lag_ms);
+        let in_reach = self.steps.iter().take_while(|s| s.segment == front.segment && s.ts_ms <= horizon).count();
+        let q = self.filter.config().accel_std.powi(2);
+        // (time, position, velocity, covariance) of the smoothed estimate after the node.
+        let mut next: Option<(u64, [f64; 2], [f64; 2], [f64; 3])> = None;
+        let mut updates = first.updates;
+        for step in self.steps.iter().take(in_reach).rev() {
+            let Some(node) = step.node else { continue };
+            next = Some(match next {
+                None => {
+                    updates = node.updates;
+                    (node.ts_ms, node.pos, node.vel, node.p)
+                }
+                Some((ts, pos, vel, p)) => {
+                    let dt = ts.saturating_sub(node.ts_ms) as f64 / 1000.0;
+                    let (pos, vel, p) = rts_step(&node, dt, q, pos, vel, p);
+                    (node.ts_ms, pos, vel, p)
+                }
+            });
+        }
+        let (_, pos, vel, p) = next?;
+        let cfg = self.filter.config();
+        let noise_vv = if first.p[2] > 0.0 { first.n_vv.max(0.0) * (p[2] / first.p[2]).clamp(0.0, 1.0) } else { 0.0 };
+        let sq = vel[0] * vel[0] + vel[1] * vel[1] - 2.0 * noise_vv;
+        let std = p[2].max(0.0).sqrt();
+        Some(Smoothed {
+            position: (pos[0], pos[1]),
+            velocity: (vel[0], vel[1]),
+            speed_kmh: sq.max(0.0).sqrt() * 3.6,
+            speed_std_kmh: std * 3.6,
+            warm: updates >= cfg.min_updates && std <= cfg.warm_speed_std,
+        })
+    }
+}
+
+/// One Rauch–Tung–Striebel step: the filtered `node`, the smoothed estimate `dt` seconds later
+/// (`pos`, `vel` per axis; per-axis covariance `p`) → the smoothed estimate at the node.
+fn rts_step(node: &Node, dt: f64, q: f64, pos: [f64; 2], vel: [f64; 2], p: [f64; 3]) -> ([f64; 2], [f64; 2], [f64; 3]) {
+    let [a, b, c] = node.p;
+    // The prediction's covariance over dt, as the filter computed it.
+    let ap = a + dt * (2.0 * b + dt * c) + q * dt * dt * dt / 3.0;
+    let bp = b + dt * c + q * dt * dt / 2.0;
+    let cp = c + q * dt;
+    let det = ap * cp - bp * bp;
+    if !(det > 0.0 && det.is_finite()) {
+        return (node.pos, node.vel, node.p);
+    }
+    // G = P Fᵀ (P')⁻¹, with P Fᵀ = [[a + b dt, b], [b + c dt, c]].
+    let (m00, m01, m10, m11) = (a + b * dt, b, b + c * dt, c);
+    let (i00, i01, i11) = (cp / det, -bp / det, ap / det);
+    let (g00, g01) = (m00 * i00 + m01 * i01, m00 * i01 + m01 * i11);
+    let (g10, g11) = (m10 * i00 + m11 * i01, m10 * i01 + m11 * i11);
+    let mut out_pos = [0.0; 2];
+    let mut out_vel = [0.0; 2];
+    for ax in 0..2 {
+        let dpos = pos[ax] - (node.pos[ax] + node.vel[ax] * dt);
+        let dvel = vel[ax] - node.vel[ax];
+        out_pos[ax] = node.pos[ax] + g00 * dpos + g01 * dvel;
+        out_vel[ax] = node.vel[ax] + g10 * dpos + g11 * dvel;
+    }
+    // P + G (P_next − P') Gᵀ.
+    let (d00, d01, d11) = (p[0] - ap, p[1] - bp, p[2] - cp);
+    let (e00, e01) = (g00 * d00 + g01 * d01, g00 * d01 + g01 * d11);
+    let (e10, e11) = (g10 * d00 + g11 * d01, g10 * d01 + g11 * d11);
+    let cov = [a + e00 * g00 + e01 * g01, b + e00 * g10 + e01 * g11, c + e10 * g10 + e11 * g11];
+    (out_pos, out_vel, cov)
+}
