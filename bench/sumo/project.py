@@ -10,8 +10,8 @@ detections, ~0.1 false positives per frame; vehicles farther than 180 m or small
 are not detected; occlusion is not modelled.
 
 Writes into DIR: detections.jsonl, signals.jsonl, config.toml, and truth.json (per vehicle and
-frame: true box, speed; true line crossings and violations computed with the engine's rule
-semantics from the noise-free boxes).
+frame: true box, speed; true line crossings with their time and class, and violations, computed
+with the engine's rule semantics from the noise-free boxes).
 
 usage: project.py SCENARIO_DIR DIR [--seed 7]
 """
@@ -165,6 +165,9 @@ window_ms = 60000
 [analytics.speed]
 pixel_noise_px = 1.5                    # the detector jitter of this benchmark (σ of each box edge)
 
+[tracker]
+ground_pixel_std = 1.5                  # the same jitter, for the tracker's ground-plane gate
+
 [[camera]]
 id = "approach-cam"
 source = "detections:detections.jsonl"
@@ -248,10 +251,10 @@ for vid, pts in tracks.items():
     # Lines: sign change of the side (the engine adds hysteresis; truth has no noise).
     for lid, l in (("count-1", count_line), ("stop-1", stop_line)):
         prev = None
-        for ts, g, _, _, _ in pts:
+        for ts, g, _, _, cls in pts:
             sd = side(l, g)
             if prev is not None and (prev < 0) != (sd < 0) and sd != 0:
-                crossings.append({"vehicle": vid, "line": lid, "ts_ms": ts, "direction": "forward" if prev < 0 else "backward"})
+                crossings.append({"vehicle": vid, "line": lid, "ts_ms": ts, "class": cls, "direction": "forward" if prev < 0 else "backward"})
                 if lid == "stop-1" and state_at(ts) == "red":
                     violations.append({"kind": "red_light", "vehicle": vid, "start_ms": ts, "end_ms": ts})
             prev = sd

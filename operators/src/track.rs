@@ -3,7 +3,8 @@
 
 use crate::camera_route;
 use crate::tracker::Tracker;
-use itscam_types::config::TrackerConfig;
+use itscam_geo::Homography;
+use itscam_types::config::{CalibrationConfig, TrackerConfig};
 use itscam_types::{DetectionRow, Frame};
 use std::collections::{BTreeMap, HashMap};
 use timely::dataflow::Stream;
@@ -48,10 +49,23 @@ pub trait TrackFrames<'s> {
     /// the frames at `t` and the tracks that ended there; tracks still alive when the input
     /// ends are emitted then.
     fn track_frames(self, config: TrackerConfig) -> Stream<'s, u64, Vec<Tracked>>;
+
+    /// [`track_frames`](Self::track_frames), with the calibration of each calibrated camera
+    /// by id: those cameras' trackers also associate on the ground plane (a calibration that
+    /// does not fit leaves its camera to the image, as do the cameras not listed).
+    fn track_frames_calibrated(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Stream<'s, u64, Vec<Tracked>>;
 }
 
 impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
     fn track_frames(self, config: TrackerConfig) -> Stream<'s, u64, Vec<Tracked>> {
+        self.track_frames_calibrated(config, BTreeMap::new())
+    }
+
+    fn track_frames_calibrated(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Stream<'s, u64, Vec<Tracked>> {
+        let homographies: HashMap<String, Homography> = calibrations
+            .into_iter()
+            .filter_map(|(camera, c)| Homography::fit(&c.image, &c.world).ok().map(|h| (camera, h)))
+            .collect();
         self.exchange(|f: &Frame| camera_route(&f.camera_id)).unary_frontier(Pipeline, "Track", move |cap, _info| {
             let mut trackers: HashMap<String, Tracker> = HashMap::new();
             let mut stash: BTreeMap<u64, (Capability<u64>, Vec<Frame>)> = BTreeMap::new();
@@ -72,7 +86,12 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     let mut session = output.session(&cap);
                     for frame in &frames {
                         if !trackers.contains_key(&frame.camera_id) {
-                            trackers.insert(frame.camera_id.clone(), Tracker::new(frame.camera_id.clone(), config.clone()));
+                            let id = frame.camera_id.clone();
+                            let tracker = match homographies.get(&id) {
+                                Some(h) => Tracker::calibrated(id.clone(), config.clone(), h.clone()),
+                                None => Tracker::new(id.clone(), config.clone()),
+                            };
+                            trackers.insert(id, tracker);
                         }
                         let tracker = trackers.get_mut(&frame.camera_id).expect("inserted above");
                         let update = tracker.update(frame);

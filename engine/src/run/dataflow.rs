@@ -81,7 +81,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
             RunCounters::add(&c.rejected, rows.len());
             RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late).count());
         });
-        let queries = build_analytics(frames.track_frames(plan.tracker.clone()), &plan.analytics, index);
+        let queries = build_analytics(frames.track_frames_calibrated(plan.tracker.clone(), plan.calibrations.clone()), &plan.analytics, index);
         let (c, per_class) = (counters.clone(), classes.clone());
         out.table(queries.detections, "DetectionsToLake", SinkRows::Detections, move |rows| {
             RunCounters::add(&c.detections, rows.len());

@@ -7,7 +7,7 @@ use super::RunOptions;
 use itscam_queries::AnalyticsPlan;
 use itscam_queries::facts::SignalUpdate;
 use itscam_sinks::CommitPolicy;
-use itscam_types::config::{PipelineConfig, Problem, Source, SourceFamily, TrackerConfig};
+use itscam_types::config::{CalibrationConfig, PipelineConfig, Problem, Source, SourceFamily, TrackerConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,8 @@ pub struct RunPlan {
     pub lateness_ms: u64,
     /// The tracker's settings.
     pub tracker: TrackerConfig,
+    /// The calibration of each calibrated camera, by id, for ground-plane association.
+    pub calibrations: BTreeMap<String, CalibrationConfig>,
     /// How often a checkpointed run takes a checkpoint.
     pub checkpoint_interval: Duration,
     /// How far (event time) a Kafka partition may run ahead of the outputs' frontier.
@@ -56,6 +58,7 @@ impl RunPlan {
             checkpointed,
             lateness_ms: config.pipeline.lateness_ms,
             tracker: config.tracker.clone(),
+            calibrations: config.camera.iter().filter_map(|c| Some((c.id.clone(), c.calibration.clone()?))).collect(),
             checkpoint_interval: Duration::from_millis(kafka.map_or(1_000, |c| c.checkpoint_interval_ms)),
             max_lead_ms: kafka.map_or(30_000, |c| c.max_lead_ms),
             analytics: AnalyticsPlan::new(Arc::new(config.clone()), signals)?,

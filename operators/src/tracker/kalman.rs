@@ -117,6 +117,17 @@ impl BoxFilter {
         BBox { x1: (cx - hw) as f32, y1: (cy - hh) as f32, x2: (cx + hw) as f32, y2: (cy + hh) as f32 }
     }
 
+    /// Variances of the centre `(cx, cy)`, for gating.
+    pub(crate) fn centre_var(&self) -> [f64; 2] {
+        [self.axes[0].pxx, self.axes[1].pxx]
+    }
+
+    /// Measurement variances of the centre `(cx, cy)` (ByteTrack's noise model).
+    pub(crate) fn centre_meas_var(&self) -> [f64; 2] {
+        let s = scales(self.axes[2].x, self.axes[3].x);
+        [(STD_WEIGHT_POSITION * s[0]).powi(2), (STD_WEIGHT_POSITION * s[1]).powi(2)]
+    }
+
     /// State `(cx, cy, w, h, vcx, vcy, vw, vh)`, for tests.
     #[cfg(test)]
     pub(crate) fn mean(&self) -> [f64; 8] {
