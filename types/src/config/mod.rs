@@ -115,6 +115,15 @@ impl PipelineConfig {
         self.analytics.check(&mut out);
         if let Some(k) = &self.kafka {
             k.check("kafka", &mut out);
+            // Readers wait for the outputs' frontier, which waits for input one lateness and one
+            // smoothing lag ahead: a smaller lead would stop the pipeline.
+            let needed = self.pipeline.lateness_ms + self.analytics.speed.smooth_lag_ms;
+            if k.consumer.max_lead_ms <= needed {
+                out.push(Problem::new(
+                    "kafka.consumer.max_lead_ms",
+                    format!("must exceed pipeline.lateness_ms + analytics.speed.smooth_lag_ms ({needed}): the readers would wait for rows that wait for input"),
+                ));
+            }
         }
         self.alerts.check(self.kafka.is_some(), &mut out);
         if self.kafka.is_none()

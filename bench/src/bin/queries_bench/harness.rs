@@ -6,7 +6,7 @@ use itscam_queries::AnalyticsStreams;
 use itscam_types::analytics::ViolationRow;
 use itscam_types::config::TrackerConfig;
 use itscam_types::{DetectionRow, Frame, Tracked};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use timely::dataflow::channels::pact::Pipeline;
@@ -19,8 +19,10 @@ use timely::worker::Worker;
 /// One worker's input: `(time, records at that time)` in time order.
 pub type Batches<D> = Vec<(u64, Vec<D>)>;
 
-/// Timestamps kept in flight by the throughput feeder.
-pub const IN_FLIGHT: usize = 16;
+/// Event time (ms) the feeders run ahead of the outputs' frontier: above the longest speed
+/// smoothing lag (`[analytics.speed] smooth_lag_ms`, at most 5 s), for which the observe step
+/// holds detection rows back — a smaller lead would wait for rows that wait for input.
+pub const LEAD_MS: u64 = itscam_types::config::MAX_SMOOTH_LAG_MS + 1_000;
 
 /// Steps the worker, parking up to 1 ms when no operator is ready: a worker waiting for its
 /// peer must not spin on a core the peer (and, on a shared machine, others) need. Messages
@@ -154,24 +156,26 @@ where
     })
 }
 
-/// Feeds the batches as fast as the dataflow takes them, keeping [`IN_FLIGHT`] timestamps in
-/// flight, then closes the input and drains the dataflow.
+/// Feeds the batches as fast as the dataflow takes them, at most [`LEAD_MS`] of event time
+/// ahead of the outputs' frontier, then closes the input and drains the dataflow.
 pub fn feed_all<D: Clone + 'static>(worker: &mut Worker, mut input: InputHandleVec<u64, D>, probe: &Probe<u64>, batches: Batches<D>) {
-    let mut flight: VecDeque<u64> = VecDeque::with_capacity(IN_FLIGHT + 1);
     for (t, mut records) in batches {
         input.advance_to(t);
         input.send_batch(&mut records);
-        flight.push_back(t);
-        if flight.len() > IN_FLIGHT {
-            let oldest = flight.pop_front().expect("non-empty");
-            while probe.less_equal(&oldest) {
-                step(worker);
-            }
-        }
+        keep_lead(worker, probe, t);
     }
     drop(input);
     while !probe.done() {
         step(worker);
+    }
+}
+
+/// Steps until the outputs' frontier is within [`LEAD_MS`] of `t`, the time just fed.
+pub fn keep_lead(worker: &mut Worker, probe: &Probe<u64>, t: u64) {
+    if let Some(behind) = t.checked_sub(LEAD_MS) {
+        while probe.less_equal(&behind) {
+            step(worker);
+        }
     }
 }
 

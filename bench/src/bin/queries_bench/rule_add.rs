@@ -7,11 +7,10 @@
 //! and it holds its output frontier at the last frame it tracked until the next frame comes,
 //! so a 1 ms step with no frame could not pass through it.
 
-use crate::harness::{Batches, Counts, IN_FLIGHT, dataflow, quantile, run_workers, sink_all};
+use crate::harness::{Batches, Counts, dataflow, keep_lead, quantile, run_workers, sink_all};
 use itscam_queries::{AnalyticsPlan, build_analytics};
 use itscam_types::Tracked;
 use itscam_types::config::RuleConfig;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
@@ -71,7 +70,6 @@ pub fn measure(
             sink_all(build_analytics(stream, &plan, 0), probe, &counts, |_| {});
         });
         let mut points = Vec::new();
-        let mut flight: VecDeque<u64> = VecDeque::new();
         let mut detections = 0u64;
         let mut added = 0usize;
         let mut batches = batches.into_iter().peekable();
@@ -81,19 +79,12 @@ pub fn measure(
                 detections += records.iter().filter(|r| matches!(r, Tracked::Detection(_))).count() as u64;
                 input.advance_to(t);
                 input.send_batch(&mut records);
-                flight.push_back(t);
-                if flight.len() > IN_FLIGHT {
-                    let oldest = flight.pop_front().expect("non-empty");
-                    while probe.less_equal(&oldest) {
-                        worker.step();
-                    }
-                }
+                keep_lead(worker, &probe, t);
             }
             // Paused between two frames: everything fed so far is through.
             let mut now = *input.time() + 1;
             input.advance_to(now);
             settle(worker, &probe, now - 1)?;
-            flight.clear();
             let next_frame = batches.peek().map_or(u64::MAX, |(t, _)| *t);
             anyhow::ensure!(now + 2 * reps as u64 + 1 < next_frame, "{reps} repetitions do not fit between two frames");
             let mut point = Point { history_s: h, detections, base_us: Vec::new(), add_us: Vec::new() };
