@@ -131,7 +131,7 @@ mod tests {
         faster.threshold_ck = 9_000;
         book.update_rule(&b, -1);
         book.update_rule(&faster, 1);
-        assert_eq!(book.rules_at(&b.place).map(|s| s.threshold_ck).collect::<Vec<_>>(), [9_000]);
+        assert_eq!(book.rules_at(&b.place).map(|s| s.threshold_ck).collect::<Vec<_>>(), [5_000, 9_000], "a (5000) and the new b");
         assert_eq!((book.count(&b), book.count(&faster)), (0, 1));
         book.update_rule(&a, -1);
         book.update_rule(&faster, -1);
