@@ -95,24 +95,7 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                         }
                         let tracker = trackers.get_mut(&frame.camera_id).expect("inserted above");
                         let update = tracker.update(frame);
-                        let camera: std::sync::Arc<str> = frame.camera_id.as_str().into();
-                        for (det, track_id) in frame.detections.iter().zip(update.track_ids) {
-                            session.give(Tracked::Detection(DetectionRow {
-                                camera_id: camera.clone(),
-                                ts_ms: frame.ts_ms,
-                                frame: frame.frame,
-                                track_id,
-                                class: det.class,
-                                confidence: det.confidence,
-                                x1: det.bbox.x1,
-                                y1: det.bbox.y1,
-                                x2: det.bbox.x2,
-                                y2: det.bbox.y2,
-                                ground_x: None,
-                                ground_y: None,
-                                speed_kmh: None,
-                            }));
-                        }
+                        session.give_iterator(detection_rows(frame, update.track_ids).map(Tracked::Detection));
                         for ended in update.ended {
                             session.give(Tracked::Ended(ended));
                         }
@@ -144,4 +127,25 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
             }
         })
     }
+}
+
+/// The `detections` rows of a tracked frame: each detection with its confirmed track id (ground
+/// point and speed are the observe step's to fill in).
+pub fn detection_rows(frame: &Frame, track_ids: Vec<Option<u64>>) -> impl Iterator<Item = DetectionRow> + '_ {
+    let camera: std::sync::Arc<str> = frame.camera_id.as_str().into();
+    frame.detections.iter().zip(track_ids).map(move |(det, track_id)| DetectionRow {
+        camera_id: camera.clone(),
+        ts_ms: frame.ts_ms,
+        frame: frame.frame,
+        track_id,
+        class: det.class,
+        confidence: det.confidence,
+        x1: det.bbox.x1,
+        y1: det.bbox.y1,
+        x2: det.bbox.x2,
+        y2: det.bbox.y2,
+        ground_x: None,
+        ground_y: None,
+        speed_kmh: None,
+    })
 }

@@ -295,26 +295,9 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                 outputs.send_points(&caps, &mut points);
             }
             // Rows and windows the frontier has passed (by the lag) are complete.
-            match frontier.frontier().iter().min().copied() {
-                Some(f) => {
-                    if let Some(now) = f.checked_sub(1) {
-                        release(Some(now), &mut observers, &mut points, &mut held, &mut outputs);
-                    }
-                    flush_windows(f.saturating_sub(lag), window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
-                }
-                None => {
-                    release(None, &mut observers, &mut points, &mut held, &mut outputs);
-                    flush_windows(u64::MAX, window_ms, &mut observers, &mut window_caps, &mut window, &mut outputs);
-                }
-            }
-            if !touched.is_empty() && let Ok(mut live) = live.lock() {
-                for cam in &touched {
-                    let Some(obs) = observers.get(cam) else { continue };
-                    for (zone, n) in obs.occupancy() {
-                        live.insert((cam.to_string(), zone), n);
-                    }
-                }
-            }
+            let passed = frontier.frontier().iter().min().copied();
+            release_passed(passed, lag, window_ms, &mut observers, &mut points, &mut held, &mut window_caps, &mut window, &mut outputs);
+            refresh_occupancy(&live, &touched, &observers);
         }
     });
     Observations {
@@ -342,6 +325,48 @@ fn release(now: Option<u64>, observers: &mut HashMap<Arc<str>, CameraObserver>, 
         }
     }
     send_released(&mut out.released, held, outputs);
+}
+
+/// Releases the rows and flushes the windows the input frontier `passed` has passed (by the
+/// smoothing lag); everything when the input has ended (`None`).
+#[allow(clippy::too_many_arguments)]
+fn release_passed(
+    passed: Option<u64>,
+    lag: u64,
+    window_ms: u64,
+    observers: &mut HashMap<Arc<str>, CameraObserver>,
+    points: &mut PointBatch,
+    held: &mut BTreeMap<u64, (Capability<u64>, usize)>,
+    window_caps: &mut BTreeMap<u64, WindowCaps>,
+    window: &mut WindowBatch,
+    outputs: &mut Outputs,
+) {
+    match passed {
+        Some(f) => {
+            if let Some(now) = f.checked_sub(1) {
+                release(Some(now), observers, points, held, outputs);
+            }
+            flush_windows(f.saturating_sub(lag), window_ms, observers, window_caps, window, outputs);
+        }
+        None => {
+            release(None, observers, points, held, outputs);
+            flush_windows(u64::MAX, window_ms, observers, window_caps, window, outputs);
+        }
+    }
+}
+
+/// Refreshes the live occupancy of the cameras whose tracks moved.
+fn refresh_occupancy(live: &LiveZones, touched: &[Arc<str>], observers: &HashMap<Arc<str>, CameraObserver>) {
+    if touched.is_empty() {
+        return;
+    }
+    let Ok(mut live) = live.lock() else { return };
+    for cam in touched {
+        let Some(obs) = observers.get(cam) else { continue };
+        for (zone, n) in obs.occupancy() {
+            live.insert((cam.to_string(), zone), n);
+        }
+    }
 }
 
 /// Sends released rows, each at its own time with the capability held for it; a time's

@@ -1,11 +1,12 @@
 //! Shared pieces of the queries benchmark: inputs grouped by time per worker, the counting
 //! sinks behind every output stream, the feeding loop, and process CPU time.
 
+use itscam_operators::track::detection_rows;
 use itscam_operators::tracker::Tracker;
 use itscam_queries::AnalyticsStreams;
 use itscam_types::analytics::ViolationRow;
 use itscam_types::config::TrackerConfig;
-use itscam_types::{DetectionRow, Frame, Tracked};
+use itscam_types::{Frame, Tracked};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,25 +54,8 @@ pub fn pretrack(frames: &[Frame], config: &TrackerConfig) -> Batches<Tracked> {
     for f in frames {
         let tracker = trackers.entry(f.camera_id.clone()).or_insert_with(|| Tracker::new(f.camera_id.clone(), config.clone()));
         let update = tracker.update(f);
-        let camera: Arc<str> = f.camera_id.as_str().into();
         let slot = out.entry(f.ts_ms).or_default();
-        for (d, track_id) in f.detections.iter().zip(update.track_ids) {
-            slot.push(Tracked::Detection(DetectionRow {
-                camera_id: camera.clone(),
-                ts_ms: f.ts_ms,
-                frame: f.frame,
-                track_id,
-                class: d.class,
-                confidence: d.confidence,
-                x1: d.bbox.x1,
-                y1: d.bbox.y1,
-                x2: d.bbox.x2,
-                y2: d.bbox.y2,
-                ground_x: None,
-                ground_y: None,
-                speed_kmh: None,
-            }));
-        }
+        slot.extend(detection_rows(f, update.track_ids).map(Tracked::Detection));
         slot.extend(update.ended.into_iter().map(Tracked::Ended));
     }
     let mut out: Batches<Tracked> = out.into_iter().collect();
