@@ -18,7 +18,7 @@
 //! with the filter's own model (`F`, and the white-noise acceleration `Q` over each gap), so
 //! irregular intervals and gaps need nothing special. The per-axis 2×2 blocks keep it at a few
 //! dozen flops per node: a pop costs one pass over the lag's nodes (10 at 10 fps and 1 s, 30
-//! at 30 fps) and nothing is allocated but the queue itself, which holds one lag of
+//! at 30 fps), each node's gain `G` computed once, when its successor comes, and nothing is allocated but the queue itself, which holds one lag of
 //! measurements. A filter restart (an id switch, [`Update::Reinitialized`]) starts a new
 //! segment: nothing is smoothed across it.
 //!
@@ -96,7 +96,65 @@ struct Step<T> {
     ts_ms: u64,
     node: Option<Node>,
     segment: u32,
+    /// The smoother gain from this node to the next node of its segment, once that has come
+    /// ([`Gain`]).
+    gain: Option<Gain>,
     payload: T,
+}
+
+/// What one Rauch–Tung–Striebel step from a filtered node to the next node needs that does not
+/// depend on the measurements after them: the gap, the prediction's covariance over it and the
+/// gain `G = P Fᵀ (P')⁻¹`. A node's gain is fixed once its successor has come, so it is
+/// computed once, not in every backward pass that goes through the node (one per reading: at
+/// 30 fps and a 1 s lag, each gain serves 30 passes).
+#[derive(Clone, Copy, Debug)]
+struct Gain {
+    dt: f64,
+    /// Per-axis prediction covariance `[xx, xv, vv]` over `dt`, as the filter computed it.
+    pred: [f64; 3],
+    /// `[[g00, g01], [g10, g11]]`.
+    g: [[f64; 2]; 2],
+}
+
+impl Gain {
+    /// The gain of `node` towards a node `dt` seconds later under white acceleration `q`; none
+    /// where the prediction's covariance is degenerate (the step then restarts at the node).
+    fn new(node: &Node, dt: f64, q: f64) -> Option<Gain> {
+        let [a, b, c] = node.p;
+        let ap = a + dt * (2.0 * b + dt * c) + q * dt * dt * dt / 3.0;
+        let bp = b + dt * c + q * dt * dt / 2.0;
+        let cp = c + q * dt;
+        let det = ap * cp - bp * bp;
+        if !(det > 0.0 && det.is_finite()) {
+            return None;
+        }
+        // G = P Fᵀ (P')⁻¹, with P Fᵀ = [[a + b dt, b], [b + c dt, c]].
+        let (m00, m01, m10, m11) = (a + b * dt, b, b + c * dt, c);
+        let (i00, i01, i11) = (cp / det, -bp / det, ap / det);
+        let g = [[m00 * i00 + m01 * i01, m00 * i01 + m01 * i11], [m10 * i00 + m11 * i01, m10 * i01 + m11 * i11]];
+        Some(Gain { dt, pred: [ap, bp, cp], g })
+    }
+
+    /// One backward step: the smoothed estimate after `node` (`pos`, `vel` per axis; per-axis
+    /// covariance `p`) → the smoothed estimate at the node.
+    fn step(&self, node: &Node, pos: [f64; 2], vel: [f64; 2], p: [f64; 3]) -> ([f64; 2], [f64; 2], [f64; 3]) {
+        let [[g00, g01], [g10, g11]] = self.g;
+        let mut out_pos = [0.0; 2];
+        let mut out_vel = [0.0; 2];
+        for ax in 0..2 {
+            let dpos = pos[ax] - (node.pos[ax] + node.vel[ax] * self.dt);
+            let dvel = vel[ax] - node.vel[ax];
+            out_pos[ax] = node.pos[ax] + g00 * dpos + g01 * dvel;
+            out_vel[ax] = node.vel[ax] + g10 * dpos + g11 * dvel;
+        }
+        // P + G (P_next − P') Gᵀ.
+        let [a, b, c] = node.p;
+        let (d00, d01, d11) = (p[0] - self.pred[0], p[1] - self.pred[1], p[2] - self.pred[2]);
+        let (e00, e01) = (g00 * d00 + g01 * d01, g00 * d01 + g01 * d11);
+        let (e10, e11) = (g10 * d00 + g11 * d01, g10 * d01 + g11 * d11);
+        let cov = [a + e00 * g00 + e01 * g01, b + e00 * g10 + e01 * g11, c + e10 * g10 + e11 * g11];
+        (out_pos, out_vel, cov)
+    }
 }
 
 /// A [`GroundFilter`] with a fixed-lag Rauch–Tung–Striebel smoother behind it (module docs).
@@ -149,14 +207,37 @@ impl<T> FixedLagSmoother<T> {
             Update::Accepted | Update::Gated => self.filter.node_at(ts_ms),
             Update::OutOfOrder | Update::Invalid => None,
         };
-        self.steps.push_back(Step { ts_ms, node, segment: self.segment, payload });
+        self.push(ts_ms, node, payload);
         what
+    }
+
+    /// Queues `payload` at `ts_ms` with the filter's prediction to that time and no measurement
+    /// (the box was clipped by the image border, so its bottom centre is not the object's): it
+    /// comes back in order, with a reading smoothed over the measurements around it; none before
+    /// the first measurement.
+    pub fn predict(&mut self, ts_ms: u64, payload: T) {
+        let node = self.filter.node_at(ts_ms);
+        self.push(ts_ms, node, payload);
     }
 
     /// Queues `payload` at `ts_ms` with no measurement (no ground point): it comes back in
     /// order, without a reading.
     pub fn skip(&mut self, ts_ms: u64, payload: T) {
-        self.steps.push_back(Step { ts_ms, node: None, segment: self.segment, payload });
+        self.push(ts_ms, None, payload);
+    }
+
+    /// Queues a step; a node gives the previous node of its segment its gain.
+    fn push(&mut self, ts_ms: u64, node: Option<Node>, payload: T) {
+        let segment = self.segment;
+        if let Some(n) = &node {
+            let q = self.filter.config().accel_std.powi(2);
+            let prev = self.steps.iter_mut().rev().take_while(|s| s.segment == segment).find(|s| s.node.is_some());
+            if let Some(prev) = prev {
+                let pn = prev.node.as_ref().expect("found by its node");
+                prev.gain = Gain::new(pn, n.ts_ms.saturating_sub(pn.ts_ms) as f64 / 1000.0, q);
+            }
+        }
+        self.steps.push_back(Step { ts_ms, node, segment, gain: None, payload });
     }
 
     /// The oldest measurement with its smoothed reading, once it is at least the lag older than
@@ -182,25 +263,21 @@ impl<T> FixedLagSmoother<T> {
         let first = front.node?;
         let horizon = front.ts_ms.saturating_add(self.lag_ms);
         let in_reach = self.steps.iter().take_while(|s| s.segment == front.segment && s.ts_ms <= horizon).count();
-        let q = self.filter.config().accel_std.powi(2);
-        // (time, position, velocity, covariance) of the smoothed estimate after the node.
-        let mut next: Option<(u64, [f64; 2], [f64; 2], [f64; 3])> = None;
+        // (position, velocity, covariance) of the smoothed estimate after the node.
+        let mut next: Option<([f64; 2], [f64; 2], [f64; 3])> = None;
         let mut updates = first.updates;
         for step in self.steps.iter().take(in_reach).rev() {
             let Some(node) = step.node else { continue };
-            next = Some(match next {
-                None => {
+            next = Some(match (next, &step.gain) {
+                (None, _) => {
                     updates = node.updates;
-                    (node.ts_ms, node.pos, node.vel, node.p)
+                    (node.pos, node.vel, node.p)
                 }
-                Some((ts, pos, vel, p)) => {
-                    let dt = ts.saturating_sub(node.ts_ms) as f64 / 1000.0;
-                    let (pos, vel, p) = rts_step(&node, dt, q, pos, vel, p);
-                    (node.ts_ms, pos, vel, p)
-                }
+                (Some((pos, vel, p)), Some(gain)) => gain.step(&node, pos, vel, p),
+                (Some(_), None) => (node.pos, node.vel, node.p),
             });
         }
-        let (_, pos, vel, p) = next?;
+        let (pos, vel, p) = next?;
         let cfg = self.filter.config();
         let noise_vv = if first.p[2] > 0.0 { first.n_vv.max(0.0) * (p[2] / first.p[2]).clamp(0.0, 1.0) } else { 0.0 };
         let sq = vel[0] * vel[0] + vel[1] * vel[1] - 2.0 * noise_vv;
@@ -213,37 +290,4 @@ impl<T> FixedLagSmoother<T> {
             warm: updates >= cfg.min_updates && std <= cfg.warm_speed_std,
         })
     }
-}
-
-/// One Rauch–Tung–Striebel step: the filtered `node`, the smoothed estimate `dt` seconds later
-/// (`pos`, `vel` per axis; per-axis covariance `p`) → the smoothed estimate at the node.
-fn rts_step(node: &Node, dt: f64, q: f64, pos: [f64; 2], vel: [f64; 2], p: [f64; 3]) -> ([f64; 2], [f64; 2], [f64; 3]) {
-    let [a, b, c] = node.p;
-    // The prediction's covariance over dt, as the filter computed it.
-    let ap = a + dt * (2.0 * b + dt * c) + q * dt * dt * dt / 3.0;
-    let bp = b + dt * c + q * dt * dt / 2.0;
-    let cp = c + q * dt;
-    let det = ap * cp - bp * bp;
-    if !(det > 0.0 && det.is_finite()) {
-        return (node.pos, node.vel, node.p);
-    }
-    // G = P Fᵀ (P')⁻¹, with P Fᵀ = [[a + b dt, b], [b + c dt, c]].
-    let (m00, m01, m10, m11) = (a + b * dt, b, b + c * dt, c);
-    let (i00, i01, i11) = (cp / det, -bp / det, ap / det);
-    let (g00, g01) = (m00 * i00 + m01 * i01, m00 * i01 + m01 * i11);
-    let (g10, g11) = (m10 * i00 + m11 * i01, m10 * i01 + m11 * i11);
-    let mut out_pos = [0.0; 2];
-    let mut out_vel = [0.0; 2];
-    for ax in 0..2 {
-        let dpos = pos[ax] - (node.pos[ax] + node.vel[ax] * dt);
-        let dvel = vel[ax] - node.vel[ax];
-        out_pos[ax] = node.pos[ax] + g00 * dpos + g01 * dvel;
-        out_vel[ax] = node.vel[ax] + g10 * dpos + g11 * dvel;
-    }
-    // P + G (P_next − P') Gᵀ.
-    let (d00, d01, d11) = (p[0] - ap, p[1] - bp, p[2] - cp);
-    let (e00, e01) = (g00 * d00 + g01 * d01, g00 * d01 + g01 * d11);
-    let (e10, e11) = (g10 * d00 + g11 * d01, g10 * d01 + g11 * d11);
-    let cov = [a + e00 * g00 + e01 * g01, b + e00 * g10 + e01 * g11, c + e10 * g10 + e11 * g11];
-    (out_pos, out_vel, cov)
 }

@@ -147,5 +147,6 @@ pub fn detection_rows(frame: &Frame, track_ids: Vec<Option<u64>>) -> impl Iterat
         ground_x: None,
         ground_y: None,
         speed_kmh: None,
+        frame_size: [frame.width, frame.height],
     })
 }

@@ -557,6 +557,7 @@ mod tests {
             ground_x: None,
             ground_y: None,
             speed_kmh: None,
+            frame_size: [0, 0],
         };
         SinkRows::Detections((0..n).map(row).collect())
     }

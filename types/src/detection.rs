@@ -16,7 +16,28 @@ pub struct BBox {
     pub y2: f32,
 }
 
+/// A box edge this close (px) to the image border touches it, at the least.
+const BORDER_PX: f32 = 1.0;
+/// Standard deviations of a box edge's pixel noise within which an edge may be the border's.
+const BORDER_SIGMAS: f64 = 3.0;
+
+/// How close (px) to the image border a box edge touches it, for a detector whose box edges
+/// jitter by `pixel_std` (1σ): three of those, at least one pixel. The detector (or the frame)
+/// clips a box at the border and then jitters it, so an edge a pixel or two inside the border
+/// is as clipped as one on it.
+pub fn border_margin_px(pixel_std: f64) -> f32 {
+    ((BORDER_SIGMAS * pixel_std) as f32).max(BORDER_PX)
+}
+
 impl BBox {
+    /// Whether the box comes within `margin` px ([`border_margin_px`]) of the border of a
+    /// `width x height` frame (a size of 0 is unknown: that side never touches). Such a box is
+    /// clipped: its bottom centre is not the object's ground point.
+    pub fn touches_border(&self, width: u32, height: u32, margin: f32) -> bool {
+        let (w, h) = (width as f32, height as f32);
+        self.x1 <= margin || self.y1 <= margin || (width > 0 && self.x2 >= w - margin) || (height > 0 && self.y2 >= h - margin)
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> f32 {
         self.x2 - self.x1

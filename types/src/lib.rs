@@ -16,7 +16,7 @@ mod video;
 
 pub use blame::{Blame, Blamed};
 pub use coco::{COCO_CLASSES, ObjectClass};
-pub use detection::{BBox, Detection, Frame};
+pub use detection::{BBox, Detection, Frame, border_margin_px};
 pub use rows::{DetectionRow, ErrorKind, ErrorRow, FrameQuality, QualityRow, TrackRow, Tracked};
 pub use video::{CameraHealth, VideoFrame};
 

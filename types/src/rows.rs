@@ -34,6 +34,17 @@ pub struct DetectionRow {
     pub ground_y: Option<f64>,
     /// Smoothed speed of the track in km/h (needs calibration and a track).
     pub speed_kmh: Option<f64>,
+    /// Width and height of its frame, px (0: unknown), which tell a box clipped by the image
+    /// border. Not a column.
+    #[serde(default)]
+    pub frame_size: [u32; 2],
+}
+
+impl DetectionRow {
+    /// Its box.
+    pub fn bbox(&self) -> crate::BBox {
+        crate::BBox { x1: self.x1, y1: self.y1, x2: self.x2, y2: self.y2 }
+    }
 }
 
 /// A row of the `tracks` table: one confirmed track, written when it ends.

@@ -401,7 +401,12 @@ impl Book {
                     self.escalations.remove(&(at, id.clone()));
                 }
                 self.counters.evicted_unresolved += 1;
-                tracing::warn!(alert_id = %id, status = e.status.as_str(), max_alerts = self.config.max_alerts, "alert book full: an unresolved alert left it (it stays in the alerts table)");
+                // The first eviction, then the 10th, 100th, …: a full book under a flood of
+                // alerts says so a few times, not once per alert.
+                let n = self.counters.evicted_unresolved;
+                if is_power_of_ten(n) {
+                    tracing::warn!(alert_id = %id, status = e.status.as_str(), max_alerts = self.config.max_alerts, evicted = n, "alert book full: unresolved alerts left it (they stay in the alerts table); {n} so far");
+                }
                 self.forgotten.insert(id, ());
             }
         }
@@ -426,4 +431,12 @@ impl Book {
         hits.sort_by(|a, b| b.alert.ts_ms.cmp(&a.alert.ts_ms).then_with(|| a.alert.alert_id.cmp(&b.alert.alert_id)));
         hits.into_iter().take(filter.limit).map(Entry::view).collect()
     }
+}
+
+/// Whether `n` is 1, 10, 100, …
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
 }

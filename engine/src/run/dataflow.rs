@@ -12,7 +12,7 @@ use super::vision::VisionPlan;
 use crate::alerts::AlertHubHandle;
 use crate::counters::RunCounters;
 use itscam_operators::deliver::Deliver;
-use itscam_operators::source::{CheckpointControl, FeedSpec, SourceControl, detections_source};
+use itscam_operators::source::{CheckpointControl, FeedSpec, LeadLimit, SourceControl, detections_source};
 use itscam_operators::track::TrackFrames;
 use itscam_queries::build_analytics;
 use itscam_sinks::SINK_HIGH_WATER_ROWS;
@@ -64,11 +64,12 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let checkpoints = (plan.checkpointed && index == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
     let paused = shared.sink.clone();
     let control = SourceControl { pause: Arc::new(move || paused.pending_rows() > SINK_HIGH_WATER_ROWS), stop: shared.stop.clone() };
+    let lead = LeadLimit { probe: probe.clone(), max_lead_ms: plan.source_lead_ms };
     let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop));
     let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
     worker.dataflow::<u64, _, _>(move |scope| {
-        let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints);
+        let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead));
         if let Some(vision) = vision {
             let measured = vision.quality_counter();
             let video = vision.build(scope);

@@ -40,6 +40,8 @@ pub struct RunPlan {
     pub checkpoint_interval: Duration,
     /// How far (event time) a Kafka partition may run ahead of the outputs' frontier.
     pub max_lead_ms: u64,
+    /// How far (event time) a file or stdin feed may run ahead of the outputs' frontier.
+    pub source_lead_ms: u64,
     /// The traffic queries.
     pub analytics: AnalyticsPlan,
 }
@@ -61,6 +63,7 @@ impl RunPlan {
             calibrations: config.camera.iter().filter_map(|c| Some((c.id.clone(), c.calibration.clone()?))).collect(),
             checkpoint_interval: Duration::from_millis(kafka.map_or(1_000, |c| c.checkpoint_interval_ms)),
             max_lead_ms: kafka.map_or(30_000, |c| c.max_lead_ms),
+            source_lead_ms: config.source_lead_ms(),
             analytics: AnalyticsPlan::new(Arc::new(config.clone()), signals)?,
         })
     }

@@ -57,6 +57,28 @@ pub struct SourceControl {
     pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// A bound on how far (event time) a feed reads ahead of the dataflow's outputs: a feed whose
+/// newest frame is more than `max_lead_ms` past the probe's frontier is left unread (its reader
+/// blocks on its bounded channel) until the frontier moves. The feed that holds the frontier
+/// back is always behind the limit, since `max_lead_ms` exceeds the lateness and smoothing lag
+/// the outputs wait for (`PipelineConfig::validate`), so it is never held: the run cannot stall,
+/// and what waits in the dataflow is at most one lead of every feed's frames — memory bounded by
+/// the lead, not by the input's length (a fast replay of a day of files included).
+#[derive(Clone)]
+pub struct LeadLimit {
+    /// The outputs' frontier.
+    pub probe: timely::dataflow::operators::probe::Handle<u64>,
+    /// Event time a feed may read past it, ms.
+    pub max_lead_ms: u64,
+}
+
+impl LeadLimit {
+    /// The newest event time a feed may have read and still take more.
+    fn limit(&self) -> u64 {
+        self.probe.with_frontier(|f| f.iter().min().map_or(u64::MAX, |&p| p.saturating_add(self.max_lead_ms)))
+    }
+}
+
 impl std::fmt::Debug for SourceControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SourceControl").field("stop", &self.stop).finish_non_exhaustive()
@@ -78,7 +100,8 @@ const PACE_POLL: Duration = Duration::from_millis(20);
 type Event = Result<Frame, ErrorRow>;
 
 /// Builds the source operator for `feeds` on this worker; `checkpoints` for a run with
-/// `kafka:` sources, on the worker that reads them.
+/// `kafka:` sources, on the worker that reads them; `lead` bounds how far file and stdin feeds
+/// read ahead of the outputs ([`LeadLimit`]; none: no bound).
 // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
 #[allow(clippy::result_large_err)]
 pub fn detections_source<'s>(
@@ -87,6 +110,7 @@ pub fn detections_source<'s>(
     lateness_ms: u64,
     control: SourceControl,
     checkpoints: Option<CheckpointControl>,
+    lead: Option<LeadLimit>,
 ) -> SourceStreams<'s> {
     let stream = source::<u64, CapacityContainerBuilder<Vec<Event>>, _, _>(scope, "DetectionsSource", move |cap, info| {
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
@@ -111,7 +135,8 @@ pub fn detections_source<'s>(
                 again.activate_after(Duration::from_millis(2));
                 return;
             }
-            let budget = drain(&mut states, &mut checkpoints, lateness_ms, &mut |cap, event| output.session(cap).give(event));
+            let limit = lead.as_ref().map_or(u64::MAX, LeadLimit::limit);
+            let (budget, ahead) = drain(&mut states, &mut checkpoints, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
             if let Some(c) = &mut checkpoints
                 && !states.is_empty()
             {
@@ -119,6 +144,9 @@ pub fn detections_source<'s>(
             }
             if budget == 0 {
                 again.activate();
+            } else if ahead {
+                // Nothing tells the source that the frontier moved: it looks again shortly.
+                again.activate_after(Duration::from_millis(2));
             } else if states.iter().any(|f| !f.ended) || checkpoints.as_ref().is_some_and(|c| c.pending()) {
                 // Checkpoints go on while the rest of the dataflow drains what was read.
                 again.activate_after(interval);
@@ -138,17 +166,25 @@ fn spawn_reader(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<Source
 }
 
 /// Takes up to [`MAX_CHUNKS_PER_ACTIVATION`] chunks from the feeds' readers and hands each
-/// event to `give` with the capability it goes out at; returns the budget left (0: yield and
-/// come back at once).
+/// event to `give` with the capability it goes out at; a file or stdin feed that has read past
+/// `limit` ([`LeadLimit`]) is left for later. Returns the budget left (0: yield and come back at
+/// once) and whether a feed was left for being ahead.
 fn drain(
     states: &mut [FeedState],
     checkpoints: &mut Option<checkpoint::Checkpointer>,
     lateness_ms: u64,
+    limit: u64,
     give: &mut impl FnMut(&Capability<u64>, Event),
-) -> usize {
+) -> (usize, bool) {
     let mut budget = MAX_CHUNKS_PER_ACTIVATION;
+    let mut ahead = false;
     for feed in states.iter_mut().filter(|f| !f.ended) {
         while budget > 0 {
+            // Kafka feeds are paced by their readers (`Checkpointer::pace`).
+            if feed.kafka.is_none() && feed.lanes.iter().any(|l| l.newest.is_some_and(|n| n > limit)) {
+                ahead = true;
+                break;
+            }
             let chunk = match feed.rx.try_recv() {
                 Ok(chunk) => chunk,
                 Err(TryRecvError::Empty) => break,
@@ -172,7 +208,7 @@ fn drain(
             feed.advance_base();
         }
     }
-    budget
+    (budget, ahead)
 }
 
 /// Chunks (of up to `reader::CHUNK_LINES` lines) taken per activation before yielding.

@@ -13,8 +13,11 @@ use timely::scheduling::SyncActivator;
 
 /// Lines per chunk handed to the worker (fewer when the input has nothing more buffered).
 pub(super) const CHUNK_LINES: usize = 256;
-/// Chunks buffered between a reader and the worker; a full channel stops the reader.
-const CHANNEL_CHUNKS: usize = 16;
+/// Chunks buffered between a reader and the worker; a full channel stops the reader. Every feed
+/// (a camera's file) has its own, so this is per camera: 4 × 256 frames keep the worker fed
+/// without parking seconds of every camera's input in memory (16 held ~120 MB of parsed frames
+/// with 100 cameras).
+const CHANNEL_CHUNKS: usize = 4;
 
 pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
     let (tx, rx) = sync_channel(CHANNEL_CHUNKS);

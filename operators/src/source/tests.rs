@@ -24,7 +24,7 @@ fn run(text: &str, lateness_ms: u64) -> (Vec<(u64, u64, u64)>, Vec<ErrorRow>) {
                 stats: Arc::new(FeedStats::default()),
                 kafka: None,
             };
-            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None);
+            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None, None);
             ok.inspect_core(move |event| {
                 if let Ok((stamp, data)) = event {
                     let t = *stamp.least().expect("one time");
@@ -77,4 +77,56 @@ fn frames_behind_the_watermark_are_reported_late_and_within_it_flow() {
     assert_eq!(errors.len(), 1);
     assert_eq!((errors[0].line, errors[0].kind.as_str(), errors[0].ts_ms), (Some(3), "late", Some(8_000)));
     assert!(errors[0].reason.contains("1500 ms behind"), "{}", errors[0].reason);
+}
+
+/// A file read against an outputs' frontier held by the test: the source never runs more than
+/// the lead (plus one reader chunk) past it, moves on as the frontier moves, and loses nothing.
+#[test]
+fn a_file_feed_reads_no_further_than_the_lead_past_the_outputs_frontier() {
+    const LEAD_MS: u64 = 5_000;
+    const STEP_MS: u64 = 10;
+    const LINES: u64 = 20_000;
+    // What the last chunk taken below the limit may carry past it.
+    let chunk_span = reader::CHUNK_LINES as u64 * STEP_MS;
+    let dir = std::env::temp_dir().join(format!("itscam-source-lead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fast.jsonl");
+    let text: Vec<String> = (0..LINES).map(|i| line("a", i * STEP_MS, i)).collect();
+    std::fs::write(&path, text.join("\n")).unwrap();
+    timely::execute_directly(move |worker| {
+        let newest = Arc::new(Mutex::new((0u64, 0u64)));
+        let seen = newest.clone();
+        let probe = timely::dataflow::operators::probe::Handle::<u64>::new();
+        let mut gate = worker.dataflow::<u64, _, _>(|scope| {
+            let spec = FeedSpec { source: Source::DetectionsFile(path.clone()), cameras: vec!["a".into()], stats: Arc::new(FeedStats::default()), kafka: None };
+            let lead = LeadLimit { probe: probe.clone(), max_lead_ms: LEAD_MS };
+            let (ok, _err) = detections_source(scope, vec![spec], 0, SourceControl::default(), None, Some(lead));
+            use timely::dataflow::operators::vec::Input;
+            use timely::dataflow::operators::{Concat, Probe};
+            let (gate, held) = scope.new_input::<Frame>();
+            ok.inspect(move |f| {
+                let mut n = seen.lock().unwrap();
+                *n = (n.0.max(f.ts_ms), n.1 + 1);
+            })
+            .concat(held)
+            .probe_with(&probe);
+            gate
+        });
+        for frontier in [0, 60_000, 150_000] {
+            gate.advance_to(frontier);
+            let limit = frontier + LEAD_MS;
+            // Until the feed has read up to the limit (or to its end), the bound holds at every step.
+            loop {
+                let (max, _) = *newest.lock().unwrap();
+                assert!(max <= limit + chunk_span, "read to {max} with the frontier at {frontier}");
+                if max >= limit.min((LINES - 1) * STEP_MS) {
+                    break;
+                }
+                worker.step();
+            }
+        }
+        drop(gate);
+        while worker.step() {}
+        assert_eq!(*newest.lock().unwrap(), ((LINES - 1) * STEP_MS, LINES), "every frame came through");
+    });
 }

@@ -25,14 +25,13 @@
 //! the tracker).
 
 use itscam_geo::Homography;
-use itscam_types::BBox;
+use itscam_types::{BBox, border_margin_px};
 
 /// Speed uncertainty (m/s, 1σ) of a new filter: any road speed up to ~110 km/h is within 3σ.
 pub(crate) const INITIAL_SPEED_STD: f64 = 10.0;
 /// ByteTrack's position noise weight: pixel noise per pixel of box height.
 const HEIGHT_WEIGHT: f64 = 1.0 / 20.0;
-/// A box edge this close (px) to the image border touches it.
-const BORDER_PX: f32 = 1.0;
+
 
 /// A detection's ground point (metres) and its 2x2 covariance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,7 +57,7 @@ impl GroundView {
     /// The ground point of `b` in a `width x height` frame; `None` when the box touches the
     /// border or its bottom centre is on or above the horizon.
     pub(crate) fn point(&self, b: &BBox, width: u32, height: u32) -> Option<GroundPoint> {
-        if touches_border(b, width, height) {
+        if b.touches_border(width, height, border_margin_px(self.pixel_std)) {
             return None;
         }
         let (u, v) = ((f64::from(b.x1) + f64::from(b.x2)) / 2.0, f64::from(b.y2));
@@ -74,13 +73,6 @@ impl GroundView {
         let ok = x.is_finite() && y.is_finite() && r.iter().flatten().all(|v| v.is_finite());
         ok.then_some(GroundPoint { z: [x, y], r })
     }
-}
-
-/// Whether a box touches the border of a `width x height` frame (a size of 0 is unknown: that
-/// side never touches).
-pub(crate) fn touches_border(b: &BBox, width: u32, height: u32) -> bool {
-    let (w, h) = (width as f32, height as f32);
-    b.x1 <= BORDER_PX || b.y1 <= BORDER_PX || (width > 0 && b.x2 >= w - BORDER_PX) || (height > 0 && b.y2 >= h - BORDER_PX)
 }
 
 /// Constant-velocity Kalman filter of a ground point: state `(x, y, vx, vy)`, metres and m/s.
@@ -245,10 +237,19 @@ mod tests {
     #[test]
     fn border_boxes_have_no_ground_point() {
         let b = |x1, y1, x2, y2| BBox { x1, y1, x2, y2 };
-        assert!(!touches_border(&b(10.0, 10.0, 100.0, 100.0), 640, 480));
-        assert!(touches_border(&b(10.0, 10.0, 100.0, 479.5), 640, 480));
-        assert!(touches_border(&b(0.0, 10.0, 100.0, 100.0), 640, 480));
-        assert!(touches_border(&b(10.0, 10.0, 640.0, 100.0), 640, 480));
-        assert!(!touches_border(&b(10.0, 10.0, 900.0, 900.0), 0, 0), "unknown size");
+        let m = border_margin_px(0.1);
+        assert_eq!(m, 1.0, "never under a pixel");
+        assert!(!b(10.0, 10.0, 100.0, 100.0).touches_border(640, 480, m));
+        assert!(b(10.0, 10.0, 100.0, 479.5).touches_border(640, 480, m));
+        assert!(b(0.0, 10.0, 100.0, 100.0).touches_border(640, 480, m));
+        assert!(b(10.0, 10.0, 640.0, 100.0).touches_border(640, 480, m));
+        assert!(!b(10.0, 10.0, 900.0, 900.0).touches_border(0, 0, m), "unknown size");
+        // A box clipped at the bottom and then jittered by 1.5 px ends a pixel or two inside.
+        let jittered = b(10.0, 10.0, 100.0, 478.3);
+        assert!(!jittered.touches_border(640, 480, m));
+        assert!(jittered.touches_border(640, 480, border_margin_px(1.5)));
+        let view = GroundView::new(Homography::fit(&[[0.0, 0.0], [640.0, 0.0], [640.0, 480.0], [0.0, 480.0]], &[[0.0, 50.0], [20.0, 50.0], [20.0, 0.0], [0.0, 0.0]]).unwrap(), 1.5);
+        assert!(view.point(&jittered, 640, 480).is_none(), "no ground point for a clipped box");
+        assert!(view.point(&b(10.0, 10.0, 100.0, 470.0), 640, 480).is_some());
     }
 }

@@ -33,7 +33,9 @@
 //! Unmatched high detections at or above `new_track_threshold` start tentative tracks. A track
 //! gets an id only once it has `min_hits` matched frames, so false positives never surface. A
 //! confirmed track unmatched for more than `max_missed` frames ends, and one whose last box
-//! touched the image border (it is leaving the view) after `border_max_missed`. A pair never
+//! touched the image border (it is leaving the view) after `border_max_missed`. A box edge
+//! within three `ground_pixel_std` of the border touches it: the box was clipped there and then
+//! jittered, so it has no ground point either (its bottom centre is not the object's). A pair never
 //! matches at zero overlap in stages 1–3, whatever the configured IoU thresholds.
 
 pub mod assignment;
@@ -345,7 +347,8 @@ impl Tracker {
         s.det_track.clear();
         s.det_track.resize(dets.len(), NONE);
         s.det_border.clear();
-        s.det_border.extend(dets.iter().map(|d| ground::touches_border(&d.bbox, frame.width, frame.height)));
+        let margin = itscam_types::border_margin_px(cfg.ground_pixel_std);
+        s.det_border.extend(dets.iter().map(|d| d.bbox.touches_border(frame.width, frame.height, margin)));
         s.det_ground.clear();
         s.det_ground.extend(dets.iter().map(|d| self.ground.as_ref().and_then(|g| g.point(&d.bbox, frame.width, frame.height))));
         let calibrated = self.ground.is_some();

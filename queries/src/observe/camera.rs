@@ -13,8 +13,8 @@ use crate::facts::{CrossPoint, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
 use itscam_geo::{FixedLagSmoother, LineMemory, LineSide, Smoothed};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
-use itscam_types::{DetectionRow, ObjectClass, TrackRow};
-use std::collections::{BTreeMap, HashMap};
+use itscam_types::{DetectionRow, ObjectClass, TrackRow, border_margin_px};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Speed (km/h) from which a calibrated track counts as moving.
@@ -129,6 +129,13 @@ impl TrackState {
             smoother.skip(d.ts_ms, (time, d));
             return Ok(());
         };
+        // A box clipped by the image border (a vehicle leaving the view) says where the border
+        // is, not where the vehicle is: the filter's prediction stands for it.
+        let [width, height] = d.frame_size;
+        if d.bbox().touches_border(width, height, border_margin_px(settings.pixel_noise_px)) {
+            smoother.predict(d.ts_ms, (time, d));
+            return Ok(());
+        }
         let noise = h.ground_std_m(px[0], px[1], settings.pixel_noise_px).unwrap_or(settings.speed.meas_std);
         smoother.update(d.ts_ms, gx, gy, noise.max(0.01), (time, d));
         let filter = smoother.filter();
@@ -253,11 +260,14 @@ pub(crate) struct CameraObserver {
     tracks: HashMap<u64, TrackState>,
     /// Per open window: each track's part, and each zone's exits.
     windows: BTreeMap<u64, WindowParts>,
+    /// (oldest held row's `ts_ms`, track) of every track with rows in its smoother: a release
+    /// visits only the tracks whose oldest row is due, not every track at every time.
+    due: BTreeSet<(u64, u64)>,
 }
 
 impl CameraObserver {
     pub(crate) fn new(scene: Arc<CameraScene>, settings: Arc<ObserveSettings>) -> Self {
-        CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new() }
+        CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new(), due: BTreeSet::new() }
     }
 
     fn window_of(&self, ts: u64) -> u64 {
@@ -282,8 +292,15 @@ impl CameraObserver {
         let state = self.tracks.entry(track).or_insert_with(|| TrackState::new(scene, settings, ts));
         state.count_class(d.class);
         state.follow_image(ts, px);
+        let was_empty = state.smoother.as_ref().is_none_or(|s| s.pending() == 0);
         match state.follow_ground(scene, settings, px, ground, time, d) {
-            Ok(()) => out.held += 1,
+            Ok(()) => {
+                out.held += 1;
+                // Rows come in event-time order: only a first row changes the track's oldest.
+                if was_empty {
+                    self.due.insert((ts, track));
+                }
+            }
             Err(d) => out.detections.push(d),
         }
         let prev_ts = std::mem::replace(&mut state.last_ts, ts);
@@ -299,9 +316,22 @@ impl CameraObserver {
     /// Releases the rows at least `smooth_lag_ms` older than `now` (every point up to `now`
     /// observed) with their smoothed speeds, into `out.released`.
     pub(crate) fn release(&mut self, now: u64, out: &mut PointBatch) {
-        let window_ms = self.settings.window_ms;
-        for (&track, state) in self.tracks.iter_mut() {
-            while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop_due(now)) {
+        let (window_ms, lag) = (self.settings.window_ms, self.settings.smooth_lag_ms);
+        while let Some(&(oldest, track)) = self.due.first() {
+            if oldest.saturating_add(lag) > now {
+                break;
+            }
+            self.due.pop_first();
+            let Some(state) = self.tracks.get_mut(&track) else { continue };
+            let Some(smoother) = state.smoother.as_mut() else { continue };
+            let mut rows = Vec::new();
+            while let Some(row) = smoother.pop_due(now) {
+                rows.push(row);
+            }
+            if let Some(next) = smoother.oldest_ts_ms() {
+                self.due.insert((next, track));
+            }
+            for ((time, d), reading) in rows {
                 let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
                 out.released.push((time, state.finish_row(d, reading, part)));
             }
@@ -310,7 +340,7 @@ impl CameraObserver {
 
     /// Releases every row, smoothed over what has arrived (the input ended).
     pub(crate) fn release_all(&mut self, out: &mut PointBatch) {
-        let tracks: Vec<u64> = self.tracks.keys().copied().collect();
+        let tracks: Vec<u64> = self.due.iter().map(|&(_, track)| track).collect();
         for track in tracks {
             self.drain(track, out);
         }
@@ -320,6 +350,9 @@ impl CameraObserver {
     fn drain(&mut self, track: u64, out: &mut PointBatch) {
         let window_ms = self.settings.window_ms;
         let Some(state) = self.tracks.get_mut(&track) else { return };
+        if let Some(oldest) = state.smoother.as_ref().and_then(|s| s.oldest_ts_ms()) {
+            self.due.remove(&(oldest, track));
+        }
         while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop()) {
             let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
             out.released.push((time, state.finish_row(d, reading, part)));

@@ -378,18 +378,21 @@ fn send_released(rows: &mut Vec<(u64, DetectionRow)>, held: &mut BTreeMap<u64, (
     // Deterministic order: by time, then track (the smoothers sit in hash maps).
     rows.sort_by_key(|(t, d)| (*t, d.ts_ms, d.track_id));
     let mut session = outputs.detections.activate();
-    for group in rows.chunk_by(|a, b| a.0 == b.0) {
-        let ts = group[0].0;
+    let mut rows = rows.drain(..).peekable();
+    while let Some((ts, first)) = rows.next() {
+        let mut group = vec![first];
+        while let Some((_, d)) = rows.next_if(|(t, _)| *t == ts) {
+            group.push(d);
+        }
         let Some((cap, n)) = held.get_mut(&ts) else {
             panic!("observe: a row at {ts} left its smoother without a held capability (this is a bug)");
         };
-        session.give(cap, &mut group.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
         *n = n.saturating_sub(group.len());
+        session.give(cap, &mut group);
         if *n == 0 {
             held.remove(&ts);
         }
     }
-    rows.clear();
 }
 
 /// One tracker output at dataflow time `time` through its camera's observer (passed on as it is

@@ -43,6 +43,7 @@ fn det(track: u64, class: &str, frame: u64, y: f32) -> Tracked {
         ground_x: None,
         ground_y: None,
         speed_kmh: None,
+        frame_size: [0, 0],
     })
 }
 

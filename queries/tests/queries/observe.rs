@@ -42,6 +42,7 @@ fn car(frame: u64) -> Tracked {
         ground_x: None,
         ground_y: None,
         speed_kmh: None,
+        frame_size: [0, 0],
     })
 }
 

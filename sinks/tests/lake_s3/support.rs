@@ -123,6 +123,7 @@ pub fn detections(camera: &str, ts_ms: u64, n: u64) -> SinkRows {
                 ground_x: None,
                 ground_y: None,
                 speed_kmh: None,
+                frame_size: [0, 0],
             })
             .collect(),
     )

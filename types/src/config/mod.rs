@@ -26,7 +26,7 @@ pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
-pub use sections::{HttpConfig, QueryConfig, RunConfig};
+pub use sections::{DEFAULT_LEAD_MARGIN_MS, HttpConfig, QueryConfig, RunConfig};
 pub use tracker::{Assignment, TrackerConfig};
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,14 @@ impl PipelineConfig {
         }
     }
 
+    /// How far (event time) a file or stdin feed may read ahead of the finished outputs:
+    /// `[pipeline] max_lead_ms`, or the lateness and smoothing lag the outputs wait plus
+    /// [`DEFAULT_LEAD_MARGIN_MS`].
+    pub fn source_lead_ms(&self) -> u64 {
+        let waits = self.pipeline.lateness_ms + self.analytics.speed.smooth_lag_ms;
+        self.pipeline.max_lead_ms.unwrap_or(waits + sections::DEFAULT_LEAD_MARGIN_MS)
+    }
+
     /// Every semantic problem: geometry, references, ranges, missing files.
     pub fn validate(&self) -> Vec<Problem> {
         let mut out = Vec::new();
@@ -113,16 +121,19 @@ impl PipelineConfig {
         self.model.check(video, &mut out);
         self.quality.check(&mut out);
         self.analytics.check(&mut out);
+        // Readers wait for the outputs' frontier, which waits for input one lateness and one
+        // smoothing lag ahead: a smaller lead would stop the pipeline.
+        let needed = self.pipeline.lateness_ms + self.analytics.speed.smooth_lag_ms;
+        let lead_problem = |key: &str| {
+            Problem::new(key, format!("must exceed pipeline.lateness_ms + analytics.speed.smooth_lag_ms ({needed}): the readers would wait for rows that wait for input"))
+        };
+        if self.pipeline.max_lead_ms.is_some_and(|lead| lead <= needed) {
+            out.push(lead_problem("pipeline.max_lead_ms"));
+        }
         if let Some(k) = &self.kafka {
             k.check("kafka", &mut out);
-            // Readers wait for the outputs' frontier, which waits for input one lateness and one
-            // smoothing lag ahead: a smaller lead would stop the pipeline.
-            let needed = self.pipeline.lateness_ms + self.analytics.speed.smooth_lag_ms;
             if k.consumer.max_lead_ms <= needed {
-                out.push(Problem::new(
-                    "kafka.consumer.max_lead_ms",
-                    format!("must exceed pipeline.lateness_ms + analytics.speed.smooth_lag_ms ({needed}): the readers would wait for rows that wait for input"),
-                ));
+                out.push(lead_problem("kafka.consumer.max_lead_ms"));
             }
         }
         self.alerts.check(self.kafka.is_some(), &mut out);

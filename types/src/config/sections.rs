@@ -12,11 +12,20 @@ pub struct RunConfig {
     /// How far (ms of event time) a frame may arrive behind the newest frame of its camera and
     /// still be processed in order. Later frames go to the `errors` table as `late`.
     pub lateness_ms: u64,
+    /// How far (ms of event time) a file or stdin source may read ahead of the finished
+    /// outputs: what waits inside the dataflow is at most this lead of every camera's frames, so
+    /// memory does not grow with the input's length. Must exceed `lateness_ms` +
+    /// `[analytics.speed] smooth_lag_ms` (the outputs wait that far behind the input); unset,
+    /// it is that plus `DEFAULT_LEAD_MARGIN_MS`.
+    pub max_lead_ms: Option<u64>,
 }
+
+/// What an unset `[pipeline] max_lead_ms` adds to the lateness and the smoothing lag, ms.
+pub const DEFAULT_LEAD_MARGIN_MS: u64 = 10_000;
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { workers: 1, lateness_ms: 1_000 }
+        RunConfig { workers: 1, lateness_ms: 1_000, max_lead_ms: None }
     }
 }
 

@@ -129,3 +129,17 @@ fn speed_settings_are_checked() {
     let off = PipelineConfig::from_toml(&format!("[analytics.speed]\nsmooth_lag_ms = 0\n\n{camera}")).unwrap();
     assert_eq!(off.analytics.speed.smooth_lag_ms, 0);
 }
+
+#[test]
+fn the_source_lead_follows_lateness_and_lag_unless_set_and_a_short_one_is_refused() {
+    let path = write_jsonl();
+    let camera = format!("[[camera]]\nid = \"cam-1\"\nsource = \"detections:{path}\"\n");
+    let c = PipelineConfig::from_toml(&camera).unwrap();
+    assert_eq!(c.source_lead_ms(), 1_000 + 1_000 + DEFAULT_LEAD_MARGIN_MS);
+    let late = PipelineConfig::from_toml(&format!("[pipeline]\nlateness_ms = 60000\n\n{camera}")).unwrap();
+    assert_eq!(late.source_lead_ms(), 60_000 + 1_000 + DEFAULT_LEAD_MARGIN_MS, "a long lateness needs no lead of its own");
+    let set = PipelineConfig::from_toml(&format!("[pipeline]\nmax_lead_ms = 5000\n\n{camera}")).unwrap();
+    assert_eq!(set.source_lead_ms(), 5_000);
+    let shown: Vec<String> = PipelineConfig::from_toml(&format!("[pipeline]\nmax_lead_ms = 2000\n\n{camera}")).unwrap_err().iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|s| s.contains("pipeline.max_lead_ms: must exceed pipeline.lateness_ms + analytics.speed.smooth_lag_ms (2000)")), "{shown:#?}");
+}
