@@ -18,4 +18,4 @@ COPY deploy deploy
 RUN bash scripts/setup.sh
 EXPOSE 8080
 ENTRYPOINT ["itscam"]
-CMD ["run", "--config", "deploy/itscam.toml", "--no-progress", "--http", "0.0.0.0:8080"]
+CMD ["serve", "--config", "deploy/itscam.toml"]

@@ -2,9 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use itscam_engine::format::{Format, render};
+use itscam_engine::format::{Export, Format};
 use itscam_engine::http::{AppState, app};
-use itscam_engine::run::{RunOptions, run};
+use itscam_engine::run::{RunOptions, run, run_keeping_api};
 use itscam_engine::sql::QueryEngine;
 use itscam_sinks::{Lake, Table};
 use itscam_types::config::{PipelineConfig, QueryConfig};
@@ -43,7 +43,7 @@ enum Command {
         /// Do not draw the progress bar.
         #[arg(long)]
         no_progress: bool,
-        /// Serve the HTTP API while the pipeline runs (adds GET /cameras: live camera health).
+        /// Serve the HTTP API while the pipeline runs (adds GET /api/v1/cameras: live camera health).
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
     },
@@ -70,18 +70,24 @@ enum Command {
         /// Cancel the query after this many milliseconds (default: [query].timeout_ms, 30000).
         #[arg(long)]
         timeout_ms: Option<u64>,
-        /// Cut the result at this many rows (default: [query].max_rows, 100000).
+        /// Stop after this many rows (default: every row, written as it is computed; [query].max_rows
+        /// limits the HTTP API, not this command).
         #[arg(long)]
         max_rows: Option<usize>,
     },
-    /// Serve the HTTP API (POST /query, GET /health, GET /tables, GET /openapi.json) over the lake;
-    /// GET /alerts and GET /alerts/{id} read the alerts table (changes need `itscam run --http`).
+    /// The long-running service. With cameras in --config: runs the pipeline and the HTTP API
+    /// together (SQL, cameras, rules, alerts, metrics) until SIGTERM or Ctrl-C, then drains —
+    /// inputs stop, open tracks and episodes close, every row is committed, alerts reach their
+    /// outlets — and exits 0 within [service].shutdown_grace_ms (exit 1 past it). When the
+    /// cameras' input ends first, the API keeps answering until the signal. Without cameras
+    /// (`--lake URL`, or a config with none): the query-only server over the lake.
     Serve {
         /// Lake URL: file://PATH, a path or s3://bucket/prefix (default: [lake].url of --config,
         /// else file://./lake).
         #[arg(long, env = "ITSCAM_LAKE")]
         lake: Option<String>,
-        /// Take the lake, [query] limits and [http].listen from this pipeline config.
+        /// Pipeline config: its cameras run; the lake, [query] limits, [http].listen and
+        /// [service] come from it.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Listen address (default: [http].listen, 127.0.0.1:8080).
@@ -234,41 +240,105 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query { sql, lake, config, format, timeout_ms, max_rows } => {
             let base = optional_config(&config)?;
             let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
-            let limits = limits(&base.query, timeout_ms, max_rows)?;
+            anyhow::ensure!(max_rows != Some(0), "--max-rows must be at least 1");
+            let limits = limits(&base.query, timeout_ms, None)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let result = rt.block_on(async {
+            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = Export::new(stdout, format);
+            let (schema, rows, truncated) = rt.block_on(async {
                 let engine = QueryEngine::open(&lake, limits).await?;
-                engine.run(&sql).await
+                engine.export(&sql, max_rows, |b| out.write(b)).await
             })?;
-            print!("{}", render(&result, format)?);
-            if format == Format::Table {
-                println!();
-            }
-            if result.truncated {
-                eprintln!("note: result cut at {} rows (--max-rows)", result.row_count);
+            out.finish(&schema)?;
+            if truncated {
+                eprintln!("note: result cut at {rows} rows (--max-rows)");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Lake { action } => lake_command(action),
         Command::Serve { lake, config, listen, timeout_ms, max_rows } => {
-            let base = optional_config(&config)?;
-            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
-            let limits = limits(&base.query, timeout_ms, max_rows)?;
+            let mut base = optional_config(&config)?;
+            if let Some(url) = lake {
+                base.lake.url = url;
+            }
+            base.query = limits(&base.query, timeout_ms, max_rows)?;
             let listen = listen.unwrap_or(base.http.listen.clone());
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(async move {
-                let state = AppState::open(&lake, limits).await?;
-                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-                eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
-                axum::serve(listener, app(state))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await?;
-                Ok::<_, anyhow::Error>(())
-            })?;
-            Ok(ExitCode::SUCCESS)
+            if base.camera.is_empty() {
+                serve_lake(&base, &listen)
+            } else {
+                serve_pipeline(&base, listen)
+            }
         }
+    }
+}
+
+/// `itscam serve` without cameras: SQL and the lake's alerts until SIGTERM or Ctrl-C.
+fn serve_lake(base: &PipelineConfig, listen: &str) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open_with(&base.lake.url, &base.lake.s3)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let state = AppState::open(&lake, base.query.clone()).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
+        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `itscam serve` with cameras: the pipeline and the API until SIGTERM or Ctrl-C, then the
+/// drain, bounded by `[service] shutdown_grace_ms`.
+fn serve_pipeline(config: &PipelineConfig, listen: String) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (signalled, on_signal) = std::sync::mpsc::channel::<()>();
+    let (to_watchdog, watchdog_signal) = std::sync::mpsc::channel::<()>();
+    let (drained, watchdog_done) = std::sync::mpsc::channel::<()>();
+    let flag = stop.clone();
+    ctrlc_hook(move || {
+        flag.store(true, Ordering::Relaxed);
+        let _ = signalled.send(());
+        let _ = to_watchdog.send(());
+    });
+    let grace = config.service.shutdown_grace_ms;
+    std::thread::spawn(move || {
+        if watchdog_signal.recv().is_ok()
+            && let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watchdog_done.recv_timeout(std::time::Duration::from_millis(grace))
+        {
+            eprintln!(
+                "error: the drain did not finish within [service] shutdown_grace_ms = {grace} ms; exiting with rows not committed \
+                 (a checkpointed run replays them from its last checkpoint)"
+            );
+            std::process::exit(1);
+        }
+    });
+    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen) };
+    let (summary, api) = run_keeping_api(config, &options, stop.clone())?;
+    print!("{summary}");
+    if !stop.load(Ordering::Relaxed) {
+        eprintln!("itscam serve: the cameras' input ended; the API keeps answering until SIGTERM or Ctrl-C");
+        let _ = on_signal.recv();
+    }
+    drop(api);
+    let _ = drained.send(());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -336,19 +406,17 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Calls `f` on the first Ctrl-C (from a small thread with its own runtime); a second Ctrl-C
-/// exits at once.
+/// Calls `f` on the first Ctrl-C or SIGTERM (from a small thread with its own runtime); a
+/// second one exits at once.
 fn ctrlc_hook(f: impl FnOnce() + Send + 'static) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping: draining the pipeline and writing buffered rows (Ctrl-C again to abort)");
-                f();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
+            shutdown_signal().await;
+            eprintln!("\nstopping: draining the pipeline and writing buffered rows (Ctrl-C again to abort)");
+            f();
+            shutdown_signal().await;
+            std::process::exit(130);
         });
     });
 }

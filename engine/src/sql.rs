@@ -9,9 +9,11 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use itscam_sinks::{Lake, Table};
 use itscam_types::config::QueryConfig;
 use itscam_types::{Blame, Blamed};
+use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,32 +127,61 @@ impl QueryEngine {
         &self.limits
     }
 
-    /// Runs one read-only statement.
+    /// Runs one read-only statement; the result is cut at `[query].max_rows` (what the HTTP API
+    /// answers).
     pub async fn run(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let max_rows = self.limits.max_rows;
+        let mut batches = Vec::new();
+        let (schema, total, truncated) = self.export(sql, Some(max_rows), |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .await?;
+        Ok(QueryResult { schema, batches, row_count: total, truncated })
+    }
+
+    /// Runs one read-only statement and hands its batches to `out` as they are computed, so a
+    /// whole table can be exported in bounded memory; `max_rows: None` hands over every row
+    /// (what `itscam query` does unless `--max-rows` is given), `Some(n)` the first `n`.
+    /// Returns the schema, the rows handed over and whether rows were left out. `out` failing
+    /// (e.g. a closed pipe) stops the query with that error as [`QueryError::Execution`].
+    pub async fn export(&self, sql: &str, max_rows: Option<usize>, mut out: impl FnMut(RecordBatch) -> anyhow::Result<()>) -> Result<(SchemaRef, usize, bool), QueryError> {
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let mut sent = 0usize;
+        let mut truncated = false;
         let work = async {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(classify)?;
-            let df = df.limit(0, Some(max_rows + 1)).map_err(classify)?;
+            // EXPLAIN [ANALYZE] must stay the root of its plan (DataFusion refuses a limit above
+            // it); its answer is one row per plan node anyway.
+            let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+            let df = match max_rows {
+                Some(n) if !explains => df.limit(0, Some(n + 1)).map_err(classify)?,
+                _ => df,
+            };
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(execution)?;
-            Ok::<_, QueryError>((schema, batches))
+            let mut stream = df.execute_stream().await.map_err(execution)?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(execution)?;
+                let room = max_rows.map_or(usize::MAX, |m| m - sent);
+                if batch.num_rows() > room {
+                    truncated = true;
+                }
+                let keep = batch.num_rows().min(room);
+                if keep > 0 {
+                    sent += keep;
+                    out(if keep == batch.num_rows() { batch } else { batch.slice(0, keep) })
+                        .map_err(|e| QueryError::Execution { reason: format!("{e:#}"), blame: Blame::External })?;
+                }
+                if truncated {
+                    break;
+                }
+            }
+            Ok::<_, QueryError>(schema)
         };
-        let (schema, mut batches) = tokio::time::timeout(Duration::from_millis(self.limits.timeout_ms), work)
+        let schema = tokio::time::timeout(Duration::from_millis(self.limits.timeout_ms), work)
             .await
             .map_err(|_| QueryError::Timeout(self.limits.timeout_ms))??;
-        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let truncated = total > max_rows;
-        if truncated {
-            let mut keep = max_rows;
-            for b in batches.iter_mut() {
-                let n = b.num_rows().min(keep);
-                *b = b.slice(0, n);
-                keep -= n;
-            }
-            batches.retain(|b| b.num_rows() > 0);
-        }
-        Ok(QueryResult { schema, batches, row_count: total.min(max_rows), truncated })
+        Ok((schema, sent, truncated))
     }
 }
 

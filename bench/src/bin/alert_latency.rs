@@ -12,7 +12,7 @@
 //! topic assigned from the beginning) stamps each alert as it arrives; its `camera_id` and
 //! `ts_ms` (the event time of the frame that confirmed the violation) name that frame, and the
 //! latency is arrival − write. The same alerts are read from the engine's SSE stream
-//! (`GET /alerts/stream`), and their `emitted_at_ms` (wall clock when the violation row left the
+//! (`GET /api/v1/alerts/stream`), and their `emitted_at_ms` (wall clock when the violation row left the
 //! dataflow) and `raised_at_ms` (when the alert hub took it) split the time into legs.
 //!
 //! Alerts from frames written in the first `--warmup-s` are left out (start-up of the dataflow
@@ -251,11 +251,11 @@ fn sse(addr: String, ready: mpsc::Sender<()>) -> Result<Vec<Seen>> {
     };
     let _ = stream.set_nodelay(true);
     // HTTP/1.0: the answer is the raw event stream, ended by closing the connection.
-    (&stream).write_all(format!("GET /alerts/stream HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    (&stream).write_all(format!("GET /api/v1/alerts/stream HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    ensure!(line.contains(" 200"), "GET /alerts/stream answered {line:?}");
+    ensure!(line.contains(" 200"), "GET /api/v1/alerts/stream answered {line:?}");
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {

@@ -16,7 +16,7 @@ pub struct Change {
     pub note: Option<String>,
 }
 
-/// An alert with its lifecycle state: the items of `GET /alerts` and the data of SSE events.
+/// An alert with its lifecycle state: the items of `GET /api/v1/alerts` and the data of SSE events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertView {
     /// The alert as raised (updated by the closing copy of its violation).
@@ -75,7 +75,7 @@ pub struct HubEvent {
     pub view: AlertView,
 }
 
-/// Which alerts `GET /alerts` and `GET /alerts/stream` return; empty lists match everything.
+/// Which alerts `GET /api/v1/alerts` and `GET /api/v1/alerts/stream` return; empty lists match everything.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertFilter {
     /// Any of these statuses.

@@ -1,8 +1,8 @@
 //! The alert lifecycle over HTTP:
-//! `GET /alerts`, `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`
-//! and the SSE stream `GET /alerts/stream`.
+//! `GET /api/v1/alerts`, `GET /api/v1/alerts/{id}`, `POST /api/v1/alerts/{id}/acknowledge`, `POST /api/v1/alerts/{id}/resolve`
+//! and the SSE stream `GET /api/v1/alerts/stream`.
 //!
-//! With a running pipeline (`itscam run --http`) they answer from the hub (`"source": "live"`).
+//! With a running pipeline (`itscam serve --config`, `itscam run --http`) they answer from the hub (`"source": "live"`).
 //! Under `itscam serve` there is no hub: the two `GET`s answer from the lake's `alerts` table
 //! (the latest row of each alert, `"source": "lake"`), and the changes and the stream answer
 //! 503 `no_pipeline`.
@@ -45,8 +45,8 @@ fn no_pipeline() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "no_pipeline",
-        "no pipeline is attached: alerts change and stream only under `itscam run --http ADDR`; \
-         GET /alerts and GET /alerts/{id} show the lake's alerts table",
+        "no pipeline is attached: alerts change and stream only where a pipeline runs (`itscam serve --config FILE` with cameras, `itscam run --http ADDR`); \
+         GET /api/v1/alerts and GET /api/v1/alerts/{id} show the lake's alerts table",
     )
 }
 
@@ -101,7 +101,7 @@ fn parse_filter(query: Option<&str>, allowed: &[&str]) -> Result<AlertFilter, Ap
     Ok(filter)
 }
 
-/// `GET /alerts?status=&severity=&camera=&limit=`.
+/// `GET /api/v1/alerts?status=&severity=&camera=&limit=`.
 pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
     let filter = parse_filter(query.as_deref(), &["status", "severity", "camera", "limit"])?;
     Ok(Json(match &state.live.alerts {
@@ -110,7 +110,7 @@ pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuer
     }))
 }
 
-/// `GET /alerts/{id}`.
+/// `GET /api/v1/alerts/{id}`.
 pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(match &state.live.alerts {
         Some(hub) => json!({ "source": "live", "alert": hub.get(&id).await? }),
@@ -152,22 +152,22 @@ fn parse_change(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
     Ok((by.to_string(), note))
 }
 
-/// `POST /alerts/{id}/acknowledge` with `{"by": …, "note": …}`.
+/// `POST /api/v1/alerts/{id}/acknowledge` with `{"by": …, "note": …}`.
 pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let (by, note) = parse_change(&body)?;
     let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "alert": hub.acknowledge(&id, &by, note).await? })))
 }
 
-/// `POST /alerts/{id}/resolve` with `{"by": …, "note": …}`.
+/// `POST /api/v1/alerts/{id}/resolve` with `{"by": …, "note": …}`.
 pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let (by, note) = parse_change(&body)?;
     let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "alert": hub.resolve(&id, &by, note).await? })))
 }
 
-/// `GET /alerts/stream?severity=&camera=`: Server-Sent Events `alert`, `escalation`, `update`
-/// (data: the alert as in `GET /alerts`) and `lagged` (data `{"missed": n}` when this client
+/// `GET /api/v1/alerts/stream?severity=&camera=`: Server-Sent Events `alert`, `escalation`, `update`
+/// (data: the alert as in `GET /api/v1/alerts`) and `lagged` (data `{"missed": n}` when this client
 /// fell more than [`crate::alerts::SSE_BUFFER`] events behind); a keep-alive comment every 15 s.
 pub(super) async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let filter = parse_filter(query.as_deref(), &["severity", "camera"])?;

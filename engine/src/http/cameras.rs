@@ -1,11 +1,11 @@
-//! `GET /cameras`: each video camera's health and each calibrated camera's fit.
+//! `GET /api/v1/cameras`: each video camera's health and each calibrated camera's fit.
 
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
 use serde_json::json;
 
-/// `GET /cameras`: each video camera's health (connecting, up, reconnecting, down, finished), attempts,
+/// `GET /api/v1/cameras`: each video camera's health (connecting, up, reconnecting, down, finished), attempts,
 /// last error and counters, and each calibrated camera's reprojection error, while
 /// `itscam run --http` runs.
 pub(super) async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -1,4 +1,4 @@
-//! `GET /health` and `GET /openapi.json`.
+//! `GET /health` and `GET /api/v1/openapi.json`.
 
 use super::AppState;
 use axum::Json;
@@ -12,7 +12,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<serde_json::Va
     Json(json!({ "status": "ok", "lake": &*state.lake_url, "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// `GET /openapi.json`.
+/// `GET /api/v1/openapi.json`.
 pub(super) async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
 }

@@ -20,7 +20,7 @@ use crate::live::Live;
 use crate::sql::{QueryEngine, QueryError};
 use anyhow::Context;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use std::sync::Arc;
 
 /// Media type of an Arrow IPC stream.
@@ -57,13 +57,17 @@ impl AppState {
     }
 }
 
-/// The router: `GET /health`, `GET /cameras`, `POST /query`, `GET /tables`, the alert endpoints
-/// (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`,
-/// `POST /alerts/{id}/resolve`), the rule endpoints (`GET /rules`, `GET|PUT|DELETE
-/// /rules/{id}`), `GET /zones`, `GET /metrics` and `GET /openapi.json`.
+/// The prefix of every versioned route.
+pub const API_V1: &str = "/api/v1";
+
+/// The router. At the root: `GET /health` and `GET /metrics` (the orchestrator and Prometheus
+/// conventions). Under [`API_V1`]: `GET /openapi.json`, `GET /cameras`, `POST /query`,
+/// `GET /tables`, the alert endpoints (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`,
+/// `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the rule endpoints
+/// (`GET /rules`, `GET|PUT|DELETE /rules/{id}`) and `GET /zones`. The unversioned paths of
+/// earlier releases answer `308 Permanent Redirect` to their v1 path (method and body kept).
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health::health))
+    let v1 = Router::new()
         .route("/openapi.json", get(health::openapi))
         .route("/cameras", get(cameras::list))
         .route("/query", post(query::query))
@@ -75,16 +79,44 @@ pub fn app(state: AppState) -> Router {
         .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/rules", get(rules::list))
         .route("/rules/{id}", get(rules::get_one).put(rules::put).delete(rules::delete))
-        .route("/zones", get(rules::zones))
+        .route("/zones", get(rules::zones));
+    let moved = UNVERSIONED.iter().fold(Router::new(), |r, path| r.route(path, any(to_v1)));
+    Router::new()
+        .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
+        .nest(API_V1, v1)
+        .merge(moved)
         .with_state(state)
 }
 
-/// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`).
+/// The paths served before the API was versioned; each now redirects to [`API_V1`] + path.
+const UNVERSIONED: [&str; 12] = [
+    "/openapi.json",
+    "/cameras",
+    "/query",
+    "/tables",
+    "/alerts",
+    "/alerts/stream",
+    "/alerts/{id}",
+    "/alerts/{id}/acknowledge",
+    "/alerts/{id}/resolve",
+    "/rules",
+    "/rules/{id}",
+    "/zones",
+];
+
+/// `308` to the same path and query under [`API_V1`] (308, unlike 301, keeps method and body).
+async fn to_v1(uri: axum::http::Uri) -> axum::response::Redirect {
+    let rest = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    axum::response::Redirect::permanent(&format!("{API_V1}{rest}"))
+}
+
+/// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`, `itscam serve
+/// --config FILE`).
 pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig, live: Live) -> anyhow::Result<()> {
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
     let state = runtime.block_on(AppState::open(lake, limits))?.with_live(live);
-    eprintln!("itscam run: HTTP API on http://{}", listener.local_addr()?);
+    eprintln!("itscam: HTTP API on http://{} (lake {})", listener.local_addr()?, lake.url());
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {
             tracing::error!(error = %e, "HTTP API stopped");

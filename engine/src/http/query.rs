@@ -1,4 +1,4 @@
-//! `POST /query` (SQL over the lake; JSON or an Arrow IPC stream) and `GET /tables` (every
+//! `POST /api/v1/query` (SQL over the lake; JSON or an Arrow IPC stream) and `GET /api/v1/tables` (every
 //! table's columns and partitioning).
 
 use super::{ARROW_STREAM, ApiError, AppState, bad_request};
@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// `POST /query`: body `{"sql": "..."}` (JSON) or the SQL text itself (any other content type).
+/// `POST /api/v1/query`: body `{"sql": "..."}` (JSON) or the SQL text itself (any other content type).
 /// `Accept: application/vnd.apache.arrow.stream` returns an Arrow IPC stream, otherwise JSON.
 pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
@@ -49,7 +49,7 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
     Ok(Json(json!({ "columns": columns, "rows": rows, "row_count": result.row_count, "truncated": result.truncated })).into_response())
 }
 
-/// `GET /tables`.
+/// `GET /api/v1/tables`.
 pub(super) async fn tables() -> Json<serde_json::Value> {
     let tables: Vec<_> = itscam_sinks::Table::ALL
         .iter()

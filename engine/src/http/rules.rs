@@ -1,5 +1,5 @@
-//! Rules and zones of the running pipeline over HTTP: `GET /rules`, `GET|PUT|DELETE
-//! /rules/{id}`, `GET /zones`. A rule put or deleted here enters the dataflow's rule collection
+//! Rules and zones of the running pipeline over HTTP: `GET /api/v1/rules`, `GET|PUT|DELETE
+//! /rules/{id}`, `GET /api/v1/zones`. A rule put or deleted here enters the dataflow's rule collection
 //! at the event-time frontier it finds: it applies from that moment on, nothing restarts, and
 //! only that rule's outputs change.
 
@@ -13,7 +13,7 @@ use itscam_types::config::RuleConfig;
 use serde_json::json;
 
 fn no_pipeline() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_pipeline", "no pipeline is running in this process: rules and zones are served by `itscam run --http ADDR`")
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_pipeline", "no pipeline is running in this process: rules and zones are served where a pipeline runs (`itscam serve --config FILE` with cameras, `itscam run --http ADDR`)")
 }
 
 impl From<RuleError> for ApiError {
@@ -27,20 +27,20 @@ impl From<RuleError> for ApiError {
     }
 }
 
-/// `GET /rules`: the live rules with the event time each applies from.
+/// `GET /api/v1/rules`: the live rules with the event time each applies from.
 pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     Ok(Json(json!({ "rules": a.rules.list() })))
 }
 
-/// `GET /rules/{id}`.
+/// `GET /api/v1/rules/{id}`.
 pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule = a.rules.get(&id).ok_or(RuleError::NotFound(id))?;
     Ok(Json(json!(rule)))
 }
 
-/// `PUT /rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON).
+/// `PUT /api/v1/rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON).
 pub async fn put(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule: RuleConfig = serde_json::from_slice(&body)
@@ -50,14 +50,14 @@ pub async fn put(State(state): State<AppState>, Path(id): Path<String>, body: ax
     Ok((status, Json(json!({ "id": id, "replaced": replaced }))).into_response())
 }
 
-/// `DELETE /rules/{id}`.
+/// `DELETE /api/v1/rules/{id}`.
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let old = a.rules.delete(&id)?;
     Ok(Json(json!({ "deleted": old.rule.id })))
 }
 
-/// `GET /zones`: tracks inside each zone now (event time of the pipeline).
+/// `GET /api/v1/zones`: tracks inside each zone now (event time of the pipeline).
 pub async fn zones(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let live = a.zones.lock().map(|z| z.clone()).unwrap_or_default();

@@ -36,13 +36,34 @@ pub struct RunOptions {
     pub progress: bool,
     /// Also write the detector's output (video cameras) as detections JSON Lines to this file.
     pub write_detections: Option<PathBuf>,
-    /// Serve the HTTP API (with `GET /cameras`) on this address while the pipeline runs.
+    /// Serve the HTTP API (with `GET /api/v1/cameras`) on this address while the pipeline runs.
     pub http: Option<String>,
 }
 
 /// Runs the pipeline described by `config` until its input ends (or `stop` is set).
 /// Blocks the calling thread, which must not be a Tokio runtime thread (the writer has its own).
+/// The HTTP API of `options.http` stops with the run.
 pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
+    run_keeping_api(config, options, stop).map(|(summary, _api)| summary)
+}
+
+/// The HTTP API of a finished run, still answering on the same socket (`itscam serve`): SQL
+/// over the lake, the alerts' rows; the pipeline's own endpoints say it has stopped. Dropping it
+/// closes the API.
+#[must_use = "dropping it closes the HTTP API"]
+pub struct ServingApi {
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for ServingApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServingApi")
+    }
+}
+
+/// [`run`], but the HTTP API of `options.http` outlives the pipeline: it is handed back once
+/// every row is committed, and answers until the [`ServingApi`] is dropped.
+pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<(RunSummary, ServingApi)> {
     let started = Instant::now();
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
     let plan = RunPlan::new(config, options, signals.updates).map_err(|problems| {
@@ -62,7 +83,8 @@ pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, 
     let finished = services.finish(shared, stop.load(Ordering::Relaxed))?;
     let late = counters.late.get();
     let frames = finished.source_frames + finished.vision.as_ref().map_or(0, |v| v.inferred);
-    Ok(RunSummary {
+    let api = ServingApi { _runtime: finished.runtime };
+    let summary = RunSummary {
         frames: frames - late,
         detections: finished.written.rows(Table::Detections),
         tracks: counters.tracks.get(),
@@ -79,5 +101,6 @@ pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, 
         lake_url: finished.lake_url,
         classes: finished.classes,
         vision: finished.vision,
-    })
+    };
+    Ok((summary, api))
 }

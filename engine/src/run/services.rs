@@ -63,6 +63,8 @@ pub(super) struct Services {
 
 /// What the services report once finished.
 pub(super) struct Finished {
+    /// The services' runtime, which still runs the HTTP API (`--http`) until dropped.
+    pub runtime: tokio::runtime::Runtime,
     /// The lake's URL.
     pub lake_url: String,
     /// The alert hub's summary.
@@ -195,7 +197,7 @@ impl Services {
         let vision = vision_report.map(VisionReport::finish).transpose()?;
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
         let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
-        Ok(Finished { lake_url, alerts, kafka, written, vision, source_frames, classes })
+        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, classes })
     }
 }
 

@@ -85,19 +85,19 @@ async fn the_lifecycle_runs_over_http_and_every_change_is_a_lake_row() {
     // The closing copy of the first violation: same id, no second alert.
     assert!(hub.raise(Alert::from_violation(&violation("speed-1", 7, 100_000, Severity::High, false), 3)));
 
-    let (status, body) = call(&live, get("/alerts?status=open")).await;
+    let (status, body) = call(&live, get("/api/v1/alerts?status=open")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"], "live");
     assert_eq!(ids(&body), ["stop-1:cam-1:9:120000", id.as_str()], "newest first, one alert per id");
-    let (_, body) = call(&live, get("/alerts?severity=high,critical&camera=cam-1")).await;
+    let (_, body) = call(&live, get("/api/v1/alerts?severity=high,critical&camera=cam-1")).await;
     assert_eq!(ids(&body), [id.as_str()]);
     assert_eq!(body["alerts"][0]["value"], 74.0, "the closing copy updated the value");
 
-    let uri = |action: &str| format!("/alerts/{id}/{action}");
+    let uri = |action: &str| format!("/api/v1/alerts/{id}/{action}");
     let (status, body) = call(&live, post(&uri("acknowledge"), r#"{"by": "ana", "note": "on my way"}"#)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((body["alert"]["status"].as_str(), body["alert"]["acknowledged"]["by"].as_str()), (Some("acknowledged"), Some("ana")));
-    let (_, body) = call(&live, get("/alerts?status=open")).await;
+    let (_, body) = call(&live, get("/api/v1/alerts?status=open")).await;
     assert_eq!(ids(&body), ["stop-1:cam-1:9:120000"]);
     let (status, body) = call(&live, post(&uri("resolve"), r#"{"by": "ana"}"#)).await;
     assert_eq!((status, body["alert"]["status"].as_str()), (StatusCode::OK, Some("resolved")));
@@ -105,14 +105,14 @@ async fn the_lifecycle_runs_over_http_and_every_change_is_a_lake_row() {
     let (status, body) = call(&live, post(&uri("acknowledge"), r#"{"by": "bo"}"#)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("resolved by ana"), "{body}");
-    let (status, body) = call(&live, post("/alerts/no-such-alert/resolve", r#"{"by": "bo"}"#)).await;
+    let (status, body) = call(&live, post("/api/v1/alerts/no-such-alert/resolve", r#"{"by": "bo"}"#)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
-    let (status, body) = call(&live, get(&format!("/alerts/{id}"))).await;
+    let (status, body) = call(&live, get(&format!("/api/v1/alerts/{id}"))).await;
     assert_eq!((status, body["alert"]["status"].as_str()), (StatusCode::OK, Some("resolved")));
 
     let summary = task.finish().await.unwrap();
     assert_eq!((summary.counters.raised, summary.counters.duplicates, summary.rows), (2, 1, 4));
-    let (status, body) = call(&live, get("/alerts")).await;
+    let (status, body) = call(&live, get("/api/v1/alerts")).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("stopped")));
     writer.finish().await.unwrap();
 
@@ -129,17 +129,17 @@ async fn the_lifecycle_runs_over_http_and_every_change_is_a_lake_row() {
 
     // `itscam serve`: no hub; the lake answers the reads, the changes say why they cannot.
     let served = app(AppState::open(&lake, QueryConfig::default()).await.unwrap());
-    let (status, body) = call(&served, get("/alerts")).await;
+    let (status, body) = call(&served, get("/api/v1/alerts")).await;
     assert_eq!((status, body["source"].as_str()), (StatusCode::OK, Some("lake")), "{body}");
     assert_eq!(ids(&body), ["stop-1:cam-1:9:120000", id.as_str()]);
     assert_eq!((body["alerts"][0]["status"].as_str(), body["alerts"][1]["status"].as_str()), (Some("open"), Some("resolved")));
-    let (_, body) = call(&served, get("/alerts?status=resolved")).await;
+    let (_, body) = call(&served, get("/api/v1/alerts?status=resolved")).await;
     assert_eq!(ids(&body), [id.as_str()]);
-    let (status, body) = call(&served, get(&format!("/alerts/{id}"))).await;
+    let (status, body) = call(&served, get(&format!("/api/v1/alerts/{id}"))).await;
     assert_eq!((status, body["alert"]["changed_by"].as_str()), (StatusCode::OK, Some("ana")));
-    let (status, _) = call(&served, get("/alerts/no-such-alert")).await;
+    let (status, _) = call(&served, get("/api/v1/alerts/no-such-alert")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    for req in [post(&uri("acknowledge"), r#"{"by": "bo"}"#), get("/alerts/stream")] {
+    for req in [post(&uri("acknowledge"), r#"{"by": "bo"}"#), get("/api/v1/alerts/stream")] {
         let (status, body) = call(&served, req).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")), "{body}");
     }
@@ -151,7 +151,7 @@ async fn bad_requests_get_400_with_the_reason() {
     let app = app(AppState::open(&lake, QueryConfig::default()).await.unwrap().with_alerts(hub.clone()));
     let alert = Alert::from_violation(&violation("speed-1", 1, 0, Severity::High, true), 0);
     hub.raise(alert.clone());
-    let ack = format!("/alerts/{}/acknowledge", alert.alert_id);
+    let ack = format!("/api/v1/alerts/{}/acknowledge", alert.alert_id);
     let long_note = format!(r#"{{"by": "ana", "note": "{}"}}"#, "x".repeat(2_001));
     let cases = [
         (post(&ack, ""), "empty body"),
@@ -161,12 +161,12 @@ async fn bad_requests_get_400_with_the_reason() {
         (post(&ack, r#"{"by": "ana\u0007"}"#), "control characters"),
         (post(&ack, r#"{"by": "ana", "urgent": true}"#), "unknown field `urgent`"),
         (post(&ack, &long_note), "\"note\" is longer than 2000 characters"),
-        (get("/alerts?status=pending"), "status \"pending\" is not one of open, acknowledged, resolved"),
-        (get("/alerts?severity=urgent"), "severity \"urgent\" is not one of"),
-        (get("/alerts?limit=0"), "limit \"0\" is not a whole number"),
-        (get("/alerts?camera=a%20b"), "is not a camera id"),
-        (get("/alerts?colour=red"), "unknown query parameter \"colour\""),
-        (get("/alerts/stream?status=open"), "unknown query parameter \"status\""),
+        (get("/api/v1/alerts?status=pending"), "status \"pending\" is not one of open, acknowledged, resolved"),
+        (get("/api/v1/alerts?severity=urgent"), "severity \"urgent\" is not one of"),
+        (get("/api/v1/alerts?limit=0"), "limit \"0\" is not a whole number"),
+        (get("/api/v1/alerts?camera=a%20b"), "is not a camera id"),
+        (get("/api/v1/alerts?colour=red"), "unknown query parameter \"colour\""),
+        (get("/api/v1/alerts/stream?status=open"), "unknown query parameter \"status\""),
     ];
     for (req, reason) in cases {
         let what = format!("{} {}", req.method(), req.uri());
@@ -175,7 +175,7 @@ async fn bad_requests_get_400_with_the_reason() {
         assert!(body["message"].as_str().unwrap().contains(reason), "{what}: {body}");
     }
     // Nothing changed.
-    let (_, body) = call(&app, get(&format!("/alerts/{}", alert.alert_id))).await;
+    let (_, body) = call(&app, get(&format!("/api/v1/alerts/{}", alert.alert_id))).await;
     assert_eq!(body["alert"]["status"], "open");
     task.finish().await.unwrap();
     writer.finish().await.unwrap();
@@ -254,7 +254,7 @@ async fn sse_clients_receive_alerts_and_escalations_over_a_socket() {
     let server = tokio::spawn(axum::serve(listener, app(state)).into_future());
 
     // The handler subscribes before it answers, so everything raised after the headers is seen.
-    let mut client = SseClient::connect(addr, "/alerts/stream?severity=high").await;
+    let mut client = SseClient::connect(addr, "/api/v1/alerts/stream?severity=high").await;
     let low = Alert::from_violation(&violation("stop-1", 1, 0, Severity::Low, true), 0);
     let high = Alert::from_violation(&violation("speed-1", 2, 0, Severity::High, true), 0);
     hub.raise(low);
@@ -374,14 +374,14 @@ fn openssl_hmac_sha256(key: &str, data: &[u8]) -> String {
 async fn every_documented_route_is_served_and_the_alert_routes_are_documented() {
     let lake = Lake::open(&format!("file://{}/lake", scratch("alerts-openapi").display())).unwrap();
     let served = app(AppState::open(&lake, QueryConfig::default()).await.unwrap());
-    let (_, doc) = call(&served, get("/openapi.json")).await;
+    let (_, doc) = call(&served, get("/api/v1/openapi.json")).await;
     let paths = doc["paths"].as_object().unwrap();
     for (path, want) in [
-        ("/alerts", "get"),
-        ("/alerts/stream", "get"),
-        ("/alerts/{id}", "get"),
-        ("/alerts/{id}/acknowledge", "post"),
-        ("/alerts/{id}/resolve", "post"),
+        ("/api/v1/alerts", "get"),
+        ("/api/v1/alerts/stream", "get"),
+        ("/api/v1/alerts/{id}", "get"),
+        ("/api/v1/alerts/{id}/acknowledge", "post"),
+        ("/api/v1/alerts/{id}/resolve", "post"),
     ] {
         assert!(paths[path][want].is_object(), "{want} {path} is not documented");
     }

@@ -171,6 +171,23 @@ fn queries_are_read_only_and_formats_work() {
     let rows: serde_json::Value = serde_json::from_slice(&cut.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 3);
     assert!(String::from_utf8_lossy(&cut.stderr).contains("cut at 3 rows"));
+
+    // An export is whole: [query] max_rows limits the HTTP API, not the CLI.
+    std::fs::write(dir.join("small-limit.toml"), "[lake]\nurl = \"file://./lake\"\n[query]\nmax_rows = 5\n[[camera]]\nid = \"c\"\nsource = \"detections:-\"\n").unwrap();
+    let out = itscam(&dir, &["query", "--config", "small-limit.toml", "--format", "csv", "SELECT value FROM generate_series(1, 250000)"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!((lines.len(), lines[0], lines[1], lines[250_000]), (250_001, "value", "1", "250000"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("cut at"));
+    // No rows: the CSV header alone, an empty JSON array.
+    let csv = itscam_ok(&dir, &["query", "--lake", "file://./lake", "--format", "csv", "SELECT 1 AS a WHERE false"]);
+    assert_eq!(csv, "a\n");
+    let json = itscam_ok(&dir, &["query", "--lake", "file://./lake", "--format", "json", "SELECT 1 AS a WHERE false"]);
+    assert_eq!(json.trim(), "[]");
+    // EXPLAIN ANALYZE is the root of its plan: no limit is wrapped around it.
+    let explained = itscam_ok(&dir, &["query", "--lake", "file://./lake", "--max-rows", "5", "EXPLAIN ANALYZE SELECT count(*) FROM generate_series(1, 10)"]);
+    assert!(explained.contains("output_rows"), "{explained}");
 }
 
 #[test]

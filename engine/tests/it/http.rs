@@ -33,7 +33,7 @@ async fn state(lake: &Lake, limits: QueryConfig) -> AppState {
 }
 
 fn post(sql: &str) -> Request<Body> {
-    Request::post("/query")
+    Request::post("/api/v1/query")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(serde_json::json!({ "sql": sql }).to_string()))
         .unwrap()
@@ -57,7 +57,7 @@ async fn query_returns_json_rows_and_arrow_streams() {
     assert_eq!(body["columns"][0]["name"], "n");
 
     // Plain-text body, Arrow IPC answer.
-    let req = Request::post("/query")
+    let req = Request::post("/api/v1/query")
         .header(header::ACCEPT, ARROW_STREAM)
         .body(Body::from("SELECT line, kind FROM errors ORDER BY line"))
         .unwrap();
@@ -74,20 +74,43 @@ async fn query_returns_json_rows_and_arrow_streams() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["lake"], lake.url());
 
-    let (status, body) = json_of(app.clone().oneshot(Request::get("/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(Request::get("/api/v1/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     let all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
     assert_eq!(names, all);
     assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
-    let (status, body) = json_of(app.oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
+    let (status, body) = json_of(app.oneshot(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body["paths"]["/query"]["post"].is_object());
-    assert!(body["paths"]["/cameras"]["get"].is_object());
-    for (path, method) in [("/rules", "get"), ("/rules/{id}", "get"), ("/rules/{id}", "put"), ("/rules/{id}", "delete"), ("/zones", "get")] {
+    assert!(body["paths"]["/api/v1/query"]["post"].is_object());
+    assert!(body["paths"]["/api/v1/cameras"]["get"].is_object());
+    for (path, method) in [("/api/v1/rules", "get"), ("/api/v1/rules/{id}", "get"), ("/api/v1/rules/{id}", "put"), ("/api/v1/rules/{id}", "delete"), ("/api/v1/zones", "get")] {
         assert!(body["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
+}
+
+#[tokio::test]
+async fn the_unversioned_paths_answer_308_to_their_v1_path_and_health_stays_at_the_root() {
+    let lake = filled_lake("http-v1");
+    let app = app(state(&lake, QueryConfig::default()).await);
+    for (method, from, to) in [
+        ("POST", "/query", "/api/v1/query"),
+        ("GET", "/alerts?status=open&limit=5", "/api/v1/alerts?status=open&limit=5"),
+        ("POST", "/alerts/a-1/acknowledge", "/api/v1/alerts/a-1/acknowledge"),
+        ("PUT", "/rules/slow", "/api/v1/rules/slow"),
+        ("GET", "/openapi.json", "/api/v1/openapi.json"),
+    ] {
+        let resp = app.clone().oneshot(Request::builder().method(method).uri(from).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{method} {from}");
+        assert_eq!(resp.headers()[header::LOCATION], to, "{method} {from}");
+    }
+    for root in ["/health", "/metrics"] {
+        let resp = app.clone().oneshot(Request::get(root).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{root}");
+    }
+    let resp = app.oneshot(Request::get("/api/v1/health").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "health is not versioned");
 }
 
 #[tokio::test]
@@ -95,7 +118,7 @@ async fn cameras_report_their_health() {
     let lake = filled_lake("http-cameras");
     let camera = itscam_operators::video::CameraStatus::new("gate-3".to_string());
     let state = state(&lake, QueryConfig::default()).await.with_live(Live { cameras: vec![camera], ..Live::default() });
-    let (status, body) = json_of(app(state).oneshot(Request::get("/cameras").body(Body::empty()).unwrap()).await.unwrap()).await;
+    let (status, body) = json_of(app(state).oneshot(Request::get("/api/v1/cameras").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["cameras"][0]["camera_id"], "gate-3");
     assert_eq!(body["cameras"][0]["health"], "connecting");
@@ -113,7 +136,7 @@ async fn bad_queries_get_clear_errors_and_limits_apply() {
         (post("SELEC 1"), StatusCode::BAD_REQUEST, "invalid_query"),
         (post("  "), StatusCode::BAD_REQUEST, "bad_request"),
         (
-            Request::post("/query").header(header::CONTENT_TYPE, "application/json").body(Body::from("{\"query\": 1}")).unwrap(),
+            Request::post("/api/v1/query").header(header::CONTENT_TYPE, "application/json").body(Body::from("{\"query\": 1}")).unwrap(),
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),
@@ -123,6 +146,10 @@ async fn bad_queries_get_clear_errors_and_limits_apply() {
         assert_eq!((status, body["error"].as_str().unwrap()), (want_status, want_kind), "{body}");
         assert!(!body["message"].as_str().unwrap().is_empty());
     }
+    // EXPLAIN ANALYZE runs the query: the row limit must not wrap its plan.
+    let (status, body) = json_of(app.clone().oneshot(post("EXPLAIN ANALYZE SELECT count(*) FROM detections")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["rows"].to_string().contains("output_rows"), "{body}");
     let (status, body) = json_of(app.oneshot(post("SELECT * FROM detections ORDER BY ts_ms")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["rows"].as_array().unwrap().len(), 4);
@@ -146,7 +173,7 @@ async fn serves_over_a_real_socket() {
     let body = r#"{"sql": "SELECT kind, count(*) AS n FROM errors GROUP BY kind ORDER BY kind"}"#;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /api/v1/query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -195,34 +222,34 @@ limit_kmh = 50.0
         Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
     };
 
-    let (status, body) = json_of(app.clone().oneshot(send("GET", "/rules", "")).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["rules"][0]["id"], "speeding-approach");
     assert_eq!(body["rules"][0]["origin"], "config");
 
     let rule = r#"{"id":"slow","kind":"speeding","camera":"cam-1","zone":"approach","limit_kmh":30,"severity":"high"}"#;
-    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/slow", rule)).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/slow", rule)).await.unwrap()).await;
     assert_eq!((status, body["replaced"].as_bool()), (StatusCode::CREATED, Some(false)));
-    let (status, _) = json_of(app.clone().oneshot(send("PUT", "/rules/slow", rule)).await.unwrap()).await;
+    let (status, _) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/slow", rule)).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "a second put replaces");
-    let (status, body) = json_of(app.clone().oneshot(send("GET", "/rules/slow", "")).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/slow", "")).await.unwrap()).await;
     assert_eq!((status, body["limit_kmh"].as_f64(), body["origin"].as_str()), (StatusCode::OK, Some(30.0), Some("api")));
 
     // Every problem of a rule that does not fit, at once.
     let bad = r#"{"id":"bad","kind":"red_light","camera":"cam-1","line":"nope","signal":"tl-9"}"#;
-    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/bad", bad)).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/bad", bad)).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule")));
     let msg = body["message"].as_str().unwrap();
     assert!(msg.contains("no line \"nope\"") && msg.contains("no signal \"tl-9\""), "{msg}");
-    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/rules/x", "{not json")).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/x", "{not json")).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
 
-    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/rules/slow", "")).await.unwrap()).await;
+    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/rules/slow", "")).await.unwrap()).await;
+    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, body) = json_of(app.clone().oneshot(send("GET", "/cameras", "")).await.unwrap()).await;
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/cameras", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["calibration"][0]["camera_id"], "cam-1");
     assert!(body["calibration"][0]["rms_error_m"].as_f64().unwrap() < 1e-6);
@@ -232,7 +259,7 @@ limit_kmh = 50.0
 async fn rules_without_a_pipeline_say_so() {
     let lake = filled_lake("http-no-pipeline");
     let app = app(state(&lake, QueryConfig::default()).await);
-    let (status, body) = json_of(app.oneshot(Request::get("/rules").body(Body::empty()).unwrap()).await.unwrap()).await;
+    let (status, body) = json_of(app.oneshot(Request::get("/api/v1/rules").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")));
 }
 

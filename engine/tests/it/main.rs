@@ -8,5 +8,6 @@ mod kafka;
 mod kafka_source;
 mod layering;
 mod lake_s3;
+mod service;
 mod support;
 mod vision;

@@ -131,3 +131,87 @@ impl Drop for Broker {
         let _ = Command::new("bash").arg(repo_root().join("scripts/servers/tansu.sh")).args(["stop", &self.port]).status();
     }
 }
+
+/// One HTTP/1.0 request to `addr` over a plain socket: (status, body).
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_string())
+}
+
+/// A running `itscam serve` (killed when dropped), with its stderr read line by line.
+pub struct Served {
+    /// The process.
+    pub child: std::process::Child,
+    /// The API's address.
+    pub addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Starts `itscam serve` with `args` in `cwd` (stdin piped) and waits for its API address.
+    pub fn start(cwd: &Path, args: &[&str]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
+            .arg("serve")
+            .args(args)
+            .current_dir(cwd)
+            .env("ITSCAM_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start itscam serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served { child, addr: String::new(), lines };
+        let line = served.wait_for("http://");
+        served.addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("address").to_string();
+        served
+    }
+
+    /// Waits (up to two minutes) for a stderr line containing `needle`, and returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("itscam serve never wrote {needle:?} on stderr ({e})"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit, with stdin still open (so only the signal can end
+    /// the input); returns the exit status and stdout.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let _stdin_open = self.child.stdin.take();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let mut out = String::new();
+        use std::io::Read;
+        self.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+        (self.child.wait().expect("wait"), out)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

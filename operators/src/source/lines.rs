@@ -39,6 +39,9 @@ pub struct FeedStats {
     pub rejected: AtomicU64,
     /// Set when the input is exhausted.
     pub done: AtomicBool,
+    /// Set while a file or stdin reader waits for input with nothing read and not handed over
+    /// (a stopped source need not wait for it: it holds no line).
+    pub waiting: AtomicBool,
 }
 
 /// One line (or Kafka message line) at position `line_no`: a frame for one of `cameras`, an

@@ -115,13 +115,19 @@ pub fn detections_source<'s>(
     let stream = source::<u64, CapacityContainerBuilder<Vec<Event>>, _, _>(scope, "DetectionsSource", move |cap, info| {
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
         let again = scope.activator_for(info.address.clone());
-        let mut states: Vec<FeedState> = feeds.into_iter().map(|spec| FeedState::start(spec, &cap, sync.clone())).collect();
+        let mut states: Vec<FeedState> = feeds.into_iter().map(|spec| FeedState::start(spec, &cap, sync.clone(), control.stop.clone())).collect();
         drop(cap);
         let mut checkpoints = checkpoints.map(checkpoint::Checkpointer::new);
         // A checkpointing source also paces its Kafka readers from the outputs' frontier.
         let interval = if checkpoints.is_some() { PACE_POLL } else { STOP_POLL };
         move |output| {
             if control.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A run without checkpoints takes what its readers read before they saw the stop
+                // (a line read off a pipe exists nowhere else); a checkpointed one replays it.
+                if checkpoints.is_none() && !drain_stopped(&mut states, lateness_ms, &mut |cap, event| output.session(cap).give(event)) {
+                    again.activate_after(Duration::from_millis(1));
+                    return;
+                }
                 states.clear();
                 return;
             }
@@ -158,11 +164,46 @@ pub fn detections_source<'s>(
 
 /// The reader thread of a source: the Kafka reader for a connected `kafka:` source, the line
 /// reader for files and stdin (which reports anything else as an `errors` row).
-fn spawn_reader(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
+fn spawn_reader(spec: FeedSpec, activator: SyncActivator, stop: Arc<std::sync::atomic::AtomicBool>) -> Receiver<Vec<SourceEvent>> {
     match (spec.source.family(), spec.kafka.clone()) {
         (SourceFamily::Kafka, Some(feed)) => kafka::spawn(spec, feed, activator),
-        _ => reader::spawn(spec, activator),
+        _ => reader::spawn(spec, activator, stop),
     }
+}
+
+/// After the stop: takes every chunk the file and stdin readers handed over, ignoring the lead
+/// limit, and ends each feed once its reader has ended or waits for input holding nothing
+/// (Kafka feeds end at once: a checkpointed run replays them). Returns whether every feed ended.
+fn drain_stopped(states: &mut [FeedState], lateness_ms: u64, give: &mut impl FnMut(&Capability<u64>, Event)) -> bool {
+    use std::sync::atomic::Ordering;
+    let mut all = true;
+    for feed in states.iter_mut().filter(|f| !f.ended) {
+        if feed.kafka.is_some() {
+            feed.ended = true;
+            continue;
+        }
+        loop {
+            // Read before the channel: a reader sets `waiting` only after handing over its chunk.
+            let waiting = feed.stats.waiting.load(Ordering::Acquire);
+            match feed.rx.try_recv() {
+                Ok(chunk) => {
+                    for event in chunk {
+                        feed.take(event, lateness_ms, give);
+                    }
+                    feed.advance_base();
+                }
+                Err(TryRecvError::Empty) if !waiting => {
+                    all = false;
+                    break;
+                }
+                Err(_) => {
+                    feed.ended = true;
+                    break;
+                }
+            }
+        }
+    }
+    all
 }
 
 /// Takes up to [`MAX_CHUNKS_PER_ACTIVATION`] chunks from the feeds' readers and hands each
@@ -248,16 +289,20 @@ struct FeedState {
     base: Option<Capability<u64>>,
     lanes: Vec<Lane>,
     kafka: Option<Arc<kafka::KafkaFeed>>,
+    stats: Arc<FeedStats>,
     ended: bool,
 }
 
 impl FeedState {
-    /// Starts the reader of `spec`; the feed holds `cap` as its base until it ends.
-    fn start(spec: FeedSpec, cap: &Capability<u64>, activator: SyncActivator) -> FeedState {
+    /// Starts the reader of `spec` (which ends once `stop` is set); the feed holds `cap` as its
+    /// base until it ends.
+    fn start(spec: FeedSpec, cap: &Capability<u64>, activator: SyncActivator, stop: Arc<std::sync::atomic::AtomicBool>) -> FeedState {
         let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
         let kafka = spec.kafka.clone();
+        let stats = spec.stats.clone();
         FeedState {
-            rx: spawn_reader(spec, activator),
+            stats,
+            rx: spawn_reader(spec, activator, stop),
             base: Some(cap.clone()),
             lanes: (0..lanes).map(|_| Lane::default()).collect(),
             kafka,

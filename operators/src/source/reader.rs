@@ -7,7 +7,7 @@ use itscam_types::config::Source;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use timely::scheduling::SyncActivator;
 
@@ -19,7 +19,9 @@ pub(super) const CHUNK_LINES: usize = 256;
 /// with 100 cameras).
 const CHANNEL_CHUNKS: usize = 4;
 
-pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<SourceEvent>> {
+/// Starts the reader of a file or stdin feed. Once `stop` is set, the reader hands over the
+/// chunk it holds and ends: no line it read is dropped.
+pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator, stop: Arc<AtomicBool>) -> Receiver<Vec<SourceEvent>> {
     let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
     let name = format!("itscam-read {}", spec.source.label());
     std::thread::Builder::new()
@@ -32,11 +34,11 @@ pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator) -> Receiver<Vec<So
                         if let Ok(m) = f.metadata() {
                             spec.stats.total_bytes.store(m.len(), Ordering::Relaxed);
                         }
-                        read_lines(f, &spec, &label, &tx, &activator)
+                        read_lines(f, &spec, &label, &tx, &activator, &stop)
                     }
                     Err(e) => Err(format!("cannot open {}: {e}", path.display())),
                 },
-                Source::DetectionsStdin => read_lines(std::io::stdin().lock(), &spec, &label, &tx, &activator),
+                Source::DetectionsStdin => read_lines(std::io::stdin().lock(), &spec, &label, &tx, &activator, &stop),
                 Source::Kafka(_) => Err(format!("{} was not connected before the source started (this is a bug)", spec.source)),
                 Source::VideoFile(_) | Source::Rtsp(_) => Err(format!("{} is not a detections source (this is a bug)", spec.source)),
             };
@@ -59,6 +61,7 @@ fn read_lines<R: Read>(
     label: &Arc<str>,
     tx: &SyncSender<Vec<SourceEvent>>,
     activator: &SyncActivator,
+    stop: &AtomicBool,
 ) -> Result<(), String> {
     let cameras: HashSet<&str> = spec.cameras.iter().map(String::as_str).collect();
     let mut reader = BufReader::with_capacity(1 << 16, input);
@@ -68,7 +71,19 @@ fn read_lines<R: Read>(
     let stats = &spec.stats;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| format!("read error after line {line_no}: {e}"))?;
+        // A read that may block holds nothing: every chunk was handed over below.
+        let may_block = reader.buffer().is_empty();
+        if may_block {
+            stats.waiting.store(true, Ordering::Release);
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        let read = reader.read_until(b'\n', &mut buf);
+        if may_block {
+            stats.waiting.store(false, Ordering::Release);
+        }
+        let n = read.map_err(|e| format!("read error after line {line_no}: {e}"))?;
         if n == 0 {
             break;
         }
@@ -94,6 +109,9 @@ fn read_lines<R: Read>(
                 return Ok(()); // the dataflow is gone (shutdown)
             }
             let _ = activator.activate();
+            if stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
         }
     }
     if !chunk.is_empty() && tx.send(chunk).is_ok() {

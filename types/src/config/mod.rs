@@ -26,7 +26,7 @@ pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
-pub use sections::{DEFAULT_LEAD_MARGIN_MS, HttpConfig, QueryConfig, RunConfig};
+pub use sections::{DEFAULT_LEAD_MARGIN_MS, DEFAULT_SHUTDOWN_GRACE_MS, HttpConfig, QueryConfig, RunConfig, ServiceConfig};
 pub use tracker::{Assignment, TrackerConfig};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,8 @@ pub struct PipelineConfig {
     pub query: QueryConfig,
     /// `[http]`: the HTTP API.
     pub http: HttpConfig,
+    /// `[service]`: the long-running `itscam serve`.
+    pub service: ServiceConfig,
     /// `[model]`: the detector for video cameras.
     pub model: ModelConfig,
     /// `[quality]`: the per-frame quality gate for video cameras.
@@ -117,6 +119,7 @@ impl PipelineConfig {
         self.pipeline.check(&mut out);
         self.query.check(&mut out);
         self.http.check(&mut out);
+        self.service.check(&mut out);
         let video = self.camera.iter().any(|c| c.source.family() == SourceFamily::Video);
         self.model.check(video, &mut out);
         self.quality.check(&mut out);

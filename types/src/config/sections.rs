@@ -88,3 +88,30 @@ impl HttpConfig {
         }
     }
 }
+
+/// `[service]`: `itscam serve` with cameras, the long-running form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceConfig {
+    /// After SIGTERM or Ctrl-C, how long the drain (inputs stopped, open tracks and episodes
+    /// closed, every row committed, alerts handed to their outlets) may take before the process
+    /// gives up and exits 1. The default fits Kubernetes' 30 s termination grace period.
+    pub shutdown_grace_ms: u64,
+}
+
+/// The default of `[service] shutdown_grace_ms`.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 25_000;
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS }
+    }
+}
+
+impl ServiceConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        if !(100..=3_600_000).contains(&self.shutdown_grace_ms) {
+            out.push(Problem::new("service.shutdown_grace_ms", format!("{} is not between 100 and 3600000 (one hour)", self.shutdown_grace_ms)));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `itscam serve`: the pipeline and the API in one process, drained on SIGTERM; the query-only
+//! server without cameras.
+
+use crate::support::*;
+use std::io::Write;
+
+/// `SELECT count(*) AS n FROM <table>` over the served API.
+fn served_count(addr: &str, table: &str) -> i64 {
+    let body = serde_json::json!({ "sql": format!("SELECT count(*) AS n FROM {table}") }).to_string();
+    let (status, text) = http(addr, "POST", "/api/v1/query", &body);
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["rows"][0]["n"].as_i64().unwrap()
+}
+
+/// The value of an OpenMetrics counter without labels, 0 when absent.
+fn metric(addr: &str, name: &str) -> u64 {
+    let (status, text) = http(addr, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
+}
+
+#[test]
+fn serve_runs_the_pipeline_until_sigterm_then_drains_every_row_and_exits_0() {
+    let dir = scratch("serve-sigterm");
+    std::fs::write(dir.join("config.toml"), "[service]\nshutdown_grace_ms = 60000\n[[camera]]\nid = \"cam-1\"\nsource = \"detections:-\"\n").unwrap();
+    let text = std::fs::read_to_string(repo_root().join("examples/data/two-cameras.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("\"cam-1\"")).collect();
+    let detections: usize = lines.iter().map(|l| itscam_types::jsonl::parse_frame(l).unwrap().detections.len()).sum();
+    let mut served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let mut stdin = served.child.stdin.take().unwrap();
+    stdin.write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    served.child.stdin = Some(stdin);
+    // Every frame read (a real counter of the running pipeline); the input stays open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while metric(&served.addr, "itscam_source_frames_total") < lines.len() as u64 {
+        assert!(std::time::Instant::now() < deadline, "the pipeline did not read its {} frames", lines.len());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(http(&served.addr, "GET", "/health", "").0, 200);
+    let (status, stdout) = served.terminate();
+    assert!(status.success(), "itscam serve exited with {status}");
+    assert!(stdout.contains("detections"), "{stdout}");
+    // The drain wrote what the lateness and the smoother still held, and closed the open tracks.
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM detections") as usize, detections);
+    assert!(query_int(&dir, "SELECT count(*) AS n FROM tracks") > 5);
+}
+
+#[test]
+fn serve_answers_after_its_input_ended_and_without_cameras_serves_the_lake() {
+    let dir = scratch("serve-after-input");
+    let input = repo_root().join("engine/tests/scenarios/bad-input/input.jsonl");
+    let config = format!(
+        "[lake]\nurl = \"file://./lake\"\n[pipeline]\nlateness_ms = 500\n[tracker]\nmin_hits = 2\n[[camera]]\nid = \"east\"\nsource = \"detections:{}\"\n",
+        input.display()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    served.wait_for("input ended");
+    // Every row is committed once the input ended; SQL and the pipeline's last state answer.
+    assert_eq!(served_count(&served.addr, "detections"), 17);
+    assert_eq!(served_count(&served.addr, "errors"), 7);
+    let (status, _) = http(&served.addr, "GET", "/api/v1/cameras", "");
+    assert_eq!(status, 200);
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+
+    // No cameras: the query-only server over the same lake; old paths are redirected.
+    let served = Served::start(&dir, &["--lake", "file://./lake", "--listen", "127.0.0.1:0"]);
+    assert_eq!(served_count(&served.addr, "detections"), 17);
+    let (status, _) = http(&served.addr, "POST", "/query", "{\"sql\": \"SELECT 1\"}");
+    assert_eq!(status, 308);
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+
+    // The grace period is checked like every key.
+    std::fs::write(dir.join("bad.toml"), "[service]\nshutdown_grace_ms = 0\n").unwrap();
+    let out = itscam(&dir, &["check", "--config", "bad.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("service.shutdown_grace_ms"), "{}", String::from_utf8_lossy(&out.stderr));
+}
