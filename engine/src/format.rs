@@ -50,6 +50,8 @@ pub struct Export<W: std::io::Write> {
     inner: ExportInner<W>,
 }
 
+// One per export, never moved in a loop: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum ExportInner<W: std::io::Write> {
     Table(W, Vec<RecordBatch>),
     Json(arrow::json::Writer<W, arrow::json::writer::JsonArray>),

@@ -417,7 +417,7 @@ impl WriterState {
         if total <= self.config.max_buffer_bytes {
             return Ok(());
         }
-        sizes.sort_by(|a, b| b.0.cmp(&a.0));
+        sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
         for (bytes, key) in sizes {
             if total <= self.config.max_buffer_bytes / 2 {
                 break;

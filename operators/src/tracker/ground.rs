@@ -83,6 +83,8 @@ pub(crate) struct GroundFilter {
     ts_ms: u64,
 }
 
+// Kalman algebra on 4×4 arrays reads as the formulas with explicit indices (P[i][j] = …).
+#[allow(clippy::needless_range_loop)]
 impl GroundFilter {
     /// A filter at rest at `m`, seen at `ts_ms`.
     pub(crate) fn new(m: &GroundPoint, ts_ms: u64) -> Self {

@@ -516,7 +516,7 @@ fn a_vehicle_crossing_in_front_of_another_keeps_both_ids() {
             if (n + 3 * k as u64) % 10 == 9 {
                 continue;
             }
-            let j = if (n + k as u64) % 2 == 0 { 1.0 } else { -1.0 };
+            let j = if (n + k as u64).is_multiple_of(2) { 1.0 } else { -1.0 };
             d.bbox = BBox { x1: d.bbox.x1 + j, y1: d.bbox.y1 - j, x2: d.bbox.x2 + j, y2: d.bbox.y2 + j };
             dets.push(d);
             labels.push(k);

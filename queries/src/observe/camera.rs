@@ -123,6 +123,8 @@ impl TrackState {
     /// Ground speed through the filter, with the measurement noise of this image point: the
     /// causal speed of this point once the filter is warm. The row waits in the smoother for
     /// its smoothed speed (`Err` gives it back: no calibration, nothing to wait for).
+    // The row is moved in and handed back whole, not copied: its size is no cost here.
+    #[allow(clippy::result_large_err)]
     fn follow_ground(&mut self, scene: &CameraScene, settings: &ObserveSettings, px: [f64; 2], ground: Option<(f64, f64)>, time: u64, d: DetectionRow) -> Result<(), DetectionRow> {
         let (Some(smoother), Some(h)) = (self.smoother.as_mut(), scene.homography.as_ref()) else { return Err(d) };
         let Some((gx, gy)) = ground else {
