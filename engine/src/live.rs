@@ -24,6 +24,10 @@ pub struct Live {
     pub feeds: Vec<Arc<FeedStats>>,
     /// The lake writer (rows waiting).
     pub lake_pending: Option<itscam_sinks::PendingRows>,
+    /// The push cameras' inlets, when any camera has `source = "push"`.
+    pub push: Option<itscam_operators::source::PushInlets>,
+    /// `[service] push_max_body_bytes`.
+    pub push_max_body_bytes: usize,
 }
 
 /// What the HTTP API needs of the running queries.
@@ -35,11 +39,13 @@ pub struct AnalyticsHandles {
     pub zones: itscam_queries::observe::LiveZones,
     /// Each calibrated camera's calibration fit.
     pub calibration: Vec<itscam_queries::CalibrationReport>,
+    /// Pushed signal states.
+    pub signals: itscam_queries::SignalControl,
 }
 
 impl AnalyticsHandles {
     /// The handles of a plan's queries.
     pub fn of(plan: &itscam_queries::AnalyticsPlan) -> AnalyticsHandles {
-        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports() }
+        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports(), signals: plan.signals.clone() }
     }
 }

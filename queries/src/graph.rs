@@ -6,10 +6,10 @@ use crate::metrics::{MetricRows, traffic_metrics};
 use crate::observe::{LiveZones, ObserveSettings, Observations, observe};
 use crate::rules::{RuleControl, RuleInputs, violations};
 use crate::scene::Scenes;
-use crate::signals::signal_source;
+use crate::signal_control::{SignalControl, signals_input};
 use itscam_types::analytics::{AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
 use itscam_types::config::{AnomalyConfig, PipelineConfig, Problem};
-use itscam_types::{DetectionRow, TrackRow, Tracked};
+use itscam_types::{DetectionRow, ErrorRow, TrackRow, Tracked};
 use std::collections::HashMap;
 use std::sync::Arc;
 use timely::dataflow::Stream;
@@ -29,8 +29,8 @@ pub struct AnalyticsPlan {
     pub rule_grace_ms: u64,
     /// The live rule set.
     pub rules: RuleControl,
-    /// Signal state updates (fed by worker 0).
-    pub signals: Arc<Vec<SignalUpdate>>,
+    /// The signal states: the files' changes, then those pushed over HTTP (fed by worker 0).
+    pub signals: SignalControl,
     /// Live zone occupancy.
     pub live_zones: LiveZones,
 }
@@ -49,7 +49,7 @@ impl AnalyticsPlan {
             anomaly: a.anomaly.clone(),
             rule_grace_ms: a.rule_grace_ms,
             rules: RuleControl::new(config.clone()),
-            signals: Arc::new(signals),
+            signals: SignalControl::new(&config, signals),
             live_zones: LiveZones::default(),
         })
     }
@@ -71,19 +71,19 @@ pub struct AnalyticsStreams<'s> {
     pub violations: Stream<'s, u64, Vec<ViolationRow>>,
     /// `anomalies`.
     pub anomalies: Stream<'s, u64, Vec<AnomalyRow>>,
+    /// Pushed signal lines that were rejected, for `errors`.
+    pub signal_errors: Stream<'s, u64, Vec<ErrorRow>>,
 }
 
 /// Builds the queries behind the tracker's output (exchanged by camera already).
 pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &AnalyticsPlan, worker_index: usize) -> AnalyticsStreams<'s> {
-    let scope = tracked.scope();
     let observed = observe(tracked, plan.scenes.clone(), plan.settings, plan.live_zones.clone());
     let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows } = observed;
 
     let feeds = worker_index == 0;
-    let signal_updates = if feeds { plan.signals.as_ref().clone() } else { Vec::new() };
-    let signals = signal_source(scope, signal_updates);
+    let (signals, signal_errors) = signals_input(zone_facts.clone(), plan.signals.clone(), feeds);
     let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, signals }, plan.rules.clone(), feeds, plan.rule_grace_ms);
     let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
     let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
-    AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies }
+    AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies, signal_errors }
 }

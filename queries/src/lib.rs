@@ -18,9 +18,11 @@ pub mod metrics;
 pub mod observe;
 pub mod rules;
 pub mod scene;
+pub mod signal_control;
 pub mod signals;
 pub mod updates;
 
 pub use graph::{AnalyticsPlan, AnalyticsStreams, build_analytics};
 pub use rules::{RuleControl, RuleEntry, RuleError};
 pub use scene::{CalibrationReport, Scenes};
+pub use signal_control::{SignalControl, SignalPushError, SignalsPushed};

@@ -3,14 +3,13 @@
 //! (signal logs are small: one line per change); each change becomes a retraction of the
 //! previous state and an insertion of the new one at its event time, so the collection holds
 //! exactly one state per signal at any time. Bad lines are rejected with the line and reason.
+//! `[[signal]] source = "push"` takes its changes over HTTP instead ([`crate::signal_control`]).
 
 use crate::facts::{SignalState, SignalUpdate};
 use itscam_types::{ErrorKind, ErrorRow};
 use itscam_types::config::SignalConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, Stream};
 
 /// One line of a signals file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -37,7 +36,7 @@ pub struct SignalUpdates {
 pub fn read_signals(signals: &[SignalConfig]) -> Result<SignalUpdates, std::io::Error> {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for s in signals {
+    for s in signals.iter().filter(|s| s.source != "push") {
         let path = s.source.strip_prefix("signals:").unwrap_or(&s.source);
         let text = std::fs::read_to_string(path).map_err(|e| std::io::Error::new(e.kind(), format!("cannot read signal file {path}: {e}")))?;
         let (ok, bad) = parse_signals(&text, &s.source, &s.id);
@@ -90,20 +89,4 @@ pub fn updates_of(mut lines: Vec<SignalLine>) -> Vec<SignalUpdate> {
     }
     out.sort_by_key(|u| u.1);
     out
-}
-
-/// A source of the given updates (on one worker; the others pass an empty list).
-pub fn signal_source<'s>(scope: Scope<'s, u64>, updates: Vec<SignalUpdate>) -> Stream<'s, u64, Vec<SignalUpdate>> {
-    source(scope, "Signals", move |cap, _info| {
-        let mut cap = Some(cap);
-        let mut updates = Some(updates);
-        move |output| {
-            if let (Some(c), Some(u)) = (cap.take(), updates.take()) {
-                let mut u = u;
-                if !u.is_empty() {
-                    output.session(&c).give_container(&mut u);
-                }
-            }
-        }
-    })
 }

@@ -87,6 +87,24 @@ pub struct ErrorRow {
     pub rejected_at_ms: u64,
 }
 
+/// A line of a pushed body that was refused, as an HTTP answer lists it (the same line is an
+/// [`ErrorRow`] in `errors`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedLine {
+    /// 1-based line number within the body.
+    pub line: u64,
+    /// The `errors.kind` it was written with.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl From<&ErrorRow> for RejectedLine {
+    fn from(row: &ErrorRow) -> RejectedLine {
+        RejectedLine { line: row.line.unwrap_or(0), kind: row.kind.as_str().to_string(), reason: row.reason.clone() }
+    }
+}
+
 /// The kind of an [`ErrorRow`]: written to the `errors.kind` column in snake_case
 /// (`malformed_json`, `late`, …), the same spellings as [`ErrorKind::as_str`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -43,6 +43,12 @@ impl ApiError {
         }
     }
 
+    /// The same error, telling the client when to retry (`Retry-After`).
+    pub fn retry_after(mut self, wait: Duration) -> ApiError {
+        self.retry_after = Some(wait);
+        self
+    }
+
     /// The status it answers with.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -9,6 +9,7 @@ pub mod cameras;
 mod error;
 pub mod health;
 pub mod metrics;
+pub mod push;
 pub mod query;
 pub mod rules;
 
@@ -64,12 +65,16 @@ pub const API_V1: &str = "/api/v1";
 /// conventions). Under [`API_V1`]: `GET /openapi.json`, `GET /cameras`, `POST /query`,
 /// `GET /tables`, the alert endpoints (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`,
 /// `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the rule endpoints
-/// (`GET /rules`, `GET|PUT|DELETE /rules/{id}`) and `GET /zones`. The unversioned paths of
+/// (`GET /rules`, `GET|PUT|DELETE /rules/{id}`), `GET /zones`, and pushed detections
+/// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`). The unversioned paths of
 /// earlier releases answer `308 Permanent Redirect` to their v1 path (method and body kept).
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/openapi.json", get(health::openapi))
         .route("/cameras", get(cameras::list))
+        .route("/cameras/{id}/detections", post(push::camera))
+        .route("/ingest", post(push::ingest))
+        .route("/signals", post(push::signals))
         .route("/query", post(query::query))
         .route("/tables", get(query::tables))
         .route("/alerts", get(alerts::list))

@@ -12,7 +12,7 @@ use itscam_queries::RuleError;
 use itscam_types::config::RuleConfig;
 use serde_json::json;
 
-fn no_pipeline() -> ApiError {
+pub(super) fn no_pipeline() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_pipeline", "no pipeline is running in this process: rules and zones are served where a pipeline runs (`itscam serve --config FILE` with cameras, `itscam run --http ADDR`)")
 }
 

@@ -77,12 +77,12 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
             errors = errors.concat(video.errors);
             out.table(video.quality, "QualityToLake", SinkRows::FrameQuality, measured);
         }
+        let queries = build_analytics(frames.track_frames_calibrated(plan.tracker.clone(), plan.calibrations.clone()), &plan.analytics, index);
         let c = counters.clone();
-        out.table(errors, "ErrorsToLake", SinkRows::Errors, move |rows| {
+        out.table(errors.concat(queries.signal_errors.clone()), "ErrorsToLake", SinkRows::Errors, move |rows| {
             RunCounters::add(&c.rejected, rows.len());
             RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late).count());
         });
-        let queries = build_analytics(frames.track_frames_calibrated(plan.tracker.clone(), plan.calibrations.clone()), &plan.analytics, index);
         let (c, per_class) = (counters.clone(), classes.clone());
         out.table(queries.detections, "DetectionsToLake", SinkRows::Detections, move |rows| {
             RunCounters::add(&c.detections, rows.len());

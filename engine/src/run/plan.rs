@@ -83,13 +83,19 @@ impl RunPlan {
     }
 }
 
-/// One feed per distinct detections source, in source order.
+/// One feed per distinct detections source, in source order; every push camera has its own
+/// (its own queue and watermark).
 fn feeds_of(config: &PipelineConfig) -> Vec<FeedPlan> {
     let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
+    let mut pushed = Vec::new();
     for cam in config.camera.iter().filter(|c| c.source.family().carries_detections()) {
-        by_source.entry(cam.source.clone()).or_default().push(cam.id.clone());
+        if cam.source == Source::Push {
+            pushed.push(FeedPlan { source: Source::Push, cameras: vec![cam.id.clone()] });
+        } else {
+            by_source.entry(cam.source.clone()).or_default().push(cam.id.clone());
+        }
     }
-    by_source.into_iter().map(|(source, cameras)| FeedPlan { source, cameras }).collect()
+    by_source.into_iter().map(|(source, cameras)| FeedPlan { source, cameras }).chain(pushed).collect()
 }
 
 #[cfg(test)]

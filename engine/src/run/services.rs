@@ -32,7 +32,7 @@ use crate::live::{AnalyticsHandles, Live};
 use crate::progress::Progress;
 use anyhow::Context;
 use itscam_operators::source::kafka::{CommittedCheckpoint, KafkaFeed};
-use itscam_operators::source::{FeedSpec, FeedStats};
+use itscam_operators::source::{FeedSpec, FeedStats, PushInlets};
 use itscam_sinks::alerts::{KafkaAlerts, KafkaSummary};
 use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};
 use itscam_types::ErrorRow;
@@ -90,7 +90,11 @@ impl Services {
         let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
         runtime.block_on(lake.init_log(&run_id))?;
 
-        let mut feeds = connect_feeds(config, plan)?;
+        let (mut feeds, push) = connect_feeds(config, plan)?;
+        if push.is_some() && options.http.is_none() {
+            let ids: Vec<&str> = push.iter().flat_map(|p| p.cameras()).collect();
+            anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
+        }
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
 
         let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
@@ -119,6 +123,8 @@ impl Services {
                 counters: Some(counters.clone()),
                 feeds: stats.clone(),
                 lake_pending: Some(sink.pending_gauge()),
+                push: push.clone(),
+                push_max_body_bytes: config.service.push_max_body_bytes,
             };
             crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
         }
@@ -201,12 +207,22 @@ impl Services {
     }
 }
 
-/// The detections feeds of the plan; `kafka:` topics are checked on the brokers now (a missing
-/// topic or unreachable broker is a start-up error naming both).
-fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<Vec<FeedSpec>> {
-    plan.feeds
+/// The detections feeds of the plan and, when a camera takes pushed detections, their inlets;
+/// `kafka:` topics are checked on the brokers now (a missing topic or unreachable broker is a
+/// start-up error naming both).
+fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec<FeedSpec>, Option<PushInlets>)> {
+    let stats: Vec<Arc<FeedStats>> = plan.feeds.iter().map(|_| Arc::new(FeedStats::default())).collect();
+    let pushed: Vec<(String, Arc<FeedStats>)> =
+        plan.feeds.iter().zip(&stats).filter(|(f, _)| f.source == Source::Push).map(|(f, s)| (f.cameras[0].clone(), s.clone())).collect();
+    let push = (!pushed.is_empty()).then(|| {
+        let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
+        PushInlets::new(pushed, others, config.service.push_queue_lines, config.service.push_max_delay_ms)
+    });
+    let feeds = plan
+        .feeds
         .iter()
-        .map(|f| {
+        .zip(stats)
+        .map(|(f, stats)| {
             let kafka = match (&f.source, &config.kafka) {
                 (Source::Kafka(topic), Some(k)) => {
                     Some(Arc::new(itscam_operators::source::kafka::connect(k, topic).with_context(|| format!("camera source kafka:{topic}"))?))
@@ -214,9 +230,11 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<Vec<
                 (Source::Kafka(topic), None) => anyhow::bail!("camera source kafka:{topic} needs a [kafka] section"),
                 _ => None,
             };
-            Ok(FeedSpec { source: f.source.clone(), cameras: f.cameras.clone(), stats: Arc::new(FeedStats::default()), kafka })
+            let push = push.clone().filter(|_| f.source == Source::Push);
+            Ok(FeedSpec { source: f.source.clone(), cameras: f.cameras.clone(), stats, kafka, push })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<FeedSpec>>>()?;
+    Ok((feeds, push))
 }
 
 /// Where a checkpointed run starts: the lake's last checkpoint, checked against the topics.

@@ -8,6 +8,7 @@ mod kafka;
 mod kafka_source;
 mod layering;
 mod lake_s3;
+mod push;
 mod service;
 mod support;
 mod vision;

@@ -134,15 +134,26 @@ impl Drop for Broker {
 
 /// One HTTP/1.0 request to `addr` over a plain socket: (status, body).
 pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_raw(addr, method, path, &[("Content-Type", "application/json")], body.as_bytes());
+    (status, body)
+}
+
+/// One HTTP/1.0 request with these headers and a byte body: (status, response head, body).
+pub fn http_raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
     stream.write_all(request.as_bytes()).expect("send request");
+    stream.write_all(body).expect("send body");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read answer");
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, body.to_string())
+    (status, head.to_string(), body.to_string())
 }
 
 /// A running `itscam serve` (killed when dropped), with its stderr read line by line.

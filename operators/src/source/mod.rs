@@ -11,10 +11,12 @@
 pub mod checkpoint;
 pub mod kafka;
 mod lines;
+pub mod push;
 mod reader;
 
 pub use checkpoint::CheckpointControl;
 pub use lines::{FeedStats, SourceEvent};
+pub use push::PushInlets;
 
 use itscam_types::config::{Source, SourceFamily};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
@@ -40,6 +42,8 @@ pub struct FeedSpec {
     pub stats: Arc<FeedStats>,
     /// For `kafka:` sources: the topic as checked at start-up ([`kafka::connect`]).
     pub kafka: Option<Arc<kafka::KafkaFeed>>,
+    /// For a `push` camera (one per feed): the inlets the HTTP API pushes to.
+    pub push: Option<PushInlets>,
 }
 
 /// Frames and rejected input of a set of sources.
@@ -141,6 +145,13 @@ pub fn detections_source<'s>(
                 again.activate_after(Duration::from_millis(2));
                 return;
             }
+            let now = itscam_types::time::now_ms();
+            for feed in states.iter_mut().filter(|f| !f.ended) {
+                if let Some((inlets, _)) = &feed.push {
+                    let floor = inlets.floor(now);
+                    feed.raise_floor(floor);
+                }
+            }
             let limit = lead.as_ref().map_or(u64::MAX, LeadLimit::limit);
             let (budget, ahead) = drain(&mut states, &mut checkpoints, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
             if let Some(c) = &mut checkpoints
@@ -165,10 +176,21 @@ pub fn detections_source<'s>(
 /// The reader thread of a source: the Kafka reader for a connected `kafka:` source, the line
 /// reader for files and stdin (which reports anything else as an `errors` row).
 fn spawn_reader(spec: FeedSpec, activator: SyncActivator, stop: Arc<std::sync::atomic::AtomicBool>) -> Receiver<Vec<SourceEvent>> {
+    if let (Source::Push, Some(inlet)) = (&spec.source, push_inlet(&spec)) {
+        // No thread: the HTTP handlers fill the channel (see [`push`]).
+        let (tx, rx) = std::sync::mpsc::channel();
+        inlet.attach(tx, activator);
+        return rx;
+    }
     match (spec.source.family(), spec.kafka.clone()) {
         (SourceFamily::Kafka, Some(feed)) => kafka::spawn(spec, feed, activator),
         _ => reader::spawn(spec, activator, stop),
     }
+}
+
+/// The inlet of a push feed's camera.
+fn push_inlet(spec: &FeedSpec) -> Option<Arc<push::Inlet>> {
+    spec.push.as_ref().zip(spec.cameras.first()).and_then(|(inlets, camera)| inlets.inlet(camera))
 }
 
 /// After the stop: takes every chunk the file and stdin readers handed over, ignoring the lead
@@ -182,11 +204,16 @@ fn drain_stopped(states: &mut [FeedState], lateness_ms: u64, give: &mut impl FnM
             feed.ended = true;
             continue;
         }
+        if let Some((_, inlet)) = &feed.push {
+            // Closed under its lock: every push answered as taken is in the channel now.
+            inlet.close();
+        }
         loop {
             // Read before the channel: a reader sets `waiting` only after handing over its chunk.
             let waiting = feed.stats.waiting.load(Ordering::Acquire);
             match feed.rx.try_recv() {
                 Ok(chunk) => {
+                    feed.taken(chunk.len());
                     for event in chunk {
                         feed.take(event, lateness_ms, give);
                     }
@@ -243,6 +270,7 @@ fn drain(
                 }
             };
             budget -= 1;
+            feed.taken(chunk.len());
             for event in chunk {
                 feed.take(event, lateness_ms, give);
             }
@@ -289,6 +317,8 @@ struct FeedState {
     base: Option<Capability<u64>>,
     lanes: Vec<Lane>,
     kafka: Option<Arc<kafka::KafkaFeed>>,
+    /// A push camera's inlets and its own inlet.
+    push: Option<(PushInlets, Arc<push::Inlet>)>,
     stats: Arc<FeedStats>,
     ended: bool,
 }
@@ -300,7 +330,9 @@ impl FeedState {
         let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
         let kafka = spec.kafka.clone();
         let stats = spec.stats.clone();
+        let push = spec.push.clone().zip(push_inlet(&spec)).filter(|_| spec.source == Source::Push);
         FeedState {
+            push,
             stats,
             rx: spawn_reader(spec, activator, stop),
             base: Some(cap.clone()),
@@ -368,6 +400,26 @@ impl FeedState {
         match self.lanes[lane].cap.as_ref() {
             Some(c) => c.clone(),
             None => self.base.clone().expect("a feed holds its base until it ends"),
+        }
+    }
+
+    /// The reader handed over `n` events (a push camera's queue shrinks by as many).
+    fn taken(&self, n: usize) {
+        if let Some((_, inlet)) = &self.push {
+            inlet.release(n);
+        }
+    }
+
+    /// Raises every watermark of the feed (and its base) to at least `floor`: a push camera's
+    /// event time follows the wall clock ([`push`]), so a silent one holds nothing back.
+    fn raise_floor(&mut self, floor: u64) {
+        for lane in &mut self.lanes {
+            if let Some(cap) = lane.cap.as_mut().filter(|c| *c.time() < floor) {
+                cap.downgrade(&floor);
+            }
+        }
+        if let Some(base) = self.base.as_mut().filter(|b| *b.time() < floor) {
+            base.downgrade(&floor);
         }
     }
 

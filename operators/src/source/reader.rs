@@ -40,6 +40,7 @@ pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator, stop: Arc<AtomicBo
                 },
                 Source::DetectionsStdin => read_lines(std::io::stdin().lock(), &spec, &label, &tx, &activator, &stop),
                 Source::Kafka(_) => Err(format!("{} was not connected before the source started (this is a bug)", spec.source)),
+                Source::Push => Err(format!("camera {:?} takes pushed detections but no push inlet was set up (this is a bug)", spec.cameras)),
                 Source::VideoFile(_) | Source::Rtsp(_) => Err(format!("{} is not a detections source (this is a bug)", spec.source)),
             };
             if let Err(reason) = result {

@@ -83,7 +83,7 @@ pub struct ZoneConfig {
 pub struct SignalConfig {
     /// Signal id.
     pub id: String,
-    /// `signals:PATH.jsonl`.
+    /// `signals:PATH.jsonl`, or `push` (changes posted to `POST /api/v1/signals`).
     pub source: String,
 }
 
@@ -101,6 +101,9 @@ pub enum Source {
     Rtsp(String),
     /// A Kafka topic of detections JSON Lines.
     Kafka(String),
+    /// Detections JSON Lines pushed over HTTP (`POST /api/v1/cameras/{id}/detections`,
+    /// `POST /api/v1/ingest`); needs the HTTP API (`itscam serve`, `itscam run --http`).
+    Push,
 }
 
 /// Which part of the engine reads a [`Source`]: the one place the family of a source is decided.
@@ -122,8 +125,11 @@ impl SourceFamily {
 }
 
 impl Source {
-    /// Parses `detections:PATH`, `detections:-`, `file:PATH`, `rtsp://…`, `kafka:TOPIC`.
+    /// Parses `detections:PATH`, `detections:-`, `file:PATH`, `rtsp://…`, `kafka:TOPIC`, `push`.
     pub fn parse(s: &str) -> Result<Source, String> {
+        if s == "push" {
+            return Ok(Source::Push);
+        }
         if let Some(p) = s.strip_prefix("detections:") {
             return match p {
                 "" => Err("detections: needs a path (or - for stdin)".into()),
@@ -140,13 +146,13 @@ impl Source {
         if let Some(t) = s.strip_prefix("kafka:") {
             return if t.is_empty() { Err("kafka: needs a topic".into()) } else { Ok(Source::Kafka(t.to_string())) };
         }
-        Err(format!("unknown source {s:?}: expected detections:PATH.jsonl, detections:-, file:PATH, rtsp://… or kafka:TOPIC"))
+        Err(format!("unknown source {s:?}: expected detections:PATH.jsonl, detections:-, file:PATH, rtsp://…, kafka:TOPIC or push"))
     }
 
     /// Which part of the engine reads this source.
     pub fn family(&self) -> SourceFamily {
         match self {
-            Source::DetectionsFile(_) | Source::DetectionsStdin => SourceFamily::Detections,
+            Source::DetectionsFile(_) | Source::DetectionsStdin | Source::Push => SourceFamily::Detections,
             Source::Kafka(_) => SourceFamily::Kafka,
             Source::VideoFile(_) | Source::Rtsp(_) => SourceFamily::Video,
         }
@@ -160,6 +166,7 @@ impl Source {
             Source::VideoFile(p) => format!("file:{}", p.display()),
             Source::Rtsp(u) => u.clone(),
             Source::Kafka(t) => format!("kafka:{t}"),
+            Source::Push => "push".into(),
         }
     }
 }
@@ -212,7 +219,7 @@ impl CameraConfig {
                     out.push(Problem::new(format!("{at}.source"), why));
                 }
             }
-            Source::DetectionsStdin | Source::Rtsp(_) => {}
+            Source::DetectionsStdin | Source::Rtsp(_) | Source::Push => {}
         }
         if let Some(c) = &self.calibration {
             let key = format!("{at}.calibration");
@@ -268,13 +275,16 @@ impl SignalConfig {
         if !is_valid_id(&self.id) {
             out.push(Problem::new(format!("{at}.id"), format!("{:?} is not a valid id", self.id)));
         }
+        if self.source == "push" {
+            return;
+        }
         match self.source.strip_prefix("signals:") {
             Some(p) if !p.is_empty() => {
                 if !std::path::Path::new(p).is_file() {
                     out.push(Problem::new(format!("{at}.source"), format!("file {p} does not exist")));
                 }
             }
-            _ => out.push(Problem::new(format!("{at}.source"), format!("{:?}: expected signals:PATH.jsonl", self.source))),
+            _ => out.push(Problem::new(format!("{at}.source"), format!("{:?}: expected signals:PATH.jsonl or push", self.source))),
         }
     }
 }

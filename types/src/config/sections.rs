@@ -97,6 +97,18 @@ pub struct ServiceConfig {
     /// closed, every row committed, alerts handed to their outlets) may take before the process
     /// gives up and exits 1. The default fits Kubernetes' 30 s termination grace period.
     pub shutdown_grace_ms: u64,
+    /// The largest body `POST /api/v1/cameras/{id}/detections`, `POST /api/v1/ingest` and
+    /// `POST /api/v1/signals` take, after gzip is undone; a larger one is refused with 413 and
+    /// nothing of it is taken.
+    pub push_max_body_bytes: usize,
+    /// Lines pushed to one camera that may wait for the pipeline; a push that would exceed it is
+    /// refused whole with 429 and `Retry-After` (nothing of it is taken, so a retry duplicates
+    /// nothing). Also the bound on pushed signal changes waiting.
+    pub push_queue_lines: usize,
+    /// Push cameras' event time follows the wall clock: a pushed frame whose `ts_ms` is more
+    /// than this behind now is `late` (an `errors` row), and a push camera that sends nothing
+    /// holds the pipeline's outputs no further back than this behind now (ms).
+    pub push_max_delay_ms: u64,
 }
 
 /// The default of `[service] shutdown_grace_ms`.
@@ -104,7 +116,7 @@ pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 25_000;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS }
+        ServiceConfig { shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS, push_max_body_bytes: 16 << 20, push_queue_lines: 65_536, push_max_delay_ms: 10_000 }
     }
 }
 
@@ -112,6 +124,15 @@ impl ServiceConfig {
     pub(crate) fn check(&self, out: &mut Vec<Problem>) {
         if !(100..=3_600_000).contains(&self.shutdown_grace_ms) {
             out.push(Problem::new("service.shutdown_grace_ms", format!("{} is not between 100 and 3600000 (one hour)", self.shutdown_grace_ms)));
+        }
+        if !(1_024..=1 << 30).contains(&self.push_max_body_bytes) {
+            out.push(Problem::new("service.push_max_body_bytes", format!("{} is not between 1024 and 1073741824 (1 GiB)", self.push_max_body_bytes)));
+        }
+        if !(1..=16_777_216).contains(&self.push_queue_lines) {
+            out.push(Problem::new("service.push_queue_lines", format!("{} is not between 1 and 16777216", self.push_queue_lines)));
+        }
+        if !(100..=86_400_000).contains(&self.push_max_delay_ms) {
+            out.push(Problem::new("service.push_max_delay_ms", format!("{} is not between 100 and 86400000 (one day)", self.push_max_delay_ms)));
         }
     }
 }

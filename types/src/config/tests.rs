@@ -102,6 +102,7 @@ fn sources_are_written_back_as_their_config_strings() {
         ("file:cam.mp4".to_string(), SourceFamily::Video),
         ("rtsp://10.0.0.7/stream1".to_string(), SourceFamily::Video),
         ("kafka:frames".to_string(), SourceFamily::Kafka),
+        ("push".to_string(), SourceFamily::Detections),
     ] {
         let source = Source::parse(&text).unwrap();
         assert_eq!(source.family(), family, "{text}");

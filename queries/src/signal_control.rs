@@ -1,0 +1,270 @@
+//! Signal states pushed while the pipeline runs: `[[signal]] source = "push"`, changes posted as
+//! JSON Lines `{"signal_id", "ts_ms", "state"}` (`POST /api/v1/signals`). [`SignalControl`] is the
+//! handle the HTTP API holds; [`signals_input`] is the operator that feeds the signal
+//! collection from the config's files and from the pushes.
+//!
+//! A pushed change enters the collection at its own `ts_ms`, so a crossing is judged against the
+//! state at its time. That needs `ts_ms` at or after the event-time frontier the pushed change
+//! finds (the frontier of the facts, which trails the cameras by their lateness); an earlier
+//! change, or one before the signal's previous change, is rejected as `late` — applying it at
+//! another time would judge crossings against the wrong state without saying so. A push is taken
+//! whole or not at all: past `[service] push_queue_lines` changes waiting, it is refused with
+//! [`SignalPushError::Full`].
+
+use crate::facts::{SignalState, SignalUpdate};
+use crate::signals::SignalLine;
+use itscam_types::config::PipelineConfig;
+use itscam_types::{ErrorKind, ErrorRow, RejectedLine};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+use timely::scheduling::SyncActivator;
+
+/// The `errors.source` of rejected pushed signal lines.
+pub const SIGNALS_PUSH_LABEL: &str = "push:signals";
+
+/// Why a push of signal changes was refused; nothing of it was taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalPushError {
+    /// No `[[signal]]` has `source = "push"` (caller's input).
+    #[error("no [[signal]] of this pipeline has source = \"push\"")]
+    NoPushSignal,
+    /// Too many changes wait for the pipeline (retry later).
+    #[error("{queued} signal changes are waiting (limit {limit}); retry later")]
+    Full {
+        /// Changes waiting.
+        queued: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// The pipeline has ended.
+    #[error("the pipeline has ended: signal changes are no longer taken")]
+    Ended,
+}
+
+/// What a taken push did.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SignalsPushed {
+    /// Changes taken (a repeated state counts, and changes nothing).
+    pub accepted: usize,
+    /// Lines refused, with their line number in the body; also written to `errors`.
+    pub rejected: Vec<RejectedLine>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Each `[[signal]]`: whether it takes pushes, else its source.
+    signals: BTreeMap<String, Option<String>>,
+    /// A pushed signal's last change: (state, ts_ms).
+    current: BTreeMap<String, (SignalState, u64)>,
+    /// Updates for the operator: the files' first, then the pushes'.
+    pending: Vec<SignalUpdate>,
+    errors: Vec<ErrorRow>,
+    /// The operator's capability: pushed changes must be at or after it.
+    frontier: u64,
+    activator: Option<SyncActivator>,
+    ended: bool,
+}
+
+/// The handle on the signal collection's pushed changes. Cloning shares it.
+#[derive(Clone)]
+pub struct SignalControl {
+    state: Arc<Mutex<State>>,
+    queue_limit: usize,
+}
+
+impl std::fmt::Debug for SignalControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalControl").field("queue_limit", &self.queue_limit).finish_non_exhaustive()
+    }
+}
+
+impl SignalControl {
+    /// The signals of `config`, starting with `file_updates` (the `signals:` files' changes).
+    pub fn new(config: &PipelineConfig, file_updates: Vec<SignalUpdate>) -> SignalControl {
+        let signals = config.signal.iter().map(|s| (s.id.clone(), (s.source != "push").then(|| s.source.clone()))).collect();
+        let state = State { signals, pending: file_updates, ..State::default() };
+        SignalControl { state: Arc::new(Mutex::new(state)), queue_limit: config.service.push_queue_lines.max(1) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the signal changes of `body` (JSON Lines), all or nothing; see the module docs.
+    pub fn push(&self, body: &[u8]) -> Result<SignalsPushed, SignalPushError> {
+        let mut state = self.lock();
+        if state.ended {
+            return Err(SignalPushError::Ended);
+        }
+        if !state.signals.values().any(Option::is_none) {
+            return Err(SignalPushError::NoPushSignal);
+        }
+        let frontier = state.frontier;
+        let mut current = state.current.clone();
+        let (mut updates, mut errors, mut accepted) = (Vec::new(), Vec::new(), 0);
+        let now = itscam_types::time::now_ms();
+        for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+            let text = String::from_utf8_lossy(raw);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let line = i as u64 + 1;
+            let reject = |kind: ErrorKind, ts_ms: Option<u64>, reason: String| ErrorRow {
+                source: SIGNALS_PUSH_LABEL.to_string(),
+                line: Some(line),
+                camera_id: None,
+                ts_ms,
+                kind,
+                reason,
+                rejected_at_ms: now,
+            };
+            let l: SignalLine = match serde_json::from_str(text) {
+                Ok(l) => l,
+                Err(e) => {
+                    errors.push(reject(ErrorKind::MalformedSignal, None, format!("not a signal change {{\"signal_id\", \"ts_ms\", \"state\"}}: {e}")));
+                    continue;
+                }
+            };
+            match state.signals.get(&l.signal_id) {
+                None => {
+                    errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("no [[signal]] {:?}", l.signal_id)));
+                    continue;
+                }
+                Some(Some(source)) => {
+                    errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("signal {:?} reads {source}, not pushes (source = \"push\")", l.signal_id)));
+                    continue;
+                }
+                Some(None) => {}
+            }
+            let prev = current.get(&l.signal_id).copied();
+            if l.ts_ms < frontier {
+                errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is behind the pipeline's event time {frontier}: the crossings before it are judged already", l.ts_ms)));
+                continue;
+            }
+            if let Some((_, at)) = prev.filter(|(_, at)| l.ts_ms < *at) {
+                errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is before signal {:?}'s previous change at {at}", l.ts_ms, l.signal_id)));
+                continue;
+            }
+            accepted += 1;
+            current.insert(l.signal_id.clone(), (l.state, l.ts_ms));
+            match prev {
+                Some((p, _)) if p == l.state => {}
+                Some((p, _)) => {
+                    updates.push(((l.signal_id.clone(), p), l.ts_ms, -1));
+                    updates.push(((l.signal_id, l.state), l.ts_ms, 1));
+                }
+                None => updates.push(((l.signal_id, l.state), l.ts_ms, 1)),
+            }
+        }
+        let queued = state.pending.len() + state.errors.len();
+        if queued + updates.len() + errors.len() > self.queue_limit {
+            return Err(SignalPushError::Full { queued, limit: self.queue_limit });
+        }
+        let rejected = errors.iter().map(RejectedLine::from).collect();
+        state.current = current;
+        state.pending.extend(updates);
+        state.errors.extend(errors);
+        if let Some(a) = &state.activator {
+            let _ = a.activate();
+        }
+        Ok(SignalsPushed { accepted, rejected })
+    }
+}
+
+/// The signal collection's updates and the rejected pushed lines. `follow` is the stream whose
+/// frontier the signals keep up with (the facts); only the worker with `feeds = true` takes
+/// from the control, the others follow the frontier.
+// `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
+#[allow(clippy::result_large_err)]
+pub fn signals_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: SignalControl, feeds: bool) -> (Stream<'s, u64, Vec<SignalUpdate>>, Stream<'s, u64, Vec<ErrorRow>>) {
+    let scope = follow.scope();
+    let both = follow.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Result<SignalUpdate, ErrorRow>>>, _, _, _>(Pipeline, "Signals", move |cap, info| {
+        let mut cap = Some(cap);
+        if feeds {
+            control.lock().activator = Some(scope.worker().sync_activator_for(info.address.to_vec()));
+        }
+        move |(input, frontier), output| {
+            input.for_each(|_, _| {});
+            let Some(c) = cap.as_mut() else { return };
+            if !feeds {
+                match frontier.frontier().iter().min() {
+                    Some(&t) if t > *c.time() => c.downgrade(&t),
+                    Some(_) => {}
+                    None => cap = None,
+                }
+                return;
+            }
+            // Under one lock: what is pending is at or after the capability, and the frontier a
+            // push is checked against is the one the capability moves to.
+            let mut state = control.lock();
+            if !state.pending.is_empty() || !state.errors.is_empty() {
+                let mut session = output.session(&*c);
+                for u in state.pending.drain(..) {
+                    session.give(Ok(u));
+                }
+                for e in state.errors.drain(..) {
+                    session.give(Err(e));
+                }
+            }
+            match frontier.frontier().iter().min() {
+                Some(&t) if t > *c.time() => {
+                    c.downgrade(&t);
+                    state.frontier = t;
+                }
+                Some(_) => {}
+                None => {
+                    cap = None;
+                    state.ended = true;
+                }
+            }
+        }
+    });
+    both.ok_err(|r| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(queue: usize) -> SignalControl {
+        let text = format!(
+            "[service]\npush_queue_lines = {queue}\n[[camera]]\nid = \"c\"\nsource = \"push\"\n[[signal]]\nid = \"p\"\nsource = \"push\"\n"
+        );
+        SignalControl::new(&PipelineConfig::from_toml(&text).unwrap(), Vec::new())
+    }
+
+    fn line(id: &str, ts: u64, state: &str) -> String {
+        format!("{{\"signal_id\":\"{id}\",\"ts_ms\":{ts},\"state\":\"{state}\"}}\n")
+    }
+
+    #[test]
+    fn changes_become_retraction_and_insertion_at_their_time_and_late_ones_are_refused() {
+        let c = control(100);
+        c.lock().frontier = 1_000;
+        let body = [line("p", 2_000, "green"), line("p", 3_000, "green"), line("p", 4_000, "red"), line("p", 3_500, "green"), line("p", 999, "red")].concat();
+        let pushed = c.push(body.as_bytes()).unwrap();
+        assert_eq!(pushed.accepted, 3);
+        let why: Vec<(u64, &str)> = pushed.rejected.iter().map(|r| (r.line, r.kind.as_str())).collect();
+        assert_eq!(why, vec![(4, "late"), (5, "late")]);
+        let state = c.lock();
+        let p = |s| ("p".to_string(), s);
+        assert_eq!(state.pending, vec![(p(SignalState::Green), 2_000, 1), (p(SignalState::Green), 4_000, -1), (p(SignalState::Red), 4_000, 1)]);
+        assert_eq!(state.errors.len(), 2);
+    }
+
+    #[test]
+    fn a_push_past_the_queue_is_refused_whole_and_changes_nothing() {
+        let c = control(3);
+        c.push([line("p", 1, "green"), line("p", 2, "red")].concat().as_bytes()).unwrap();
+        let refused = c.push([line("p", 3, "green"), line("p", 4, "red")].concat().as_bytes());
+        assert!(matches!(refused, Err(SignalPushError::Full { queued: 3, limit: 3 })), "{refused:?}");
+        // The refused push did not move the signal's last change: the same lines go in once drained.
+        c.lock().pending.clear();
+        assert_eq!(c.push([line("p", 3, "green")].concat().as_bytes()).unwrap().accepted, 1);
+    }
+}
