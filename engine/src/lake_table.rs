@@ -1,9 +1,17 @@
-//! A DataFusion table over exactly the committed files of one lake table: every scan brings
+//! A DataFusion table over exactly the committed files of one lake table: every query brings
 //! the lake's commit log up to date (one listing when nothing changed) and reads the live
 //! files, with the partition columns (`camera_id`, `date`) parsed from their paths. Files that
 //! no commit lists (uploads in progress, crashed writers) are never read.
+//!
+//! **Fresh reads.** In the process that runs the pipeline, the view also has the writer's
+//! [`UnwrittenRows`]: each query then reads the committed files *and* what the writer holds
+//! (rows of files in progress, files waiting for a checkpoint), taken at one instant, so a row
+//! is visible as soon as the writer has it and is never counted twice (see the protocol in
+//! `itscam_sinks::unwritten`). One query sees one snapshot in every table it reads: the first
+//! scan takes it ([`QuerySnapshot`]) and the others reuse it.
 
 use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
@@ -18,28 +26,91 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::physical_plan::empty::EmptyExec;
-use itscam_sinks::{FileEntry, Lake, LakeState, SinkError, Table};
+use datafusion::physical_plan::union::UnionExec;
+use itscam_sinks::{FileEntry, Lake, LakeState, SinkError, Table, Unwritten, UnwrittenPart, UnwrittenRows};
 use std::sync::Arc;
+
+/// How many times a read retries when vacuum moved the lake past the writer's answer.
+const READ_ATTEMPTS: usize = 5;
 
 /// The lake and its committed state, shared by the tables of one query engine.
 #[derive(Debug)]
 pub struct LakeView {
     lake: Lake,
     state: tokio::sync::Mutex<LakeState>,
+    unwritten: Option<UnwrittenRows>,
+}
+
+/// What one query reads: the committed state and, when the view is fresh, what the writer
+/// held at that commit.
+#[derive(Debug)]
+pub struct LakeRead {
+    state: LakeState,
+    unwritten: Unwritten,
+}
+
+impl LakeRead {
+    /// The files of `table` to read: committed ones and ones uploaded and not committed.
+    fn files(&self, table: Table) -> Vec<FileEntry> {
+        let committed = self.state.files_of(table.name()).cloned();
+        committed.chain(self.unwritten.files.iter().filter(|f| f.table == table.name()).cloned()).collect()
+    }
+
+    /// The rows of `table` the writer holds in memory.
+    fn parts(&self, table: Table) -> impl Iterator<Item = &UnwrittenPart> {
+        self.unwritten.parts.iter().filter(move |p| p.table == table)
+    }
+}
+
+/// The read of one query, taken by its first scan and shared by the others: set as a
+/// `SessionConfig` extension by the query engine.
+#[derive(Debug, Default)]
+pub struct QuerySnapshot {
+    read: tokio::sync::OnceCell<Arc<LakeRead>>,
 }
 
 impl LakeView {
-    /// A view with nothing loaded yet (the first scan loads the state).
+    /// A view of committed files, with nothing loaded yet (the first scan loads the state).
     pub fn new(lake: Lake) -> Self {
-        LakeView { lake, state: tokio::sync::Mutex::new(LakeState::default()) }
+        LakeView { lake, state: tokio::sync::Mutex::new(LakeState::default()), unwritten: None }
     }
 
-    /// The live files of `table`, after catching up with the commit log.
-    pub async fn files(&self, table: Table) -> Result<Vec<FileEntry>, SinkError> {
+    /// A view of committed files and of what the writer behind `unwritten` holds.
+    pub fn fresh(lake: Lake, unwritten: UnwrittenRows) -> Self {
+        LakeView { unwritten: Some(unwritten), ..LakeView::new(lake) }
+    }
+
+    /// The committed state, caught up with the commit log, and what the writer holds beyond
+    /// it. The state is first brought up to date (so every commit it has existed before the
+    /// writer is asked), then brought to the writer's newest commit, not beyond: commits of
+    /// the writer after it hold rows its answer has too.
+    pub async fn read(&self) -> Result<LakeRead, SinkError> {
         let mut state = self.state.lock().await;
-        self.lake.refresh(&mut state).await?;
-        Ok(state.files_of(table.name()).cloned().collect())
+        for _ in 0..READ_ATTEMPTS {
+            self.lake.refresh(&mut state).await?;
+            let Some(unwritten) = self.snapshot().await else {
+                return Ok(LakeRead { state: state.clone(), unwritten: Unwritten::default() });
+            };
+            let Some(after) = unwritten.after_commit else {
+                return Ok(LakeRead { state: state.clone(), unwritten });
+            };
+            if state.seq.is_some_and(|s| s >= after) {
+                return Ok(LakeRead { state: state.clone(), unwritten });
+            }
+            self.lake.refresh_until(&mut state, after).await?;
+            if state.seq == Some(after) {
+                return Ok(LakeRead { state: state.clone(), unwritten });
+            }
+            // Vacuum removed the commits between: the state was reloaded past the writer's
+            // answer (or the listing does not show the commit yet); ask again.
+        }
+        Err(SinkError::Conflict(format!("the commit log did not reach the writer's newest commit in {READ_ATTEMPTS} attempts (vacuum raced with the read)")))
+    }
+
+    async fn snapshot(&self) -> Option<Unwritten> {
+        self.unwritten.as_ref()?.snapshot().await
     }
 }
 
@@ -79,7 +150,12 @@ impl TableProvider for CommittedTable {
     }
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
-        let files = self.view.files(self.table).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let read = match state.config().get_extension::<QuerySnapshot>() {
+            Some(snapshot) => snapshot.read.get_or_try_init(|| async { self.view.read().await.map(Arc::new) }).await.cloned(),
+            None => self.view.read().await.map(Arc::new),
+        }
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let files = read.files(self.table);
         let columns = self.table.partition_columns();
         let partition_filters: Vec<Expr> = filters.iter().filter(|f| expr_applicable_for_cols(columns, f)).cloned().collect();
         let nullable: Vec<Field> = columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect();
@@ -96,21 +172,61 @@ impl TableProvider for CommittedTable {
                 selected.push(pf);
             }
         }
-        if selected.is_empty() {
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        let target = state.config().target_partitions().max(1);
+        if !selected.is_empty() {
+            let format = ParquetFormat::default();
+            let table_schema = TableSchemaBuilder::from(&self.table.file_schema()).with_table_partition_cols(self.partition_fields()).build();
+            let groups = FileGroup::new(selected).split_files(target);
+            let config = FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            inputs.push(format.create_physical_plan(state, config).await?);
+        }
+        let mut partitions: Vec<Vec<RecordBatch>> = Vec::new();
+        for part in read.parts(self.table) {
+            let values: Vec<ScalarValue> = columns
+                .iter()
+                .map(|c| ScalarValue::Utf8(Some(if *c == "camera_id" { part.camera_id.clone().unwrap_or_default() } else { part.date.clone() })))
+                .collect();
+            let mut probe = PartitionedFile::new("unwritten", 0);
+            probe.partition_values = values.clone();
+            if filter_partitioned_file(probe, &partition_filters, &partition_schema)?.is_none() {
+                continue;
+            }
+            for batch in &part.batches {
+                let batch = with_partition_columns(&self.table.table_schema(), batch, &values)?;
+                if partitions.len() < target {
+                    partitions.push(vec![batch]);
+                } else {
+                    let i = partitions.iter().enumerate().min_by_key(|(_, p)| p.iter().map(RecordBatch::num_rows).sum::<usize>()).map_or(0, |(i, _)| i);
+                    partitions[i].push(batch);
+                }
+            }
+        }
+        if !partitions.is_empty() {
+            let memory = MemorySourceConfig::try_new(&partitions, self.schema(), projection.cloned())?.with_limit(limit);
+            inputs.push(datafusion::datasource::source::DataSourceExec::from_data_source(memory));
+        }
+        if inputs.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.schema().project(p)?),
                 None => self.schema(),
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let format = ParquetFormat::default();
-        let table_schema = TableSchemaBuilder::from(&self.table.file_schema()).with_table_partition_cols(self.partition_fields()).build();
-        let groups = FileGroup::new(selected).split_files(state.config().target_partitions());
-        let config = FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
-            .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        format.create_physical_plan(state, config).await
+        UnionExec::try_new(inputs)
     }
+}
+
+/// `batch` (in the file schema) with the constant partition columns appended: a batch of
+/// the table schema.
+fn with_partition_columns(schema: &SchemaRef, batch: &RecordBatch, values: &[ScalarValue]) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for v in values {
+        columns.push(v.to_array_of_size(batch.num_rows())?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

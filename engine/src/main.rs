@@ -196,7 +196,7 @@ fn optional_config(path: &Option<PathBuf>) -> anyhow::Result<PipelineConfig> {
 }
 
 fn limits(base: &QueryConfig, timeout_ms: Option<u64>, max_rows: Option<usize>) -> anyhow::Result<QueryConfig> {
-    let q = QueryConfig { timeout_ms: timeout_ms.unwrap_or(base.timeout_ms), max_rows: max_rows.unwrap_or(base.max_rows) };
+    let q = QueryConfig { timeout_ms: timeout_ms.unwrap_or(base.timeout_ms), max_rows: max_rows.unwrap_or(base.max_rows), ..base.clone() };
     anyhow::ensure!(q.timeout_ms > 0 && q.max_rows > 0, "--timeout-ms and --max-rows must be at least 1");
     Ok(q)
 }

@@ -1,16 +1,17 @@
 //! SQL over the lake with DataFusion: every table registered by name over its committed files
-//! (see `lake_table.rs`), read-only, with a timeout and a row limit.
+//! (see `lake_table.rs`) and, in the process that runs the pipeline, the rows its writer holds
+//! too; read-only, with a timeout and a row limit.
 
-use crate::lake_table::{CommittedTable, LakeView};
+use crate::lake_table::{CommittedTable, LakeView, QuerySnapshot};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
-use itscam_sinks::{Lake, Table};
+use itscam_sinks::{Lake, Table, UnwrittenRows};
 use itscam_types::config::QueryConfig;
 use itscam_types::{Blame, Blamed};
 use futures::StreamExt;
@@ -105,6 +106,17 @@ impl QueryEngine {
     /// seen by the next query. Checks first that the lake is reachable (a missing bucket or bad
     /// credentials is an error naming the bucket).
     pub async fn open(lake: &Lake, limits: QueryConfig) -> Result<Self, QueryError> {
+        Self::open_with(lake, limits, None).await
+    }
+
+    /// Like [`QueryEngine::open`], and each query also reads what the writer behind
+    /// `unwritten` holds and has not committed (see `lake_table.rs`): rows are visible as soon
+    /// as the writer has them.
+    pub async fn open_fresh(lake: &Lake, limits: QueryConfig, unwritten: UnwrittenRows) -> Result<Self, QueryError> {
+        Self::open_with(lake, limits, Some(unwritten)).await
+    }
+
+    async fn open_with(lake: &Lake, limits: QueryConfig, unwritten: Option<UnwrittenRows>) -> Result<Self, QueryError> {
         lake.verify().await?;
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
@@ -114,7 +126,10 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let store_url = url::Url::parse(&lake.store_url()).map_err(|e| QueryError::Setup(e.to_string()))?;
         ctx.register_object_store(&store_url, lake.store());
-        let view = Arc::new(LakeView::new(lake.clone()));
+        let view = Arc::new(match unwritten {
+            Some(unwritten) => LakeView::fresh(lake.clone(), unwritten),
+            None => LakeView::new(lake.clone()),
+        });
         for table in Table::ALL {
             let provider = CommittedTable::new(table, view.clone()).map_err(|e| QueryError::Setup(e.to_string()))?;
             ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Setup(e.to_string()))?;
@@ -150,7 +165,12 @@ impl QueryEngine {
         let mut sent = 0usize;
         let mut truncated = false;
         let work = async {
-            let df = self.ctx.sql_with_options(sql, options).await.map_err(classify)?;
+            // One read of the lake for the whole query, whatever tables it scans.
+            let mut state = self.ctx.state();
+            state.config_mut().set_extension(Arc::new(QuerySnapshot::default()));
+            let plan = state.create_logical_plan(sql).await.map_err(classify)?;
+            options.verify_plan(&plan).map_err(classify)?;
+            let df = DataFrame::new(state, plan);
             // EXPLAIN [ANALYZE] must stay the root of its plan (DataFusion refuses a limit above
             // it); its answer is one row per plan node anyway.
             let explains = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));

@@ -360,7 +360,13 @@ impl Lake {
 
     /// Applies the commits published after `state.seq`, in order.
     async fn apply_new_commits(&self, state: &mut LakeState) -> Result<Applied, SinkError> {
-        let listed = self.list_seqs("commits", state.seq).await?;
+        self.apply_commits_until(state, u64::MAX).await
+    }
+
+    /// Applies the commits published after `state.seq` up to `until`, in order.
+    async fn apply_commits_until(&self, state: &mut LakeState, until: u64) -> Result<Applied, SinkError> {
+        let mut listed = self.list_seqs("commits", state.seq).await?;
+        listed.retain(|(seq, _)| *seq <= until);
         let first = state.seq.map_or(0, |s| s + 1);
         let mut expected = first;
         for (seq, meta) in listed {
@@ -389,6 +395,25 @@ impl Lake {
         }
         let mut next = state.clone();
         match self.apply_new_commits(&mut next).await? {
+            Applied::Ok => *state = next,
+            Applied::Gap => *state = self.load_state().await?,
+        }
+        Ok(())
+    }
+
+    /// Brings `state` up to commit `until`, not beyond, unless vacuum removed the commits it
+    /// needed: then it is reloaded from the newest snapshot and may pass `until` (callers that
+    /// need the exact seq check `state.seq`).
+    pub async fn refresh_until(&self, state: &mut LakeState, until: u64) -> Result<(), SinkError> {
+        if state.seq.is_some_and(|s| s >= until) {
+            return Ok(());
+        }
+        if state.legacy || state.seq.is_none() {
+            *state = self.load_state().await?;
+            return Ok(());
+        }
+        let mut next = state.clone();
+        match self.apply_commits_until(&mut next, until).await? {
             Applied::Ok => *state = next,
             Applied::Gap => *state = self.load_state().await?,
         }

@@ -14,6 +14,7 @@ mod lake;
 mod maintenance;
 mod rows;
 pub mod schema;
+mod unwritten;
 mod writer;
 
 pub use batch::*;
@@ -23,4 +24,5 @@ pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;
 pub use rows::SinkRows;
+pub use unwritten::{Unwritten, UnwrittenPart, UnwrittenRows};
 pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, WriterSummary};

@@ -11,6 +11,7 @@ use crate::error::SinkError;
 use crate::lake::Lake;
 use crate::rows::SinkRows;
 use crate::schema::Table;
+use crate::unwritten::{Unwritten, UnwrittenPart, UnwrittenRows};
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::utc_date;
@@ -25,13 +26,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-enum Msg {
+pub(crate) enum Msg {
     Rows(SinkRows),
     /// Rows of the dataflow's time `t` (event time, ms).
     RowsAt(u64, SinkRows),
     /// A checkpoint at time `t`: it covers the rows of earlier times.
     Checkpoint(u64, Value),
     Flush(oneshot::Sender<()>),
+    /// What is not committed yet, for a reader ([`UnwrittenRows::snapshot`]).
+    Unwritten(oneshot::Sender<Unwritten>),
 }
 
 /// When the files a writer uploads are committed (made visible).
@@ -79,7 +82,7 @@ pub struct LakeSink {
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::RowsAt(..) => "RowsAt", Msg::Checkpoint(..) => "Checkpoint", Msg::Flush(_) => "Flush" })
+        f.write_str(match self { Msg::Rows(_) => "Rows", Msg::RowsAt(..) => "RowsAt", Msg::Checkpoint(..) => "Checkpoint", Msg::Flush(_) => "Flush", Msg::Unwritten(_) => "Unwritten" })
     }
 }
 
@@ -190,6 +193,19 @@ impl LakeWriter {
 
     /// Starts the writer with a commit policy.
     pub fn start_with(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
+        Self::start_inner(lake, config, run_id, policy, false, runtime)
+    }
+
+    /// Starts the writer with a commit policy and a reader of the rows it holds: the writer
+    /// then keeps the record batches of every file in progress beside their encoding (they
+    /// count against `max_buffer_bytes`), so [`UnwrittenRows::snapshot`] can hand them out.
+    pub fn start_readable(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter, UnwrittenRows) {
+        let (sink, writer) = Self::start_inner(lake, config, run_id, policy, true, runtime);
+        let reader = UnwrittenRows::new(sink.tx.downgrade());
+        (sink, writer, reader)
+    }
+
+    fn start_inner(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, readable: bool, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let (committed_tx, committed) = tokio::sync::watch::channel(None);
@@ -199,6 +215,8 @@ impl LakeWriter {
             config,
             run_id,
             policy,
+            readable,
+            last_commit: None,
             seq: 0,
             buffers: HashMap::new(),
             held: BTreeMap::new(),
@@ -230,6 +248,8 @@ struct PartKey {
 struct Buffer {
     rows: SinkRows,
     encoder: Option<ArrowWriter<Vec<u8>>>,
+    /// The encoded rows as record batches too, when the writer is readable.
+    batches: Vec<RecordBatch>,
     encoded_rows: usize,
     since: Instant,
 }
@@ -242,7 +262,9 @@ impl Buffer {
     /// Memory held: staged rows, the encoder's row group in progress and the encoded bytes of
     /// the file so far.
     fn memory_bytes(&self) -> usize {
-        self.rows.memory_bytes() + self.encoder.as_ref().map_or(0, |e| e.memory_size() + e.bytes_written())
+        self.rows.memory_bytes()
+            + self.encoder.as_ref().map_or(0, |e| e.memory_size() + e.bytes_written())
+            + self.batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>()
     }
 }
 
@@ -259,6 +281,10 @@ struct WriterState {
     config: WriterConfig,
     run_id: String,
     policy: CommitPolicy,
+    /// Whether buffers keep their record batches for [`UnwrittenRows`].
+    readable: bool,
+    /// The seq of this writer's newest commit.
+    last_commit: Option<u64>,
     seq: u64,
     buffers: HashMap<PartKey, Buffer>,
     /// Under [`CommitPolicy::AtCheckpoints`]: timed rows by time, until a checkpoint above it.
@@ -305,6 +331,10 @@ impl WriterState {
                         }
                         self.write_where(|_| true).await?;
                         self.commit(Some(value)).await?;
+                    }
+                    Some(Msg::Unwritten(reply)) => {
+                        let unwritten = self.unwritten()?;
+                        let _ = reply.send(unwritten);
                     }
                     Some(Msg::Flush(done)) => {
                         self.write_where(|_| true).await?;
@@ -355,6 +385,7 @@ impl WriterState {
         }
         // Our next commit goes after this one (publish moves past a vacuumed range itself).
         self.next_commit = Some(commit.seq + 1);
+        self.last_commit = Some(commit.seq);
         for f in &commit.added {
             if let Some(t) = Table::ALL.iter().find(|t| t.name() == f.table) {
                 let entry = self.summary.tables.entry(t.name()).or_default();
@@ -378,6 +409,30 @@ impl WriterState {
         Ok(())
     }
 
+    /// Every row taken in and not committed, with the commit it follows: the rows of files in
+    /// progress (staged now, so each is one batch of its partition), of files uploaded and not
+    /// committed, and rows held for a checkpoint.
+    fn unwritten(&mut self) -> Result<Unwritten, SinkError> {
+        let mut parts = Vec::new();
+        if self.readable {
+            for (key, buffer) in &mut self.buffers {
+                if !buffer.rows.is_empty() {
+                    tokio::task::block_in_place(|| stage(key.table, buffer, true))?;
+                }
+                if !buffer.batches.is_empty() {
+                    parts.push(UnwrittenPart { table: key.table, camera_id: key.camera_id.clone(), date: key.date.clone(), batches: buffer.batches.clone() });
+                }
+            }
+            for rows in self.held.values().flatten() {
+                for (key, run) in rows.clone().split(part_key) {
+                    let batch = run.batch().map_err(|e| SinkError::encode(key.table.name(), e))?;
+                    parts.push(UnwrittenPart { table: key.table, camera_id: key.camera_id, date: key.date, batches: vec![batch] });
+                }
+            }
+        }
+        Ok(Unwritten { after_commit: self.last_commit, parts, files: self.uncommitted.clone() })
+    }
+
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
         let n = rows.len();
         // Rows arrive grouped by camera and time: split each batch into runs of one partition
@@ -387,7 +442,7 @@ impl WriterState {
             match self.buffers.get_mut(&key) {
                 Some(buffer) => buffer.rows.append(run),
                 None => {
-                    self.buffers.insert(key.clone(), Buffer { rows: run, encoder: None, encoded_rows: 0, since: Instant::now() });
+                    self.buffers.insert(key.clone(), Buffer { rows: run, encoder: None, batches: Vec::new(), encoded_rows: 0, since: Instant::now() });
                 }
             }
             touched.push(key);
@@ -395,7 +450,8 @@ impl WriterState {
         for key in touched {
             let Some(buffer) = self.buffers.get_mut(&key) else { continue };
             if buffer.rows.len() >= BATCH_ROWS {
-                tokio::task::block_in_place(|| stage(key.table, buffer))?;
+                let readable = self.readable;
+                tokio::task::block_in_place(|| stage(key.table, buffer, readable))?;
             }
             if buffer.total_rows() >= self.config.max_rows {
                 let buffer = self.buffers.remove(&key).expect("present");
@@ -444,7 +500,7 @@ impl WriterState {
         let n = buffer.total_rows();
         let table = key.table;
         let bytes = tokio::task::block_in_place(|| {
-            stage(table, &mut buffer)?;
+            stage(table, &mut buffer, false)?;
             let mut encoder = buffer.encoder.take().expect("staging creates the encoder");
             let fail = |e: parquet::errors::ParquetError| SinkError::encode(table.name(), e);
             encoder.finish().map_err(fail)?;
@@ -467,8 +523,9 @@ impl WriterState {
     }
 }
 
-/// Encodes the staged rows of `buffer` into its Parquet writer (created on first use).
-fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
+/// Encodes the staged rows of `buffer` into its Parquet writer (created on first use),
+/// keeping their record batch when `keep`.
+fn stage(table: Table, buffer: &mut Buffer, keep: bool) -> Result<(), SinkError> {
     let fail = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::encode(table.name(), e);
     let empty = buffer.rows.empty_like();
     let rows = std::mem::replace(&mut buffer.rows, empty);
@@ -479,6 +536,9 @@ fn stage(table: Table, buffer: &mut Buffer) -> Result<(), SinkError> {
     let encoder = buffer.encoder.as_mut().expect("created above");
     encoder.write(&batch).map_err(|e| fail(e.into()))?;
     buffer.encoded_rows += batch.num_rows();
+    if keep {
+        buffer.batches.push(batch);
+    }
     Ok(())
 }
 
@@ -501,6 +561,7 @@ mod tests {
     use super::*;
     use itscam_types::{ErrorKind, ErrorRow};
     use serde_json::json;
+    use crate::commit_log::LakeState;
 
     fn rejected(n: usize, ts_ms: u64) -> SinkRows {
         let row = |i: usize| ErrorRow {
@@ -517,10 +578,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_commits_the_rows_below_its_time_even_when_later_ones_came_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
-        runtime.block_on(lake.init_log("t")).unwrap();
+        let (_dir, runtime, lake) = scratch_lake();
         let (sink, writer) = LakeWriter::start_with(lake.clone(), WriterConfig::default(), "t".into(), CommitPolicy::AtCheckpoints, runtime.handle());
         // The dataflow delivers time 2000 before the checkpoint at 1500 is taken.
         assert!(sink.send_at(1000, rejected(3, 1000)));
@@ -588,5 +646,69 @@ mod tests {
         assert_eq!(rows, sent);
         let (rolls, files, rows) = run(WriterConfig::default().max_buffer_bytes);
         assert_eq!((rolls, files, rows), (0, 50, sent), "the default budget holds these rows to the end");
+    }
+
+    /// A runtime and a fresh local lake with its log (the directory lives as long as the guard).
+    fn scratch_lake() -> (tempfile::TempDir, tokio::runtime::Runtime, Lake) {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        runtime.block_on(lake.init_log("t")).unwrap();
+        (dir, runtime, lake)
+    }
+
+    fn unwritten_rows(u: &Unwritten) -> u64 {
+        let held: usize = u.parts.iter().flat_map(|p| &p.batches).map(RecordBatch::num_rows).sum();
+        held as u64 + u.files.iter().map(|f| f.rows).sum::<u64>()
+    }
+
+    /// Under checkpoints: rows held for a checkpoint, files uploaded and not committed, and
+    /// committed rows add up to every row sent, at each step; once the writer ends there is
+    /// nothing to read.
+    #[test]
+    fn a_readable_writer_hands_out_every_row_it_has_not_committed_once() {
+        let (_dir, runtime, lake) = scratch_lake();
+        let (sink, writer, reader) = LakeWriter::start_readable(lake.clone(), WriterConfig::default(), "t".into(), CommitPolicy::AtCheckpoints, runtime.handle());
+        let read = || {
+            let u = runtime.block_on(reader.snapshot()).expect("the writer runs");
+            let mut state = LakeState::default();
+            if let Some(seq) = u.after_commit {
+                runtime.block_on(lake.refresh_until(&mut state, seq)).unwrap();
+                assert_eq!(state.seq, Some(seq));
+            }
+            (state.rows_of("errors"), unwritten_rows(&u), u.files.len())
+        };
+        assert!(sink.send_at(1000, rejected(3, 1000)));
+        assert!(sink.send_at(2000, rejected(5, 2000)));
+        assert_eq!(read(), (0, 8, 0), "held for a checkpoint");
+        assert!(sink.checkpoint_at(1500, json!({"time": 1500})));
+        assert_eq!(read(), (3, 5, 0), "the checkpoint committed the rows below it");
+        assert!(sink.send(rejected(4, 3000)));
+        runtime.block_on(sink.flush()).unwrap();
+        assert_eq!(read(), (3, 9, 1), "a file uploaded, waiting for a checkpoint");
+        assert!(sink.checkpoint(json!({"time": u64::MAX})));
+        assert_eq!(read(), (12, 0, 0));
+        drop(sink);
+        runtime.block_on(writer.finish()).unwrap();
+        assert!(runtime.block_on(reader.snapshot()).is_none(), "an ended writer has nothing unwritten");
+    }
+
+    /// Rows staged for a reader are staged once: asking twice does not double them, and the
+    /// file written at the end holds each row once.
+    #[test]
+    fn asking_twice_counts_rows_in_progress_once() {
+        let (_dir, runtime, lake) = scratch_lake();
+        let (sink, writer, reader) = LakeWriter::start_readable(lake.clone(), WriterConfig::default(), "t".into(), CommitPolicy::EveryWrite, runtime.handle());
+        let unwritten = || unwritten_rows(&runtime.block_on(reader.snapshot()).unwrap());
+        assert!(sink.send(detections("cam-1", 100)));
+        assert_eq!((unwritten(), unwritten()), (100, 100));
+        assert!(sink.send(detections("cam-1", 50)));
+        assert!(sink.send(detections("cam-2", 20)));
+        assert_eq!(unwritten(), 170);
+        runtime.block_on(sink.flush()).unwrap();
+        assert_eq!(unwritten(), 0, "flushed and committed");
+        drop(sink);
+        runtime.block_on(writer.finish()).unwrap();
+        assert_eq!(runtime.block_on(lake.load_state()).unwrap().rows_of("detections"), 170);
     }
 }

@@ -7,10 +7,14 @@
 //! wall clock (push cameras' event time follows it), and keeps the instant of each push. The
 //! main thread asks `SELECT ts_ms FROM detections WHERE ts_ms > <newest seen>` every
 //! `--poll-ms`; a frame's freshness is the instant its row first appears − the instant it was
-//! pushed. `--max-age-ms` sets `[lake.writer] max_age_ms` (default: the engine's, 30 s), the knob
-//! that decides it today: SQL reads committed files only.
+//! pushed. It also reports the time from the frame's watermark passing (the push of the first
+//! frame at least `[pipeline] lateness_ms` later: before that the pipeline may not emit it) to
+//! its row being visible, the measure of issue 13's "a row within one second of its frame's
+//! watermark passing". `--max-age-ms` sets `[lake.writer] max_age_ms` (default: the engine's,
+//! 30 s): with fresh SQL (the default) it should not matter; `--not-fresh` sets `[query] fresh =
+//! false` (committed files only) for the comparison.
 //!
-//! Run with: freshness --itscam target/release/itscam [--seconds S] [--fps F] [--max-age-ms MS]
+//! Run with: freshness --itscam target/release/itscam [--seconds S] [--fps F] [--max-age-ms MS] [--lateness-ms MS] [--not-fresh]
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -37,6 +41,13 @@ struct Args {
     /// `[lake.writer] max_age_ms` of the engine (default: the engine's default).
     #[arg(long)]
     max_age_ms: Option<u64>,
+    /// `[pipeline] lateness_ms` of the engine (default: the engine's, 1 s): a frame's row cannot
+    /// leave the pipeline before its watermark passes, this long after it.
+    #[arg(long)]
+    lateness_ms: Option<u64>,
+    /// `[query] fresh = false`: SQL reads committed files only.
+    #[arg(long)]
+    not_fresh: bool,
     /// How often the reader asks for new rows, ms.
     #[arg(long, default_value_t = 50)]
     poll_ms: u64,
@@ -72,7 +83,9 @@ fn main() -> Result<()> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let writer = args.max_age_ms.map_or(String::new(), |ms| format!("[lake.writer]\nmax_age_ms = {ms}\n"));
-    let config = format!("[lake]\nurl = \"file://{}/lake\"\n{writer}[[camera]]\nid = \"cam-1\"\nsource = \"push\"\n", dir.display());
+    let query = if args.not_fresh { "[query]\nfresh = false\n" } else { "" };
+    let pipeline = args.lateness_ms.map_or(String::new(), |ms| format!("[pipeline]\nlateness_ms = {ms}\n"));
+    let config = format!("[lake]\nurl = \"file://{}/lake\"\n{pipeline}{writer}{query}[[camera]]\nid = \"cam-1\"\nsource = \"push\"\n", dir.display());
     std::fs::write(dir.join("config.toml"), config)?;
     let log = std::fs::File::create(dir.join("engine.log"))?;
     let itscam = std::fs::canonicalize(&args.itscam).with_context(|| format!("no itscam binary at {}", args.itscam.display()))?;
@@ -123,6 +136,8 @@ fn main() -> Result<()> {
 
     let mut newest = 0u64;
     let mut latencies: Vec<f64> = Vec::new();
+    // Frames seen, with the instant they were seen (their watermark's instant is known later).
+    let mut seen: Vec<(u64, Instant)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(args.seconds + 120);
     loop {
         let sql = serde_json::json!({ "sql": format!("SELECT ts_ms FROM detections WHERE ts_ms > {newest} ORDER BY ts_ms") }).to_string();
@@ -137,6 +152,7 @@ fn main() -> Result<()> {
             newest = newest.max(ts);
             if let Some(at) = pushed.lock().unwrap().get(&ts) {
                 latencies.push(seen_at.duration_since(*at).as_secs_f64() * 1000.0);
+                seen.push((ts, seen_at));
             }
         }
         let total = pushed.lock().unwrap().len();
@@ -154,11 +170,24 @@ fn main() -> Result<()> {
     }
     latencies.sort_by(f64::total_cmp);
     let p99 = quantile(&latencies, 0.99);
-    println!("freshness, frame pushed → its row visible to POST /api/v1/query ({} s × {} fps, [lake.writer] max_age_ms = {})",
-        args.seconds, args.fps, args.max_age_ms.map_or("default".into(), |m| m.to_string()));
-    println!("{:>6} {:>6} {:>9} {:>9} {:>9} {:>9}", "seen", "pushed", "p50 ms", "p90 ms", "p99 ms", "max ms");
-    println!("{:>6} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>9.0}", latencies.len(), total, quantile(&latencies, 0.5), quantile(&latencies, 0.9), p99, latencies[latencies.len() - 1]);
-    println!("goal p99 ≤ 1000 ms: {} (p99 {p99:.0} ms)", if p99 <= 1000.0 { "met" } else { "NOT met" });
+    // After the watermark: from the push of the first frame `lateness` later (frames the
+    // drain at the end emitted have none and are left out).
+    let lateness = args.lateness_ms.unwrap_or(itscam_types::config::RunConfig::default().lateness_ms);
+    let pushes = pushed.lock().unwrap();
+    let mut after: Vec<f64> = seen
+        .iter()
+        .filter_map(|(ts, at)| pushes.range(ts + lateness..).next().map(|(_, w)| at.saturating_duration_since(*w).as_secs_f64() * 1000.0))
+        .collect();
+    drop(pushes);
+    after.sort_by(f64::total_cmp);
+    println!("freshness, row visible to POST /api/v1/query ({} s × {} fps, [lake.writer] max_age_ms = {}, [pipeline] lateness_ms = {lateness}, [query] fresh = {})",
+        args.seconds, args.fps, args.max_age_ms.map_or("default".into(), |m| m.to_string()), !args.not_fresh);
+    println!("{:<22} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}", "from", "seen", "pushed", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    println!("{:<22} {:>6} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>9.0}", "frame pushed", latencies.len(), total, quantile(&latencies, 0.5), quantile(&latencies, 0.9), p99, latencies[latencies.len() - 1]);
+    if !after.is_empty() {
+        println!("{:<22} {:>6} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>9.0}", format!("watermark (+{lateness} ms)"), after.len(), total, quantile(&after, 0.5), quantile(&after, 0.9), quantile(&after, 0.99), after[after.len() - 1]);
+    }
+    println!("goal p99 ≤ 1000 ms from the frame pushed: {} (p99 {p99:.0} ms)", if p99 <= 1000.0 { "met" } else { "NOT met" });
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }

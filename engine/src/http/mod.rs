@@ -118,9 +118,14 @@ async fn to_v1(uri: axum::http::Uri) -> axum::response::Redirect {
 
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`, `itscam serve
 /// --config FILE`).
-pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig, live: Live) -> anyhow::Result<()> {
+/// With `unwritten`, queries also read what the pipeline's lake writer holds.
+pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig, unwritten: Option<itscam_sinks::UnwrittenRows>, live: Live) -> anyhow::Result<()> {
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
-    let state = runtime.block_on(AppState::open(lake, limits))?.with_live(live);
+    let engine = match unwritten {
+        Some(unwritten) => runtime.block_on(QueryEngine::open_fresh(lake, limits, unwritten))?,
+        None => runtime.block_on(QueryEngine::open(lake, limits))?,
+    };
+    let state = AppState { engine, lake_url: lake.url().into(), live: Arc::new(live) };
     eprintln!("itscam: HTTP API on http://{} (lake {})", listener.local_addr()?, lake.url());
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app(state)).await {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// `POST /api/v1/query`: body `{"sql": "..."}` (JSON) or the SQL text itself (any other content type).
+/// With a fresh engine (`[query] fresh` in the pipeline's process) it also reads the writer's rows.
 /// `Accept: application/vnd.apache.arrow.stream` returns an Arrow IPC stream, otherwise JSON.
 pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));

@@ -97,7 +97,14 @@ impl Services {
         }
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
 
-        let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
+        // Fresh SQL: the API's queries read what the writer holds too.
+        let (sink, writer, unwritten) = if options.http.is_some() && config.query.fresh {
+            let (sink, writer, unwritten) = LakeWriter::start_readable(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
+            (sink, writer, Some(unwritten))
+        } else {
+            let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
+            (sink, writer, None)
+        };
         if plan.checkpointed {
             let committed = sink.committed_checkpoints();
             let latest: CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
@@ -126,7 +133,7 @@ impl Services {
                 push: push.clone(),
                 push_max_body_bytes: config.service.push_max_body_bytes,
             };
-            crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), live)?;
+            crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), unwritten, live)?;
         }
         let progress = options.progress.then(|| Progress::start(stats));
         Ok(Services {

@@ -128,7 +128,7 @@ async fn cameras_report_their_health() {
 #[tokio::test]
 async fn bad_queries_get_clear_errors_and_limits_apply() {
     let lake = filled_lake("http-errors");
-    let app = app(state(&lake, QueryConfig { timeout_ms: 30_000, max_rows: 4 }).await);
+    let app = app(state(&lake, QueryConfig { max_rows: 4, ..QueryConfig::default() }).await);
     let cases = [
         (post("DROP TABLE detections"), StatusCode::FORBIDDEN, "read_only"),
         (post("INSERT INTO tracks SELECT * FROM tracks"), StatusCode::FORBIDDEN, "read_only"),
@@ -161,7 +161,7 @@ async fn bad_queries_get_clear_errors_and_limits_apply() {
 }
 
 async fn app_with_timeout(lake: &Lake, timeout_ms: u64) -> axum::Router {
-    app(state(lake, QueryConfig { timeout_ms, max_rows: 10 }).await)
+    app(state(lake, QueryConfig { timeout_ms, max_rows: 10, ..QueryConfig::default() }).await)
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod cli;
+mod fresh;
 mod golden;
 mod http;
 mod kafka;

@@ -6,7 +6,7 @@ use crate::support::*;
 use std::io::Write;
 
 /// The cam-1 frames of the example, as camera `camera`, shifted so the first is at `start_ms`.
-fn frames(camera: &str, start_ms: u64, n: usize) -> Vec<String> {
+pub(crate) fn frames(camera: &str, start_ms: u64, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(repo_root().join("examples/data/two-cameras.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().filter(|l| l.contains("\"cam-1\"")).take(n).map(|l| serde_json::from_str(l).unwrap()).collect();
     let first = lines[0]["ts_ms"].as_u64().unwrap();
@@ -24,7 +24,7 @@ fn detections_in(lines: &[String]) -> u64 {
     lines.iter().map(|l| itscam_types::jsonl::parse_frame(l).unwrap().detections.len() as u64).sum()
 }
 
-fn push(addr: &str, path: &str, lines: &[String]) -> (u16, String, serde_json::Value) {
+pub(crate) fn push(addr: &str, path: &str, lines: &[String]) -> (u16, String, serde_json::Value) {
     let body = lines.join("\n") + "\n";
     let (status, head, text) = http_raw(addr, "POST", path, &[("Content-Type", "application/x-ndjson")], body.as_bytes());
     (status, head, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))

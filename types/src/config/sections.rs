@@ -48,11 +48,15 @@ pub struct QueryConfig {
     pub timeout_ms: u64,
     /// Results are cut at this many rows (and flagged as truncated).
     pub max_rows: usize,
+    /// In the process that runs the pipeline (`itscam run --http`, `itscam serve --config`),
+    /// queries also read the rows the lake writer holds and has not committed, so a row is
+    /// visible within a second of arriving; `false`: committed files only.
+    pub fresh: bool,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { timeout_ms: 30_000, max_rows: 100_000 }
+        QueryConfig { timeout_ms: 30_000, max_rows: 100_000, fresh: true }
     }
 }
 

@@ -1,0 +1,64 @@
+//! What the lake writer holds and has not committed, for readers in the same process: the
+//! fresh part of a query (see the engine's `lake_table.rs`).
+//!
+//! **Protocol.** A reader asks the writer (a message in the same channel as the rows, so it
+//! comes after every row sent before it) and gets an [`Unwritten`]: the rows taken in and not
+//! committed, and `after_commit`, the seq of the writer's newest commit. Every row the writer
+//! took in is then in exactly one of: a commit at or below `after_commit`, or this answer. A
+//! reader that unions this answer with the lake state at `after_commit` (or at any later seq
+//! read *before* it asked: the writer's commits after that point do not exist yet) counts no
+//! row twice and misses none; commits by others (compaction) only rearrange committed rows.
+
+use crate::commit_log::FileEntry;
+use crate::schema::Table;
+use arrow::record_batch::RecordBatch;
+use tokio::sync::{mpsc, oneshot};
+
+/// Rows of one partition that the writer holds.
+#[derive(Clone, Debug)]
+pub struct UnwrittenPart {
+    /// Their table.
+    pub table: Table,
+    /// Their camera (`None` for tables not partitioned by camera).
+    pub camera_id: Option<String>,
+    /// Their UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The rows, in the table's file schema.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// A snapshot of what the writer has not committed.
+#[derive(Clone, Debug, Default)]
+pub struct Unwritten {
+    /// The seq of the writer's newest commit (`None`: it has committed nothing).
+    pub after_commit: Option<u64>,
+    /// Rows in memory: files in progress, and rows waiting for a checkpoint.
+    pub parts: Vec<UnwrittenPart>,
+    /// Files uploaded and not committed yet (they wait for a checkpoint).
+    pub files: Vec<FileEntry>,
+}
+
+/// A reader's handle on a writer started with [`crate::LakeWriter::start_readable`]. It does
+/// not keep the writer open: once the writer has ended, everything it wrote is committed (or,
+/// under `AtCheckpoints`, left for a replay) and [`UnwrittenRows::snapshot`] answers `None`.
+#[derive(Clone, Debug)]
+pub struct UnwrittenRows {
+    tx: mpsc::WeakUnboundedSender<super::writer::Msg>,
+}
+
+impl UnwrittenRows {
+    pub(crate) fn new(tx: mpsc::WeakUnboundedSender<super::writer::Msg>) -> Self {
+        UnwrittenRows { tx }
+    }
+
+    /// What the writer holds and has not committed, after every row sent before this call;
+    /// `None` when the writer has ended. Waits while the writer finishes what it is doing
+    /// (an upload, at most).
+    pub async fn snapshot(&self) -> Option<Unwritten> {
+        let tx = self.tx.upgrade()?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(super::writer::Msg::Unwritten(reply)).ok()?;
+        drop(tx);
+        answer.await.ok()
+    }
+}
