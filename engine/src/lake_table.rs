@@ -185,27 +185,7 @@ impl TableProvider for CommittedTable {
                 .build();
             inputs.push(format.create_physical_plan(state, config).await?);
         }
-        let mut partitions: Vec<Vec<RecordBatch>> = Vec::new();
-        for part in read.parts(self.table) {
-            let values: Vec<ScalarValue> = columns
-                .iter()
-                .map(|c| ScalarValue::Utf8(Some(if *c == "camera_id" { part.camera_id.clone().unwrap_or_default() } else { part.date.clone() })))
-                .collect();
-            let mut probe = PartitionedFile::new("unwritten", 0);
-            probe.partition_values = values.clone();
-            if filter_partitioned_file(probe, &partition_filters, &partition_schema)?.is_none() {
-                continue;
-            }
-            for batch in &part.batches {
-                let batch = with_partition_columns(&self.table.table_schema(), batch, &values)?;
-                if partitions.len() < target {
-                    partitions.push(vec![batch]);
-                } else {
-                    let i = partitions.iter().enumerate().min_by_key(|(_, p)| p.iter().map(RecordBatch::num_rows).sum::<usize>()).map_or(0, |(i, _)| i);
-                    partitions[i].push(batch);
-                }
-            }
-        }
+        let partitions = self.held_partitions(&read, &partition_filters, &partition_schema, target)?;
         if !partitions.is_empty() {
             let memory = MemorySourceConfig::try_new(&partitions, self.schema(), projection.cloned())?.with_limit(limit);
             inputs.push(datafusion::datasource::source::DataSourceExec::from_data_source(memory));
@@ -218,6 +198,37 @@ impl TableProvider for CommittedTable {
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
         UnionExec::try_new(inputs)
+    }
+}
+
+impl CommittedTable {
+    /// The rows of this table the writer holds (in `read`) whose partition passes
+    /// `partition_filters`, as batches of the table schema spread over at most `target`
+    /// partitions (each batch to the one with the fewest rows so far).
+    fn held_partitions(&self, read: &LakeRead, partition_filters: &[Expr], partition_schema: &DFSchema, target: usize) -> Result<Vec<Vec<RecordBatch>>> {
+        let (columns, schema) = (self.table.partition_columns(), self.table.table_schema());
+        let mut partitions: Vec<Vec<RecordBatch>> = Vec::new();
+        for part in read.parts(self.table) {
+            let values: Vec<ScalarValue> = columns
+                .iter()
+                .map(|c| ScalarValue::Utf8(Some(if *c == "camera_id" { part.camera_id.clone().unwrap_or_default() } else { part.date.clone() })))
+                .collect();
+            let mut probe = PartitionedFile::new("unwritten", 0);
+            probe.partition_values = values.clone();
+            if filter_partitioned_file(probe, partition_filters, partition_schema)?.is_none() {
+                continue;
+            }
+            for batch in &part.batches {
+                let batch = with_partition_columns(&schema, batch, &values)?;
+                if partitions.len() < target {
+                    partitions.push(vec![batch]);
+                } else {
+                    let i = partitions.iter().enumerate().min_by_key(|(_, p)| p.iter().map(RecordBatch::num_rows).sum::<usize>()).map_or(0, |(i, _)| i);
+                    partitions[i].push(batch);
+                }
+            }
+        }
+        Ok(partitions)
     }
 }
 

@@ -24,5 +24,5 @@ pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;
 pub use rows::SinkRows;
-pub use unwritten::{Unwritten, UnwrittenPart, UnwrittenRows};
-pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, WriterSummary};
+pub use unwritten::{Unwritten, UnwrittenPart};
+pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, UnwrittenRows, WriterSummary};

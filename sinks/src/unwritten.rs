@@ -1,5 +1,6 @@
 //! What the lake writer holds and has not committed, for readers in the same process: the
-//! fresh part of a query (see the engine's `lake_table.rs`).
+//! fresh part of a query (see the engine's `lake_table.rs`); the writer's handle that asks for
+//! it is [`crate::UnwrittenRows`].
 //!
 //! **Protocol.** A reader asks the writer (a message in the same channel as the rows, so it
 //! comes after every row sent before it) and gets an [`Unwritten`]: the rows taken in and not
@@ -12,7 +13,6 @@
 use crate::commit_log::FileEntry;
 use crate::schema::Table;
 use arrow::record_batch::RecordBatch;
-use tokio::sync::{mpsc, oneshot};
 
 /// Rows of one partition that the writer holds.
 #[derive(Clone, Debug)]
@@ -36,29 +36,4 @@ pub struct Unwritten {
     pub parts: Vec<UnwrittenPart>,
     /// Files uploaded and not committed yet (they wait for a checkpoint).
     pub files: Vec<FileEntry>,
-}
-
-/// A reader's handle on a writer started with [`crate::LakeWriter::start_readable`]. It does
-/// not keep the writer open: once the writer has ended, everything it wrote is committed (or,
-/// under `AtCheckpoints`, left for a replay) and [`UnwrittenRows::snapshot`] answers `None`.
-#[derive(Clone, Debug)]
-pub struct UnwrittenRows {
-    tx: mpsc::WeakUnboundedSender<super::writer::Msg>,
-}
-
-impl UnwrittenRows {
-    pub(crate) fn new(tx: mpsc::WeakUnboundedSender<super::writer::Msg>) -> Self {
-        UnwrittenRows { tx }
-    }
-
-    /// What the writer holds and has not committed, after every row sent before this call;
-    /// `None` when the writer has ended. Waits while the writer finishes what it is doing
-    /// (an upload, at most).
-    pub async fn snapshot(&self) -> Option<Unwritten> {
-        let tx = self.tx.upgrade()?;
-        let (reply, answer) = oneshot::channel();
-        tx.send(super::writer::Msg::Unwritten(reply)).ok()?;
-        drop(tx);
-        answer.await.ok()
-    }
 }

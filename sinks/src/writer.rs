@@ -11,7 +11,7 @@ use crate::error::SinkError;
 use crate::lake::Lake;
 use crate::rows::SinkRows;
 use crate::schema::Table;
-use crate::unwritten::{Unwritten, UnwrittenPart, UnwrittenRows};
+use crate::unwritten::{Unwritten, UnwrittenPart};
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::utc_date;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub(crate) enum Msg {
+enum Msg {
     Rows(SinkRows),
     /// Rows of the dataflow's time `t` (event time, ms).
     RowsAt(u64, SinkRows),
@@ -554,6 +554,31 @@ pub(crate) fn writer_properties() -> WriterProperties {
 /// Splits rows into maximal runs of the same partition (camera, UTC day), in order.
 fn part_key(table: Table, (camera, ts): (Option<&str>, u64)) -> PartKey {
     PartKey { table, camera_id: camera.map(str::to_string), date: utc_date(ts) }
+}
+
+/// A reader's handle on a writer started with [`crate::LakeWriter::start_readable`]. It does
+/// not keep the writer open: once the writer has ended, everything it wrote is committed (or,
+/// under `AtCheckpoints`, left for a replay) and [`UnwrittenRows::snapshot`] answers `None`.
+#[derive(Clone, Debug)]
+pub struct UnwrittenRows {
+    tx: mpsc::WeakUnboundedSender<Msg>,
+}
+
+impl UnwrittenRows {
+    fn new(tx: mpsc::WeakUnboundedSender<Msg>) -> Self {
+        UnwrittenRows { tx }
+    }
+
+    /// What the writer holds and has not committed, after every row sent before this call;
+    /// `None` when the writer has ended. Waits while the writer finishes what it is doing
+    /// (an upload, at most).
+    pub async fn snapshot(&self) -> Option<Unwritten> {
+        let tx = self.tx.upgrade()?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(Msg::Unwritten(reply)).ok()?;
+        drop(tx);
+        answer.await.ok()
+    }
 }
 
 #[cfg(test)]
