@@ -26,35 +26,9 @@ gen() { # cameras seconds dir
 }
 
 # The configuration of the issue: per camera a calibration, a line, a zone and a speeding rule.
+source bench/camera_config.sh
 config() { # cameras dir workers
-  {
-    printf '[lake]\nurl = "file://%s/lake"\n[pipeline]\nworkers = %s\n' "$2" "$3"
-    for c in $(seq 1 "$1"); do
-      cat <<EOF
-[[camera]]
-id = "cam-$c"
-source = "detections:$2/cam-$c.jsonl"
-road_length_m = 96.0
-[camera.calibration]
-image = [[0, 250], [1920, 250], [1920, 1080], [0, 1080]]
-world = [[0, 25], [96, 25], [96, 0], [0, 0]]
-[[camera.line]]
-id = "count-1"
-points = [[960, 250], [960, 1080]]
-[[camera.zone]]
-id = "approach"
-polygon = [[200, 250], [1700, 250], [1700, 1080], [200, 1080]]
-[[rule]]
-id = "speeding-$c"
-kind = "speeding"
-camera = "cam-$c"
-zone = "approach"
-limit_kmh = 50.0
-tolerance_kmh = 5.0
-min_duration_ms = 1000
-EOF
-    done
-  } > "$2/config-$3.toml"
+  camera_config "$1" "$2" "$3" > "$2/config-$3.toml"
 }
 
 # Runs one configuration; prints "detections rate per_cpu_s peak_rss_mb wall_s".

@@ -1,7 +1,11 @@
 //! A DataFusion table over exactly the committed files of one lake table: every query brings
 //! the lake's commit log up to date (one listing when nothing changed) and reads the live
-//! files, with the partition columns (`camera_id`, `date`) parsed from their paths. Files that
-//! no commit lists (uploads in progress, crashed writers) are never read.
+//! files, with the partition columns parsed from their paths. Files that no commit lists
+//! (uploads in progress, crashed writers) are never read. A lake may hold files of both
+//! layouts (`[lake] partition_by`): files under `date=` directories with `camera_id` a column
+//! (a camera filter prunes their row groups by statistics), and files under `camera_id=…/date=`
+//! (a camera filter prunes the files); each layout is one Parquet scan, and both give the
+//! table's columns in the same order.
 //!
 //! **Fresh reads.** In the process that runs the pipeline, the view also has the writer's
 //! [`UnwrittenRows`]: each query then reads the committed files *and* what the writer holds
@@ -29,6 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
+use itscam_sinks::schema::PartitionBy;
 use itscam_sinks::{FileEntry, Lake, LakeState, SinkError, Table, Unwritten, UnwrittenPart, UnwrittenRows};
 use std::sync::Arc;
 
@@ -129,9 +134,53 @@ impl CommittedTable {
         Ok(CommittedTable { table, view, store_url })
     }
 
-    fn partition_fields(&self) -> Vec<FieldRef> {
-        self.table.partition_columns().iter().map(|c| Arc::new(Field::new(*c, DataType::Utf8, false))).collect()
+    /// The Parquet scan of `files` (all laid out by `layout`) whose partition values pass the
+    /// partition filters among `filters`; `None` when no file does.
+    async fn scan_files(
+        &self,
+        state: &dyn Session,
+        layout: PartitionBy,
+        files: impl Iterator<Item = &FileEntry>,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let columns = self.table.partition_columns(layout);
+        let (partition_filters, partition_schema) = partition_filters(columns, filters)?;
+        let mut selected = Vec::new();
+        for f in files {
+            let values = f.partition_values();
+            let mut pf = PartitionedFile::new(self.view.lake.path_of(&f.path).to_string(), f.bytes);
+            pf.partition_values = columns
+                .iter()
+                .map(|c| ScalarValue::Utf8(Some(values.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v).to_string())))
+                .collect();
+            if let Some(pf) = filter_partitioned_file(pf, &partition_filters, &partition_schema)? {
+                selected.push(pf);
+            }
+        }
+        if selected.is_empty() {
+            return Ok(None);
+        }
+        let format = ParquetFormat::default();
+        let partition_fields: Vec<FieldRef> = columns.iter().map(|c| Arc::new(Field::new(*c, DataType::Utf8, false))).collect();
+        let table_schema = TableSchemaBuilder::from(&self.table.file_schema_of(layout)).with_table_partition_cols(partition_fields).build();
+        let groups = FileGroup::new(selected).split_files(state.config().target_partitions().max(1));
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(Some(format.create_physical_plan(state, config).await?))
     }
+}
+
+/// The filters among `filters` that only read `columns` (partition columns), and the schema
+/// they are evaluated against.
+fn partition_filters(columns: &[&str], filters: &[Expr]) -> Result<(Vec<Expr>, DFSchema)> {
+    let applicable: Vec<Expr> = filters.iter().filter(|f| expr_applicable_for_cols(columns, f)).cloned().collect();
+    let nullable: Vec<Field> = columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect();
+    Ok((applicable, DFSchema::from_unqualified_fields(nullable.into(), Default::default())?))
 }
 
 #[async_trait]
@@ -156,35 +205,15 @@ impl TableProvider for CommittedTable {
         }
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let files = read.files(self.table);
-        let columns = self.table.partition_columns();
-        let partition_filters: Vec<Expr> = filters.iter().filter(|f| expr_applicable_for_cols(columns, f)).cloned().collect();
-        let nullable: Vec<Field> = columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect();
-        let partition_schema = DFSchema::from_unqualified_fields(nullable.into(), Default::default())?;
-        let mut selected = Vec::with_capacity(files.len());
-        for f in files {
-            let values = f.partition_values();
-            let mut pf = PartitionedFile::new(self.view.lake.path_of(&f.path).to_string(), f.bytes);
-            pf.partition_values = columns
-                .iter()
-                .map(|c| ScalarValue::Utf8(Some(values.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v).to_string())))
-                .collect();
-            if let Some(pf) = filter_partitioned_file(pf, &partition_filters, &partition_schema)? {
-                selected.push(pf);
-            }
-        }
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        let target = state.config().target_partitions().max(1);
-        if !selected.is_empty() {
-            let format = ParquetFormat::default();
-            let table_schema = TableSchemaBuilder::from(&self.table.file_schema()).with_table_partition_cols(self.partition_fields()).build();
-            let groups = FileGroup::new(selected).split_files(target);
-            let config = FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
-                .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-            inputs.push(format.create_physical_plan(state, config).await?);
+        for layout in [PartitionBy::Date, PartitionBy::CameraDate] {
+            let of_layout = files.iter().filter(|f| f.layout() == layout);
+            inputs.extend(self.scan_files(state, layout, of_layout, projection, filters, limit).await?);
         }
+        // Held rows carry their camera and day apart from their columns, like files laid out
+        // by camera directory.
+        let (partition_filters, partition_schema) = partition_filters(self.table.partition_columns(PartitionBy::CameraDate), filters)?;
+        let target = state.config().target_partitions().max(1);
         let partitions = self.held_partitions(&read, &partition_filters, &partition_schema, target)?;
         if !partitions.is_empty() {
             let memory = MemorySourceConfig::try_new(&partitions, self.schema(), projection.cloned())?.with_limit(limit);
@@ -206,7 +235,7 @@ impl CommittedTable {
     /// `partition_filters`, as batches of the table schema spread over at most `target`
     /// partitions (each batch to the one with the fewest rows so far).
     fn held_partitions(&self, read: &LakeRead, partition_filters: &[Expr], partition_schema: &DFSchema, target: usize) -> Result<Vec<Vec<RecordBatch>>> {
-        let (columns, schema) = (self.table.partition_columns(), self.table.table_schema());
+        let (columns, schema) = (self.table.partition_columns(PartitionBy::CameraDate), self.table.table_schema());
         let mut partitions: Vec<Vec<RecordBatch>> = Vec::new();
         for part in read.parts(self.table) {
             let values: Vec<ScalarValue> = columns

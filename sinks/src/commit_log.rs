@@ -30,7 +30,8 @@ pub const LOG_DIR: &str = "_itscam";
 pub struct FileEntry {
     /// Table name (`detections`, …).
     pub table: String,
-    /// Path relative to the lake root: `detections/camera_id=cam-1/date=2026-01-01/part-….parquet`.
+    /// Path relative to the lake root: `detections/date=2026-01-01/part-….parquet`, or
+    /// `detections/camera_id=cam-1/date=2026-01-01/part-….parquet` when laid out by camera.
     pub path: String,
     /// Rows in the file (0 when unknown: files adopted from a lake written before the log).
     pub rows: u64,
@@ -43,6 +44,11 @@ impl FileEntry {
     pub fn partition_values(&self) -> Vec<(&str, &str)> {
         let dirs = self.path.rsplit_once('/').map_or("", |(d, _)| d);
         dirs.split('/').filter_map(|seg| seg.split_once('=')).collect()
+    }
+
+    /// How the file is laid out: by camera directory when its path has a `camera_id=` one.
+    pub fn layout(&self) -> crate::schema::PartitionBy {
+        if self.partition_values().iter().any(|(k, _)| *k == "camera_id") { crate::schema::PartitionBy::CameraDate } else { crate::schema::PartitionBy::Date }
     }
 
     /// The partition directory, relative to the lake root.

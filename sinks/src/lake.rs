@@ -5,7 +5,7 @@
 use crate::error::SinkError;
 use crate::schema::Table;
 use bytes::Bytes;
-use itscam_types::config::S3Config;
+use itscam_types::config::{PartitionBy, S3Config};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -32,6 +32,8 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     /// (threshold, part size) for multipart uploads; `None` for local lakes.
     multipart: Option<(u64, u64)>,
+    /// The directories new files are written to (`[lake] partition_by`).
+    partition_by: PartitionBy,
 }
 
 impl Lake {
@@ -57,7 +59,7 @@ impl Lake {
             let store = s3_store(bucket, s3).map_err(|e| invalid(e.to_string()))?;
             let url = if prefix.is_empty() { format!("s3://{bucket}/") } else { format!("s3://{bucket}/{prefix}/") };
             let multipart = Some((s3.multipart_threshold_bytes, s3.multipart_part_bytes));
-            return Ok(Lake { url, root: Path::from(prefix), place: Place::S3 { bucket: bucket.into() }, store: Arc::new(store), multipart });
+            return Ok(Lake { url, root: Path::from(prefix), place: Place::S3 { bucket: bucket.into() }, store: Arc::new(store), multipart, partition_by: PartitionBy::default() });
         }
         let path = match url.strip_prefix("file://") {
             Some(p) => PathBuf::from(p),
@@ -76,7 +78,20 @@ impl Lake {
             place: Place::Local(abs),
             store: Arc::new(LocalFileSystem::new()),
             multipart: None,
+            partition_by: PartitionBy::default(),
         })
+    }
+
+    /// The same lake, writing new files laid out by `partition_by` (readers read every layout,
+    /// whatever this says; compaction keeps each file's own).
+    pub fn with_partition_by(mut self, partition_by: PartitionBy) -> Lake {
+        self.partition_by = partition_by;
+        self
+    }
+
+    /// How new files are laid out ([`PartitionBy::Date`] unless set).
+    pub fn partition_by(&self) -> PartitionBy {
+        self.partition_by
     }
 
     /// Normalised root URL, ending in `/` (e.g. `file:///home/me/lake/`, `s3://bucket/prefix/`).

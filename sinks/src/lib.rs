@@ -9,6 +9,7 @@
 pub mod alerts;
 mod batch;
 mod commit_log;
+mod concat;
 mod error;
 mod lake;
 mod maintenance;

@@ -6,7 +6,7 @@
 use crate::commit_log::{Change, FileEntry, LakeState};
 use crate::error::SinkError;
 use crate::lake::Lake;
-use crate::schema::Table;
+use crate::schema::{PartitionBy, Table};
 use crate::writer::writer_properties;
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::{CompactionConfig, LakeConfig, RetentionConfig};
@@ -120,8 +120,11 @@ impl Lake {
         Ok(report)
     }
 
-    /// Reads `files` (one partition of `table`) and writes their rows, in order, as one file.
+    /// Reads `files` (one partition directory of `table`, so one layout) and writes their rows
+    /// as one file: in order, or, where `camera_id` is a file column, camera after camera (each
+    /// camera's rows in order, a row group of their own).
     async fn merge(&self, table: Table, files: &[&FileEntry], rel: &str) -> Result<FileEntry, SinkError> {
+        let layout = files.first().map_or(PartitionBy::Date, |f| f.layout());
         let mut blobs = Vec::with_capacity(files.len());
         for f in files {
             let path = self.path_of(&f.path);
@@ -129,18 +132,41 @@ impl Lake {
             blobs.push((self.describe(&path), bytes));
         }
         let (rows, bytes) = tokio::task::spawn_blocking(move || {
-            let schema = table.file_schema();
+            let schema = table.file_schema_of(layout);
+            let by_camera = table.by_camera() && layout == PartitionBy::Date;
             let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties()))
                 .map_err(|e| SinkError::encode(table.name(), e))?;
-            let mut rows = 0u64;
-            for (location, blob) in blobs {
+            // (camera, file, row groups): the runs to copy, in output order.
+            let mut runs: Vec<(String, usize, Vec<usize>)> = Vec::new();
+            for (i, (location, blob)) in blobs.iter().enumerate() {
                 let bad = |reason: String| SinkError::BadFile { table: table.name(), location: location.clone(), reason };
-                let reader = ParquetRecordBatchReaderBuilder::try_new(blob).and_then(|b| b.build()).map_err(|e| bad(e.to_string()))?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(blob.clone()).map_err(|e| bad(e.to_string()))?;
+                if builder.schema().fields() != schema.fields() {
+                    return Err(bad("its columns differ from the table's".into()));
+                }
+                let groups = builder.metadata().row_groups();
+                if by_camera {
+                    for (g, group) in groups.iter().enumerate() {
+                        runs.push((first_camera(group), i, vec![g]));
+                    }
+                } else {
+                    runs.push((String::new(), i, (0..groups.len()).collect()));
+                }
+            }
+            // Stable: each camera's row groups keep their file order.
+            runs.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut rows = 0u64;
+            let mut last: Option<String> = None;
+            for (camera, i, groups) in runs {
+                if by_camera && last.as_ref().is_some_and(|c| *c != camera) {
+                    writer.flush().map_err(|e| SinkError::encode(table.name(), e))?;
+                }
+                last = Some(camera);
+                let (location, blob) = &blobs[i];
+                let bad = |reason: String| SinkError::BadFile { table: table.name(), location: location.clone(), reason };
+                let reader = ParquetRecordBatchReaderBuilder::try_new(blob.clone()).map(|b| b.with_row_groups(groups)).and_then(|b| b.build()).map_err(|e| bad(e.to_string()))?;
                 for batch in reader {
                     let batch: RecordBatch = batch.map_err(|e| bad(e.to_string()))?;
-                    if batch.schema().fields() != schema.fields() {
-                        return Err(bad("its columns differ from the table's".into()));
-                    }
                     rows += batch.num_rows() as u64;
                     writer.write(&batch).map_err(|e| SinkError::encode(table.name(), e))?;
                 }
@@ -252,5 +278,81 @@ impl Lake {
         let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
         state.tombstones.retain(|path, t| !names.contains(&t.file.table.as_str()) || present.contains(path));
         Ok(())
+    }
+}
+
+/// The smallest `camera_id` of a row group (the last column of files laid out by date), from
+/// its statistics: the camera of the whole group in files this writer wrote.
+fn first_camera(group: &parquet::file::metadata::RowGroupMetaData) -> String {
+    use parquet::file::statistics::Statistics;
+    let last = group.num_columns().saturating_sub(1);
+    match group.columns().get(last).and_then(|c| c.statistics()) {
+        Some(Statistics::ByteArray(s)) => s.min_opt().and_then(|v| v.as_utf8().ok()).unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LakeWriter, SinkRows};
+    use itscam_types::config::WriterConfig;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn detections(camera: &str, frames: std::ops::Range<u64>) -> SinkRows {
+        let row = |i: u64| itscam_types::DetectionRow {
+            camera_id: camera.into(),
+            ts_ms: i * 100,
+            frame: i,
+            track_id: None,
+            class: itscam_types::ObjectClass(2),
+            confidence: 0.9,
+            x1: 0.0,
+            y1: 0.0,
+            x2: 10.0,
+            y2: 10.0,
+            ground_x: None,
+            ground_y: None,
+            speed_kmh: None,
+            frame_size: [0, 0],
+        };
+        SinkRows::Detections(frames.map(row).collect())
+    }
+
+    /// Files laid out by date, each with both cameras, merge into one file that keeps the
+    /// layout's promise: camera after camera, a row group each, each camera's rows in order.
+    #[test]
+    fn compacting_date_files_keeps_one_camera_per_row_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let (sink, writer) = LakeWriter::start(lake.clone(), WriterConfig::default(), "t".into(), runtime.handle());
+        for part in 0..3 {
+            for camera in ["cam-b", "cam-a"] {
+                assert!(sink.send(detections(camera, part * 10..part * 10 + 10)));
+            }
+            runtime.block_on(sink.flush()).unwrap();
+        }
+        drop(sink);
+        runtime.block_on(writer.finish()).unwrap();
+        assert_eq!(runtime.block_on(lake.load_state()).unwrap().files_of("detections").count(), 3);
+
+        let config = CompactionConfig { min_files: 2, ..CompactionConfig::default() };
+        let report = runtime.block_on(lake.compact(&[Table::Detections], &config, "c")).unwrap();
+        assert_eq!((report.files_in, report.files_out, report.rows), (3, 1, 60));
+        let state = runtime.block_on(lake.load_state()).unwrap();
+        let merged: Vec<&FileEntry> = state.files_of("detections").collect();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].layout(), PartitionBy::Date);
+        let bytes = bytes::Bytes::from(std::fs::read(dir.path().join(&merged[0].path)).unwrap());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let groups: Vec<(String, i64)> = builder.metadata().row_groups().iter().map(|g| (first_camera(g), g.num_rows())).collect();
+        assert_eq!(groups, [("cam-a".to_string(), 30), ("cam-b".to_string(), 30)]);
+        let frames: Vec<i64> = builder
+            .build()
+            .unwrap()
+            .flat_map(|b| b.unwrap().column_by_name("frame").unwrap().as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().values().to_vec())
+            .collect();
+        assert_eq!(frames, [(0..30).collect::<Vec<i64>>(), (0..30).collect()].concat());
     }
 }

@@ -1,7 +1,11 @@
-//! The tables and their Arrow schemas. Files hold the data columns; `camera_id` and `date` are
-//! hive partition directories (`camera_id=cam-1/date=2026-01-01/`), added back by readers.
+//! The tables and their Arrow schemas. Files hold the data columns; `date` is a hive partition
+//! directory (`date=2026-01-01/`), added back by readers, and `camera_id` is either a column of
+//! each file (layout [`PartitionBy::Date`], the default) or a directory above the date one
+//! (`camera_id=cam-1/date=2026-01-01/`, [`PartitionBy::CameraDate`]). Either way SQL sees the
+//! same columns in the same order: data columns, `camera_id`, `date` ([`Table::table_schema`]).
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+pub use itscam_types::config::PartitionBy;
 use std::sync::{Arc, LazyLock};
 
 /// A table of the lake.
@@ -60,16 +64,41 @@ impl Table {
         }
     }
 
-    /// Partition columns, in directory order. `errors` rows may have no camera, so that table
-    /// is partitioned by the date of rejection only.
-    pub fn partition_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Errors => &["date"],
-            _ => &["camera_id", "date"],
+    /// Whether rows of this table belong to a camera (`camera_id` a partition directory or a
+    /// file column). `errors` rows may have no camera: that table is partitioned by the date of
+    /// rejection only, and its `camera_id` is an ordinary (nullable) data column.
+    pub fn by_camera(self) -> bool {
+        self != Table::Errors
+    }
+
+    /// Partition directories of files laid out by `layout`, in directory order.
+    pub fn partition_columns(self, layout: PartitionBy) -> &'static [&'static str] {
+        match (self.by_camera(), layout) {
+            (true, PartitionBy::CameraDate) => &["camera_id", "date"],
+            _ => &["date"],
         }
     }
 
-    /// Schema of the data in each file (without partition columns).
+    /// Schema of the data in each file laid out by `layout`: the data columns, then
+    /// `camera_id` where it is not a directory.
+    pub fn file_schema_of(self, layout: PartitionBy) -> SchemaRef {
+        static WITH_CAMERA: LazyLock<Vec<SchemaRef>> = LazyLock::new(|| {
+            Table::ALL
+                .iter()
+                .map(|t| {
+                    let mut fields: Vec<Field> = t.file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+                    fields.push(Field::new("camera_id", DataType::Utf8, false));
+                    Arc::new(Schema::new(fields))
+                })
+                .collect()
+        });
+        match (self.by_camera(), layout) {
+            (true, PartitionBy::Date) => WITH_CAMERA[self as usize].clone(),
+            _ => self.file_schema(),
+        }
+    }
+
+    /// The data columns (files laid out by camera directory hold exactly these).
     pub fn file_schema(self) -> SchemaRef {
         match self {
             Table::Detections => DETECTIONS.clone(),
@@ -85,10 +114,11 @@ impl Table {
         }
     }
 
-    /// Schema as SQL sees it: file columns, then partition columns (strings).
+    /// Schema as SQL sees it: data columns, then `camera_id` (except `errors`, where it is a
+    /// data column) and `date` (strings), whatever the layout of the files.
     pub fn table_schema(self) -> SchemaRef {
-        let mut fields: Vec<Field> = self.file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(self.partition_columns().iter().map(|c| Field::new(*c, DataType::Utf8, false)));
+        let mut fields: Vec<Field> = self.file_schema_of(PartitionBy::Date).fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("date", DataType::Utf8, false));
         Arc::new(Schema::new(fields))
     }
 }

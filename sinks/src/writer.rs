@@ -1,17 +1,23 @@
-//! The Parquet lake writer: buffers rows per table and partition, rolls a file when a buffer
-//! reaches `max_rows` or its oldest row is `max_age_ms` old, when all buffers together hold more
-//! than `max_buffer_bytes` (the largest buffers first, so memory stays bounded however many
-//! cameras write), and at the end. Each file is
-//! encoded completely and then uploaded whole ([`Lake::put_file`]); it becomes visible only
-//! when a commit listing it is published (see `commit_log.rs`), after each batch of files, or
-//! with the next checkpoint ([`CommitPolicy`]).
+//! The Parquet lake writer: buffers rows per table, camera and day, each buffer encoded as its
+//! rows arrive. A file is the buffers of one partition directory: under the default layout
+//! ([`PartitionBy::Date`]) every camera's buffer of a table and day, one after the other in
+//! `camera_id` order (their row groups copied into one file, so each row group holds one
+//! camera and its statistics let a camera filter skip the others); under
+//! [`PartitionBy::CameraDate`] one camera's. A file is rolled when its buffers reach
+//! `max_rows` or the oldest of them is `max_age_ms` old, when all buffers together hold more
+//! than `max_buffer_bytes` (the largest files first, so memory stays bounded however many
+//! cameras write), and at the end. Each file is encoded completely and then uploaded whole
+//! ([`Lake::put_file`]); it becomes visible only when a commit listing it is published (see
+//! `commit_log.rs`), after each batch of files, or with the next checkpoint ([`CommitPolicy`]).
 
 use crate::commit_log::{Change, FileEntry};
 use crate::error::SinkError;
 use crate::lake::Lake;
 use crate::rows::SinkRows;
-use crate::schema::Table;
+use crate::concat::concat_row_groups;
+use crate::schema::{PartitionBy, Table};
 use crate::unwritten::{Unwritten, UnwrittenPart};
+use arrow::array::{ArrayRef, StringArray};
 use arrow::record_batch::RecordBatch;
 use itscam_types::config::WriterConfig;
 use itscam_types::time::utc_date;
@@ -210,6 +216,7 @@ impl LakeWriter {
         let pending = Arc::new(AtomicUsize::new(0));
         let (committed_tx, committed) = tokio::sync::watch::channel(None);
         let state = WriterState {
+            layout: lake.partition_by(),
             committed: committed_tx,
             lake,
             config,
@@ -236,11 +243,22 @@ impl LakeWriter {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A buffer's partition: table, camera (for tables by camera) and UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct PartKey {
     table: Table,
     camera_id: Option<String>,
     date: String,
+}
+
+impl PartKey {
+    /// The file the buffer goes to, as a key: without the camera where cameras share files.
+    fn file(&self, layout: PartitionBy) -> PartKey {
+        match layout {
+            PartitionBy::CameraDate => self.clone(),
+            PartitionBy::Date => PartKey { camera_id: None, ..self.clone() },
+        }
+    }
 }
 
 /// One partition's file in progress: rows staged as structs until a batch is full, then
@@ -278,6 +296,8 @@ const ROW_GROUP_ROWS: usize = 262_144;
 
 struct WriterState {
     lake: Lake,
+    /// How new files are laid out.
+    layout: PartitionBy,
     config: WriterConfig,
     run_id: String,
     policy: CommitPolicy,
@@ -417,7 +437,7 @@ impl WriterState {
         if self.readable {
             for (key, buffer) in &mut self.buffers {
                 if !buffer.rows.is_empty() {
-                    tokio::task::block_in_place(|| stage(key.table, buffer, true))?;
+                    tokio::task::block_in_place(|| stage(key, buffer, self.layout, true))?;
                 }
                 if !buffer.batches.is_empty() {
                     parts.push(UnwrittenPart { table: key.table, camera_id: key.camera_id.clone(), date: key.date.clone(), batches: buffer.batches.clone() });
@@ -450,12 +470,13 @@ impl WriterState {
         for key in touched {
             let Some(buffer) = self.buffers.get_mut(&key) else { continue };
             if buffer.rows.len() >= BATCH_ROWS {
-                let readable = self.readable;
-                tokio::task::block_in_place(|| stage(key.table, buffer, readable))?;
+                let (readable, layout) = (self.readable, self.layout);
+                tokio::task::block_in_place(|| stage(&key, buffer, layout, readable))?;
             }
-            if buffer.total_rows() >= self.config.max_rows {
-                let buffer = self.buffers.remove(&key).expect("present");
-                self.write(key, buffer).await?;
+            let file = key.file(self.layout);
+            let rows: usize = self.buffers.iter().filter(|(k, _)| k.file(self.layout) == file).map(|(_, b)| b.total_rows()).sum();
+            if rows >= self.config.max_rows {
+                self.write(file).await?;
             }
         }
         self.since_budget_check += n;
@@ -466,48 +487,60 @@ impl WriterState {
         Ok(())
     }
 
-    /// Writes the largest buffers as files until all of them hold at most `max_buffer_bytes`.
+    /// Writes the largest files until all buffers together hold at most `max_buffer_bytes`.
     async fn keep_to_budget(&mut self) -> Result<(), SinkError> {
-        let mut sizes: Vec<(usize, PartKey)> = self.buffers.iter().map(|(k, b)| (b.memory_bytes(), k.clone())).collect();
-        let mut total: usize = sizes.iter().map(|s| s.0).sum();
+        let mut sizes: BTreeMap<PartKey, usize> = BTreeMap::new();
+        for (key, buffer) in &self.buffers {
+            *sizes.entry(key.file(self.layout)).or_default() += buffer.memory_bytes();
+        }
+        let mut total: usize = sizes.values().sum();
         if total <= self.config.max_buffer_bytes {
             return Ok(());
         }
-        sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
-        for (bytes, key) in sizes {
+        let mut sizes: Vec<(PartKey, usize)> = sizes.into_iter().collect();
+        sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
+        for (file, bytes) in sizes {
             if total <= self.config.max_buffer_bytes / 2 {
                 break;
             }
-            let buffer = self.buffers.remove(&key).expect("listed above");
-            self.write(key, buffer).await?;
+            self.write(file).await?;
             total -= bytes;
             self.summary.budget_rolls += 1;
         }
         Ok(())
     }
 
+    /// Writes every file one of whose buffers is `due`, in key order.
     async fn write_where(&mut self, due: impl Fn(&Buffer) -> bool) -> Result<(), SinkError> {
-        let mut keys: Vec<PartKey> = self.buffers.iter().filter(|(_, b)| due(b)).map(|(k, _)| k.clone()).collect();
-        keys.sort_by(|a, b| (a.table, &a.camera_id, &a.date).cmp(&(b.table, &b.camera_id, &b.date)));
-        for key in keys {
-            let buffer = self.buffers.remove(&key).expect("listed above");
-            self.write(key, buffer).await?;
+        let files: std::collections::BTreeSet<PartKey> = self.buffers.iter().filter(|(_, b)| due(b)).map(|(k, _)| k.file(self.layout)).collect();
+        for file in files {
+            self.write(file).await?;
         }
         Ok(())
     }
 
-    async fn write(&mut self, key: PartKey, mut buffer: Buffer) -> Result<(), SinkError> {
-        let n = buffer.total_rows();
-        let table = key.table;
+    /// Writes the buffers of `file` as one file: their rows encoded, then their row groups
+    /// concatenated in camera order.
+    async fn write(&mut self, file: PartKey) -> Result<(), SinkError> {
+        let layout = self.layout;
+        let mut keys: Vec<PartKey> = self.buffers.keys().filter(|k| k.file(layout) == file).cloned().collect();
+        keys.sort();
+        let buffers: Vec<(PartKey, Buffer)> = keys.into_iter().map(|k| { let b = self.buffers.remove(&k).expect("listed above"); (k, b) }).collect();
+        let n: usize = buffers.iter().map(|(_, b)| b.total_rows()).sum();
+        let table = file.table;
         let bytes = tokio::task::block_in_place(|| {
-            stage(table, &mut buffer, false)?;
-            let mut encoder = buffer.encoder.take().expect("staging creates the encoder");
             let fail = |e: parquet::errors::ParquetError| SinkError::encode(table.name(), e);
-            encoder.finish().map_err(fail)?;
-            // The footer is written; take the finished bytes (the writer is dropped unused).
-            let out = std::mem::take(encoder.inner_mut());
-            Ok::<_, SinkError>(bytes::Bytes::from(out))
+            let mut parts = Vec::with_capacity(buffers.len());
+            for (key, mut buffer) in buffers {
+                stage(&key, &mut buffer, layout, false)?;
+                let mut encoder = buffer.encoder.take().expect("staging creates the encoder");
+                encoder.finish().map_err(fail)?;
+                // The footer is written; take the finished bytes (the writer is dropped unused).
+                parts.push(bytes::Bytes::from(std::mem::take(encoder.inner_mut())));
+            }
+            concat_row_groups(&parts, writer_properties()).map_err(fail)
         })?;
+        let key = file;
         let mut rel = table.name().to_string();
         if let Some(cam) = &key.camera_id {
             rel.push_str(&format!("/camera_id={cam}"));
@@ -523,18 +556,29 @@ impl WriterState {
     }
 }
 
-/// Encodes the staged rows of `buffer` into its Parquet writer (created on first use),
-/// keeping their record batch when `keep`.
-fn stage(table: Table, buffer: &mut Buffer, keep: bool) -> Result<(), SinkError> {
+/// Encodes the staged rows of `buffer` (partition `key`) into its Parquet writer (created on
+/// first use) in the file schema of `layout`, keeping their record batch (the data columns)
+/// when `keep`.
+fn stage(key: &PartKey, buffer: &mut Buffer, layout: PartitionBy, keep: bool) -> Result<(), SinkError> {
+    let table = key.table;
     let fail = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::encode(table.name(), e);
     let empty = buffer.rows.empty_like();
     let rows = std::mem::replace(&mut buffer.rows, empty);
     let batch: RecordBatch = rows.batch().map_err(|e| fail(e.into()))?;
+    let schema = table.file_schema_of(layout);
     if buffer.encoder.is_none() {
-        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), table.file_schema(), Some(writer_properties())).map_err(|e| fail(e.into()))?);
+        buffer.encoder = Some(ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties())).map_err(|e| fail(e.into()))?);
     }
     let encoder = buffer.encoder.as_mut().expect("created above");
-    encoder.write(&batch).map_err(|e| fail(e.into()))?;
+    let encoded = match (&key.camera_id, layout) {
+        (Some(camera), PartitionBy::Date) => {
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(camera.as_str(), batch.num_rows()))) as ArrayRef);
+            RecordBatch::try_new(schema, columns).map_err(|e| fail(e.into()))?
+        }
+        _ => batch.clone(),
+    };
+    encoder.write(&encoded).map_err(|e| fail(e.into()))?;
     buffer.encoded_rows += batch.num_rows();
     if keep {
         buffer.batches.push(batch);
@@ -646,13 +690,14 @@ mod tests {
     }
 
     /// Many cameras' partitions under a small budget: files are written before the end (and
-    /// no row is lost); under the default budget the same rows wait for the end.
+    /// no row is lost); under the default budget the same rows wait for the end, as one file
+    /// per camera or one for all cameras, by layout.
     #[test]
     fn buffers_over_the_memory_budget_are_written_early_and_nothing_is_lost() {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let run = |max_buffer_bytes: usize| {
+        let run = |max_buffer_bytes: usize, layout: PartitionBy| {
             let dir = tempfile::tempdir().unwrap();
-            let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+            let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap().with_partition_by(layout);
             runtime.block_on(lake.init_log("t")).unwrap();
             let config = WriterConfig { max_buffer_bytes, ..WriterConfig::default() };
             let (sink, writer) = LakeWriter::start(lake.clone(), config, "t".into(), runtime.handle());
@@ -666,11 +711,75 @@ mod tests {
             (summary.budget_rolls, summary.files(), runtime.block_on(lake.load_state()).unwrap().rows_of("detections"))
         };
         let sent = 50 * (2_000 + 2_001 + 2_002 + 2_003);
-        let (rolls, files, rows) = run(1 << 20);
-        assert!(rolls > 0 && files > 50, "a 1 MiB budget over 50 cameras × 8,000 rows rolls files early: {rolls} rolls, {files} files");
-        assert_eq!(rows, sent);
-        let (rolls, files, rows) = run(WriterConfig::default().max_buffer_bytes);
-        assert_eq!((rolls, files, rows), (0, 50, sent), "the default budget holds these rows to the end");
+        for layout in [PartitionBy::CameraDate, PartitionBy::Date] {
+            let (rolls, files, rows) = run(1 << 20, layout);
+            assert!(rolls > 0 && files > 1, "{layout:?}: a 1 MiB budget over 50 cameras × 8,000 rows rolls files early: {rolls} rolls, {files} files");
+            assert_eq!(rows, sent);
+        }
+        let default = WriterConfig::default().max_buffer_bytes;
+        assert_eq!(run(default, PartitionBy::CameraDate), (0, 50, sent), "the default budget holds these rows to the end");
+        assert_eq!(run(default, PartitionBy::Date), (0, 1, sent), "one file for every camera");
+    }
+
+    /// Laid out by date, a file holds every camera's rows, camera after camera, each in row
+    /// groups of its own (so their statistics name one camera), rows in the order sent; laid
+    /// out by camera, a file per camera without the column.
+    #[test]
+    fn a_date_file_holds_each_camera_in_row_groups_of_its_own() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::file::statistics::Statistics;
+        let (dir, runtime, lake) = scratch_lake();
+        let (sink, writer) = LakeWriter::start(lake.clone(), WriterConfig::default(), "t".into(), runtime.handle());
+        for round in 0..3 {
+            for c in ["cam-b", "cam-c", "cam-a"] {
+                assert!(sink.send(detections(c, 10 + round)));
+            }
+        }
+        drop(sink);
+        runtime.block_on(writer.finish()).unwrap();
+        let state = runtime.block_on(lake.load_state()).unwrap();
+        let files: Vec<&FileEntry> = state.files_of("detections").collect();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].path.starts_with("detections/date=1970-01-01/"), "{}", files[0].path);
+        let bytes = bytes::Bytes::from(std::fs::read(dir.path().join(&files[0].path)).unwrap());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        assert_eq!(builder.schema().fields(), Table::Detections.file_schema_of(PartitionBy::Date).fields());
+        let groups: Vec<(String, String, i64)> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| match g.columns().last().and_then(|c| c.statistics()) {
+                Some(Statistics::ByteArray(s)) => {
+                    let text = |v: Option<&parquet::data_type::ByteArray>| v.unwrap().as_utf8().unwrap().to_string();
+                    (text(s.min_opt()), text(s.max_opt()), g.num_rows())
+                }
+                other => panic!("no camera statistics: {other:?}"),
+            })
+            .collect();
+        let camera = |c: &str| (c.to_string(), c.to_string(), 10 + 11 + 12);
+        assert_eq!(groups, vec![camera("cam-a"), camera("cam-b"), camera("cam-c")]);
+        let frames: Vec<i64> = builder
+            .build()
+            .unwrap()
+            .flat_map(|b| b.unwrap().column_by_name("frame").unwrap().as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().values().to_vec())
+            .collect();
+        let sent: Vec<i64> = [10, 11, 12].iter().flat_map(|n| 0..*n).collect();
+        assert_eq!(frames, [sent.clone(), sent.clone(), sent].concat(), "each camera's rows in the order sent");
+
+        let (dir, runtime, lake) = scratch_lake();
+        let lake = lake.with_partition_by(PartitionBy::CameraDate);
+        let (sink, writer) = LakeWriter::start(lake.clone(), WriterConfig::default(), "t".into(), runtime.handle());
+        for c in ["cam-b", "cam-a"] {
+            assert!(sink.send(detections(c, 5)));
+        }
+        drop(sink);
+        runtime.block_on(writer.finish()).unwrap();
+        let state = runtime.block_on(lake.load_state()).unwrap();
+        let mut paths: Vec<&str> = state.files_of("detections").map(|f| f.path.as_str()).collect();
+        paths.sort();
+        assert!(paths[0].starts_with("detections/camera_id=cam-a/date=1970-01-01/") && paths[1].starts_with("detections/camera_id=cam-b/"), "{paths:?}");
+        let bytes = bytes::Bytes::from(std::fs::read(dir.path().join(paths[0])).unwrap());
+        assert_eq!(ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().schema().fields(), Table::Detections.file_schema().fields());
     }
 
     /// A runtime and a fresh local lake with its log (the directory lives as long as the guard).

@@ -61,7 +61,9 @@ pub(super) async fn tables() -> Json<serde_json::Value> {
                 .iter()
                 .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable() }))
                 .collect();
-            json!({ "name": t.name(), "partitioned_by": t.partition_columns(), "columns": columns })
+            // The columns a filter prunes files or row groups by, whichever layout the files have.
+            let pruned_by = t.partition_columns(itscam_sinks::schema::PartitionBy::CameraDate);
+            json!({ "name": t.name(), "partitioned_by": pruned_by, "columns": columns })
         })
         .collect();
     Json(json!({ "tables": tables }))

@@ -86,7 +86,7 @@ impl Services {
     /// of the signal files.
     pub(super) fn start(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions, signal_errors: Vec<ErrorRow>) -> anyhow::Result<Services> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
-        let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?;
+        let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
         let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
         runtime.block_on(lake.init_log(&run_id))?;
 

@@ -86,12 +86,16 @@ fn run_query_compact_and_vacuum_on_s3() {
     let out = itscam_ok(&dir, &["run", "--config", &config, "--no-progress"]);
     assert!(out.contains("detections"), "{out}");
     assert_eq!(count(&dir, &config, "SELECT count(*) AS n FROM detections"), 2 * detections);
+    let per_camera = "SELECT count(*) AS n FROM detections WHERE camera_id = 'cam-1'";
+    let cam_1 = count(&dir, &config, per_camera);
+    assert!(cam_1 > 0 && cam_1 < 2 * detections, "{cam_1}");
     let compact = itscam_ok(&dir, &["lake", "compact", "--config", &config]);
     assert!(compact.contains("compacted"), "{compact}");
     assert_eq!(count(&dir, &config, "SELECT count(*) AS n FROM detections"), 2 * detections);
     assert_eq!(count(&dir, &config, "SELECT count(*) AS n FROM tracks"), 2 * tracks);
     let after = itscam_ok(&dir, &["lake", "files", "--config", &config, "--table", "detections"]);
-    assert_eq!(after.lines().count(), 2, "one file per partition after compaction: {after}");
+    assert_eq!(after.lines().count(), 1, "one file per partition (the day, both cameras) after compaction: {after}");
+    assert_eq!(count(&dir, &config, per_camera), cam_1, "a camera filter on the merged file");
 
     // Vacuum deletes the merged-away files and the orphan; SQL is unchanged.
     let vacuum = itscam_ok(&dir, &["lake", "vacuum", "--config", &config, "--grace-ms", "0"]);

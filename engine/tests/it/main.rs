@@ -8,6 +8,7 @@ mod http;
 mod kafka;
 mod kafka_source;
 mod layering;
+mod layout;
 mod lake_s3;
 mod push;
 mod service;

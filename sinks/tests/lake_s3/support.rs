@@ -1,6 +1,6 @@
 //! A SeaweedFS server per test, rows to write, and ways to read the lake back.
 
-use arrow::array::{Array, Float32Array, Int64Array};
+use arrow::array::{Array, Float32Array, Int64Array, StringArray};
 use itscam_sinks::{Commit, Lake, LakeState, SinkRows};
 use itscam_types::config::S3Config;
 use itscam_types::{DetectionRow, ObjectClass};
@@ -141,7 +141,8 @@ pub fn parquet_bytes(rows: &SinkRows) -> bytes::Bytes {
 pub async fn read_rows(lake: &Lake, state: &LakeState) -> Vec<(i64, String, i64, u32)> {
     let mut out = Vec::new();
     for f in state.files_of("detections") {
-        let camera = f.partition_values().iter().find(|(k, _)| *k == "camera_id").map(|(_, v)| v.to_string()).expect("camera partition");
+        // The camera is a directory (layout camera_id,date) or a column (layout date).
+        let directory = f.partition_values().iter().find(|(k, _)| *k == "camera_id").map(|(_, v)| v.to_string());
         let bytes = lake.store().get(&lake.path_of(&f.path)).await.expect("get").bytes().await.expect("bytes");
         for batch in ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet").build().expect("reader") {
             let batch = batch.expect("batch");
@@ -152,8 +153,14 @@ pub async fn read_rows(lake: &Lake, state: &LakeState) -> Vec<(i64, String, i64,
             let frame = frame.as_any().downcast_ref::<Int64Array>().expect("i64");
             let conf = col("confidence");
             let conf = conf.as_any().downcast_ref::<Float32Array>().expect("f32");
+            let column = batch.column_by_name("camera_id").map(|c| c.as_any().downcast_ref::<StringArray>().expect("utf8").clone());
             for i in 0..batch.num_rows() {
-                out.push((ts.value(i), camera.clone(), frame.value(i), conf.value(i).to_bits()));
+                let camera = match (&directory, &column) {
+                    (Some(d), None) => d.clone(),
+                    (None, Some(c)) => c.value(i).to_string(),
+                    _ => panic!("{}: the camera must be a directory or a column, not both or neither", f.path),
+                };
+                out.push((ts.value(i), camera, frame.value(i), conf.value(i).to_bits()));
             }
             assert_eq!(ts.null_count(), 0);
         }

@@ -20,6 +20,36 @@ pub struct LakeConfig {
     pub retention: RetentionConfig,
     /// `[lake.compaction]`: small-file merging and garbage collection.
     pub compaction: CompactionConfig,
+    /// How new files are laid out in directories: `"date"` (the default: one directory per
+    /// table and UTC day, `camera_id` a column of each file, sorted, one row group per camera)
+    /// or `"camera_id,date"` (a directory per camera and day). Files already written keep
+    /// theirs; a lake may hold both and reads both.
+    pub partition_by: PartitionBy,
+}
+
+/// `[lake] partition_by`: the directories a table's files are written to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PartitionBy {
+    /// `date=YYYY-MM-DD/`: files per hour grow with tables and rolls, not with cameras;
+    /// `camera_id` is a file column whose row-group statistics let a camera filter skip
+    /// the other cameras' rows.
+    #[default]
+    #[serde(rename = "date")]
+    Date,
+    /// `camera_id=…/date=YYYY-MM-DD/`: a camera filter skips whole directories, at the cost
+    /// of a file per camera per table per roll.
+    #[serde(rename = "camera_id,date")]
+    CameraDate,
+}
+
+impl PartitionBy {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionBy::Date => "date",
+            PartitionBy::CameraDate => "camera_id,date",
+        }
+    }
 }
 
 impl Default for LakeConfig {
@@ -30,6 +60,7 @@ impl Default for LakeConfig {
             s3: S3Config::default(),
             retention: RetentionConfig::default(),
             compaction: CompactionConfig::default(),
+            partition_by: PartitionBy::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, Sig
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
-pub use lake::{CompactionConfig, LakeConfig, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
+pub use lake::{CompactionConfig, LakeConfig, PartitionBy, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
 pub use sections::{DEFAULT_LEAD_MARGIN_MS, DEFAULT_SHUTDOWN_GRACE_MS, HttpConfig, QueryConfig, RunConfig, ServiceConfig};
 pub use tracker::{Assignment, TrackerConfig};
 
