@@ -28,6 +28,18 @@ pub struct Live {
     pub push: Option<itscam_operators::source::PushInlets>,
     /// `[service] push_max_body_bytes`.
     pub push_max_body_bytes: usize,
+    /// Cameras changed over the API (`itscam serve` with cameras).
+    pub runtime_cameras: Option<RuntimeCameraHandles>,
+}
+
+/// What the cameras' endpoints need to add, change and remove cameras.
+#[derive(Clone, Debug)]
+pub struct RuntimeCameraHandles {
+    /// The book of changes and the push inlets.
+    pub cameras: itscam_operators::source::RuntimeCameras,
+    /// The pipeline's config as it started (every change is checked against it with the live
+    /// cameras in place of its own).
+    pub config: Arc<itscam_types::config::PipelineConfig>,
 }
 
 /// What the HTTP API needs of the running queries.

@@ -233,7 +233,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             let on_signal = stop.clone();
             ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
-            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http }, stop)?;
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http, cameras_at_runtime: false }, stop)?;
             print!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
@@ -311,7 +311,7 @@ fn serve_pipeline(config: &PipelineConfig, listen: String) -> anyhow::Result<Exi
             std::process::exit(1);
         }
     });
-    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen) };
+    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen), cameras_at_runtime: true };
     let (summary, api) = run_keeping_api(config, &options, stop.clone())?;
     print!("{summary}");
     if !stop.load(Ordering::Relaxed) {

@@ -5,7 +5,8 @@ use crate::camera_route;
 use crate::tracker::Tracker;
 use itscam_geo::Homography;
 use itscam_types::config::{CalibrationConfig, TrackerConfig};
-use itscam_types::{DetectionRow, Frame};
+use crate::cameras::CameraControl;
+use itscam_types::{CameraChange, DetectionRow, Frame};
 use std::collections::{BTreeMap, HashMap};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
@@ -54,6 +55,12 @@ pub trait TrackFrames<'s> {
     /// by id: those cameras' trackers also associate on the ground plane (a calibration that
     /// does not fit leaves its camera to the image, as do the cameras not listed).
     fn track_frames_calibrated(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Stream<'s, u64, Vec<Tracked>>;
+
+    /// [`track_frames_calibrated`](Self::track_frames_calibrated), taking camera changes made
+    /// while the pipeline runs from `control` (see [`crate::cameras`]): each applies at the
+    /// input frontier it finds, ending the camera's tracks there and passing the change on as
+    /// [`Tracked::Scene`].
+    fn track_frames_controlled(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>, control: Option<CameraControl>) -> Stream<'s, u64, Vec<Tracked>>;
 }
 
 impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
@@ -62,11 +69,20 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
     }
 
     fn track_frames_calibrated(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Stream<'s, u64, Vec<Tracked>> {
-        let homographies: HashMap<String, Homography> = calibrations
+        self.track_frames_controlled(config, calibrations, None)
+    }
+
+    fn track_frames_controlled(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>, control: Option<CameraControl>) -> Stream<'s, u64, Vec<Tracked>> {
+        let mut homographies: HashMap<String, Homography> = calibrations
             .into_iter()
             .filter_map(|(camera, c)| Homography::fit(&c.image, &c.world).ok().map(|h| (camera, h)))
             .collect();
-        self.exchange(|f: &Frame| camera_route(&f.camera_id)).unary_frontier(Pipeline, "Track", move |cap, _info| {
+        let scope = self.scope();
+        let (index, peers) = (scope.index(), scope.peers());
+        self.exchange(|f: &Frame| camera_route(&f.camera_id)).unary_frontier(Pipeline, "Track", move |cap, info| {
+            if let Some(control) = &control {
+                control.register_tracker(index, scope.worker().sync_activator_for(info.address.to_vec()));
+            }
             let mut trackers: HashMap<String, Tracker> = HashMap::new();
             let mut stash: BTreeMap<u64, (Capability<u64>, Vec<Frame>)> = BTreeMap::new();
             // Held so that tracks alive at the end of input can still be emitted.
@@ -85,6 +101,7 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     frames.sort_by(|a, b| (&a.camera_id, a.frame).cmp(&(&b.camera_id, b.frame)));
                     let mut session = output.session(&cap);
                     for frame in &frames {
+                        // A camera removed while running keeps its (empty) tracker for its ids.
                         if !trackers.contains_key(&frame.camera_id) {
                             let id = frame.camera_id.clone();
                             let tracker = match homographies.get(&id) {
@@ -113,6 +130,26 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     && f > *last.time()
                 {
                     last.downgrade(&f);
+                }
+                // Camera changes apply at the input frontier: every frame before it is tracked.
+                if let (Some(control), Some(last)) = (&control, &last) {
+                    let changes = control.take_changes(index, peers, *last.time());
+                    if !changes.is_empty() {
+                        let mut session = output.session(last);
+                        for change in changes {
+                            let id = change.camera_id.clone();
+                            let homography = change.camera.as_ref().and_then(|c| c.calibration.as_ref()).and_then(|c| Homography::fit(&c.image, &c.world).ok());
+                            match &homography {
+                                Some(h) => homographies.insert(id.clone(), h.clone()),
+                                None => homographies.remove(&id),
+                            };
+                            // Ids keep counting up across the change: the camera's tracker stays.
+                            let tracker = trackers.entry(id.clone()).or_insert_with(|| Tracker::new(id.clone(), config.clone()));
+                            session.give_iterator(tracker.recalibrate(homography).into_iter().map(Tracked::Ended));
+                            session.give(Tracked::Scene(Box::new(CameraChange { camera_id: id, camera: change.camera.clone() })));
+                            control.applied(&change, *last.time());
+                        }
+                    }
                 }
                 if frontier.is_empty() && stash.is_empty()
                     && let Some(last) = last.take() {

@@ -125,6 +125,14 @@ impl Scenes {
         self.by_camera.get(camera)
     }
 
+    /// Sets a camera's scene (`None`: the camera has none any more).
+    pub fn set(&mut self, camera: &str, scene: Option<Arc<CameraScene>>) {
+        match scene {
+            Some(scene) => self.by_camera.insert(camera.into(), scene),
+            None => self.by_camera.remove(camera),
+        };
+    }
+
     /// Calibration reports of the calibrated cameras, sorted by camera id.
     pub fn reports(&self) -> Vec<CalibrationReport> {
         let mut out: Vec<CalibrationReport> = self.by_camera.values().filter_map(|s| s.report()).collect();

@@ -17,7 +17,7 @@ mod video;
 pub use blame::{Blame, Blamed};
 pub use coco::{COCO_CLASSES, ObjectClass};
 pub use detection::{BBox, Detection, Frame, border_margin_px};
-pub use rows::{DetectionRow, ErrorKind, ErrorRow, FrameQuality, RejectedLine, QualityRow, TrackRow, Tracked};
+pub use rows::{CameraChange, DetectionRow, ErrorKind, ErrorRow, FrameQuality, RejectedLine, QualityRow, TrackRow, Tracked};
 pub use video::{CameraHealth, VideoFrame};
 
 /// Routes a camera id to a worker: every per-camera state lives on exactly one worker.

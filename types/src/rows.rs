@@ -240,8 +240,21 @@ pub struct QualityRow {
 pub enum Tracked {
     /// One input detection with its confirmed track id (or none).
     Detection(DetectionRow),
-    /// A confirmed track that ended (lost too long, or end of input).
+    /// A confirmed track that ended (lost too long, end of input, or its camera changed).
     Ended(TrackRow),
+    /// The camera's scene changed at this time, while the pipeline ran: its tracks alive before
+    /// have ended just before (their `Ended` rows come first), and what follows uses the new
+    /// configuration (`None`: the camera was removed).
+    Scene(Box<CameraChange>),
+}
+
+/// A camera added, changed or removed while the pipeline runs, as the tracker passes it on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraChange {
+    /// The camera.
+    pub camera_id: String,
+    /// Its configuration from now on; `None` once removed.
+    pub camera: Option<crate::config::CameraConfig>,
 }
 
 impl Tracked {
@@ -250,6 +263,7 @@ impl Tracked {
         match self {
             Tracked::Detection(d) => &d.camera_id,
             Tracked::Ended(t) => &t.camera_id,
+            Tracked::Scene(c) => &c.camera_id,
         }
     }
 }

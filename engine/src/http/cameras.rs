@@ -1,9 +1,20 @@
-//! `GET /api/v1/cameras`: each video camera's health and each calibrated camera's fit.
+//! The cameras: `GET /api/v1/cameras` (each camera's configuration and the event time it
+//! applies from, each video camera's health, each calibrated camera's fit, each push camera's
+//! queue) and, under `itscam serve`, cameras added, changed and removed while the pipeline runs
+//! (`POST /api/v1/cameras`, `GET|PUT|DELETE /api/v1/cameras/{id}`; see
+//! `itscam_operators::cameras` for when each change takes effect).
 
-use super::AppState;
+use super::{ApiError, AppState};
+use crate::live::RuntimeCameraHandles;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use itscam_operators::cameras::CameraChangeError;
+use itscam_operators::source::{FeedSpec, FeedStats};
+use itscam_types::config::{CameraConfig, PipelineConfig, Problem, Source};
 use serde_json::json;
+use std::sync::Arc;
 
 /// `GET /api/v1/cameras`: each video camera's health (connecting, up, reconnecting, down, finished), attempts,
 /// last error and counters, each calibrated camera's reprojection error, and each push camera's
@@ -12,5 +23,155 @@ pub(super) async fn list(State(state): State<AppState>) -> Json<serde_json::Valu
     let cameras: Vec<_> = state.live.cameras.iter().map(|c| c.snapshot()).collect();
     let calibration = state.live.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
     let push = state.live.push.as_ref().map(|p| p.status()).unwrap_or_default();
-    Json(json!({ "cameras": cameras, "calibration": calibration, "push": push }))
+    let configured = state.live.runtime_cameras.as_ref().map(|h| h.cameras.control.list());
+    Json(json!({ "cameras": cameras, "calibration": calibration, "push": push, "configured": configured }))
+}
+
+/// The cameras' endpoints that change cameras need `itscam serve --config FILE`.
+fn no_runtime_cameras() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_pipeline",
+        "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run)",
+    )
+}
+
+impl From<CameraChangeError> for ApiError {
+    fn from(e: CameraChangeError) -> Self {
+        let (status, kind) = match &e {
+            CameraChangeError::Exists(_) => (StatusCode::CONFLICT, "exists"),
+            CameraChangeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            CameraChangeError::Removing(_) => (StatusCode::CONFLICT, "removing"),
+            CameraChangeError::Ended => (StatusCode::CONFLICT, "ended"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+fn handles(state: &AppState) -> Result<&RuntimeCameraHandles, ApiError> {
+    state.live.runtime_cameras.as_ref().ok_or_else(no_runtime_cameras)
+}
+
+/// The body as a camera (`[[camera]]` as JSON).
+fn parse_camera(body: &[u8]) -> Result<CameraConfig, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body must be a camera as JSON (keys as in [[camera]]): {e}")))
+}
+
+/// Every problem of the pipeline with `cameras` in place of its cameras and the live rules: a
+/// camera that does not fit (geometry, calibration) or that a rule still needs.
+fn problems_with(h: &RuntimeCameraHandles, state: &AppState, cameras: Vec<CameraConfig>) -> Vec<Problem> {
+    let rules = state.live.analytics.as_ref().map(|a| a.rules.list().into_iter().map(|r| r.rule).collect()).unwrap_or_default();
+    let config = PipelineConfig { camera: cameras, rule: rules, ..PipelineConfig::clone(&h.config) };
+    let mut problems = config.validate();
+    if problems.is_empty()
+        && let Err(mut p) = itscam_queries::Scenes::build(&config)
+    {
+        problems.append(&mut p);
+    }
+    problems
+}
+
+fn invalid(problems: Vec<Problem>) -> ApiError {
+    let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("invalid camera: {}", list.join("; ")))
+}
+
+/// The live rules are checked against the cameras as they are now.
+fn cameras_changed(state: &AppState, h: &RuntimeCameraHandles) {
+    if let Some(a) = &state.live.analytics {
+        a.rules.set_cameras(h.cameras.control.configs());
+    }
+}
+
+/// `POST /api/v1/cameras`: adds a camera (body: `[[camera]]` as JSON) while the pipeline runs.
+/// Only `source = "push"` cameras can be added at runtime.
+pub(super) async fn add(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let h = handles(&state)?;
+    let camera = parse_camera(&body)?;
+    let control = &h.cameras.control;
+    if control.get(&camera.id).is_some() {
+        return Err(CameraChangeError::Exists(camera.id).into());
+    }
+    if camera.source != Source::Push {
+        return Err(invalid(vec![Problem::new(
+            "source",
+            format!("{} cannot be started while the pipeline runs; cameras added over the API take pushed detections (source = \"push\"); put other sources in the config", camera.source.label()),
+        )]));
+    }
+    let mut cameras = control.configs();
+    cameras.push(camera.clone());
+    let problems = problems_with(h, &state, cameras);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    let stats = Arc::new(FeedStats::default());
+    h.cameras.push.add(&camera.id, stats.clone());
+    let feed = FeedSpec { source: Source::Push, cameras: vec![camera.id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()) };
+    let id = camera.id.clone();
+    if let Err(e) = control.add(camera, feed) {
+        h.cameras.push.remove(&id);
+        return Err(e.into());
+    }
+    cameras_changed(&state, h);
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "since_ms": null }))).into_response())
+}
+
+/// `GET /api/v1/cameras/{id}`: the camera's configuration, the event time it applies from, and
+/// its push queue or video health.
+pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = handles(&state)?;
+    let camera = h.cameras.control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
+    let push = h.cameras.push.status().into_iter().find(|p| p.camera_id == id);
+    let health = state.live.cameras.iter().map(|c| c.snapshot()).find(|c| c.camera_id == id);
+    Ok(Json(json!({ "camera": camera, "push": push, "health": health })))
+}
+
+/// `PUT /api/v1/cameras/{id}`: changes a camera's scene (calibration, lines, zones,
+/// road_length_m); its source stays. Applies at the event-time frontier it finds: the camera's
+/// open tracks end there and go on as new tracks.
+pub(super) async fn replace(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = handles(&state)?;
+    let camera = parse_camera(&body)?;
+    if camera.id != id {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
+    }
+    let control = &h.cameras.control;
+    let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
+    if old.camera.source != camera.source || old.camera.pacing != camera.pacing || old.camera.start_ms != camera.start_ms {
+        return Err(invalid(vec![Problem::new("source", format!("a camera's source (and pacing, start_ms) cannot change while it runs (it reads {}): remove the camera and add it again", old.camera.source.label()))]));
+    }
+    let cameras = control.configs().into_iter().map(|c| if c.id == id { camera.clone() } else { c }).collect();
+    let problems = problems_with(h, &state, cameras);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    control.replace(camera)?;
+    cameras_changed(&state, h);
+    Ok(Json(json!({ "id": id, "since_ms": null })))
+}
+
+/// `DELETE /api/v1/cameras/{id}`: removes a push camera: it takes no push from now on, what it
+/// queued is processed, then its open tracks and zone stays end (their rows are written).
+pub(super) async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = handles(&state)?;
+    let control = &h.cameras.control;
+    let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
+    if old.camera.source != Source::Push {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_removable",
+            format!("camera {id:?} reads {}: only push cameras can be removed while the pipeline runs (remove it from the config and restart)", old.camera.source.label()),
+        ));
+    }
+    let cameras = control.configs().into_iter().filter(|c| c.id != id).collect();
+    let problems = problems_with(h, &state, cameras);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        return Err(ApiError::new(StatusCode::CONFLICT, "in_use", format!("camera {id:?} cannot be removed: {}", list.join("; "))));
+    }
+    // The removal is booked before the feed ends, so the source's report of its last frame finds it.
+    control.remove(&id)?;
+    h.cameras.push.remove(&id);
+    cameras_changed(&state, h);
+    Ok(Json(json!({ "deleted": id })))
 }

@@ -71,7 +71,8 @@ pub const API_V1: &str = "/api/v1";
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/openapi.json", get(health::openapi))
-        .route("/cameras", get(cameras::list))
+        .route("/cameras", get(cameras::list).post(cameras::add))
+        .route("/cameras/{id}", get(cameras::get_one).put(cameras::replace).delete(cameras::remove))
         .route("/cameras/{id}/detections", post(push::camera))
         .route("/ingest", post(push::ingest))
         .route("/signals", post(push::signals))

@@ -12,7 +12,7 @@ use super::vision::VisionPlan;
 use crate::alerts::AlertHubHandle;
 use crate::counters::RunCounters;
 use itscam_operators::deliver::Deliver;
-use itscam_operators::source::{CheckpointControl, FeedSpec, LeadLimit, SourceControl, detections_source};
+use itscam_operators::source::{CheckpointControl, FeedSpec, LeadLimit, RuntimeCameras, SourceControl, detections_source};
 use itscam_operators::track::TrackFrames;
 use itscam_queries::build_analytics;
 use itscam_sinks::SINK_HIGH_WATER_ROWS;
@@ -53,6 +53,8 @@ pub(super) struct WorkerShared {
     pub final_offsets: Arc<Mutex<serde_json::Map<String, serde_json::Value>>>,
     /// Video cameras, when any.
     pub vision: Option<Arc<VisionPlan>>,
+    /// Cameras added, changed and removed while the pipeline runs (`itscam serve`).
+    pub runtime_cameras: Option<RuntimeCameras>,
 }
 
 /// Builds worker `index`'s graph.
@@ -68,8 +70,10 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop));
     let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
+    let runtime = shared.runtime_cameras.clone();
+    let camera_control = runtime.as_ref().map(|r| r.control.clone());
     worker.dataflow::<u64, _, _>(move |scope| {
-        let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead));
+        let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead), runtime);
         if let Some(vision) = vision {
             let measured = vision.quality_counter();
             let video = vision.build(scope);
@@ -77,7 +81,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
             errors = errors.concat(video.errors);
             out.table(video.quality, "QualityToLake", SinkRows::FrameQuality, measured);
         }
-        let queries = build_analytics(frames.track_frames_calibrated(plan.tracker.clone(), plan.calibrations.clone()), &plan.analytics, index);
+        let queries = build_analytics(frames.track_frames_controlled(plan.tracker.clone(), plan.calibrations.clone(), camera_control), &plan.analytics, index);
         let c = counters.clone();
         out.table(errors.concat(queries.signal_errors.clone()), "ErrorsToLake", SinkRows::Errors, move |rows| {
             RunCounters::add(&c.rejected, rows.len());

@@ -38,6 +38,10 @@ pub struct RunOptions {
     pub write_detections: Option<PathBuf>,
     /// Serve the HTTP API (with `GET /api/v1/cameras`) on this address while the pipeline runs.
     pub http: Option<String>,
+    /// Cameras may be added, changed and removed over the API while it runs (`itscam serve`):
+    /// the pipeline then runs until it is stopped, even once the config's cameras' input ended.
+    /// Not in a checkpointed (Kafka) run.
+    pub cameras_at_runtime: bool,
 }
 
 /// Runs the pipeline described by `config` until its input ends (or `stop` is set).

@@ -32,7 +32,8 @@ use crate::live::{AnalyticsHandles, Live};
 use crate::progress::Progress;
 use anyhow::Context;
 use itscam_operators::source::kafka::{CommittedCheckpoint, KafkaFeed};
-use itscam_operators::source::{FeedSpec, FeedStats, PushInlets};
+use itscam_operators::cameras::CameraControl;
+use itscam_operators::source::{FeedSpec, FeedStats, PushInlets, RuntimeCameras};
 use itscam_sinks::alerts::{KafkaAlerts, KafkaSummary};
 use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};
 use itscam_types::ErrorRow;
@@ -59,6 +60,7 @@ pub(super) struct Services {
     counters: Arc<RunCounters>,
     progress: Option<Progress>,
     checkpointed: bool,
+    runtime_cameras: Option<RuntimeCameras>,
 }
 
 /// What the services report once finished.
@@ -90,9 +92,15 @@ impl Services {
         let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
         runtime.block_on(lake.init_log(&run_id))?;
 
-        let (mut feeds, push) = connect_feeds(config, plan)?;
+        let (mut feeds, mut push) = connect_feeds(config, plan)?;
+        let cameras_at_runtime = options.cameras_at_runtime && options.http.is_some() && !plan.checkpointed;
+        let runtime_cameras = cameras_at_runtime.then(|| {
+            let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
+            let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms));
+            RuntimeCameras { control: CameraControl::new(&config.camera, plan.workers), push: push.clone() }
+        });
         if push.is_some() && options.http.is_none() {
-            let ids: Vec<&str> = push.iter().flat_map(|p| p.cameras()).collect();
+            let ids: Vec<String> = push.iter().flat_map(|p| p.cameras()).collect();
             anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
         }
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
@@ -132,6 +140,7 @@ impl Services {
                 lake_pending: Some(sink.pending_gauge()),
                 push: push.clone(),
                 push_max_body_bytes: config.service.push_max_body_bytes,
+                runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
             };
             crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), unwritten, live)?;
         }
@@ -152,6 +161,7 @@ impl Services {
             counters,
             progress,
             checkpointed: plan.checkpointed,
+            runtime_cameras,
         })
     }
 
@@ -168,6 +178,7 @@ impl Services {
             resume_time: self.resume.time,
             final_offsets: Arc::default(),
             vision: self.vision.clone(),
+            runtime_cameras: self.runtime_cameras.clone(),
         }
     }
 

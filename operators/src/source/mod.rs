@@ -18,6 +18,8 @@ pub use checkpoint::CheckpointControl;
 pub use lines::{FeedStats, SourceEvent};
 pub use push::PushInlets;
 
+use crate::cameras::CameraControl;
+
 use itscam_types::config::{Source, SourceFamily};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
 use std::collections::VecDeque;
@@ -103,11 +105,24 @@ const PACE_POLL: Duration = Duration::from_millis(20);
 /// What the source operator emits: a frame, or rejected input for the `errors` table.
 type Event = Result<Frame, ErrorRow>;
 
+/// Cameras added and removed while the pipeline runs (`itscam serve`): the book of changes and
+/// the push inlets. A source with them stays alive until the stop, holding a capability that
+/// follows the wall clock like a silent push camera (so the pipeline's event time goes on
+/// without cameras), from which the feeds of added cameras start.
+#[derive(Clone, Debug)]
+pub struct RuntimeCameras {
+    /// The book of camera changes.
+    pub control: CameraControl,
+    /// The push cameras' inlets (their wall-clock floor).
+    pub push: PushInlets,
+}
+
 /// Builds the source operator for `feeds` on this worker; `checkpoints` for a run with
 /// `kafka:` sources, on the worker that reads them; `lead` bounds how far file and stdin feeds
-/// read ahead of the outputs ([`LeadLimit`]; none: no bound).
+/// read ahead of the outputs ([`LeadLimit`]; none: no bound); `runtime` starts the feeds of
+/// cameras added while it runs and reports the end of removed ones.
 // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
-#[allow(clippy::result_large_err)]
+#[allow(clippy::result_large_err, clippy::too_many_arguments)]
 pub fn detections_source<'s>(
     scope: Scope<'s, u64>,
     feeds: Vec<FeedSpec>,
@@ -115,11 +130,18 @@ pub fn detections_source<'s>(
     control: SourceControl,
     checkpoints: Option<CheckpointControl>,
     lead: Option<LeadLimit>,
+    runtime: Option<RuntimeCameras>,
 ) -> SourceStreams<'s> {
+    let index = scope.index();
     let stream = source::<u64, CapacityContainerBuilder<Vec<Event>>, _, _>(scope, "DetectionsSource", move |cap, info| {
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
         let again = scope.activator_for(info.address.clone());
         let mut states: Vec<FeedState> = feeds.into_iter().map(|spec| FeedState::start(spec, &cap, sync.clone(), control.stop.clone())).collect();
+        if let Some(r) = &runtime {
+            r.control.register_source(index, sync.clone());
+        }
+        // Held while cameras may still be added: new feeds start from it.
+        let mut keeper = runtime.as_ref().map(|_| cap.clone());
         drop(cap);
         let mut checkpoints = checkpoints.map(checkpoint::Checkpointer::new);
         // A checkpointing source also paces its Kafka readers from the outputs' frontier.
@@ -128,12 +150,22 @@ pub fn detections_source<'s>(
             if control.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // A run without checkpoints takes what its readers read before they saw the stop
                 // (a line read off a pipe exists nowhere else); a checkpointed one replays it.
+                if let Some(r) = &runtime {
+                    r.control.end();
+                }
                 if checkpoints.is_none() && !drain_stopped(&mut states, lateness_ms, &mut |cap, event| output.session(cap).give(event)) {
                     again.activate_after(Duration::from_millis(1));
                     return;
                 }
                 states.clear();
+                keeper = None;
                 return;
+            }
+            if let (Some(r), Some(keeper)) = (&runtime, &mut keeper) {
+                follow(keeper, &states, r.push.floor(itscam_types::time::now_ms()));
+                for spec in r.control.take_feeds(index) {
+                    states.push(FeedState::start(spec, keeper, sync.clone(), control.stop.clone()));
+                }
             }
             if let Some(c) = &checkpoints {
                 c.pace(&states);
@@ -154,6 +186,17 @@ pub fn detections_source<'s>(
             }
             let limit = lead.as_ref().map_or(u64::MAX, LeadLimit::limit);
             let (budget, ahead) = drain(&mut states, &mut checkpoints, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
+            if let Some(r) = &runtime {
+                // Ended feeds report their last frame once: their cameras' removals may apply.
+                for feed in states.iter_mut().filter(|f| f.ended && !f.reported) {
+                    feed.reported = true;
+                    r.control.feed_ended(&feed.cameras, feed.newest);
+                }
+                states.retain(|f| !f.ended || f.kafka.is_some());
+                if let Some(keeper) = &mut keeper {
+                    follow(keeper, &states, r.push.floor(itscam_types::time::now_ms()));
+                }
+            }
             if let Some(c) = &mut checkpoints
                 && !states.is_empty()
             {
@@ -164,13 +207,24 @@ pub fn detections_source<'s>(
             } else if ahead {
                 // Nothing tells the source that the frontier moved: it looks again shortly.
                 again.activate_after(Duration::from_millis(2));
-            } else if states.iter().any(|f| !f.ended) || checkpoints.as_ref().is_some_and(|c| c.pending()) {
+            } else if states.iter().any(|f| !f.ended) || keeper.is_some() || checkpoints.as_ref().is_some_and(|c| c.pending()) {
                 // Checkpoints go on while the rest of the dataflow drains what was read.
                 again.activate_after(interval);
             }
         }
     });
     stream.ok_err(|event| event)
+}
+
+/// Moves the capability kept for new feeds up to the lowest time the running feeds hold, and
+/// at least to the wall clock's `floor` (a silent push camera's): it never holds the pipeline
+/// back more than the feeds do, and without feeds the event time follows the wall clock.
+fn follow(keeper: &mut Capability<u64>, states: &[FeedState], floor: u64) {
+    let low = states.iter().filter(|f| !f.ended).filter_map(|f| f.base.as_ref().map(|c| *c.time())).min();
+    let target = low.map_or(floor, |l| l.max(floor));
+    if target > *keeper.time() {
+        keeper.downgrade(&target);
+    }
 }
 
 /// The reader thread of a source: the Kafka reader for a connected `kafka:` source, the line
@@ -321,6 +375,12 @@ struct FeedState {
     push: Option<(PushInlets, Arc<push::Inlet>)>,
     stats: Arc<FeedStats>,
     ended: bool,
+    /// The cameras it carries.
+    cameras: Vec<String>,
+    /// The newest event time of a frame it emitted.
+    newest: Option<u64>,
+    /// Whether its end was reported to the camera book.
+    reported: bool,
 }
 
 impl FeedState {
@@ -332,6 +392,9 @@ impl FeedState {
         let stats = spec.stats.clone();
         let push = spec.push.clone().zip(push_inlet(&spec)).filter(|_| spec.source == Source::Push);
         FeedState {
+            cameras: spec.cameras.clone(),
+            newest: None,
+            reported: false,
             push,
             stats,
             rx: spawn_reader(spec, activator, stop),
@@ -351,6 +414,7 @@ impl FeedState {
                 match self.admit(lane, &frame, lateness_ms) {
                     Ok(cap) => {
                         self.lanes[lane].note(pos, frame.ts_ms);
+                        self.newest = self.newest.max(Some(frame.ts_ms));
                         give(&cap, Ok(frame));
                     }
                     Err(watermark) => {

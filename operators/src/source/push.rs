@@ -23,7 +23,7 @@ pub use itscam_types::RejectedLine;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use timely::scheduling::SyncActivator;
 
 /// The label of push feeds in the `errors.source` column.
@@ -110,11 +110,17 @@ pub struct PushInlets {
 
 #[derive(Debug)]
 struct Inner {
-    inlets: BTreeMap<String, Arc<Inlet>>,
-    /// Every other camera and its source label, for the 409 answer.
-    others: BTreeMap<String, String>,
+    /// The push cameras (cameras added or removed while the pipeline runs come and go here)
+    /// and every other camera with its source label, for the 409 answer.
+    cameras: RwLock<Cameras>,
     queue_lines: usize,
     max_delay_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct Cameras {
+    inlets: BTreeMap<String, Arc<Inlet>>,
+    others: BTreeMap<String, String>,
 }
 
 /// One push camera's queue.
@@ -145,29 +151,46 @@ impl PushInlets {
     /// The inlets of `push` cameras (id, counters); `others` are the remaining cameras with their
     /// source labels.
     pub fn new(push: Vec<(String, Arc<FeedStats>)>, others: BTreeMap<String, String>, queue_lines: usize, max_delay_ms: u64) -> PushInlets {
-        let inlets = push
-            .into_iter()
-            .map(|(camera, stats)| {
-                stats.waiting.store(true, Ordering::Release);
-                (camera.clone(), Arc::new(Inlet { camera, stats, state: Mutex::default() }))
-            })
-            .collect();
-        PushInlets { inner: Arc::new(Inner { inlets, others, queue_lines: queue_lines.max(1), max_delay_ms }) }
+        let inlets = push.into_iter().map(|(camera, stats)| (camera.clone(), Inlet::new(camera, stats))).collect();
+        let cameras = RwLock::new(Cameras { inlets, others });
+        PushInlets { inner: Arc::new(Inner { cameras, queue_lines: queue_lines.max(1), max_delay_ms }) }
+    }
+
+    fn cameras_read(&self) -> RwLockReadGuard<'_, Cameras> {
+        self.inner.cameras.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The inlet of a push camera.
     pub fn inlet(&self, camera: &str) -> Option<Arc<Inlet>> {
-        self.inner.inlets.get(camera).cloned()
+        self.cameras_read().inlets.get(camera).cloned()
     }
 
     /// The push cameras' ids.
-    pub fn cameras(&self) -> impl Iterator<Item = &str> {
-        self.inner.inlets.keys().map(String::as_str)
+    pub fn cameras(&self) -> Vec<String> {
+        self.cameras_read().inlets.keys().cloned().collect()
+    }
+
+    /// A push camera added while the pipeline runs: its inlet, to be attached by the source
+    /// operator that starts its feed (pushes answer 503 until then).
+    pub fn add(&self, camera: &str, stats: Arc<FeedStats>) -> Arc<Inlet> {
+        let inlet = Inlet::new(camera.to_string(), stats);
+        let mut cameras = self.inner.cameras.write().unwrap_or_else(|e| e.into_inner());
+        cameras.others.remove(camera);
+        cameras.inlets.insert(camera.to_string(), inlet.clone());
+        inlet
+    }
+
+    /// A push camera removed while the pipeline runs: no push is taken from now on (404), and
+    /// its feed ends once the source has taken what was queued.
+    pub fn remove(&self, camera: &str) -> Option<Arc<Inlet>> {
+        let inlet = self.inner.cameras.write().unwrap_or_else(|e| e.into_inner()).inlets.remove(camera)?;
+        inlet.close();
+        Some(inlet)
     }
 
     /// Each push camera's queue and counters, for `GET /api/v1/cameras`.
     pub fn status(&self) -> Vec<PushStatus> {
-        self.inner
+        self.cameras_read()
             .inlets
             .values()
             .map(|i| {
@@ -194,7 +217,8 @@ impl PushInlets {
     /// cameras are rejected), or for whichever push camera each line names (`None`: the
     /// ingest endpoint). See the module docs for the protocol.
     pub fn push(&self, camera: Option<&str>, body: &[u8]) -> Result<Pushed, PushError> {
-        let inner = &*self.inner;
+        let inner = &*self.cameras_read();
+        let queue_lines = self.inner.queue_lines;
         let (routes, home) = match camera {
             Some(c) => match inner.inlets.get(c) {
                 Some(inlet) => (HashSet::from([c]), inlet.clone()),
@@ -235,15 +259,15 @@ impl PushInlets {
         let mut held: Vec<(&Inlet, MutexGuard<'_, InletState>, Vec<SourceEvent>)> = Vec::with_capacity(chunks.len());
         for (cam, chunk) in chunks {
             let inlet = &**inner.inlets.get(cam).expect("routed to a push camera");
-            if chunk.len() > inner.queue_lines {
-                return Err(PushError::TooManyLines { camera: cam.to_string(), lines: chunk.len(), limit: inner.queue_lines });
+            if chunk.len() > queue_lines {
+                return Err(PushError::TooManyLines { camera: cam.to_string(), lines: chunk.len(), limit: queue_lines });
             }
             let state = inlet.lock();
             if state.closed || state.tx.is_none() {
                 return Err(PushError::Closed(cam.to_string()));
             }
-            if state.queued + chunk.len() > inner.queue_lines {
-                return Err(PushError::Full { camera: cam.to_string(), queued: state.queued, limit: inner.queue_lines });
+            if state.queued + chunk.len() > queue_lines {
+                return Err(PushError::Full { camera: cam.to_string(), queued: state.queued, limit: queue_lines });
             }
             held.push((inlet, state, chunk));
         }
@@ -267,6 +291,11 @@ impl PushInlets {
 }
 
 impl Inlet {
+    fn new(camera: String, stats: Arc<FeedStats>) -> Arc<Inlet> {
+        stats.waiting.store(true, Ordering::Release);
+        Arc::new(Inlet { camera, stats, state: Mutex::default() })
+    }
+
     fn lock(&self) -> MutexGuard<'_, InletState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -285,7 +314,7 @@ impl Inlet {
     }
 
     /// No push is taken from now on; what was sent stays in the channel for the operator.
-    pub(super) fn close(&self) {
+    pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
         state.tx = None;

@@ -25,7 +25,7 @@ fn run(text: &str, lateness_ms: u64) -> (Vec<(u64, u64, u64)>, Vec<ErrorRow>) {
                 kafka: None,
                 push: None,
             };
-            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None, None);
+            let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None, None, None);
             ok.inspect_core(move |event| {
                 if let Ok((stamp, data)) = event {
                     let t = *stamp.least().expect("one time");
@@ -101,7 +101,7 @@ fn a_file_feed_reads_no_further_than_the_lead_past_the_outputs_frontier() {
         let mut gate = worker.dataflow::<u64, _, _>(|scope| {
             let spec = FeedSpec { source: Source::DetectionsFile(path.clone()), cameras: vec!["a".into()], stats: Arc::new(FeedStats::default()), kafka: None, push: None };
             let lead = LeadLimit { probe: probe.clone(), max_lead_ms: LEAD_MS };
-            let (ok, _err) = detections_source(scope, vec![spec], 0, SourceControl::default(), None, Some(lead));
+            let (ok, _err) = detections_source(scope, vec![spec], 0, SourceControl::default(), None, Some(lead), None);
             use timely::dataflow::operators::vec::Input;
             use timely::dataflow::operators::{Concat, Probe};
             let (gate, held) = scope.new_input::<Frame>();

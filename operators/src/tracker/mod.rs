@@ -312,6 +312,15 @@ impl Tracker {
         Tracker { ground, ..Tracker::new(camera_id, config) }
     }
 
+    /// The camera's scene changed while it runs: ends every track (as [`Tracker::finish`]; ids
+    /// keep counting up, so none is reused) and associates from now on with `homography`'s
+    /// ground plane (none: in the image only).
+    pub fn recalibrate(&mut self, homography: Option<itscam_geo::Homography>) -> Vec<TrackRow> {
+        let ended = self.finish();
+        self.ground = homography.filter(|_| self.config.ground_association).map(|h| GroundView::new(h, self.config.ground_pixel_std));
+        ended
+    }
+
     /// Confirmed tracks alive (tracked or lost).
     pub fn live_tracks(&self) -> usize {
         self.tracks.iter().filter(|t| t.id.is_some()).count()

@@ -187,7 +187,7 @@ impl TrackState {
 
     /// Zones, with an exit grace: a point inside is a fact; a stay ends once the track has
     /// been outside for the grace, as a fact, a `zone_events` row and an exit of the window.
-    fn follow_zones(&mut self, scene: &CameraScene, grace_ms: u64, at: &At, exits: &mut HashMap<usize, ZoneWindowAcc>, out: &mut PointBatch) {
+    fn follow_zones(&mut self, scene: &CameraScene, grace_ms: u64, at: &At, exits: &mut HashMap<String, ZoneWindowAcc>, out: &mut PointBatch) {
         let (track, ts) = (at.track, at.ts);
         for (i, zone) in scene.zones.iter().enumerate() {
             let inside = zone.polygon.contains(at.px[0], at.px[1]);
@@ -208,7 +208,7 @@ impl TrackState {
                     zs.outside_since = None;
                     out.zone_facts.push((zone.place.clone(), self.zone_point(track, ts, true)));
                     out.zone_events.push(zone_event(scene, zone.id.clone(), track, at.class, enter, exit));
-                    let acc = exits.entry(i).or_default();
+                    let acc = exits.entry(zone.id.clone()).or_default();
                     acc.exits += 1;
                     acc.dwell_ms_sum += exit - enter;
                 }
@@ -249,8 +249,9 @@ pub(crate) struct ZoneWindowAcc {
     pub dwell_ms_sum: u64,
 }
 
-/// One window's parts: each track's, and each zone's exits.
-type WindowParts = (HashMap<u64, TrackPart>, HashMap<usize, ZoneWindowAcc>);
+/// One window's parts: each track's, and each zone's exits (by zone id: a window may span a
+/// change of the camera's zones).
+type WindowParts = (HashMap<u64, TrackPart>, HashMap<String, ZoneWindowAcc>);
 /// A closed window: (track, class, part) and (zone id, exits).
 pub(crate) type ClosedWindow = (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String, ZoneWindowAcc)>);
 
@@ -270,6 +271,18 @@ pub(crate) struct CameraObserver {
 impl CameraObserver {
     pub(crate) fn new(scene: Arc<CameraScene>, settings: Arc<ObserveSettings>) -> Self {
         CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new(), due: BTreeSet::new() }
+    }
+
+    /// The camera's scene changed (its tracks have ended just before, see
+    /// `itscam_types::Tracked::Scene`): what follows is observed in `scene`. Windows in
+    /// progress go on (their zone exits are kept by zone id).
+    pub(crate) fn set_scene(&mut self, scene: Arc<CameraScene>) {
+        for state in self.tracks.values_mut() {
+            // None is expected (every track ended first); a stray one starts over in the new scene.
+            state.lines = vec![LineMemory::default(); scene.lines.len()];
+            state.zones = vec![ZoneState::default(); scene.zones.len()];
+        }
+        self.scene = scene;
     }
 
     fn window_of(&self, ts: u64) -> u64 {
@@ -378,7 +391,7 @@ impl CameraObserver {
                 }
                 out.zone_facts.push((zone.place.clone(), state.zone_point(t.track_id, ts, true)));
                 out.zone_events.push(zone_event(&self.scene, zone.id.clone(), t.track_id, state.class(), zs.enter_ts, zs.last_inside_ts));
-                let acc = self.windows.entry(window).or_default().1.entry(i).or_default();
+                let acc = self.windows.entry(window).or_default().1.entry(zone.id.clone()).or_default();
                 acc.exits += 1;
                 acc.dwell_ms_sum += zs.last_inside_ts - zs.enter_ts;
             }
@@ -404,7 +417,7 @@ impl CameraObserver {
             })
             .collect();
         parts.sort_by_key(|p| p.0);
-        let mut zones: Vec<(String, ZoneWindowAcc)> = zones.into_iter().map(|(i, acc)| (self.scene.zones[i].id.clone(), acc)).collect();
+        let mut zones: Vec<(String, ZoneWindowAcc)> = zones.into_iter().collect();
         zones.sort_by(|a, b| a.0.cmp(&b.0));
         (parts, zones)
     }

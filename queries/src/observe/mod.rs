@@ -17,7 +17,7 @@
 mod camera;
 
 use crate::facts::{CrossPoint, Place, ZonePoint};
-use crate::scene::Scenes;
+use crate::scene::{CameraScene, Scenes};
 use camera::CameraObserver;
 use itscam_geo::FilterConfig;
 use itscam_types::analytics::{LineCrossingRow, ZoneEventRow};
@@ -231,7 +231,7 @@ fn send<D: 'static>(output: &mut Output<u64, Vec<D>>, caps: &[Capability<u64>], 
 }
 
 /// Runs the observe step on a stream of tracker output (already exchanged by camera).
-pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, settings: ObserveSettings, live: LiveZones) -> Observations<'s> {
+pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, settings: ObserveSettings, live: LiveZones) -> Observations<'s> {
     let mut builder = OperatorBuilder::new("Observe".to_owned(), tracked.scope());
     let mut input = builder.new_input(tracked, Pipeline);
     // The point outputs first: their ports are `0..POINT_PORTS`.
@@ -286,7 +286,7 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, scenes: Scenes, setti
                     if !touched.iter().rev().any(|c| **c == *camera) {
                         touched.push(camera.into());
                     }
-                    observe_one(item, t, &mut observers, &scenes, &settings, &mut points);
+                    observe_one(item, t, &mut observers, &mut scenes, &settings, &mut points, &live);
                 }
                 if points.held > 0 {
                     held.entry(t).or_insert_with(|| (caps[0].clone(), 0)).1 += std::mem::take(&mut points.held);
@@ -396,9 +396,33 @@ fn send_released(rows: &mut Vec<(u64, DetectionRow)>, held: &mut BTreeMap<u64, (
 }
 
 /// One tracker output at dataflow time `time` through its camera's observer (passed on as it is
-/// without a scene).
-fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch) {
+/// without a scene); a scene change switches the camera's observer to the new scene.
+fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, CameraObserver>, scenes: &mut Scenes, settings: &Arc<ObserveSettings>, out: &mut PointBatch, live: &LiveZones) {
     match item {
+        Tracked::Scene(change) => {
+            let scene = match &change.camera {
+                Some(camera) => match CameraScene::build(camera) {
+                    Ok(scene) => Some(Arc::new(scene)),
+                    Err((key, reason)) => {
+                        // Changes are checked before they are taken: this is a bug.
+                        tracing::error!(camera = %change.camera_id, key, reason, "a camera change with an invalid scene was taken (this is a bug); the camera has no scene from now on");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let camera: Arc<str> = change.camera_id.as_str().into();
+            match (&scene, observers.get_mut(&camera)) {
+                (Some(scene), Some(obs)) => obs.set_scene(scene.clone()),
+                (None, Some(_)) => {
+                    if let Ok(mut live) = live.lock() {
+                        live.retain(|(cam, _), _| *cam != change.camera_id);
+                    }
+                }
+                _ => {}
+            }
+            scenes.set(&change.camera_id, scene);
+        }
         Tracked::Detection(d) => match camera_observer(observers, &d.camera_id, scenes, settings) {
             Some(obs) => obs.point(d, time, out),
             None => out.detections.push(d),

@@ -70,7 +70,8 @@ struct Book {
 /// The handle on the live rule set. Cloning shares it.
 #[derive(Clone)]
 pub struct RuleControl {
-    config: Arc<PipelineConfig>,
+    /// What rules are checked against: the config, its cameras as they are now.
+    config: Arc<Mutex<Arc<PipelineConfig>>>,
     book: Arc<Mutex<Book>>,
 }
 
@@ -88,11 +89,17 @@ impl RuleControl {
             book.pending.push((r.id.clone(), RuleSpec::from_config(r), 1));
             book.rules.insert(r.id.clone(), RuleEntry { rule: r.clone(), since_ms: None, origin: "config" });
         }
-        RuleControl { config, book: Arc::new(Mutex::new(book)) }
+        RuleControl { config: Arc::new(Mutex::new(config)), book: Arc::new(Mutex::new(book)) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cameras changed while the pipeline runs: rules are checked against these from now on.
+    pub fn set_cameras(&self, cameras: Vec<itscam_types::config::CameraConfig>) {
+        let mut config = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        *config = Arc::new(PipelineConfig { camera: cameras, ..PipelineConfig::clone(&config) });
     }
 
     /// The rules now, sorted by id.
@@ -110,7 +117,8 @@ impl RuleControl {
         if rule.id != id {
             return Err(RuleError::IdMismatch { path: id.to_string(), body: rule.id });
         }
-        let problems = rule.problems(&self.config);
+        let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let problems = rule.problems(&config);
         if !problems.is_empty() {
             return Err(RuleError::Invalid(problems));
         }
