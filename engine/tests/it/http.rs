@@ -77,8 +77,9 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.clone().oneshot(Request::get("/api/v1/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    let all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
-    assert_eq!(names, all);
+    let mut all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
+    all.push("changes");
+    assert_eq!(names, all, "the lake's tables, then the control log");
     assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
     let (status, body) = json_of(app.oneshot(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
