@@ -213,3 +213,42 @@ fn a_prepared_change_that_is_dropped_changes_nothing() {
     assert!(plan.rules.get("no-cars").is_none());
     assert!(plan.rules.prepare_delete("missing").is_err(), "a delete of an unknown rule is refused before anything is reserved");
 }
+
+#[test]
+fn a_reserved_time_holds_the_rule_outputs_until_the_change_is_applied_there() {
+    let plan = new_plan();
+    let p = plan.clone();
+    timely::execute_directly(move |worker| {
+        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, tracked) = scope.new_input::<Tracked>();
+            (input, build_analytics(tracked, &p, 0).violations.probe().0)
+        });
+        for frame in 0..10 {
+            input.advance_to(T0 + 100 * frame);
+            input.send(det(1, "car", frame, 300.0));
+        }
+        input.advance_to(T0 + 1_000);
+        while probe.less_than(&(T0 + 1_000)) {
+            worker.step();
+        }
+        let change = p.rules.prepare_put("no-cars", no_cars()).unwrap();
+        let since = change.since_ms;
+        assert_eq!(since, T0 + 1_000, "the frontier the change found");
+        // The input moves on; the rule outputs cannot pass the reserved time, however long the
+        // log takes (here: as many steps as it gets).
+        for frame in 10..20 {
+            input.advance_to(T0 + 100 * frame);
+            input.send(det(1, "car", frame, 300.0));
+        }
+        input.advance_to(T0 + 2_000);
+        for _ in 0..1_000 {
+            worker.step();
+        }
+        assert!(probe.less_equal(&since), "the outputs passed the reserved time");
+        assert!(change.apply().is_none(), "a new rule");
+        while probe.less_than(&(T0 + 2_000)) {
+            worker.step();
+        }
+        assert_eq!(p.rules.get("no-cars").and_then(|e| e.since_ms), Some(since));
+    });
+}
