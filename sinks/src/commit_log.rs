@@ -163,7 +163,7 @@ fn parse_seq(path: &Path) -> Option<u64> {
 }
 
 impl Lake {
-    pub(crate) fn log_dir(&self, kind: &str) -> Path {
+    fn log_dir(&self, kind: &str) -> Path {
         self.path_of(&format!("{LOG_DIR}/{kind}"))
     }
 
