@@ -53,11 +53,13 @@ pub struct AnalyticsHandles {
     pub calibration: Vec<itscam_queries::CalibrationReport>,
     /// Pushed signal states.
     pub signals: itscam_queries::SignalControl,
+    /// Where rule changes are logged before they apply.
+    pub control: crate::control::ControlLog,
 }
 
 impl AnalyticsHandles {
-    /// The handles of a plan's queries.
-    pub fn of(plan: &itscam_queries::AnalyticsPlan) -> AnalyticsHandles {
-        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports(), signals: plan.signals.clone() }
+    /// The handles of a plan's queries, its changes logged to `control`.
+    pub fn of(plan: &itscam_queries::AnalyticsPlan, control: crate::control::ControlLog) -> AnalyticsHandles {
+        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports(), signals: plan.signals.clone(), control }
     }
 }

@@ -1,6 +1,7 @@
 //! SQL over the lake with DataFusion: every table registered by name over its committed files
 //! (see `lake_table.rs`) and, in the process that runs the pipeline, the rows its writer holds
-//! too; read-only, with a timeout and a row limit.
+//! too; the `changes` table over the control log (`changes_table.rs`); read-only, with a
+//! timeout and a row limit.
 
 use crate::lake_table::{CommittedTable, LakeView, QuerySnapshot};
 use arrow::datatypes::SchemaRef;
@@ -134,6 +135,8 @@ impl QueryEngine {
             let provider = CommittedTable::new(table, view.clone()).map_err(|e| QueryError::Setup(e.to_string()))?;
             ctx.register_table(table.name(), Arc::new(provider)).map_err(|e| QueryError::Setup(e.to_string()))?;
         }
+        let changes = crate::changes_table::ChangesTable::new(lake.clone());
+        ctx.register_table(crate::changes_table::CHANGES, Arc::new(changes)).map_err(|e| QueryError::Setup(e.to_string()))?;
         Ok(QueryEngine { ctx, limits })
     }
 

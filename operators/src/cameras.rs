@@ -68,6 +68,8 @@ struct Book {
     sources: BTreeMap<usize, SyncActivator>,
     peers: usize,
     ended: bool,
+    /// The highest input frontier a tracker has reported: the event time the pipeline reached.
+    reached: u64,
 }
 
 /// Why a camera change was refused.
@@ -182,6 +184,12 @@ impl CameraControl {
         Ok(camera)
     }
 
+    /// The event time the pipeline has reached (the highest tracker frontier seen): a change
+    /// made now takes effect at or after it.
+    pub fn reached_ms(&self) -> u64 {
+        self.lock().reached
+    }
+
     /// No change is taken from now on (the pipeline stops).
     pub fn end(&self) {
         self.lock().ended = true;
@@ -228,6 +236,7 @@ impl CameraControl {
     /// stays, and so does every later change of its camera.
     pub fn take_changes(&self, index: usize, peers: usize, frontier: u64) -> Vec<PendingChange> {
         let mut book = self.lock();
+        book.reached = book.reached.max(frontier);
         let mut taken = Vec::new();
         let mut blocked: Vec<String> = Vec::new();
         let mut kept = Vec::new();

@@ -23,6 +23,6 @@ pub mod signals;
 pub mod updates;
 
 pub use graph::{AnalyticsPlan, AnalyticsStreams, build_analytics};
-pub use rules::{RuleControl, RuleEntry, RuleError};
+pub use rules::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError};
 pub use scene::{CalibrationReport, Scenes};
 pub use signal_control::{SignalControl, SignalPushError, SignalsPushed};

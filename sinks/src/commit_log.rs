@@ -173,12 +173,12 @@ impl Lake {
         self.path_of(&format!("{LOG_DIR}/{kind}"))
     }
 
-    fn log_path(&self, kind: &str, seq: u64) -> Path {
+    pub(crate) fn log_path(&self, kind: &str, seq: u64) -> Path {
         self.path_of(&format!("{LOG_DIR}/{kind}/{}", seq_name(seq)))
     }
 
-    /// Seqs of the `kind` folder (`commits` or `snapshots`) after `after`, ascending.
-    async fn list_seqs(&self, kind: &str, after: Option<u64>) -> Result<Vec<(u64, ObjectMeta)>, SinkError> {
+    /// Seqs of the `kind` folder (`commits`, `snapshots` or `control`) after `after`, ascending.
+    pub(crate) async fn list_seqs(&self, kind: &str, after: Option<u64>) -> Result<Vec<(u64, ObjectMeta)>, SinkError> {
         let dir = self.log_dir(kind);
         let stream = match after {
             Some(s) => self.store().list_with_offset(Some(&dir), &self.log_path(kind, s)),
@@ -191,7 +191,7 @@ impl Lake {
         Ok(out)
     }
 
-    async fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<Option<T>, SinkError> {
+    pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<Option<T>, SinkError> {
         let bytes = match self.store().get(path).await {
             Ok(r) => r.bytes().await.map_err(|e| self.storage_error(path, e))?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -201,7 +201,7 @@ impl Lake {
     }
 
     /// Writes `value` at `path` unless something is there already (then `Ok(false)`).
-    async fn create_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<bool, SinkError> {
+    pub(crate) async fn create_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<bool, SinkError> {
         let json = serde_json::to_vec_pretty(value).map_err(|e| SinkError::encode("commit log", e))?;
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
         match self.store().put_opts(path, PutPayload::from(json), opts).await {

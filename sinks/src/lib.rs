@@ -1,6 +1,7 @@
 //! Sinks of itscam: Arrow schemas of the tables, rows → record batches, the Parquet lake
 //! writer on `object_store` (a local directory or S3), the commit log that makes its files
-//! visible atomically, and lake maintenance (compaction, retention, garbage collection).
+//! visible atomically, the control log of operators' changes, and lake maintenance (compaction,
+//! retention, garbage collection).
 //!
 //! Sinks run off the timely workers: the dataflow hands rows to a [`LakeSink`] handle (a
 //! non-blocking channel send) and the writer task encodes and uploads files on a Tokio runtime.
@@ -10,6 +11,7 @@ pub mod alerts;
 mod batch;
 mod commit_log;
 mod concat;
+mod control_log;
 mod error;
 mod lake;
 mod maintenance;
@@ -21,6 +23,7 @@ mod writer;
 pub use batch::*;
 pub use error::SinkError;
 pub use commit_log::{Change, Commit, FileEntry, LOG_DIR, LakeState, Tombstone};
+pub use control_log::{ControlChange, ControlEntry, ControlKind, ControlOp};
 pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use schema::Table;

@@ -2,9 +2,13 @@
 //! applies from, each video camera's health, each calibrated camera's fit, each push camera's
 //! queue) and, under `itscam serve`, cameras added, changed and removed while the pipeline runs
 //! (`POST /api/v1/cameras`, `GET|PUT|DELETE /api/v1/cameras/{id}`; see
-//! `itscam_operators::cameras` for when each change takes effect).
+//! `itscam_operators::cameras` for when each change takes effect). Each change is an entry of
+//! the lake's control log before it is applied and answered (`crate::control`); a restarted
+//! `serve` comes back with the cameras the log left.
 
 use super::{ApiError, AppState};
+use super::rules::Who;
+use crate::control::ControlLog;
 use crate::live::RuntimeCameraHandles;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -48,8 +52,10 @@ impl From<CameraChangeError> for ApiError {
     }
 }
 
-fn handles(state: &AppState) -> Result<&RuntimeCameraHandles, ApiError> {
-    state.live.runtime_cameras.as_ref().ok_or_else(no_runtime_cameras)
+fn handles(state: &AppState) -> Result<(&RuntimeCameraHandles, &ControlLog), ApiError> {
+    let h = state.live.runtime_cameras.as_ref().ok_or_else(no_runtime_cameras)?;
+    let log = state.live.analytics.as_ref().map(|a| &a.control).ok_or_else(no_runtime_cameras)?;
+    Ok((h, log))
 }
 
 /// The body as a camera (`[[camera]]` as JSON).
@@ -58,8 +64,9 @@ fn parse_camera(body: &[u8]) -> Result<CameraConfig, ApiError> {
 }
 
 /// Every problem of the pipeline with `cameras` in place of its cameras and the live rules: a
-/// camera that does not fit (geometry, calibration) or that a rule still needs.
-fn problems_with(h: &RuntimeCameraHandles, state: &AppState, cameras: Vec<CameraConfig>) -> Vec<Problem> {
+/// camera that does not fit (geometry, calibration) or that a rule still needs. Each names the
+/// camera or rule by id (`camera "cam-2".zone[0].polygon: …`).
+fn problems_with(h: &RuntimeCameraHandles, state: &AppState, cameras: Vec<CameraConfig>) -> Vec<String> {
     let rules = state.live.analytics.as_ref().map(|a| a.rules.list().into_iter().map(|r| r.rule).collect()).unwrap_or_default();
     let config = PipelineConfig { camera: cameras, rule: rules, ..PipelineConfig::clone(&h.config) };
     let mut problems = config.validate();
@@ -68,12 +75,20 @@ fn problems_with(h: &RuntimeCameraHandles, state: &AppState, cameras: Vec<Camera
     {
         problems.append(&mut p);
     }
-    problems
+    let mut named: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    for text in &mut named {
+        for (i, c) in config.camera.iter().enumerate() {
+            *text = text.replace(&format!("camera[{i}]"), &format!("camera {:?}", c.id));
+        }
+        for (i, r) in config.rule.iter().enumerate() {
+            *text = text.replace(&format!("rule[{i}]"), &format!("rule {:?}", r.id));
+        }
+    }
+    named
 }
 
-fn invalid(problems: Vec<Problem>) -> ApiError {
-    let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("invalid camera: {}", list.join("; ")))
+fn invalid(problems: Vec<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("invalid camera: {}", problems.join("; ")))
 }
 
 /// The live rules are checked against the cameras as they are now.
@@ -85,17 +100,18 @@ fn cameras_changed(state: &AppState, h: &RuntimeCameraHandles) {
 
 /// `POST /api/v1/cameras`: adds a camera (body: `[[camera]]` as JSON) while the pipeline runs.
 /// Only `source = "push"` cameras can be added at runtime.
-pub(super) async fn add(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let h = handles(&state)?;
+pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let (h, log) = handles(&state)?;
     let camera = parse_camera(&body)?;
     let control = &h.cameras.control;
+    let _one = log.one_at_a_time().await;
     if control.get(&camera.id).is_some() {
         return Err(CameraChangeError::Exists(camera.id).into());
     }
     if camera.source != Source::Push {
-        return Err(invalid(vec![Problem::new(
-            "source",
-            format!("{} cannot be started while the pipeline runs; cameras added over the API take pushed detections (source = \"push\"); put other sources in the config", camera.source.label()),
+        return Err(invalid(vec![format!(
+            "source: {} cannot be started while the pipeline runs; cameras added over the API take pushed detections (source = \"push\"); put other sources in the config",
+            camera.source.label()
         )]));
     }
     let mut cameras = control.configs();
@@ -104,6 +120,7 @@ pub(super) async fn add(State(state): State<AppState>, body: axum::body::Bytes) 
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
+    let entry = log.record_camera(&who.0, &camera.id, None, Some(&camera), control.reached_ms()).await?;
     let stats = Arc::new(FeedStats::default());
     h.cameras.push.add(&camera.id, stats.clone());
     let feed = FeedSpec { source: Source::Push, cameras: vec![camera.id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()) };
@@ -113,13 +130,13 @@ pub(super) async fn add(State(state): State<AppState>, body: axum::body::Bytes) 
         return Err(e.into());
     }
     cameras_changed(&state, h);
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "since_ms": null }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "since_ms": null, "seq": entry.seq }))).into_response())
 }
 
 /// `GET /api/v1/cameras/{id}`: the camera's configuration, the event time it applies from, and
 /// its push queue or video health.
 pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let h = handles(&state)?;
+    let (h, _) = handles(&state)?;
     let camera = h.cameras.control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
     let push = h.cameras.push.status().into_iter().find(|p| p.camera_id == id);
     let health = state.live.cameras.iter().map(|c| c.snapshot()).find(|c| c.camera_id == id);
@@ -129,32 +146,38 @@ pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String
 /// `PUT /api/v1/cameras/{id}`: changes a camera's scene (calibration, lines, zones,
 /// road_length_m); its source stays. Applies at the event-time frontier it finds: the camera's
 /// open tracks end there and go on as new tracks.
-pub(super) async fn replace(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
-    let h = handles(&state)?;
+pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+    let (h, log) = handles(&state)?;
     let camera = parse_camera(&body)?;
+    let _one = log.one_at_a_time().await;
     if camera.id != id {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
     }
     let control = &h.cameras.control;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
     if old.camera.source != camera.source || old.camera.pacing != camera.pacing || old.camera.start_ms != camera.start_ms {
-        return Err(invalid(vec![Problem::new("source", format!("a camera's source (and pacing, start_ms) cannot change while it runs (it reads {}): remove the camera and add it again", old.camera.source.label()))]));
+        return Err(invalid(vec![format!("source: a camera's source (and pacing, start_ms) cannot change while it runs (it reads {}): remove the camera and add it again", old.camera.source.label())]));
     }
     let cameras = control.configs().into_iter().map(|c| if c.id == id { camera.clone() } else { c }).collect();
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
+    if old.removing {
+        return Err(CameraChangeError::Removing(id).into());
+    }
+    let entry = log.record_camera(&who.0, &id, Some(&old.camera), Some(&camera), control.reached_ms()).await?;
     control.replace(camera)?;
     cameras_changed(&state, h);
-    Ok(Json(json!({ "id": id, "since_ms": null })))
+    Ok(Json(json!({ "id": id, "since_ms": null, "seq": entry.seq })))
 }
 
 /// `DELETE /api/v1/cameras/{id}`: removes a push camera: it takes no push from now on, what it
 /// queued is processed, then its open tracks and zone stays end (their rows are written).
-pub(super) async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let h = handles(&state)?;
+pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (h, log) = handles(&state)?;
     let control = &h.cameras.control;
+    let _one = log.one_at_a_time().await;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
     if old.camera.source != Source::Push {
         return Err(ApiError::new(
@@ -166,12 +189,15 @@ pub(super) async fn remove(State(state): State<AppState>, Path(id): Path<String>
     let cameras = control.configs().into_iter().filter(|c| c.id != id).collect();
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        return Err(ApiError::new(StatusCode::CONFLICT, "in_use", format!("camera {id:?} cannot be removed: {}", list.join("; "))));
+        return Err(ApiError::new(StatusCode::CONFLICT, "in_use", format!("camera {id:?} cannot be removed: {}", problems.join("; "))));
     }
+    if old.removing {
+        return Err(CameraChangeError::Removing(id).into());
+    }
+    let entry = log.record_camera(&who.0, &id, Some(&old.camera), None, control.reached_ms()).await?;
     // The removal is booked before the feed ends, so the source's report of its last frame finds it.
     control.remove(&id)?;
     h.cameras.push.remove(&id);
     cameras_changed(&state, h);
-    Ok(Json(json!({ "deleted": id })))
+    Ok(Json(json!({ "deleted": id, "seq": entry.seq })))
 }

@@ -129,7 +129,8 @@ pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &
     let state = AppState { engine, lake_url: lake.url().into(), live: Arc::new(live) };
     eprintln!("itscam: HTTP API on http://{} (lake {})", listener.local_addr()?, lake.url());
     runtime.spawn(async move {
-        if let Err(e) = axum::serve(listener, app(state)).await {
+        // The peer's address is who makes a change (no identities yet).
+        if let Err(e) = axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
     });

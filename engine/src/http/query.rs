@@ -50,25 +50,19 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
     Ok(Json(json!({ "columns": columns, "rows": rows, "row_count": result.row_count, "truncated": result.truncated })).into_response())
 }
 
-/// `GET /api/v1/tables`.
+/// `GET /api/v1/tables`: the lake's tables, then `changes` (the control log).
 pub(super) async fn tables() -> Json<serde_json::Value> {
-    let tables: Vec<_> = itscam_sinks::Table::ALL
-        .iter()
-        .map(|t| {
-            let columns: Vec<_> = t
-                .table_schema()
-                .fields()
-                .iter()
-                .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable() }))
-                .collect();
-            // The columns a filter prunes files or row groups by, whichever layout the files have.
-            let pruned_by = t.partition_columns(itscam_sinks::schema::PartitionBy::CameraDate);
-            json!({ "name": t.name(), "partitioned_by": pruned_by, "columns": columns })
-        })
-        .collect();
+    let columns = |schema: arrow::datatypes::SchemaRef| -> Vec<serde_json::Value> {
+        schema.fields().iter().map(|f| json!({ "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable() })).collect()
+    };
+    // `partitioned_by`: the columns a filter prunes files or row groups by, whatever the layout.
+    let pruned_by = |t: &itscam_sinks::Table| t.partition_columns(itscam_sinks::schema::PartitionBy::CameraDate);
+    let mut tables: Vec<_> =
+        itscam_sinks::Table::ALL.iter().map(|t| json!({ "name": t.name(), "partitioned_by": pruned_by(t), "columns": columns(t.table_schema()) })).collect();
+    let unpartitioned: [&str; 0] = [];
+    tables.push(json!({ "name": crate::changes_table::CHANGES, "partitioned_by": unpartitioned, "columns": columns(crate::changes_table::changes_schema()) }));
     Json(json!({ "tables": tables }))
 }
-
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {

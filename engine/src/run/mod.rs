@@ -65,10 +65,28 @@ impl std::fmt::Debug for ServingApi {
     }
 }
 
+/// `config` with the cameras changed over the API of an earlier `itscam serve` on the same lake
+/// (its control log), checked like the config.
+fn logged_cameras(config: &itscam_types::config::PipelineConfig) -> anyhow::Result<itscam_types::config::PipelineConfig> {
+    let lake = itscam_sinks::Lake::open_with(&config.lake.url, &config.lake.s3)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let folded = runtime.block_on(crate::control::with_logged_cameras(&lake, config))?;
+    if folded.camera != config.camera {
+        let problems = folded.validate();
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+            anyhow::bail!("the cameras of the lake's control log do not fit the config:\n{}", list.join("\n"));
+        }
+        tracing::info!(cameras = folded.camera.len(), "cameras as the lake's control log left them");
+    }
+    Ok(folded)
+}
+
 /// [`run`], but the HTTP API of `options.http` outlives the pipeline: it is handed back once
 /// every row is committed, and answers until the [`ServingApi`] is dropped.
 pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<(RunSummary, ServingApi)> {
     let started = Instant::now();
+    let config = &logged_cameras(config)?;
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
     let plan = RunPlan::new(config, options, signals.updates).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();

@@ -7,7 +7,8 @@
 //! 2. the lake: reachable and writable, its commit log created (a missing bucket or bad
 //!    credentials name the bucket and key);
 //! 3. `kafka:` sources: each topic checked on the brokers; the lake's last checkpoint read
-//!    ([`super::resume`]);
+//!    ([`super::resume`]); the lake's control log replayed into the rules (logged changes at
+//!    their event times, none new below the resume time: [`crate::control`]);
 //! 4. the lake writer (committing at checkpoints in a checkpointed run) and, when configured,
 //!    the compaction/vacuum task; rejected signal lines go to `errors`;
 //! 5. alert outlets (webhooks, then Kafka, whose topics are checked now) and the alert hub;
@@ -27,6 +28,7 @@ use super::resume::Resume;
 use super::vision::{VisionPlan, VisionReport, VisionSummary};
 use super::RunOptions;
 use crate::alerts::{AlertHub, AlertHubHandle, AlertHubTask, HubSummary};
+use crate::control::ControlLog;
 use crate::counters::RunCounters;
 use crate::live::{AnalyticsHandles, Live};
 use crate::progress::Progress;
@@ -104,6 +106,7 @@ impl Services {
             anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
         }
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
+        runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, resume.time)).context("the lake's control log")?;
 
         // Fresh SQL: the API's queries read what the writer holds too.
         let (sink, writer, unwritten) = if options.http.is_some() && config.query.fresh {
@@ -133,7 +136,7 @@ impl Services {
         if let Some(addr) = &options.http {
             let live = Live {
                 cameras: vision.as_ref().map(|v| v.statuses()).unwrap_or_default(),
-                analytics: Some(AnalyticsHandles::of(&plan.analytics)),
+                analytics: Some(AnalyticsHandles::of(&plan.analytics, ControlLog::new(lake.clone()))),
                 alerts: Some(hub.clone()),
                 counters: Some(counters.clone()),
                 feeds: stats.clone(),

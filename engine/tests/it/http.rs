@@ -77,8 +77,9 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let (status, body) = json_of(app.clone().oneshot(Request::get("/api/v1/tables").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    let all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
-    assert_eq!(names, all);
+    let mut all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
+    all.push("changes");
+    assert_eq!(names, all, "the lake's tables, then the control log");
     assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
     let (status, body) = json_of(app.oneshot(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
@@ -192,9 +193,8 @@ async fn serves_over_a_real_socket() {
     ]);
 }
 
-#[tokio::test]
-async fn rules_are_listed_added_replaced_and_removed_over_http() {
-    let lake = filled_lake("http-rules");
+/// A plan with one calibrated camera, its zone `approach` and one config rule.
+fn rules_plan() -> itscam_queries::AnalyticsPlan {
     let config = PipelineConfig::from_toml(
         r#"
 [[camera]]
@@ -215,9 +215,16 @@ limit_kmh = 50.0
 "#,
     )
     .unwrap();
-    let plan = itscam_queries::AnalyticsPlan::new(Arc::new(config), Vec::new()).unwrap();
+    itscam_queries::AnalyticsPlan::new(Arc::new(config), Vec::new()).unwrap()
+}
+
+#[tokio::test]
+async fn rules_are_listed_added_replaced_and_removed_over_http() {
+    let lake = filled_lake("http-rules");
+    let plan = rules_plan();
     let state = state(&lake, QueryConfig::default()).await;
-    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan)), ..Live::default() }));
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
     let send = |method: &str, uri: &str, body: &str| {
         Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
     };
@@ -244,15 +251,51 @@ limit_kmh = 50.0
     let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/x", "{not json")).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
 
-    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow", "")).await.unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow", "")).await.unwrap()).await;
+    assert_eq!((status, body["seq"].as_u64()), (StatusCode::OK, Some(2)));
     let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every change that was made is in the control log, in order; the refused ones are not.
+    let log = lake.read_control().await.unwrap();
+    let seen: Vec<(u64, &str, &str, bool, bool)> = log.iter().map(|e| (e.seq, e.id.as_str(), e.op.name(), e.before.is_some(), e.after.is_some())).collect();
+    assert_eq!(seen, vec![(0, "slow", "put", false, true), (1, "slow", "put", true, true), (2, "slow", "delete", true, false)]);
+    assert!(log.iter().all(|e| e.who == "anonymous" && e.kind.name() == "rule"), "no socket, no identity: {log:?}");
+    assert_eq!(log[0].after.as_ref().unwrap()["limit_kmh"], 30.0);
+    let (status, body) = json_of(app.clone().oneshot(post("SELECT seq, op, since_ms, after FROM changes ORDER BY seq")).await.unwrap()).await;
+    assert_eq!((status, body["row_count"].as_u64()), (StatusCode::OK, Some(3)), "{body}");
+    assert_eq!(body["rows"][2]["op"], "delete");
+    assert!(body["rows"][2]["after"].is_null());
+    assert!(body["rows"][0]["after"].as_str().unwrap().contains("\"limit_kmh\":30"), "{body}");
 
     let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/cameras", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["calibration"][0]["camera_id"], "cam-1");
     assert!(body["calibration"][0]["rms_error_m"].as_f64().unwrap() < 1e-6);
+}
+
+#[tokio::test]
+async fn a_rule_change_that_the_control_log_cannot_record_is_not_applied() {
+    let dir = scratch("http-rules-log-fails");
+    let lake = Lake::open(&format!("file://{}/lake", dir.display())).unwrap();
+    lake.init_log("test").await.unwrap();
+    // The log's folder cannot be created: a file is in its place.
+    std::fs::write(dir.join("lake/_itscam/control"), "not a folder").unwrap();
+    let plan = rules_plan();
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    let app = app(state(&lake, QueryConfig::default()).await.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
+    let rule = r#"{"id":"slow","kind":"speeding","camera":"cam-1","zone":"approach","limit_kmh":30}"#;
+    let req = Request::put("/api/v1/rules/slow").header(header::CONTENT_TYPE, "application/json").body(Body::from(rule)).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert!(resp.headers().contains_key(header::RETRY_AFTER));
+    let (status, body) = json_of(resp).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("control_log")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not applied"), "{body}");
+    assert!(plan.rules.get("slow").is_none(), "not logged, not applied");
+    let req = Request::delete("/api/v1/rules/speeding-approach").body(Body::empty()).unwrap();
+    let (status, _) = json_of(app.clone().oneshot(req).await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(plan.rules.get("speeding-approach").is_some(), "not logged, not deleted");
 }
 
 #[tokio::test]

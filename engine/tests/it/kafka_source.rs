@@ -2,8 +2,9 @@
 //! (SeaweedFS): malformed messages become `errors` rows naming topic, partition and offset;
 //! offsets reach the consumer group after the lake commit; and the engine, killed with SIGKILL
 //! 20 times at points chosen from its observed progress (start-up, replay, after random
-//! checkpoints) and restarted, ends with exactly the lake tables and the alert
-//! topic of an uninterrupted run — none lost, none duplicated.
+//! checkpoints) and restarted — with a rule changed over HTTP mid-run in one of the cycles —
+//! ends with exactly the lake tables and the alert topic of an uninterrupted run that replays
+//! the same control log: none lost, none duplicated, the change at the same event time.
 
 use crate::support::*;
 use rand::{Rng, SeedableRng};
@@ -225,6 +226,25 @@ fn reach(point: KillPoint, child: &mut std::process::Child, log: &Path, lake: &C
     }
 }
 
+/// The cycle in which a rule is changed over HTTP, once the run has passed a new checkpoint.
+const RULE_CYCLE: usize = 4;
+/// The change: `speeding-approach` with a lower limit.
+const RULE: &str = r#"{"id":"speeding-approach","kind":"speeding","camera":"cam-1","zone":"approach","limit_kmh":20.0,"tolerance_kmh":5.0,"min_duration_ms":1000,"severity":"high"}"#;
+
+/// The HTTP API's address once `itscam run --http` has written it to its log.
+fn api_addr(child: &mut std::process::Child, log: &Path) -> String {
+    let deadline = Instant::now() + CYCLE_DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split("HTTP API on http://").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(child.try_wait().unwrap().is_none(), "itscam ended before its HTTP API answered; see {}", log.display());
+        assert!(Instant::now() < deadline, "no HTTP API within {CYCLE_DEADLINE:?}; see {}", log.display());
+        std::thread::sleep(POLL);
+    }
+}
+
 const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
 
 #[test]
@@ -234,19 +254,6 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
     let s3 = SeaweedFs::start(&dir);
     let (ends, broken_at) = produce(&broker.addr);
 
-    // The uninterrupted run.
-    let reference = config(&dir, &broker.addr, &s3, "reference");
-    let summary = itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
-    assert!(summary.contains("rejected               2"), "{summary}");
-    // Malformed input names topic, partition and offset; the partition went on.
-    let errors = query_rows(&dir, &reference, "SELECT source, line, kind, reason FROM errors ORDER BY source");
-    assert_eq!(errors.len(), 2, "{errors:?}");
-    assert_eq!((errors[0]["source"].as_str(), errors[0]["line"].as_i64(), errors[0]["kind"].as_str()), (Some("kafka:detections/0"), Some(broken_at), Some("malformed_json")));
-    assert!(errors[0]["reason"].as_str().unwrap().contains(&format!("topic detections partition 0 offset {broken_at}")), "{errors:?}");
-    assert_eq!((errors[1]["source"].as_str(), errors[1]["kind"].as_str()), (Some("kafka:detections/1"), Some("unknown_camera")));
-    // The lake's final commit came first, then the offsets.
-    assert_eq!(committed_offsets(&broker.addr, "reference"), ends.to_vec());
-
     // The crashing run: SIGKILL at random points, restart, again.
     let crash = config(&dir, &broker.addr, &s3, "crash");
     let seed = std::env::var("ITSCAM_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().random());
@@ -254,6 +261,7 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut killed = 0;
     let mut checkpoints = BTreeSet::new();
+    let mut rule_since = None;
     let lake = Checkpoints::open(&s3, "crash");
     let total: i64 = ends.iter().sum();
     for cycle in 0..CYCLES {
@@ -265,11 +273,18 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
         let covered: i64 = resumed_from.as_ref().map_or(0, |(_, offsets)| offsets.iter().sum());
         let slot = total as f64 / (CYCLES + 10) as f64;
         let messages = ((cycle as f64 + rng.random::<f64>()) * slot) as i64;
-        let point = if rng.random_ratio(1, 4) || covered >= messages { KillPoint::Connected } else { KillPoint::Checkpoint { messages } };
+        let changes_rule = cycle == RULE_CYCLE;
+        let point = if !changes_rule && (rng.random_ratio(1, 4) || covered >= messages) {
+            KillPoint::Connected
+        } else {
+            KillPoint::Checkpoint { messages: messages.max(covered + 1) }
+        };
         let log_path = dir.join(format!("crash-{cycle}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
+        let api: &[&str] = if changes_rule { &["--http", "127.0.0.1:0"] } else { &[] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
             .args(["run", "--config", &crash, "--no-progress"])
+            .args(api)
             .current_dir(&dir)
             .env("ITSCAM_LOG", "info")
             .stdin(Stdio::null())
@@ -277,7 +292,19 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
             .stderr(log)
             .spawn()
             .unwrap();
-        if reach(point, &mut child, &log_path, &lake, resumed_from.as_ref(), total) && child.try_wait().unwrap().is_none() {
+        let addr = changes_rule.then(|| api_addr(&mut child, &log_path));
+        let reached = reach(point, &mut child, &log_path, &lake, resumed_from.as_ref(), total);
+        if let Some(addr) = addr {
+            // Mid-run, past a new checkpoint: the change applies from the frontier it finds,
+            // and is durable once answered. The kill comes right after.
+            assert!(reached, "cycle {cycle}: the run ended before the rule could be changed mid-run");
+            let (status, body) = http(&addr, "PUT", "/api/v1/rules/speeding-approach", RULE);
+            assert_eq!(status, 200, "{body}");
+            let since = serde_json::from_str::<serde_json::Value>(&body).unwrap()["since_ms"].as_u64().unwrap();
+            eprintln!("cycle {cycle}: rule changed over HTTP from {since} ms (resumed from {resumed_from:?})");
+            rule_since = Some(since);
+        }
+        if reached && child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
         }
@@ -300,6 +327,37 @@ fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterru
     assert!(killed >= CYCLES * 3 / 4, "only {killed} of {CYCLES} runs were still running when killed");
     let summary = itscam_ok(&dir, &["run", "--config", &crash, "--no-progress"]);
     assert!(summary.contains("0 left in the outbox"), "{summary}");
+
+    // The change is in the crashed lake's control log, with the time it took effect.
+    let since = rule_since.expect("the rule was changed");
+    let log = lake.runtime.block_on(lake.lake.read_control()).unwrap();
+    assert_eq!(log.iter().map(|e| (e.id.as_str(), e.op.name(), e.since_ms)).collect::<Vec<_>>(), vec![("speeding-approach", "put", since)]);
+    assert_eq!(log[0].before.as_ref().unwrap()["limit_kmh"], 50.0);
+    let changes = query_rows(&dir, &crash, "SELECT id, op, since_ms FROM changes");
+    assert_eq!((changes.len(), changes[0]["since_ms"].as_u64()), (1, Some(since)), "{changes:?}");
+
+    // The uninterrupted run, with the same control log: the change at the same event time.
+    let reference_lake = Checkpoints::open(&s3, "reference");
+    for entry in &log {
+        lake.runtime.block_on(reference_lake.lake.append_control(&entry.change())).unwrap();
+    }
+
+    let reference = config(&dir, &broker.addr, &s3, "reference");
+    let summary = itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
+    assert!(summary.contains("rejected               2"), "{summary}");
+    // Malformed input names topic, partition and offset; the partition went on.
+    let errors = query_rows(&dir, &reference, "SELECT source, line, kind, reason FROM errors ORDER BY source");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!((errors[0]["source"].as_str(), errors[0]["line"].as_i64(), errors[0]["kind"].as_str()), (Some("kafka:detections/0"), Some(broken_at), Some("malformed_json")));
+    assert!(errors[0]["reason"].as_str().unwrap().contains(&format!("topic detections partition 0 offset {broken_at}")), "{errors:?}");
+    assert_eq!((errors[1]["source"].as_str(), errors[1]["kind"].as_str()), (Some("kafka:detections/1"), Some("unknown_camera")));
+    // The lake's final commit came first, then the offsets.
+    assert_eq!(committed_offsets(&broker.addr, "reference"), ends.to_vec());
+
+    // The change mattered: violations under the old limit before it, the new one after.
+    let limits = query_rows(&dir, &reference, "SELECT DISTINCT limit_value FROM violations WHERE rule_id = 'speeding-approach' ORDER BY limit_value");
+    let limits: Vec<Option<f64>> = limits.iter().map(|r| r["limit_value"].as_f64()).collect();
+    assert_eq!(limits, vec![Some(20.0), Some(50.0)], "speeding-approach violations by limit");
 
     for t in TABLES {
         let (want, got) = (table(&dir, &reference, t), table(&dir, &crash, t));

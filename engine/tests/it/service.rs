@@ -95,3 +95,59 @@ fn serve_answers_after_its_input_ended_and_without_cameras_serves_the_lake() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("service.shutdown_grace_ms"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn rules_changed_over_http_come_back_after_a_restart_and_are_listed_in_changes() {
+    let dir = scratch("serve-control-log");
+    let config = r#"
+[[camera]]
+id = "cam-1"
+source = "detections:-"
+[[camera.zone]]
+id = "bus-lane"
+polygon = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
+[[rule]]
+id = "from-config"
+kind = "zone_intrusion"
+camera = "cam-1"
+zone = "bus-lane"
+classes = ["truck"]
+"#;
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let put = r#"{"id":"no-cars","kind":"zone_intrusion","camera":"cam-1","zone":"bus-lane","classes":["car"],"severity":"high"}"#;
+    let (status, body) = http(&served.addr, "PUT", "/api/v1/rules/no-cars", put);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(&served.addr, "DELETE", "/api/v1/rules/from-config", "");
+    assert_eq!(status, 200, "{body}");
+    // A rule that does not fit is refused and not logged.
+    let bad = r#"{"id":"bad","kind":"zone_intrusion","camera":"cam-1","zone":"nowhere","classes":["car"]}"#;
+    let (status, body) = http(&served.addr, "PUT", "/api/v1/rules/bad", bad);
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+
+    // Restarted with the same config: the rules are as the log says.
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let (status, body) = http(&served.addr, "GET", "/api/v1/rules", "");
+    assert_eq!(status, 200, "{body}");
+    let rules: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = rules["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["no-cars"], "the put rule is back, the deleted config rule stays deleted: {body}");
+    assert_eq!((rules["rules"][0]["origin"].as_str(), rules["rules"][0]["classes"][0].as_str()), (Some("api"), Some("car")));
+    assert!(rules["rules"][0]["since_ms"].is_u64(), "{body}");
+
+    let sql = serde_json::json!({ "sql": "SELECT seq, who, kind, id, op, before, after FROM changes ORDER BY seq" }).to_string();
+    let (status, body) = http(&served.addr, "POST", "/api/v1/query", &sql);
+    assert_eq!(status, 200, "{body}");
+    let rows = serde_json::from_str::<serde_json::Value>(&body).unwrap()["rows"].clone();
+    let seen: Vec<(i64, &str, &str, &str)> =
+        rows.as_array().unwrap().iter().map(|r| (r["seq"].as_i64().unwrap(), r["kind"].as_str().unwrap(), r["id"].as_str().unwrap(), r["op"].as_str().unwrap())).collect();
+    assert_eq!(seen, vec![(0, "rule", "no-cars", "put"), (1, "rule", "from-config", "delete")], "{body}");
+    assert!(rows[0]["who"].as_str().unwrap().starts_with("127.0.0.1:"), "the peer's address: {body}");
+    assert!(rows[0]["before"].is_null() && rows[1]["after"].is_null(), "{body}");
+    let before: serde_json::Value = serde_json::from_str(rows[1]["before"].as_str().unwrap()).unwrap();
+    assert_eq!(before["classes"][0], "truck", "the deleted rule as it was: {body}");
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+}

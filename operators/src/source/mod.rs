@@ -231,10 +231,12 @@ fn follow(keeper: &mut Capability<u64>, states: &[FeedState], floor: u64) {
 /// reader for files and stdin (which reports anything else as an `errors` row).
 fn spawn_reader(spec: FeedSpec, activator: SyncActivator, stop: Arc<std::sync::atomic::AtomicBool>) -> Receiver<Vec<SourceEvent>> {
     if let (Source::Push, Some(inlet)) = (&spec.source, push_inlet(&spec)) {
-        // No thread: the HTTP handlers fill the channel (see [`push`]).
-        let (tx, rx) = std::sync::mpsc::channel();
-        inlet.attach(tx, activator);
-        return rx;
+        // No thread: the HTTP handlers fill the inlet's queue (see [`push`]).
+        if let Some(rx) = inlet.attach(activator) {
+            return rx;
+        }
+        tracing::error!(camera = ?spec.cameras, "a push camera's queue was taken twice (this is a bug); its feed ends");
+        return std::sync::mpsc::channel().1;
     }
     match (spec.source.family(), spec.kafka.clone()) {
         (SourceFamily::Kafka, Some(feed)) => kafka::spawn(spec, feed, activator),

@@ -22,7 +22,7 @@ use super::FeedStats;
 pub use itscam_types::RejectedLine;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use timely::scheduling::SyncActivator;
 
@@ -66,8 +66,8 @@ pub enum PushError {
         /// The bound.
         limit: usize,
     },
-    /// The pipeline has stopped or not started its source yet (retry against a running one).
-    #[error("camera {0:?} takes no pushes now: the pipeline is stopping or not started")]
+    /// The pipeline is stopping (retry against a running one).
+    #[error("camera {0:?} takes no pushes now: the pipeline is stopping")]
     Closed(String),
 }
 
@@ -133,8 +133,11 @@ pub struct Inlet {
 
 #[derive(Default)]
 struct InletState {
-    /// Set by the source operator when it starts; dropped when it closes the inlet.
+    /// The queue's sending end, from the inlet's creation (pushes made before the source
+    /// operator starts wait in the queue); dropped when the inlet closes.
     tx: Option<Sender<Vec<SourceEvent>>>,
+    /// The receiving end, until the source operator takes it.
+    rx: Option<Receiver<Vec<SourceEvent>>>,
     activator: Option<SyncActivator>,
     /// Events sent and not yet taken by the operator.
     queued: usize,
@@ -199,7 +202,7 @@ impl PushInlets {
                     camera_id: i.camera.clone(),
                     queued_lines: state.queued,
                     queue_limit: self.inner.queue_lines,
-                    accepting: state.tx.is_some() && !state.closed,
+                    accepting: !state.closed,
                     frames: i.stats.frames.load(Ordering::Relaxed),
                     detections: i.stats.detections.load(Ordering::Relaxed),
                     rejected: i.stats.rejected.load(Ordering::Relaxed),
@@ -293,18 +296,23 @@ impl PushInlets {
 impl Inlet {
     fn new(camera: String, stats: Arc<FeedStats>) -> Arc<Inlet> {
         stats.waiting.store(true, Ordering::Release);
-        Arc::new(Inlet { camera, stats, state: Mutex::default() })
+        let (tx, rx) = std::sync::mpsc::channel();
+        Arc::new(Inlet { camera, stats, state: Mutex::new(InletState { tx: Some(tx), rx: Some(rx), ..InletState::default() }) })
     }
 
     fn lock(&self) -> MutexGuard<'_, InletState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Connects the source operator's channel (at its start).
-    pub(super) fn attach(&self, tx: Sender<Vec<SourceEvent>>, activator: SyncActivator) {
+    /// The source operator takes the queue (at its start; `None` the second time) and is
+    /// woken by every push from then on.
+    pub(super) fn attach(&self, activator: SyncActivator) -> Option<Receiver<Vec<SourceEvent>>> {
         let mut state = self.lock();
-        state.tx = Some(tx);
+        if state.queued > 0 {
+            let _ = activator.activate();
+        }
         state.activator = Some(activator);
+        state.rx.take()
     }
 
     /// The operator took `n` events.

@@ -3,6 +3,16 @@
 //! [`RuleControl`] (held by the HTTP API) adds, changes and removes rules while the pipeline
 //! runs — a change enters the collection at the frontier it finds, so it applies from that
 //! moment of event time on, and only that rule's outputs change.
+//!
+//! **Durable changes.** A change is made in two steps so that it can be logged before it takes
+//! effect: [`RuleControl::prepare_put`] / [`RuleControl::prepare_delete`] check it and fix its
+//! effective time (`since_ms`: the operator's frontier, never before an earlier change or the
+//! run's floor), and *reserve* that time — the operator holds its capability there, so the
+//! collection cannot move past it; [`RuleChange::apply`] then enters it at exactly that time
+//! (dropping the [`RuleChange`] instead releases the time and changes nothing). The caller logs
+//! the change in between and makes one change at a time. [`RuleControl::replay`] enters logged
+//! changes at their logged times before the dataflow starts, so a restarted or replayed run
+//! applies each at the moment of event time it first took effect.
 
 use crate::facts::RuleSpec;
 use itscam_types::config::{PipelineConfig, Problem, RuleConfig};
@@ -53,18 +63,120 @@ pub struct RuleEntry {
     /// The rule.
     #[serde(flatten)]
     pub rule: RuleConfig,
-    /// Event time from which it applies (`null` until the dataflow has taken it in).
+    /// Event time from which it applies (a config rule's is `null` until the dataflow has
+    /// taken it in).
     pub since_ms: Option<u64>,
-    /// Where it came from: `config` or `api`.
+    /// Where it came from: `config` or `api` (put over HTTP, now or before a restart).
     pub origin: &'static str,
+}
+
+/// A rule change recorded earlier (the control log), to enter at its time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedRule {
+    /// The rule's id.
+    pub id: String,
+    /// The rule after the change; `None`: deleted.
+    pub rule: Option<RuleConfig>,
+    /// Event time from which the change applies.
+    pub since_ms: u64,
+}
+
+/// An update for the operator; `at: None` enters at the frontier it finds (config rules).
+struct Pending {
+    id: String,
+    spec: RuleSpec,
+    diff: isize,
+    at: Option<u64>,
 }
 
 #[derive(Default)]
 struct Book {
     rules: BTreeMap<String, RuleEntry>,
-    pending: Vec<(String, RuleSpec, isize)>,
+    pending: Vec<Pending>,
     activator: Option<SyncActivator>,
     ended: bool,
+    /// The operator's capability: a change made now enters here or later.
+    frontier: u64,
+    /// No change enters before this (the last change's time, a replay's resume time).
+    floor: u64,
+    /// Times of prepared changes not applied yet: the operator's capability stays at or below.
+    reserved: BTreeMap<u64, usize>,
+}
+
+impl Book {
+    /// Replaces or removes rule `id` from `at` on (`None`: the frontier).
+    fn change(&mut self, id: &str, entry: Option<RuleEntry>, at: Option<u64>) -> Option<RuleEntry> {
+        let old = self.rules.remove(id);
+        if let Some(old) = &old {
+            self.pending.push(Pending { id: id.to_string(), spec: RuleSpec::from_config(&old.rule), diff: -1, at });
+        }
+        if let Some(new) = entry {
+            self.pending.push(Pending { id: id.to_string(), spec: RuleSpec::from_config(&new.rule), diff: 1, at });
+            self.rules.insert(id.to_string(), new);
+        }
+        old
+    }
+
+    fn release(&mut self, at: u64) {
+        if let Some(n) = self.reserved.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.reserved.remove(&at);
+            }
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(a) = &self.activator {
+            let _ = a.activate();
+        }
+    }
+}
+
+/// A checked change whose effective time is reserved; see the module docs. Dropped without
+/// [`RuleChange::apply`], it changes nothing.
+#[must_use = "a prepared change does nothing until applied"]
+pub struct RuleChange {
+    control: RuleControl,
+    /// The rule's id.
+    pub id: String,
+    /// The rule before (`None`: new).
+    pub before: Option<RuleConfig>,
+    /// The rule after (`None`: deleted).
+    pub after: Option<RuleConfig>,
+    /// Event time from which it will apply.
+    pub since_ms: u64,
+    applied: bool,
+}
+
+impl std::fmt::Debug for RuleChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleChange").field("id", &self.id).field("since_ms", &self.since_ms).field("after", &self.after).finish_non_exhaustive()
+    }
+}
+
+impl RuleChange {
+    /// Enters the change at `since_ms`. Returns the rule it replaced or removed.
+    pub fn apply(mut self) -> Option<RuleEntry> {
+        self.applied = true;
+        let mut book = self.control.lock();
+        let entry = self.after.take().map(|rule| RuleEntry { rule, since_ms: Some(self.since_ms), origin: "api" });
+        let old = book.change(&self.id, entry, Some(self.since_ms));
+        book.floor = book.floor.max(self.since_ms);
+        book.release(self.since_ms);
+        book.wake();
+        old
+    }
+}
+
+impl Drop for RuleChange {
+    fn drop(&mut self) {
+        if !self.applied {
+            let mut book = self.control.lock();
+            book.release(self.since_ms);
+            book.wake();
+        }
+    }
 }
 
 /// The handle on the live rule set. Cloning shares it.
@@ -86,7 +198,7 @@ impl RuleControl {
     pub fn new(config: Arc<PipelineConfig>) -> RuleControl {
         let mut book = Book::default();
         for r in &config.rule {
-            book.pending.push((r.id.clone(), RuleSpec::from_config(r), 1));
+            book.pending.push(Pending { id: r.id.clone(), spec: RuleSpec::from_config(r), diff: 1, at: None });
             book.rules.insert(r.id.clone(), RuleEntry { rule: r.clone(), since_ms: None, origin: "config" });
         }
         RuleControl { config: Arc::new(Mutex::new(config)), book: Arc::new(Mutex::new(book)) }
@@ -112,8 +224,20 @@ impl RuleControl {
         self.lock().rules.get(id).cloned()
     }
 
-    /// Adds or replaces the rule `id`. Returns whether it replaced one.
+    /// Adds or replaces the rule `id` at once, unlogged ([`RuleControl::prepare_put`] then
+    /// [`RuleChange::apply`]). Returns whether it replaced one.
     pub fn put(&self, id: &str, rule: RuleConfig) -> Result<bool, RuleError> {
+        Ok(self.prepare_put(id, rule)?.apply().is_some())
+    }
+
+    /// Removes the rule `id` at once, unlogged.
+    pub fn delete(&self, id: &str) -> Result<RuleEntry, RuleError> {
+        let change = self.prepare_delete(id)?;
+        change.apply().ok_or_else(|| RuleError::NotFound(id.to_string()))
+    }
+
+    /// Checks a put of rule `id` and reserves its effective time (see the module docs).
+    pub fn prepare_put(&self, id: &str, rule: RuleConfig) -> Result<RuleChange, RuleError> {
         if rule.id != id {
             return Err(RuleError::IdMismatch { path: id.to_string(), body: rule.id });
         }
@@ -122,41 +246,64 @@ impl RuleControl {
         if !problems.is_empty() {
             return Err(RuleError::Invalid(problems));
         }
-        let mut book = self.lock();
-        if book.ended {
-            return Err(RuleError::Ended);
-        }
-        let replaced = book.rules.remove(id);
-        if let Some(old) = &replaced {
-            book.pending.push((id.to_string(), RuleSpec::from_config(&old.rule), -1));
-        }
-        book.pending.push((id.to_string(), RuleSpec::from_config(&rule), 1));
-        book.rules.insert(id.to_string(), RuleEntry { rule, since_ms: None, origin: "api" });
-        if let Some(a) = &book.activator {
-            let _ = a.activate();
-        }
-        Ok(replaced.is_some())
+        self.reserve(id, Some(rule))
     }
 
-    /// Removes the rule `id`.
-    pub fn delete(&self, id: &str) -> Result<RuleEntry, RuleError> {
+    /// Checks a delete of rule `id` (it must exist) and reserves its effective time.
+    pub fn prepare_delete(&self, id: &str) -> Result<RuleChange, RuleError> {
+        self.reserve(id, None)
+    }
+
+    fn reserve(&self, id: &str, after: Option<RuleConfig>) -> Result<RuleChange, RuleError> {
         let mut book = self.lock();
         if book.ended {
             return Err(RuleError::Ended);
         }
-        let old = book.rules.remove(id).ok_or_else(|| RuleError::NotFound(id.to_string()))?;
-        book.pending.push((id.to_string(), RuleSpec::from_config(&old.rule), -1));
-        if let Some(a) = &book.activator {
-            let _ = a.activate();
+        let before = book.rules.get(id).map(|e| e.rule.clone());
+        if before.is_none() && after.is_none() {
+            return Err(RuleError::NotFound(id.to_string()));
         }
-        Ok(old)
+        let since_ms = book.frontier.max(book.floor);
+        *book.reserved.entry(since_ms).or_default() += 1;
+        Ok(RuleChange { control: self.clone(), id: id.to_string(), before, after, since_ms, applied: false })
+    }
+
+    /// Enters logged changes, in log order, each at its `since_ms` (before the dataflow starts:
+    /// a restart or a replay). A logged rule that no longer fits the pipeline (the config
+    /// changed since) is left out: its problems are returned, one line per change.
+    pub fn replay(&self, changes: impl IntoIterator<Item = LoggedRule>) -> Vec<String> {
+        let mut skipped = Vec::new();
+        let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut book = self.lock();
+        for LoggedRule { id, rule, since_ms } in changes {
+            if let Some(rule) = &rule {
+                let problems = rule.problems(&config);
+                if !problems.is_empty() || rule.id != id {
+                    let reasons: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                    skipped.push(format!("rule {id:?} (from {since_ms} ms): {}", if reasons.is_empty() { "its id differs".to_string() } else { reasons.join("; ") }));
+                    continue;
+                }
+            }
+            let entry = rule.map(|rule| RuleEntry { rule, since_ms: Some(since_ms), origin: "api" });
+            book.change(&id, entry, Some(since_ms));
+            book.floor = book.floor.max(since_ms);
+        }
+        skipped
+    }
+
+    /// No change made from now on takes effect before `ms` (a checkpointed run's resume time:
+    /// the rows below it are in the lake already and were computed without the change).
+    pub fn set_floor(&self, ms: u64) {
+        let mut book = self.lock();
+        book.floor = book.floor.max(ms);
     }
 }
 
 /// The rules collection's updates `(spec, time, diff)`. `follow` is any stream whose frontier
 /// the rules should keep up with (the facts they are joined with): the operator holds its
 /// capability at that frontier, so a change enters at the current moment of event time and
-/// never holds the dataflow back. Only the worker with `feeds = true` takes changes from the
+/// never holds the dataflow back — except while a prepared change's time is reserved (the
+/// time it takes to log it). Only the worker with `feeds = true` takes changes from the
 /// control; the others just follow the frontier.
 pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: RuleControl, feeds: bool) -> Stream<'s, u64, Vec<(RuleSpec, u64, isize)>> {
     let scope = follow.scope();
@@ -168,30 +315,38 @@ pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: Rul
         move |(input, frontier), output| {
             input.for_each(|_, _| {});
             let Some(c) = cap.as_mut() else { return };
-            if feeds {
-                let mut book = control.lock();
-                if !book.pending.is_empty() {
-                    let t = *c.time();
-                    let pending = std::mem::take(&mut book.pending);
-                    let mut session = output.session(&*c);
-                    for (id, spec, diff) in pending {
-                        if diff > 0
-                            && let Some(entry) = book.rules.get_mut(&id)
-                        {
-                            entry.since_ms = Some(t);
-                        }
-                        session.give((spec, t, diff));
-                    }
+            let follow = frontier.frontier().iter().min().copied();
+            if !feeds {
+                match follow {
+                    Some(t) if t > *c.time() => c.downgrade(&t),
+                    Some(_) => {}
+                    None => cap = None,
                 }
+                return;
             }
-            match frontier.frontier().iter().min() {
-                Some(&t) if t > *c.time() => c.downgrade(&t),
+            let mut book = control.lock();
+            let now = *c.time();
+            for Pending { id, spec, diff, at } in std::mem::take(&mut book.pending) {
+                // A reserved or logged time is never behind the capability; `max` only guards.
+                let t = at.map_or(now, |a| a.max(now));
+                if at.is_none()
+                    && diff > 0
+                    && let Some(entry) = book.rules.get_mut(&id).filter(|e| e.since_ms.is_none())
+                {
+                    entry.since_ms = Some(t);
+                }
+                output.session(&c.delayed(&t)).give((spec, t, diff));
+            }
+            let held = book.reserved.keys().next().copied();
+            match follow.into_iter().chain(held).min() {
+                Some(t) if t > now => {
+                    c.downgrade(&t);
+                    book.frontier = t;
+                }
                 Some(_) => {}
                 None => {
                     cap = None;
-                    if feeds {
-                        control.lock().ended = true;
-                    }
+                    book.ended = true;
                 }
             }
         }

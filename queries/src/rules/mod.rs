@@ -18,7 +18,7 @@ mod control;
 mod episodes;
 
 pub use book::RuleBook;
-pub use control::{RuleControl, RuleEntry, RuleError, rules_input};
+pub use control::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError, rules_input};
 pub use episodes::Episodes;
 
 use crate::facts::{CrossPoint, Place, RuleSpec, SignalState, SignalUpdate, ZonePoint};

@@ -1,8 +1,9 @@
 //! A rule added and removed while the dataflow runs: it applies from the event time it entered
 //! (`since_ms`), its open episode closes when it goes, and the other rules' outputs are exactly
-//! those of a run without the change.
+//! those of a run without the change. Changes logged with their times and replayed into a new
+//! run give exactly the outputs of the run that made them live.
 
-use itscam_queries::{AnalyticsPlan, build_analytics};
+use itscam_queries::{AnalyticsPlan, LoggedRule, build_analytics};
 use itscam_types::analytics::ViolationRow;
 use itscam_types::config::{PipelineConfig, RuleConfig, RuleParams, Severity, ZoneIntrusionRule};
 use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
@@ -63,8 +64,16 @@ fn ended(track: u64, class: &str) -> Tracked {
 /// Runs the queries over a car (track 1) and a truck (track 2) crossing the zone for 10 s;
 /// `change(frame, plan)` may change rules after each frame has been taken in.
 fn run(change: impl Fn(u64, &AnalyticsPlan) + Send + Sync + 'static) -> (Vec<ViolationRow>, AnalyticsPlan) {
+    run_plan(new_plan(), change)
+}
+
+fn new_plan() -> AnalyticsPlan {
     let config = Arc::new(PipelineConfig::from_toml(CONFIG).expect("valid config"));
-    let plan = AnalyticsPlan::new(config, Vec::new()).expect("plan");
+    AnalyticsPlan::new(config, Vec::new()).expect("plan")
+}
+
+/// [`run`] with a plan prepared beforehand (e.g. with logged changes replayed into it).
+fn run_plan(plan: AnalyticsPlan, change: impl Fn(u64, &AnalyticsPlan) + Send + Sync + 'static) -> (Vec<ViolationRow>, AnalyticsPlan) {
     let out: Arc<Mutex<Vec<ViolationRow>>> = Arc::default();
     let (sink, p) = (out.clone(), plan.clone());
     timely::execute_directly(move |worker| {
@@ -156,4 +165,90 @@ fn a_rule_that_does_not_fit_the_pipeline_is_refused_with_every_problem() {
     assert!(err.contains("differs"), "{err}");
     assert!(plan.rules.delete("missing").is_err());
     assert_eq!(plan.rules.list().len(), 1);
+}
+
+#[test]
+fn logged_changes_replayed_at_their_times_give_the_outputs_of_the_live_run() {
+    let log: Arc<Mutex<Vec<LoggedRule>>> = Arc::default();
+    let logged = log.clone();
+    let (live, _) = run(move |frame, plan| {
+        let change = match frame {
+            30 => plan.rules.prepare_put("no-cars", no_cars()).unwrap(),
+            50 => plan.rules.prepare_delete("no-trucks").unwrap(),
+            70 => plan.rules.prepare_delete("no-cars").unwrap(),
+            _ => return,
+        };
+        logged.lock().unwrap().push(LoggedRule { id: change.id.clone(), rule: change.after.clone(), since_ms: change.since_ms });
+        let _ = change.apply();
+    });
+    let log = log.lock().unwrap().clone();
+    assert!(log.windows(2).all(|w| w[0].since_ms < w[1].since_ms), "each change at the frontier it found: {log:?}");
+    assert!(live.iter().any(|v| v.rule_id == "no-cars") && live.iter().any(|v| v.rule_id == "no-trucks"), "{live:#?}");
+
+    // A restart: the config's rules, then the log, before the dataflow runs.
+    let plan = new_plan();
+    assert!(plan.rules.replay(log.clone()).is_empty());
+    assert!(plan.rules.list().is_empty(), "both rules deleted by the log");
+    let (replayed, _) = run_plan(plan, |_, _| {});
+    assert_eq!(replayed, live);
+
+    // A change made after the replay never takes effect before the last logged one.
+    let plan = new_plan();
+    let _ = plan.rules.replay(log.clone());
+    let change = plan.rules.prepare_put("no-cars", no_cars()).unwrap();
+    assert_eq!(change.since_ms, log.last().unwrap().since_ms);
+}
+
+#[test]
+fn a_prepared_change_that_is_dropped_changes_nothing() {
+    let (baseline, _) = run(|_, _| {});
+    let (dropped, plan) = run(|frame, plan| {
+        if frame == 30 {
+            let change = plan.rules.prepare_put("no-cars", no_cars()).unwrap();
+            assert!(change.before.is_none() && change.after.is_some());
+            drop(change); // the log could not record it
+        }
+    });
+    assert_eq!(dropped, baseline);
+    assert!(plan.rules.get("no-cars").is_none());
+    assert!(plan.rules.prepare_delete("missing").is_err(), "a delete of an unknown rule is refused before anything is reserved");
+}
+
+#[test]
+fn a_reserved_time_holds_the_rule_outputs_until_the_change_is_applied_there() {
+    let plan = new_plan();
+    let p = plan.clone();
+    timely::execute_directly(move |worker| {
+        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, tracked) = scope.new_input::<Tracked>();
+            (input, build_analytics(tracked, &p, 0).violations.probe().0)
+        });
+        for frame in 0..10 {
+            input.advance_to(T0 + 100 * frame);
+            input.send(det(1, "car", frame, 300.0));
+        }
+        input.advance_to(T0 + 1_000);
+        while probe.less_than(&(T0 + 1_000)) {
+            worker.step();
+        }
+        let change = p.rules.prepare_put("no-cars", no_cars()).unwrap();
+        let since = change.since_ms;
+        assert_eq!(since, T0 + 1_000, "the frontier the change found");
+        // The input moves on; the rule outputs cannot pass the reserved time, however long the
+        // log takes (here: as many steps as it gets).
+        for frame in 10..20 {
+            input.advance_to(T0 + 100 * frame);
+            input.send(det(1, "car", frame, 300.0));
+        }
+        input.advance_to(T0 + 2_000);
+        for _ in 0..1_000 {
+            worker.step();
+        }
+        assert!(probe.less_equal(&since), "the outputs passed the reserved time");
+        assert!(change.apply().is_none(), "a new rule");
+        while probe.less_than(&(T0 + 2_000)) {
+            worker.step();
+        }
+        assert_eq!(p.rules.get("no-cars").and_then(|e| e.since_ms), Some(since));
+    });
 }

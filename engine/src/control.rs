@@ -1,0 +1,179 @@
+//! The control plane's durable half: every change made to a running pipeline is an entry of the
+//! lake's control log (`itscam_sinks::ControlEntry`, `_itscam/control/<seq>.json`) before it
+//! takes effect, and a starting run enters the logged changes at the event times they took
+//! effect. Today the changes are rules put or deleted over HTTP.
+//!
+//! **Order of a change** ([`ControlLog::put_rule`], [`ControlLog::delete_rule`]), one at a time:
+//! the change is checked and its effective time fixed and reserved (the rule collection waits
+//! there, see `itscam_queries::RuleChange`) → the entry is appended to the log → the change is
+//! applied at exactly that time. A change whose entry could not be written is not applied, and
+//! nothing is acknowledged that is not durable. A crash between the append and the apply loses
+//! nothing: the next start enters the change from the log at the same time.
+//!
+//! **At start** ([`replay`]): the config's rules apply from the start of event time; then each
+//! logged rule change, in log order, at its `since_ms` — for the ids it mentions the log wins
+//! from that moment on (a rule deleted over HTTP stays deleted, a rule put over HTTP comes
+//! back). A logged rule that no longer fits the config is left out with a warning. A
+//! checkpointed run's resume time is a floor: no new change takes effect below it, so the rows
+//! already in the lake stay true.
+
+use itscam_queries::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError};
+use itscam_sinks::{ControlChange, ControlEntry, ControlKind, ControlOp, Lake, SinkError};
+use itscam_types::config::{CameraConfig, PipelineConfig, RuleConfig};
+use itscam_types::{Blame, Blamed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The change was refused (the caller's: see [`RuleError`]).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The control log could not be written: the change was not applied.
+    #[error("the change was not applied: the control log could not record it ({0})")]
+    Log(SinkError),
+    /// A logged object could not be encoded (this is a bug).
+    #[error("encoding the control log entry failed (this is a bug): {0}")]
+    Encode(serde_json::Error),
+}
+
+/// A refused change is the caller's; a log that cannot be written is the storage's — the change
+/// was not applied, so retrying it after a moment is safe.
+impl Blamed for ControlError {
+    fn blame(&self) -> Blame {
+        match self {
+            ControlError::Rule(e) => e.blame(),
+            ControlError::Log(e) => match e.blame() {
+                Blame::User => Blame::External,
+                b => b,
+            },
+            ControlError::Encode(_) => Blame::Bug,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ControlError::Log(e) => Some(e.retry_after().unwrap_or(Duration::from_secs(1))),
+            _ => None,
+        }
+    }
+}
+
+/// The writer of a running pipeline's control log. Cloning shares it (and its one-at-a-time
+/// order).
+#[derive(Clone, Debug)]
+pub struct ControlLog {
+    lake: Lake,
+    /// One change at a time: check → log → apply, so the log's order is the order of effect.
+    serial: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ControlLog {
+    /// The control log of `lake`.
+    pub fn new(lake: Lake) -> ControlLog {
+        ControlLog { lake, serial: Arc::default() }
+    }
+
+    /// Puts rule `id`, logged first. Returns the published entry and whether it replaced a rule.
+    pub async fn put_rule(&self, rules: &RuleControl, who: &str, id: &str, rule: RuleConfig) -> Result<(ControlEntry, bool), ControlError> {
+        let _one = self.serial.lock().await;
+        let change = rules.prepare_put(id, rule)?;
+        let entry = self.record(&change, who, ControlOp::Put).await?;
+        Ok((entry, change.apply().is_some()))
+    }
+
+    /// Deletes rule `id`, logged first. Returns the published entry and the removed rule.
+    pub async fn delete_rule(&self, rules: &RuleControl, who: &str, id: &str) -> Result<(ControlEntry, Option<RuleEntry>), ControlError> {
+        let _one = self.serial.lock().await;
+        let change = rules.prepare_delete(id)?;
+        let entry = self.record(&change, who, ControlOp::Delete).await?;
+        Ok((entry, change.apply()))
+    }
+
+    /// Holds every other change off (rules' and cameras'): check → log → apply under it.
+    pub async fn one_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.serial.lock().await
+    }
+
+    /// Appends a camera change (under [`ControlLog::one_at_a_time`], checked, before it is
+    /// applied). `reached_ms`: the event time the pipeline had reached; a camera change takes
+    /// effect at the frontier its camera's tracker finds at or after it.
+    pub async fn record_camera(&self, who: &str, id: &str, before: Option<&CameraConfig>, after: Option<&CameraConfig>, reached_ms: u64) -> Result<ControlEntry, ControlError> {
+        let json = |c: Option<&CameraConfig>| c.map(serde_json::to_value).transpose().map_err(ControlError::Encode);
+        let entry = ControlChange {
+            who: who.to_string(),
+            kind: ControlKind::Camera,
+            id: id.to_string(),
+            op: if after.is_some() { ControlOp::Put } else { ControlOp::Delete },
+            before: json(before)?,
+            after: json(after)?,
+            since_ms: reached_ms,
+            at_ms: None,
+        };
+        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+    }
+
+    /// Appends the entry of a prepared change (dropping `change` on failure releases its time).
+    async fn record(&self, change: &RuleChange, who: &str, op: ControlOp) -> Result<ControlEntry, ControlError> {
+        let json = |r: &Option<RuleConfig>| r.as_ref().map(serde_json::to_value).transpose().map_err(ControlError::Encode);
+        let entry = ControlChange {
+            who: who.to_string(),
+            kind: ControlKind::Rule,
+            id: change.id.clone(),
+            op,
+            before: json(&change.before)?,
+            after: json(&change.after)?,
+            since_ms: change.since_ms,
+            at_ms: None,
+        };
+        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+    }
+}
+
+/// `config` with the cameras of the lake's control log: each camera put over the API is added or
+/// replaced, each one deleted is left out (the log wins for the ids it mentions, as for rules).
+/// A restarted `itscam serve` so comes back with the cameras it had.
+pub async fn with_logged_cameras(lake: &Lake, config: &PipelineConfig) -> Result<PipelineConfig, ControlError> {
+    let entries = lake.read_control().await.map_err(ControlError::Log)?;
+    let mut config = config.clone();
+    for e in entries.iter().filter(|e| e.kind == ControlKind::Camera) {
+        config.camera.retain(|c| c.id != e.id);
+        if let (ControlOp::Put, Some(after)) = (&e.op, &e.after) {
+            match serde_json::from_value::<CameraConfig>(after.clone()) {
+                Ok(camera) => config.camera.push(camera),
+                Err(err) => tracing::warn!(seq = e.seq, id = %e.id, error = %err, "control log: a logged camera cannot be read; left out"),
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Enters the lake's logged rule changes into `rules` (before the dataflow starts), with
+/// `floor` (a checkpointed run's resume time) below which no new change takes effect. Returns
+/// how many entries were replayed.
+pub async fn replay(lake: &Lake, rules: &RuleControl, floor: u64) -> Result<usize, ControlError> {
+    let entries = lake.read_control().await.map_err(ControlError::Log)?;
+    let mut logged = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == ControlKind::Rule) {
+        let rule = match (&e.op, &e.after) {
+            (ControlOp::Put, Some(after)) => match serde_json::from_value::<RuleConfig>(after.clone()) {
+                Ok(rule) => Some(rule),
+                Err(err) => {
+                    tracing::warn!(seq = e.seq, id = %e.id, error = %err, "control log: a logged rule cannot be read; left out");
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        logged.push(LoggedRule { id: e.id.clone(), rule, since_ms: e.since_ms });
+    }
+    for skipped in rules.replay(logged) {
+        tracing::warn!(change = %skipped, "control log: a logged rule no longer fits the config; left out");
+    }
+    rules.set_floor(floor);
+    if !entries.is_empty() {
+        tracing::info!(entries = entries.len(), lake = lake.url(), "control log replayed");
+    }
+    Ok(entries.len())
+}
