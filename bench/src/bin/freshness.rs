@@ -14,7 +14,13 @@
 //! 30 s): with fresh SQL (the default) it should not matter; `--not-fresh` sets `[query] fresh =
 //! false` (committed files only) for the comparison.
 //!
-//! Run with: freshness --itscam target/release/itscam [--seconds S] [--fps F] [--max-age-ms MS] [--lateness-ms MS] [--not-fresh]
+//! With `--camera-added N` it answers the other question of issue 13 instead: how long from a
+//! camera added over HTTP (`POST /api/v1/cameras`, a push camera) to its first row visible to
+//! SQL? Each of N rounds adds a camera, pushes it (and the config's camera) a frame every
+//! `1/--fps` s stamped with the wall clock, and asks for its rows every `--poll-ms` until the
+//! first appears.
+//!
+//! Run with: freshness --itscam target/release/itscam [--seconds S] [--fps F] [--max-age-ms MS] [--lateness-ms MS] [--not-fresh] [--camera-added N]
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -51,6 +57,9 @@ struct Args {
     /// How often the reader asks for new rows, ms.
     #[arg(long, default_value_t = 50)]
     poll_ms: u64,
+    /// Measure camera added → first row visible instead, over this many added cameras.
+    #[arg(long)]
+    camera_added: Option<u32>,
     /// Working directory (config, lake); a fresh temporary one by default.
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -73,6 +82,54 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> Result<(u16, String
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// For each of `rounds` cameras: ms from `POST /api/v1/cameras` to its first row visible.
+fn camera_added(addr: &str, rounds: u32, fps: u32, poll: Duration) -> Result<Vec<f64>> {
+    let period = Duration::from_secs_f64(1.0 / fps as f64);
+    let mut waits = Vec::new();
+    for round in 0..rounds {
+        let id = format!("added-{round}");
+        let added = Instant::now();
+        let (status, body) = http(addr, "POST", "/api/v1/cameras", &format!("{{\"id\":\"{id}\",\"source\":\"push\"}}"))?;
+        if status != 201 {
+            bail!("adding {id} answered {status}: {body}");
+        }
+        let (mut frame, mut next_push) = (0u64, Instant::now());
+        let sql = serde_json::json!({ "sql": format!("SELECT count(*) AS n FROM detections WHERE camera_id = '{id}'") }).to_string();
+        loop {
+            if Instant::now() >= next_push {
+                let line = format!(
+                    "{{\"camera_id\":\"{id}\",\"ts_ms\":{},\"frame\":{frame},\"width\":1920,\"height\":1080,\"detections\":[{{\"class\":\"car\",\"confidence\":0.9,\"bbox\":[100,500,220,600]}}]}}\n",
+                    now_ms()
+                );
+                // The config's camera goes on too: a silent push camera holds the event time
+                // back to `push_max_delay_ms` behind the wall clock.
+                for camera in ["cam-1", id.as_str()] {
+                    let (status, body) = http(addr, "POST", &format!("/api/v1/cameras/{camera}/detections"), &line.replace(&id, camera))?;
+                    if status != 200 {
+                        bail!("push to {camera} answered {status}: {body}");
+                    }
+                }
+                frame += 1;
+                next_push += period;
+            }
+            let (status, body) = http(addr, "POST", "/api/v1/query", &sql)?;
+            if status != 200 {
+                bail!("query answered {status}: {body}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            if v["rows"][0]["n"].as_i64().unwrap_or(0) > 0 {
+                waits.push(added.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            if added.elapsed() > Duration::from_secs(120) {
+                bail!("camera {id} had no row visible 120 s after it was added");
+            }
+            std::thread::sleep(poll);
+        }
+    }
+    Ok(waits)
 }
 
 fn main() -> Result<()> {
@@ -105,6 +162,18 @@ fn main() -> Result<()> {
             bail!("itscam serve did not answer /health within 60 s (see {}/engine.log)", dir.display());
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+
+    if let Some(rounds) = args.camera_added {
+        let result = camera_added(&addr, rounds, args.fps.max(1), Duration::from_millis(args.poll_ms));
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let mut waits = result?;
+        waits.sort_by(f64::total_cmp);
+        println!("camera added over HTTP → its first row visible to POST /api/v1/query ({rounds} cameras, a frame pushed every {} ms)", 1000 / args.fps.max(1));
+        println!("{:>6} {:>9} {:>9} {:>9}", "added", "p50 ms", "p90 ms", "max ms");
+        println!("{:>6} {:>9.0} {:>9.0} {:>9.0}", waits.len(), quantile(&waits, 0.5), quantile(&waits, 0.9), waits[waits.len() - 1]);
+        return Ok(());
     }
 
     let pushed: Arc<Mutex<BTreeMap<u64, Instant>>> = Arc::default();

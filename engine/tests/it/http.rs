@@ -86,7 +86,7 @@ async fn query_returns_json_rows_and_arrow_streams() {
     assert_eq!(status, StatusCode::OK);
     assert!(body["paths"]["/api/v1/query"]["post"].is_object());
     assert!(body["paths"]["/api/v1/cameras"]["get"].is_object());
-    for (path, method) in [("/api/v1/rules", "get"), ("/api/v1/rules/{id}", "get"), ("/api/v1/rules/{id}", "put"), ("/api/v1/rules/{id}", "delete"), ("/api/v1/zones", "get"), ("/api/v1/cameras/{id}/detections", "post"), ("/api/v1/ingest", "post"), ("/api/v1/signals", "post")] {
+    for (path, method) in [("/api/v1/rules", "get"), ("/api/v1/rules/{id}", "get"), ("/api/v1/rules/{id}", "put"), ("/api/v1/rules/{id}", "delete"), ("/api/v1/zones", "get"), ("/api/v1/cameras/{id}/detections", "post"), ("/api/v1/ingest", "post"), ("/api/v1/signals", "post"), ("/api/v1/cameras", "post"), ("/api/v1/cameras/{id}", "get"), ("/api/v1/cameras/{id}", "put"), ("/api/v1/cameras/{id}", "delete")] {
         assert!(body["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
 }
