@@ -17,8 +17,8 @@
 //! With `--camera-added N` it answers the other question of issue 13 instead: how long from a
 //! camera added over HTTP (`POST /api/v1/cameras`, a push camera) to its first row visible to
 //! SQL? Each of N rounds adds a camera, pushes it (and the config's camera) a frame every
-//! `1/--fps` s stamped with the wall clock, and asks for its rows every `--poll-ms` until the
-//! first appears.
+//! `1/--fps` s stamped with the wall clock, asks for its rows every `--poll-ms` until the first
+//! appears, and removes it.
 //!
 //! Run with: freshness --itscam target/release/itscam [--seconds S] [--fps F] [--max-age-ms MS] [--lateness-ms MS] [--not-fresh] [--camera-added N]
 
@@ -121,6 +121,12 @@ fn camera_added(addr: &str, rounds: u32, fps: u32, poll: Duration) -> Result<Vec
             let v: serde_json::Value = serde_json::from_str(&body)?;
             if v["rows"][0]["n"].as_i64().unwrap_or(0) > 0 {
                 waits.push(added.elapsed().as_secs_f64() * 1000.0);
+                // Removed again: a silent push camera would hold the next round's event time
+                // back to `push_max_delay_ms` behind the wall clock.
+                let (status, body) = http(addr, "DELETE", &format!("/api/v1/cameras/{id}"), "")?;
+                if status != 200 {
+                    bail!("removing {id} answered {status}: {body}");
+                }
                 break;
             }
             if added.elapsed() > Duration::from_secs(120) {
