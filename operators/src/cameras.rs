@@ -9,9 +9,11 @@
 //!   owns the camera ([`camera_route`]) through this book, and that tracker applies each at its
 //!   input frontier `f` once it sees it: every frame of the camera before `f` has been tracked
 //!   with the old scene, every frame at or after `f` is tracked with the new one. `f` is the
-//!   change's `since_ms` ([`LiveCamera::since_ms`]). The tracker ends the camera's open tracks
-//!   at `f` (their `Ended` rows) and then passes the change on as [`Tracked::Scene`] at `f`, so
-//!   the queries behind it switch scenes at the same event time.
+//!   change's `since_ms` ([`LiveCamera::since_ms`]). When the camera's calibration changes (its
+//!   ground plane) or it is removed, the tracker ends its open tracks at `f` (their `Ended`
+//!   rows); then it passes the change on as [`Tracked::Scene`] at `f`, so the queries behind it
+//!   switch scenes at the same event time (tracks that go on keep their state in the lines and
+//!   zones that stayed).
 //! - **Adding** registers the camera and hands its feed to one worker's source, which starts it
 //!   at the event time the pipeline has reached (frames before it are `late`).
 //! - **Removing** ends the camera's feed first (a push camera takes no push from then on; the

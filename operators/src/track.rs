@@ -73,6 +73,8 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
     }
 
     fn track_frames_controlled(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>, control: Option<CameraControl>) -> Stream<'s, u64, Vec<Tracked>> {
+        // Each camera's calibration as configured: a change that keeps it keeps the tracks.
+        let mut calibrated: HashMap<String, CalibrationConfig> = calibrations.clone().into_iter().collect();
         let mut homographies: HashMap<String, Homography> = calibrations
             .into_iter()
             .filter_map(|(camera, c)| Homography::fit(&c.image, &c.world).ok().map(|h| (camera, h)))
@@ -138,14 +140,24 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                         let mut session = output.session(last);
                         for change in changes {
                             let id = change.camera_id.clone();
-                            let homography = change.camera.as_ref().and_then(|c| c.calibration.as_ref()).and_then(|c| Homography::fit(&c.image, &c.world).ok());
+                            let calibration = change.camera.as_ref().and_then(|c| c.calibration.clone());
+                            let homography = calibration.as_ref().and_then(|c| Homography::fit(&c.image, &c.world).ok());
                             match &homography {
                                 Some(h) => homographies.insert(id.clone(), h.clone()),
                                 None => homographies.remove(&id),
                             };
                             // Ids keep counting up across the change: the camera's tracker stays.
                             let tracker = trackers.entry(id.clone()).or_insert_with(|| Tracker::new(id.clone(), config.clone()));
-                            session.give_iterator(tracker.recalibrate(homography).into_iter().map(Tracked::Ended));
+                            // Tracks end when the camera goes or its ground changes; a change of
+                            // lines or zones keeps them (the queries carry their state over).
+                            let same_ground = change.camera.is_some() && calibrated.get(&id) == calibration.as_ref();
+                            match &calibration {
+                                Some(c) => calibrated.insert(id.clone(), c.clone()),
+                                None => calibrated.remove(&id),
+                            };
+                            if !same_ground {
+                                session.give_iterator(tracker.recalibrate(homography).into_iter().map(Tracked::Ended));
+                            }
                             session.give(Tracked::Scene(Box::new(CameraChange { camera_id: id, camera: change.camera.clone() })));
                             control.applied(&change, *last.time());
                         }

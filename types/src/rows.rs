@@ -242,9 +242,10 @@ pub enum Tracked {
     Detection(DetectionRow),
     /// A confirmed track that ended (lost too long, end of input, or its camera changed).
     Ended(TrackRow),
-    /// The camera's scene changed at this time, while the pipeline ran: its tracks alive before
-    /// have ended just before (their `Ended` rows come first), and what follows uses the new
-    /// configuration (`None`: the camera was removed).
+    /// The camera's scene changed at this time, while the pipeline ran, and what follows uses
+    /// the new configuration (`None`: the camera was removed). When its calibration changed or
+    /// it was removed, its tracks have ended just before (their `Ended` rows come first); a
+    /// change of lines or zones keeps them.
     Scene(Box<CameraChange>),
 }
 

@@ -273,16 +273,43 @@ impl CameraObserver {
         CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new(), due: BTreeSet::new() }
     }
 
-    /// The camera's scene changed (its tracks have ended just before, see
-    /// `itscam_types::Tracked::Scene`): what follows is observed in `scene`. Windows in
-    /// progress go on (their zone exits are kept by zone id).
-    pub(crate) fn set_scene(&mut self, scene: Arc<CameraScene>) {
-        for state in self.tracks.values_mut() {
-            // None is expected (every track ended first); a stray one starts over in the new scene.
-            state.lines = vec![LineMemory::default(); scene.lines.len()];
-            state.zones = vec![ZoneState::default(); scene.zones.len()];
+    /// The camera's scene changed: what follows is observed in `scene` (see
+    /// `itscam_types::Tracked::Scene`; when the calibration changed every track has ended just
+    /// before). Each live track keeps its memory of the lines that did not move and its stays in
+    /// the zones that kept their id; a stay in a zone that is gone ends here (a fact, a
+    /// `zone_events` row, an exit of its window). Windows in progress go on (zone exits are kept
+    /// by zone id).
+    pub(crate) fn set_scene(&mut self, scene: Arc<CameraScene>, out: &mut PointBatch) {
+        let old = std::mem::replace(&mut self.scene, scene);
+        let new = &self.scene;
+        let mut tracks: Vec<u64> = self.tracks.keys().copied().collect();
+        tracks.sort_unstable();
+        for track in tracks {
+            let state = self.tracks.get_mut(&track).expect("listed");
+            state.lines = new
+                .lines
+                .iter()
+                .map(|l| old.lines.iter().position(|o| o.id == l.id && o.line == l.line).map_or_else(LineMemory::default, |i| state.lines[i]))
+                .collect();
+            let mut zones = Vec::with_capacity(new.zones.len());
+            for z in &new.zones {
+                zones.push(old.zones.iter().position(|o| o.id == z.id).map_or_else(ZoneState::default, |i| state.zones[i].clone()));
+            }
+            for (i, zone) in old.zones.iter().enumerate() {
+                let zs = &state.zones[i];
+                if !zs.inside || new.zones.iter().any(|z| z.id == zone.id) {
+                    continue;
+                }
+                let (enter, exit) = (zs.enter_ts, zs.last_inside_ts);
+                out.zone_facts.push((zone.place.clone(), state.zone_point(track, state.last_ts, true)));
+                out.zone_events.push(zone_event(&old, zone.id.clone(), track, state.class(), enter, exit));
+                let window = state.last_ts - state.last_ts % self.settings.window_ms;
+                let acc = self.windows.entry(window).or_default().1.entry(zone.id.clone()).or_default();
+                acc.exits += 1;
+                acc.dwell_ms_sum += exit - enter;
+            }
+            state.zones = zones;
         }
-        self.scene = scene;
     }
 
     fn window_of(&self, ts: u64) -> u64 {

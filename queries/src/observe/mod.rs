@@ -413,7 +413,7 @@ fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, Camer
             };
             let camera: Arc<str> = change.camera_id.as_str().into();
             match (&scene, observers.get_mut(&camera)) {
-                (Some(scene), Some(obs)) => obs.set_scene(scene.clone()),
+                (Some(scene), Some(obs)) => obs.set_scene(scene.clone(), out),
                 (None, Some(_)) => {
                     if let Ok(mut live) = live.lock() {
                         live.retain(|(cam, _), _| *cam != change.camera_id);

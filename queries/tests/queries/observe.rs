@@ -258,3 +258,61 @@ fn stored_speeds_are_smoothed_and_wait_for_the_lag() {
     assert!(m_causal > 1.0, "the filter's lag shows: {m_causal} km/h");
     assert!(m_smoothed < 0.3 * m_causal, "smoothed {m_smoothed} vs causal {m_causal} km/h");
 }
+
+/// A camera's lines and zones change while the car drives (the calibration stays): the track
+/// goes on, its stay in the zone that is gone ends at the change, the line that did not move
+/// counts its crossing once, and the new zone sees the car.
+#[test]
+fn a_scene_change_keeps_the_tracks_and_ends_stays_in_zones_that_are_gone() {
+    let config = Arc::new(PipelineConfig::from_toml(CONFIG).expect("valid config"));
+    let plan = AnalyticsPlan::new(config, Vec::new()).expect("plan");
+    let changed = format!(
+        "{}{}",
+        calibrated_camera!(),
+        r#"[[camera.zone]]
+id = "right"
+polygon = [[700, 0], [1000, 0], [1000, 1000], [700, 1000]]
+[[camera.line]]
+id = "middle"
+points = [[600, 0], [600, 1000]]
+"#
+    );
+    let camera = PipelineConfig::from_toml(&changed).expect("valid config").camera[0].clone();
+    let class = ObjectClass::from_name("car").unwrap();
+    type Seen = (Vec<(u64, Direction)>, Vec<(String, u64, u64)>, Vec<TrackRow>);
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (s, p) = (seen.clone(), plan.clone());
+    timely::execute_directly(move |worker| {
+        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, tracked) = scope.new_input::<Tracked>();
+            let o = observe(tracked, p.scenes.clone(), p.settings, p.live_zones.clone());
+            let k = s.clone();
+            o.crossing_rows.inspect(move |c| k.lock().unwrap().0.push((c.ts_ms, c.direction)));
+            let k = s.clone();
+            o.zone_events.inspect(move |z| k.lock().unwrap().1.push((z.zone_id.clone(), z.enter_ts_ms, z.exit_ts_ms)));
+            let k = s.clone();
+            let probe = o.tracks.inspect(move |t| k.lock().unwrap().2.push(t.clone())).probe().0;
+            (input, probe)
+        });
+        for frame in 0..FRAMES {
+            input.advance_to(T0 + 100 * frame);
+            if frame == 30 {
+                input.send(Tracked::Scene(Box::new(itscam_types::CameraChange { camera_id: "cam-1".into(), camera: Some(camera.clone()) })));
+            }
+            input.send(car(frame));
+        }
+        let last = T0 + 100 * (FRAMES - 1);
+        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: FRAMES, mean_speed_kmh: None, max_speed_kmh: None }));
+        input.close();
+        while !probe.done() {
+            worker.step();
+        }
+    });
+    let (crossings, mut stays, tracks) = seen.lock().unwrap().clone();
+    assert_eq!(crossings, [(T0 + 100 * 63, Direction::Forward)], "the line did not move: one crossing");
+    stays.sort();
+    // In "left" until the change (last inside at frame 29); in "right" from x = 700 + 3 (frame
+    // 75, bottom centre 700) to the end.
+    assert_eq!(stays, [("left".to_string(), T0, T0 + 100 * 29), ("right".to_string(), T0 + 100 * 75, T0 + 100 * (FRAMES - 1))]);
+    assert_eq!(tracks.len(), 1, "the track went on");
+}
