@@ -4,7 +4,6 @@
 //! with activations, and state is partitioned by camera across workers.
 #![warn(missing_docs)]
 
-pub mod cameras;
 pub mod deliver;
 pub mod source;
 pub mod track;

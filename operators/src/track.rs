@@ -5,7 +5,7 @@ use crate::camera_route;
 use crate::tracker::Tracker;
 use itscam_geo::Homography;
 use itscam_types::config::{CalibrationConfig, TrackerConfig};
-use crate::cameras::CameraControl;
+use crate::source::cameras::{CameraControl, PendingChange};
 use itscam_types::{CameraChange, DetectionRow, Frame};
 use std::collections::{BTreeMap, HashMap};
 use timely::dataflow::Stream;
@@ -57,7 +57,7 @@ pub trait TrackFrames<'s> {
     fn track_frames_calibrated(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Stream<'s, u64, Vec<Tracked>>;
 
     /// [`track_frames_calibrated`](Self::track_frames_calibrated), taking camera changes made
-    /// while the pipeline runs from `control` (see [`crate::cameras`]): each applies at the
+    /// while the pipeline runs from `control` (see [`crate::source::cameras`]): each applies at the
     /// input frontier it finds, ending the camera's tracks there and passing the change on as
     /// [`Tracked::Scene`].
     fn track_frames_controlled(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>, control: Option<CameraControl>) -> Stream<'s, u64, Vec<Tracked>>;
@@ -73,19 +73,13 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
     }
 
     fn track_frames_controlled(self, config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>, control: Option<CameraControl>) -> Stream<'s, u64, Vec<Tracked>> {
-        // Each camera's calibration as configured: a change that keeps it keeps the tracks.
-        let mut calibrated: HashMap<String, CalibrationConfig> = calibrations.clone().into_iter().collect();
-        let mut homographies: HashMap<String, Homography> = calibrations
-            .into_iter()
-            .filter_map(|(camera, c)| Homography::fit(&c.image, &c.world).ok().map(|h| (camera, h)))
-            .collect();
+        let mut cameras = CameraTrackers::new(config, calibrations);
         let scope = self.scope();
         let (index, peers) = (scope.index(), scope.peers());
         self.exchange(|f: &Frame| camera_route(&f.camera_id)).unary_frontier(Pipeline, "Track", move |cap, info| {
             if let Some(control) = &control {
                 control.register_tracker(index, scope.worker().sync_activator_for(info.address.to_vec()));
             }
-            let mut trackers: HashMap<String, Tracker> = HashMap::new();
             let mut stash: BTreeMap<u64, (Capability<u64>, Vec<Frame>)> = BTreeMap::new();
             // Held so that tracks alive at the end of input can still be emitted.
             let mut last: Option<Capability<u64>> = Some(cap);
@@ -103,17 +97,7 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     frames.sort_by(|a, b| (&a.camera_id, a.frame).cmp(&(&b.camera_id, b.frame)));
                     let mut session = output.session(&cap);
                     for frame in &frames {
-                        // A camera removed while running keeps its (empty) tracker for its ids.
-                        if !trackers.contains_key(&frame.camera_id) {
-                            let id = frame.camera_id.clone();
-                            let tracker = match homographies.get(&id) {
-                                Some(h) => Tracker::calibrated(id.clone(), config.clone(), h.clone()),
-                                None => Tracker::new(id.clone(), config.clone()),
-                            };
-                            trackers.insert(id, tracker);
-                        }
-                        let tracker = trackers.get_mut(&frame.camera_id).expect("inserted above");
-                        let update = tracker.update(frame);
+                        let update = cameras.tracker(&frame.camera_id).update(frame);
                         session.give_iterator(detection_rows(frame, update.track_ids).map(Tracked::Detection));
                         for ended in update.ended {
                             session.give(Tracked::Ended(ended));
@@ -139,42 +123,79 @@ impl<'s> TrackFrames<'s> for Stream<'s, u64, Vec<Frame>> {
                     if !changes.is_empty() {
                         let mut session = output.session(last);
                         for change in changes {
-                            let id = change.camera_id.clone();
-                            let calibration = change.camera.as_ref().and_then(|c| c.calibration.clone());
-                            let homography = calibration.as_ref().and_then(|c| Homography::fit(&c.image, &c.world).ok());
-                            match &homography {
-                                Some(h) => homographies.insert(id.clone(), h.clone()),
-                                None => homographies.remove(&id),
-                            };
-                            // Ids keep counting up across the change: the camera's tracker stays.
-                            let tracker = trackers.entry(id.clone()).or_insert_with(|| Tracker::new(id.clone(), config.clone()));
-                            // Tracks end when the camera goes or its ground changes; a change of
-                            // lines or zones keeps them (the queries carry their state over).
-                            let same_ground = change.camera.is_some() && calibrated.get(&id) == calibration.as_ref();
-                            match &calibration {
-                                Some(c) => calibrated.insert(id.clone(), c.clone()),
-                                None => calibrated.remove(&id),
-                            };
-                            if !same_ground {
-                                session.give_iterator(tracker.recalibrate(homography).into_iter().map(Tracked::Ended));
-                            }
-                            session.give(Tracked::Scene(Box::new(CameraChange { camera_id: id, camera: change.camera.clone() })));
+                            session.give_iterator(cameras.apply(&change).into_iter());
                             control.applied(&change, *last.time());
                         }
                     }
                 }
                 if frontier.is_empty() && stash.is_empty()
                     && let Some(last) = last.take() {
-                        let mut session = output.session(&last);
-                        let mut cameras: Vec<_> = trackers.keys().cloned().collect();
-                        cameras.sort();
-                        for camera in cameras {
-                            let tracker = trackers.get_mut(&camera).expect("listed above");
-                            session.give_iterator(tracker.finish().into_iter().map(Tracked::Ended));
-                        }
+                        output.session(&last).give_iterator(cameras.finish().into_iter());
                     }
             }
         })
+    }
+}
+
+/// One worker's trackers, by camera, and what each camera's tracker is calibrated with.
+struct CameraTrackers {
+    config: TrackerConfig,
+    trackers: HashMap<String, Tracker>,
+    homographies: HashMap<String, Homography>,
+    /// Each camera's calibration as configured: a change that keeps it keeps the tracks.
+    calibrated: HashMap<String, CalibrationConfig>,
+}
+
+impl CameraTrackers {
+    fn new(config: TrackerConfig, calibrations: BTreeMap<String, CalibrationConfig>) -> Self {
+        let homographies = calibrations.iter().filter_map(|(camera, c)| Homography::fit(&c.image, &c.world).ok().map(|h| (camera.clone(), h))).collect();
+        CameraTrackers { config, trackers: HashMap::new(), homographies, calibrated: calibrations.into_iter().collect() }
+    }
+
+    /// The camera's tracker, created on its first frame (a camera removed while running keeps
+    /// its empty tracker, so its ids are never reused).
+    fn tracker(&mut self, camera: &str) -> &mut Tracker {
+        if !self.trackers.contains_key(camera) {
+            let tracker = match self.homographies.get(camera) {
+                Some(h) => Tracker::calibrated(camera, self.config.clone(), h.clone()),
+                None => Tracker::new(camera, self.config.clone()),
+            };
+            self.trackers.insert(camera.to_string(), tracker);
+        }
+        self.trackers.get_mut(camera).expect("inserted above")
+    }
+
+    /// Applies a camera change: tracks end when the camera goes or its ground changes (a change
+    /// of lines or zones keeps them: the queries carry their state over), then the change goes on.
+    fn apply(&mut self, change: &PendingChange) -> Vec<Tracked> {
+        let id = change.camera_id.as_str();
+        let calibration = change.camera.as_ref().and_then(|c| c.calibration.clone());
+        let homography = calibration.as_ref().and_then(|c| Homography::fit(&c.image, &c.world).ok());
+        match &homography {
+            Some(h) => self.homographies.insert(id.to_string(), h.clone()),
+            None => self.homographies.remove(id),
+        };
+        let same_ground = change.camera.is_some() && self.calibrated.get(id) == calibration.as_ref();
+        match &calibration {
+            Some(c) => self.calibrated.insert(id.to_string(), c.clone()),
+            None => self.calibrated.remove(id),
+        };
+        let mut out = Vec::new();
+        if !same_ground {
+            // Ids keep counting up across the change: the camera's tracker stays.
+            let tracker = self.trackers.entry(id.to_string()).or_insert_with(|| Tracker::new(id, self.config.clone()));
+            out.extend(tracker.recalibrate(homography).into_iter().map(Tracked::Ended));
+        }
+        out.push(Tracked::Scene(Box::new(CameraChange { camera_id: id.to_string(), camera: change.camera.clone() })));
+        out
+    }
+
+    /// End of input: every camera's live tracks, cameras in id order.
+    fn finish(&mut self) -> Vec<Tracked> {
+        let mut cameras: Vec<&String> = self.trackers.keys().collect();
+        cameras.sort();
+        let cameras: Vec<String> = cameras.into_iter().cloned().collect();
+        cameras.iter().flat_map(|c| self.trackers.get_mut(c).expect("listed").finish()).map(Tracked::Ended).collect()
     }
 }
 

@@ -2,7 +2,7 @@
 //! applies from, each video camera's health, each calibrated camera's fit, each push camera's
 //! queue) and, under `itscam serve`, cameras added, changed and removed while the pipeline runs
 //! (`POST /api/v1/cameras`, `GET|PUT|DELETE /api/v1/cameras/{id}`; see
-//! `itscam_operators::cameras` for when each change takes effect). Each change is an entry of
+//! `itscam_operators::source::cameras` for when each change takes effect). Each change is an entry of
 //! the lake's control log before it is applied and answered (`crate::control`); a restarted
 //! `serve` comes back with the cameras the log left.
 
@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use itscam_operators::cameras::CameraChangeError;
+use itscam_operators::source::cameras::CameraChangeError;
 use itscam_operators::source::{FeedSpec, FeedStats};
 use itscam_types::config::{CameraConfig, PipelineConfig, Problem, Source};
 use serde_json::json;

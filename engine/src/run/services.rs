@@ -34,7 +34,7 @@ use crate::live::{AnalyticsHandles, Live};
 use crate::progress::Progress;
 use anyhow::Context;
 use itscam_operators::source::kafka::{CommittedCheckpoint, KafkaFeed};
-use itscam_operators::cameras::CameraControl;
+use itscam_operators::source::cameras::CameraControl;
 use itscam_operators::source::{FeedSpec, FeedStats, PushInlets, RuntimeCameras};
 use itscam_sinks::alerts::{KafkaAlerts, KafkaSummary};
 use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};

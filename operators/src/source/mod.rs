@@ -8,6 +8,7 @@
 //! silently. Watermarks per lane keep the outcome independent of how partitions interleave, so
 //! replaying a topic gives the same rows at the same times (see [`checkpoint`]).
 
+pub mod cameras;
 pub mod checkpoint;
 pub mod kafka;
 mod lines;
@@ -18,7 +19,7 @@ pub use checkpoint::CheckpointControl;
 pub use lines::{FeedStats, SourceEvent};
 pub use push::PushInlets;
 
-use crate::cameras::CameraControl;
+use cameras::CameraControl;
 
 use itscam_types::config::{Source, SourceFamily};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
@@ -137,11 +138,7 @@ pub fn detections_source<'s>(
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
         let again = scope.activator_for(info.address.clone());
         let mut states: Vec<FeedState> = feeds.into_iter().map(|spec| FeedState::start(spec, &cap, sync.clone(), control.stop.clone())).collect();
-        if let Some(r) = &runtime {
-            r.control.register_source(index, sync.clone());
-        }
-        // Held while cameras may still be added: new feeds start from it.
-        let mut keeper = runtime.as_ref().map(|_| cap.clone());
+        let mut runtime = runtime.map(|cameras| Added::new(cameras, index, &cap, sync.clone()));
         drop(cap);
         let mut checkpoints = checkpoints.map(checkpoint::Checkpointer::new);
         // A checkpointing source also paces its Kafka readers from the outputs' frontier.
@@ -151,21 +148,18 @@ pub fn detections_source<'s>(
                 // A run without checkpoints takes what its readers read before they saw the stop
                 // (a line read off a pipe exists nowhere else); a checkpointed one replays it.
                 if let Some(r) = &runtime {
-                    r.control.end();
+                    r.cameras.control.end();
                 }
                 if checkpoints.is_none() && !drain_stopped(&mut states, lateness_ms, &mut |cap, event| output.session(cap).give(event)) {
                     again.activate_after(Duration::from_millis(1));
                     return;
                 }
                 states.clear();
-                keeper = None;
+                runtime = None;
                 return;
             }
-            if let (Some(r), Some(keeper)) = (&runtime, &mut keeper) {
-                follow(keeper, &states, r.push.floor(itscam_types::time::now_ms()));
-                for spec in r.control.take_feeds(index) {
-                    states.push(FeedState::start(spec, keeper, sync.clone(), control.stop.clone()));
-                }
+            if let Some(r) = &mut runtime {
+                r.start_feeds(&mut states, &control.stop);
             }
             if let Some(c) = &checkpoints {
                 c.pace(&states);
@@ -186,16 +180,8 @@ pub fn detections_source<'s>(
             }
             let limit = lead.as_ref().map_or(u64::MAX, LeadLimit::limit);
             let (budget, ahead) = drain(&mut states, &mut checkpoints, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
-            if let Some(r) = &runtime {
-                // Ended feeds report their last frame once: their cameras' removals may apply.
-                for feed in states.iter_mut().filter(|f| f.ended && !f.reported) {
-                    feed.reported = true;
-                    r.control.feed_ended(&feed.cameras, feed.newest);
-                }
-                states.retain(|f| !f.ended || f.kafka.is_some());
-                if let Some(keeper) = &mut keeper {
-                    follow(keeper, &states, r.push.floor(itscam_types::time::now_ms()));
-                }
+            if let Some(r) = &mut runtime {
+                r.end_feeds(&mut states);
             }
             if let Some(c) = &mut checkpoints
                 && !states.is_empty()
@@ -207,7 +193,7 @@ pub fn detections_source<'s>(
             } else if ahead {
                 // Nothing tells the source that the frontier moved: it looks again shortly.
                 again.activate_after(Duration::from_millis(2));
-            } else if states.iter().any(|f| !f.ended) || keeper.is_some() || checkpoints.as_ref().is_some_and(|c| c.pending()) {
+            } else if states.iter().any(|f| !f.ended) || runtime.is_some() || checkpoints.as_ref().is_some_and(|c| c.pending()) {
                 // Checkpoints go on while the rest of the dataflow drains what was read.
                 again.activate_after(interval);
             }
@@ -216,14 +202,49 @@ pub fn detections_source<'s>(
     stream.ok_err(|event| event)
 }
 
-/// Moves the capability kept for new feeds up to the lowest time the running feeds hold, and
-/// at least to the wall clock's `floor` (a silent push camera's): it never holds the pipeline
-/// back more than the feeds do, and without feeds the event time follows the wall clock.
-fn follow(keeper: &mut Capability<u64>, states: &[FeedState], floor: u64) {
-    let low = states.iter().filter(|f| !f.ended).filter_map(|f| f.base.as_ref().map(|c| *c.time())).min();
-    let target = low.map_or(floor, |l| l.max(floor));
-    if target > *keeper.time() {
-        keeper.downgrade(&target);
+/// A source's part in cameras added and removed while it runs ([`RuntimeCameras`]).
+struct Added {
+    cameras: RuntimeCameras,
+    index: usize,
+    /// Held while cameras may still be added: new feeds start from it.
+    keeper: Capability<u64>,
+    activator: SyncActivator,
+}
+
+impl Added {
+    fn new(cameras: RuntimeCameras, index: usize, cap: &Capability<u64>, activator: SyncActivator) -> Added {
+        cameras.control.register_source(index, activator.clone());
+        Added { cameras, index, keeper: cap.clone(), activator }
+    }
+
+    /// Starts the feeds of cameras added since the last activation.
+    fn start_feeds(&mut self, states: &mut Vec<FeedState>, stop: &Arc<std::sync::atomic::AtomicBool>) {
+        self.follow(states);
+        for spec in self.cameras.control.take_feeds(self.index) {
+            states.push(FeedState::start(spec, &self.keeper, self.activator.clone(), stop.clone()));
+        }
+    }
+
+    /// Reports each ended feed's last frame once (its cameras' removals may apply) and drops it.
+    fn end_feeds(&mut self, states: &mut Vec<FeedState>) {
+        for feed in states.iter_mut().filter(|f| f.ended && !f.reported) {
+            feed.reported = true;
+            self.cameras.control.feed_ended(&feed.cameras, feed.newest);
+        }
+        states.retain(|f| !f.ended || f.kafka.is_some());
+        self.follow(states);
+    }
+
+    /// Moves the kept capability up to the lowest time the running feeds hold, and at least to
+    /// the wall clock's floor (a silent push camera's): it never holds the pipeline back more
+    /// than the feeds do, and without feeds the event time follows the wall clock.
+    fn follow(&mut self, states: &[FeedState]) {
+        let floor = self.cameras.push.floor(itscam_types::time::now_ms());
+        let low = states.iter().filter(|f| !f.ended).filter_map(|f| f.base.as_ref().map(|c| *c.time())).min();
+        let target = low.map_or(floor, |l| l.max(floor));
+        if target > *self.keeper.time() {
+            self.keeper.downgrade(&target);
+        }
     }
 }
 

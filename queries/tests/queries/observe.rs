@@ -266,17 +266,11 @@ fn stored_speeds_are_smoothed_and_wait_for_the_lag() {
 fn a_scene_change_keeps_the_tracks_and_ends_stays_in_zones_that_are_gone() {
     let config = Arc::new(PipelineConfig::from_toml(CONFIG).expect("valid config"));
     let plan = AnalyticsPlan::new(config, Vec::new()).expect("plan");
-    let changed = format!(
-        "{}{}",
-        calibrated_camera!(),
-        r#"[[camera.zone]]
-id = "right"
-polygon = [[700, 0], [1000, 0], [1000, 1000], [700, 1000]]
-[[camera.line]]
-id = "middle"
-points = [[600, 0], [600, 1000]]
-"#
-    );
+    // "left" goes, "right" comes, "middle" stays where it was.
+    let changed = CONFIG.replace(r#"id = "left"
+polygon = [[0, 0], [500, 0], [500, 1000], [0, 1000]]"#, r#"id = "right"
+polygon = [[700, 0], [1000, 0], [1000, 1000], [700, 1000]]"#);
+    assert_ne!(changed, CONFIG);
     let camera = PipelineConfig::from_toml(&changed).expect("valid config").camera[0].clone();
     let class = ObjectClass::from_name("car").unwrap();
     type Seen = (Vec<(u64, Direction)>, Vec<(String, u64, u64)>, Vec<TrackRow>);

@@ -24,7 +24,7 @@
 //!
 //! [`Tracked::Scene`]: itscam_types::Tracked::Scene
 
-use crate::source::FeedSpec;
+use super::FeedSpec;
 use itscam_types::camera_route;
 use itscam_types::config::CameraConfig;
 use std::collections::BTreeMap;
