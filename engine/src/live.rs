@@ -6,14 +6,14 @@
 use crate::alerts::AlertHubHandle;
 use crate::counters::RunCounters;
 use itscam_operators::source::FeedStats;
-use itscam_operators::video::CameraStatus;
+use itscam_operators::video::CameraStatuses;
 use std::sync::Arc;
 
 /// Handles of a running pipeline.
 #[derive(Clone, Debug, Default)]
 pub struct Live {
-    /// Video cameras' health.
-    pub cameras: Vec<Arc<CameraStatus>>,
+    /// Video cameras' health (cameras added while the pipeline runs join it).
+    pub cameras: CameraStatuses,
     /// Rules, zones and calibrations of the traffic queries.
     pub analytics: Option<AnalyticsHandles>,
     /// The alert hub.

@@ -79,7 +79,9 @@ enum Command {
     /// together (SQL, cameras, rules, alerts, metrics) until SIGTERM or Ctrl-C, then drains —
     /// inputs stop, open tracks and episodes close, every row is committed, alerts reach their
     /// outlets — and exits 0 within [service].shutdown_grace_ms (exit 1 past it). When the
-    /// cameras' input ends first, the API keeps answering until the signal. Without cameras
+    /// cameras' input ends first, the API keeps answering until the signal. Cameras (push,
+    /// video file, RTSP, detections file) are added, changed and removed over /api/v1/cameras
+    /// while it runs, and come back after a restart (the lake's control log). Without cameras
     /// (`--lake URL`, or a config with none): the query-only server over the lake.
     Serve {
         /// Lake URL: file://PATH, a path or s3://bucket/prefix (default: [lake].url of --config,

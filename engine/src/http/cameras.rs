@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// last error and counters, each calibrated camera's reprojection error, and each push camera's
 /// queue (`queued_lines`, `queue_limit`, `accepting`) and counters, while a pipeline runs.
 pub(super) async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let cameras: Vec<_> = state.live.cameras.iter().map(|c| c.snapshot()).collect();
+    let cameras: Vec<_> = state.live.cameras.list().iter().map(|c| c.snapshot()).collect();
     let calibration = state.live.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
     let push = state.live.push.as_ref().map(|p| p.status()).unwrap_or_default();
     let configured = state.live.runtime_cameras.as_ref().map(|h| h.cameras.control.list());
@@ -98,33 +98,61 @@ fn cameras_changed(state: &AppState, h: &RuntimeCameraHandles) {
     }
 }
 
-/// `POST /api/v1/cameras`: adds a camera (body: `[[camera]]` as JSON) while the pipeline runs.
-/// Only `source = "push"` cameras can be added at runtime.
+/// Why `camera`'s source cannot start while the pipeline runs, if it cannot: standard input is
+/// the process's, a Kafka topic makes a run checkpointed (a config matter), and a detections
+/// file another camera reads is one feed for both (set in the config).
+fn unstartable(camera: &CameraConfig, live: &[CameraConfig]) -> Option<String> {
+    let source = camera.source.label();
+    match &camera.source {
+        Source::Push | Source::VideoFile(_) | Source::Rtsp(_) => None,
+        Source::DetectionsStdin => Some(format!("source: {source} is the process's standard input, read from the start by the cameras of the config; add a push camera (source = \"push\") instead")),
+        Source::Kafka(_) => Some(format!("source: {source} cannot be started while the pipeline runs: Kafka sources make the run checkpointed, so their cameras are set in the config")),
+        Source::DetectionsFile(_) => live
+            .iter()
+            .find(|c| c.source == camera.source)
+            .map(|c| format!("source: {source} is read by camera {:?}: cameras sharing a detections file are set together in the config", c.id)),
+    }
+}
+
+/// `POST /api/v1/cameras`: adds a camera (body: `[[camera]]` as JSON) while the pipeline runs
+/// and starts its source: a push camera takes pushes at once, a video file or RTSP camera
+/// starts its ffmpeg and goes through the detector, a detections file is read. A video file
+/// without `start_ms` starts at the time it is added (the pipeline's event time is the wall
+/// clock's); frames older than the event time reached are `late`.
 pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let (h, log) = handles(&state)?;
-    let camera = parse_camera(&body)?;
+    let mut camera = parse_camera(&body)?;
     let control = &h.cameras.control;
     let _one = log.one_at_a_time().await;
     if control.get(&camera.id).is_some() {
         return Err(CameraChangeError::Exists(camera.id).into());
     }
-    if camera.source != Source::Push {
-        return Err(invalid(vec![format!(
-            "source: {} cannot be started while the pipeline runs; cameras added over the API take pushed detections (source = \"push\"); put other sources in the config",
-            camera.source.label()
-        )]));
-    }
     let mut cameras = control.configs();
+    if let Some(reason) = unstartable(&camera, &cameras) {
+        return Err(invalid(vec![reason]));
+    }
+    if matches!(camera.source, Source::VideoFile(_)) && camera.start_ms.is_none() {
+        camera.start_ms = Some(itscam_types::time::now_ms());
+    }
     cameras.push(camera.clone());
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
     let entry = log.record_camera(&who.0, &camera.id, None, Some(&camera), control.reached_ms()).await?;
-    let stats = Arc::new(FeedStats::default());
-    h.cameras.push.add(&camera.id, stats.clone());
-    let feed = FeedSpec { source: Source::Push, cameras: vec![camera.id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()) };
     let id = camera.id.clone();
+    let stats = Arc::new(FeedStats::default());
+    let feed = match camera.source {
+        Source::Push => {
+            h.cameras.push.add(&id, stats.clone());
+            Some(FeedSpec { source: Source::Push, cameras: vec![id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()) })
+        }
+        Source::VideoFile(_) | Source::Rtsp(_) => None,
+        _ => Some(FeedSpec { source: camera.source.clone(), cameras: vec![id.clone()], stats, kafka: None, push: None }),
+    };
+    if camera.source != Source::Push {
+        h.cameras.push.add_other(&id, camera.source.label());
+    }
     if let Err(e) = control.add(camera, feed) {
         h.cameras.push.remove(&id);
         return Err(e.into());
@@ -139,7 +167,7 @@ pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String
     let (h, _) = handles(&state)?;
     let camera = h.cameras.control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
     let push = h.cameras.push.status().into_iter().find(|p| p.camera_id == id);
-    let health = state.live.cameras.iter().map(|c| c.snapshot()).find(|c| c.camera_id == id);
+    let health = state.live.cameras.list().iter().map(|c| c.snapshot()).find(|c| c.camera_id == id);
     Ok(Json(json!({ "camera": camera, "push": push, "health": health })))
 }
 
@@ -148,13 +176,15 @@ pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String
 /// open tracks end there and go on as new tracks.
 pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
     let (h, log) = handles(&state)?;
-    let camera = parse_camera(&body)?;
+    let mut camera = parse_camera(&body)?;
     let _one = log.one_at_a_time().await;
     if camera.id != id {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
     }
     let control = &h.cameras.control;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
+    // A video file's start was fixed when it was added: a body without one keeps it.
+    camera.start_ms = camera.start_ms.or(old.camera.start_ms);
     if old.camera.source != camera.source || old.camera.pacing != camera.pacing || old.camera.start_ms != camera.start_ms {
         return Err(invalid(vec![format!("source: a camera's source (and pacing, start_ms) cannot change while it runs (it reads {}): remove the camera and add it again", old.camera.source.label())]));
     }
@@ -172,20 +202,16 @@ pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): P
     Ok(Json(json!({ "id": id, "since_ms": null, "seq": entry.seq })))
 }
 
-/// `DELETE /api/v1/cameras/{id}`: removes a push camera: it takes no push from now on, what it
-/// queued is processed, then its open tracks and zone stays end (their rows are written).
+/// `DELETE /api/v1/cameras/{id}`: removes a camera. Its input stops first — a push camera takes
+/// no push from now on and what it queued is processed; a video camera's ffmpeg ends; a
+/// detections file is no longer read (one shared with other cameras reads on, and its lines of
+/// this camera go to `errors` as `unknown_camera`) — then its open tracks and zone stays end
+/// (their rows are written).
 pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let (h, log) = handles(&state)?;
     let control = &h.cameras.control;
     let _one = log.one_at_a_time().await;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
-    if old.camera.source != Source::Push {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_removable",
-            format!("camera {id:?} reads {}: only push cameras can be removed while the pipeline runs (remove it from the config and restart)", old.camera.source.label()),
-        ));
-    }
     let cameras = control.configs().into_iter().filter(|c| c.id != id).collect();
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {
@@ -195,7 +221,7 @@ pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Pa
         return Err(CameraChangeError::Removing(id).into());
     }
     let entry = log.record_camera(&who.0, &id, Some(&old.camera), None, control.reached_ms()).await?;
-    // The removal is booked before the feed ends, so the source's report of its last frame finds it.
+    // The removal is booked before the input stops, so the source's report of its last frame finds it.
     control.remove(&id)?;
     h.cameras.push.remove(&id);
     cameras_changed(&state, h);

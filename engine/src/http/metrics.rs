@@ -47,9 +47,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     if let Some(pending) = &live.lake_pending {
         registry.register("lake_pending_rows", "Rows queued for the lake writer", ConstGauge::new(pending.get() as i64));
     }
-    if !live.cameras.is_empty() {
+    let cameras = live.cameras.list();
+    if !cameras.is_empty() {
         let up = Family::<CameraLabels, Gauge>::default();
-        for c in &live.cameras {
+        for c in &cameras {
             up.get_or_create(&CameraLabels { camera_id: c.camera_id().to_string() }).set(i64::from(c.health() == CameraHealth::Up));
         }
         registry.register("camera_up", "Video camera health: 1 when up", up);

@@ -129,7 +129,7 @@ impl Services {
         }
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
-        let vision = VisionPlan::prepare(config, plan.workers, options.write_detections.clone())?.map(Arc::new);
+        let vision = VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()))?.map(Arc::new);
         let vision_report = vision.as_ref().map(|v| v.report_handle());
         let counters = Arc::new(RunCounters::default());
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
@@ -221,7 +221,8 @@ impl Services {
             p.finish();
         }
         drop(vision);
-        let vision = vision_report.map(VisionReport::finish).transpose()?;
+        // A serve that could have taken video cameras and got none has nothing to report.
+        let vision = vision_report.map(VisionReport::finish).transpose()?.filter(|v| v.measured > 0 || !v.cameras.is_empty());
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
         let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
         Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, classes })

@@ -3,8 +3,9 @@
 
 use itscam_operators::camera_route;
 use itscam_operators::source::SourceControl;
-use itscam_operators::video::{CameraStatus, VideoFeedSpec, video_source};
-use itscam_operators::vision::detector::Detector;
+use itscam_operators::source::cameras::CameraControl;
+use itscam_operators::video::{CameraStatuses, LiveCameras, VideoCameras, VideoFeedSpec, VideoOptions, video_source};
+use itscam_operators::vision::detector::{Detector, DetectorSlot};
 use itscam_operators::vision::gate::QualityGate;
 use itscam_operators::vision::infer::{BatchPolicy, Detect, InferenceStats, StageSamples};
 use itscam_operators::vision::runtime::provider_name;
@@ -26,7 +27,10 @@ use itscam_sinks::SINK_HIGH_WATER_ROWS;
 /// Everything the workers need to run the video cameras, prepared before the dataflow starts.
 pub struct VisionPlan {
     feeds: Vec<VideoFeedSpec>,
-    detectors: Mutex<Vec<Option<Detector>>>,
+    detectors: Mutex<Vec<Option<DetectorSlot>>>,
+    statuses: CameraStatuses,
+    /// Cameras added and removed while the pipeline runs, and the options their feeds get.
+    runtime: Option<(CameraControl, VideoOptions)>,
     provider: Provider,
     policy: BatchPolicy,
     quality: QualityConfig,
@@ -46,8 +50,11 @@ impl std::fmt::Debug for VisionPlan {
 }
 
 impl VisionPlan {
-    /// `None` when the config has no video cameras. Opens one detector per worker.
-    pub fn prepare(config: &PipelineConfig, workers: usize, write_detections: Option<PathBuf>) -> anyhow::Result<Option<VisionPlan>> {
+    /// `None` when the config has no video cameras and none can be added while it runs
+    /// (`runtime`: the book of camera changes of `itscam serve`). Opens one detector per worker
+    /// when the config has video cameras; otherwise each worker's inference thread opens its
+    /// own once the first added camera's frames come.
+    pub fn prepare(config: &PipelineConfig, workers: usize, write_detections: Option<PathBuf>, runtime: Option<CameraControl>) -> anyhow::Result<Option<VisionPlan>> {
         let feeds: Vec<VideoFeedSpec> = config
             .camera
             .iter()
@@ -60,14 +67,21 @@ impl VisionPlan {
                 feed
             })
             .collect();
-        if feeds.is_empty() {
+        if feeds.is_empty() && runtime.is_none() {
             return Ok(None);
         }
         let mut detectors = Vec::with_capacity(workers);
+        let mut provider = config.model.provider;
         for _ in 0..workers {
-            detectors.push(Some(Detector::open(&config.model)?));
+            if feeds.is_empty() {
+                detectors.push(Some(DetectorSlot::Lazy(config.model.clone())));
+            } else {
+                let detector = Detector::open(&config.model)?;
+                provider = detector.provider();
+                detectors.push(Some(DetectorSlot::from(detector)));
+            }
         }
-        let provider = detectors[0].as_ref().map(|d| d.provider()).unwrap_or(Provider::Cpu);
+        let options = VideoOptions { lateness_ms: config.pipeline.lateness_ms, ..VideoOptions::default() };
         let (jsonl, jsonl_thread) = match write_detections {
             Some(path) => {
                 let (tx, rx) = channel::<Vec<String>>();
@@ -93,9 +107,11 @@ impl VisionPlan {
             max_batch: config.model.max_batch,
             max_wait: Duration::from_millis(config.model.max_wait_ms),
             queue: config.model.queue,
-            live_cameras: feeds.iter().filter(|f| f.is_live()).map(|f| Arc::from(f.camera_id.as_str())).collect(),
+            live_cameras: LiveCameras::of(&feeds),
         };
         Ok(Some(VisionPlan {
+            statuses: CameraStatuses::new(feeds.iter().map(|f| f.status.clone()).collect()),
+            runtime: runtime.map(|control| (control, options)),
             feeds,
             detectors: Mutex::new(detectors),
             provider,
@@ -111,9 +127,9 @@ impl VisionPlan {
         }))
     }
 
-    /// The health handles of the video cameras.
-    pub fn statuses(&self) -> Vec<Arc<CameraStatus>> {
-        self.feeds.iter().map(|f| f.status.clone()).collect()
+    /// The health handles of the video cameras (cameras added while it runs join them).
+    pub fn statuses(&self) -> CameraStatuses {
+        self.statuses.clone()
     }
 
     /// A handle that reads the counters after the run.
@@ -122,7 +138,7 @@ impl VisionPlan {
             stats: self.stats.clone(),
             measured: self.measured.clone(),
             skipped: self.skipped.clone(),
-            statuses: self.feeds.iter().map(|f| f.status.clone()).collect(),
+            statuses: self.statuses.clone(),
             provider: self.provider,
             jsonl_thread: self.jsonl_thread.lock().ok().and_then(|mut t| t.take()),
         }
@@ -146,8 +162,15 @@ impl VisionPlan {
             pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS),
             stop: stop.clone(),
         };
+        let runtime = self.runtime.as_ref().map(|(control, options)| VideoCameras {
+            control: control.clone(),
+            options: options.clone(),
+            statuses: self.statuses.clone(),
+            live: self.policy.live_cameras.clone(),
+        });
         WorkerVision {
             feeds,
+            runtime,
             detector,
             policy: self.policy.clone(),
             quality: self.quality.clone(),
@@ -163,7 +186,8 @@ impl VisionPlan {
 /// One worker's part of the vision path.
 pub struct WorkerVision {
     feeds: Vec<VideoFeedSpec>,
-    detector: Detector,
+    runtime: Option<VideoCameras>,
+    detector: DetectorSlot,
     policy: BatchPolicy,
     quality: QualityConfig,
     stats: Arc<InferenceStats>,
@@ -195,7 +219,7 @@ impl WorkerVision {
 
     /// Builds sources → quality gate → inference on this worker.
     pub fn build<'s>(self, scope: Scope<'s, u64>) -> VisionStreams<'s> {
-        let (video, errors) = video_source(scope, self.feeds, self.control);
+        let (video, errors) = video_source(scope, self.feeds, self.control, self.runtime);
         let (passed, quality) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
         let (frames, infer_errors) = passed.detect(self.detector, self.policy, self.stats);
         let frames = match self.jsonl {
@@ -219,7 +243,7 @@ pub struct VisionReport {
     stats: Arc<InferenceStats>,
     measured: Arc<AtomicU64>,
     skipped: Arc<AtomicU64>,
-    statuses: Vec<Arc<CameraStatus>>,
+    statuses: CameraStatuses,
     provider: Provider,
     jsonl_thread: Option<JoinHandle<std::io::Result<u64>>>,
 }
@@ -240,7 +264,7 @@ impl VisionReport {
             batches: self.stats.batches.load(Ordering::Relaxed),
             dropped: self.stats.dropped.load(Ordering::Relaxed),
             failed: self.stats.failed.load(Ordering::Relaxed),
-            cameras: self.statuses.iter().map(|s| (s.snapshot().camera_id.clone(), s.health().as_str().to_string())).collect(),
+            cameras: self.statuses.list().iter().map(|s| (s.snapshot().camera_id.clone(), s.health().as_str().to_string())).collect(),
             samples,
             jsonl_lines,
         })

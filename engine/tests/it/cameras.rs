@@ -25,7 +25,12 @@ fn frames(camera: &str, from: u64, to: u64, t0: u64) -> String {
 }
 
 fn config(dir: &Path) {
-    let text = r#"[lake]
+    config_with(dir, "");
+}
+
+/// The config, with `extra` TOML before its cameras.
+fn config_with(dir: &Path, extra: &str) {
+    let text = String::from(extra) + r#"[lake]
 url = "file://./lake"
 [pipeline]
 lateness_ms = 300
@@ -109,8 +114,10 @@ fn a_camera_added_changed_and_removed_while_serving_leaves_the_other_cameras_tab
     assert_eq!((status, text.contains("\"exists\"")), (409, true), "{text}");
     let (status, _) = http(&addr, "POST", "/api/v1/cameras", "{\"id\": \"cam-c\", \"source\": ");
     assert_eq!(status, 400);
-    let (status, text) = http(&addr, "POST", "/api/v1/cameras", r#"{"id": "cam-c", "source": "rtsp://127.0.0.1:9/x"}"#);
-    assert_eq!((status, text.contains("push")), (422, true), "{text}");
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", r#"{"id": "cam-c", "source": "kafka:detections"}"#);
+    assert_eq!((status, text.contains("checkpointed")), (422, true), "{text}");
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", r#"{"id": "cam-c", "source": "detections:-"}"#);
+    assert_eq!((status, text.contains("standard input")), (422, true), "{text}");
     let (status, text) = http(&addr, "POST", "/api/v1/cameras", r#"{"id": "cam-c", "source": "push", "zone": [{"id": "z", "polygon": [[0, 0], [10, 10]]}]}"#);
     assert_eq!((status, text.contains("polygon")), (422, true), "{text}");
     let (status, _) = http(&addr, "PUT", "/api/v1/cameras/cam-x", &camera_b(1000, 80).replace("cam-b", "cam-x"));
@@ -172,4 +179,93 @@ fn a_camera_added_changed_and_removed_while_serving_leaves_the_other_cameras_tab
     assert_eq!(ids, ["cam-a", "cam-c"]);
     let (status, _) = served.terminate();
     assert!(status.success());
+}
+
+/// The detector's model and runtime, for the video camera added below.
+fn model_toml() -> String {
+    let root = repo_root();
+    format!(
+        "[model]\npath = \"{}/models/centernet-mbv3/centernet.onnx\"\nruntime_library = \"{}/.assets/libonnxruntime.so\"\nmax_batch = 4\nconfidence = 0.25\n",
+        root.display(),
+        root.display()
+    )
+}
+
+#[test]
+fn a_video_camera_and_a_detections_file_added_while_serving_are_read_whole_and_stop_when_removed() {
+    let t0 = (itscam_types::time::now_ms() - 3_600_000) / 60_000 * 60_000;
+    let reference = scratch("cameras-sources-reference");
+    config_with(&reference, &model_toml());
+    let served = Served::start(&reference, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    push(&served, "cam-a", &frames("cam-a", 0, 100, t0));
+    push(&served, "cam-a", &frames("cam-a", 100, 200, t0));
+    let (status, _) = served.terminate();
+    assert!(status.success());
+    let expected = tables_of_a(&reference);
+
+    let dir = scratch("cameras-sources");
+    config_with(&dir, &model_toml());
+    let video = crate::vision::clip(&dir);
+    // The file camera's frames come after those of cam-a pushed so far: an added camera's
+    // frames before the event time the pipeline has reached are late.
+    std::fs::write(dir.join("cam-f.jsonl"), frames("cam-f", 150, 250, t0)).unwrap();
+    // The config has no video camera: each worker opens its detector when the first one comes.
+    let served = Served::start_logging(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"], "info");
+    let addr = served.addr.clone();
+    push(&served, "cam-a", &frames("cam-a", 0, 100, t0));
+    let camera_v = serde_json::json!({ "id": "cam-v", "source": format!("file:{}", video.display()) }).to_string();
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", &camera_v);
+    assert_eq!(status, 201, "{text}");
+    let camera_f = serde_json::json!({ "id": "cam-f", "source": format!("detections:{}", dir.join("cam-f.jsonl").display()), "zone": [{ "id": "f-zone", "polygon": [[1000, 0], [1920, 0], [1920, 1080], [1000, 1080]] }] });
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", &camera_f.to_string());
+    assert_eq!(status, 201, "{text}");
+    let second = serde_json::json!({ "id": "cam-g", "source": camera_f["source"] }).to_string();
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", &second);
+    assert_eq!((status, text.contains("cam-f")), (422, true), "a file another camera reads: {text}");
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras/cam-v/detections", &frames("cam-v", 0, 1, t0));
+    assert_eq!((status, text.contains("file:")), (409, true), "not a push camera: {text}");
+    // Both read to their end (the reader's own signals), then removed: nothing they read is lost.
+    served.wait_for("detections input read to its end");
+    served.wait_for("video file ended");
+    let (status, text) = http(&addr, "GET", "/api/v1/cameras/cam-v", "");
+    assert_eq!(status, 200, "{text}");
+    let one: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(one["camera"]["start_ms"].as_u64().is_some(), "a video file added without start_ms starts when added: {text}");
+    assert_eq!(one["health"]["camera_id"], "cam-v", "{text}");
+    for id in ["cam-v", "cam-f"] {
+        let (status, text) = http(&addr, "DELETE", &format!("/api/v1/cameras/{id}"), "");
+        assert_eq!(status, 200, "{text}");
+    }
+    // A camera removed while it runs (the whole sample video at its own pace, 80 s): its
+    // ffmpeg is stopped (the reader reports the camera down, without an error).
+    let vtest = repo_root().join(".assets/vtest.avi");
+    let camera_r = serde_json::json!({ "id": "cam-r", "source": format!("file:{}", vtest.display()), "pacing": "realtime" }).to_string();
+    let (status, text) = http(&addr, "POST", "/api/v1/cameras", &camera_r);
+    assert_eq!(status, 201, "{text}");
+    served.wait_for("camera Up");
+    let (status, text) = http(&addr, "DELETE", "/api/v1/cameras/cam-r", "");
+    assert_eq!(status, 200, "{text}");
+    let down = served.wait_for("camera Down");
+    assert!(down.contains("cam-r"), "{down}");
+    push(&served, "cam-a", &frames("cam-a", 100, 200, t0));
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+
+    assert_eq!(tables_of_a(&dir), expected, "cam-a's tables are those of the run without the other cameras");
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM errors"), 0);
+    // The video: every frame of the clip measured and through the detector.
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM frame_quality WHERE camera_id = 'cam-v'"), 30);
+    assert_eq!(query_int(&dir, "SELECT count(DISTINCT frame) AS n FROM detections WHERE camera_id = 'cam-v'"), 30);
+    // The file: every detection a row; every track of both a `tracks` row (ended at the removal).
+    assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM detections WHERE camera_id = 'cam-f'"), 3 * 100);
+    assert!(query_int(&dir, "SELECT count(*) AS n FROM zone_events WHERE camera_id = 'cam-f'") > 0);
+    assert_eq!(
+        query_int(&dir, "SELECT count(*) AS n FROM detections d LEFT JOIN tracks t ON d.camera_id = t.camera_id AND d.track_id = t.track_id WHERE d.camera_id IN ('cam-v', 'cam-f', 'cam-r') AND d.track_id IS NOT NULL AND t.track_id IS NULL"),
+        0
+    );
+    let changes = query_json(&dir, "SELECT kind, id, op FROM changes ORDER BY seq");
+    let changes: Vec<String> = changes.iter().map(|c| format!("{} {} {}", c["kind"].as_str().unwrap(), c["id"].as_str().unwrap(), c["op"].as_str().unwrap())).collect();
+    assert_eq!(changes, ["camera cam-v put", "camera cam-f put", "camera cam-v delete", "camera cam-f delete", "camera cam-r put", "camera cam-r delete"]);
+    let stopped = query_int(&dir, "SELECT count(*) AS n FROM frame_quality WHERE camera_id = 'cam-r'");
+    assert!(stopped > 0 && stopped < 795, "cam-r was read until it was removed: {stopped} of 795 frames");
 }

@@ -118,7 +118,7 @@ async fn the_unversioned_paths_answer_308_to_their_v1_path_and_health_stays_at_t
 async fn cameras_report_their_health() {
     let lake = filled_lake("http-cameras");
     let camera = itscam_operators::video::CameraStatus::new("gate-3".to_string());
-    let state = state(&lake, QueryConfig::default()).await.with_live(Live { cameras: vec![camera], ..Live::default() });
+    let state = state(&lake, QueryConfig::default()).await.with_live(Live { cameras: itscam_operators::video::CameraStatuses::new(vec![camera]), ..Live::default() });
     let (status, body) = json_of(app(state).oneshot(Request::get("/api/v1/cameras").body(Body::empty()).unwrap()).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["cameras"][0]["camera_id"], "gate-3");

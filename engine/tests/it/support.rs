@@ -168,11 +168,16 @@ pub struct Served {
 impl Served {
     /// Starts `itscam serve` with `args` in `cwd` (stdin piped) and waits for its API address.
     pub fn start(cwd: &Path, args: &[&str]) -> Served {
+        Served::start_logging(cwd, args, "warn")
+    }
+
+    /// [`Served::start`] with `ITSCAM_LOG=log` (e.g. `info`, to wait for the lines it writes).
+    pub fn start_logging(cwd: &Path, args: &[&str], log: &str) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
             .arg("serve")
             .args(args)
             .current_dir(cwd)
-            .env("ITSCAM_LOG", "warn")
+            .env("ITSCAM_LOG", log)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

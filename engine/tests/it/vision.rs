@@ -5,7 +5,7 @@ use crate::support::*;
 use std::path::Path;
 
 /// A 30-frame clip of the sample video (needs `scripts/setup.sh` and ffmpeg).
-fn clip(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn clip(dir: &Path) -> std::path::PathBuf {
     let vtest = repo_root().join(".assets/vtest.avi");
     assert!(vtest.is_file(), "{} missing: run scripts/setup.sh", vtest.display());
     let out = dir.join("clip.avi");

@@ -14,10 +14,15 @@
 //!   rows); then it passes the change on as [`Tracked::Scene`] at `f`, so the queries behind it
 //!   switch scenes at the same event time (tracks that go on keep their state in the lines and
 //!   zones that stayed).
-//! - **Adding** registers the camera and hands its feed to one worker's source, which starts it
-//!   at the event time the pipeline has reached (frames before it are `late`).
-//! - **Removing** ends the camera's feed first (a push camera takes no push from then on; the
-//!   source takes what was queued): the source reports the newest event time it emitted for the
+//! - **Adding** registers the camera and hands its feed to the source of the worker that owns
+//!   it — a detections feed ([`FeedSpec`]) to the detections source, a video camera (by its
+//!   configuration) to the video source — which starts it at the event time the pipeline has
+//!   reached (frames before it are `late`).
+//! - **Removing** ends the camera's input first: a push camera takes no push from then on and
+//!   its source takes what was queued; any other camera is handed to its source as a stop
+//!   ([`CameraControl::take_stops`]), which stops reading it (a video camera's ffmpeg ends; a
+//!   detections file shared with other cameras reads on, its lines of the removed camera go to
+//!   `errors` as `unknown_camera`). The source reports the newest event time it emitted for the
 //!   camera, and the tracker applies the removal only once its frontier has passed it, so no
 //!   frame that was taken is tracked after its camera ended.
 //! - Once the pipeline has ended ([`CameraControl::end`]) no change is taken.
@@ -26,7 +31,7 @@
 
 use super::FeedSpec;
 use itscam_types::camera_route;
-use itscam_types::config::CameraConfig;
+use itscam_types::config::{CameraConfig, Source, SourceFamily};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use timely::scheduling::SyncActivator;
@@ -64,14 +69,23 @@ struct Book {
     cameras: BTreeMap<String, LiveCamera>,
     versions: BTreeMap<String, u64>,
     changes: Vec<PendingChange>,
-    /// Feeds to start, with the worker whose source starts each.
+    /// Detections feeds to start, with the worker whose source starts each.
     feeds: Vec<(usize, FeedSpec)>,
+    /// Video cameras to start, with the worker whose video source starts each.
+    videos: Vec<(usize, CameraConfig)>,
+    /// Cameras whose input is to stop (not push cameras: their inlet closes), with the worker
+    /// whose source reads each and the family of that source.
+    stops: Vec<(usize, SourceFamily, String)>,
     trackers: BTreeMap<usize, SyncActivator>,
-    sources: BTreeMap<usize, SyncActivator>,
+    /// Every source operator of a worker (detections, video).
+    sources: BTreeMap<usize, Vec<SyncActivator>>,
     peers: usize,
     ended: bool,
     /// The highest input frontier a tracker has reported: the event time the pipeline reached.
     reached: u64,
+    /// Cameras whose input ended (a file read to its end) with no removal pending: the newest
+    /// event time emitted for each (0: none), which a later removal waits for.
+    ended_feeds: BTreeMap<String, u64>,
 }
 
 /// Why a camera change was refused.
@@ -133,8 +147,9 @@ impl CameraControl {
         self.lock().cameras.values().map(|c| c.camera.clone()).collect()
     }
 
-    /// Adds a camera (checked by the caller) with its feed.
-    pub fn add(&self, camera: CameraConfig, feed: FeedSpec) -> Result<(), CameraChangeError> {
+    /// Adds a camera (checked by the caller) with its detections feed; a video camera has none
+    /// (`None`): the video source starts it from its configuration.
+    pub fn add(&self, camera: CameraConfig, feed: Option<FeedSpec>) -> Result<(), CameraChangeError> {
         let mut book = self.lock();
         if book.ended {
             return Err(CameraChangeError::Ended);
@@ -145,7 +160,10 @@ impl CameraControl {
         }
         book.cameras.insert(id.clone(), LiveCamera { camera: camera.clone(), since_ms: None, origin: "api", removing: false });
         let worker = owner(&id, book.peers);
-        book.feeds.push((worker, feed));
+        match feed {
+            Some(feed) => book.feeds.push((worker, feed)),
+            None => book.videos.push((worker, camera.clone())),
+        }
         book.queue(id, Some(camera), None);
         book.wake_source(worker);
         Ok(())
@@ -168,9 +186,10 @@ impl CameraControl {
         Ok(old)
     }
 
-    /// Starts removing a camera whose feed the caller has ended (a push camera's inlet
-    /// closed): the removal applies once the source has reported its last frame
-    /// ([`CameraControl::feed_ended`]). Returns its configuration.
+    /// Starts removing a camera: a push camera's inlet the caller closes; any other camera's
+    /// source is told to stop reading it ([`CameraControl::take_stops`]). The removal applies
+    /// once the source has reported its last frame ([`CameraControl::feed_ended`]). Returns its
+    /// configuration.
     pub fn remove(&self, id: &str) -> Result<CameraConfig, CameraChangeError> {
         let mut book = self.lock();
         if book.ended {
@@ -182,7 +201,17 @@ impl CameraControl {
         }
         live.removing = true;
         let camera = live.camera.clone();
-        book.queue(id.to_string(), None, Some(None));
+        if let Some(newest) = book.ended_feeds.remove(id) {
+            // Its input has ended: nothing to stop, the last frame is known.
+            book.queue(id.to_string(), None, Some(Some(newest)));
+        } else {
+            book.queue(id.to_string(), None, Some(None));
+        }
+        if camera.source != Source::Push && book.changes.last().is_some_and(|c| c.after == Some(None)) {
+            let worker = owner(id, book.peers);
+            book.stops.push((worker, camera.source.family(), id.to_string()));
+            book.wake_source(worker);
+        }
         Ok(camera)
     }
 
@@ -204,9 +233,9 @@ impl CameraControl {
         self.lock().trackers.insert(index, activator);
     }
 
-    /// Registers worker `index`'s source, woken when it has a feed to start.
+    /// Registers a source operator of worker `index`, woken when it has a feed to start or stop.
     pub fn register_source(&self, index: usize, activator: SyncActivator) {
-        self.lock().sources.insert(index, activator);
+        self.lock().sources.entry(index).or_default().push(activator);
     }
 
     /// Feeds worker `index`'s source is to start.
@@ -215,6 +244,25 @@ impl CameraControl {
         let (mine, others) = std::mem::take(&mut book.feeds).into_iter().partition(|(w, _)| *w == index);
         book.feeds = others;
         mine.into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// Video cameras worker `index`'s video source is to start.
+    pub fn take_videos(&self, index: usize) -> Vec<CameraConfig> {
+        let mut book = self.lock();
+        let (mine, others) = std::mem::take(&mut book.videos).into_iter().partition(|(w, _)| *w == index);
+        book.videos = others;
+        mine.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// Cameras whose input worker `index`'s source of `family` is to stop reading (it then
+    /// reports each with [`CameraControl::feed_ended`]). The detections source takes those of
+    /// files, stdin and Kafka; the video source those of video.
+    pub fn take_stops(&self, index: usize, video: bool) -> Vec<String> {
+        let mut book = self.lock();
+        let wanted = |family: SourceFamily| (family == SourceFamily::Video) == video;
+        let (mine, others) = std::mem::take(&mut book.stops).into_iter().partition(|(w, f, _)| *w == index && wanted(*f));
+        book.stops = others;
+        mine.into_iter().map(|(_, _, id)| id).collect()
     }
 
     /// A feed of `cameras` ended; `newest`: the newest event time it emitted (`None`: none).
@@ -226,6 +274,9 @@ impl CameraControl {
                 change.after = Some(Some(newest.unwrap_or(0)));
                 wake.push(change.camera_id.clone());
             }
+        }
+        for id in cameras.iter().filter(|id| !wake.contains(id)) {
+            book.ended_feeds.insert(id.clone(), newest.unwrap_or(0));
         }
         for id in wake {
             let worker = owner(&id, book.peers);
@@ -276,6 +327,7 @@ impl CameraControl {
             }
             None => {
                 book.cameras.remove(&change.camera_id);
+                book.ended_feeds.remove(&change.camera_id);
             }
         }
     }
@@ -297,7 +349,7 @@ impl Book {
     }
 
     fn wake_source(&self, worker: usize) {
-        if let Some(a) = self.sources.get(&worker) {
+        for a in self.sources.get(&worker).into_iter().flatten() {
             let _ = a.activate();
         }
     }
@@ -336,12 +388,12 @@ mod tests {
     fn a_removal_waits_for_the_last_frame_and_holds_its_camera_back() {
         let control = CameraControl::new(&[camera("a")], 1);
         control.remove("a").unwrap();
-        control.add(camera("b"), feed("b")).unwrap();
+        control.add(camera("b"), Some(feed("b"))).unwrap();
         let taken = control.take_changes(0, 1, 100);
         assert_eq!(taken.iter().map(|c| c.camera_id.as_str()).collect::<Vec<_>>(), ["b"]);
         control.applied(&taken[0], 100);
         assert_eq!(control.get("b").unwrap().since_ms, Some(100));
-        assert!(matches!(control.add(camera("a"), feed("a")), Err(CameraChangeError::Exists(_))));
+        assert!(matches!(control.add(camera("a"), Some(feed("a"))), Err(CameraChangeError::Exists(_))));
         control.feed_ended(&["a".into()], Some(250));
         assert!(control.take_changes(0, 1, 250).is_empty(), "the frontier has not passed the last frame");
         let taken = control.take_changes(0, 1, 251);
@@ -353,13 +405,33 @@ mod tests {
         assert!(matches!(control.replace(camera("b")), Err(CameraChangeError::Ended)));
     }
 
+    /// A removed camera's input is stopped by the source of its family (a push camera's inlet
+    /// is closed by the caller instead), and a camera whose input ended already is removed at
+    /// its last frame without a stop.
+    #[test]
+    fn a_removal_stops_the_input_of_the_right_source_unless_it_ended() {
+        let video = CameraConfig { source: Source::Rtsp("rtsp://cam/1".into()), ..camera("v") };
+        let file = CameraConfig { source: Source::DetectionsFile("f.jsonl".into()), ..camera("f") };
+        let control = CameraControl::new(&[camera("p"), file], 1);
+        control.add(video.clone(), None).unwrap();
+        assert_eq!(control.take_videos(0), vec![video]);
+        control.feed_ended(&["f".into()], Some(500));
+        for id in ["p", "v", "f"] {
+            control.remove(id).unwrap();
+        }
+        assert_eq!(control.take_stops(0, false), Vec::<String>::new(), "p is a push camera, f has ended");
+        assert_eq!(control.take_stops(0, true), vec!["v".to_string()]);
+        let taken: Vec<String> = control.take_changes(0, 1, 501).into_iter().map(|c| c.camera_id).collect();
+        assert_eq!(taken, ["v", "f"], "v's add and f's removal (past its last frame); p's and v's removals wait for their last frames");
+    }
+
     /// With two workers each tracker takes only the changes of the cameras it owns.
     #[test]
     fn each_tracker_takes_its_own_cameras() {
         let control = CameraControl::new(&[], 2);
         let ids: Vec<String> = (0..8).map(|i| format!("cam-{i}")).collect();
         for id in &ids {
-            control.add(camera(id), feed(id)).unwrap();
+            control.add(camera(id), Some(feed(id))).unwrap();
         }
         let (mut zero, mut one) = (control.take_changes(0, 2, 0), control.take_changes(1, 2, 0));
         assert_eq!(zero.len() + one.len(), 8);

@@ -150,6 +150,9 @@ pub fn detections_source<'s>(
                 if let Some(r) = &runtime {
                     r.cameras.control.end();
                 }
+                for feed in &states {
+                    feed.stop.store(true, std::sync::atomic::Ordering::Release);
+                }
                 if checkpoints.is_none() && !drain_stopped(&mut states, lateness_ms, &mut |cap, event| output.session(cap).give(event)) {
                     again.activate_after(Duration::from_millis(1));
                     return;
@@ -217,11 +220,20 @@ impl Added {
         Added { cameras, index, keeper: cap.clone(), activator }
     }
 
-    /// Starts the feeds of cameras added since the last activation.
+    /// Starts the feeds of cameras added since the last activation and stops reading the
+    /// cameras removed since ([`FeedState::stop_camera`]).
     fn start_feeds(&mut self, states: &mut Vec<FeedState>, stop: &Arc<std::sync::atomic::AtomicBool>) {
         self.follow(states);
         for spec in self.cameras.control.take_feeds(self.index) {
             states.push(FeedState::start(spec, &self.keeper, self.activator.clone(), stop.clone()));
+        }
+        for camera in self.cameras.control.take_stops(self.index, false) {
+            // A feed that has ended reported its last frame already.
+            if let Some(feed) = states.iter_mut().find(|f| !f.ended && f.cameras.contains(&camera))
+                && !feed.stop_camera(&camera)
+            {
+                self.cameras.control.feed_ended(std::slice::from_ref(&camera), feed.newest);
+            }
         }
     }
 
@@ -330,19 +342,14 @@ fn drain(
                 ahead = true;
                 break;
             }
+            // A stopping reader that waits for input (stdin) holds nothing more: read before the
+            // channel, since a reader sets `waiting` only after handing over its chunk.
+            let waiting = feed.stopping && feed.stats.waiting.load(std::sync::atomic::Ordering::Acquire);
             let chunk = match feed.rx.try_recv() {
                 Ok(chunk) => chunk,
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    feed.ended = true;
-                    if let Some(c) = checkpoints {
-                        c.feed_ended(feed);
-                    }
-                    // Positions stay: later checkpoints still report them.
-                    feed.base = None;
-                    for lane in &mut feed.lanes {
-                        lane.cap = None;
-                    }
+                Err(TryRecvError::Empty) if !waiting => break,
+                Err(_) => {
+                    feed.end(checkpoints);
                     break;
                 }
             };
@@ -404,12 +411,19 @@ struct FeedState {
     newest: Option<u64>,
     /// Whether its end was reported to the camera book.
     reported: bool,
+    /// Cameras removed while the feed reads on for others: their lines go to `errors`.
+    removed: Vec<String>,
+    /// The reader's stop: set by the run's stop, or when every camera of the feed was removed.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Every camera removed: the reader was told to stop; what it handed over is still taken.
+    stopping: bool,
 }
 
 impl FeedState {
     /// Starts the reader of `spec` (which ends once `stop` is set); the feed holds `cap` as its
     /// base until it ends.
-    fn start(spec: FeedSpec, cap: &Capability<u64>, activator: SyncActivator, stop: Arc<std::sync::atomic::AtomicBool>) -> FeedState {
+    fn start(spec: FeedSpec, cap: &Capability<u64>, activator: SyncActivator, run_stop: Arc<std::sync::atomic::AtomicBool>) -> FeedState {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(run_stop.load(std::sync::atomic::Ordering::Relaxed)));
         let lanes = spec.kafka.as_ref().map_or(1, |k| k.partitions.len());
         let kafka = spec.kafka.clone();
         let stats = spec.stats.clone();
@@ -418,9 +432,12 @@ impl FeedState {
             cameras: spec.cameras.clone(),
             newest: None,
             reported: false,
+            removed: Vec::new(),
+            stopping: false,
             push,
             stats,
-            rx: spawn_reader(spec, activator, stop),
+            rx: spawn_reader(spec, activator, stop.clone()),
+            stop,
             base: Some(cap.clone()),
             lanes: (0..lanes).map(|_| Lane::default()).collect(),
             kafka,
@@ -432,6 +449,11 @@ impl FeedState {
     /// at the lane's watermark, or a lane found idle.
     fn take(&mut self, event: SourceEvent, lateness_ms: u64, give: &mut impl FnMut(&Capability<u64>, Event)) {
         match event {
+            SourceEvent::Frame(frame, pos, label, lane) if !self.removed.is_empty() && self.removed.contains(&frame.camera_id) => {
+                let row = removed_row(&frame, pos, label);
+                let cap = self.error_cap(lane as usize);
+                give(&cap, Err(row));
+            }
             SourceEvent::Frame(frame, pos, label, lane) => {
                 let lane = lane as usize;
                 match self.admit(lane, &frame, lateness_ms) {
@@ -457,6 +479,34 @@ impl FeedState {
                 give(&cap, Err(row));
             }
             SourceEvent::Idle(lane) => self.lanes[lane as usize].idle = true,
+        }
+    }
+
+    /// Stops reading `camera` (removed while the pipeline runs): once every camera of the feed
+    /// is removed its reader is told to stop, and what it handed over is still taken before the
+    /// feed ends (its end is reported then, by [`Added::end_feeds`]); a feed that carries other
+    /// cameras reads on and sends the camera's lines to `errors`. Returns whether the feed
+    /// stops.
+    fn stop_camera(&mut self, camera: &str) -> bool {
+        self.removed.push(camera.to_string());
+        if self.cameras.iter().any(|c| !self.removed.contains(c)) {
+            return false;
+        }
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.stopping = true;
+        true
+    }
+
+    /// The feed has nothing more: it holds no time from now on.
+    fn end(&mut self, checkpoints: &mut Option<checkpoint::Checkpointer>) {
+        self.ended = true;
+        if let Some(c) = checkpoints {
+            c.feed_ended(self);
+        }
+        // Positions stay: later checkpoints still report them.
+        self.base = None;
+        for lane in &mut self.lanes {
+            lane.cap = None;
         }
     }
 
@@ -521,6 +571,18 @@ impl FeedState {
         {
             base.downgrade(&low);
         }
+    }
+}
+
+fn removed_row(frame: &Frame, line: u64, label: Arc<str>) -> ErrorRow {
+    ErrorRow {
+        source: label.to_string(),
+        line: Some(line),
+        camera_id: Some(frame.camera_id.clone()),
+        ts_ms: Some(frame.ts_ms),
+        kind: ErrorKind::UnknownCamera,
+        reason: format!("camera {:?} was removed: frame {} at ts_ms {} is not processed", frame.camera_id, frame.frame, frame.ts_ms),
+        rejected_at_ms: itscam_types::time::now_ms(),
     }
 }
 

@@ -183,10 +183,19 @@ impl PushInlets {
         inlet
     }
 
-    /// A push camera removed while the pipeline runs: no push is taken from now on (404), and
-    /// its feed ends once the source has taken what was queued.
+    /// A camera of another source added while the pipeline runs: a push to it is refused as
+    /// not a push camera (409, naming `source`).
+    pub fn add_other(&self, camera: &str, source: String) {
+        self.inner.cameras.write().unwrap_or_else(|e| e.into_inner()).others.insert(camera.to_string(), source);
+    }
+
+    /// A camera removed while the pipeline runs: no push is taken from now on (404), and a
+    /// push camera's feed ends once the source has taken what was queued.
     pub fn remove(&self, camera: &str) -> Option<Arc<Inlet>> {
-        let inlet = self.inner.cameras.write().unwrap_or_else(|e| e.into_inner()).inlets.remove(camera)?;
+        let mut cameras = self.inner.cameras.write().unwrap_or_else(|e| e.into_inner());
+        cameras.others.remove(camera);
+        let inlet = cameras.inlets.remove(camera)?;
+        drop(cameras);
         inlet.close();
         Some(inlet)
     }

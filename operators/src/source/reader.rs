@@ -86,6 +86,7 @@ fn read_lines<R: Read>(
         }
         let n = read.map_err(|e| format!("read error after line {line_no}: {e}"))?;
         if n == 0 {
+            tracing::info!(source = %label, lines = line_no, "detections input read to its end");
             break;
         }
         line_no += 1;

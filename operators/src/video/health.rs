@@ -287,3 +287,30 @@ mod tests {
         assert_eq!(s.wait_until(Duration::from_millis(20), |h| h == Down), None, "a bounded wait times out");
     }
 }
+
+/// The health handles of a pipeline's video cameras, as the HTTP API lists them; cameras added
+/// or removed while the pipeline runs come and go. Cloning shares them.
+#[derive(Clone, Debug, Default)]
+pub struct CameraStatuses(Arc<std::sync::RwLock<Vec<Arc<CameraStatus>>>>);
+
+impl CameraStatuses {
+    /// The handles of the cameras a pipeline starts with.
+    pub fn new(statuses: Vec<Arc<CameraStatus>>) -> CameraStatuses {
+        CameraStatuses(Arc::new(std::sync::RwLock::new(statuses)))
+    }
+
+    /// Every camera's handle, in the order they came.
+    pub fn list(&self) -> Vec<Arc<CameraStatus>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A camera added while the pipeline runs.
+    pub fn add(&self, status: Arc<CameraStatus>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).push(status);
+    }
+
+    /// A camera removed while the pipeline runs.
+    pub fn remove(&self, camera_id: &str) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).retain(|s| s.camera_id() != camera_id);
+    }
+}

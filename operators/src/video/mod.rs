@@ -13,7 +13,8 @@
 //! - [`health`]: [`CameraStatus`] (the shared health handle) and the reconnect [`Backoff`];
 //! - `spec`: one camera ([`VideoFeedSpec`], [`VideoOptions`]);
 //! - `reader`: the thread per camera that probes, decodes, paces and reconnects;
-//! - [`source`]: the timely operator [`video_source`].
+//! - [`source`]: the timely operator [`video_source`], and [`VideoCameras`] for cameras added
+//!   and removed while it runs.
 //!
 //! ```no_run
 //! use itscam_operators::source::SourceControl;
@@ -24,7 +25,7 @@
 //! let health = cam.status.clone(); // poll health.snapshot() from the HTTP layer
 //! timely::execute_directly(move |worker| {
 //!     worker.dataflow::<u64, _, _>(|scope| {
-//!         let (frames, errors) = video_source(scope, vec![cam], SourceControl::default());
+//!         let (frames, errors) = video_source(scope, vec![cam], SourceControl::default(), None);
 //!         // frames → quality gate → inference …; errors → the `errors` table
 //!     });
 //! });
@@ -42,7 +43,7 @@ mod spec;
 pub use decoder::Decoder;
 pub use error::VideoError;
 pub use ffmpeg::FfmpegConfig;
-pub use health::{Backoff, CameraStatus, StatusSnapshot, Transition};
+pub use health::{Backoff, CameraStatus, CameraStatuses, StatusSnapshot, Transition};
 pub use probe::{StreamInfo, probe};
-pub use source::{VideoStreams, video_source};
-pub use spec::{VideoFeedSpec, VideoOptions};
+pub use source::{VideoCameras, VideoStreams, video_source};
+pub use spec::{LiveCameras, VideoFeedSpec, VideoOptions};

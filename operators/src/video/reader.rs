@@ -36,7 +36,15 @@ pub(super) struct ReaderHandle {
     pub rx: Receiver<ReaderEvent>,
     pub label: String,
     /// Never sent on: its drop wakes a reader sleeping in backoff or pacing.
-    _cancel: Sender<()>,
+    cancel: Option<Sender<()>>,
+}
+
+impl ReaderHandle {
+    /// Stops the reader (and its ffmpeg) at its next frame, keeping the channel: what it handed
+    /// over can still be taken, and the channel closes once it has ended.
+    pub fn cancel(&mut self) {
+        self.cancel = None;
+    }
 }
 
 pub(super) fn spawn(spec: VideoFeedSpec, activator: SyncActivator) -> ReaderHandle {
@@ -56,7 +64,7 @@ pub(super) fn spawn(spec: VideoFeedSpec, activator: SyncActivator) -> ReaderHand
             let _ = reader.activator.activate(); // the worker sees the channel close
         })
         .expect("spawning a video reader thread");
-    ReaderHandle { rx, label, _cancel: cancel_tx }
+    ReaderHandle { rx, label, cancel: Some(cancel_tx) }
 }
 
 /// Why a stream stopped without an error.
@@ -156,6 +164,9 @@ impl Reader {
                     return Ok(Exit::Cancelled);
                 }
             }
+            if self.cancelled() {
+                return Ok(Exit::Cancelled);
+            }
             let frame = self.frame(start_ms.saturating_add(offset), &info, rgb);
             // Blocking send: a full channel stops this thread, ffmpeg then blocks on its pipe.
             if self.tx.send(ReaderEvent::Frame(frame)).is_err() {
@@ -222,6 +233,9 @@ impl Reader {
                 }
                 Err(e) => return Err(e),
             };
+            if self.cancelled() {
+                return Ok(Exit::Cancelled);
+            }
             last_frame = Some(Instant::now());
             // Up before the first frame is sent: the worker must never see a frame of this
             // connection while it still believes the camera is down.

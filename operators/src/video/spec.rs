@@ -71,3 +71,40 @@ impl VideoFeedSpec {
         matches!(self.source, Source::Rtsp(_))
     }
 }
+
+/// The cameras whose frames the inference operator may drop under overload: the live ones
+/// (RTSP), whose frames lose their worth with age. Cameras added or removed while the pipeline
+/// runs come and go. Cloning shares them.
+#[derive(Clone, Debug, Default)]
+pub struct LiveCameras(Arc<std::sync::RwLock<std::collections::HashSet<Arc<str>>>>);
+
+impl LiveCameras {
+    /// The live cameras among `feeds`.
+    pub fn of(feeds: &[VideoFeedSpec]) -> LiveCameras {
+        let set = feeds.iter().filter(|f| f.is_live()).map(|f| Arc::from(f.camera_id.as_str())).collect();
+        LiveCameras(Arc::new(std::sync::RwLock::new(set)))
+    }
+
+    /// Whether `camera` is live.
+    pub fn contains(&self, camera: &str) -> bool {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).contains(camera)
+    }
+
+    /// Adds `feed`'s camera when it is live.
+    pub fn add(&self, feed: &VideoFeedSpec) {
+        if feed.is_live() {
+            self.0.write().unwrap_or_else(|p| p.into_inner()).insert(Arc::from(feed.camera_id.as_str()));
+        }
+    }
+
+    /// Removes `camera`.
+    pub fn remove(&self, camera: &str) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(camera);
+    }
+}
+
+impl FromIterator<Arc<str>> for LiveCameras {
+    fn from_iter<I: IntoIterator<Item = Arc<str>>>(ids: I) -> Self {
+        LiveCameras(Arc::new(std::sync::RwLock::new(ids.into_iter().collect())))
+    }
+}

@@ -44,6 +44,43 @@ impl std::fmt::Debug for Detector {
     }
 }
 
+/// A worker's detector for the inference operator: opened, or to be opened by the inference
+/// thread on its first batch (a pipeline that may get video cameras while it runs and has none
+/// yet: it pays for the model only once a camera needs it).
+pub enum DetectorSlot {
+    /// Opened (a failure was a start-up error).
+    Open(Box<Detector>),
+    /// Opened on the first batch; a failure fails every batch with its reason.
+    Lazy(ModelConfig),
+}
+
+impl From<Detector> for DetectorSlot {
+    fn from(d: Detector) -> Self {
+        DetectorSlot::Open(Box::new(d))
+    }
+}
+
+impl DetectorSlot {
+    /// The detector, opened now if it was lazy (on the inference thread, never a worker); a
+    /// failure stays and is the answer from then on.
+    pub fn get(&mut self) -> Result<&mut Detector, VisionError> {
+        if let DetectorSlot::Lazy(config) = self {
+            let config = config.clone();
+            match Detector::open(&config) {
+                Ok(d) => *self = DetectorSlot::Open(Box::new(d)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the detector could not be opened: video frames fail until the model is fixed and the process restarted");
+                    return Err(VisionError::NotOpened(e.to_string()));
+                }
+            }
+        }
+        match self {
+            DetectorSlot::Open(d) => Ok(d),
+            DetectorSlot::Lazy(_) => unreachable!("opened above"),
+        }
+    }
+}
+
 impl Detector {
     /// Loads the runtime and the model; checks that the model has what its family needs.
     pub fn open(config: &ModelConfig) -> Result<Detector, VisionError> {

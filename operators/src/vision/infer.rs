@@ -5,10 +5,11 @@
 //! then emits each frame's detections at that frame's time and releases its capability.
 //! The worker never blocks on the model.
 
-use super::detector::{BatchTimings, Detector};
+use super::detector::{BatchTimings, DetectorSlot};
+use crate::video::LiveCameras;
 use super::runtime::VisionError;
 use itscam_types::{Detection, ErrorKind, ErrorRow, Frame, VideoFrame};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ pub struct BatchPolicy {
     /// Frames queued (not yet in a batch) at most before live cameras drop their oldest frame.
     pub queue: usize,
     /// Cameras whose frames may be dropped under overload (live sources); others are never dropped.
-    pub live_cameras: HashSet<Arc<str>>,
+    pub live_cameras: LiveCameras,
 }
 
 /// Latency samples in microseconds, per stage (bounded: the first `MAX_SAMPLES` of each).
@@ -95,15 +96,17 @@ type Event = Result<Frame, ErrorRow>;
 
 /// Runs a detector on a stream of frames.
 pub trait Detect<'s> {
-    /// Detects objects in every frame with `detector` (moved to this worker's inference thread).
-    /// Returns the frames with their detections, and error rows for frames whose batch failed.
-    fn detect(self, detector: Detector, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>);
+    /// Detects objects in every frame with `detector` (moved to this worker's inference thread,
+    /// which opens a lazy one on its first batch). Returns the frames with their detections, and
+    /// error rows for frames whose batch failed.
+    fn detect(self, detector: impl Into<DetectorSlot>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>);
 }
 
 impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
     // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
     #[allow(clippy::result_large_err)]
-    fn detect(self, detector: Detector, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
+    fn detect(self, detector: impl Into<DetectorSlot>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
+        let detector = detector.into();
         let scope = self.scope();
         let stream = self.unary_frontier::<CapacityContainerBuilder<Vec<Event>>, _, _, _>(Pipeline, "BatchInference", move |_cap, info| {
             let sync = scope.worker().sync_activator_for(info.address.to_vec());
@@ -216,7 +219,7 @@ fn emit(batch: Vec<Queued>, result: BatchResult, output: &mut timely::dataflow::
     }
 }
 
-fn spawn_inference_thread(mut detector: Detector, activator: timely::scheduling::SyncActivator) -> (SyncSender<Batch>, Receiver<BatchResult>) {
+fn spawn_inference_thread(mut detector: DetectorSlot, activator: timely::scheduling::SyncActivator) -> (SyncSender<Batch>, Receiver<BatchResult>) {
     let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
     let (result_tx, result_rx) = sync_channel::<BatchResult>(1);
     std::thread::Builder::new()
@@ -224,7 +227,7 @@ fn spawn_inference_thread(mut detector: Detector, activator: timely::scheduling:
         .spawn(move || {
             let mut out = Vec::new();
             while let Ok(batch) = batch_rx.recv() {
-                let result = match detector.detect(&batch.frames, &mut out) {
+                let result = match detector.get().and_then(|d| d.detect(&batch.frames, &mut out)) {
                     Ok(timings) => BatchResult { detections: Ok(std::mem::take(&mut out)), timings },
                     Err(e) => BatchResult { detections: Err(e), timings: BatchTimings::default() },
                 };

@@ -56,6 +56,10 @@ pub enum VisionError {
     /// The inference thread ended while the operator still had frames for it.
     #[error("the inference thread stopped (this is a bug)")]
     ThreadStopped,
+    /// A detector opened on the first batch (video cameras added while the pipeline runs) could
+    /// not be opened: every batch fails with this reason.
+    #[error("the detector could not be opened: {0}")]
+    NotOpened(String),
 }
 
 impl Blamed for VisionError {
@@ -71,6 +75,7 @@ impl Blamed for VisionError {
             VisionError::Inference(_) => Blame::External,
             VisionError::Preprocess(e) => e.blame(),
             VisionError::ThreadStopped => Blame::Bug,
+            VisionError::NotOpened(_) => Blame::User,
         }
     }
 }

@@ -61,7 +61,7 @@ impl Running {
             timely::execute_directly(move |worker| {
                 let (s, e, c1, c2) = (s.clone(), e.clone(), c.clone(), c.clone());
                 let probe = worker.dataflow::<u64, _, _>(|scope| {
-                    let (frames, errs) = video_source(scope, feeds, control);
+                    let (frames, errs) = video_source(scope, feeds, control, None);
                     errs.inspect(move |row| {
                         e.lock().unwrap().push(row.clone());
                         bump(&c1);
