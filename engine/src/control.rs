@@ -1,7 +1,8 @@
 //! The control plane's durable half: every change made to a running pipeline is an entry of the
 //! lake's control log (`itscam_sinks::ControlEntry`, `_itscam/control/<seq>.json`) before it
 //! takes effect, and a starting run enters the logged changes at the event times they took
-//! effect. Today the changes are rules put or deleted over HTTP.
+//! effect: rules put or deleted over HTTP, cameras added, changed or removed, and pushed
+//! signal changes.
 //!
 //! **Order of a change** ([`ControlLog::put_rule`], [`ControlLog::delete_rule`]), one at a time:
 //! the change is checked and its effective time fixed and reserved (the rule collection waits
@@ -17,7 +18,8 @@
 //! checkpointed run's resume time is a floor: no new change takes effect below it, so the rows
 //! already in the lake stay true.
 
-use itscam_queries::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError};
+use itscam_queries::signals::SignalLine;
+use itscam_queries::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError, SignalControl};
 use itscam_sinks::{ControlChange, ControlEntry, ControlKind, ControlOp, Lake, SinkError};
 use itscam_types::config::{CameraConfig, PipelineConfig, RuleConfig};
 use itscam_types::{Blame, Blamed};
@@ -114,6 +116,26 @@ impl ControlLog {
         self.lake.append_control(&entry).await.map_err(ControlError::Log)
     }
 
+    /// Appends a push of signal changes (under [`ControlLog::one_at_a_time`], prepared with
+    /// `SignalControl::prepare`, before it is applied): one entry, `id` the signals it changes,
+    /// `after` the changes, `since_ms` the earliest.
+    pub async fn record_signals(&self, who: &str, changes: &[SignalLine]) -> Result<ControlEntry, ControlError> {
+        let mut ids: Vec<&str> = changes.iter().map(|c| c.signal_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let entry = ControlChange {
+            who: who.to_string(),
+            kind: ControlKind::Signal,
+            id: ids.join(","),
+            op: ControlOp::Put,
+            before: None,
+            after: Some(serde_json::to_value(changes).map_err(ControlError::Encode)?),
+            since_ms: changes.iter().map(|c| c.ts_ms).min().unwrap_or(0),
+            at_ms: None,
+        };
+        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+    }
+
     /// Appends the entry of a prepared change (dropping `change` on failure releases its time).
     async fn record(&self, change: &RuleChange, who: &str, op: ControlOp) -> Result<ControlEntry, ControlError> {
         let json = |r: &Option<RuleConfig>| r.as_ref().map(serde_json::to_value).transpose().map_err(ControlError::Encode);
@@ -149,11 +171,24 @@ pub async fn with_logged_cameras(lake: &Lake, config: &PipelineConfig) -> Result
     Ok(config)
 }
 
-/// Enters the lake's logged rule changes into `rules` (before the dataflow starts), with
-/// `floor` (a checkpointed run's resume time) below which no new change takes effect. Returns
-/// how many entries were replayed.
-pub async fn replay(lake: &Lake, rules: &RuleControl, floor: u64) -> Result<usize, ControlError> {
+/// Enters the lake's logged rule changes into `rules` and its pushed signal changes into
+/// `signals` (before the dataflow starts), with `floor` (a checkpointed run's resume time) below
+/// which no new rule change takes effect (signal changes enter at their own times: the states
+/// before the floor are what the replayed crossings are judged against). Returns how many
+/// entries were replayed.
+pub async fn replay(lake: &Lake, rules: &RuleControl, signals: &SignalControl, floor: u64) -> Result<usize, ControlError> {
     let entries = lake.read_control().await.map_err(ControlError::Log)?;
+    let mut pushed: Vec<SignalLine> = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == ControlKind::Signal) {
+        match e.after.clone().map(serde_json::from_value::<Vec<SignalLine>>) {
+            Some(Ok(mut lines)) => pushed.append(&mut lines),
+            _ => tracing::warn!(seq = e.seq, id = %e.id, "control log: logged signal changes cannot be read; left out"),
+        }
+    }
+    let left_out = signals.replay(&pushed);
+    if left_out > 0 {
+        tracing::warn!(left_out, "control log: logged signal changes of signals that no longer take pushes (or out of order); left out");
+    }
     let mut logged = Vec::new();
     for e in entries.iter().filter(|e| e.kind == ControlKind::Rule) {
         let rule = match (&e.op, &e.after) {

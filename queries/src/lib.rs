@@ -25,4 +25,4 @@ pub mod updates;
 pub use graph::{AnalyticsPlan, AnalyticsStreams, build_analytics};
 pub use rules::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError};
 pub use scene::{CalibrationReport, Scenes};
-pub use signal_control::{SignalControl, SignalPushError, SignalsPushed};
+pub use signal_control::{PreparedSignals, SignalControl, SignalPushError, SignalsPushed};

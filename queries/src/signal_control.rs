@@ -10,6 +10,13 @@
 //! another time would judge crossings against the wrong state without saying so. A push is taken
 //! whole or not at all: past `[service] push_queue_lines` changes waiting, it is refused with
 //! [`SignalPushError::Full`].
+//!
+//! A push is durable before it takes effect: [`SignalControl::prepare`] checks it and holds the
+//! signals' event time at its earliest change, the caller appends it to the control log, then
+//! [`PreparedSignals::apply`] enters it (dropping it instead releases the time, nothing taken).
+//! A starting pipeline enters the logged pushes again ([`SignalControl::replay`]), so a restart
+//! knows each signal's last state and a checkpointed run judges its replayed crossings against
+//! the same states.
 
 use crate::facts::{SignalState, SignalUpdate};
 use crate::signals::SignalLine;
@@ -65,6 +72,9 @@ struct State {
     errors: Vec<ErrorRow>,
     /// The operator's capability: pushed changes must be at or after it.
     frontier: u64,
+    /// A prepared push's earliest change: the capability stays at or below it until the push
+    /// is applied or dropped.
+    reserved: Option<u64>,
     activator: Option<SyncActivator>,
     ended: bool,
 }
@@ -96,6 +106,13 @@ impl SignalControl {
 
     /// Takes the signal changes of `body` (JSON Lines), all or nothing; see the module docs.
     pub fn push(&self, body: &[u8]) -> Result<SignalsPushed, SignalPushError> {
+        Ok(self.prepare(body)?.apply())
+    }
+
+    /// Checks the signal changes of `body` (JSON Lines) and holds the signals' event time at
+    /// the earliest accepted one until the returned push is applied or dropped. One prepared
+    /// push at a time (the control log orders them).
+    pub fn prepare(&self, body: &[u8]) -> Result<PreparedSignals, SignalPushError> {
         let mut state = self.lock();
         if state.ended {
             return Err(SignalPushError::Ended);
@@ -103,76 +120,141 @@ impl SignalControl {
         if !state.signals.values().any(Option::is_none) {
             return Err(SignalPushError::NoPushSignal);
         }
-        let frontier = state.frontier;
-        let mut current = state.current.clone();
-        let (mut updates, mut errors, mut accepted) = (Vec::new(), Vec::new(), 0);
-        let now = itscam_types::time::now_ms();
-        for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-            let text = String::from_utf8_lossy(raw);
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
-            let line = i as u64 + 1;
-            let reject = |kind: ErrorKind, ts_ms: Option<u64>, reason: String| ErrorRow {
-                source: SIGNALS_PUSH_LABEL.to_string(),
-                line: Some(line),
-                camera_id: None,
-                ts_ms,
-                kind,
-                reason,
-                rejected_at_ms: now,
-            };
-            let l: SignalLine = match serde_json::from_str(text) {
-                Ok(l) => l,
-                Err(e) => {
-                    errors.push(reject(ErrorKind::MalformedSignal, None, format!("not a signal change {{\"signal_id\", \"ts_ms\", \"state\"}}: {e}")));
-                    continue;
-                }
-            };
-            match state.signals.get(&l.signal_id) {
-                None => {
-                    errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("no [[signal]] {:?}", l.signal_id)));
-                    continue;
-                }
-                Some(Some(source)) => {
-                    errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("signal {:?} reads {source}, not pushes (source = \"push\")", l.signal_id)));
-                    continue;
-                }
-                Some(None) => {}
-            }
-            let prev = current.get(&l.signal_id).copied();
-            if l.ts_ms < frontier {
-                errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is behind the pipeline's event time {frontier}: the crossings before it are judged already", l.ts_ms)));
-                continue;
-            }
-            if let Some((_, at)) = prev.filter(|(_, at)| l.ts_ms < *at) {
-                errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is before signal {:?}'s previous change at {at}", l.ts_ms, l.signal_id)));
-                continue;
-            }
-            accepted += 1;
-            current.insert(l.signal_id.clone(), (l.state, l.ts_ms));
-            match prev {
-                Some((p, _)) if p == l.state => {}
-                Some((p, _)) => {
-                    updates.push(((l.signal_id.clone(), p), l.ts_ms, -1));
-                    updates.push(((l.signal_id, l.state), l.ts_ms, 1));
-                }
-                None => updates.push(((l.signal_id, l.state), l.ts_ms, 1)),
-            }
-        }
+        let checked = check(&state, body, state.frontier);
         let queued = state.pending.len() + state.errors.len();
-        if queued + updates.len() + errors.len() > self.queue_limit {
+        if queued + checked.updates.len() + checked.errors.len() > self.queue_limit {
             return Err(SignalPushError::Full { queued, limit: self.queue_limit });
         }
-        let rejected = errors.iter().map(RejectedLine::from).collect();
-        state.current = current;
-        state.pending.extend(updates);
-        state.errors.extend(errors);
+        state.reserved = checked.changes.iter().map(|l| l.ts_ms).min();
+        Ok(PreparedSignals { control: self.clone(), checked: Some(checked) })
+    }
+
+    /// Enters pushes logged by an earlier run (in log order, before the dataflow starts): each
+    /// signal's changes at their times, its last state the one a new push follows. Changes of
+    /// signals that no longer take pushes are left out; returns how many.
+    pub fn replay(&self, logged: &[SignalLine]) -> usize {
+        let mut state = self.lock();
+        let (known, unknown): (Vec<&SignalLine>, Vec<&SignalLine>) = logged.iter().partition(|l| matches!(state.signals.get(&l.signal_id), Some(None)));
+        let body: String = known.iter().filter_map(|l| serde_json::to_string(l).ok()).map(|l| l + "\n").collect();
+        let checked = check(&state, body.as_bytes(), 0);
+        state.current = checked.current;
+        state.pending.extend(checked.updates);
+        unknown.len() + checked.errors.len()
+    }
+}
+
+/// A push checked against the signals as they are: what it would take and refuse.
+struct Checked {
+    updates: Vec<SignalUpdate>,
+    errors: Vec<ErrorRow>,
+    /// The accepted changes, for the control log.
+    changes: Vec<SignalLine>,
+    /// Each pushed signal's last change once taken.
+    current: BTreeMap<String, (SignalState, u64)>,
+}
+
+/// Checks the lines of `body` against `state` (pushed signals only, at or after `frontier`,
+/// none before its signal's previous change).
+fn check(state: &State, body: &[u8], frontier: u64) -> Checked {
+    let mut current = state.current.clone();
+    let (mut updates, mut errors, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    let now = itscam_types::time::now_ms();
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let line = i as u64 + 1;
+        let reject = |kind: ErrorKind, ts_ms: Option<u64>, reason: String| ErrorRow {
+            source: SIGNALS_PUSH_LABEL.to_string(),
+            line: Some(line),
+            camera_id: None,
+            ts_ms,
+            kind,
+            reason,
+            rejected_at_ms: now,
+        };
+        let l: SignalLine = match serde_json::from_str(text) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(reject(ErrorKind::MalformedSignal, None, format!("not a signal change {{\"signal_id\", \"ts_ms\", \"state\"}}: {e}")));
+                continue;
+            }
+        };
+        match state.signals.get(&l.signal_id) {
+            None => {
+                errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("no [[signal]] {:?}", l.signal_id)));
+                continue;
+            }
+            Some(Some(source)) => {
+                errors.push(reject(ErrorKind::UnknownSignal, Some(l.ts_ms), format!("signal {:?} reads {source}, not pushes (source = \"push\")", l.signal_id)));
+                continue;
+            }
+            Some(None) => {}
+        }
+        let prev = current.get(&l.signal_id).copied();
+        if l.ts_ms < frontier {
+            errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is behind the pipeline's event time {frontier}: the crossings before it are judged already", l.ts_ms)));
+            continue;
+        }
+        if let Some((_, at)) = prev.filter(|(_, at)| l.ts_ms < *at) {
+            errors.push(reject(ErrorKind::Late, Some(l.ts_ms), format!("ts_ms {} is before signal {:?}'s previous change at {at}", l.ts_ms, l.signal_id)));
+            continue;
+        }
+        current.insert(l.signal_id.clone(), (l.state, l.ts_ms));
+        match prev {
+            Some((p, _)) if p == l.state => {}
+            Some((p, _)) => {
+                updates.push(((l.signal_id.clone(), p), l.ts_ms, -1));
+                updates.push(((l.signal_id.clone(), l.state), l.ts_ms, 1));
+            }
+            None => updates.push(((l.signal_id.clone(), l.state), l.ts_ms, 1)),
+        }
+        changes.push(l);
+    }
+    Checked { updates, errors, changes, current }
+}
+
+/// A checked push whose changes are not in the collection yet ([`SignalControl::prepare`]):
+/// [`PreparedSignals::apply`] enters them; dropping it takes nothing and releases the
+/// signals' event time.
+pub struct PreparedSignals {
+    control: SignalControl,
+    checked: Option<Checked>,
+}
+
+impl PreparedSignals {
+    /// The changes it takes, in push order.
+    pub fn changes(&self) -> &[SignalLine] {
+        self.checked.as_ref().map_or(&[], |c| &c.changes)
+    }
+
+    /// Enters the changes (and the rejected lines, for `errors`).
+    pub fn apply(mut self) -> SignalsPushed {
+        let checked = self.checked.take().expect("applied once");
+        let pushed = SignalsPushed { accepted: checked.changes.len(), rejected: checked.errors.iter().map(RejectedLine::from).collect() };
+        let mut state = self.control.lock();
+        state.current = checked.current;
+        state.pending.extend(checked.updates);
+        state.errors.extend(checked.errors);
+        state.reserved = None;
         if let Some(a) = &state.activator {
             let _ = a.activate();
         }
-        Ok(SignalsPushed { accepted, rejected })
+        pushed
+    }
+}
+
+impl Drop for PreparedSignals {
+    fn drop(&mut self) {
+        if self.checked.is_some() {
+            let mut state = self.control.lock();
+            state.reserved = None;
+            if let Some(a) = &state.activator {
+                let _ = a.activate();
+            }
+        }
     }
 }
 
@@ -211,13 +293,17 @@ pub fn signals_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: S
                     session.give(Err(e));
                 }
             }
-            match frontier.frontier().iter().min() {
-                Some(&t) if t > *c.time() => {
-                    c.downgrade(&t);
-                    state.frontier = t;
+            // A prepared push holds the time at its earliest change until it is applied.
+            match (frontier.frontier().iter().min(), state.reserved) {
+                (Some(&t), reserved) => {
+                    let t = reserved.map_or(t, |r| r.min(t));
+                    if t > *c.time() {
+                        c.downgrade(&t);
+                        state.frontier = t;
+                    }
                 }
-                Some(_) => {}
-                None => {
+                (None, Some(_)) => {}
+                (None, None) => {
                     cap = None;
                     state.ended = true;
                 }
@@ -255,6 +341,32 @@ mod tests {
         let p = |s| ("p".to_string(), s);
         assert_eq!(state.pending, vec![(p(SignalState::Green), 2_000, 1), (p(SignalState::Green), 4_000, -1), (p(SignalState::Red), 4_000, 1)]);
         assert_eq!(state.errors.len(), 2);
+    }
+
+    /// A prepared push holds the time at its earliest change and takes nothing until applied;
+    /// dropped (its log entry could not be written) it takes nothing and releases the time.
+    /// A replay of logged changes restores each signal's last change.
+    #[test]
+    fn a_prepared_push_takes_nothing_until_applied_and_a_replay_restores_the_last_change() {
+        let c = control(100);
+        let prepared = c.prepare([line("p", 5_000, "green"), line("p", 6_000, "red")].concat().as_bytes()).unwrap();
+        assert_eq!(prepared.changes().len(), 2);
+        let held = |c: &SignalControl| {
+            let state = c.lock();
+            (state.reserved, state.pending.len(), state.current.len())
+        };
+        assert_eq!(held(&c), (Some(5_000), 0, 0));
+        drop(prepared);
+        assert_eq!(held(&c), (None, 0, 0), "dropped: nothing taken");
+        let pushed = c.prepare(line("p", 7_000, "red").as_bytes()).unwrap().apply();
+        assert_eq!((pushed.accepted, held(&c)), (1, (None, 1, 1)));
+
+        let restarted = control(100);
+        let logged: Vec<SignalLine> = [line("p", 5_000, "green"), line("p", 6_000, "red"), line("q", 1, "red")].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(restarted.replay(&logged), 1, "q is no push signal");
+        assert_eq!(restarted.lock().current.get("p"), Some(&(SignalState::Red, 6_000)));
+        let refused = restarted.push(line("p", 5_500, "green").as_bytes()).unwrap();
+        assert_eq!((refused.accepted, refused.rejected[0].kind.as_str()), (0, "late"));
     }
 
     #[test]

@@ -44,14 +44,20 @@ impl From<SignalPushError> for ApiError {
 
 /// `POST /api/v1/signals`: signal changes as JSON Lines `{"signal_id", "ts_ms", "state"}` for
 /// `[[signal]] source = "push"`. 200 with `{"accepted", "rejected": [{"line", "kind", "reason"}]}`.
-pub async fn signals(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<SignalsPushed>, ApiError> {
+/// The changes are an entry of the control log before they take effect (503 `control_log`,
+/// nothing taken, when it cannot be written); a restart enters them again.
+pub async fn signals(State(state): State<AppState>, who: super::rules::Who, headers: HeaderMap, body: Body) -> Result<Json<SignalsPushed>, ApiError> {
     let analytics = state.live.analytics.as_ref().ok_or_else(super::rules::no_pipeline)?;
     let control = analytics.signals.clone();
     let body = read_body(&headers, body, state.live.push_max_body_bytes.max(1)).await?;
-    let pushed = tokio::task::spawn_blocking(move || control.push(&body))
+    let _one = analytics.control.one_at_a_time().await;
+    let prepared = tokio::task::spawn_blocking(move || control.prepare(&body))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the signal parser failed: {e} (this is a bug)")))??;
-    Ok(Json(pushed))
+    if !prepared.changes().is_empty() {
+        analytics.control.record_signals(&who.0, prepared.changes()).await?;
+    }
+    Ok(Json(prepared.apply()))
 }
 
 /// `POST /api/v1/cameras/{id}/detections`: detections JSON Lines of camera `id`. 200 with

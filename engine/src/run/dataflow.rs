@@ -85,7 +85,8 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         let c = counters.clone();
         out.table(errors.concat(queries.signal_errors.clone()), "ErrorsToLake", SinkRows::Errors, move |rows| {
             RunCounters::add(&c.rejected, rows.len());
-            RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late).count());
+            // Late frames (a late signal change is no frame).
+            RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late && r.camera_id.is_some()).count());
         });
         let (c, per_class) = (counters.clone(), classes.clone());
         out.table(queries.detections, "DetectionsToLake", SinkRows::Detections, move |rows| {

@@ -107,7 +107,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
     let frames = finished.source_frames + finished.vision.as_ref().map_or(0, |v| v.inferred);
     let api = ServingApi { _runtime: finished.runtime };
     let summary = RunSummary {
-        frames: frames - late,
+        frames: frames.saturating_sub(late),
         detections: finished.written.rows(Table::Detections),
         tracks: counters.tracks.get(),
         rejected: counters.rejected.get(),

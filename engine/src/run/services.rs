@@ -106,7 +106,7 @@ impl Services {
             anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
         }
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
-        runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, resume.time)).context("the lake's control log")?;
+        runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, resume.time)).context("the lake's control log")?;
 
         // Fresh SQL: the API's queries read what the writer holds too.
         let (sink, writer, unwritten) = if options.http.is_some() && config.query.fresh {

@@ -163,12 +163,15 @@ fn pushed_signal_states_judge_pushed_crossings_like_the_batch_run_of_the_same_sc
     let shift = itscam_types::time::now_ms() - first_ts;
 
     let mut signals = shifted(&scenario.join("signals.jsonl"), shift);
+    // A change an hour ahead: the signal's last state, which a restart must remember.
+    let ahead = first_ts + shift + 3_600_000;
+    signals.push(format!("{{\"signal_id\":\"tl-1\",\"ts_ms\":{ahead},\"state\":\"red\"}}"));
     signals.push(format!("{{\"signal_id\":\"tl-1\",\"ts_ms\":{},\"state\":\"red\"}}", first_ts + shift - 3_600_000));
     signals.push("{\"signal_id\":\"tl-9\",\"ts_ms\":1,\"state\":\"red\"}".to_string());
     signals.push("{\"signal_id\":\"tl-1\",\"state\":\"blue\"}".to_string());
     let (status, _, answer) = push(&served.addr, "/api/v1/signals", &signals);
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["accepted"], 3, "{answer}");
+    assert_eq!(answer["accepted"], 4, "{answer}");
     let kinds: Vec<&str> = answer["rejected"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["late", "unknown_signal", "malformed_signal"], "{answer}");
 
@@ -187,4 +190,19 @@ fn pushed_signal_states_judge_pushed_crossings_like_the_batch_run_of_the_same_sc
         expected.iter().map(|v| (v["rule_id"].as_str().unwrap().to_string(), v["track_id"].as_i64().unwrap(), v["ts_start_ms"].as_i64().unwrap())).collect();
     assert_eq!(got, want);
     assert_eq!(query_int(&dir, "SELECT count(*) AS n FROM errors WHERE source = 'push:signals'"), 3);
+
+    // The push is an entry of the control log (the accepted changes)...
+    let logged = query_json(&dir, "SELECT id, op, after FROM changes WHERE kind = 'signal'");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["id"], "tl-1");
+    let after: Vec<serde_json::Value> = serde_json::from_str(logged[0]["after"].as_str().unwrap()).unwrap();
+    assert_eq!(after.len(), 4, "the accepted changes, not the rejected lines: {after:?}");
+    // ...and a restart enters it again: the signal's last change is the one an hour ahead, so a
+    // change before it is refused.
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let (status, _, answer) = push(&served.addr, "/api/v1/signals", &[format!("{{\"signal_id\":\"tl-1\",\"ts_ms\":{},\"state\":\"green\"}}", ahead - 1)]);
+    assert_eq!((status, answer["accepted"].as_u64()), (200, Some(0)), "{answer}");
+    assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("previous change"), "{answer}");
+    let (status, _) = served.terminate();
+    assert!(status.success());
 }
