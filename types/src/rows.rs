@@ -147,6 +147,9 @@ pub enum ErrorKind {
     UnknownSignal,
     /// Signals: a line that is not a signal state.
     MalformedSignal,
+    /// A frame whose `(camera_id, ts_ms)` was accepted already, with other content (an exact
+    /// repeat is dropped and counted, not reported).
+    DuplicateFrame,
 }
 
 impl ErrorKind {
@@ -171,11 +174,12 @@ impl ErrorKind {
             ErrorKind::NotVideoSource => "not_video_source",
             ErrorKind::UnknownSignal => "unknown_signal",
             ErrorKind::MalformedSignal => "malformed_signal",
+            ErrorKind::DuplicateFrame => "duplicate_frame",
         }
     }
 
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::MalformedJson,
         ErrorKind::InvalidFrame,
         ErrorKind::InvalidDetection,
@@ -194,6 +198,7 @@ impl ErrorKind {
         ErrorKind::NotVideoSource,
         ErrorKind::UnknownSignal,
         ErrorKind::MalformedSignal,
+        ErrorKind::DuplicateFrame,
     ];
 }
 

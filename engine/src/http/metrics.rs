@@ -43,6 +43,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         counters.register(&mut registry);
         let frames: u64 = live.feeds.iter().map(|f| f.frames.load(Ordering::Relaxed)).sum();
         registry.register("source_frames", "Valid frames read from detections sources", ConstCounter::new(frames));
+        let duplicates: u64 = live.feeds.iter().map(|f| f.duplicates.load(Ordering::Relaxed)).sum();
+        registry.register("source_duplicate_frames", "Frames delivered twice (camera_id, ts_ms accepted before), dropped", ConstCounter::new(duplicates));
     }
     if let Some(pending) = &live.lake_pending {
         registry.register("lake_pending_rows", "Rows queued for the lake writer", ConstGauge::new(pending.get() as i64));

@@ -104,7 +104,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
     let counters = shared.counters.clone();
     let finished = services.finish(shared, stop.load(Ordering::Relaxed))?;
     let late = counters.late.get();
-    let frames = finished.source_frames + finished.vision.as_ref().map_or(0, |v| v.inferred);
+    let frames = (finished.source_frames - finished.source_duplicates) + finished.vision.as_ref().map_or(0, |v| v.inferred);
     let api = ServingApi { _runtime: finished.runtime };
     let summary = RunSummary {
         frames: frames.saturating_sub(late),
@@ -112,6 +112,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
         tracks: counters.tracks.get(),
         rejected: counters.rejected.get(),
         late,
+        duplicates: finished.source_duplicates,
         crossings: counters.crossings.get(),
         violations: counters.violations.get(),
         anomalies: counters.anomalies.get(),

@@ -81,6 +81,8 @@ pub(super) struct Finished {
     pub vision: Option<VisionSummary>,
     /// Frames read by the detections sources.
     pub source_frames: u64,
+    /// Of those, frames delivered twice (dropped).
+    pub source_duplicates: u64,
     /// Per class: (detections, confirmed tracks).
     pub classes: std::collections::BTreeMap<String, (u64, u64)>,
 }
@@ -224,8 +226,9 @@ impl Services {
         // A serve that could have taken video cameras and got none has nothing to report.
         let vision = vision_report.map(VisionReport::finish).transpose()?.filter(|v| v.measured > 0 || !v.cameras.is_empty());
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
+        let source_duplicates = feeds.iter().map(|f| f.stats.duplicates.load(Ordering::Relaxed)).sum();
         let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
-        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, classes })
+        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, source_duplicates, classes })
     }
 }
 

@@ -18,6 +18,9 @@ pub struct RunSummary {
     pub rejected: u64,
     /// Of those, frames rejected as later than `lateness_ms`.
     pub late: u64,
+    /// Frames delivered twice (a `(camera_id, ts_ms)` accepted before), dropped; those whose
+    /// content differed are also in `errors` as `duplicate_frame`.
+    pub duplicates: u64,
     /// Rows of `line_crossings`.
     pub crossings: u64,
     /// Closed violation episodes (rows of `violations`).
@@ -50,6 +53,9 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  detections  {:>12}  ({:.0}/s)", self.detections, self.detections as f64 / secs)?;
         writeln!(f, "  tracks      {:>12}", self.tracks)?;
         writeln!(f, "  rejected    {:>12}  (late: {}; see the errors table)", self.rejected, self.late)?;
+        if self.duplicates > 0 {
+            writeln!(f, "  duplicates  {:>12}  (frames delivered twice, dropped)", self.duplicates)?;
+        }
         writeln!(f, "  crossings   {:>12}", self.crossings)?;
         writeln!(f, "  violations  {:>12}", self.violations)?;
         writeln!(f, "  anomalies   {:>12}", self.anomalies)?;

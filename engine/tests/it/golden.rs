@@ -5,7 +5,7 @@
 use crate::support::*;
 
 /// Each table's rows, with floats rounded so the files stay stable and readable.
-const TABLES: [(&str, &str); 7] = [
+pub(crate) const TABLES: [(&str, &str); 7] = [
     ("detections", "SELECT camera_id, ts_ms, frame, track_id, class, confidence, x1, y1, x2, y2, round(ground_x, 2) AS ground_x, round(ground_y, 2) AS ground_y, round(speed_kmh, 1) AS speed_kmh FROM detections ORDER BY camera_id, ts_ms, x1, y1"),
     ("tracks", "SELECT camera_id, track_id, class, first_ts_ms, last_ts_ms, frames, round(mean_speed_kmh, 1) AS mean_speed_kmh, round(max_speed_kmh, 1) AS max_speed_kmh FROM tracks ORDER BY camera_id, track_id"),
     ("errors", "SELECT source, line, camera_id, ts_ms, kind, reason FROM errors ORDER BY source, line"),

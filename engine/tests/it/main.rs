@@ -3,6 +3,7 @@
 mod alerts;
 mod cameras;
 mod cli;
+mod duplicates;
 mod fresh;
 mod golden;
 mod http;

@@ -37,6 +37,8 @@ pub struct FeedStats {
     pub detections: AtomicU64,
     /// Lines rejected by the reader (late frames are counted by the engine from the errors table).
     pub rejected: AtomicU64,
+    /// Frames delivered twice (`(camera_id, ts_ms)` accepted before), dropped by the source.
+    pub duplicates: AtomicU64,
     /// Set when the input is exhausted.
     pub done: AtomicBool,
     /// Set while a file or stdin reader waits for input with nothing read and not handed over

@@ -10,6 +10,7 @@
 
 pub mod cameras;
 pub mod checkpoint;
+mod dedupe;
 pub mod kafka;
 mod lines;
 pub mod push;
@@ -20,6 +21,7 @@ pub use lines::{FeedStats, SourceEvent};
 pub use push::PushInlets;
 
 use cameras::CameraControl;
+use dedupe::Seen;
 
 use itscam_types::config::{Source, SourceFamily};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
@@ -417,6 +419,8 @@ struct FeedState {
     stop: Arc<std::sync::atomic::AtomicBool>,
     /// Every camera removed: the reader was told to stop; what it handed over is still taken.
     stopping: bool,
+    /// Each camera's recent frames, to drop frames delivered twice.
+    recent: dedupe::Recent,
 }
 
 impl FeedState {
@@ -434,6 +438,7 @@ impl FeedState {
             reported: false,
             removed: Vec::new(),
             stopping: false,
+            recent: dedupe::Recent::default(),
             push,
             stats,
             rx: spawn_reader(spec, activator, stop.clone()),
@@ -456,16 +461,27 @@ impl FeedState {
             }
             SourceEvent::Frame(frame, pos, label, lane) => {
                 let lane = lane as usize;
+                let seen = self.recent.check(&frame, lateness_ms);
+                if seen != Seen::New {
+                    // Delivered twice: dropped before the tracker, counted; reported if it differs.
+                    self.stats.duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let cap = self.error_cap(lane);
+                    self.note(lane, pos, *cap.time());
+                    if seen == Seen::Differs {
+                        give(&cap, Err(duplicate_row(&frame, pos, label)));
+                    }
+                    return;
+                }
                 match self.admit(lane, &frame, lateness_ms) {
                     Ok(cap) => {
-                        self.lanes[lane].note(pos, frame.ts_ms);
+                        self.note(lane, pos, frame.ts_ms);
                         self.newest = self.newest.max(Some(frame.ts_ms));
                         give(&cap, Ok(frame));
                     }
                     Err(watermark) => {
                         let row = late_row(&frame, pos, label, watermark, lateness_ms);
                         let cap = self.error_cap(lane);
-                        self.lanes[lane].note(pos, *cap.time());
+                        self.note(lane, pos, *cap.time());
                         give(&cap, Err(row));
                     }
                 }
@@ -473,12 +489,20 @@ impl FeedState {
             SourceEvent::Rejected(row, lane) => {
                 let lane = lane as usize;
                 let cap = self.error_cap(lane);
-                if let Some(pos) = row.line.filter(|_| self.kafka.is_some()) {
-                    self.lanes[lane].note(pos, *cap.time());
+                if let Some(pos) = row.line {
+                    self.note(lane, pos, *cap.time());
                 }
                 give(&cap, Err(row));
             }
             SourceEvent::Idle(lane) => self.lanes[lane as usize].idle = true,
+        }
+    }
+
+    /// A Kafka message at `pos` of `lane` went out at `time` (a checkpoint passes it once the
+    /// outputs are past that time). Other feeds keep no positions.
+    fn note(&mut self, lane: usize, pos: u64, time: u64) {
+        if self.kafka.is_some() {
+            self.lanes[lane].note(pos, time);
         }
     }
 
@@ -571,6 +595,21 @@ impl FeedState {
         {
             base.downgrade(&low);
         }
+    }
+}
+
+fn duplicate_row(frame: &Frame, line: u64, label: Arc<str>) -> ErrorRow {
+    ErrorRow {
+        source: label.to_string(),
+        line: Some(line),
+        camera_id: Some(frame.camera_id.clone()),
+        ts_ms: Some(frame.ts_ms),
+        kind: ErrorKind::DuplicateFrame,
+        reason: format!(
+            "frame {} at ts_ms {} of camera {:?} differs from the frame accepted before at the same ts_ms: the first one counts",
+            frame.frame, frame.ts_ms, frame.camera_id
+        ),
+        rejected_at_ms: itscam_types::time::now_ms(),
     }
 }
 
