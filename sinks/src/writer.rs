@@ -226,6 +226,7 @@ impl LakeWriter {
             last_commit: None,
             seq: 0,
             buffers: HashMap::new(),
+            file_rows: HashMap::new(),
             held: BTreeMap::new(),
             uncommitted: Vec::new(),
             next_commit: None,
@@ -258,6 +259,11 @@ impl PartKey {
             PartitionBy::CameraDate => self.clone(),
             PartitionBy::Date => PartKey { camera_id: None, ..self.clone() },
         }
+    }
+
+    /// Whether the buffer goes to `file` (without building its file key).
+    fn goes_to(&self, file: &PartKey, layout: PartitionBy) -> bool {
+        self.table == file.table && self.date == file.date && (layout == PartitionBy::Date || self.camera_id == file.camera_id)
     }
 }
 
@@ -307,6 +313,9 @@ struct WriterState {
     last_commit: Option<u64>,
     seq: u64,
     buffers: HashMap<PartKey, Buffer>,
+    /// Rows held per file (the sum of its buffers' rows), so an add checks the files it
+    /// touched without walking every buffer (hundreds with many cameras).
+    file_rows: HashMap<PartKey, usize>,
     /// Under [`CommitPolicy::AtCheckpoints`]: timed rows by time, until a checkpoint above it.
     held: BTreeMap<u64, Vec<SinkRows>>,
     /// Files uploaded and not yet committed.
@@ -459,6 +468,7 @@ impl WriterState {
         // and move each run into its buffer, computing the partition key once per run.
         let mut touched = Vec::new();
         for (key, run) in rows.split(part_key) {
+            *self.file_rows.entry(key.file(self.layout)).or_default() += run.len();
             match self.buffers.get_mut(&key) {
                 Some(buffer) => buffer.rows.append(run),
                 None => {
@@ -474,8 +484,7 @@ impl WriterState {
                 tokio::task::block_in_place(|| stage(&key, buffer, layout, readable))?;
             }
             let file = key.file(self.layout);
-            let rows: usize = self.buffers.iter().filter(|(k, _)| k.file(self.layout) == file).map(|(_, b)| b.total_rows()).sum();
-            if rows >= self.config.max_rows {
+            if self.file_rows.get(&file).is_some_and(|&rows| rows >= self.config.max_rows) {
                 self.write(file).await?;
             }
         }
@@ -523,7 +532,8 @@ impl WriterState {
     /// concatenated in camera order.
     async fn write(&mut self, file: PartKey) -> Result<(), SinkError> {
         let layout = self.layout;
-        let mut keys: Vec<PartKey> = self.buffers.keys().filter(|k| k.file(layout) == file).cloned().collect();
+        self.file_rows.remove(&file);
+        let mut keys: Vec<PartKey> = self.buffers.keys().filter(|k| k.goes_to(&file, layout)).cloned().collect();
         keys.sort();
         let buffers: Vec<(PartKey, Buffer)> = keys.into_iter().map(|k| { let b = self.buffers.remove(&k).expect("listed above"); (k, b) }).collect();
         let n: usize = buffers.iter().map(|(_, b)| b.total_rows()).sum();

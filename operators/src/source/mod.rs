@@ -598,46 +598,41 @@ impl FeedState {
     }
 }
 
-fn duplicate_row(frame: &Frame, line: u64, label: Arc<str>) -> ErrorRow {
+/// An `errors` row for `frame`, read at `line` of `label`.
+fn frame_row(frame: &Frame, line: u64, label: Arc<str>, kind: ErrorKind, reason: String) -> ErrorRow {
     ErrorRow {
         source: label.to_string(),
         line: Some(line),
         camera_id: Some(frame.camera_id.clone()),
         ts_ms: Some(frame.ts_ms),
-        kind: ErrorKind::DuplicateFrame,
-        reason: format!(
-            "frame {} at ts_ms {} of camera {:?} differs from the frame accepted before at the same ts_ms: the first one counts",
-            frame.frame, frame.ts_ms, frame.camera_id
-        ),
+        kind,
+        reason,
         rejected_at_ms: itscam_types::time::now_ms(),
     }
+}
+
+fn duplicate_row(frame: &Frame, line: u64, label: Arc<str>) -> ErrorRow {
+    let reason = format!(
+        "frame {} at ts_ms {} of camera {:?} differs from the frame accepted before at the same ts_ms: the first one counts",
+        frame.frame, frame.ts_ms, frame.camera_id
+    );
+    frame_row(frame, line, label, ErrorKind::DuplicateFrame, reason)
 }
 
 fn removed_row(frame: &Frame, line: u64, label: Arc<str>) -> ErrorRow {
-    ErrorRow {
-        source: label.to_string(),
-        line: Some(line),
-        camera_id: Some(frame.camera_id.clone()),
-        ts_ms: Some(frame.ts_ms),
-        kind: ErrorKind::UnknownCamera,
-        reason: format!("camera {:?} was removed: frame {} at ts_ms {} is not processed", frame.camera_id, frame.frame, frame.ts_ms),
-        rejected_at_ms: itscam_types::time::now_ms(),
-    }
+    let reason = format!("camera {:?} was removed: frame {} at ts_ms {} is not processed", frame.camera_id, frame.frame, frame.ts_ms);
+    frame_row(frame, line, label, ErrorKind::UnknownCamera, reason)
 }
 
 fn late_row(frame: &Frame, line: u64, label: Arc<str>, watermark: u64, lateness_ms: u64) -> ErrorRow {
-    ErrorRow {
-        source: label.to_string(),
-        line: Some(line),
-        camera_id: Some(frame.camera_id.clone()),
-        ts_ms: Some(frame.ts_ms),
-        kind: ErrorKind::Late,
-        reason: format!(
-            "frame {} at ts_ms {} arrived {} ms behind the source's watermark {} (lateness_ms = {lateness_ms})",
-            frame.frame, frame.ts_ms, watermark - frame.ts_ms, watermark
-        ),
-        rejected_at_ms: itscam_types::time::now_ms(),
-    }
+    let reason = format!(
+        "frame {} at ts_ms {} arrived {} ms behind the source's watermark {} (lateness_ms = {lateness_ms})",
+        frame.frame,
+        frame.ts_ms,
+        watermark - frame.ts_ms,
+        watermark
+    );
+    frame_row(frame, line, label, ErrorKind::Late, reason)
 }
 
 #[cfg(test)]

@@ -122,46 +122,10 @@ pub fn video_source<'s>(scope: Scope<'s, u64>, feeds: Vec<VideoFeedSpec>, contro
             }
             let mut budget = MAX_FRAMES_PER_ACTIVATION;
             for feed in feeds.iter_mut().filter(|f| !f.ended) {
-                // Read health before draining: a reader sends its last frames before it reports
-                // the failure, so "not up" plus an empty channel means nothing older is coming.
-                let health = feed.status.health();
-                let mut drained = false;
-                while budget > 0 {
-                    match feed.reader.rx.try_recv() {
-                        Ok(ReaderEvent::Frame(frame)) => {
-                            budget -= 1;
-                            match feed.advance(frame.ts_ms, initial.as_ref()) {
-                                Ok(()) => {
-                                    feed.newest = feed.newest.max(Some(frame.ts_ms));
-                                    output.session(feed.cap.as_ref().expect("just advanced")).give(Ok(frame))
-                                }
-                                Err(watermark) => {
-                                    let row = late_row(&frame, &feed.reader.label, watermark);
-                                    output.session(feed.error_cap(initial.as_ref())).give(Err(row));
-                                }
-                            }
-                        }
-                        Ok(ReaderEvent::Failed(row)) => output.session(feed.error_cap(initial.as_ref())).give(Err(row)),
-                        Err(TryRecvError::Empty) => {
-                            drained = true;
-                            break;
-                        }
-                        Err(TryRecvError::Disconnected) => {
-                            feed.ended = true;
-                            feed.cap = None;
-                            if let Some(r) = &runtime {
-                                // A later removal waits for nothing more of it.
-                                r.control.feed_ended(&[feed.status.camera_id().to_string()], feed.newest);
-                            }
-                            break;
-                        }
-                    }
-                }
-                if drained && feed.live && matches!(health, CameraHealth::Connecting | CameraHealth::Reconnecting) {
-                    let watermark = now_ms().saturating_sub(feed.lateness_ms);
-                    if feed.cap.as_ref().is_none_or(|c| *c.time() < watermark) {
-                        let _ = feed.advance(watermark, initial.as_ref());
-                    }
+                let ended = feed.drain(&mut budget, initial.as_ref(), &mut |cap, event| output.session(cap).give(event));
+                if let (true, Some(r)) = (ended, &runtime) {
+                    // A later removal waits for nothing more of it.
+                    r.control.feed_ended(&[feed.status.camera_id().to_string()], feed.newest);
                 }
             }
             // The default capability holds time back until every feed has one of its own; with
@@ -213,6 +177,49 @@ impl Feed {
             newest: None,
             stopping: false,
         }
+    }
+
+    /// Takes up to `budget` frames (and failures) of the reader, each out at its capability;
+    /// a live camera that is down follows the wall clock. Returns whether the feed ended now.
+    fn drain(&mut self, budget: &mut usize, initial: Option<&Capability<u64>>, give: &mut impl FnMut(&Capability<u64>, Result<VideoFrame, ErrorRow>)) -> bool {
+        // Read health before draining: a reader sends its last frames before it reports the
+        // failure, so "not up" plus an empty channel means nothing older is coming.
+        let health = self.status.health();
+        let mut drained = false;
+        while *budget > 0 {
+            match self.reader.rx.try_recv() {
+                Ok(ReaderEvent::Frame(frame)) => {
+                    *budget -= 1;
+                    match self.advance(frame.ts_ms, initial) {
+                        Ok(()) => {
+                            self.newest = self.newest.max(Some(frame.ts_ms));
+                            give(self.cap.as_ref().expect("just advanced"), Ok(frame));
+                        }
+                        Err(watermark) => {
+                            let row = late_row(&frame, &self.reader.label, watermark);
+                            give(self.error_cap(initial), Err(row));
+                        }
+                    }
+                }
+                Ok(ReaderEvent::Failed(row)) => give(self.error_cap(initial), Err(row)),
+                Err(TryRecvError::Empty) => {
+                    drained = true;
+                    break;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.ended = true;
+                    self.cap = None;
+                    return true;
+                }
+            }
+        }
+        if drained && self.live && matches!(health, CameraHealth::Connecting | CameraHealth::Reconnecting) {
+            let watermark = now_ms().saturating_sub(self.lateness_ms);
+            if self.cap.as_ref().is_none_or(|c| *c.time() < watermark) {
+                let _ = self.advance(watermark, initial);
+            }
+        }
+        false
     }
 
     /// Moves this feed's capability to `ts` (the newest time), or returns the watermark `ts` is
