@@ -24,6 +24,8 @@ pub struct Live {
     pub feeds: Vec<Arc<FeedStats>>,
     /// The lake writer (rows waiting).
     pub lake_pending: Option<itscam_sinks::PendingRows>,
+    /// Whether the lake writer reaches the lake.
+    pub lake_health: Option<itscam_sinks::LakeHealth>,
     /// The push cameras' inlets, when any camera has `source = "push"`.
     pub push: Option<itscam_operators::source::PushInlets>,
     /// `[service] push_max_body_bytes`.

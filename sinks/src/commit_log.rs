@@ -304,6 +304,13 @@ impl Lake {
                 tracing::debug!(seq, added = commit.added.len(), removed = commit.removed.len(), "published commit");
                 return Ok(commit);
             }
+            // A try whose answer was lost (the connection dropped after the store took it) left
+            // our commit there: it is ours, not a race lost.
+            let theirs: Option<Commit> = self.read_json(&path).await?;
+            if let Some(theirs) = theirs.filter(|t| t.run_id == commit.run_id && t.added == commit.added && t.removed == commit.removed && t.checkpoint == commit.checkpoint) {
+                tracing::debug!(seq, "our commit was published by an earlier try");
+                return Ok(theirs);
+            }
             if !change.removed.is_empty() {
                 let theirs: Option<Commit> = self.read_json(&path).await?;
                 if let Some(theirs) = theirs {

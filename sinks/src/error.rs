@@ -120,6 +120,15 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether the store's answer says the setup is wrong (a missing bucket or directory,
+    /// refused or missing credentials, no permission): retrying cannot help.
+    pub fn is_setup(&self) -> bool {
+        match self {
+            SinkError::Storage { source, .. } | SinkError::Unreachable { source, .. } => is_setup_error(source),
+            _ => false,
+        }
+    }
+
     /// An encoding failure of `table` (a bug: see [`SinkError::Encode`]).
     pub(crate) fn encode(table: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
         SinkError::Encode { table, source: source.into() }

@@ -94,6 +94,11 @@ impl Lake {
         self.partition_by
     }
 
+    /// Whether the lake is remote (S3): its failures may pass, a local directory's do not.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.place, Place::S3 { .. })
+    }
+
     /// Normalised root URL, ending in `/` (e.g. `file:///home/me/lake/`, `s3://bucket/prefix/`).
     pub fn url(&self) -> &str {
         &self.url

@@ -12,6 +12,7 @@
 
 use crate::commit_log::{Change, FileEntry};
 use crate::error::SinkError;
+use crate::outage::{LakeHealth, Outage};
 use crate::lake::Lake;
 use crate::rows::SinkRows;
 use crate::concat::concat_row_groups;
@@ -84,6 +85,7 @@ pub struct LakeSink {
     tx: mpsc::UnboundedSender<Msg>,
     pending: Arc<AtomicUsize>,
     committed: tokio::sync::watch::Receiver<Option<Value>>,
+    health: LakeHealth,
 }
 
 impl std::fmt::Debug for Msg {
@@ -119,6 +121,11 @@ impl LakeSink {
     /// (Rows taken in are staged in bounded batches and encoded, so they cost little memory.)
     pub fn pending_rows(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// The lake as the writer last found it (`up`, or `degraded` while it waits one out).
+    pub fn health(&self) -> LakeHealth {
+        self.health.clone()
     }
 
     /// A gauge of [`LakeSink::pending_rows`] that does not keep the writer open (the writer
@@ -215,6 +222,7 @@ impl LakeWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let (committed_tx, committed) = tokio::sync::watch::channel(None);
+        let health = LakeHealth::default();
         let state = WriterState {
             layout: lake.partition_by(),
             committed: committed_tx,
@@ -233,9 +241,10 @@ impl LakeWriter {
             summary: WriterSummary::default(),
             pending: pending.clone(),
             since_budget_check: 0,
+            outage: Outage::new(health.clone()),
         };
         let task = runtime.spawn(state.run(rx));
-        (LakeSink { tx, pending, committed }, LakeWriter { task })
+        (LakeSink { tx, pending, committed, health }, LakeWriter { task })
     }
 
     /// Waits until every [`LakeSink`] clone is dropped and all rows are written.
@@ -327,6 +336,8 @@ struct WriterState {
     committed: tokio::sync::watch::Sender<Option<Value>>,
     /// Rows taken in since the memory of the buffers was last checked.
     since_budget_check: usize,
+    /// Waits out a lake that does not answer.
+    outage: Outage,
 }
 
 impl WriterState {
@@ -408,7 +419,16 @@ impl WriterState {
     async fn commit(&mut self, checkpoint: Option<Value>) -> Result<(), SinkError> {
         let added = std::mem::take(&mut self.uncommitted);
         let change = Change { run_id: self.run_id.clone(), added, removed: Vec::new(), checkpoint, at_ms: None };
-        let commit = self.lake.publish(&change, self.next_commit).await?;
+        let commit = loop {
+            match self.lake.publish(&change, self.next_commit).await {
+                Ok(commit) => break commit,
+                Err(e) => match self.outage.failed(&self.lake, &e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+            }
+        };
+        self.outage.succeeded(&self.lake);
         if commit.checkpoint.is_some() {
             self.committed.send_replace(commit.checkpoint.clone());
         }
@@ -559,7 +579,16 @@ impl WriterState {
         rel.push_str(&format!("/date={}/part-{}-{:06}.parquet", key.date, self.run_id, self.seq));
         let path = self.lake.path_of(&rel);
         let size = bytes.len() as u64;
-        self.lake.put_file(&path, bytes).await?;
+        loop {
+            match self.lake.put_file(&path, bytes.clone()).await {
+                Ok(()) => break,
+                Err(e) => match self.outage.failed(&self.lake, &e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+            }
+        }
+        self.outage.succeeded(&self.lake);
         self.uncommitted.push(FileEntry { table: table.name().into(), path: rel, rows: n as u64, bytes: size });
         tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
         Ok(())

@@ -8,8 +8,11 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 /// `GET /health`: the API answers; the lake it serves; the version.
+/// With a running pipeline, `lake_health` says whether its writer reaches the lake: `up`, or
+/// `degraded` (since when, tries, the store's last answer) while it waits an outage out.
 pub(super) async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "lake": &*state.lake_url, "version": env!("CARGO_PKG_VERSION") }))
+    let lake_health = state.live.lake_health.as_ref().map(|h| h.get());
+    Json(json!({ "status": "ok", "lake": &*state.lake_url, "lake_health": lake_health, "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// `GET /api/v1/openapi.json`.

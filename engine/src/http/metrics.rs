@@ -49,6 +49,12 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     if let Some(pending) = &live.lake_pending {
         registry.register("lake_pending_rows", "Rows queued for the lake writer", ConstGauge::new(pending.get() as i64));
     }
+    if let Some(health) = &live.lake_health {
+        let h = health.get();
+        registry.register("lake_up", "1 while the lake writer reaches the lake, 0 while it waits an outage out", ConstGauge::new(i64::from(h.since_ms.is_none())));
+        registry.register("lake_outages", "Outages of the lake waited out", ConstCounter::new(h.outages));
+        registry.register("lake_outage_retries", "Failed tries in the current outage", ConstGauge::new(h.retries as i64));
+    }
     let cameras = live.cameras.list();
     if !cameras.is_empty() {
         let up = Family::<CameraLabels, Gauge>::default();

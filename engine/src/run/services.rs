@@ -143,6 +143,7 @@ impl Services {
                 counters: Some(counters.clone()),
                 feeds: stats.clone(),
                 lake_pending: Some(sink.pending_gauge()),
+                lake_health: Some(sink.health()),
                 push: push.clone(),
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
@@ -202,7 +203,16 @@ impl Services {
             hub.checkpoint(u64::MAX, value.clone());
         }
         drop(hub);
-        let alerts = runtime.block_on(hub_task.finish()).context("alerts")?;
+        let alerts = match runtime.block_on(hub_task.finish()) {
+            Ok(alerts) => alerts,
+            Err(e) => {
+                // A writer that stopped is the cause: its own error names the store's answer
+                // and the bucket and key or path, the hub's only says the writer stopped.
+                drop((sink, kafka));
+                runtime.block_on(writer.finish()).context("the lake writer failed")?;
+                return Err(anyhow::Error::new(e).context("alerts"));
+            }
+        };
         let kafka = match kafka {
             Some(k) => Some(runtime.block_on(k.finish()).context("alerts to Kafka")?),
             None => None,

@@ -150,3 +150,79 @@ fn the_control_log_on_s3_gives_racing_writers_distinct_seqs_in_order() {
     let config = config_with(&dir, &s3);
     assert_eq!(count(&dir, &config, "SELECT count(DISTINCT who) AS n FROM changes"), 6);
 }
+
+/// The S3 server goes away mid-run (connection refused) and comes back: `serve` keeps running
+/// — it says so once, `/health` reports the lake degraded — and once the server is back every
+/// row is in the lake once: the tables equal those of a run that had no outage.
+#[test]
+fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
+    let dir = scratch("s3-outage");
+    let s3 = SeaweedFs::start(&dir);
+    let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
+    let scenario = repo_root().join("engine/tests/scenarios/rule-red-light");
+    let shift = itscam_types::time::now_ms() - 3_600_000 - 1_767_225_600_000;
+    let shifted = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(scenario.join(name))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["ts_ms"] = (v["ts_ms"].as_u64().unwrap() + shift).into();
+                v.to_string()
+            })
+            .collect()
+    };
+    std::fs::write(dir.join("signals.jsonl"), shifted("signals.jsonl").join("\n")).unwrap();
+    let frames = shifted("input.jsonl");
+    let scenario_config = std::fs::read_to_string(scenario.join("config.toml")).unwrap().replace("[lake]\nurl = \"file://./lake\"\n", "");
+    let write_config = |name: &str, lake: &str, source: &str| {
+        let text = format!("{lake}\n[lake.writer]\nmax_age_ms = 100\n\n[service]\npush_max_delay_ms = 86400000\nshutdown_grace_ms = 120000\n\n{}", scenario_config.replace("source = \"detections:input.jsonl\"", source));
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+
+    // The reference: the same frames from a file, no outage, a local lake.
+    std::fs::write(dir.join("input.jsonl"), frames.join("\n")).unwrap();
+    write_config("reference.toml", "[lake]\nurl = \"file://./reference-lake\"", "source = \"detections:input.jsonl\"");
+    itscam_ok(&dir, &["run", "--config", "reference.toml", "--no-progress"]);
+
+    let endpoint = s3.env["endpoint"].clone();
+    let lake = s3.lake_toml("outage").replace(&endpoint, &format!("http://{}", proxy.addr));
+    write_config("outage.toml", &lake, "source = \"push\"");
+    let served = Served::start_logging(&dir, &["--config", "outage.toml", "--listen", "127.0.0.1:0"], "info");
+    let (first, rest) = frames.split_at(frames.len() / 2);
+    let push = |lines: &[String]| {
+        let (status, _, answer) = crate::push::push(&served.addr, "/api/v1/cameras/cam-1/detections", lines);
+        assert_eq!(status, 200, "{answer}");
+    };
+    proxy.cut();
+    push(first);
+    served.wait_for("the lake is unreachable");
+    let (status, health) = http(&served.addr, "GET", "/health", "");
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["lake_health"]["state"], "degraded", "{health}");
+    push(rest);
+    proxy.restore();
+    served.wait_for("the lake answers again");
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
+
+    let tables = ["detections", "tracks", "line_crossings", "violations", "traffic_metrics"];
+    for table in tables {
+        let sql = format!("SELECT * EXCLUDE (date) FROM {table}");
+        let mut want: Vec<String> = query_rows(&dir, "reference.toml", &sql);
+        let mut got: Vec<String> = query_rows(&dir, "outage.toml", &sql);
+        want.sort();
+        got.sort();
+        assert!(!want.is_empty(), "{table}");
+        assert_eq!(got, want, "{table}");
+    }
+}
+
+/// Every row of a query as JSON text.
+fn query_rows(dir: &Path, config: &str, sql: &str) -> Vec<String> {
+    let out = itscam_ok(dir, &["query", "--config", config, "--format", "json", "--max-rows", "1000000", sql]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    rows.iter().map(|r| r.to_string()).collect()
+}

@@ -231,3 +231,68 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// A TCP forwarder on loopback in front of a server (e.g. SeaweedFS), to take the server away
+/// and bring it back: [`Proxy::cut`] closes the port and every open connection (clients get
+/// "connection refused"), [`Proxy::restore`] listens on the same port again.
+pub struct Proxy {
+    /// host:port clients connect to.
+    pub addr: String,
+    target: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Forwards a free loopback port to `target` (host:port).
+    pub fn start(target: &str) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut proxy = Proxy { addr, target: target.to_string(), open: Default::default(), conns: Default::default(), acceptor: None };
+        proxy.listen(listener);
+        proxy
+    }
+
+    fn listen(&mut self, listener: std::net::TcpListener) {
+        use std::sync::atomic::Ordering;
+        self.open.store(true, Ordering::SeqCst);
+        let (open, conns, target) = (self.open.clone(), self.conns.clone(), self.target.clone());
+        self.acceptor = Some(std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if !open.load(Ordering::SeqCst) {
+                    break; // the wake-up connection of `cut`
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
+                let mut list = conns.lock().unwrap();
+                list.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                drop(list);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        }));
+    }
+
+    /// Closes the port and every open connection.
+    pub fn cut(&mut self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.addr); // wakes the acceptor, which drops the listener
+        if let Some(a) = self.acceptor.take() {
+            a.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Listens on the same port again.
+    pub fn restore(&mut self) {
+        let listener = std::net::TcpListener::bind(&self.addr).expect("the proxy's port is free again");
+        self.listen(listener);
+    }
+}
