@@ -141,15 +141,3 @@ fn frames_delivered_twice_through_kafka_are_stored_once() {
     assert_eq!(tables(&dir), expected, "Kafka");
     assert_only_the_differing_repeat_is_an_error(&dir);
 }
-
-/// JSON Lines with every `ts_ms` moved by `shift_ms`.
-fn shifted(text: &str, shift_ms: u64) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["ts_ms"] = (v["ts_ms"].as_u64().unwrap() + shift_ms).into();
-            v.to_string()
-        })
-        .collect()
-}

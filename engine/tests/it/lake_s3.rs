@@ -161,20 +161,9 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
     let scenario = repo_root().join("engine/tests/scenarios/rule-red-light");
     let shift = itscam_types::time::now_ms() - 3_600_000 - 1_767_225_600_000;
-    let shifted = |name: &str| -> Vec<String> {
-        std::fs::read_to_string(scenario.join(name))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["ts_ms"] = (v["ts_ms"].as_u64().unwrap() + shift).into();
-                v.to_string()
-            })
-            .collect()
-    };
-    std::fs::write(dir.join("signals.jsonl"), shifted("signals.jsonl").join("\n")).unwrap();
-    let frames = shifted("input.jsonl");
+    let read = |name: &str| std::fs::read_to_string(scenario.join(name)).unwrap();
+    std::fs::write(dir.join("signals.jsonl"), shifted(&read("signals.jsonl"), shift).join("\n")).unwrap();
+    let frames = shifted(&read("input.jsonl"), shift);
     let scenario_config = std::fs::read_to_string(scenario.join("config.toml")).unwrap().replace("[lake]\nurl = \"file://./lake\"\n", "");
     let write_config = |name: &str, lake: &str, source: &str| {
         let text = format!("{lake}\n[lake.writer]\nmax_age_ms = 100\n\n[service]\npush_max_delay_ms = 86400000\nshutdown_grace_ms = 120000\n\n{}", scenario_config.replace("source = \"detections:input.jsonl\"", source));

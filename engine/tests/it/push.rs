@@ -134,18 +134,6 @@ fn a_push_camera_needs_the_http_api() {
     assert!(stderr.contains("p1") && stderr.contains("--http"), "{stderr}");
 }
 
-/// Lines of a scenario file with every `ts_ms` moved by `shift_ms`.
-fn shifted(path: &std::path::Path, shift_ms: u64) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["ts_ms"] = (v["ts_ms"].as_u64().unwrap() + shift_ms).into();
-            v.to_string()
-        })
-        .collect()
-}
-
 #[test]
 fn pushed_signal_states_judge_pushed_crossings_like_the_batch_run_of_the_same_scenario() {
     let dir = scratch("push-signals");
@@ -162,7 +150,7 @@ fn pushed_signal_states_judge_pushed_crossings_like_the_batch_run_of_the_same_sc
     // The scenario replayed as if it started now: event time of push input follows the clock.
     let shift = itscam_types::time::now_ms() - first_ts;
 
-    let mut signals = shifted(&scenario.join("signals.jsonl"), shift);
+    let mut signals = shifted(&std::fs::read_to_string(scenario.join("signals.jsonl")).unwrap(), shift);
     // A change an hour ahead: the signal's last state, which a restart must remember.
     let ahead = first_ts + shift + 3_600_000;
     signals.push(format!("{{\"signal_id\":\"tl-1\",\"ts_ms\":{ahead},\"state\":\"red\"}}"));
@@ -175,7 +163,7 @@ fn pushed_signal_states_judge_pushed_crossings_like_the_batch_run_of_the_same_sc
     let kinds: Vec<&str> = answer["rejected"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["late", "unknown_signal", "malformed_signal"], "{answer}");
 
-    let frames = shifted(&scenario.join("input.jsonl"), shift);
+    let frames = shifted(&std::fs::read_to_string(scenario.join("input.jsonl")).unwrap(), shift);
     let (status, _, answer) = push(&served.addr, "/api/v1/ingest", &frames);
     assert_eq!((status, answer["accepted"].as_u64()), (200, Some(frames.len() as u64)), "{answer}");
 

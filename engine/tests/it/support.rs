@@ -296,3 +296,16 @@ impl Proxy {
         self.listen(listener);
     }
 }
+
+/// JSON Lines with every `ts_ms` moved by `shift_ms` (blank lines dropped): a scenario replayed
+/// at another time, e.g. near now for push cameras.
+pub fn shifted(text: &str, shift_ms: u64) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["ts_ms"] = (v["ts_ms"].as_u64().unwrap() + shift_ms).into();
+            v.to_string()
+        })
+        .collect()
+}
