@@ -95,6 +95,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
     let services = services::Services::start(config, &plan, options, signals.errors)?;
     let shared = services.for_workers(&plan, &stop);
     let for_workers = shared.clone();
+    tracing::info!(lake = %config.lake.url, cameras = config.camera.len(), workers = plan.workers, "pipeline started: the lake answered, the sources are read now");
     let guards = timely::execute(timely::Config::process(plan.workers), move |worker| dataflow::build(worker, &for_workers))
         .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
     // Joining blocks this (non-worker) thread until the dataflow has drained.

@@ -151,9 +151,10 @@ fn the_control_log_on_s3_gives_racing_writers_distinct_seqs_in_order() {
     assert_eq!(count(&dir, &config, "SELECT count(DISTINCT who) AS n FROM changes"), 6);
 }
 
-/// The S3 server goes away mid-run (connection refused) and comes back: `serve` keeps running
-/// — it says so once, `/health` reports the lake degraded — and once the server is back every
-/// row is in the lake once: the tables equal those of a run that had no outage.
+/// The S3 server goes away mid-run (connection refused) and comes back: the run goes on — it
+/// says so once, `/health` reports the lake degraded — and once the server is back every row is
+/// in the lake once: the tables equal those of a run that had no outage. Frames pushed to
+/// `serve`, and frames on the stdin of `itscam run`.
 #[test]
 fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     let dir = scratch("s3-outage");
@@ -164,21 +165,21 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     let read = |name: &str| std::fs::read_to_string(scenario.join(name)).unwrap();
     std::fs::write(dir.join("signals.jsonl"), shifted(&read("signals.jsonl"), shift).join("\n")).unwrap();
     let frames = shifted(&read("input.jsonl"), shift);
-    let scenario_config = std::fs::read_to_string(scenario.join("config.toml")).unwrap().replace("[lake]\nurl = \"file://./lake\"\n", "");
+    let scenario_config = read("config.toml").replace("[lake]\nurl = \"file://./lake\"\n", "");
     let write_config = |name: &str, lake: &str, source: &str| {
         let text = format!("{lake}\n[lake.writer]\nmax_age_ms = 100\n\n[service]\npush_max_delay_ms = 86400000\nshutdown_grace_ms = 120000\n\n{}", scenario_config.replace("source = \"detections:input.jsonl\"", source));
         std::fs::write(dir.join(name), text).unwrap();
     };
-
     // The reference: the same frames from a file, no outage, a local lake.
     std::fs::write(dir.join("input.jsonl"), frames.join("\n")).unwrap();
     write_config("reference.toml", "[lake]\nurl = \"file://./reference-lake\"", "source = \"detections:input.jsonl\"");
     itscam_ok(&dir, &["run", "--config", "reference.toml", "--no-progress"]);
+    let proxy_addr = proxy.addr.clone();
+    let through_proxy = |prefix: &str| s3.lake_toml(prefix).replace(&s3.env["endpoint"], &format!("http://{proxy_addr}"));
 
-    let endpoint = s3.env["endpoint"].clone();
-    let lake = s3.lake_toml("outage").replace(&endpoint, &format!("http://{}", proxy.addr));
-    write_config("outage.toml", &lake, "source = \"push\"");
-    let served = Served::start_logging(&dir, &["--config", "outage.toml", "--listen", "127.0.0.1:0"], "info");
+    // Pushed to `serve`: half before the outage is noticed, half during it.
+    write_config("pushed.toml", &through_proxy("pushed"), "source = \"push\"");
+    let served = Served::start_logging(&dir, &["--config", "pushed.toml", "--listen", "127.0.0.1:0"], "info");
     let (first, rest) = frames.split_at(frames.len() / 2);
     let push = |lines: &[String]| {
         let (status, _, answer) = crate::push::push(&served.addr, "/api/v1/cameras/cam-1/detections", lines);
@@ -196,17 +197,65 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     served.wait_for("the lake answers again");
     let (status, _) = served.terminate();
     assert!(status.success(), "{status}");
+    assert_same_tables(&dir, "pushed.toml");
 
-    let tables = ["detections", "tracks", "line_crossings", "violations", "traffic_metrics"];
-    for table in tables {
+    // On the stdin of `itscam run`, cut once the lake has answered at start-up.
+    write_config("stdin.toml", &through_proxy("stdin"), "source = \"detections:-\"");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_itscam"))
+        .args(["run", "--config", "stdin.toml", "--no-progress"])
+        .current_dir(&dir)
+        .env("ITSCAM_LOG", "info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(child.stderr.take().unwrap());
+    let wait_for = |needle: &str| loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(line) if line.contains(needle) => break,
+            Ok(_) => {}
+            Err(e) => panic!("itscam run never wrote {needle:?} ({e})"),
+        }
+    };
+    wait_for("pipeline started");
+    proxy.cut();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all((frames.join("\n") + "\n").as_bytes()).unwrap();
+    wait_for("the lake is unreachable");
+    proxy.restore();
+    wait_for("the lake answers again");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert_same_tables(&dir, "stdin.toml");
+}
+
+/// The tables of the lake of `config` equal those of the reference run.
+fn assert_same_tables(dir: &Path, config: &str) {
+    for table in ["detections", "tracks", "line_crossings", "violations", "traffic_metrics"] {
         let sql = format!("SELECT * EXCLUDE (date) FROM {table}");
-        let mut want: Vec<String> = query_rows(&dir, "reference.toml", &sql);
-        let mut got: Vec<String> = query_rows(&dir, "outage.toml", &sql);
+        let mut want = query_rows(dir, "reference.toml", &sql);
+        let mut got = query_rows(dir, config, &sql);
         want.sort();
         got.sort();
         assert!(!want.is_empty(), "{table}");
-        assert_eq!(got, want, "{table}");
+        assert_eq!(got, want, "{config}: {table}");
     }
+}
+
+/// The lines a child writes on `stderr`, as they come.
+fn stderr_lines(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Every row of a query as JSON text.
