@@ -342,7 +342,17 @@ struct WriterState {
 
 impl WriterState {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
-        self.lake.init_log(&self.run_id).await?;
+        // The store may go away right after the start-up check: waited out like any write.
+        loop {
+            match self.lake.init_log(&self.run_id).await {
+                Ok(_) => break,
+                Err(e) => match self.outage.failed(&self.lake, &e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+            }
+        }
+        self.outage.succeeded(&self.lake);
         let tick = Duration::from_millis((self.config.max_age_ms / 2).clamp(50, 5_000));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
