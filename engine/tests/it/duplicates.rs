@@ -73,14 +73,7 @@ fn frames_delivered_twice_are_stored_once_from_a_file_stdin_and_push() {
 
     // Standard input.
     let dir = scenario("dup-stdin", "detections:-", "");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_itscam"))
-        .args(["run", "--config", "config.toml", "--no-progress"])
-        .current_dir(&dir)
-        .env("ITSCAM_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = itscam_child(&dir, &["run", "--config", "config.toml", "--no-progress"], "warn");
     child.stdin.take().unwrap().write_all(twice.as_bytes()).unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
     assert_eq!(tables(&dir), expected, "stdin");

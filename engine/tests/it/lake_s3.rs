@@ -201,23 +201,9 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
 
     // On the stdin of `itscam run`, cut once the lake has answered at start-up.
     write_config("stdin.toml", &through_proxy("stdin"), "source = \"detections:-\"");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_itscam"))
-        .args(["run", "--config", "stdin.toml", "--no-progress"])
-        .current_dir(&dir)
-        .env("ITSCAM_LOG", "info")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(child.stderr.take().unwrap());
-    let wait_for = |needle: &str| loop {
-        match lines.recv_timeout(std::time::Duration::from_secs(120)) {
-            Ok(line) if line.contains(needle) => break,
-            Ok(_) => {}
-            Err(e) => panic!("itscam run never wrote {needle:?} ({e})"),
-        }
-    };
+    let mut child = itscam_child(&dir, &["run", "--config", "stdin.toml", "--no-progress"], "info");
+    let lines = StderrLines::of(child.stderr.take().unwrap());
+    let wait_for = |needle: &str| lines.wait_for(needle);
     wait_for("pipeline started");
     proxy.cut();
     let mut stdin = child.stdin.take().unwrap();
@@ -227,7 +213,7 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     proxy.restore();
     wait_for("the lake answers again");
     drop(stdin);
-    assert!(child.wait().unwrap().success());
+    assert!(child.wait_with_output().unwrap().status.success());
     assert_same_tables(&dir, "stdin.toml");
 }
 
@@ -242,20 +228,6 @@ fn assert_same_tables(dir: &Path, config: &str) {
         assert!(!want.is_empty(), "{table}");
         assert_eq!(got, want, "{config}: {table}");
     }
-}
-
-/// The lines a child writes on `stderr`, as they come.
-fn stderr_lines(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Every row of a query as JSON text.

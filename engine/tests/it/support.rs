@@ -28,6 +28,20 @@ pub fn itscam(cwd: &Path, args: &[&str]) -> Output {
         .expect("run itscam")
 }
 
+/// Starts `itscam` in `cwd` with `ITSCAM_LOG=log` and stdin, stdout and stderr piped (a run
+/// fed on its standard input).
+pub fn itscam_child(cwd: &Path, args: &[&str], log: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_itscam"))
+        .args(args)
+        .current_dir(cwd)
+        .env("ITSCAM_LOG", log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start itscam")
+}
+
 /// Runs `itscam` and insists on success; returns stdout.
 pub fn itscam_ok(cwd: &Path, args: &[&str]) -> String {
     let out = itscam(cwd, args);
@@ -162,7 +176,7 @@ pub struct Served {
     pub child: std::process::Child,
     /// The API's address.
     pub addr: String,
-    lines: std::sync::mpsc::Receiver<String>,
+    lines: StderrLines,
 }
 
 impl Served {
@@ -173,26 +187,8 @@ impl Served {
 
     /// [`Served::start`] with `ITSCAM_LOG=log` (e.g. `info`, to wait for the lines it writes).
     pub fn start_logging(cwd: &Path, args: &[&str], log: &str) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_itscam"))
-            .arg("serve")
-            .args(args)
-            .current_dir(cwd)
-            .env("ITSCAM_LOG", log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start itscam serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut child = itscam_child(cwd, &[&["serve"], args].concat(), log);
+        let lines = StderrLines::of(child.stderr.take().expect("stderr"));
         let mut served = Served { child, addr: String::new(), lines };
         let line = served.wait_for("http://");
         served.addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("address").to_string();
@@ -201,15 +197,7 @@ impl Served {
 
     /// Waits (up to two minutes) for a stderr line containing `needle`, and returns it.
     pub fn wait_for(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("itscam serve never wrote {needle:?} on stderr ({e})"),
-            }
-        }
+        self.lines.wait_for(needle)
     }
 
     /// Sends SIGTERM and waits for the exit, with stdin still open (so only the signal can end
@@ -308,4 +296,36 @@ pub fn shifted(text: &str, shift_ms: u64) -> Vec<String> {
             v.to_string()
         })
         .collect()
+}
+
+/// The lines a child process writes on stderr, as they come (read by a thread of their own).
+pub struct StderrLines(std::sync::mpsc::Receiver<String>);
+
+impl StderrLines {
+    /// Starts reading `stderr`.
+    pub fn of(stderr: std::process::ChildStderr) -> StderrLines {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StderrLines(rx)
+    }
+
+    /// Waits (up to two minutes) for a line containing `needle`, and returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("itscam never wrote {needle:?} on stderr ({e})"),
+            }
+        }
+    }
 }
