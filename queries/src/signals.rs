@@ -3,7 +3,8 @@
 //! (signal logs are small: one line per change); each change becomes a retraction of the
 //! previous state and an insertion of the new one at its event time, so the collection holds
 //! exactly one state per signal at any time. Bad lines are rejected with the line and reason.
-//! `[[signal]] source = "push"` takes its changes over HTTP instead ([`crate::signal_control`]).
+//! `[[signal]] source = "push"` takes its changes over HTTP instead (the `signal_control` module,
+//! which parses them as [`SignalLine`]s).
 
 use crate::facts::{SignalState, SignalUpdate};
 use itscam_types::{ErrorKind, ErrorRow};
