@@ -100,6 +100,25 @@ pub enum SinkError {
         /// Parquet/Arrow error.
         reason: String,
     },
+    /// The local spool (`[lake.spool] dir`) cannot be used: a full disk, a directory that is
+    /// not writable, a damaged manifest.
+    ///
+    /// Blame: external (the local disk); retrying does not make room, so the run ends.
+    #[error("the lake spool at {path}: {reason}")]
+    Spool {
+        /// The file or directory.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Another engine holds the spool directory.
+    ///
+    /// Blame: user (two engines configured with one spool).
+    #[error("the lake spool {dir} is in use by another itscam process; give each engine its own [lake.spool] dir")]
+    SpoolLocked {
+        /// The directory.
+        dir: String,
+    },
     /// The writer task is gone (it failed earlier or was shut down).
     ///
     /// Blame: external — the writer ends early only after a storage failure, which is reported
@@ -143,13 +162,14 @@ const UNREACHABLE_RETRY: Duration = Duration::from_secs(5);
 impl Blamed for SinkError {
     fn blame(&self) -> Blame {
         match self {
-            SinkError::InvalidLake { .. } | SinkError::InvalidWebhook { .. } => Blame::User,
+            SinkError::InvalidLake { .. } | SinkError::InvalidWebhook { .. } | SinkError::SpoolLocked { .. } => Blame::User,
             SinkError::Unreachable { source, .. } if is_setup_error(source) => Blame::User,
             SinkError::Unreachable { .. }
             | SinkError::Storage { .. }
             | SinkError::CorruptLog { .. }
             | SinkError::Conflict(_)
             | SinkError::BadFile { .. }
+            | SinkError::Spool { .. }
             | SinkError::Stopped(_) => Blame::External,
             SinkError::Encode { .. } | SinkError::Panicked { .. } => Blame::Bug,
         }

@@ -18,6 +18,8 @@ mod maintenance;
 mod outage;
 mod rows;
 pub mod schema;
+mod ship;
+mod spool;
 mod unwritten;
 mod writer;
 
@@ -29,6 +31,7 @@ pub use lake::Lake;
 pub use maintenance::{CompactReport, VacuumReport};
 pub use outage::{HealthState, LakeHealth};
 pub use schema::Table;
+pub use spool::{Spool, SpoolStats};
 pub use rows::SinkRows;
 pub use unwritten::{Unwritten, UnwrittenPart};
 pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, UnwrittenRows, WriterSummary};

@@ -15,6 +15,7 @@
 
 use crate::error::SinkError;
 use crate::lake::Lake;
+use crate::spool::SpoolStats;
 use itscam_types::{Blame, Blamed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,7 +32,8 @@ pub struct LakeHealth(Arc<Mutex<HealthState>>);
 /// What [`LakeHealth`] says.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct HealthState {
-    /// `up`, or `degraded` while the writer retries.
+    /// `up`; `degraded` while the lake does not answer or the spool holds files (the pipeline
+    /// flows); `down` while the writer waits for the lake or for room in the spool.
     pub state: &'static str,
     /// Since when it is unreachable (ms since the Unix epoch).
     pub since_ms: Option<u64>,
@@ -41,13 +43,53 @@ pub struct HealthState {
     pub last_error: Option<String>,
     /// Outages so far.
     pub outages: u64,
+    /// What the spool holds (`None`: no spool — a local lake, or `[lake.spool] max_bytes = 0`).
+    pub spool: Option<SpoolStats>,
+    /// The writer waits for the lake (no spool, or a full one under `full = "block"`): the
+    /// sources pause once rows pile up.
+    pub blocked: bool,
 }
 
 impl LakeHealth {
     /// A copy of the state.
     pub fn get(&self) -> HealthState {
         let s = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        HealthState { state: if s.since_ms.is_some() { "degraded" } else { "up" }, ..s }
+        let spooled = s.spool.as_ref().is_some_and(|sp| sp.files > 0 || sp.commits > 0);
+        let state = if s.blocked {
+            "down"
+        } else if s.since_ms.is_some() || spooled {
+            "degraded"
+        } else {
+            "up"
+        };
+        HealthState { state, ..s }
+    }
+
+    /// The state in one line: `up`, `degraded (spooling 12 files, 3.4 MB, oldest 40 s)`, `down (…)`.
+    pub fn describe(&self) -> String {
+        let h = self.get();
+        let spool = h.spool.as_ref().filter(|sp| sp.files > 0).map(|sp| {
+            let age = sp.oldest_ms.map(|t| itscam_types::time::now_ms().saturating_sub(t) / 1000).unwrap_or(0);
+            format!("spooling {} files, {:.1} MB, oldest {age} s", sp.files, sp.bytes as f64 / 1e6)
+        });
+        let why = match (&spool, h.blocked) {
+            (Some(sp), true) => Some(format!("{sp}; the spool is full")),
+            (Some(sp), false) => Some(sp.clone()),
+            (None, true) => Some("the writer waits for the lake".to_string()),
+            (None, false) => h.last_error.clone().filter(|_| h.since_ms.is_some()),
+        };
+        match why {
+            Some(w) => format!("{} ({w})", h.state),
+            None => h.state.to_string(),
+        }
+    }
+
+    pub(crate) fn set_spool(&self, stats: Option<SpoolStats>) {
+        self.update(|h| h.spool = stats);
+    }
+
+    pub(crate) fn set_blocked(&self, blocked: bool) {
+        self.update(|h| h.blocked = blocked);
     }
 
     fn update(&self, f: impl FnOnce(&mut HealthState)) {
@@ -77,7 +119,7 @@ impl Outage {
         }
         if self.started.is_none() {
             self.started = Some(Instant::now());
-            tracing::warn!(lake = lake.url(), error = %e, "the lake is unreachable: rows wait and the writer tries again until it answers (sources pause once too many wait)");
+            tracing::warn!(lake = lake.url(), error = %e, "the lake is unreachable: finished files wait in the spool (without one, rows wait in memory and sources pause) and are shipped in order when it answers");
             self.health.update(|h| {
                 h.since_ms = Some(itscam_types::time::now_ms());
                 h.retries = 0;

@@ -12,7 +12,9 @@
 
 use crate::commit_log::{Change, FileEntry};
 use crate::error::SinkError;
-use crate::outage::{LakeHealth, Outage};
+use crate::outage::LakeHealth;
+use crate::ship::{Ledger, drain, retry};
+use crate::spool::{Spool, SpoolStats};
 use crate::lake::Lake;
 use crate::rows::SinkRows;
 use crate::concat::concat_row_groups;
@@ -177,6 +179,9 @@ pub struct WriterSummary {
     pub uncommitted_rows: u64,
     /// Files written early because the buffers held more than `max_buffer_bytes`.
     pub budget_rolls: u64,
+    /// What the spool held at the end (`None`: no spool): files the lake had not taken stay
+    /// there for the next run; files dropped for room are counted per table.
+    pub spool: Option<SpoolStats>,
 }
 
 impl WriterSummary {
@@ -206,42 +211,53 @@ impl LakeWriter {
 
     /// Starts the writer with a commit policy.
     pub fn start_with(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
-        Self::start_inner(lake, config, run_id, policy, false, runtime)
+        Self::start_inner(lake, config, run_id, policy, false, None, runtime)
     }
 
     /// Starts the writer with a commit policy and a reader of the rows it holds: the writer
     /// then keeps the record batches of every file in progress beside their encoding (they
     /// count against `max_buffer_bytes`), so [`UnwrittenRows::snapshot`] can hand them out.
     pub fn start_readable(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter, UnwrittenRows) {
-        let (sink, writer) = Self::start_inner(lake, config, run_id, policy, true, runtime);
+        let (sink, writer) = Self::start_inner(lake, config, run_id, policy, true, None, runtime);
         let reader = UnwrittenRows::new(sink.tx.downgrade());
         (sink, writer, reader)
     }
 
-    fn start_inner(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, readable: bool, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
+    /// Starts the writer with everything: a commit policy, a reader of the rows it holds when
+    /// `readable` (see [`LakeWriter::start_readable`]), and a spool where finished files wait
+    /// while the lake does not answer (see `ship.rs`). What the spool holds from an earlier
+    /// run is shipped first.
+    pub fn start_spooled(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, readable: bool, spool: Option<Spool>, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter, Option<UnwrittenRows>) {
+        let (sink, writer) = Self::start_inner(lake, config, run_id, policy, readable, spool, runtime);
+        let reader = readable.then(|| UnwrittenRows::new(sink.tx.downgrade()));
+        (sink, writer, reader)
+    }
+
+    fn start_inner(lake: Lake, config: WriterConfig, run_id: String, policy: CommitPolicy, readable: bool, spool: Option<Spool>, runtime: &tokio::runtime::Handle) -> (LakeSink, LakeWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let (committed_tx, committed) = tokio::sync::watch::channel(None);
-        let health = LakeHealth::default();
+        let exit_wait = Duration::from_millis(spool.as_ref().map_or(0, Spool::exit_wait_ms));
+        let (ledger, committed) = Ledger::new(lake.clone(), run_id.clone(), policy == CommitPolicy::AtCheckpoints, config.snapshot_every, spool);
+        let ledger = Arc::new(ledger);
+        let health = ledger.health.clone();
         let state = WriterState {
             layout: lake.partition_by(),
-            committed: committed_tx,
             lake,
             config,
             run_id,
             policy,
             readable,
-            last_commit: None,
             seq: 0,
             buffers: HashMap::new(),
             file_rows: HashMap::new(),
             held: BTreeMap::new(),
             uncommitted: Vec::new(),
-            next_commit: None,
             summary: WriterSummary::default(),
             pending: pending.clone(),
             since_budget_check: 0,
-            outage: Outage::new(health.clone()),
+            ledger,
+            drainer: None,
+            exit_wait,
         };
         let task = runtime.spawn(state.run(rx));
         (LakeSink { tx, pending, committed, health }, LakeWriter { task })
@@ -318,8 +334,6 @@ struct WriterState {
     policy: CommitPolicy,
     /// Whether buffers keep their record batches for [`UnwrittenRows`].
     readable: bool,
-    /// The seq of this writer's newest commit.
-    last_commit: Option<u64>,
     seq: u64,
     buffers: HashMap<PartKey, Buffer>,
     /// Rows held per file (the sum of its buffers' rows), so an add checks the files it
@@ -327,32 +341,28 @@ struct WriterState {
     file_rows: HashMap<PartKey, usize>,
     /// Under [`CommitPolicy::AtCheckpoints`]: timed rows by time, until a checkpoint above it.
     held: BTreeMap<u64, Vec<SinkRows>>,
-    /// Files uploaded and not yet committed.
+    /// Files uploaded and not yet committed (while not spooling).
     uncommitted: Vec<FileEntry>,
-    /// Seq to try for the next commit (after our last one).
-    next_commit: Option<u64>,
     summary: WriterSummary,
     pending: Arc<AtomicUsize>,
-    committed: tokio::sync::watch::Sender<Option<Value>>,
     /// Rows taken in since the memory of the buffers was last checked.
     since_budget_check: usize,
-    /// Waits out a lake that does not answer.
-    outage: Outage,
+    /// What is published, the spool and the outage, shared with the drain.
+    ledger: Arc<Ledger>,
+    /// The drain task while the spool is shipped.
+    drainer: Option<JoinHandle<Result<(), SinkError>>>,
+    /// How long the end waits for the drain.
+    exit_wait: Duration,
 }
 
 impl WriterState {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
         // The store may go away right after the start-up check: waited out like any write.
-        loop {
-            match self.lake.init_log(&self.run_id).await {
-                Ok(_) => break,
-                Err(e) => match self.outage.failed(&self.lake, &e) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e),
-                },
-            }
+        let (lake, run_id) = (self.lake.clone(), self.run_id.clone());
+        retry(&self.ledger, || lake.init_log(&run_id)).await?;
+        if self.ledger.lock().spooling {
+            self.start_drain(); // what an earlier run left in the spool goes first
         }
-        self.outage.succeeded(&self.lake);
         let tick = Duration::from_millis((self.config.max_age_ms / 2).clamp(50, 5_000));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -394,6 +404,7 @@ impl WriterState {
                     None => break,
                 },
                 _ = ticker.tick() => {
+                    self.check_drain().await?;
                     let max_age = Duration::from_millis(self.config.max_age_ms);
                     self.write_where(|b| b.since.elapsed() >= max_age).await?;
                     self.commit_if_due().await?;
@@ -412,61 +423,101 @@ impl WriterState {
                     tracing::warn!(rows, "rows sent after the last checkpoint were not committed (their sources replay them)");
                 }
                 self.summary.uncommitted_rows = rows;
+                self.ledger.with_spool(Spool::discard_open)?;
             }
         }
+        self.finish_drain().await?;
+        let s = self.ledger.lock();
+        self.summary.tables = s.tables.clone();
+        self.summary.commits = s.commits;
+        self.summary.spool = s.spool.as_ref().map(Spool::stats);
+        drop(s);
         Ok(self.summary)
+    }
+
+    fn start_drain(&mut self) {
+        self.drainer = Some(tokio::spawn(drain(self.ledger.clone())));
+    }
+
+    /// Ends the run when the drain failed with an error retrying cannot fix.
+    async fn check_drain(&mut self) -> Result<(), SinkError> {
+        if self.drainer.as_ref().is_some_and(JoinHandle::is_finished) {
+            let task = self.drainer.take().expect("checked");
+            task.await.map_err(|source| SinkError::Panicked { task: "spool drain", source })??;
+        }
+        Ok(())
+    }
+
+    /// At the end: waits up to `exit_wait` for the drain to ship the spool; what is left
+    /// stays in the spool for the next run.
+    async fn finish_drain(&mut self) -> Result<(), SinkError> {
+        self.ledger.work.notify_one();
+        let Some(mut task) = self.drainer.take() else { return Ok(()) };
+        if !task.is_finished() {
+            let stats = self.ledger.lock().spool.as_ref().map(Spool::stats).unwrap_or_default();
+            tracing::info!(files = stats.files, commits = stats.commits, wait_s = self.exit_wait.as_secs_f64(), "the end waits for the lake to take the spool ([lake.spool] exit_wait_ms)");
+        }
+        match tokio::time::timeout(self.exit_wait, &mut task).await {
+            Ok(done) => done.map_err(|source| SinkError::Panicked { task: "spool drain", source })?,
+            Err(_) => {
+                task.abort();
+                let stats = self.ledger.lock().spool.as_ref().map(Spool::stats).unwrap_or_default();
+                tracing::warn!(files = stats.files, bytes = stats.bytes, commits = stats.commits, "the lake did not take the spool before the end: it stays in the spool and is shipped by the next run");
+                Ok(())
+            }
+        }
     }
 
     /// Commits the files written so far, under [`CommitPolicy::EveryWrite`].
     async fn commit_if_due(&mut self) -> Result<(), SinkError> {
-        if self.policy == CommitPolicy::EveryWrite && !self.uncommitted.is_empty() {
+        if self.policy == CommitPolicy::EveryWrite && (!self.uncommitted.is_empty() || self.ledger.lock().spooling) {
             self.commit(None).await?;
         }
         Ok(())
     }
 
-    /// Publishes one commit with every uploaded file (and the checkpoint, if any).
+    /// Publishes one commit with every uploaded file (and the checkpoint, if any); while
+    /// spooling, seals the spool's open commit instead (the drain publishes it in order).
     async fn commit(&mut self, checkpoint: Option<Value>) -> Result<(), SinkError> {
+        if self.spool_commit(checkpoint.clone())? {
+            return Ok(());
+        }
         let added = std::mem::take(&mut self.uncommitted);
         let change = Change { run_id: self.run_id.clone(), added, removed: Vec::new(), checkpoint, at_ms: None };
-        let commit = loop {
-            match self.lake.publish(&change, self.next_commit).await {
-                Ok(commit) => break commit,
-                Err(e) => match self.outage.failed(&self.lake, &e) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e),
-                },
-            }
-        };
-        self.outage.succeeded(&self.lake);
-        if commit.checkpoint.is_some() {
-            self.committed.send_replace(commit.checkpoint.clone());
-        }
-        // Our next commit goes after this one (publish moves past a vacuumed range itself).
-        self.next_commit = Some(commit.seq + 1);
-        self.last_commit = Some(commit.seq);
-        for f in &commit.added {
-            if let Some(t) = Table::ALL.iter().find(|t| t.name() == f.table) {
-                let entry = self.summary.tables.entry(t.name()).or_default();
-                entry.0 += 1;
-                entry.1 += f.rows;
-            }
-        }
-        self.summary.commits += 1;
-        let every = self.config.snapshot_every;
-        if every > 0 && self.summary.commits.is_multiple_of(every) {
-            // Readers replay fewer commits; a failure here costs only speed.
-            match self.lake.load_state().await {
-                Ok(state) => {
-                    if let Err(e) = self.lake.write_snapshot(&state).await {
-                        tracing::warn!(error = %e, "could not write a lake snapshot");
-                    }
+        loop {
+            match self.ledger.publish(&change).await {
+                Ok(_) => {
+                    self.ledger.answered();
+                    return Ok(());
                 }
-                Err(e) => tracing::warn!(error = %e, "could not read the lake state for a snapshot"),
+                Err(e) => {
+                    let Some(wait) = self.ledger.failed(&e) else { return Err(e) };
+                    if self.ledger.start_spooling(change.added.clone())? {
+                        self.start_drain();
+                    }
+                    if self.spool_commit(change.checkpoint.clone())? {
+                        return Ok(());
+                    }
+                    wait_blocked(self.ledger.health.clone(), wait).await;
+                }
             }
         }
-        Ok(())
     }
+
+    /// While spooling: seals the spool's open commit with `checkpoint`. False when not spooling.
+    fn spool_commit(&mut self, checkpoint: Option<Value>) -> Result<bool, SinkError> {
+        let ledger = self.ledger.clone();
+        let mut s = ledger.lock();
+        if !s.spooling {
+            return Ok(false);
+        }
+        let spool = s.spool.as_mut().expect("spooling has a spool");
+        spool.seal(&self.run_id, self.policy == CommitPolicy::AtCheckpoints, checkpoint)?;
+        ledger.show_spool(&s);
+        ledger.work.notify_one();
+        Ok(true)
+    }
+
 
     /// Every row taken in and not committed, with the commit it follows: the rows of files in
     /// progress (staged now, so each is one batch of its partition), of files uploaded and not
@@ -489,7 +540,12 @@ impl WriterState {
                 }
             }
         }
-        Ok(Unwritten { after_commit: self.last_commit, parts, files: self.uncommitted.clone() })
+        let ledger = self.ledger.lock();
+        let mut files = self.uncommitted.clone();
+        if let Some(spool) = &ledger.spool {
+            files.extend(spool.uploaded_files());
+        }
+        Ok(Unwritten { after_commit: ledger.last_commit, parts, files })
     }
 
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
@@ -588,21 +644,86 @@ impl WriterState {
         self.seq += 1;
         rel.push_str(&format!("/date={}/part-{}-{:06}.parquet", key.date, self.run_id, self.seq));
         let path = self.lake.path_of(&rel);
-        let size = bytes.len() as u64;
+        let entry = FileEntry { table: table.name().into(), path: rel, rows: n as u64, bytes: bytes.len() as u64 };
+        tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
+        self.ship(entry, bytes).await
+    }
+
+    /// Uploads a finished file, or spools it while the lake does not answer.
+    async fn ship(&mut self, entry: FileEntry, bytes: bytes::Bytes) -> Result<(), SinkError> {
+        if self.ledger.lock().spooling {
+            return self.spool_file(entry, bytes).await;
+        }
+        let path = self.lake.path_of(&entry.path);
         loop {
             match self.lake.put_file(&path, bytes.clone()).await {
-                Ok(()) => break,
-                Err(e) => match self.outage.failed(&self.lake, &e) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e),
-                },
+                Ok(()) => {
+                    self.ledger.answered();
+                    self.uncommitted.push(entry);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let Some(wait) = self.ledger.failed(&e) else { return Err(e) };
+                    if self.ledger.start_spooling(std::mem::take(&mut self.uncommitted))? {
+                        self.start_drain();
+                    }
+                    if self.ledger.lock().spooling {
+                        return self.spool_file(entry, bytes).await;
+                    }
+                    wait_blocked(self.ledger.health.clone(), wait).await;
+                }
             }
         }
-        self.outage.succeeded(&self.lake);
-        self.uncommitted.push(FileEntry { table: table.name().into(), path: rel, rows: n as u64, bytes: size });
-        tracing::debug!(table = table.name(), rows = n, %path, "wrote file");
-        Ok(())
     }
+
+    /// Puts a finished file into the spool, waiting for room when it is full (and dropping
+    /// the oldest files first under `drop_oldest`).
+    async fn spool_file(&mut self, entry: FileEntry, bytes: bytes::Bytes) -> Result<(), SinkError> {
+        let replayed = self.policy == CommitPolicy::AtCheckpoints;
+        let mut warned = false;
+        loop {
+            let added = {
+                let ledger = self.ledger.clone();
+                let mut s = ledger.lock();
+                let spool = s.spool.as_mut().expect("spooling has a spool");
+                let fits = tokio::task::block_in_place(|| spool.make_room(bytes.len() as u64))?;
+                let mut restart = false;
+                if fits {
+                    tokio::task::block_in_place(|| spool.add_file(&self.run_id, replayed, entry.clone(), &bytes))?;
+                    // The drain may have emptied the spool and ended while this waited for room.
+                    restart = !std::mem::replace(&mut s.spooling, true);
+                }
+                ledger.show_spool(&s);
+                fits.then_some(restart)
+            };
+            if let Some(restart) = added {
+                if restart {
+                    self.start_drain();
+                }
+                self.ledger.work.notify_one();
+                return Ok(());
+            }
+            // Full under `block`: wait for the drain to make room (sources pause meanwhile).
+            if !std::mem::replace(&mut warned, true) {
+                let stats = self.ledger.lock().spool.as_ref().map(Spool::stats).unwrap_or_default();
+                tracing::warn!(files = stats.files, bytes = stats.bytes, "the lake spool is full: the writer waits for the lake to take files, sources pause (nothing is lost)");
+            }
+            let ledger = self.ledger.clone();
+            ledger.health.set_blocked(true);
+            let room = tokio::time::timeout(Duration::from_secs(1), ledger.room.notified()).await;
+            ledger.health.set_blocked(false);
+            if room.is_err() {
+                self.check_drain().await?;
+            }
+        }
+    }
+}
+
+/// Waits `wait` with the lake reported down (the writer holds rows; sources pause).
+async fn wait_blocked(health: LakeHealth, wait: Duration) {
+    health.set_blocked(true);
+    tokio::time::sleep(wait).await;
+    health.set_blocked(false);
 }
 
 /// Encodes the staged rows of `buffer` (partition `key`) into its Parquet writer (created on

@@ -8,10 +8,16 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 /// `GET /health`: the API answers; the lake it serves; the version.
-/// With a running pipeline, `lake_health` says whether its writer reaches the lake: `up`, or
-/// `degraded` (since when, tries, the store's last answer) while it waits an outage out.
+/// With a running pipeline, `lake_health` says whether its writer reaches the lake: `up`;
+/// `degraded` while it waits an outage out or ships the spool (since when, tries, the store's
+/// last answer, what the spool holds); `down` while the writer waits (no spool, or a full one
+/// under `block`). `lake` then also carries the state in one line (`summary`).
 pub(super) async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let lake_health = state.live.lake_health.as_ref().map(|h| h.get());
+    let lake_health = state.live.lake_health.as_ref().map(|h| {
+        let mut v = serde_json::to_value(h.get()).unwrap_or_default();
+        v["summary"] = json!(h.describe());
+        v
+    });
     Json(json!({ "status": "ok", "lake": &*state.lake_url, "lake_health": lake_health, "version": env!("CARGO_PKG_VERSION") }))
 }
 

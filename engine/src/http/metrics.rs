@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use itscam_types::CameraHealth;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
@@ -22,6 +22,11 @@ use std::sync::atomic::Ordering;
 
 /// The media type of the OpenMetrics text format.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CameraLabels {
@@ -54,6 +59,19 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         registry.register("lake_up", "1 while the lake writer reaches the lake, 0 while it waits an outage out", ConstGauge::new(i64::from(h.since_ms.is_none())));
         registry.register("lake_outages", "Outages of the lake waited out", ConstCounter::new(h.outages));
         registry.register("lake_outage_retries", "Failed tries in the current outage", ConstGauge::new(h.retries as i64));
+        registry.register("lake_blocked", "1 while the writer waits for the lake or for room in the spool (sources pause)", ConstGauge::new(i64::from(h.blocked)));
+        if let Some(spool) = &h.spool {
+            registry.register("lake_spool_files", "Finished files waiting in the spool for the lake", ConstGauge::new(spool.files as i64));
+            registry.register("lake_spool_bytes", "Bytes of the files waiting in the spool", ConstGauge::new(spool.bytes as i64));
+            registry.register("lake_spool_commits", "Commits waiting in the spool to be published", ConstGauge::new(spool.commits as i64));
+            let age = spool.oldest_ms.map_or(0, |t| itscam_types::time::now_ms().saturating_sub(t)) as f64 / 1000.0;
+            registry.register("lake_spool_oldest_age_seconds", "Age of the oldest file in the spool (0 when empty)", ConstGauge::<f64>::new(age));
+            let dropped = Family::<TableLabels, Counter>::default();
+            for (table, (files, _)) in &spool.dropped {
+                dropped.get_or_create(&TableLabels { table: table.clone() }).inc_by(*files);
+            }
+            registry.register("lake_spool_dropped_files", "Spooled files dropped for room (full = \"drop_oldest\"), per table", dropped);
+        }
     }
     let cameras = live.cameras.list();
     if !cameras.is_empty() {

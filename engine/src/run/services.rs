@@ -37,7 +37,7 @@ use itscam_operators::source::kafka::{CommittedCheckpoint, KafkaFeed};
 use itscam_operators::source::cameras::CameraControl;
 use itscam_operators::source::{FeedSpec, FeedStats, PushInlets, RuntimeCameras};
 use itscam_sinks::alerts::{KafkaAlerts, KafkaSummary};
-use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, WriterSummary};
+use itscam_sinks::{Lake, LakeSink, LakeWriter, SinkRows, Spool, WriterSummary};
 use itscam_types::ErrorRow;
 use itscam_types::config::{LakeConfig, PipelineConfig, Source};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,17 +107,15 @@ impl Services {
             let ids: Vec<String> = push.iter().flat_map(|p| p.cameras()).collect();
             anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
         }
-        let resume = if plan.checkpointed { read_resume(&runtime, &lake, &feeds)? } else { Resume::default() };
+        // Finished files wait here while an S3 lake does not answer; an earlier run's are shipped first.
+        let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool)).transpose()?;
+        let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
+        let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds)? } else { Resume::default() };
         runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, resume.time)).context("the lake's control log")?;
 
         // Fresh SQL: the API's queries read what the writer holds too.
-        let (sink, writer, unwritten) = if options.http.is_some() && config.query.fresh {
-            let (sink, writer, unwritten) = LakeWriter::start_readable(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
-            (sink, writer, Some(unwritten))
-        } else {
-            let (sink, writer) = LakeWriter::start_with(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), runtime.handle());
-            (sink, writer, None)
-        };
+        let readable = options.http.is_some() && config.query.fresh;
+        let (sink, writer, unwritten) = LakeWriter::start_spooled(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), readable, spool, runtime.handle());
         if plan.checkpointed {
             let committed = sink.committed_checkpoints();
             let latest: CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
@@ -273,8 +271,14 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec
 }
 
 /// Where a checkpointed run starts: the lake's last checkpoint, checked against the topics.
-fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, feeds: &[FeedSpec]) -> anyhow::Result<Resume> {
-    let resume = Resume::from_checkpoint(runtime.block_on(lake.last_checkpoint())?.as_ref())?;
+/// Where a checkpointed run resumes: the spool's newest checkpoint (commits not shipped yet
+/// are newer than the lake's), else the lake's.
+fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<serde_json::Value>, feeds: &[FeedSpec]) -> anyhow::Result<Resume> {
+    let checkpoint = match spooled {
+        Some(c) => Some(c),
+        None => runtime.block_on(lake.last_checkpoint())?,
+    };
+    let resume = Resume::from_checkpoint(checkpoint.as_ref())?;
     resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
     if resume.time > 0 {
         tracing::info!(checkpoint_time = resume.time, complete = resume.complete, "resuming: replaying the sources, writing rows from the last checkpoint on");

@@ -67,6 +67,14 @@ impl std::fmt::Display for RunSummary {
         for (table, (files, rows)) in &self.written.tables {
             writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
         }
+        if let Some(spool) = &self.written.spool {
+            if spool.files > 0 || spool.commits > 0 {
+                writeln!(f, "  spooled     {:>12}  file(s), {} bytes, {} commit(s) left in the spool: the next run ships them", spool.files, spool.bytes, spool.commits)?;
+            }
+            for (table, (files, rows)) in &spool.dropped {
+                writeln!(f, "    dropped    {table:<14} {rows:>10} rows in {files} file(s) (the spool was full)")?;
+            }
+        }
         if let Some(v) = &self.vision {
             write!(f, "{v}")?;
         }

@@ -1,8 +1,10 @@
 //! `[lake]` and its sub-tables: `[lake.writer]` (file rolling), `[lake.s3]` (S3/MinIO access),
 //! `[lake.retention]` (max age per table) and `[lake.compaction]` (small-file merging and the
-//! grace periods before removed or orphan files are deleted).
+//! grace periods before removed or orphan files are deleted); `[lake.spool]` and `[lake.sync]`
+//! are in `spool.rs`.
 
 use super::Problem;
+use super::spool::{SpoolConfig, SyncConfig};
 use serde::{Deserialize, Serialize};
 
 /// `[lake]`: the Parquet lake.
@@ -25,6 +27,10 @@ pub struct LakeConfig {
     /// or `"camera_id,date"` (a directory per camera and day). Files already written keep
     /// theirs; a lake may hold both and reads both.
     pub partition_by: PartitionBy,
+    /// `[lake.spool]`: where finished files wait while an `s3://` lake does not answer.
+    pub spool: SpoolConfig,
+    /// `[lake.sync]`: copy this lake's committed files to a central lake (edge sites).
+    pub sync: SyncConfig,
 }
 
 /// `[lake] partition_by`: the directories a table's files are written to.
@@ -61,6 +67,8 @@ impl Default for LakeConfig {
             retention: RetentionConfig::default(),
             compaction: CompactionConfig::default(),
             partition_by: PartitionBy::default(),
+            spool: SpoolConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -135,7 +143,7 @@ impl Default for S3Config {
 }
 
 impl S3Config {
-    fn check(&self, out: &mut Vec<Problem>) {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
         if let Some(e) = &self.endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
                 out.push(Problem::new("lake.s3.endpoint", format!("{e:?} must start with http:// or https://")));
@@ -297,6 +305,8 @@ impl LakeConfig {
         self.s3.check(out);
         self.retention.check(out);
         self.compaction.check(&self.writer, out);
+        self.spool.check(out);
+        self.sync.check(url, out);
     }
 }
 

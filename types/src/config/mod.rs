@@ -15,6 +15,7 @@ mod model;
 mod problems;
 mod rule;
 mod sections;
+mod spool;
 mod tracker;
 
 pub use alerts::AlertsConfig;
@@ -25,6 +26,7 @@ pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, Sig
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
+pub use spool::{SpoolConfig, SpoolFull, SyncConfig, LAKE_TABLES};
 pub use lake::{CompactionConfig, LakeConfig, PartitionBy, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
 pub use sections::{DEFAULT_LEAD_MARGIN_MS, DEFAULT_SHUTDOWN_GRACE_MS, HttpConfig, QueryConfig, RunConfig, ServiceConfig};
 pub use tracker::{Assignment, TrackerConfig};
