@@ -158,6 +158,8 @@ impl Ledger {
 /// the lake's outage; ends (switching spooling off) when nothing is pending, or with an error
 /// retrying cannot fix.
 pub(crate) async fn drain(ledger: std::sync::Arc<Ledger>) -> Result<(), SinkError> {
+    // The writer's start may have found the lake away: the log is started first.
+    retry(&ledger, || ledger.lake.init_log(&ledger.run_id)).await?;
     loop {
         let (front, recovered) = {
             let mut s = ledger.lock();

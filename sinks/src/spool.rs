@@ -197,22 +197,25 @@ impl Spool {
     }
 
     /// Whether `len` more bytes fit, after dropping the oldest files when the policy allows.
+    /// A file larger than the whole spool is taken when the spool holds nothing else.
     pub(crate) fn make_room(&mut self, len: u64) -> Result<bool, SinkError> {
-        if self.bytes + len <= self.config.max_bytes {
+        let max = self.config.max_bytes;
+        let fits = |held: u64| held == 0 || held + len <= max;
+        if fits(self.bytes) {
             return Ok(true);
         }
         let mut victims = Vec::new();
         let mut freed = 0;
         'find: for c in &self.manifest.commits {
             for f in c.files.iter().filter(|f| f.local.is_some() && self.config.drops(&f.entry.table)) {
-                if self.bytes + len <= self.config.max_bytes + freed {
+                if fits(self.bytes.saturating_sub(freed)) {
                     break 'find;
                 }
                 freed += f.entry.bytes;
                 victims.push(f.entry.path.clone());
             }
         }
-        if self.bytes + len > self.config.max_bytes + freed {
+        if !fits(self.bytes.saturating_sub(freed)) {
             return Ok(false);
         }
         for path in victims {

@@ -358,8 +358,19 @@ struct WriterState {
 impl WriterState {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
         // The store may go away right after the start-up check: waited out like any write.
+        // With a spool, the drain starts the log (the writer spools meanwhile).
         let (lake, run_id) = (self.lake.clone(), self.run_id.clone());
-        retry(&self.ledger, || lake.init_log(&run_id)).await?;
+        match lake.init_log(&run_id).await {
+            Ok(()) => self.ledger.answered(),
+            Err(e) => match self.ledger.failed(&e) {
+                None => return Err(e),
+                Some(_) if self.ledger.start_spooling(Vec::new())? => {}
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    retry(&self.ledger, || lake.init_log(&run_id)).await?;
+                }
+            },
+        }
         if self.ledger.lock().spooling {
             self.start_drain(); // what an earlier run left in the spool goes first
         }

@@ -151,8 +151,57 @@ fn the_control_log_on_s3_gives_racing_writers_distinct_seqs_in_order() {
     assert_eq!(count(&dir, &config, "SELECT count(DISTINCT who) AS n FROM changes"), 6);
 }
 
-/// The S3 server goes away mid-run (connection refused) and comes back: the run goes on — it
-/// says so once, `/health` reports the lake degraded — and once the server is back every row is
+/// The red-light scenario shifted to an hour ago, its reference run (a file, a local lake, no
+/// outage) done, and a way to write configs of the same pipeline.
+struct OutageScenario {
+    dir: std::path::PathBuf,
+    frames: Vec<String>,
+    config: String,
+}
+
+impl OutageScenario {
+    fn prepare(dir: &Path) -> OutageScenario {
+        let scenario = repo_root().join("engine/tests/scenarios/rule-red-light");
+        let shift = itscam_types::time::now_ms() - 3_600_000 - 1_767_225_600_000;
+        let read = |name: &str| std::fs::read_to_string(scenario.join(name)).unwrap();
+        std::fs::write(dir.join("signals.jsonl"), shifted(&read("signals.jsonl"), shift).join("\n")).unwrap();
+        let frames = shifted(&read("input.jsonl"), shift);
+        let config = read("config.toml").replace("[lake]\nurl = \"file://./lake\"\n", "");
+        let s = OutageScenario { dir: dir.to_path_buf(), frames, config };
+        std::fs::write(dir.join("input.jsonl"), s.frames.join("\n")).unwrap();
+        s.write_config("reference.toml", "[lake]\nurl = \"file://./reference-lake\"", "", "source = \"detections:input.jsonl\"");
+        itscam_ok(dir, &["run", "--config", "reference.toml", "--no-progress"]);
+        s
+    }
+
+    /// `name` with the scenario's pipeline, `lake` (TOML of `[lake]`), `extra` TOML and the
+    /// camera's `source` line.
+    fn write_config(&self, name: &str, lake: &str, extra: &str, source: &str) {
+        let text = format!(
+            "{lake}\n[lake.writer]\nmax_age_ms = 100\n\n{extra}\n[service]\npush_max_delay_ms = 86400000\nshutdown_grace_ms = 120000\n\n{}",
+            self.config.replace("source = \"detections:input.jsonl\"", source)
+        );
+        std::fs::write(self.dir.join(name), text).unwrap();
+    }
+
+    /// `itscam run` of `config` with the frames on its stdin, S3 cut once it has started;
+    /// returns it with its stderr once the input has ended and the run waits for the lake.
+    fn run_during_outage(&self, proxy: &mut Proxy, config: &str, until: &str) -> (std::process::Child, StderrLines) {
+        let mut child = itscam_child(&self.dir, &["run", "--config", config, "--no-progress"], "info");
+        let lines = StderrLines::of(child.stderr.take().unwrap());
+        lines.wait_for("pipeline started");
+        proxy.cut();
+        let mut stdin = child.stdin.take().unwrap();
+        use std::io::Write;
+        stdin.write_all((self.frames.join("\n") + "\n").as_bytes()).unwrap();
+        drop(stdin);
+        lines.wait_for(until);
+        (child, lines)
+    }
+}
+
+/// S3 goes away (its port closed: connection refused) while frames arrive: the run goes on —
+/// `itscam` says so once, `/health` reports the lake degraded — and once the server is back every row is
 /// in the lake once: the tables equal those of a run that had no outage. Frames pushed to
 /// `serve`, and frames on the stdin of `itscam run`.
 #[test]
@@ -160,25 +209,13 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     let dir = scratch("s3-outage");
     let s3 = SeaweedFs::start(&dir);
     let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
-    let scenario = repo_root().join("engine/tests/scenarios/rule-red-light");
-    let shift = itscam_types::time::now_ms() - 3_600_000 - 1_767_225_600_000;
-    let read = |name: &str| std::fs::read_to_string(scenario.join(name)).unwrap();
-    std::fs::write(dir.join("signals.jsonl"), shifted(&read("signals.jsonl"), shift).join("\n")).unwrap();
-    let frames = shifted(&read("input.jsonl"), shift);
-    let scenario_config = read("config.toml").replace("[lake]\nurl = \"file://./lake\"\n", "");
-    let write_config = |name: &str, lake: &str, source: &str| {
-        let text = format!("{lake}\n[lake.writer]\nmax_age_ms = 100\n\n[service]\npush_max_delay_ms = 86400000\nshutdown_grace_ms = 120000\n\n{}", scenario_config.replace("source = \"detections:input.jsonl\"", source));
-        std::fs::write(dir.join(name), text).unwrap();
-    };
-    // The reference: the same frames from a file, no outage, a local lake.
-    std::fs::write(dir.join("input.jsonl"), frames.join("\n")).unwrap();
-    write_config("reference.toml", "[lake]\nurl = \"file://./reference-lake\"", "source = \"detections:input.jsonl\"");
-    itscam_ok(&dir, &["run", "--config", "reference.toml", "--no-progress"]);
+    let scenario = OutageScenario::prepare(&dir);
+    let frames = &scenario.frames;
     let proxy_addr = proxy.addr.clone();
     let through_proxy = |prefix: &str| s3.lake_toml(prefix).replace(&s3.env["endpoint"], &format!("http://{proxy_addr}"));
 
     // Pushed to `serve`: half before the outage is noticed, half during it.
-    write_config("pushed.toml", &through_proxy("pushed"), "source = \"push\"");
+    scenario.write_config("pushed.toml", &through_proxy("pushed"), "", "source = \"push\"");
     let served = Served::start_logging(&dir, &["--config", "pushed.toml", "--listen", "127.0.0.1:0"], "info");
     let (first, rest) = frames.split_at(frames.len() / 2);
     let push = |lines: &[String]| {
@@ -199,22 +236,74 @@ fn the_pipeline_outlives_an_s3_outage_and_loses_and_repeats_nothing() {
     assert!(status.success(), "{status}");
     assert_same_tables(&dir, "pushed.toml");
 
-    // On the stdin of `itscam run`, cut once the lake has answered at start-up.
-    write_config("stdin.toml", &through_proxy("stdin"), "source = \"detections:-\"");
-    let mut child = itscam_child(&dir, &["run", "--config", "stdin.toml", "--no-progress"], "info");
-    let lines = StderrLines::of(child.stderr.take().unwrap());
-    let wait_for = |needle: &str| lines.wait_for(needle);
-    wait_for("pipeline started");
-    proxy.cut();
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all((frames.join("\n") + "\n").as_bytes()).unwrap();
-    wait_for("the lake is unreachable");
+    // On the stdin of `itscam run`: the whole input is processed during the outage (its files
+    // wait in the spool) and the end waits for the lake.
+    scenario.write_config("stdin.toml", &through_proxy("stdin"), "", "source = \"detections:-\"");
+    let (child, lines) = scenario.run_during_outage(&mut proxy, "stdin.toml", "the end waits for the lake to take the spool");
     proxy.restore();
-    wait_for("the lake answers again");
-    drop(stdin);
+    lines.wait_for("the lake answers again");
     assert!(child.wait_with_output().unwrap().status.success());
     assert_same_tables(&dir, "stdin.toml");
+}
+
+/// The spool under crashes and limits: a run killed (SIGKILL) while its files wait in the
+/// spool loses and repeats nothing — the next run ships them first; a full spool under
+/// `block` holds the writer until the lake is back (nothing lost); under `drop_oldest` the
+/// dropped rows are counted, and committed plus dropped rows are exactly the input's.
+#[test]
+fn the_spool_survives_a_kill_and_its_limits_block_or_drop_as_configured() {
+    let dir = scratch("s3-spool");
+    let s3 = SeaweedFs::start(&dir);
+    let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
+    let scenario = OutageScenario::prepare(&dir);
+    let proxy_addr = proxy.addr.clone();
+    let through_proxy = |prefix: &str| s3.lake_toml(prefix).replace(&s3.env["endpoint"], &format!("http://{proxy_addr}"));
+
+    // Killed while spooling, then restarted with no input: the spool is shipped first.
+    scenario.write_config("killed.toml", &through_proxy("killed"), "[lake.spool]\ndir = \"spool-killed\"\n", "source = \"detections:-\"");
+    let (mut child, _lines) = scenario.run_during_outage(&mut proxy, "killed.toml", "the end waits for the lake to take the spool");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("spool-killed/manifest.json")).unwrap()).unwrap();
+    assert!(!manifest["commits"].as_array().unwrap().is_empty(), "the killed run left its files in the spool: {manifest}");
+    proxy.restore();
+    let out = Command::new(env!("CARGO_BIN_EXE_itscam")).args(["run", "--config", "killed.toml", "--no-progress"]).env("ITSCAM_LOG", "info").current_dir(&dir).stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the lake spool holds files of an earlier run"));
+    assert_same_tables(&dir, "killed.toml");
+
+    // A spool too small for the outage, `block`: the writer waits for room, nothing is lost.
+    let small = "[lake.spool]\ndir = \"spool-small\"\nmax_bytes = 4096\n";
+    scenario.write_config("blocked.toml", &through_proxy("blocked"), small, "source = \"detections:-\"");
+    let (child, lines) = scenario.run_during_outage(&mut proxy, "blocked.toml", "the lake spool is full: the writer waits");
+    proxy.restore();
+    lines.wait_for("the lake answers again");
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_same_tables(&dir, "blocked.toml");
+
+    // `drop_oldest`: what the lake has plus what was dropped is the input, table by table.
+    let dropping = "[lake.spool]\ndir = \"spool-drop\"\nmax_bytes = 4096\nfull = \"drop_oldest\"\n";
+    scenario.write_config("dropped.toml", &through_proxy("dropped"), dropping, "source = \"detections:-\"");
+    let (child, lines) = scenario.run_during_outage(&mut proxy, "dropped.toml", "the end waits for the lake to take the spool");
+    proxy.restore();
+    lines.wait_for("the lake answers again");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    let dropped: std::collections::BTreeMap<String, i64> = summary
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("dropped"))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words[0].to_string(), words[1].parse().unwrap())
+        })
+        .collect();
+    assert!(!dropped.is_empty(), "a 4 KiB spool dropped files: {summary}");
+    for table in ["detections", "tracks", "line_crossings", "violations", "traffic_metrics"] {
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        let (want, got) = (count(&dir, "reference.toml", &sql), count(&dir, "dropped.toml", &sql));
+        assert_eq!(got + dropped.get(table).copied().unwrap_or(0), want, "{table}: {summary}");
+    }
 }
 
 /// The tables of the lake of `config` equal those of the reference run.

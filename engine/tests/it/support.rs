@@ -319,12 +319,13 @@ impl StderrLines {
     /// Waits (up to two minutes) for a line containing `needle`, and returns it.
     pub fn wait_for(&self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let mut seen: Vec<String> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.0.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("itscam never wrote {needle:?} on stderr ({e})"),
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("itscam never wrote {needle:?} on stderr ({e}); it wrote:\n{}", seen.join("\n")),
             }
         }
     }
