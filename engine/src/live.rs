@@ -26,6 +26,8 @@ pub struct Live {
     pub lake_pending: Option<itscam_sinks::PendingRows>,
     /// Whether the lake writer reaches the lake.
     pub lake_health: Option<itscam_sinks::LakeHealth>,
+    /// The edge sync to a central lake (`[lake.sync]`).
+    pub lake_sync: Option<crate::run::edge_sync::SyncHealth>,
     /// The push cameras' inlets, when any camera has `source = "push"`.
     pub push: Option<itscam_operators::source::PushInlets>,
     /// `[service] push_max_body_bytes`.

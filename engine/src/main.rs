@@ -131,6 +131,19 @@ enum LakeAction {
         #[arg(long)]
         grace_ms: Option<u64>,
     },
+    /// Copy this lake's committed files to the central lake of [lake.sync] to (or --to), in
+    /// commit order, committing them there; resumable (README "Edge sync"). With --status,
+    /// only print how far the central lake is behind.
+    Sync {
+        #[command(flatten)]
+        target: LakeTarget,
+        /// The central lake (default: [lake.sync] to); reached with [lake.sync.s3].
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the lag (commits, files, bytes, oldest) as JSON and copy nothing.
+        #[arg(long)]
+        status: bool,
+    },
     /// Print the URL of every committed file, one per line: what DuckDB, pyarrow or Spark should
     /// read (never list the directories: they also hold uploads no commit lists yet).
     Files {
@@ -365,7 +378,7 @@ async fn shutdown_signal() {
 /// `itscam lake …`.
 fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
     let target = match &action {
-        LakeAction::Compact { target } | LakeAction::Vacuum { target, .. } | LakeAction::Files { target, .. } => target,
+        LakeAction::Compact { target } | LakeAction::Vacuum { target, .. } | LakeAction::Files { target, .. } | LakeAction::Sync { target, .. } => target,
     };
     let mut base = optional_config(&target.config)?;
     let lake = Lake::open_with(target.lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
@@ -408,6 +421,16 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
                     r.log_objects_deleted,
                     r.snapshot.map(|s| format!("; snapshot at commit {s}")).unwrap_or_default()
                 );
+            }
+            LakeAction::Sync { to, status, .. } => {
+                let to = to.or(base.lake.sync.to.clone()).ok_or_else(|| anyhow::anyhow!("no central lake: set [lake.sync] to in the config, or pass --to s3://bucket/prefix"))?;
+                let central = Lake::open_with(&to, &base.lake.sync.s3)?.with_partition_by(base.lake.partition_by);
+                let sync = itscam_sinks::LakeSync::new(lake.clone(), central, base.lake.sync.max_bytes_per_s);
+                if !status {
+                    let r = sync.sync().await?;
+                    println!("copied {} file(s), {} bytes, in {} commit(s) to {to}; {} already there", r.files, r.bytes, r.commits, r.already_there);
+                }
+                println!("{}", serde_json::to_string(&sync.status().await?)?);
             }
             LakeAction::Files { json, .. } => {
                 let state = lake.load_state().await?;

@@ -141,7 +141,7 @@ impl LakeState {
         self.files_of(table).map(|f| f.rows).sum()
     }
 
-    fn apply(&mut self, c: &Commit) {
+    pub(crate) fn apply(&mut self, c: &Commit) {
         for f in &c.removed {
             if let Some(file) = self.files.remove(&f.path) {
                 self.tombstones.insert(f.path.clone(), Tombstone { file, removed_at_ms: c.at_ms });

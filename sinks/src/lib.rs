@@ -20,6 +20,7 @@ mod rows;
 pub mod schema;
 mod ship;
 mod spool;
+mod sync;
 mod unwritten;
 mod writer;
 
@@ -32,6 +33,7 @@ pub use maintenance::{CompactReport, VacuumReport};
 pub use outage::{HealthState, LakeHealth};
 pub use schema::Table;
 pub use spool::{Spool, SpoolStats};
+pub use sync::{LakeSync, SyncReport, SyncStatus};
 pub use rows::SinkRows;
 pub use unwritten::{Unwritten, UnwrittenPart};
 pub use writer::{CommitPolicy, LakeSink, LakeWriter, PendingRows, SINK_HIGH_WATER_ROWS, UnwrittenRows, WriterSummary};

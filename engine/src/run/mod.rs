@@ -12,6 +12,7 @@
 //! in a committed file.
 
 mod dataflow;
+pub mod edge_sync;
 pub mod plan;
 pub mod resume;
 mod services;
@@ -125,6 +126,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
         lake_url: finished.lake_url,
         classes: finished.classes,
         vision: finished.vision,
+        sync: finished.sync,
     };
     Ok((summary, api))
 }

@@ -23,6 +23,7 @@
 //! bar → the vision report.
 
 use super::dataflow::WorkerShared;
+use super::edge_sync::EdgeSync;
 use super::plan::RunPlan;
 use super::resume::Resume;
 use super::vision::{VisionPlan, VisionReport, VisionSummary};
@@ -52,6 +53,7 @@ pub(super) struct Services {
     sink: LakeSink,
     writer: LakeWriter,
     maintenance: Option<JoinHandle<()>>,
+    edge_sync: Option<EdgeSync>,
     hub: AlertHubHandle,
     hub_task: AlertHubTask,
     kafka: Option<KafkaAlerts>,
@@ -85,6 +87,8 @@ pub(super) struct Finished {
     pub source_duplicates: u64,
     /// Per class: (detections, confirmed tracks).
     pub classes: std::collections::BTreeMap<String, (u64, u64)>,
+    /// The edge sync's lag after its last try (`[lake.sync]`).
+    pub sync: Option<itscam_sinks::SyncStatus>,
 }
 
 impl Services {
@@ -124,6 +128,7 @@ impl Services {
             }
         }
         let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
+        let edge_sync = EdgeSync::start(&lake, &config.lake, runtime.handle()).context("[lake.sync]")?;
         if !signal_errors.is_empty() {
             sink.send(SinkRows::Errors(signal_errors));
         }
@@ -142,6 +147,7 @@ impl Services {
                 feeds: stats.clone(),
                 lake_pending: Some(sink.pending_gauge()),
                 lake_health: Some(sink.health()),
+                lake_sync: edge_sync.as_ref().map(EdgeSync::health),
                 push: push.clone(),
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
@@ -155,6 +161,7 @@ impl Services {
             sink,
             writer,
             maintenance,
+            edge_sync,
             hub,
             hub_task,
             kafka,
@@ -192,7 +199,7 @@ impl Services {
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
         let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
         drop((workers_sink, workers_hub, workers_vision));
-        let Services { runtime, lake_url, sink, writer, maintenance, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, .. } = self;
+        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, .. } = self;
         // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
         // keeps its last checkpoint; the next start replays what came after it.
         let final_checkpoint = (checkpointed && !stopped)
@@ -227,6 +234,7 @@ impl Services {
             // An interrupted compaction leaves only uncommitted files, deleted by a later vacuum.
             task.abort();
         }
+        let sync = edge_sync.and_then(|s| s.finish(&runtime));
         if let Some(p) = progress {
             p.finish();
         }
@@ -236,7 +244,7 @@ impl Services {
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
         let source_duplicates = feeds.iter().map(|f| f.stats.duplicates.load(Ordering::Relaxed)).sum();
         let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
-        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, source_duplicates, classes })
+        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, source_duplicates, classes, sync })
     }
 }
 

@@ -43,6 +43,8 @@ pub struct RunSummary {
     pub classes: BTreeMap<String, (u64, u64)>,
     /// The vision path, when video cameras ran.
     pub vision: Option<VisionSummary>,
+    /// The edge sync's lag at the end (`[lake.sync]`).
+    pub sync: Option<itscam_sinks::SyncStatus>,
 }
 
 impl std::fmt::Display for RunSummary {
@@ -73,6 +75,12 @@ impl std::fmt::Display for RunSummary {
             }
             for (table, (files, rows)) in &spool.dropped {
                 writeln!(f, "    dropped    {table:<14} {rows:>10} rows in {files} file(s) (the spool was full)")?;
+            }
+        }
+        if let Some(s) = &self.sync {
+            match s.lag_commits {
+                0 => writeln!(f, "  synced      {:>12}  (edge commit {} is the last on {})", "all", s.synced_seq.map_or("-".into(), |q| q.to_string()), s.to)?,
+                n => writeln!(f, "  to sync     {:>12}  commit(s), {} file(s), {} bytes not on {} yet (`itscam lake sync` or the next run sends them)", n, s.lag_files, s.lag_bytes, s.to)?,
             }
         }
         if let Some(v) = &self.vision {

@@ -325,3 +325,65 @@ fn query_rows(dir: &Path, config: &str, sql: &str) -> Vec<String> {
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     rows.iter().map(|r| r.to_string()).collect()
 }
+
+/// An edge site: its lake is local and `[lake.sync]` copies it to the central lake on S3. A
+/// run while the central lake is reachable leaves it caught up; a run while it is away keeps
+/// everything on the edge (the summary and `itscam lake sync --status` show the lag); the edge
+/// compacts its files meanwhile; once S3 is back `itscam lake sync` sends the rest, and every
+/// central table equals the edge's.
+#[test]
+fn an_edge_lake_syncs_to_the_central_lake_and_catches_up_after_an_outage() {
+    let dir = scratch("s3-edge-sync");
+    let s3 = SeaweedFs::start(&dir);
+    let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
+    let scenario = OutageScenario::prepare(&dir);
+    let (first, second) = scenario.frames.split_at(scenario.frames.len() / 2);
+    std::fs::write(dir.join("first.jsonl"), first.join("\n")).unwrap();
+    std::fs::write(dir.join("second.jsonl"), second.join("\n")).unwrap();
+    let central_url = format!("s3://{}/central", s3.env["bucket"]);
+    let sync = format!(
+        "[lake.sync]\nto = \"{central_url}\"\nmax_age_ms = 200\n\n[lake.sync.s3]\nendpoint = \"http://{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n[lake.compaction]\nmin_files = 2\n",
+        proxy.addr, s3.env["access_key_id"], s3.env["secret_access_key"]
+    );
+    let edge_lake = "[lake]\nurl = \"file://./edge-lake\"";
+    scenario.write_config("edge-1.toml", edge_lake, &sync, "source = \"detections:first.jsonl\"");
+    scenario.write_config("edge-2.toml", edge_lake, &sync, "source = \"detections:second.jsonl\"");
+    scenario.write_config("central.toml", &s3.lake_toml("central"), "", "source = \"detections:first.jsonl\"");
+    let status = || -> serde_json::Value {
+        let out = itscam_ok(&dir, &["lake", "sync", "--status", "--config", "edge-1.toml"]);
+        serde_json::from_str(out.lines().last().unwrap()).unwrap()
+    };
+
+    let summary = itscam_ok(&dir, &["run", "--config", "edge-1.toml", "--no-progress"]);
+    assert!(summary.contains("synced") && summary.contains(&central_url), "{summary}");
+    assert_eq!(status()["lag_commits"], 0);
+    assert_same_as(&dir, "central.toml", "edge-1.toml");
+
+    proxy.cut();
+    let summary = itscam_ok(&dir, &["run", "--config", "edge-2.toml", "--no-progress"]);
+    assert!(summary.contains("to sync"), "{summary}");
+    let compacted = itscam_ok(&dir, &["lake", "compact", "--config", "edge-1.toml"]);
+    assert!(compacted.starts_with("compacted"), "{compacted}");
+    let lag = status();
+    assert!(lag["lag_commits"].as_u64().unwrap() > 0 && lag["lag_files"].as_u64().unwrap() > 0, "{lag}");
+    proxy.restore();
+    let synced = itscam_ok(&dir, &["lake", "sync", "--config", "edge-1.toml"]);
+    assert!(synced.starts_with("copied"), "{synced}");
+    assert_eq!(status()["lag_commits"], 0);
+    assert_same_as(&dir, "central.toml", "edge-1.toml");
+    let again = itscam_ok(&dir, &["lake", "sync", "--config", "edge-1.toml"]);
+    assert!(again.starts_with("copied 0 file(s)"), "a caught-up sync copies nothing: {again}");
+}
+
+/// Every table of the lake of `config` holds the rows of the lake of `reference`.
+fn assert_same_as(dir: &Path, config: &str, reference: &str) {
+    for table in ["detections", "tracks", "line_crossings", "violations", "traffic_metrics", "errors", "alerts"] {
+        let sql = format!("SELECT * EXCLUDE (date) FROM {table}");
+        let mut want = query_rows(dir, reference, &sql);
+        let mut got = query_rows(dir, config, &sql);
+        want.sort();
+        got.sort();
+        assert!(table != "detections" || !want.is_empty(), "{reference} has detections");
+        assert_eq!(got, want, "{config}: {table}");
+    }
+}
