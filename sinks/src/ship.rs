@@ -259,7 +259,7 @@ mod tests {
         runtime.block_on(lake.init_log("t")).unwrap();
         let config = SpoolConfig { dir: dir.path().join("spool").display().to_string(), ..Default::default() };
         {
-            let mut spool = Spool::open(&config).unwrap();
+            let mut spool = Spool::open(&config, lake.url()).unwrap();
             spool.add_file("old", false, entry(1), b"one!").unwrap();
             spool.seal("old", false, None).unwrap();
             spool.add_file("old", false, entry(2), b"two!").unwrap();
@@ -270,7 +270,7 @@ mod tests {
                 lake.publish(&Change { run_id: "old".into(), added: vec![entry(1)], ..Default::default() }, None).await.unwrap();
             });
         }
-        let spool = Spool::open(&config).unwrap();
+        let spool = Spool::open(&config, lake.url()).unwrap();
         assert_eq!(spool.last_checkpoint(), Some(serde_json::json!({"at": 2})), "a checkpointed run resumes from the spool");
         let (sink, writer, _) = LakeWriter::start_spooled(lake.clone(), WriterConfig::default(), "new".into(), CommitPolicy::EveryWrite, false, Some(spool), runtime.handle());
         drop(sink);

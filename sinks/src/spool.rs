@@ -63,6 +63,9 @@ pub(crate) struct Pending {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
+    /// The lake its files are for.
+    #[serde(default)]
+    lake: String,
     next_id: u64,
     commits: VecDeque<Pending>,
 }
@@ -96,9 +99,10 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (creates) the spool of `config`, locks it, and recovers what an earlier process
-    /// left: complete files named by the manifest stay, anything else is deleted.
-    pub fn open(config: &SpoolConfig) -> Result<Spool, SinkError> {
+    /// Opens (creates) the spool of `config` for the lake at `lake` (its URL), locks it, and
+    /// recovers what an earlier process left: complete files named by the manifest stay,
+    /// anything else is deleted. A spool holding files of another lake is refused.
+    pub fn open(config: &SpoolConfig, lake: &str) -> Result<Spool, SinkError> {
         let dir = PathBuf::from(&config.dir);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let lock_path = dir.join("lock");
@@ -114,6 +118,13 @@ impl Spool {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
             Err(e) => return Err(io(&path)(e)),
         };
+        if !manifest.commits.is_empty() && manifest.lake != lake {
+            return Err(SinkError::Spool {
+                path: path.display().to_string(),
+                reason: format!("holds files for the lake {}, not {lake}: run with that lake to ship them, or give this one its own [lake.spool] dir", manifest.lake),
+            });
+        }
+        manifest.lake = lake.to_string();
         // An open commit of a crashed run: sealed when nobody replays its rows, else dropped.
         if manifest.commits.back().is_some_and(|c| !c.sealed) {
             let last = manifest.commits.back_mut().expect("checked");
@@ -379,8 +390,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path(), 1 << 20, SpoolFull::Block);
         {
-            let mut s = Spool::open(&c).unwrap();
-            assert!(matches!(Spool::open(&c), Err(SinkError::SpoolLocked { .. })), "one engine per spool");
+            let mut s = Spool::open(&c, "s3://b/").unwrap();
+            assert!(matches!(Spool::open(&c, "s3://b/"), Err(SinkError::SpoolLocked { .. })), "one engine per spool");
             s.add_uploaded("r", false, vec![entry("tracks", 0, 5)]).unwrap();
             s.add_file("r", false, entry("detections", 1, 3), b"abc").unwrap();
             s.seal("r", false, Some(serde_json::json!({"k": 1}))).unwrap();
@@ -388,7 +399,8 @@ mod tests {
             // A crash between a file's write and the manifest: a stray file.
             std::fs::write(dir.path().join("000000000099.parquet.tmp"), b"partial").unwrap();
         }
-        let s = Spool::open(&c).unwrap();
+        assert!(matches!(Spool::open(&c, "s3://other/"), Err(SinkError::Spool { .. })), "another lake's spool");
+        let s = Spool::open(&c, "s3://b/").unwrap();
         assert!(s.recovered);
         assert!(!dir.path().join("000000000099.parquet.tmp").exists());
         let commits: Vec<(usize, bool, Option<Value>)> = s.manifest.commits.iter().map(|c| (c.files.len(), c.sealed, c.checkpoint.clone())).collect();
@@ -402,12 +414,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path(), 1 << 20, SpoolFull::Block);
         {
-            let mut s = Spool::open(&c).unwrap();
+            let mut s = Spool::open(&c, "s3://b/").unwrap();
             s.add_file("r", true, entry("detections", 1, 3), b"abc").unwrap();
             s.seal("r", true, Some(serde_json::json!(1))).unwrap();
             s.add_file("r", true, entry("detections", 2, 3), b"def").unwrap();
         }
-        let s = Spool::open(&c).unwrap();
+        let s = Spool::open(&c, "s3://b/").unwrap();
         assert_eq!(s.manifest.commits.len(), 1);
         assert_eq!((s.stats().files, s.stats().bytes), (1, 3), "the dropped commit's file is deleted");
     }
@@ -417,7 +429,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path(), 10, SpoolFull::DropOldest);
         c.drop_tables = vec!["detections".into()];
-        let mut s = Spool::open(&c).unwrap();
+        let mut s = Spool::open(&c, "s3://b/").unwrap();
         s.add_file("r", false, entry("tracks", 1, 4), b"tttt").unwrap();
         s.add_file("r", false, entry("detections", 2, 4), b"dddd").unwrap();
         assert!(s.make_room(4).unwrap(), "the detections file goes");
@@ -428,7 +440,7 @@ mod tests {
         assert_eq!(paths, ["tracks/date=2026-01-01/part-r-000001.parquet", "detections/date=2026-01-01/part-r-000003.parquet"]);
 
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Spool::open(&config(dir.path(), 5, SpoolFull::Block)).unwrap();
+        let mut s = Spool::open(&config(dir.path(), 5, SpoolFull::Block), "s3://b/").unwrap();
         s.add_file("r", false, entry("detections", 1, 4), b"dddd").unwrap();
         assert!(!s.make_room(4).unwrap(), "block never drops");
         s.uploaded("detections/date=2026-01-01/part-r-000001.parquet").unwrap();

@@ -112,7 +112,7 @@ impl Services {
             anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
         }
         // Finished files wait here while an S3 lake does not answer; an earlier run's are shipped first.
-        let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool)).transpose()?;
+        let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool, lake.url())).transpose()?;
         let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds)? } else { Resume::default() };
         runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, resume.time)).context("the lake's control log")?;

@@ -407,3 +407,56 @@ fn a_missing_source_topic_or_kafka_section_is_a_start_up_error() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("\"no-such-topic\"") && err.contains(&broker.addr) && err.contains("does not exist"), "{err}");
 }
+
+/// S3 goes away during a Kafka-sourced (checkpointed) run: its files and the commits that
+/// carry its checkpoints wait in the spool; the run is killed (SIGKILL) while they do; S3
+/// comes back; the restarted run ships the spool first, resumes Kafka from the spool's newest
+/// checkpoint, and ends with exactly the tables of an uninterrupted run.
+#[test]
+fn a_kafka_run_killed_while_s3_is_away_resumes_from_its_spool_and_loses_and_repeats_nothing() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = scratch("kafka-source-spool");
+    let s3 = SeaweedFs::start(&dir);
+    let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
+    produce(&broker.addr);
+    let spooled = config(&dir, &broker.addr, &s3, "spooled");
+    let text = std::fs::read_to_string(dir.join(&spooled)).unwrap().replace(&s3.env["endpoint"], &format!("http://{}", proxy.addr));
+    std::fs::write(dir.join(&spooled), text + "\n[lake.spool]\ndir = \"spool\"\n").unwrap();
+
+    let mut child = itscam_child(&dir, &["run", "--config", &spooled, "--no-progress"], "info");
+    let lines = StderrLines::of(child.stderr.take().unwrap());
+    lines.wait_for("pipeline started");
+    proxy.cut();
+    lines.wait_for("the lake is unreachable");
+    // Killed once a commit that carries a checkpoint waits in the spool.
+    let manifest = dir.join("spool/manifest.json");
+    let deadline = Instant::now() + CYCLE_DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+        let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if m["commits"].as_array().is_some_and(|c| c.iter().any(|c| c["sealed"] == true && !c["checkpoint"].is_null())) {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before a checkpoint was spooled");
+        assert!(Instant::now() < deadline, "no checkpoint spooled within {CYCLE_DEADLINE:?}: {text}");
+        std::thread::sleep(POLL);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.restore();
+    let summary = itscam_ok(&dir, &["run", "--config", &spooled, "--no-progress"]);
+    assert!(summary.contains("0 left in the outbox"), "{summary}");
+
+    let reference = config(&dir, &broker.addr, &s3, "reference");
+    itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
+    for t in TABLES {
+        let (want, got) = (table(&dir, &reference, t), table(&dir, &spooled, t));
+        assert!(!want.is_empty() || t == "anomalies", "{t}: the reference run wrote nothing");
+        assert_eq!(got.len(), want.len(), "{t}: rows after the kill during the outage vs uninterrupted");
+        assert!(got == want, "{t}: the rows differ");
+    }
+    let (want, got) = (alert_ids(&broker.addr, "alerts-reference"), alert_ids(&broker.addr, "alerts-spooled"));
+    let distinct: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(distinct.len(), got.len(), "an alert is on the topic twice");
+    assert_eq!(distinct, want.iter().collect::<BTreeSet<_>>());
+}
