@@ -63,6 +63,11 @@ impl LakeRead {
         committed.chain(self.unwritten.files.iter().filter(|f| f.table == table.name()).cloned()).collect()
     }
 
+    /// The files of `table` waiting in the writer's spool, with the local path of each.
+    fn spooled(&self, table: Table) -> Vec<(FileEntry, String)> {
+        self.unwritten.spooled.iter().filter(|(f, _)| f.table == table.name()).map(|(f, p)| (f.clone(), p.to_string_lossy().trim_start_matches('/').to_string())).collect()
+    }
+
     /// The rows of `table` the writer holds in memory.
     fn parts(&self, table: Table) -> impl Iterator<Item = &UnwrittenPart> {
         self.unwritten.parts.iter().filter(move |p| p.table == table)
@@ -140,7 +145,8 @@ impl CommittedTable {
         &self,
         state: &dyn Session,
         layout: PartitionBy,
-        files: impl Iterator<Item = &FileEntry>,
+        store_url: &ObjectStoreUrl,
+        files: impl Iterator<Item = (FileEntry, String)>,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -148,9 +154,9 @@ impl CommittedTable {
         let columns = self.table.partition_columns(layout);
         let (partition_filters, partition_schema) = partition_filters(columns, filters)?;
         let mut selected = Vec::new();
-        for f in files {
+        for (f, location) in files {
             let values = f.partition_values();
-            let mut pf = PartitionedFile::new(self.view.lake.path_of(&f.path).to_string(), f.bytes);
+            let mut pf = PartitionedFile::new(location, f.bytes);
             pf.partition_values = columns
                 .iter()
                 .map(|c| ScalarValue::Utf8(Some(values.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v).to_string())))
@@ -166,7 +172,7 @@ impl CommittedTable {
         let partition_fields: Vec<FieldRef> = columns.iter().map(|c| Arc::new(Field::new(*c, DataType::Utf8, false))).collect();
         let table_schema = TableSchemaBuilder::from(&self.table.file_schema_of(layout)).with_table_partition_cols(partition_fields).build();
         let groups = FileGroup::new(selected).split_files(state.config().target_partitions().max(1));
-        let config = FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
+        let config = FileScanConfigBuilder::new(store_url.clone(), format.file_source(table_schema))
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
@@ -204,11 +210,19 @@ impl TableProvider for CommittedTable {
             None => self.view.read().await.map(Arc::new),
         }
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let files = read.files(self.table);
+        let lake = &self.view.lake;
+        let files: Vec<(FileEntry, String)> = read.files(self.table).into_iter().map(|f| {
+            let location = lake.path_of(&f.path).to_string();
+            (f, location)
+        }).collect();
+        // Files waiting in the spool are read from their local copy.
+        let local = ObjectStoreUrl::local_filesystem();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        for layout in [PartitionBy::Date, PartitionBy::CameraDate] {
-            let of_layout = files.iter().filter(|f| f.layout() == layout);
-            inputs.extend(self.scan_files(state, layout, of_layout, projection, filters, limit).await?);
+        for (store, files) in [(&self.store_url, files), (&local, read.spooled(self.table))] {
+            for layout in [PartitionBy::Date, PartitionBy::CameraDate] {
+                let of_layout = files.iter().filter(|(f, _)| f.layout() == layout).cloned();
+                inputs.extend(self.scan_files(state, layout, store, of_layout, projection, filters, limit).await?);
+            }
         }
         // Held rows carry their camera and day apart from their columns, like files laid out
         // by camera directory.

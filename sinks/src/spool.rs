@@ -95,8 +95,14 @@ pub struct Spool {
     dropped: BTreeMap<String, (u64, u64)>,
     /// The manifest came from an earlier process: the front commit may be published already.
     pub(crate) recovered: bool,
+    /// Local copies of uploaded files, kept until the deadline (ms) for queries that listed
+    /// them before their upload ([`Spool::local_files`]).
+    trash: Vec<(PathBuf, u64)>,
     _lock: File,
 }
+
+/// How long the local copy of an uploaded file stays for queries that listed it (ms).
+const READ_GRACE_MS: u64 = 60_000;
 
 impl Spool {
     /// Opens (creates) the spool of `config` for the lake at `lake` (its URL), locks it, and
@@ -105,6 +111,7 @@ impl Spool {
     pub fn open(config: &SpoolConfig, lake: &str) -> Result<Spool, SinkError> {
         let dir = PathBuf::from(&config.dir);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let dir = dir.canonicalize().map_err(io(&dir))?;
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
         match lock.try_lock() {
@@ -154,7 +161,7 @@ impl Spool {
         if recovered {
             tracing::info!(dir = %dir.display(), commits = manifest.commits.len(), files = named.len(), bytes, "the lake spool holds files of an earlier run: they are shipped first");
         }
-        let mut spool = Spool { dir, config: config.clone(), manifest, bytes, dropped: BTreeMap::new(), recovered, _lock: lock };
+        let mut spool = Spool { dir, config: config.clone(), manifest, bytes, dropped: BTreeMap::new(), recovered, trash: Vec::new(), _lock: lock };
         spool.save()?;
         Ok(spool)
     }
@@ -172,6 +179,12 @@ impl Spool {
     /// Files of pending commits the lake has already (readers read them there).
     pub(crate) fn uploaded_files(&self) -> impl Iterator<Item = FileEntry> + '_ {
         self.manifest.commits.iter().flat_map(|c| c.files.iter()).filter(|f| f.local.is_none()).map(|f| f.entry.clone())
+    }
+
+    /// Files of pending commits held only here, with the absolute path of their local copy:
+    /// what a query reads beside the lake's files.
+    pub(crate) fn local_files(&self) -> impl Iterator<Item = (FileEntry, PathBuf)> + '_ {
+        self.manifest.commits.iter().flat_map(|c| c.files.iter()).filter_map(|f| f.local.as_ref().map(|l| (f.entry.clone(), self.dir.join(l))))
     }
 
     /// Nothing is pending.
@@ -307,7 +320,13 @@ impl Spool {
         let copy = f.clone();
         f.local = None;
         self.save()?;
-        self.delete_local(&copy);
+        // A query may have listed the local copy: it stays a while (not counted as held).
+        if let Some(name) = &copy.local {
+            let path = self.dir.join(name);
+            self.bytes = self.bytes.saturating_sub(std::fs::metadata(&path).map_or(copy.entry.bytes, |m| m.len()));
+            self.trash.push((path, itscam_types::time::now_ms() + READ_GRACE_MS));
+        }
+        self.empty_trash();
         Ok(())
     }
 
@@ -321,6 +340,18 @@ impl Spool {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the local copies whose grace is over.
+    fn empty_trash(&mut self) {
+        let now = itscam_types::time::now_ms();
+        self.trash.retain(|(path, due)| {
+            if *due > now {
+                return true;
+            }
+            let _ = std::fs::remove_file(path);
+            false
+        });
     }
 
     fn open_commit(&mut self, run_id: &str, replayed: bool) -> &mut Pending {

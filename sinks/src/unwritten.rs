@@ -34,6 +34,10 @@ pub struct Unwritten {
     pub after_commit: Option<u64>,
     /// Rows in memory: files in progress, and rows waiting for a checkpoint.
     pub parts: Vec<UnwrittenPart>,
-    /// Files uploaded and not committed yet (they wait for a checkpoint).
+    /// Files uploaded and not committed yet (they wait for a checkpoint, or in the spool for
+    /// their turn).
     pub files: Vec<FileEntry>,
+    /// Files waiting in the spool for the lake: each as its commit will list it, and the
+    /// absolute path of its local copy (kept a minute after its upload for such readers).
+    pub spooled: Vec<(FileEntry, std::path::PathBuf)>,
 }

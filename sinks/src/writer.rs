@@ -553,10 +553,12 @@ impl WriterState {
         }
         let ledger = self.ledger.lock();
         let mut files = self.uncommitted.clone();
+        let mut spooled = Vec::new();
         if let Some(spool) = &ledger.spool {
             files.extend(spool.uploaded_files());
+            spooled.extend(spool.local_files());
         }
-        Ok(Unwritten { after_commit: ledger.last_commit, parts, files })
+        Ok(Unwritten { after_commit: ledger.last_commit, parts, files, spooled })
     }
 
     async fn add(&mut self, rows: SinkRows) -> Result<(), SinkError> {
@@ -1006,6 +1008,36 @@ mod tests {
         drop(sink);
         runtime.block_on(writer.finish()).unwrap();
         assert!(runtime.block_on(reader.snapshot()).is_none(), "an ended writer has nothing unwritten");
+    }
+
+    /// An S3 lake that does not answer (a closed port): the writer spools its files, the
+    /// health says so, and a reader gets the spooled files' local copies; what the end could
+    /// not ship stays in the spool.
+    #[test]
+    fn a_writer_whose_lake_is_away_spools_and_readers_see_the_spooled_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let s3 = itscam_types::config::S3Config { endpoint: Some("http://127.0.0.1:1".into()), access_key_id: Some("k".into()), secret_access_key: Some("s".into()), ..Default::default() };
+        let lake = Lake::open_with("s3://away/lake", &s3).unwrap();
+        let config = itscam_types::config::SpoolConfig { dir: dir.path().display().to_string(), exit_wait_ms: 0, ..Default::default() };
+        let spool = Spool::open(&config, lake.url()).unwrap();
+        let (sink, writer, reader) = LakeWriter::start_spooled(lake, WriterConfig::default(), "t".into(), CommitPolicy::EveryWrite, true, Some(spool), runtime.handle());
+        let reader = reader.expect("readable");
+        assert!(sink.send(rejected(4, 3000)));
+        runtime.block_on(sink.flush()).unwrap();
+        let health = sink.health();
+        assert_eq!(health.get().state, "degraded");
+        assert!(health.describe().starts_with("degraded (spooling 1 files"), "{}", health.describe());
+        let u = runtime.block_on(reader.snapshot()).expect("the writer runs");
+        assert_eq!((u.after_commit, u.files.len(), u.spooled.len()), (None, 0, 1));
+        let (entry, path) = &u.spooled[0];
+        let file = std::fs::File::open(path).unwrap();
+        let rows = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        assert_eq!((entry.table.as_str(), entry.rows, parquet::file::reader::FileReader::metadata(&rows).file_metadata().num_rows()), ("errors", 4, 4));
+        drop(sink);
+        let summary = runtime.block_on(writer.finish()).unwrap();
+        let spool = summary.spool.unwrap();
+        assert_eq!((spool.files, spool.commits, summary.commits), (1, 1, 0), "left for the next run");
     }
 
     /// Rows staged for a reader are staged once: asking twice does not double them, and the
