@@ -60,7 +60,7 @@ run() { # prefix outage_s
   fi
   wait $pid
   local ended; ended=$(stamp)
-  local input_s; input_s=$(between "$log" "pipeline started" "detections input read to its end")
+  local input_s; input_s=$(between "$log" "pipeline started" "the writer has taken every row")
   local drain_s=0 answered_s=0
   if [ "$2" -gt 0 ]; then
     drain_s=$(echo "$ended - $restored" | bc)
@@ -78,7 +78,7 @@ mkdir -p bench/results
   echo "# command: OUTAGES=\"$OUTAGES\" SECONDS_OF_INPUT=$SECONDS_OF_INPUT CAMERAS=$CAMERAS bench/lake_outage.sh"
   echo "$CAMERAS cameras × $SECONDS_OF_INPUT s (15 objects × 10 fps), 1 worker, lake on SeaweedFS (loopback) behind a proxy; [lake.writer] max_age_ms = 5000"
   read -r dets base_s _ _ base_rows < <(run baseline 0)
-  printf '%-22s %11s %12s %10s %14s %15s %14s %12s\n' run detections input_s "det/s" "vs baseline" "restored→done s" "drain rows/s" "noticed s"
+  printf '%-22s %11s %12s %10s %14s %15s %14s %12s\n' run detections process_s "det/s" "vs baseline" "restored→done s" "drain rows/s" "noticed s"
   printf '%-22s %11s %12s %10.0f %14s %15s %14s %12s\n' "no outage" "$dets" "$base_s" "$(echo "$dets / $base_s" | bc -l)" 1.00 - - -
   for o in $OUTAGES; do
     read -r d input_s drain_s answered_s r < <(run "outage-$o" "$o")
@@ -86,5 +86,5 @@ mkdir -p bench/results
     printf '%-22s %11s %12s %10.0f %14.2f %15.1f %14.0f %12s\n' "S3 away ${o} s" "$d" "$input_s" "$(echo "$d / $input_s" | bc -l)" \
       "$(echo "$base_s / $input_s" | bc -l)" "$drain_s" "$(echo "$r / $drain_s" | bc -l)" "$answered_s"
   done
-  echo "rows committed per run (all tables): $base_rows; input_s: from the start to the last input read; restored→done: S3 back until every spooled row is committed and the run ended; noticed: S3 back until the writer's next try reached it (backoff 0.5 s doubling to 30 s)"
+  echo "rows committed per run (all tables): $base_rows; process_s: from the start until the writer has taken every row (committed, or in the spool); restored→done: S3 back until every spooled row is committed and the run ended; noticed: S3 back until the writer's next try reached it (backoff 0.5 s doubling to 30 s)"
 } | tee "$out"

@@ -437,6 +437,7 @@ impl WriterState {
                 self.ledger.with_spool(Spool::discard_open)?;
             }
         }
+        tracing::info!(commits = self.ledger.lock().commits, "the writer has taken every row: each is committed, or in the spool");
         self.finish_drain().await?;
         let s = self.ledger.lock();
         self.summary.tables = s.tables.clone();

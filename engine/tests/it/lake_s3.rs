@@ -326,6 +326,28 @@ fn query_rows(dir: &Path, config: &str, sql: &str) -> Vec<String> {
     rows.iter().map(|r| r.to_string()).collect()
 }
 
+/// The lake comes back as a server that refuses for good (the bucket is gone): the run ends
+/// with the store's answer naming the bucket and key — not "the writer failed during a flush"
+/// — and the spooled files stay in the spool for a run with the right lake.
+#[test]
+fn a_lake_that_refuses_for_good_ends_the_run_with_its_answer_and_keeps_the_spool() {
+    let dir = scratch("s3-refused");
+    let s3 = SeaweedFs::start(&dir);
+    let elsewhere = SeaweedFs::start_with_bucket(&dir.join("s3-elsewhere"), "elsewhere");
+    let mut proxy = Proxy::start(s3.env["endpoint"].trim_start_matches("http://"));
+    let scenario = OutageScenario::prepare(&dir);
+    let lake = s3.lake_toml("refused").replace(&s3.env["endpoint"], &format!("http://{}", proxy.addr));
+    scenario.write_config("refused.toml", &lake, "[lake.spool]\ndir = \"spool-refused\"\n", "source = \"detections:-\"");
+    let (child, lines) = scenario.run_during_outage(&mut proxy, "refused.toml", "the end waits for the lake to take the spool");
+    proxy.retarget(elsewhere.env["endpoint"].trim_start_matches("http://"));
+    proxy.restore();
+    let error = lines.wait_for("error:");
+    assert!(!child.wait_with_output().unwrap().status.success());
+    assert!(error.contains("bucket \"lake\"") && error.contains("NoSuchBucket"), "{error}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("spool-refused/manifest.json")).unwrap()).unwrap();
+    assert!(!manifest["commits"].as_array().unwrap().is_empty(), "the spool keeps what the lake did not take: {manifest}");
+}
+
 /// An edge site: its lake is local and `[lake.sync]` copies it to the central lake on S3. A
 /// run while the central lake is reachable leaves it caught up; a run while it is away keeps
 /// everything on the edge (the summary and `itscam lake sync --status` show the lag); the edge

@@ -90,10 +90,15 @@ pub struct SeaweedFs {
 impl SeaweedFs {
     /// Starts a server with its data under `dir`.
     pub fn start(dir: &Path) -> SeaweedFs {
-        let dir = dir.join("s3-server");
+        Self::start_with_bucket(&dir.join("s3-server"), "lake")
+    }
+
+    /// Starts a server with its data in `dir` and one bucket named `bucket`.
+    pub fn start_with_bucket(dir: &Path, bucket: &str) -> SeaweedFs {
+        let dir = dir.to_path_buf();
         let out = Command::new("bash")
             .arg(repo_root().join("scripts/servers/seaweedfs.sh"))
-            .args(["start", dir.to_str().expect("utf-8 path"), "lake"])
+            .args(["start", dir.to_str().expect("utf-8 path"), bucket])
             .output()
             .expect("run scripts/servers/seaweedfs.sh");
         assert!(out.status.success(), "SeaweedFS did not start: {}", String::from_utf8_lossy(&out.stderr));
@@ -276,6 +281,11 @@ impl Proxy {
         for c in self.conns.lock().unwrap().drain(..) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Forwards to `target` (host:port) from the next [`Proxy::restore`] on.
+    pub fn retarget(&mut self, target: &str) {
+        self.target = target.to_string();
     }
 
     /// Listens on the same port again.
