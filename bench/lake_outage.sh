@@ -86,5 +86,5 @@ mkdir -p bench/results
     printf '%-22s %11s %12s %10.0f %14.2f %15.1f %14.0f %12s\n' "S3 away ${o} s" "$d" "$input_s" "$(echo "$d / $input_s" | bc -l)" \
       "$(echo "$base_s / $input_s" | bc -l)" "$drain_s" "$(echo "$r / $drain_s" | bc -l)" "$answered_s"
   done
-  echo "rows committed per run (all tables): $base_rows; process_s: from the start until the writer has taken every row (committed, or in the spool); restored→done: S3 back until every spooled row is committed and the run ended; noticed: S3 back until the writer's next try reached it (backoff 0.5 s doubling to 30 s)"
+  echo "rows committed per run (all tables): $base_rows; process_s: from the start until the writer has taken every row (committed, or in the spool); restored→done: S3 back until every spooled row is committed and the run ended; noticed: S3 back until the writer's next try reached it (backoff 0.5 s doubling to 10 s)"
 } | tee "$out"

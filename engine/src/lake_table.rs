@@ -65,7 +65,8 @@ impl LakeRead {
 
     /// The files of `table` waiting in the writer's spool, with the local path of each.
     fn spooled(&self, table: Table) -> Vec<(FileEntry, String)> {
-        self.unwritten.spooled.iter().filter(|(f, _)| f.table == table.name()).map(|(f, p)| (f.clone(), p.to_string_lossy().trim_start_matches('/').to_string())).collect()
+        let local = |p: &std::path::Path| object_store::path::Path::from_absolute_path(p).map_or_else(|_| p.to_string_lossy().trim_start_matches('/').to_string(), |p| p.to_string());
+        self.unwritten.spooled.iter().filter(|(f, _)| f.table == table.name()).map(|(f, p)| (f.clone(), local(p))).collect()
     }
 
     /// The rows of `table` the writer holds in memory.
@@ -147,10 +148,9 @@ impl CommittedTable {
         layout: PartitionBy,
         store_url: &ObjectStoreUrl,
         files: impl Iterator<Item = (FileEntry, String)>,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
+        pushed: &Pushdown<'_>,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Pushdown { projection, filters, limit } = *pushed;
         let columns = self.table.partition_columns(layout);
         let (partition_filters, partition_schema) = partition_filters(columns, filters)?;
         let mut selected = Vec::new();
@@ -179,6 +179,14 @@ impl CommittedTable {
             .build();
         Ok(Some(format.create_physical_plan(state, config).await?))
     }
+}
+
+/// What a scan pushes down to each file scan.
+#[derive(Clone, Copy)]
+struct Pushdown<'a> {
+    projection: Option<&'a Vec<usize>>,
+    filters: &'a [Expr],
+    limit: Option<usize>,
 }
 
 /// The filters among `filters` that only read `columns` (partition columns), and the schema
@@ -217,11 +225,12 @@ impl TableProvider for CommittedTable {
         }).collect();
         // Files waiting in the spool are read from their local copy.
         let local = ObjectStoreUrl::local_filesystem();
+        let pushed = Pushdown { projection, filters, limit };
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for (store, files) in [(&self.store_url, files), (&local, read.spooled(self.table))] {
             for layout in [PartitionBy::Date, PartitionBy::CameraDate] {
                 let of_layout = files.iter().filter(|(f, _)| f.layout() == layout).cloned();
-                inputs.extend(self.scan_files(state, layout, store, of_layout, projection, filters, limit).await?);
+                inputs.extend(self.scan_files(state, layout, store, of_layout, &pushed).await?);
             }
         }
         // Held rows carry their camera and day apart from their columns, like files laid out

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// The first wait after a failure; each further one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest wait between tries.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The lake as the writer last found it. Cloning shares it.
 #[derive(Clone, Debug, Default)]

@@ -343,7 +343,7 @@ impl Spool {
     }
 
     /// Deletes the local copies whose grace is over.
-    fn empty_trash(&mut self) {
+    pub(crate) fn empty_trash(&mut self) {
         let now = itscam_types::time::now_ms();
         self.trash.retain(|(path, due)| {
             if *due > now {
@@ -438,6 +438,21 @@ mod tests {
         assert_eq!(commits, vec![(2, true, Some(serde_json::json!({"k": 1}))), (1, true, None)], "the open commit is sealed: nobody replays it");
         assert_eq!((s.stats().files, s.stats().bytes), (2, 6));
         assert_eq!(s.last_checkpoint(), Some(serde_json::json!({"k": 1})));
+    }
+
+    /// A full disk under the spool is an error naming the file and the cause (retrying does
+    /// not make room), and the manifest still names only complete files.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_under_the_spool_is_an_error_naming_the_file_and_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path(), 1 << 20, SpoolFull::Block);
+        let mut s = Spool::open(&c, "s3://b/").unwrap();
+        // The next file's temporary name leads to /dev/full: every write fails with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("000000000000.parquet.tmp")).unwrap();
+        let err = s.add_file("r", false, entry("detections", 1, 3), b"abc").unwrap_err().to_string();
+        assert!(err.contains("000000000000.parquet.tmp") && err.contains("No space left on device"), "{err}");
+        assert!(s.is_empty() && s.stats().bytes == 0, "nothing half-written is listed");
     }
 
     #[test]

@@ -356,9 +356,15 @@ struct WriterState {
 }
 
 impl WriterState {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
-        // The store may go away right after the start-up check: waited out like any write.
-        // With a spool, the drain starts the log (the writer spools meanwhile).
+    async fn run(mut self, rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriterSummary, SinkError> {
+        self.start().await?;
+        self.take(rx).await?;
+        self.end().await
+    }
+
+    /// Starts the log. The store may go away right after the start-up check: waited out like
+    /// any write; with a spool, the drain starts the log (the writer spools meanwhile).
+    async fn start(&mut self) -> Result<(), SinkError> {
         let (lake, run_id) = (self.lake.clone(), self.run_id.clone());
         match lake.init_log(&run_id).await {
             Ok(()) => self.ledger.answered(),
@@ -374,6 +380,11 @@ impl WriterState {
         if self.ledger.lock().spooling {
             self.start_drain(); // what an earlier run left in the spool goes first
         }
+        Ok(())
+    }
+
+    /// Takes rows, checkpoints and requests until every sender is gone.
+    async fn take(&mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<(), SinkError> {
         let tick = Duration::from_millis((self.config.max_age_ms / 2).clamp(50, 5_000));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -416,12 +427,21 @@ impl WriterState {
                 },
                 _ = ticker.tick() => {
                     self.check_drain().await?;
+                    self.ledger.with_spool(|s| {
+                        s.empty_trash();
+                        Ok(())
+                    })?;
                     let max_age = Duration::from_millis(self.config.max_age_ms);
                     self.write_where(|b| b.since.elapsed() >= max_age).await?;
                     self.commit_if_due().await?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes and commits what is left, waits for the spool to drain (bounded), and reports.
+    async fn end(mut self) -> Result<WriterSummary, SinkError> {
         match self.policy {
             CommitPolicy::EveryWrite => {
                 self.write_where(|_| true).await?;
