@@ -182,6 +182,10 @@ pub struct WriterSummary {
     /// What the spool held at the end (`None`: no spool): files the lake had not taken stay
     /// there for the next run; files dropped for room are counted per table.
     pub spool: Option<SpoolStats>,
+    /// The lake at the end, in one line (`up`, `degraded (spooling …)`), see [`LakeHealth::describe`].
+    pub lake: String,
+    /// Outages of the lake waited out during the run.
+    pub outages: u64,
 }
 
 impl WriterSummary {
@@ -464,6 +468,8 @@ impl WriterState {
         self.summary.commits = s.commits;
         self.summary.spool = s.spool.as_ref().map(Spool::stats);
         drop(s);
+        self.summary.lake = self.ledger.health.describe();
+        self.summary.outages = self.ledger.health.get().outages;
         Ok(self.summary)
     }
 

@@ -66,6 +66,9 @@ impl std::fmt::Display for RunSummary {
             writeln!(f, "    to Kafka   {:>11} sent, {} left in the outbox, {} dead-lettered", k.sent, k.left_in_outbox, k.dead_lettered)?;
         }
         writeln!(f, "  files       {:>12}  in {}", self.written.files(), self.lake_url)?;
+        if self.written.outages > 0 || self.written.lake.starts_with('d') {
+            writeln!(f, "  lake        {:>12}  {} outage(s) waited out", self.written.lake, self.written.outages)?;
+        }
         for (table, (files, rows)) in &self.written.tables {
             writeln!(f, "    {table:<14} {rows:>10} rows in {files} file(s)")?;
         }
