@@ -3,6 +3,7 @@
 //! A line is either a valid [`Frame`] or a [`LineError`] that names the reason; the caller adds
 //! the source and line number and sends it to the `errors` table.
 
+use crate::config::InputConfig;
 use crate::{BBox, Detection, ErrorKind, Frame, ObjectClass};
 use serde::Deserialize;
 
@@ -46,8 +47,18 @@ struct RawDetection<'a> {
 /// The first character of a frame line.
 const OBJECT_START: char = '{';
 
-/// Parses one line. Blank lines are the caller's business (they are skipped, not errors).
+/// Parses one line within the default `[input]` limits. Blank lines are the caller's
+/// business (they are skipped, not errors).
 pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
+    parse_frame_within(line, &InputConfig::default())
+}
+
+/// Parses one line within `limits`: a longer line, or a frame with more detections, is
+/// [`ErrorKind::TooLarge`] (checked before any detection is built).
+pub fn parse_frame_within(line: &str, limits: &InputConfig) -> Result<Frame, LineError> {
+    if line.len() > limits.max_line_bytes {
+        return Err(too_long(line.len(), limits));
+    }
     let malformed = |reason: String| LineError { kind: ErrorKind::MalformedJson, reason, camera_id: None, ts_ms: None };
     if !line.trim_start().starts_with(OBJECT_START) {
         return Err(malformed("a line must be one JSON object (a frame), starting with '{'".into()));
@@ -60,6 +71,10 @@ pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
         ts_ms: Some(raw.ts_ms),
     };
     check_frame(&raw).map_err(fail)?;
+    if raw.detections.len() > limits.max_detections_per_frame {
+        let reason = format!("{} detections in one frame; [input] max_detections_per_frame is {}", raw.detections.len(), limits.max_detections_per_frame);
+        return Err(fail((ErrorKind::TooLarge, reason)));
+    }
     let detections = raw.detections.iter().enumerate().map(|(i, d)| detection(i, d)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
     Ok(Frame {
         camera_id: raw.camera_id,
@@ -69,6 +84,12 @@ pub fn parse_frame(line: &str) -> Result<Frame, LineError> {
         height: raw.height,
         detections,
     })
+}
+
+/// The error of a line of `len` bytes, over `[input] max_line_bytes`.
+pub fn too_long(len: usize, limits: &InputConfig) -> LineError {
+    let reason = format!("a line of {len} bytes or more; [input] max_line_bytes is {} (the line was skipped as it was read)", limits.max_line_bytes);
+    LineError { kind: ErrorKind::TooLarge, reason, camera_id: None, ts_ms: None }
 }
 
 /// The frame's own fields: a camera id and a non-empty size.
@@ -142,6 +163,22 @@ mod tests {
         assert_eq!(f.detections.len(), 1);
         assert_eq!(f.detections[0].class.name(), "car");
         assert_eq!(parse_frame(&frame_to_line(&f)).unwrap(), f);
+    }
+
+    #[test]
+    fn a_line_or_a_frame_past_the_input_limits_is_too_large_with_the_limit_named() {
+        let limits = InputConfig { max_line_bytes: 1024, max_detections_per_frame: 2 };
+        let boxes = |n: usize| {
+            let d = r#"{"class":"car","confidence":0.5,"bbox":[0,0,1,1]}"#;
+            format!(r#"{{"camera_id":"c","ts_ms":7,"frame":0,"width":10,"height":10,"detections":[{}]}}"#, vec![d; n].join(","))
+        };
+        assert_eq!(parse_frame_within(&boxes(2), &limits).unwrap().detections.len(), 2);
+        let many = parse_frame_within(&boxes(3), &limits).unwrap_err();
+        assert_eq!((many.kind, many.camera_id.as_deref(), many.ts_ms), (ErrorKind::TooLarge, Some("c"), Some(7)));
+        assert!(many.reason.contains("3 detections") && many.reason.contains("max_detections_per_frame is 2"), "{}", many.reason);
+        let long = parse_frame_within(&boxes(30), &limits).unwrap_err();
+        assert_eq!(long.kind, ErrorKind::TooLarge);
+        assert!(long.reason.contains("max_line_bytes is 1024"), "{}", long.reason);
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub enum ErrorKind {
     /// A frame whose `(camera_id, ts_ms)` was accepted already, with other content (an exact
     /// repeat is dropped and counted, not reported).
     DuplicateFrame,
+    /// A line longer than `[input] max_line_bytes`, or a frame with more detections than
+    /// `max_detections_per_frame`.
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -175,11 +178,12 @@ impl ErrorKind {
             ErrorKind::UnknownSignal => "unknown_signal",
             ErrorKind::MalformedSignal => "malformed_signal",
             ErrorKind::DuplicateFrame => "duplicate_frame",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::MalformedJson,
         ErrorKind::InvalidFrame,
         ErrorKind::InvalidDetection,
@@ -199,6 +203,7 @@ impl ErrorKind {
         ErrorKind::UnknownSignal,
         ErrorKind::MalformedSignal,
         ErrorKind::DuplicateFrame,
+        ErrorKind::TooLarge,
     ];
 }
 

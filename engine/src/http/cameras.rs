@@ -145,10 +145,10 @@ pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::bod
     let feed = match camera.source {
         Source::Push => {
             h.cameras.push.add(&id, stats.clone());
-            Some(FeedSpec { source: Source::Push, cameras: vec![id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()) })
+            Some(FeedSpec { source: Source::Push, cameras: vec![id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()), limits: h.config.input })
         }
         Source::VideoFile(_) | Source::Rtsp(_) => None,
-        _ => Some(FeedSpec { source: camera.source.clone(), cameras: vec![id.clone()], stats, kafka: None, push: None }),
+        _ => Some(FeedSpec { source: camera.source.clone(), cameras: vec![id.clone()], stats, kafka: None, push: None, limits: h.config.input }),
     };
     if camera.source != Source::Push {
         h.cameras.push.add_other(&id, camera.source.label());

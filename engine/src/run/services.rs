@@ -104,7 +104,7 @@ impl Services {
         let cameras_at_runtime = options.cameras_at_runtime && options.http.is_some() && !plan.checkpointed;
         let runtime_cameras = cameras_at_runtime.then(|| {
             let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
-            let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms));
+            let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms).with_limits(config.input));
             RuntimeCameras { control: CameraControl::new(&config.camera, plan.workers), push: push.clone() }
         });
         if push.is_some() && options.http.is_none() {
@@ -257,7 +257,7 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec
         plan.feeds.iter().zip(&stats).filter(|(f, _)| f.source == Source::Push).map(|(f, s)| (f.cameras[0].clone(), s.clone())).collect();
     let push = (!pushed.is_empty()).then(|| {
         let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
-        PushInlets::new(pushed, others, config.service.push_queue_lines, config.service.push_max_delay_ms)
+        PushInlets::new(pushed, others, config.service.push_queue_lines, config.service.push_max_delay_ms).with_limits(config.input)
     });
     let feeds = plan
         .feeds
@@ -272,7 +272,7 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec
                 _ => None,
             };
             let push = push.clone().filter(|_| f.source == Source::Push);
-            Ok(FeedSpec { source: f.source.clone(), cameras: f.cameras.clone(), stats, kafka, push })
+            Ok(FeedSpec { source: f.source.clone(), cameras: f.cameras.clone(), stats, kafka, push, limits: config.input })
         })
         .collect::<anyhow::Result<Vec<FeedSpec>>>()?;
     Ok((feeds, push))

@@ -11,6 +11,7 @@ mod kafka;
 mod kafka_source;
 mod layering;
 mod layout;
+mod limits;
 mod lake_s3;
 mod push;
 mod service;

@@ -379,7 +379,7 @@ mod tests {
     }
 
     fn feed(id: &str) -> FeedSpec {
-        FeedSpec { source: Source::Push, cameras: vec![id.into()], stats: Arc::default(), kafka: None, push: None }
+        FeedSpec { source: Source::Push, cameras: vec![id.into()], stats: Arc::default(), kafka: None, push: None, limits: Default::default() }
     }
 
     /// A removal waits for its camera's last frame, and the camera's later changes wait

@@ -332,7 +332,7 @@ impl TopicReader<'_> {
         let before = self.chunk.len();
         let label = &self.labels[lane as usize];
         for line in payload.split(|&b| b == b'\n') {
-            match parse_line(line, offset as u64, label, &self.cameras) {
+            match parse_line(line, offset as u64, label, &self.cameras, &self.spec.limits) {
                 Some(SourceEvent::Frame(frame, pos, label, _)) => {
                     let n = self.newest.entry(p).or_insert(frame.ts_ms);
                     *n = (*n).max(frame.ts_ms);

@@ -2,7 +2,8 @@
 //! events they hand to the worker, their counters, and the parsing of one line into a frame or
 //! an `errors` row.
 
-use itscam_types::jsonl::parse_frame;
+use itscam_types::config::InputConfig;
+use itscam_types::jsonl::{parse_frame_within, too_long};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -47,8 +48,11 @@ pub struct FeedStats {
 }
 
 /// One line (or Kafka message line) at position `line_no`: a frame for one of `cameras`, an
-/// `errors` row with the reason, or `None` for a blank line.
-pub(super) fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &HashSet<&str>) -> Option<SourceEvent> {
+/// `errors` row with the reason (also for a line past `limits`), or `None` for a blank line.
+pub(super) fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &HashSet<&str>, limits: &InputConfig) -> Option<SourceEvent> {
+    if raw.len() > limits.max_line_bytes {
+        return Some(too_large(raw.len(), line_no, label, limits));
+    }
     let text = match std::str::from_utf8(raw) {
         Ok(t) => t.trim(),
         Err(e) => {
@@ -59,7 +63,7 @@ pub(super) fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &H
     if text.is_empty() {
         return None;
     }
-    match parse_frame(text) {
+    match parse_frame_within(text, limits) {
         Ok(frame) if cameras.contains(frame.camera_id.as_str()) => Some(SourceEvent::Frame(frame, line_no, label.clone(), 0)),
         Ok(frame) => {
             let mut known: Vec<&str> = cameras.iter().copied().collect();
@@ -77,6 +81,12 @@ pub(super) fn parse_line(raw: &[u8], line_no: u64, label: &Arc<str>, cameras: &H
             Some(SourceEvent::Rejected(error_row(label, Some(line_no), e.camera_id, e.ts_ms, e.kind, reason), 0))
         }
     }
+}
+
+/// The `errors` row of a line of `len` bytes or more, over `[input] max_line_bytes`.
+pub(super) fn too_large(len: usize, line_no: u64, label: &Arc<str>, limits: &InputConfig) -> SourceEvent {
+    let e = too_long(len, limits);
+    SourceEvent::Rejected(error_row(label, Some(line_no), None, None, e.kind, e.reason), 0)
 }
 
 fn clip(text: &str) -> &str {

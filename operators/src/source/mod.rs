@@ -16,6 +16,7 @@ mod lines;
 pub mod push;
 mod reader;
 
+pub use itscam_types::config::InputConfig;
 pub use checkpoint::CheckpointControl;
 pub use lines::{FeedStats, SourceEvent};
 pub use push::PushInlets;
@@ -49,6 +50,8 @@ pub struct FeedSpec {
     pub kafka: Option<Arc<kafka::KafkaFeed>>,
     /// For a `push` camera (one per feed): the inlets the HTTP API pushes to.
     pub push: Option<PushInlets>,
+    /// `[input]`: the longest line and the most detections per frame taken.
+    pub limits: InputConfig,
 }
 
 /// Frames and rejected input of a set of sources.

@@ -17,6 +17,7 @@
 //!   below `now − push_max_delay_ms`, so a silent push camera does not hold the pipeline back,
 //!   and a frame older than that is `late`.
 
+use itscam_types::config::InputConfig;
 use super::lines::{SourceEvent, parse_line};
 use super::FeedStats;
 pub use itscam_types::RejectedLine;
@@ -115,6 +116,7 @@ struct Inner {
     cameras: RwLock<Cameras>,
     queue_lines: usize,
     max_delay_ms: u64,
+    limits: InputConfig,
 }
 
 #[derive(Debug, Default)]
@@ -156,7 +158,16 @@ impl PushInlets {
     pub fn new(push: Vec<(String, Arc<FeedStats>)>, others: BTreeMap<String, String>, queue_lines: usize, max_delay_ms: u64) -> PushInlets {
         let inlets = push.into_iter().map(|(camera, stats)| (camera.clone(), Inlet::new(camera, stats))).collect();
         let cameras = RwLock::new(Cameras { inlets, others });
-        PushInlets { inner: Arc::new(Inner { cameras, queue_lines: queue_lines.max(1), max_delay_ms }) }
+        PushInlets { inner: Arc::new(Inner { cameras, queue_lines: queue_lines.max(1), max_delay_ms, limits: InputConfig::default() }) }
+    }
+
+    /// With `[input]` limits on each pushed line (before the inlets are shared).
+    pub fn with_limits(mut self, limits: InputConfig) -> PushInlets {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.limits = limits,
+            None => tracing::warn!("push limits set after the inlets were shared: the defaults stay"),
+        }
+        self
     }
 
     fn cameras_read(&self) -> RwLockReadGuard<'_, Cameras> {
@@ -251,7 +262,7 @@ impl PushInlets {
         let mut answer = Pushed::default();
         let mut bytes: BTreeMap<&str, u64> = BTreeMap::new();
         for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-            let Some(event) = parse_line(raw, i as u64 + 1, &label, &routes) else { continue };
+            let Some(event) = parse_line(raw, i as u64 + 1, &label, &routes, &self.inner.limits) else { continue };
             let to = match &event {
                 SourceEvent::Frame(f, ..) => {
                     answer.accepted += 1;

@@ -1,7 +1,7 @@
 //! The reader thread of a detections file or stdin: blocking reads happen here, never on a worker.
 
 use super::FeedSpec;
-use super::lines::{SourceEvent, error_row, parse_line};
+use super::lines::{too_large, SourceEvent, error_row, parse_line};
 use itscam_types::ErrorKind;
 use itscam_types::config::Source;
 use std::collections::HashSet;
@@ -56,6 +56,38 @@ pub(super) fn spawn(spec: FeedSpec, activator: SyncActivator, stop: Arc<AtomicBo
     rx
 }
 
+/// Reads one line into `buf`, keeping at most `max` bytes of it: the rest of a longer line is
+/// read and dropped, so memory holds no more than `max` whatever the input. Returns the bytes
+/// read (0 at the end) and whether the whole line is in `buf`.
+fn read_line_within<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    let n = reader.by_ref().take(max as u64 + 1).read_until(b'\n', buf)?;
+    if buf.len() <= max || (buf.last() == Some(&b'\n') && buf.len() <= max + 1) {
+        return Ok((n, true));
+    }
+    // Over the limit: skip to the end of the line, a buffer at a time.
+    let mut skipped = n;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                skipped += i + 1;
+                break;
+            }
+            None => {
+                let len = available.len();
+                reader.consume(len);
+                skipped += len;
+            }
+        }
+    }
+    buf.clear();
+    Ok((skipped, false))
+}
+
 fn read_lines<R: Read>(
     input: R,
     spec: &FeedSpec,
@@ -80,18 +112,19 @@ fn read_lines<R: Read>(
                 break;
             }
         }
-        let read = reader.read_until(b'\n', &mut buf);
+        let read = read_line_within(&mut reader, &mut buf, spec.limits.max_line_bytes);
         if may_block {
             stats.waiting.store(false, Ordering::Release);
         }
-        let n = read.map_err(|e| format!("read error after line {line_no}: {e}"))?;
+        let (n, whole) = read.map_err(|e| format!("read error after line {line_no}: {e}"))?;
         if n == 0 {
             tracing::info!(source = %label, lines = line_no, "detections input read to its end");
             break;
         }
         line_no += 1;
         stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(event) = parse_line(&buf, line_no, label, &cameras) {
+        let event = if whole { parse_line(&buf, line_no, label, &cameras, &spec.limits) } else { Some(too_large(n, line_no, label, &spec.limits)) };
+        if let Some(event) = event {
             match &event {
                 SourceEvent::Frame(f, ..) => {
                     stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -120,4 +153,33 @@ fn read_lines<R: Read>(
         let _ = activator.activate();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_line_within;
+    use std::io::BufReader;
+
+    /// A line past the limit is read through and dropped: the buffer never holds more than the
+    /// limit (plus the newline), and the lines after it are read as usual.
+    #[test]
+    fn a_line_past_the_limit_is_skipped_without_being_held() {
+        let long = "x".repeat(100_000);
+        let input = format!("short\n{}\n{long}\nafter\n{long}", "y".repeat(16));
+        // A small reader buffer: the long line spans many fills.
+        let mut reader = BufReader::with_capacity(64, input.as_bytes());
+        let mut buf = Vec::new();
+        let mut read = |buf: &mut Vec<u8>| {
+            buf.clear();
+            let r = read_line_within(&mut reader, buf, 16).unwrap();
+            assert!(buf.len() <= 17, "held {} bytes", buf.len());
+            (r, String::from_utf8_lossy(buf).trim_end().to_string())
+        };
+        assert_eq!(read(&mut buf), ((6, true), "short".into()));
+        assert_eq!(read(&mut buf), ((17, true), "y".repeat(16)), "exactly the limit, and its newline");
+        assert_eq!(read(&mut buf), ((100_001, false), String::new()));
+        assert_eq!(read(&mut buf), ((6, true), "after".into()));
+        assert_eq!(read(&mut buf), ((100_000, false), String::new()), "a long last line without a newline");
+        assert_eq!(read(&mut buf), ((0, true), String::new()));
+    }
 }

@@ -24,6 +24,7 @@ fn run(text: &str, lateness_ms: u64) -> (Vec<(u64, u64, u64)>, Vec<ErrorRow>) {
                 stats: Arc::new(FeedStats::default()),
                 kafka: None,
                 push: None,
+                limits: Default::default(),
             };
             let (ok, err) = detections_source(scope, vec![spec], lateness_ms, SourceControl::default(), None, None, None);
             ok.inspect_core(move |event| {
@@ -99,7 +100,7 @@ fn a_file_feed_reads_no_further_than_the_lead_past_the_outputs_frontier() {
         let seen = newest.clone();
         let probe = timely::dataflow::operators::probe::Handle::<u64>::new();
         let mut gate = worker.dataflow::<u64, _, _>(|scope| {
-            let spec = FeedSpec { source: Source::DetectionsFile(path.clone()), cameras: vec!["a".into()], stats: Arc::new(FeedStats::default()), kafka: None, push: None };
+            let spec = FeedSpec { source: Source::DetectionsFile(path.clone()), cameras: vec!["a".into()], stats: Arc::new(FeedStats::default()), kafka: None, push: None, limits: Default::default() };
             let lead = LeadLimit { probe: probe.clone(), max_lead_ms: LEAD_MS };
             let (ok, _err) = detections_source(scope, vec![spec], 0, SourceControl::default(), None, Some(lead), None);
             use timely::dataflow::operators::vec::Input;

@@ -8,6 +8,7 @@
 mod alerts;
 mod analytics;
 mod camera;
+mod input;
 mod kafka;
 mod lake;
 mod lifecycle;
@@ -26,6 +27,7 @@ pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, Sig
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
+pub use input::InputConfig;
 pub use spool::{SpoolConfig, SpoolFull, SyncConfig, LAKE_TABLES};
 pub use lake::{CompactionConfig, LakeConfig, PartitionBy, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
 pub use sections::{DEFAULT_LEAD_MARGIN_MS, DEFAULT_SHUTDOWN_GRACE_MS, HttpConfig, QueryConfig, RunConfig, ServiceConfig};
@@ -45,6 +47,8 @@ pub struct PipelineConfig {
     pub pipeline: RunConfig,
     /// `[tracker]`: tracker settings, shared by all cameras.
     pub tracker: TrackerConfig,
+    /// `[input]`: limits on each line of detections input.
+    pub input: InputConfig,
     /// `[query]`: limits on SQL queries.
     pub query: QueryConfig,
     /// `[http]`: the HTTP API.
@@ -120,6 +124,7 @@ impl PipelineConfig {
         self.lake.check(&mut out);
         self.pipeline.check(&mut out);
         self.query.check(&mut out);
+        self.input.check(&mut out);
         self.http.check(&mut out);
         self.service.check(&mut out);
         let video = self.camera.iter().any(|c| c.source.family() == SourceFamily::Video);
