@@ -40,6 +40,18 @@ pub enum QueryError {
         /// Who is to blame, from the kind of DataFusion error.
         blame: Blame,
     },
+    /// The query needed more memory than `[query] memory_limit_mb` for an operator that cannot
+    /// spill (user input: a cross join, a huge group-by).
+    #[error("the query needs more memory than [query] memory_limit_mb ({limit_mb} MiB): {reason}")]
+    ResourcesExhausted {
+        /// The limit.
+        limit_mb: usize,
+        /// DataFusion's message.
+        reason: String,
+    },
+    /// `[query] max_concurrent` queries ran for all of `[query] queue_ms`: try again shortly.
+    #[error("{0} queries are running ([query] max_concurrent); try again shortly")]
+    Busy(usize),
     /// The query engine could not be set up over the lake.
     #[error("the query engine could not be set up (this is a bug): {0}")]
     Setup(String),
@@ -52,6 +64,8 @@ impl Blamed for QueryError {
     fn blame(&self) -> Blame {
         match self {
             QueryError::NotReadOnly(_) | QueryError::Invalid(_) | QueryError::Timeout(_) => Blame::User,
+            QueryError::Busy(_) => Blame::External,
+            QueryError::ResourcesExhausted { .. } => Blame::User,
             QueryError::Execution { blame, .. } => *blame,
             QueryError::Setup(_) => Blame::Bug,
             QueryError::Lake(e) => e.blame(),
@@ -61,6 +75,7 @@ impl Blamed for QueryError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             QueryError::Lake(e) => e.retry_after(),
+            QueryError::Busy(_) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -94,6 +109,8 @@ pub struct QueryResult {
 pub struct QueryEngine {
     ctx: SessionContext,
     limits: QueryConfig,
+    /// One permit per query running (`[query] max_concurrent`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -137,7 +154,22 @@ impl QueryEngine {
         }
         let changes = crate::changes_table::ChangesTable::new(lake.clone());
         ctx.register_table(crate::changes_table::CHANGES, Arc::new(changes)).map_err(|e| QueryError::Setup(e.to_string()))?;
-        Ok(QueryEngine { ctx, limits })
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1)));
+        Ok(QueryEngine { ctx, limits, slots })
+    }
+
+    /// A session state for one query: the engine's tables and object stores, with a memory
+    /// pool of `[query] memory_limit_mb` of its own (operators that can spill do, to the OS
+    /// temporary directory; the others fail the query with `resources_exhausted`).
+    fn query_state(&self) -> Result<datafusion::execution::SessionState, QueryError> {
+        let shared = self.ctx.runtime_env();
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(shared.object_store_registry.clone())
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .with_memory_limit(self.limits.memory_limit_mb << 20, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
+        Ok(datafusion::execution::SessionStateBuilder::new_from_existing(self.ctx.state()).with_runtime_env(runtime).build())
     }
 
     /// The limits in force.
@@ -167,9 +199,15 @@ impl QueryEngine {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let mut sent = 0usize;
         let mut truncated = false;
+        let queue = Duration::from_millis(self.limits.queue_ms);
+        let _slot = match tokio::time::timeout(queue, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(QueryError::Busy(self.limits.max_concurrent)),
+        };
         let work = async {
-            // One read of the lake for the whole query, whatever tables it scans.
-            let mut state = self.ctx.state();
+            // One read of the lake for the whole query, whatever tables it scans, and a memory
+            // pool of its own.
+            let mut state = self.query_state()?;
             state.config_mut().set_extension(Arc::new(QuerySnapshot::default()));
             let plan = state.create_logical_plan(sql).await.map_err(classify)?;
             options.verify_plan(&plan).map_err(classify)?;
@@ -203,7 +241,11 @@ impl QueryEngine {
         };
         let schema = tokio::time::timeout(Duration::from_millis(self.limits.timeout_ms), work)
             .await
-            .map_err(|_| QueryError::Timeout(self.limits.timeout_ms))??;
+            .map_err(|_| QueryError::Timeout(self.limits.timeout_ms))?
+            .map_err(|e| match e {
+                QueryError::Execution { reason, .. } if reason.contains("Resources exhausted") => QueryError::ResourcesExhausted { limit_mb: self.limits.memory_limit_mb, reason },
+                e => e,
+            })?;
         Ok((schema, sent, truncated))
     }
 }

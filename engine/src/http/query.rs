@@ -70,6 +70,8 @@ impl From<QueryError> for ApiError {
             QueryError::NotReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", e.to_string()),
             QueryError::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()),
             QueryError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+            QueryError::ResourcesExhausted { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "resources_exhausted", e.to_string()),
+            QueryError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()).retry_after(std::time::Duration::from_secs(1)),
             QueryError::Execution { .. } | QueryError::Setup(_) | QueryError::Lake(_) => ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
         }
     }

@@ -52,11 +52,20 @@ pub struct QueryConfig {
     /// queries also read the rows the lake writer holds and has not committed, so a row is
     /// visible within a second of arriving; `false`: committed files only.
     pub fresh: bool,
+    /// Memory one query may hold (MiB): past it, operators that can spill to disk do, and the
+    /// others end the query with a `resources_exhausted` error.
+    pub memory_limit_mb: usize,
+    /// Queries running at once in one process; so the process's queries hold at most
+    /// `max_concurrent × memory_limit_mb`.
+    pub max_concurrent: usize,
+    /// How long a query waits for a slot when `max_concurrent` run (ms); then it is refused
+    /// (HTTP 429 with `Retry-After`).
+    pub queue_ms: u64,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { timeout_ms: 30_000, max_rows: 100_000, fresh: true }
+        QueryConfig { timeout_ms: 30_000, max_rows: 100_000, fresh: true, memory_limit_mb: 512, max_concurrent: 4, queue_ms: 2_000 }
     }
 }
 
@@ -67,6 +76,12 @@ impl QueryConfig {
         }
         if self.max_rows == 0 {
             out.push(Problem::new("query.max_rows", "must be at least 1"));
+        }
+        if self.memory_limit_mb < 16 {
+            out.push(Problem::new("query.memory_limit_mb", "must be at least 16"));
+        }
+        if self.max_concurrent == 0 {
+            out.push(Problem::new("query.max_concurrent", "must be at least 1"));
         }
     }
 }
