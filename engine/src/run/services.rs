@@ -121,11 +121,7 @@ impl Services {
         let readable = options.http.is_some() && config.query.fresh;
         let (sink, writer, unwritten) = LakeWriter::start_spooled(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), readable, spool, runtime.handle());
         if plan.checkpointed {
-            let committed = sink.committed_checkpoints();
-            let latest: CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
-            for k in feeds.iter_mut().filter_map(|f| f.kafka.as_mut()) {
-                Arc::make_mut(k).committed = Some(latest.clone());
-            }
+            acknowledge_after_commits(&sink, &mut feeds);
         }
         let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
         let edge_sync = EdgeSync::start(&lake, &config.lake, runtime.handle()).context("[lake.sync]")?;
@@ -279,6 +275,15 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec
 }
 
 /// Where a checkpointed run starts: the lake's last checkpoint, checked against the topics.
+/// Kafka feeds acknowledge their input upstream once the lake commit that covers it is in.
+fn acknowledge_after_commits(sink: &LakeSink, feeds: &mut [FeedSpec]) {
+    let committed = sink.committed_checkpoints();
+    let latest: CommittedCheckpoint = Arc::new(move || committed.borrow().clone());
+    for k in feeds.iter_mut().filter_map(|f| f.kafka.as_mut()) {
+        Arc::make_mut(k).committed = Some(latest.clone());
+    }
+}
+
 /// Where a checkpointed run resumes: the spool's newest checkpoint (commits not shipped yet
 /// are newer than the lake's), else the lake's.
 fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<serde_json::Value>, feeds: &[FeedSpec]) -> anyhow::Result<Resume> {
