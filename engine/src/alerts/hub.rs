@@ -31,6 +31,14 @@ pub enum HubError {
         /// Where it went, when known.
         hint: Option<String>,
     },
+    /// `[alerts] max_stream_clients` clients stream already.
+    ///
+    /// Blame: external (load); another client may go.
+    #[error("{max} clients stream alerts already ([alerts] max_stream_clients); try again later")]
+    TooManyClients {
+        /// The limit.
+        max: usize,
+    },
     /// The change is not allowed in the alert's state (acknowledging a resolved alert, …).
     ///
     /// Blame: user — the same request fails again.
@@ -68,7 +76,7 @@ impl Blamed for HubError {
         match self {
             HubError::NotFound { .. } | HubError::Conflict { .. } => Blame::User,
             HubError::Inconsistent { .. } => Blame::Bug,
-            HubError::Stopped => Blame::External,
+            HubError::Stopped | HubError::TooManyClients { .. } => Blame::External,
             HubError::Lake(e) => e.blame(),
         }
     }
@@ -76,6 +84,7 @@ impl Blamed for HubError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             HubError::Lake(e) => e.retry_after(),
+            HubError::TooManyClients { .. } => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
@@ -99,7 +108,7 @@ enum Command {
     Get(String, oneshot::Sender<Result<AlertView, HubError>>),
     Acknowledge { id: String, by: String, note: Option<String>, reply: oneshot::Sender<Result<AlertView, HubError>> },
     Resolve { id: String, by: String, note: Option<String>, reply: oneshot::Sender<Result<AlertView, HubError>> },
-    Subscribe(oneshot::Sender<broadcast::Receiver<Arc<HubEvent>>>),
+    Subscribe(oneshot::Sender<Result<broadcast::Receiver<Arc<HubEvent>>, HubError>>),
     Counters(oneshot::Sender<HubCounters>),
 }
 
@@ -180,7 +189,7 @@ impl AlertHubHandle {
     /// Every change from now on (alerts raised after this returns are seen). The channel closes
     /// when the hub finishes.
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<Arc<HubEvent>>, HubError> {
-        self.ask(Command::Subscribe).await
+        self.ask(Command::Subscribe).await?
     }
 
     /// What the hub did so far.
@@ -236,10 +245,11 @@ impl AlertHub {
         let book = Book::new(config.lifecycle.clone());
         let retain = config.lifecycle.retain_resolved_ms;
         let flush_timeout = Duration::from_millis(config.lifecycle.flush_timeout_ms);
+        let max_stream_clients = config.max_stream_clients.max(1);
         let task = runtime.spawn(async move {
             let (events, _) = broadcast::channel(SSE_BUFFER);
             let held = checkpointed.then(Vec::new);
-            let state = HubState { book, outlets, lake, events, clock: Clock::start(), rows: 0, lake_down: false, held };
+            let state = HubState { book, outlets, lake, events, clock: Clock::start(), rows: 0, lake_down: false, max_stream_clients, held };
             state.run(rx, retain, flush_timeout).await
         });
         (AlertHubHandle { tx: tx.clone() }, AlertHubTask { tx, task })
@@ -276,6 +286,8 @@ struct HubState {
     clock: Clock,
     rows: u64,
     lake_down: bool,
+    /// `[alerts] max_stream_clients`.
+    max_stream_clients: usize,
     /// Checkpointed runs: `alerts` rows of raises, with their dataflow time, until a checkpoint
     /// passes it.
     held: Option<Vec<(u64, itscam_types::analytics::AlertRow)>>,
@@ -364,7 +376,8 @@ impl HubState {
                 let _ = reply.send(result);
             }
             Command::Subscribe(reply) => {
-                let _ = reply.send(self.events.subscribe());
+                let full = self.events.receiver_count() >= self.max_stream_clients;
+                let _ = reply.send(if full { Err(HubError::TooManyClients { max: self.max_stream_clients }) } else { Ok(self.events.subscribe()) });
             }
             Command::Counters(reply) => {
                 let _ = reply.send(self.book.counters());

@@ -35,6 +35,7 @@ impl From<HubError> for ApiError {
             HubError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             HubError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            HubError::TooManyClients { .. } => return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()).retry_after(Duration::from_secs(5)),
             HubError::Lake(_) | HubError::Inconsistent { .. } => return ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
         };
         ApiError::new(status, kind, e.to_string())

@@ -279,6 +279,29 @@ async fn sse_clients_receive_alerts_and_escalations_over_a_socket() {
     writer.finish().await.unwrap();
 }
 
+/// `[alerts] max_stream_clients` streams at once; one more is answered 429 `busy` with
+/// `Retry-After`, and the streams already open go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_client_past_the_limit_is_answered_429() {
+    let config = AlertsConfig { max_stream_clients: 1, ..AlertsConfig::default() };
+    let Running { lake, hub, task, writer, .. } = start("alerts-sse-limit", &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::open(&lake, QueryConfig::default()).await.unwrap().with_alerts(hub.clone());
+    let server = tokio::spawn(axum::serve(listener, app(state)).into_future());
+    let mut first = SseClient::connect(addr, "/api/v1/alerts/stream").await;
+    let (status, body) = tokio::task::spawn_blocking(move || http(&addr.to_string(), "GET", "/api/v1/alerts/stream", "")).await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"busy\"") && body.contains("max_stream_clients"), "{body}");
+    let high = Alert::from_violation(&violation("speed-1", 2, 0, Severity::High, true), 0);
+    hub.raise(high.clone());
+    let (event, data) = tokio::time::timeout(Duration::from_secs(30), first.next_event()).await.expect("the open stream goes on");
+    assert_eq!((event.as_str(), data["alert_id"].as_str()), ("alert", Some(high.alert_id.as_str())));
+    task.finish().await.unwrap();
+    server.abort();
+    writer.finish().await.unwrap();
+}
+
 /// What the webhook receiver saw of one request.
 struct Seen {
     attempt: u32,

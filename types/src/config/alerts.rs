@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// `[alerts]`: alerts from violations and anomalies. Without `[alerts.kafka]` they still reach
 /// the `alerts` table, SSE and webhooks.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AlertsConfig {
     /// `[alerts.kafka]`: publish to Kafka (needs `[kafka]`).
@@ -20,6 +20,14 @@ pub struct AlertsConfig {
     pub lifecycle: LifecycleConfig,
     /// `[[alerts.webhook]]`: HTTP endpoints that receive alerts (signed JSON POSTs, retried).
     pub webhook: Vec<WebhookConfig>,
+    /// Clients of `GET /api/v1/alerts/stream` (SSE) at once; one more is answered 429.
+    pub max_stream_clients: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig { kafka: None, outbox: OutboxConfig::default(), lifecycle: LifecycleConfig::default(), webhook: Vec::new(), max_stream_clients: 64 }
+    }
 }
 
 impl AlertsConfig {
@@ -31,6 +39,9 @@ impl AlertsConfig {
             k.check("alerts.kafka", out);
         }
         self.outbox.check("alerts.outbox", out);
+        if self.max_stream_clients == 0 {
+            out.push(Problem::new("alerts.max_stream_clients", "must be at least 1"));
+        }
         self.lifecycle.check("alerts.lifecycle", out);
         for (i, w) in self.webhook.iter().enumerate() {
             w.check(&format!("alerts.webhook[{i}]"), out);
