@@ -12,6 +12,7 @@ mod batch;
 mod commit_log;
 mod concat;
 mod control_log;
+mod dir_lock;
 mod error;
 mod lake;
 mod maintenance;

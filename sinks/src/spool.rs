@@ -22,12 +22,13 @@
 //! (`replayed == false`), and dropped when its sources replay them from the last checkpoint.
 
 use crate::commit_log::FileEntry;
+use crate::dir_lock::{LockError, lock_dir};
 use crate::error::SinkError;
 use itscam_types::config::SpoolConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -112,13 +113,11 @@ impl Spool {
         let dir = PathBuf::from(&config.dir);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let dir = dir.canonicalize().map_err(io(&dir))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(SinkError::SpoolLocked { dir: dir.display().to_string() }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-        }
+        let lock = match lock_dir(&dir) {
+            Ok(lock) => lock,
+            Err(LockError::Held) => return Err(SinkError::SpoolLocked { dir: dir.display().to_string() }),
+            Err(LockError::Io(path, e)) => return Err(io(&path)(e)),
+        };
         let path = dir.join(MANIFEST);
         let mut manifest: Manifest = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SinkError::Spool { path: path.display().to_string(), reason: format!("damaged manifest: {e}") })?,

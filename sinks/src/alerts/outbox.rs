@@ -15,6 +15,7 @@
 //! At open, a torn last line (a crash during an append) is cut off; a damaged line elsewhere is
 //! reported with its file and line and skipped; everything valid around it is kept.
 
+use crate::dir_lock::{LockError, lock_dir};
 use crate::alerts::AlertStream;
 use itscam_types::analytics::Alert;
 use itscam_types::{Blame, Blamed};
@@ -208,13 +209,11 @@ impl Outbox {
     pub fn open(dir: impl Into<PathBuf>, segment_bytes: u64) -> Result<(Outbox, Recovery), OutboxError> {
         let dir: PathBuf = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(OutboxError::Locked { dir: dir.display().to_string() }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
-        }
+        let lock = match lock_dir(&dir) {
+            Ok(lock) => lock,
+            Err(LockError::Held) => return Err(OutboxError::Locked { dir: dir.display().to_string() }),
+            Err(LockError::Io(path, e)) => return Err(io_err(&path)(e)),
+        };
         let delivered_through = read_cursor(&dir.join("cursor"))?;
 
         let mut segments: Vec<u64> = Vec::new();
