@@ -550,7 +550,11 @@ impl WriterState {
             return Ok(false);
         }
         let spool = s.spool.as_mut().expect("spooling has a spool");
+        let carries = checkpoint.is_some();
         spool.seal(&self.run_id, self.policy == CommitPolicy::AtCheckpoints, checkpoint)?;
+        if carries {
+            tracing::debug!("a commit carrying a checkpoint waits in the spool");
+        }
         ledger.show_spool(&s);
         ledger.work.notify_one();
         Ok(true)

@@ -423,24 +423,16 @@ fn a_kafka_run_killed_while_s3_is_away_resumes_from_its_spool_and_loses_and_repe
     let text = std::fs::read_to_string(dir.join(&spooled)).unwrap().replace(&s3.env["endpoint"], &format!("http://{}", proxy.addr));
     std::fs::write(dir.join(&spooled), text + "\n[lake.spool]\ndir = \"spool\"\n").unwrap();
 
-    let mut child = itscam_child(&dir, &["run", "--config", &spooled, "--no-progress"], "info");
+    let mut child = itscam_child(&dir, &["run", "--config", &spooled, "--no-progress"], "info,itscam_sinks::writer=debug");
     let lines = StderrLines::of(child.stderr.take().unwrap());
     lines.wait_for("pipeline started");
     proxy.cut();
     lines.wait_for("the lake is unreachable");
-    // Killed once a commit that carries a checkpoint waits in the spool.
-    let manifest = dir.join("spool/manifest.json");
-    let deadline = Instant::now() + CYCLE_DEADLINE;
-    loop {
-        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
-        let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if m["commits"].as_array().is_some_and(|c| c.iter().any(|c| c["sealed"] == true && !c["checkpoint"].is_null())) {
-            break;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before a checkpoint was spooled");
-        assert!(Instant::now() < deadline, "no checkpoint spooled within {CYCLE_DEADLINE:?}: {text}");
-        std::thread::sleep(POLL);
-    }
+    // Killed once a commit that carries a checkpoint waits in the spool (written and synced
+    // before the writer says so).
+    lines.wait_for("a commit carrying a checkpoint waits in the spool");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("spool/manifest.json")).unwrap()).unwrap();
+    assert!(manifest["commits"].as_array().unwrap().iter().any(|c| c["sealed"] == true && !c["checkpoint"].is_null()), "{manifest}");
     child.kill().unwrap();
     child.wait().unwrap();
     proxy.restore();
