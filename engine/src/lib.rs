@@ -5,6 +5,8 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod audit;
+pub mod auth;
 pub mod changes_table;
 pub mod control;
 pub mod counters;

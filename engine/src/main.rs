@@ -1,9 +1,9 @@
 //! `itscam`: streaming traffic-camera analytics. See `itscam --help` and README.md.
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use itscam_engine::format::{Export, Format};
-use itscam_engine::http::{AppState, app};
+use itscam_engine::http::AppState;
+use itscam_engine::http::serve::{self, ServeOptions};
 use itscam_engine::run::{RunOptions, run, run_keeping_api};
 use itscam_engine::sql::QueryEngine;
 use itscam_sinks::{Lake, Table};
@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+mod users_cmd;
 
 // mimalloc: rows are allocated on workers and freed on the writer's threads; glibc's malloc
 // spent ~10 % of the spine benchmark consolidating across arenas.
@@ -46,6 +48,9 @@ enum Command {
         /// Serve the HTTP API while the pipeline runs (adds GET /api/v1/cameras: live camera health).
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
+        /// Serve the API beyond loopback with [auth] enabled = false (anyone reaching it is an admin).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Check a pipeline config: list every problem with its location; exit 1 if there is any.
     Check {
@@ -101,6 +106,21 @@ enum Command {
         /// Cut results at this many rows.
         #[arg(long)]
         max_rows: Option<usize>,
+        /// Listen beyond loopback with [auth] enabled = false (anyone reaching it is an admin).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Users, API keys and second factors of the HTTP API ([auth], README "Security"); kept in
+    /// the lake, so every `serve` of the lake knows them.
+    Users {
+        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        #[arg(long, env = "ITSCAM_LAKE", global = true)]
+        lake: Option<String>,
+        /// Take the lake and [auth] from this pipeline config.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: users_cmd::UsersAction,
     },
     /// Maintain the lake: compaction, retention, deletion of unreferenced files, and the list of
     /// committed files for other readers (README "Lake on S3/MinIO").
@@ -257,7 +277,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Run { config, workers, no_progress, write_detections, http } => {
+        Command::Run { config, workers, no_progress, write_detections, http, insecure } => {
             let config = match &config {
                 Some(path) => load(path)?,
                 None => PipelineConfig::from_toml(DEFAULT_CONFIG).map_err(|problems| {
@@ -268,7 +288,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             let on_signal = stop.clone();
             ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
-            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http, cameras_at_runtime: false }, stop)?;
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http, cameras_at_runtime: false, insecure }, stop)?;
             print!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
@@ -291,7 +311,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lake { action } => lake_command(action),
-        Command::Serve { lake, config, listen, timeout_ms, max_rows } => {
+        Command::Users { lake, config, action } => {
+            let base = optional_config(&config)?;
+            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
+            users_cmd::run(lake, &base.auth, action)
+        }
+        Command::Serve { lake, config, listen, timeout_ms, max_rows, insecure } => {
             let mut base = optional_config(&config)?;
             if let Some(url) = lake {
                 base.lake.url = url;
@@ -299,23 +324,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             base.query = limits(&base.query, timeout_ms, max_rows)?;
             let listen = listen.unwrap_or(base.http.listen.clone());
             if base.camera.is_empty() {
-                serve_lake(&base, &listen)
+                serve_lake(&base, &listen, insecure)
             } else {
-                serve_pipeline(&base, listen)
+                serve_pipeline(&base, listen, insecure)
             }
         }
     }
 }
 
 /// `itscam serve` without cameras: SQL and the lake's alerts until SIGTERM or Ctrl-C.
-fn serve_lake(base: &PipelineConfig, listen: &str) -> anyhow::Result<ExitCode> {
+fn serve_lake(base: &PipelineConfig, listen: &str, insecure: bool) -> anyhow::Result<ExitCode> {
     let lake = Lake::open_with(&base.lake.url, &base.lake.s3)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let options = ServeOptions { http: base.http.clone(), auth: base.auth.clone(), insecure };
     rt.block_on(async move {
-        let state = AppState::open(&lake, base.query.clone()).await?;
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-        eprintln!("itscam serve: http://{} (lake {})", listener.local_addr()?, lake.url());
-        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        let bound = serve::bind(listen, &options).await?;
+        let state = serve::secure(AppState::open(&lake, base.query.clone()).await?, &lake, &options).await?;
+        eprintln!("itscam serve: {}://{} (lake {})", bound.scheme(), bound.local, lake.url());
+        serve::serve(bound, state.clone(), shutdown_signal()).await?;
+        // What the audit trail holds is written before the process exits.
+        state.audit.flush().await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -323,7 +351,7 @@ fn serve_lake(base: &PipelineConfig, listen: &str) -> anyhow::Result<ExitCode> {
 
 /// `itscam serve` with cameras: the pipeline and the API until SIGTERM or Ctrl-C, then the
 /// drain, bounded by `[service] shutdown_grace_ms`.
-fn serve_pipeline(config: &PipelineConfig, listen: String) -> anyhow::Result<ExitCode> {
+fn serve_pipeline(config: &PipelineConfig, listen: String, insecure: bool) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     let (signalled, on_signal) = std::sync::mpsc::channel::<()>();
     let (to_watchdog, watchdog_signal) = std::sync::mpsc::channel::<()>();
@@ -346,7 +374,7 @@ fn serve_pipeline(config: &PipelineConfig, listen: String) -> anyhow::Result<Exi
             std::process::exit(1);
         }
     });
-    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen), cameras_at_runtime: true };
+    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen), cameras_at_runtime: true, insecure };
     let (summary, api) = run_keeping_api(config, &options, stop.clone())?;
     print!("{summary}");
     if !stop.load(Ordering::Relaxed) {

@@ -1,7 +1,12 @@
 //! SQL over the lake with DataFusion: every table registered by name over its committed files
 //! (see `lake_table.rs`) and, in the process that runs the pipeline, the rows its writer holds
 //! too; the `changes` table over the control log (`changes_table.rs`); read-only, with a
-//! timeout and a row limit.
+//! timeout and a row limit; each caller's query limited to the tables of their role and the
+//! rows of their cameras ([`Scope`]).
+
+mod scope;
+
+pub use scope::Scope;
 
 use crate::lake_table::{CommittedTable, LakeView, QuerySnapshot};
 use arrow::datatypes::SchemaRef;
@@ -52,6 +57,9 @@ pub enum QueryError {
     /// `[query] max_concurrent` queries ran for all of `[query] queue_ms`: try again shortly.
     #[error("{0} queries are running ([query] max_concurrent); try again shortly")]
     Busy(usize),
+    /// The caller's role or camera scope does not cover a table the query reads.
+    #[error("not permitted: {0}")]
+    Forbidden(String),
     /// The query engine could not be set up over the lake.
     #[error("the query engine could not be set up (this is a bug): {0}")]
     Setup(String),
@@ -63,7 +71,7 @@ pub enum QueryError {
 impl Blamed for QueryError {
     fn blame(&self) -> Blame {
         match self {
-            QueryError::NotReadOnly(_) | QueryError::Invalid(_) | QueryError::Timeout(_) => Blame::User,
+            QueryError::NotReadOnly(_) | QueryError::Invalid(_) | QueryError::Timeout(_) | QueryError::Forbidden(_) => Blame::User,
             QueryError::Busy(_) => Blame::External,
             QueryError::ResourcesExhausted { .. } => Blame::User,
             QueryError::Execution { blame, .. } => *blame,
@@ -154,6 +162,8 @@ impl QueryEngine {
         }
         let changes = crate::changes_table::ChangesTable::new(lake.clone());
         ctx.register_table(crate::changes_table::CHANGES, Arc::new(changes)).map_err(|e| QueryError::Setup(e.to_string()))?;
+        let audit = crate::audit::AuditTable::new(lake.clone(), crate::audit::Audit::default());
+        ctx.register_table(crate::audit::AUDIT, Arc::new(audit)).map_err(|e| QueryError::Setup(e.to_string()))?;
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1)));
         Ok(QueryEngine { ctx, limits, slots })
     }
@@ -172,6 +182,15 @@ impl QueryEngine {
         Ok(datafusion::execution::SessionStateBuilder::new_from_existing(self.ctx.state()).with_runtime_env(runtime).build())
     }
 
+    /// The `audit` table also shows the rows `audit` has not written yet (the recorder of the
+    /// process that serves).
+    pub fn with_audit(self, lake: &Lake, audit: crate::audit::Audit) -> Result<Self, QueryError> {
+        let setup = |e: DataFusionError| QueryError::Setup(e.to_string());
+        self.ctx.deregister_table(crate::audit::AUDIT).map_err(setup)?;
+        self.ctx.register_table(crate::audit::AUDIT, Arc::new(crate::audit::AuditTable::new(lake.clone(), audit))).map_err(setup)?;
+        Ok(self)
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &QueryConfig {
         &self.limits
@@ -180,9 +199,14 @@ impl QueryEngine {
     /// Runs one read-only statement; the result is cut at `[query].max_rows` (what the HTTP API
     /// answers).
     pub async fn run(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        self.run_as(sql, &Scope::all()).await
+    }
+
+    /// [`QueryEngine::run`] for a caller limited by `scope`.
+    pub async fn run_as(&self, sql: &str, scope: &Scope) -> Result<QueryResult, QueryError> {
         let max_rows = self.limits.max_rows;
         let mut batches = Vec::new();
-        let (schema, total, truncated) = self.export(sql, Some(max_rows), |b| {
+        let (schema, total, truncated) = self.export_as(sql, Some(max_rows), scope, |b| {
             batches.push(b);
             Ok(())
         })
@@ -195,7 +219,12 @@ impl QueryEngine {
     /// (what `itscam query` does unless `--max-rows` is given), `Some(n)` the first `n`.
     /// Returns the schema, the rows handed over and whether rows were left out. `out` failing
     /// (e.g. a closed pipe) stops the query with that error as [`QueryError::Execution`].
-    pub async fn export(&self, sql: &str, max_rows: Option<usize>, mut out: impl FnMut(RecordBatch) -> anyhow::Result<()>) -> Result<(SchemaRef, usize, bool), QueryError> {
+    pub async fn export(&self, sql: &str, max_rows: Option<usize>, out: impl FnMut(RecordBatch) -> anyhow::Result<()>) -> Result<(SchemaRef, usize, bool), QueryError> {
+        self.export_as(sql, max_rows, &Scope::all(), out).await
+    }
+
+    /// [`QueryEngine::export`] for a caller limited by `scope`.
+    pub async fn export_as(&self, sql: &str, max_rows: Option<usize>, scope: &Scope, mut out: impl FnMut(RecordBatch) -> anyhow::Result<()>) -> Result<(SchemaRef, usize, bool), QueryError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let mut sent = 0usize;
         let mut truncated = false;
@@ -211,6 +240,7 @@ impl QueryEngine {
             state.config_mut().set_extension(Arc::new(QuerySnapshot::default()));
             let plan = state.create_logical_plan(sql).await.map_err(classify)?;
             options.verify_plan(&plan).map_err(classify)?;
+            let plan = scope.apply(plan).map_err(QueryError::Forbidden)?;
             let df = DataFrame::new(state, plan);
             // EXPLAIN [ANALYZE] must stay the root of its plan (DataFusion refuses a limit above
             // it); its answer is one row per plan node anyway.

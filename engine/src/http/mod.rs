@@ -5,23 +5,30 @@
 //! socket.
 
 pub mod alerts;
+pub mod auth;
 pub mod cameras;
 mod error;
+mod guard;
 pub mod health;
 pub mod metrics;
+pub mod permissions;
 pub mod push;
 pub mod query;
 pub mod rules;
+pub mod serve;
+pub mod tls;
+pub mod users;
 
 pub use error::ApiError;
 pub(crate) use error::bad_request;
 
 use crate::alerts::AlertHubHandle;
+use crate::audit::Audit;
+use crate::auth::Auth;
 use crate::live::Live;
 use crate::sql::{QueryEngine, QueryError};
-use anyhow::Context;
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use std::sync::Arc;
 
 /// Media type of an Arrow IPC stream.
@@ -37,12 +44,41 @@ pub struct AppState {
     /// The running pipeline's handles ([`Live::default`] under `itscam serve`: the alert
     /// endpoints then read the lake's `alerts` table, and changes answer 503 `no_pipeline`).
     pub live: Arc<Live>,
+    /// Who the callers are ([`Auth::off`] unless `[auth] enabled`).
+    pub auth: Auth,
+    /// The audit trail.
+    pub audit: Audit,
+    /// `[http] max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `[http] cors_origins`.
+    pub cors_origins: Arc<[String]>,
 }
 
 impl AppState {
     /// SQL over `lake`, no pipeline (what `itscam serve` runs).
     pub async fn open(lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig) -> Result<AppState, QueryError> {
-        Ok(AppState { engine: QueryEngine::open(lake, limits).await?, lake_url: lake.url().into(), live: Arc::default() })
+        Ok(AppState::new(QueryEngine::open(lake, limits).await?, lake))
+    }
+
+    /// `engine` over `lake`: no pipeline, auth off, an audit trail kept in memory only.
+    pub fn new(engine: QueryEngine, lake: &itscam_sinks::Lake) -> AppState {
+        AppState {
+            engine,
+            lake_url: lake.url().into(),
+            live: Arc::default(),
+            auth: Auth::off(),
+            audit: Audit::default(),
+            max_body_bytes: itscam_types::config::HttpConfig::default().max_body_bytes,
+            cors_origins: Arc::new([]),
+        }
+    }
+
+    /// With these identities and this audit trail (its rows readable in the `audit` table).
+    pub fn with_security(mut self, lake: &itscam_sinks::Lake, auth: Auth, audit: Audit) -> Result<AppState, QueryError> {
+        self.engine = self.engine.with_audit(lake, audit.clone())?;
+        self.auth = auth;
+        self.audit = audit;
+        Ok(self)
     }
 
     /// With a running pipeline's handles.
@@ -85,18 +121,49 @@ pub fn app(state: AppState) -> Router {
         .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/rules", get(rules::list))
         .route("/rules/{id}", get(rules::get_one).put(rules::put).delete(rules::delete))
-        .route("/zones", get(rules::zones));
+        .route("/zones", get(rules::zones))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/totp", post(auth::totp))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{name}", get(users::get_one).patch(users::change))
+        .route("/users/{name}/keys", post(users::add_key))
+        .route("/users/{name}/keys/{id}", delete(users::revoke_key));
     let moved = UNVERSIONED.iter().fold(Router::new(), |r, path| r.route(path, any(to_v1)));
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .nest(API_V1, v1)
         .merge(moved)
-        .with_state(state)
+        // After every route: each one is guarded (permission table, credentials, rate, audit).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes));
+    let router = match cors(&state.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// CORS for the configured origins (`[http] cors_origins`); none: no CORS headers at all.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static("x-api-key")]),
+    )
 }
 
 /// The paths served before the API was versioned; each now redirects to [`API_V1`] + path.
-const UNVERSIONED: [&str; 12] = [
+pub(crate) const UNVERSIONED: [&str; 12] = [
     "/openapi.json",
     "/cameras",
     "/query",
@@ -119,20 +186,24 @@ async fn to_v1(uri: axum::http::Uri) -> axum::response::Redirect {
 
 /// Starts the API on `runtime` for the duration of a run (`itscam run --http ADDR`, `itscam serve
 /// --config FILE`).
-/// With `unwritten`, queries also read what the pipeline's lake writer holds.
-pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, limits: itscam_types::config::QueryConfig, unwritten: Option<itscam_sinks::UnwrittenRows>, live: Live) -> anyhow::Result<()> {
-    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
-    let engine = match unwritten {
-        Some(unwritten) => runtime.block_on(QueryEngine::open_fresh(lake, limits, unwritten))?,
-        None => runtime.block_on(QueryEngine::open(lake, limits))?,
-    };
-    let state = AppState { engine, lake_url: lake.url().into(), live: Arc::new(live) };
-    eprintln!("itscam: HTTP API on http://{} (lake {})", listener.local_addr()?, lake.url());
+/// With `unwritten`, queries also read what the pipeline's lake writer holds. Returns the API's
+/// audit trail (flush it when the run ends).
+pub fn serve_in_background(runtime: &tokio::runtime::Handle, addr: &str, lake: &itscam_sinks::Lake, config: &itscam_types::config::PipelineConfig, options: &serve::ServeOptions, unwritten: Option<itscam_sinks::UnwrittenRows>, live: Live) -> anyhow::Result<Audit> {
+    let limits = config.query.clone();
+    let bound = runtime.block_on(serve::bind(addr, options))?;
+    let state = runtime.block_on(async {
+        let engine = match unwritten {
+            Some(unwritten) => QueryEngine::open_fresh(lake, limits, unwritten).await?,
+            None => QueryEngine::open(lake, limits).await?,
+        };
+        serve::secure(AppState::new(engine, lake).with_live(live), lake, options).await
+    })?;
+    eprintln!("itscam: HTTP API on {}://{} (lake {})", bound.scheme(), bound.local, lake.url());
+    let audit = state.audit.clone();
     runtime.spawn(async move {
-        // The peer's address is who makes a change (no identities yet).
-        if let Err(e) = axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
+        if let Err(e) = serve::serve(bound, state, std::future::pending()).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
     });
-    Ok(())
+    Ok(audit)
 }

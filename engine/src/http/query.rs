@@ -3,8 +3,10 @@
 
 use super::{ARROW_STREAM, ApiError, AppState, bad_request};
 use crate::format::json_rows;
-use crate::sql::QueryError;
-use axum::Json;
+use crate::audit::AuditNote;
+use crate::auth::Identity;
+use crate::sql::{QueryError, Scope};
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,7 +16,16 @@ use serde_json::json;
 /// `POST /api/v1/query`: body `{"sql": "..."}` (JSON) or the SQL text itself (any other content type).
 /// With a fresh engine (`[query] fresh` in the pipeline's process) it also reads the writer's rows.
 /// `Accept: application/vnd.apache.arrow.stream` returns an Arrow IPC stream, otherwise JSON.
-pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn query(State(state): State<AppState>, me: Option<Extension<Identity>>, headers: HeaderMap, body: Bytes) -> Response {
+    let me = me.map_or_else(Identity::open, |Extension(me)| me);
+    let mut note = AuditNote::default();
+    let mut response = answer(&state, &me, &headers, &body, &mut note).await.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(note);
+    response
+}
+
+/// The answer of a query; `note` gets the statement and the rows for the audit row.
+async fn answer(state: &AppState, me: &Identity, headers: &HeaderMap, body: &Bytes, note: &mut AuditNote) -> Result<Response, ApiError> {
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     let sql = if is_json {
         #[derive(serde::Deserialize)]
@@ -29,7 +40,11 @@ pub(super) async fn query(State(state): State<AppState>, headers: HeaderMap, bod
     if sql.trim().is_empty() {
         return Err(bad_request("empty query"));
     }
-    let result = state.engine.run(&sql).await?;
+    note.statement_hash = Some(crate::auth::secrets::sha256_hex(sql.as_bytes()));
+    note.detail = Some(sql.clone());
+    let scope = Scope { role: me.role, cameras: me.cameras.clone() };
+    let result = state.engine.run_as(&sql, &scope).await?;
+    note.rows = Some(result.row_count as u64);
     let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM));
     let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", format!("encoding the result failed (this is a bug): {e}"));
     if wants_arrow {
@@ -68,6 +83,7 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match &e {
             QueryError::NotReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", e.to_string()),
+            QueryError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
             QueryError::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()),
             QueryError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
             QueryError::ResourcesExhausted { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "resources_exhausted", e.to_string()),

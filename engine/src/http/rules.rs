@@ -17,8 +17,8 @@ use itscam_types::config::RuleConfig;
 use serde_json::json;
 use std::net::SocketAddr;
 
-/// Who makes a change, as far as the API knows: the peer's address, or `anonymous` (no socket,
-/// e.g. tests). There are no identities yet; this is where they will come from.
+/// Who makes a change, as the control log records it: the authenticated user (`ann`,
+/// `ann (key …)`); with auth off, the peer's address, or `anonymous` (no socket, e.g. tests).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Who(pub String);
 
@@ -26,6 +26,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(me) = parts.extensions.get::<crate::auth::Identity>().filter(|me| me.via != crate::auth::Via::Open) {
+            return Ok(Who(me.who()));
+        }
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.to_string());
         Ok(Who(peer.unwrap_or_else(|| "anonymous".to_string())))
     }

@@ -43,6 +43,8 @@ pub struct RunOptions {
     /// the pipeline then runs until it is stopped, even once the config's cameras' input ended.
     /// Not in a checkpointed (Kafka) run.
     pub cameras_at_runtime: bool,
+    /// `--insecure`: serve the API beyond loopback with `[auth] enabled = false`.
+    pub insecure: bool,
 }
 
 /// Runs the pipeline described by `config` until its input ends (or `stop` is set).
@@ -57,7 +59,19 @@ pub fn run(config: &itscam_types::config::PipelineConfig, options: &RunOptions, 
 /// closes the API.
 #[must_use = "dropping it closes the HTTP API"]
 pub struct ServingApi {
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
+    audit: Option<crate::audit::Audit>,
+}
+
+/// The audit rows of the API's last second are written before it closes.
+impl Drop for ServingApi {
+    fn drop(&mut self) {
+        if let Some(audit) = &self.audit
+            && let Err(e) = self.runtime.block_on(audit.flush())
+        {
+            tracing::error!(error = %e, rows = audit.waiting().len(), "audit: the last audit rows could not be written to the lake");
+        }
+    }
 }
 
 impl std::fmt::Debug for ServingApi {
@@ -107,7 +121,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
     let finished = services.finish(shared, stop.load(Ordering::Relaxed))?;
     let late = counters.late.get();
     let frames = (finished.source_frames - finished.source_duplicates) + finished.vision.as_ref().map_or(0, |v| v.inferred);
-    let api = ServingApi { _runtime: finished.runtime };
+    let api = ServingApi { runtime: finished.runtime, audit: finished.audit };
     let summary = RunSummary {
         frames: frames.saturating_sub(late),
         detections: finished.written.rows(Table::Detections),

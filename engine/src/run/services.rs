@@ -65,6 +65,7 @@ pub(super) struct Services {
     progress: Option<Progress>,
     checkpointed: bool,
     runtime_cameras: Option<RuntimeCameras>,
+    audit: Option<crate::audit::Audit>,
 }
 
 /// What the services report once finished.
@@ -73,6 +74,8 @@ pub(super) struct Finished {
     pub runtime: tokio::runtime::Runtime,
     /// The lake's URL.
     pub lake_url: String,
+    /// The API's audit trail (`--http`), flushed when the API closes.
+    pub audit: Option<crate::audit::Audit>,
     /// The alert hub's summary.
     pub alerts: HubSummary,
     /// The Kafka alert producer's, when configured.
@@ -134,6 +137,7 @@ impl Services {
         let vision_report = vision.as_ref().map(|v| v.report_handle());
         let counters = Arc::new(RunCounters::default());
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
+        let mut audit = None;
         if let Some(addr) = &options.http {
             let live = Live {
                 cameras: vision.as_ref().map(|v| v.statuses()).unwrap_or_default(),
@@ -148,10 +152,12 @@ impl Services {
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
             };
-            crate::http::serve_in_background(runtime.handle(), addr, &lake, config.query.clone(), unwritten, live)?;
+            let serving = crate::http::serve::ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure: options.insecure };
+            audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
         }
         let progress = options.progress.then(|| Progress::start(stats));
         Ok(Services {
+            audit,
             runtime,
             lake_url: lake.url().to_string(),
             sink,
@@ -195,7 +201,7 @@ impl Services {
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
         let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
         drop((workers_sink, workers_hub, workers_vision));
-        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, .. } = self;
+        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, .. } = self;
         // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
         // keeps its last checkpoint; the next start replays what came after it.
         let final_checkpoint = (checkpointed && !stopped)
@@ -240,7 +246,7 @@ impl Services {
         let source_frames = feeds.iter().map(|f| f.stats.frames.load(Ordering::Relaxed)).sum();
         let source_duplicates = feeds.iter().map(|f| f.stats.duplicates.load(Ordering::Relaxed)).sum();
         let classes = std::mem::take(&mut *classes.lock().ok().context("a worker panicked")?);
-        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, source_duplicates, classes, sync })
+        Ok(Finished { runtime, lake_url, alerts, kafka, written, vision, source_frames, source_duplicates, classes, sync, audit })
     }
 }
 

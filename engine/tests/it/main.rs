@@ -14,6 +14,7 @@ mod layout;
 mod limits;
 mod lake_s3;
 mod push;
+mod security;
 mod service;
 mod support;
 mod vision;

@@ -192,11 +192,16 @@ impl Served {
 
     /// [`Served::start`] with `ITSCAM_LOG=log` (e.g. `info`, to wait for the lines it writes).
     pub fn start_logging(cwd: &Path, args: &[&str], log: &str) -> Served {
+        Served::start_scheme(cwd, args, log, "http://")
+    }
+
+    /// [`Served::start_logging`] for an API announced as `scheme` (`https://` with TLS).
+    pub fn start_scheme(cwd: &Path, args: &[&str], log: &str, scheme: &str) -> Served {
         let mut child = itscam_child(cwd, &[&["serve"], args].concat(), log);
         let lines = StderrLines::of(child.stderr.take().expect("stderr"));
         let mut served = Served { child, addr: String::new(), lines };
-        let line = served.wait_for("http://");
-        served.addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("address").to_string();
+        let line = served.wait_for(scheme);
+        served.addr = line.split(scheme).nth(1).and_then(|r| r.split_whitespace().next()).expect("address").to_string();
         served
     }
 
@@ -215,6 +220,16 @@ impl Served {
         use std::io::Read;
         self.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
         (self.child.wait().expect("wait"), out)
+    }
+
+    /// [`Served::terminate`], then every stderr line it wrote after the last one waited for.
+    pub fn terminate_with_log(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(tx);
+        let lines = std::mem::replace(&mut self.lines, StderrLines(rx));
+        let (status, out) = self.terminate();
+        // The reader ends at the closed pipe: every line is in.
+        (status, out, lines.0.iter().collect())
     }
 }
 

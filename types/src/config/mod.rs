@@ -6,6 +6,7 @@
 //! collects every unknown key through `serde_ignored` and rejects them all together.
 
 mod alerts;
+mod auth;
 mod analytics;
 mod camera;
 mod input;
@@ -20,6 +21,7 @@ mod spool;
 mod tracker;
 
 pub use alerts::AlertsConfig;
+pub use auth::{AuthConfig, ROLE_NAMES};
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH_LAG_MS, SpeedConfig};
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
@@ -53,6 +55,8 @@ pub struct PipelineConfig {
     pub query: QueryConfig,
     /// `[http]`: the HTTP API.
     pub http: HttpConfig,
+    /// `[auth]`: identities, roles and limits on callers of the HTTP API.
+    pub auth: AuthConfig,
     /// `[service]`: the long-running `itscam serve`.
     pub service: ServiceConfig,
     /// `[model]`: the detector for video cameras.
@@ -126,6 +130,7 @@ impl PipelineConfig {
         self.query.check(&mut out);
         self.input.check(&mut out);
         self.http.check(&mut out);
+        self.auth.check(&mut out);
         self.service.check(&mut out);
         let video = self.camera.iter().any(|c| c.source.family() == SourceFamily::Video);
         self.model.check(video, &mut out);

@@ -92,11 +92,21 @@ impl QueryConfig {
 pub struct HttpConfig {
     /// Listen address.
     pub listen: String,
+    /// PEM certificate chain: with `tls_key`, the API speaks HTTPS only (rustls).
+    pub tls_cert: Option<String>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<String>,
+    /// The largest request body of every route but the push routes (those take
+    /// `[service] push_max_body_bytes`); a larger one is refused with 413.
+    pub max_body_bytes: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty: no CORS headers, so
+    /// browsers refuse cross-origin calls.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into() }
+        HttpConfig { listen: "127.0.0.1:8080".into(), tls_cert: None, tls_key: None, max_body_bytes: 1 << 20, cors_origins: Vec::new() }
     }
 }
 
@@ -104,6 +114,17 @@ impl HttpConfig {
     pub(crate) fn check(&self, out: &mut Vec<Problem>) {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             out.push(Problem::new("http.listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            out.push(Problem::new("http.tls_cert", "tls_cert and tls_key go together"));
+        }
+        if self.max_body_bytes == 0 {
+            out.push(Problem::new("http.max_body_bytes", "must be at least 1"));
+        }
+        for (i, o) in self.cors_origins.iter().enumerate() {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                out.push(Problem::new(format!("http.cors_origins[{i}]"), format!("{o:?} is not an origin like https://dashboard.example.org")));
+            }
         }
     }
 }

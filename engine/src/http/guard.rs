@@ -1,0 +1,131 @@
+//! The guard in front of every route: the permission table ([`super::permissions`]), then the
+//! caller's credentials, rate budget and role; the [`Identity`] it finds goes into the
+//! request's extensions for the handler, and every request that is not a plain read becomes a
+//! row of the `audit` table ([`crate::audit`]).
+//!
+//! Answers: 401 `unauthenticated` (with `WWW-Authenticate: Bearer`) for missing, wrong,
+//! expired or revoked credentials; 403 `forbidden` for a role below the route's; 429 `busy`
+//! with `Retry-After` past the rate limit. Secrets are never logged: credentials are read from
+//! their headers and dropped.
+
+use super::permissions::{Access, access};
+use super::{ApiError, AppState};
+use crate::audit::{AuditNote, AuditRow};
+use crate::auth::{AuthError, Identity};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::Unauthenticated(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            AuthError::MfaRequired(_) => ApiError::new(StatusCode::UNAUTHORIZED, "mfa_required", message),
+            AuthError::Locked { until_ms } => {
+                let wait = until_ms.saturating_sub(itscam_types::time::now_ms());
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", message).retry_after(Duration::from_millis(wait))
+            }
+            AuthError::Throttled { wait_ms } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", message).retry_after(Duration::from_millis(wait_ms)),
+            AuthError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+            AuthError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            AuthError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            AuthError::Off => ApiError::new(StatusCode::NOT_FOUND, "auth_off", message),
+            AuthError::Store(_) => ApiError::blamed(&e, "store", StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+/// The peer's address, or `local` (no socket: tests).
+pub(crate) fn peer(request: &Request) -> String {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |ConnectInfo(a)| a.ip().to_string())
+}
+
+fn credentials(request: &Request) -> (Option<String>, Option<String>) {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let bearer = header(header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(|t| t.trim().to_string());
+    (bearer, header("x-api-key").map(str::to_string))
+}
+
+/// Who the caller is (`None`: a public route, nobody asked) and whether they may call this
+/// route; `Err` is the answer.
+fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Result<Option<Identity>, ApiError> {
+    let needs = access(request.method().as_str(), route)
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} {route} is not in the permission table", request.method())))?;
+    let auth = &state.auth;
+    if needs == Access::Public {
+        auth.rate(address)?;
+        return Ok(None);
+    }
+    let (bearer, key) = credentials(request);
+    let who = auth.authenticate(bearer.as_deref(), key.as_deref())?;
+    let budget = match &who.via {
+        crate::auth::Via::Open => address.to_string(),
+        _ => who.who(),
+    };
+    auth.rate(&budget)?;
+    match needs {
+        Access::Least(role) if who.role < role => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} {route} needs the role {role} or above; {} is {}", request.method(), who.name, who.role))),
+        _ => match camera_of(route, request.uri().path()) {
+            // A camera outside the caller's scope does not exist for them.
+            Some(camera) if !who.sees(&camera) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no camera {camera:?}"))),
+            _ => Ok(Some(who)),
+        },
+    }
+}
+
+/// The camera a route names in its path (`/api/v1/cameras/{id}…`), percent-decoded.
+fn camera_of(route: &str, path: &str) -> Option<String> {
+    let mut route_parts = route.split('/');
+    let mut path_parts = path.split('/');
+    let mut previous = "";
+    loop {
+        let (r, p) = (route_parts.next()?, path_parts.next()?);
+        if r == "{id}" && previous == "cameras" {
+            return Some(percent_encoding_decode(p));
+        }
+        previous = r;
+    }
+}
+
+fn percent_encoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map_or_else(|| s.to_string(), |(_, v)| v.into_owned())
+}
+
+/// The middleware (`route_layer`, so every route has a [`MatchedPath`]).
+pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path().to_string(), |m| m.as_str().to_string());
+    let path = request.uri().path().to_string();
+    let address = peer(&request);
+    let method = request.method().clone();
+    let started = Instant::now();
+    let reads = method == Method::GET || method == Method::HEAD;
+    let who = match admit(&state, &request, &route, &address) {
+        Ok(who) => who,
+        Err(e) => {
+            let response = e.into_response();
+            // Refusals of changes, and every 403, are audited; a 401 on a read is not (noise).
+            if !reads || response.status() == StatusCode::FORBIDDEN {
+                state.audit.record(AuditRow::of_request(None, &address, &method, &path, &response, None, started.elapsed()));
+            }
+            return response;
+        }
+    };
+    if let Some(who) = &who {
+        request.extensions_mut().insert(who.clone());
+    }
+    request.extensions_mut().insert(Peer(address.clone()));
+    let response = next.run(request).await;
+    if !reads {
+        let note = response.extensions().get::<AuditNote>().cloned();
+        state.audit.record(AuditRow::of_request(who.as_ref(), &address, &method, &path, &response, note, started.elapsed()));
+    }
+    response
+}
+
+/// The caller's address (a request extension set by the guard).
+#[derive(Clone, Debug)]
+pub(crate) struct Peer(pub String);

@@ -1,0 +1,131 @@
+//! Users and API keys (admins): `GET|POST /api/v1/users`, `GET|PATCH /api/v1/users/{name}`,
+//! `POST /api/v1/users/{name}/keys` (the key is in this answer only),
+//! `DELETE /api/v1/users/{name}/keys/{id}`. The same changes as `itscam users …`.
+
+use super::{ApiError, AppState, bad_request};
+use crate::audit::AuditNote;
+use crate::auth::directory::{KeyRecord, UserRecord};
+use crate::auth::{Identity, NewUser, UserPatch, parse_role};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+/// A user as the API shows it (no hashes, no secrets).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: &'static str,
+    /// Cameras seen (empty: all).
+    pub cameras: Vec<String>,
+    /// Disabled users cannot log in; their tokens and keys do not work.
+    pub disabled: bool,
+    /// Whether a TOTP second factor is set up.
+    pub totp: bool,
+    /// Their API keys (ids and labels).
+    pub keys: Vec<KeyView>,
+}
+
+/// An API key as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    /// Its id.
+    pub id: String,
+    /// What it is for.
+    pub label: String,
+    /// When it was made (ms).
+    pub created_ms: u64,
+}
+
+fn key_view(k: &KeyRecord) -> KeyView {
+    KeyView { id: k.id.clone(), label: k.label.clone(), created_ms: k.created_ms }
+}
+
+fn view(state: &AppState, u: &UserRecord) -> UserView {
+    let keys = state.auth.keys_of(&u.name).iter().map(key_view).collect();
+    UserView { name: u.name.clone(), role: u.role.name(), cameras: u.cameras.clone(), disabled: u.disabled, totp: u.totp_secret.is_some(), keys }
+}
+
+fn noted(response: impl IntoResponse, detail: &str) -> Response {
+    let mut response = response.into_response();
+    response.extensions_mut().insert(AuditNote { detail: Some(detail.to_string()), ..AuditNote::default() });
+    response
+}
+
+/// `GET /api/v1/users`.
+pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<UserView>> {
+    Json(state.auth.users().iter().map(|u| view(&state, u)).collect())
+}
+
+/// `GET /api/v1/users/{name}`.
+pub(super) async fn get_one(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<UserView>, ApiError> {
+    let user = state.auth.user(&name).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no user {name:?}")))?;
+    Ok(Json(view(&state, &user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUser {
+    name: String,
+    role: String,
+    password: String,
+    #[serde(default)]
+    cameras: Vec<String>,
+}
+
+/// `POST /api/v1/users`: `{"name", "role", "password", "cameras": [...]}` → 201.
+pub(super) async fn add(State(state): State<AppState>, Extension(me): Extension<Identity>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let a: AddUser = serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"name", "role", "password", "cameras": [...]}}: {e}"#)))?;
+    let new = NewUser { name: a.name, role: parse_role(&a.role)?, password: a.password, cameras: a.cameras };
+    let user = state.auth.add_user(&me.who(), new).await?;
+    Ok(noted((StatusCode::CREATED, Json(view(&state, &user))), &user.name))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeUser {
+    role: Option<String>,
+    cameras: Option<Vec<String>>,
+    disabled: Option<bool>,
+    password: Option<String>,
+    #[serde(default)]
+    sign_out: bool,
+}
+
+/// `PATCH /api/v1/users/{name}`: any of `role`, `cameras`, `disabled`, `password`,
+/// `sign_out` (ends every session of the user).
+pub(super) async fn change(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(name): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let c: ChangeUser = serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"role", "cameras", "disabled", "password", "sign_out"}} (any of them): {e}"#)))?;
+    let role = c.role.as_deref().map(parse_role).transpose()?;
+    let patch = UserPatch { role, cameras: c.cameras, disabled: c.disabled, password: c.password, sign_out: c.sign_out };
+    let user = state.auth.change_user(&me.who(), &name, patch).await?;
+    Ok(noted(Json(view(&state, &user)), &name))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AddKey {
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /api/v1/users/{name}/keys`: `{"label": "..."}` → 201 `{"key", "id", "label",
+/// "created_ms"}`; the key is shown this once.
+pub(super) async fn add_key(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(name): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let a: AddKey = if body.is_empty() { AddKey::default() } else { serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"label": "..."}}: {e}"#)))? };
+    let made = state.auth.add_key(&me.who(), &name, &a.label).await?;
+    let body = serde_json::json!({ "key": made.key, "id": made.record.id, "user": name, "label": made.record.label, "created_ms": made.record.created_ms });
+    Ok(noted((StatusCode::CREATED, Json(body)), &format!("{name} key {}", made.record.id)))
+}
+
+/// `DELETE /api/v1/users/{name}/keys/{id}`: the key stops working at once.
+pub(super) async fn revoke_key(State(state): State<AppState>, Extension(me): Extension<Identity>, Path((name, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    if state.auth.key(&id).is_none_or(|k| k.user != name) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("user {name:?} has no API key {id:?}")));
+    }
+    let k = state.auth.revoke_key(&me.who(), &id).await?;
+    Ok(noted(Json(key_view(&k)), &format!("{name} key {id}")))
+}
