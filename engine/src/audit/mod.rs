@@ -3,7 +3,7 @@
 //! from where, what, the outcome, how long — is a row of the `audit` table (admins only).
 //!
 //! Rows are made by the HTTP guard for every request that is not a plain read
-//! (`crate::http::guard`) with what the handler adds ([`AuditNote`]: the SQL text, rows, the
+//! (the HTTP guard) with what the handler adds ([`AuditNote`]: the SQL text, rows, the
 //! login name tried), and by `itscam users …`. [`Audit`] batches them: once a second the rows
 //! waiting become one entry of the lake's audit log (`_itscam/audit/<seq>.json`,
 //! [`itscam_sinks::SideLog::Audit`]); rows not yet written are readable by SQL too. While the

@@ -1,4 +1,4 @@
-//! The `audit` table of SQL (admins only, see `crate::http::permissions`): the rows of the
+//! The `audit` table of SQL (admins only: [`crate::auth::Role::may_read_table`]): the rows of the
 //! lake's audit log, then the rows of this process not yet written. Entries already read are
 //! kept, so a query reads only the entries written since the last one.
 

@@ -4,7 +4,8 @@
 //!
 //! Users, keys and sign-outs are entries of the lake's auth log ([`directory`]), so every
 //! process of a lake — on one machine or many, local or S3 — sees the same users. The roles
-//! ([`Role`]) and the permission of each route are in `crate::http::permissions`.
+//! ([`Role`], with the tables each may read) are here; the permission of each route is in the
+//! HTTP module's permission table.
 
 pub mod directory;
 pub mod guard;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A user's role (README "Security", the permission table in `http::permissions`).
+/// A user's role (README "Security"; the routes' permission table is in the HTTP module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -23,6 +23,17 @@ impl Role {
     /// Its name in config, tokens and answers.
     pub fn name(self) -> &'static str {
         itscam_types::config::ROLE_NAMES[self as usize]
+    }
+
+    /// Whether this role may read `table` with SQL: viewers the aggregates (and alerts, which
+    /// they see over the API anyway), analysts and operators every table but `audit`, admins all.
+    pub fn may_read_table(self, table: &str) -> bool {
+        const AGGREGATES: [&str; 3] = ["traffic_metrics", "anomalies", "alerts"];
+        match table {
+            "audit" => self >= Role::Admin,
+            t if AGGREGATES.contains(&t) => true,
+            _ => self >= Role::Analyst,
+        }
     }
 
     /// The role named `name`.

@@ -1,10 +1,10 @@
 //! Who may call which route: the one permission table ([`PERMISSIONS`]), read by the guard of
-//! every request ([`super::guard`]), rendered into README ("Security") and checked against the
+//! every request (the guard in `guard.rs`), rendered into README ("Security") and checked against the
 //! router by a test that calls every route as every role. A route not in the table answers 403
 //! to everyone: nothing unlisted is reachable.
 //!
-//! Camera scopes come on top: a user limited to some cameras sees only those in every answer,
-//! SQL included (see `crate::sql::scope`).
+//! The tables each role may read with SQL: [`Role::may_read_table`]. Camera scopes come on top:
+//! a user limited to some cameras sees only those, SQL included (`Scope` of the SQL module).
 
 use crate::auth::Role;
 
@@ -33,7 +33,7 @@ const fn p(method: &'static str, path: &'static str, access: Access) -> Permissi
 }
 
 use Access::{Least, Public};
-use Role::{Admin, Analyst, Operator, Viewer};
+use Role::{Admin, Operator, Viewer};
 
 /// Every route of the API and who may call it.
 pub const PERMISSIONS: &[Permission] = &[
@@ -74,17 +74,6 @@ pub const PERMISSIONS: &[Permission] = &[
     p("DELETE", "/api/v1/users/{name}/keys/{id}", Least(Admin)),
 ];
 
-/// The tables a role may read with SQL: viewers the aggregates (and alerts, which they see
-/// over the API anyway), analysts and operators every table but `audit`, admins all.
-pub fn may_read_table(role: Role, table: &str) -> bool {
-    const AGGREGATES: [&str; 3] = ["traffic_metrics", "anomalies", "alerts"];
-    match table {
-        "audit" => role >= Admin,
-        t if AGGREGATES.contains(&t) => true,
-        _ => role >= Analyst,
-    }
-}
-
 /// What `method` on the route `path` needs; `None`: the route is not in the table (refused).
 /// The unversioned paths of earlier releases only redirect to their v1 path, so they are
 /// public (the v1 path asks for credentials).
@@ -112,6 +101,7 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Role::Analyst;
 
     #[test]
     fn each_route_is_listed_once_and_reads_need_no_more_than_changes() {
@@ -121,7 +111,7 @@ mod tests {
         }
         assert_eq!(access("HEAD", "/health"), access("GET", "/health"));
         assert_eq!(access("GET", "/api/v1/nothing"), None);
-        assert!(may_read_table(Viewer, "traffic_metrics") && !may_read_table(Viewer, "detections"));
-        assert!(may_read_table(Analyst, "detections") && !may_read_table(Operator, "audit") && may_read_table(Admin, "audit"));
+        assert!(Viewer.may_read_table("traffic_metrics") && !Viewer.may_read_table("detections"));
+        assert!(Analyst.may_read_table("detections") && !Operator.may_read_table("audit") && Admin.may_read_table("audit"));
     }
 }

@@ -76,6 +76,7 @@ pub(super) async fn tables() -> Json<serde_json::Value> {
         itscam_sinks::Table::ALL.iter().map(|t| json!({ "name": t.name(), "partitioned_by": pruned_by(t), "columns": columns(t.table_schema()) })).collect();
     let unpartitioned: [&str; 0] = [];
     tables.push(json!({ "name": crate::changes_table::CHANGES, "partitioned_by": unpartitioned, "columns": columns(crate::changes_table::changes_schema()) }));
+    tables.push(json!({ "name": crate::audit::AUDIT, "partitioned_by": unpartitioned, "columns": columns(crate::audit::audit_schema()) }));
     Json(json!({ "tables": tables }))
 }
 

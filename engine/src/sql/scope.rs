@@ -1,5 +1,5 @@
 //! What one caller's query may read: the tables of their role
-//! (`crate::http::permissions::may_read_table`) and, for a user limited to some cameras, only
+//! ([`Role::may_read_table`]) and, for a user limited to some cameras, only
 //! those cameras' rows — a filter on `camera_id` added to every scan of the plan (subqueries
 //! included) before it is optimized, so no query text can get around it. A camera-scoped user
 //! cannot read a table without a `camera_id` column (`changes`, `audit`).
@@ -34,7 +34,7 @@ impl Scope {
             if scan.table_name.schema() == Some("information_schema") {
                 return Ok(Transformed::no(node));
             }
-            if !crate::http::permissions::may_read_table(self.role, &name) {
+            if !self.role.may_read_table(&name) {
                 refused = Some(format!("the table {name} is not readable by the role {}", self.role));
                 return Ok(Transformed::no(node));
             }

@@ -79,6 +79,7 @@ async fn query_returns_json_rows_and_arrow_streams() {
     let names: Vec<&str> = body["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     let mut all: Vec<&str> = itscam_sinks::Table::ALL.iter().map(|t| t.name()).collect();
     all.push("changes");
+    all.push("audit");
     assert_eq!(names, all, "the lake's tables, then the control log");
     assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
