@@ -69,6 +69,11 @@ fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Res
     auth.rate(&budget)?;
     match needs {
         Access::Least(role) if who.role < role => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} {route} needs the role {role} or above; {} is {}", request.method(), who.name, who.role))),
+        // Routes that span every camera and cannot be narrowed to some: the process metrics,
+        // the push of lines routed by their camera id, signal states shared by cameras.
+        _ if who.scoped() && UNSCOPABLE.contains(&route) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{route} spans every camera; {} sees only the cameras {}", who.name, who.cameras.join(", "))))
+        }
         _ => match camera_of(route, request.uri().path()) {
             // A camera outside the caller's scope does not exist for them.
             Some(camera) if !who.sees(&camera) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no camera {camera:?}"))),
@@ -76,6 +81,9 @@ fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Res
         },
     }
 }
+
+/// Routes a camera-scoped user may not call whatever their role (README "Security").
+const UNSCOPABLE: [&str; 3] = ["/metrics", "/api/v1/ingest", "/api/v1/signals"];
 
 /// The camera a route names in its path (`/api/v1/cameras/{id}…`), percent-decoded.
 fn camera_of(route: &str, path: &str) -> Option<String> {
