@@ -2,10 +2,12 @@
 //! [`rules`] (rules and zones), [`alerts`], [`metrics`] (Prometheus) and [`health`] (health,
 //! the OpenAPI document). Handlers read the lake through [`QueryEngine`] and a running
 //! pipeline through [`Live`] only. `app(state)` builds the router, so tests drive it without a
-//! socket.
+//! socket. The OpenAPI document is generated from the handlers' `#[utoipa::path]` entries and
+//! types ([`openapi`]): a route is added with its entry ([`routes`]), never without.
 
 pub mod alerts;
 pub mod cameras;
+mod document;
 mod error;
 pub mod health;
 pub mod metrics;
@@ -13,16 +15,20 @@ pub mod push;
 pub mod query;
 pub mod rules;
 
-pub use error::ApiError;
-pub(crate) use error::bad_request;
+pub use document::PUBLIC;
+pub use error::{ApiError, ErrorBody, ErrorKind};
+pub(crate) use error::{bad_request, no_pipeline, no_pipeline_running};
 
 use crate::alerts::AlertHubHandle;
 use crate::live::Live;
 use crate::sql::{QueryEngine, QueryError};
 use anyhow::Context;
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::any;
 use std::sync::Arc;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -61,38 +67,54 @@ impl AppState {
 /// The prefix of every versioned route.
 pub const API_V1: &str = "/api/v1";
 
-/// The router. At the root: `GET /health` and `GET /metrics` (the orchestrator and Prometheus
-/// conventions). Under [`API_V1`]: `GET /openapi.json`, `GET /cameras`, `POST /query`,
-/// `GET /tables`, the alert endpoints (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`,
-/// `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the rule endpoints
-/// (`GET /rules`, `GET|PUT|DELETE /rules/{id}`), `GET /zones`, and pushed detections
-/// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`). The unversioned paths of
-/// earlier releases answer `308 Permanent Redirect` to their v1 path (method and body kept).
+/// The router: [`documented`]'s routes, and the unversioned paths of earlier releases, which
+/// answer `308 Permanent Redirect` to their v1 path (method and body kept).
 pub fn app(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/openapi.json", get(health::openapi))
-        .route("/cameras", get(cameras::list).post(cameras::add))
-        .route("/cameras/{id}", get(cameras::get_one).put(cameras::replace).delete(cameras::remove))
-        .route("/cameras/{id}/detections", post(push::camera))
-        .route("/ingest", post(push::ingest))
-        .route("/signals", post(push::signals))
-        .route("/query", post(query::query))
-        .route("/tables", get(query::tables))
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/stream", get(alerts::stream))
-        .route("/alerts/{id}", get(alerts::get_one))
-        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
-        .route("/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/rules", get(rules::list))
-        .route("/rules/{id}", get(rules::get_one).put(rules::put).delete(rules::delete))
-        .route("/zones", get(rules::zones));
+    let (router, _) = documented().split_for_parts();
     let moved = UNVERSIONED.iter().fold(Router::new(), |r, path| r.route(path, any(to_v1)));
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/metrics", get(metrics::metrics))
-        .nest(API_V1, v1)
-        .merge(moved)
-        .with_state(state)
+    router.merge(moved).with_state(state)
+}
+
+/// Every documented route: at the root `GET /health` and `GET /metrics` (the orchestrator and
+/// Prometheus conventions), the rest under [`API_V1`] ([`routes`]).
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(document::Frame::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(metrics::metrics))
+        .nest(API_V1, routes())
+}
+
+/// The versioned routes, each with its document entry: `GET /openapi.json`, the cameras
+/// (`GET|POST /cameras`, `GET|PUT|DELETE /cameras/{id}`), pushed detections
+/// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`),
+/// `POST /query`, `GET /tables`, the alerts (`GET /alerts`, `GET /alerts/stream`,
+/// `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the
+/// rules (`GET /rules`, `GET|PUT|DELETE /rules/{id}`) and `GET /zones`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::openapi))
+        .routes(routes!(cameras::list, cameras::add))
+        .routes(routes!(cameras::get_one, cameras::replace, cameras::remove))
+        .routes(routes!(push::camera))
+        .routes(routes!(push::ingest))
+        .routes(routes!(push::signals))
+        .routes(routes!(query::query))
+        .routes(routes!(query::tables))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::stream))
+        .routes(routes!(alerts::get_one))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(rules::list))
+        .routes(routes!(rules::get_one, rules::put, rules::delete))
+        .routes(routes!(rules::zones))
+}
+
+/// The OpenAPI 3.1 document of [`app`], served at `GET /api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = documented().split_for_parts();
+    document::secure(&mut doc);
+    doc
 }
 
 /// The paths served before the API was versioned; each now redirects to [`API_V1`] + path.
