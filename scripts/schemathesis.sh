@@ -6,7 +6,8 @@
 # Environment:
 #   SCHEMATHESIS_HEADERS     extra request headers, one `Name: value` per line (e.g. credentials:
 #                            "X-API-Key: …"); with them the `ignored_auth` check runs too
-#   SCHEMATHESIS_EXAMPLES    examples per operation and phase (default 30)
+#   SCHEMATHESIS_EXAMPLES    examples per operation and phase (default 100)
+#   SCHEMATHESIS_SEED        the random seed (default 1: the same cases each run)
 #   ITSCAM_BIN               the binary (default $CARGO_TARGET_DIR/debug/itscam)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,8 +53,8 @@ until curl -sf "$base/health" >/dev/null; do
   sleep 0.1 # polling period, not a synchronization
 done
 
-args=(--config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" --url "$base" --checks all
-  --max-examples "${SCHEMATHESIS_EXAMPLES:-30}" --seed 1 --request-timeout 10 --no-color
+args=(--config-file "$root/scripts/schemathesis.toml" run "$base/api/v1/openapi.json" --url "$base" --checks all
+  --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --seed "${SCHEMATHESIS_SEED:-1}" --request-timeout 10 --no-color
   # An endless Server-Sent Events stream has no response to check (engine/tests/it/alerts.rs tests it).
   --exclude-path /api/v1/alerts/stream)
 headers=0
@@ -64,4 +65,5 @@ if [ "$headers" = 0 ]; then
   # No credentials given: nothing to prove authentication with (the document declares it).
   args+=(--exclude-checks ignored_auth)
 fi
-"$venv/bin/schemathesis" "${args[@]}"
+# From the scratch directory: schemathesis keeps its example database in the working directory.
+(cd "$work" && "$venv/bin/schemathesis" "${args[@]}")
