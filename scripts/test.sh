@@ -49,3 +49,7 @@ fi
 # Doc tests (nextest does not run them), then every unit and integration test.
 cargo test --doc --workspace --quiet
 cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+
+# The API against its generated OpenAPI document (schemathesis from PyPI, every check).
+cargo build -p itscam --quiet
+bash scripts/schemathesis.sh

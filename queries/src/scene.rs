@@ -45,7 +45,7 @@ pub struct CameraScene {
 }
 
 /// The calibration of one camera, as `itscam check` reports it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct CalibrationReport {
     /// Camera id.
     pub camera_id: String,

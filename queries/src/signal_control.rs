@@ -53,7 +53,7 @@ pub enum SignalPushError {
 }
 
 /// What a taken push did.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SignalsPushed {
     /// Changes taken (a repeated state counts, and changes nothing).
     pub accepted: usize,

@@ -30,10 +30,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub struct LakeHealth(Arc<Mutex<HealthState>>);
 
 /// What [`LakeHealth`] says.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct HealthState {
     /// `up`; `degraded` while the lake does not answer or the spool holds files (the pipeline
     /// flows); `down` while the writer waits for the lake or for room in the spool.
+    #[schema(value_type = String, pattern = "^(up|degraded|down)$")]
     pub state: &'static str,
     /// Since when it is unreachable (ms since the Unix epoch).
     pub since_ms: Option<u64>,

@@ -72,7 +72,7 @@ struct Manifest {
 }
 
 /// What the spool holds, for `/health`, `/metrics` and the run summary.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SpoolStats {
     /// Files held locally (not uploaded yet).
     pub files: u64,

@@ -40,7 +40,7 @@ struct Cursor {
 }
 
 /// How far the central lake is behind the edge.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     /// The central lake.
     pub to: String,

@@ -210,7 +210,7 @@ pub struct AnomalyRow {
 }
 
 /// What raised an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertSource {
     /// A rule violation (`violations`).
@@ -232,7 +232,7 @@ impl AlertSource {
 /// An alert as published to Kafka, webhooks and SSE (JSON, documented in the README "Alerts").
 /// Everything but `emitted_at_ms` is a function of the input, so a retry or a replay after a
 /// crash produces the same alert: consumers dedupe on `alert_id`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Deterministic id: the violation id (`rule:camera:track:start`) or anomaly id.
     pub alert_id: String,
@@ -323,7 +323,7 @@ impl Alert {
 }
 
 /// Status of an alert in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// Raised, nobody has acknowledged it.

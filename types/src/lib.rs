@@ -12,6 +12,7 @@ pub mod kafka;
 mod rows;
 pub mod serde_arc;
 pub mod time;
+mod whole_number;
 mod video;
 
 pub use blame::{Blame, Blamed};

@@ -89,7 +89,7 @@ pub struct ErrorRow {
 
 /// A line of a pushed body that was refused, as an HTTP answer lists it (the same line is an
 /// [`ErrorRow`] in `errors`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectedLine {
     /// 1-based line number within the body.
     pub line: u64,

@@ -24,7 +24,7 @@ pub struct VideoFrame {
 }
 
 /// Health of a camera's connection, as the engine logs and exposes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraHealth {
     /// Opening the stream for the first time.

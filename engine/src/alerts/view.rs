@@ -6,7 +6,7 @@ use itscam_types::config::Severity;
 use serde::{Deserialize, Serialize};
 
 /// Who changed an alert's status, when, and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Change {
     /// The caller's name (`by` of the request).
     pub by: String,
@@ -17,7 +17,7 @@ pub struct Change {
 }
 
 /// An alert with its lifecycle state: the items of `GET /api/v1/alerts` and the data of SSE events.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertView {
     /// The alert as raised (updated by the closing copy of its violation).
     #[serde(flatten)]

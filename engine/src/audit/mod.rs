@@ -62,15 +62,15 @@ pub struct AuditNote {
     pub rows: Option<u64>,
 }
 
-/// The error kind an answer carries (a response extension set by `ApiError`).
-#[derive(Clone, Copy, Debug)]
-pub struct ErrorKind(pub &'static str);
+/// The error kind an answer carries (a response extension set by the API's errors).
+#[derive(Clone, Debug)]
+pub struct Outcome(pub String);
 
 impl AuditRow {
     /// The row of an HTTP request.
     pub(crate) fn of_request(who: Option<&crate::auth::Identity>, address: &str, method: &Method, path: &str, response: &Response, note: Option<AuditNote>, took: Duration) -> AuditRow {
         let note = note.unwrap_or_default();
-        let outcome = response.extensions().get::<ErrorKind>().map_or_else(|| if response.status().is_success() { "ok" } else { "error" }, |k| k.0);
+        let outcome = response.extensions().get::<Outcome>().map_or_else(|| if response.status().is_success() { "ok" } else { "error" }, |k| k.0.as_str());
         AuditRow {
             at_ms: itscam_types::time::now_ms(),
             who: who.map_or_else(|| "unauthenticated".to_string(), |w| w.who()),

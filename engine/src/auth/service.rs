@@ -15,7 +15,7 @@ use itscam_types::config::AuthConfig;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// A login's tokens.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// `Authorization: Bearer <access_token>` on every call.
     pub access_token: String,

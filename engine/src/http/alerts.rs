@@ -7,8 +7,8 @@
 //! (the latest row of each alert, `"source": "lake"`), and the changes and the stream answer
 //! 503 `no_pipeline`.
 
-use super::{ApiError, AppState, bad_request};
-use crate::alerts::{AlertFilter, HubError};
+use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request, no_pipeline};
+use crate::alerts::{AlertFilter, AlertView, HubError};
 use crate::format::json_rows;
 use crate::sql::QueryEngine;
 use axum::Json;
@@ -19,10 +19,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use itscam_types::analytics::AlertStatus;
 use itscam_types::config::{Severity, is_valid_id};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::{IntoParams, ToSchema};
 
 /// Longest `by` accepted, in characters.
 pub const MAX_BY_CHARS: usize = 128;
@@ -32,23 +34,124 @@ pub const MAX_NOTE_CHARS: usize = 2_000;
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         let (status, kind) = match &e {
-            HubError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            HubError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
-            HubError::TooManyClients { .. } => return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string()).retry_after(Duration::from_secs(5)),
-            HubError::Lake(_) | HubError::Inconsistent { .. } => return ApiError::blamed(&e, "execution", StatusCode::BAD_REQUEST),
+            HubError::NotFound { .. } => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            HubError::Conflict { .. } => (StatusCode::CONFLICT, ErrorKind::Conflict),
+            HubError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Stopped),
+            HubError::TooManyClients { .. } => return ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::Busy, e.to_string()).retry_after(Duration::from_secs(5)),
+            HubError::Lake(_) | HubError::Inconsistent { .. } => return ApiError::blamed(&e, ErrorKind::Execution, StatusCode::UNPROCESSABLE_ENTITY),
         };
         ApiError::new(status, kind, e.to_string())
     }
 }
 
-fn no_pipeline() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "no_pipeline",
+fn no_hub() -> ApiError {
+    no_pipeline(
         "no pipeline is attached: alerts change and stream only where a pipeline runs (`itscam serve --config FILE` with cameras, `itscam run --http ADDR`); \
          GET /api/v1/alerts and GET /api/v1/alerts/{id} show the lake's alerts table",
     )
+}
+
+/// The query of `GET /api/v1/alerts` (read by [`parse_filter`], which also takes comma-separated lists).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListQuery {
+    /// Only alerts with one of these statuses.
+    #[param(style = Form, explode)]
+    status: Option<Vec<AlertStatus>>,
+    /// Only alerts of one of these severities.
+    #[param(style = Form, explode)]
+    severity: Option<Vec<Severity>>,
+    /// Only this camera's alerts.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length = 64)]
+    camera: Option<String>,
+    /// At most this many alerts, newest first (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<u32>,
+}
+
+/// The query of `GET /api/v1/alerts/stream` (read by [`parse_filter`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct StreamQuery {
+    /// Only alerts of one of these severities.
+    #[param(style = Form, explode)]
+    severity: Option<Vec<Severity>>,
+    /// Only this camera's alerts.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length = 64)]
+    camera: Option<String>,
+}
+
+/// The latest `alerts` row of an alert (under `itscam serve` without a pipeline).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertRow {
+    /// The alert's id.
+    pub alert_id: String,
+    /// `violation` or `anomaly`.
+    pub source: String,
+    /// Its violation's or anomaly's id.
+    pub source_id: String,
+    /// Rule or anomaly kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// Camera id.
+    pub camera_id: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Whether it was escalated.
+    pub escalated: bool,
+    /// Repeats suppressed onto it.
+    pub suppressed_count: i64,
+    /// Event time it was raised.
+    pub ts_ms: i64,
+    /// Wall-clock time of this row's change.
+    pub changed_at_ms: i64,
+    /// Who made the change (`engine` for the engine's own).
+    pub changed_by: String,
+    /// Free text given with the change.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The alerts, from the running pipeline's hub (`live`) or from the lake's `alerts` table (`lake`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum AlertList {
+    /// From the running pipeline.
+    Live {
+        /// Newest event time first.
+        alerts: Vec<AlertView>,
+    },
+    /// From the lake's `alerts` table.
+    Lake {
+        /// Newest event time first.
+        alerts: Vec<AlertRow>,
+    },
+}
+
+/// One alert, from the hub (`live`) or the lake (`lake`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum OneAlert {
+    /// From the running pipeline.
+    Live {
+        /// The alert.
+        alert: AlertView,
+    },
+    /// From the lake's `alerts` table.
+    Lake {
+        /// The alert's latest row.
+        alert: AlertRow,
+    },
+}
+
+/// An alert after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertChanged {
+    /// The alert.
+    pub alert: AlertView,
 }
 
 /// Parses `status`, `severity` (comma-separated or repeated), `camera` and `limit`; rejects
@@ -103,33 +206,47 @@ fn parse_filter(query: Option<&str>, allowed: &[&str]) -> Result<AlertFilter, Ap
 }
 
 /// `GET /api/v1/alerts?status=&severity=&camera=&limit=`.
-pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(ListQuery), responses(
+    (status = 200, description = "The alerts", body = AlertList),
+    (status = 400, description = "`bad_request`: a query parameter that is not one of these, or not valid", body = ErrorBody),
+    (status = 422, description = "`execution`: reading the lake's alerts failed", body = ErrorBody),
+))]
+pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<AlertList>, ApiError> {
     let filter = parse_filter(query.as_deref(), &["status", "severity", "camera", "limit"])?;
     Ok(Json(match &state.live.alerts {
-        Some(hub) => json!({ "source": "live", "alerts": hub.list(filter).await? }),
-        None => json!({ "source": "lake", "alerts": lake_alerts(&state.engine, &filter, None).await? }),
+        Some(hub) => AlertList::Live { alerts: hub.list(filter).await? },
+        None => AlertList::Lake { alerts: lake_alerts(&state.engine, &filter, None).await? },
     }))
 }
 
 /// `GET /api/v1/alerts/{id}`.
-pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", params(("id" = String, Path, description = "The alert's id")), responses(
+    (status = 200, description = "The alert", body = OneAlert),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 422, description = "`execution`: reading the lake's alerts failed", body = ErrorBody),
+))]
+pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OneAlert>, ApiError> {
     Ok(Json(match &state.live.alerts {
-        Some(hub) => json!({ "source": "live", "alert": hub.get(&id).await? }),
+        Some(hub) => OneAlert::Live { alert: hub.get(&id).await? },
         None => {
             let filter = AlertFilter { limit: 1, ..AlertFilter::default() };
             let row = lake_alerts(&state.engine, &filter, Some(&id)).await?.into_iter().next();
             let row = row.ok_or_else(|| ApiError::from(HubError::NotFound { id: id.clone(), hint: Some("not in the alerts table".into()) }))?;
-            json!({ "source": "lake", "alert": row })
+            OneAlert::Lake { alert: row }
         }
     }))
 }
 
 /// The body of acknowledge/resolve.
-#[derive(serde::Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeBody {
+    /// Who makes the change: 1 to 128 characters once trimmed, no control characters.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     by: String,
+    /// Free text, at most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     note: Option<String>,
 }
 
@@ -154,25 +271,46 @@ fn parse_change(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge` with `{"by": …, "note": …}`.
-pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/alerts/{id}/acknowledge", tag = "alerts", params(("id" = String, Path, description = "The alert's id")), request_body = ChangeBody, responses(
+    (status = 200, description = "Acknowledged", body = AlertChanged),
+    (status = 400, description = "`bad_request`: the body", body = ErrorBody),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`conflict` (a resolved alert), `no_pipeline`", body = ErrorBody),
+    (status = 503, description = "`stopped`: the alert hub has stopped", body = ErrorBody),
+))]
+pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
     let (by, note) = parse_change(&body)?;
-    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
-    Ok(Json(json!({ "alert": hub.acknowledge(&id, &by, note).await? })))
+    let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
+    Ok(Json(AlertChanged { alert: hub.acknowledge(&id, &by, note).await? }))
 }
 
 /// `POST /api/v1/alerts/{id}/resolve` with `{"by": …, "note": …}`.
-pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/alerts/{id}/resolve", tag = "alerts", params(("id" = String, Path, description = "The alert's id")), request_body = ChangeBody, responses(
+    (status = 200, description = "Resolved", body = AlertChanged),
+    (status = 400, description = "`bad_request`: the body", body = ErrorBody),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`conflict`, `no_pipeline`", body = ErrorBody),
+    (status = 503, description = "`stopped`: the alert hub has stopped", body = ErrorBody),
+))]
+pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
     let (by, note) = parse_change(&body)?;
-    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
-    Ok(Json(json!({ "alert": hub.resolve(&id, &by, note).await? })))
+    let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
+    Ok(Json(AlertChanged { alert: hub.resolve(&id, &by, note).await? }))
 }
 
 /// `GET /api/v1/alerts/stream?severity=&camera=`: Server-Sent Events `alert`, `escalation`, `update`
 /// (data: the alert as in `GET /api/v1/alerts`) and `lagged` (data `{"missed": n}` when this client
 /// fell more than [`crate::alerts::SSE_BUFFER`] events behind); a keep-alive comment every 15 s.
+#[utoipa::path(get, path = "/alerts/stream", tag = "alerts", params(StreamQuery), responses(
+    (status = 200, description = "Server-Sent Events: `alert`, `escalation`, `update` (data: an AlertView), `lagged` (data `{\"missed\": n}`)", content_type = "text/event-stream", body = String),
+    (status = 400, description = "`bad_request`: a query parameter", body = ErrorBody),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+    (status = 429, description = "`busy`: as many streams as `[alerts] max_stream_clients` are open", body = ErrorBody),
+    (status = 503, description = "`stopped`", body = ErrorBody),
+))]
 pub(super) async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let filter = parse_filter(query.as_deref(), &["severity", "camera"])?;
-    let hub = state.live.alerts.as_ref().ok_or_else(no_pipeline)?;
+    let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
     let rx = hub.subscribe().await?;
     let events = futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
@@ -196,7 +334,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The latest `alerts` row of each alert passing `filter` (and with `id`), newest event time first.
-async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str>) -> Result<Vec<Value>, ApiError> {
+async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str>) -> Result<Vec<AlertRow>, ApiError> {
     let mut conds = vec!["rn = 1".to_string()];
     if !filter.status.is_empty() {
         conds.push(format!("status IN ({})", filter.status.iter().map(|s| quote(s.as_str())).collect::<Vec<_>>().join(", ")));
@@ -218,7 +356,7 @@ async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str
         filter.limit
     );
     let result = engine.run(&sql).await?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", format!("encoding the alerts failed (this is a bug): {e}"));
+    let internal = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Encode, format!("encoding the alerts failed (this is a bug): {e}"));
     let text = json_rows(&result.batches).map_err(|e| internal(&e))?;
     serde_json::from_str(&text).map_err(|e| internal(&e))
 }

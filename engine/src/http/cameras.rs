@@ -6,7 +6,7 @@
 //! the lake's control log before it is applied and answered (`crate::control`); a restarted
 //! `serve` comes back with the cameras the log left.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody, ErrorKind, no_pipeline};
 use super::rules::Who;
 use crate::control::ControlLog;
 use crate::live::RuntimeCameraHandles;
@@ -14,28 +14,76 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use itscam_operators::source::cameras::CameraChangeError;
+use itscam_operators::source::cameras::{CameraChangeError, LiveCamera};
+use itscam_operators::source::push::PushStatus;
 use itscam_operators::source::{FeedSpec, FeedStats};
+use itscam_operators::video::StatusSnapshot;
+use itscam_queries::CalibrationReport;
 use itscam_types::config::{CameraConfig, PipelineConfig, Problem, Source};
-use serde_json::json;
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The answer of `GET /api/v1/cameras`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraList {
+    /// Each video camera's health.
+    pub cameras: Vec<StatusSnapshot>,
+    /// Each calibrated camera's fit.
+    pub calibration: Vec<CalibrationReport>,
+    /// Each push camera's queue.
+    pub push: Vec<PushStatus>,
+    /// Under `itscam serve --config`: every camera's configuration (`null` elsewhere).
+    pub configured: Option<Vec<LiveCamera>>,
+}
+
+/// A camera added or changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraChanged {
+    /// The camera.
+    pub id: String,
+    /// Always `null`: the change applies at the event time the camera's tracker finds
+    /// (`since_ms` of `GET /api/v1/cameras/{id}`).
+    pub since_ms: Option<u64>,
+    /// The change's position in the control log.
+    pub seq: u64,
+}
+
+/// A camera removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraDeleted {
+    /// The camera.
+    pub deleted: String,
+    /// The change's position in the control log.
+    pub seq: u64,
+}
+
+/// One camera.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraDetail {
+    /// Its configuration, the event time it applies from and where it came from.
+    pub camera: LiveCamera,
+    /// A push camera's queue.
+    pub push: Option<PushStatus>,
+    /// A video camera's health.
+    pub health: Option<StatusSnapshot>,
+}
 
 /// `GET /api/v1/cameras`: each video camera's health (connecting, up, reconnecting, down, finished), attempts,
 /// last error and counters, each calibrated camera's reprojection error, and each push camera's
 /// queue (`queued_lines`, `queue_limit`, `accepting`) and counters, while a pipeline runs.
-pub(super) async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/cameras", tag = "cameras", responses((status = 200, description = "The cameras", body = CameraList)))]
+pub(super) async fn list(State(state): State<AppState>) -> Json<CameraList> {
     let cameras: Vec<_> = state.live.cameras.list().iter().map(|c| c.snapshot()).collect();
     let calibration = state.live.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
     let push = state.live.push.as_ref().map(|p| p.status()).unwrap_or_default();
     let configured = state.live.runtime_cameras.as_ref().map(|h| h.cameras.control.list());
-    Json(json!({ "cameras": cameras, "calibration": calibration, "push": push, "configured": configured }))
+    Json(CameraList { cameras, calibration, push, configured })
 }
 
 /// The cameras' endpoints that change cameras need `itscam serve --config FILE`.
 fn no_runtime_cameras() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "no_pipeline",
+    no_pipeline(
         "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run)",
     )
 }
@@ -43,10 +91,10 @@ fn no_runtime_cameras() -> ApiError {
 impl From<CameraChangeError> for ApiError {
     fn from(e: CameraChangeError) -> Self {
         let (status, kind) = match &e {
-            CameraChangeError::Exists(_) => (StatusCode::CONFLICT, "exists"),
-            CameraChangeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            CameraChangeError::Removing(_) => (StatusCode::CONFLICT, "removing"),
-            CameraChangeError::Ended => (StatusCode::CONFLICT, "ended"),
+            CameraChangeError::Exists(_) => (StatusCode::CONFLICT, ErrorKind::Exists),
+            CameraChangeError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            CameraChangeError::Removing(_) => (StatusCode::CONFLICT, ErrorKind::Removing),
+            CameraChangeError::Ended => (StatusCode::CONFLICT, ErrorKind::Ended),
         };
         ApiError::new(status, kind, e.to_string())
     }
@@ -60,7 +108,7 @@ fn handles(state: &AppState) -> Result<(&RuntimeCameraHandles, &ControlLog), Api
 
 /// The body as a camera (`[[camera]]` as JSON).
 fn parse_camera(body: &[u8]) -> Result<CameraConfig, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body must be a camera as JSON (keys as in [[camera]]): {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be a camera as JSON (keys as in [[camera]]): {e}")))
 }
 
 /// Every problem of the pipeline with `cameras` in place of its cameras and the live rules: a
@@ -88,7 +136,7 @@ fn problems_with(h: &RuntimeCameraHandles, state: &AppState, cameras: Vec<Camera
 }
 
 fn invalid(problems: Vec<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("invalid camera: {}", problems.join("; ")))
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidCamera, format!("invalid camera: {}", problems.join("; ")))
 }
 
 /// The live rules are checked against the cameras as they are now.
@@ -119,6 +167,14 @@ fn unstartable(camera: &CameraConfig, live: &[CameraConfig]) -> Option<String> {
 /// starts its ffmpeg and goes through the detector, a detections file is read. A video file
 /// without `start_ms` starts at the time it is added (the pipeline's event time is the wall
 /// clock's); frames older than the event time reached are `late`.
+#[utoipa::path(post, path = "/cameras", tag = "cameras", request_body = CameraConfig, responses(
+    (status = 201, description = "Added; its source started", body = CameraChanged),
+    (status = 400, description = "`bad_request`: not a camera as JSON", body = ErrorBody),
+    (status = 409, description = "`exists`, `ended`, `no_pipeline` (not `itscam serve --config`)", body = ErrorBody),
+    (status = 422, description = "`invalid_camera`: every problem", body = ErrorBody),
+    (status = 502, description = "`control_log`: the control log's storage failed", body = ErrorBody),
+    (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
+))]
 pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let (h, log) = handles(&state)?;
     let mut camera = parse_camera(&body)?;
@@ -158,28 +214,42 @@ pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::bod
         return Err(e.into());
     }
     cameras_changed(&state, h);
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "since_ms": null, "seq": entry.seq }))).into_response())
+    Ok((StatusCode::CREATED, Json(CameraChanged { id, since_ms: None, seq: entry.seq })).into_response())
 }
 
 /// `GET /api/v1/cameras/{id}`: the camera's configuration, the event time it applies from, and
 /// its push queue or video health.
-pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "The camera's id")), responses(
+    (status = 200, description = "The camera", body = CameraDetail),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`no_pipeline` (not `itscam serve --config`)", body = ErrorBody),
+))]
+pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<CameraDetail>, ApiError> {
     let (h, _) = handles(&state)?;
     let camera = h.cameras.control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
     let push = h.cameras.push.status().into_iter().find(|p| p.camera_id == id);
     let health = state.live.cameras.list().iter().map(|c| c.snapshot()).find(|c| c.camera_id == id);
-    Ok(Json(json!({ "camera": camera, "push": push, "health": health })))
+    Ok(Json(CameraDetail { camera, push, health }))
 }
 
 /// `PUT /api/v1/cameras/{id}`: changes a camera's scene (calibration, lines, zones,
 /// road_length_m); its source stays. Applies at the event-time frontier it finds: the camera's
 /// open tracks end there and go on as new tracks.
-pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(put, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "The camera's id")), request_body = CameraConfig, responses(
+    (status = 200, description = "Changed", body = CameraChanged),
+    (status = 400, description = "`bad_request`: not a camera as JSON", body = ErrorBody),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`removing`, `ended`, `no_pipeline`", body = ErrorBody),
+    (status = 422, description = "`invalid_camera`: every problem (a different id or source included)", body = ErrorBody),
+    (status = 502, description = "`control_log`", body = ErrorBody),
+    (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
+))]
+pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<CameraChanged>, ApiError> {
     let (h, log) = handles(&state)?;
     let mut camera = parse_camera(&body)?;
     let _one = log.one_at_a_time().await;
     if camera.id != id {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera", format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidCamera, format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
     }
     let control = &h.cameras.control;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
@@ -199,7 +269,7 @@ pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): P
     let entry = log.record_camera(&who.0, &id, Some(&old.camera), Some(&camera), control.reached_ms()).await?;
     control.replace(camera)?;
     cameras_changed(&state, h);
-    Ok(Json(json!({ "id": id, "since_ms": null, "seq": entry.seq })))
+    Ok(Json(CameraChanged { id, since_ms: None, seq: entry.seq }))
 }
 
 /// `DELETE /api/v1/cameras/{id}`: removes a camera. Its input stops first — a push camera takes
@@ -207,7 +277,14 @@ pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): P
 /// detections file is no longer read (one shared with other cameras reads on, and its lines of
 /// this camera go to `errors` as `unknown_camera`) — then its open tracks and zone stays end
 /// (their rows are written).
-pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(delete, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "The camera's id")), responses(
+    (status = 200, description = "Removed", body = CameraDeleted),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`in_use` (rules need it), `removing`, `ended`, `no_pipeline`", body = ErrorBody),
+    (status = 502, description = "`control_log`", body = ErrorBody),
+    (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
+))]
+pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<CameraDeleted>, ApiError> {
     let (h, log) = handles(&state)?;
     let control = &h.cameras.control;
     let _one = log.one_at_a_time().await;
@@ -215,7 +292,7 @@ pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Pa
     let cameras = control.configs().into_iter().filter(|c| c.id != id).collect();
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "in_use", format!("camera {id:?} cannot be removed: {}", problems.join("; "))));
+        return Err(ApiError::new(StatusCode::CONFLICT, ErrorKind::InUse, format!("camera {id:?} cannot be removed: {}", problems.join("; "))));
     }
     if old.removing {
         return Err(CameraChangeError::Removing(id).into());
@@ -225,5 +302,5 @@ pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Pa
     control.remove(&id)?;
     h.cameras.push.remove(&id);
     cameras_changed(&state, h);
-    Ok(Json(json!({ "deleted": id, "seq": entry.seq })))
+    Ok(Json(CameraDeleted { deleted: id, seq: entry.seq }))
 }

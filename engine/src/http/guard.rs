@@ -9,7 +9,7 @@
 //! their headers and dropped.
 
 use super::permissions::{Access, access};
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorKind};
 use crate::audit::{AuditNote, AuditRow};
 use crate::auth::{AuthError, Identity};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -23,18 +23,18 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let message = e.to_string();
         match e {
-            AuthError::Unauthenticated(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
-            AuthError::MfaRequired(_) => ApiError::new(StatusCode::UNAUTHORIZED, "mfa_required", message),
+            AuthError::Unauthenticated(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message),
+            AuthError::MfaRequired(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorKind::MfaRequired, message),
             AuthError::Locked { until_ms } => {
                 let wait = until_ms.saturating_sub(itscam_types::time::now_ms());
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", message).retry_after(Duration::from_millis(wait))
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::Locked, message).retry_after(Duration::from_millis(wait))
             }
-            AuthError::Throttled { wait_ms } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", message).retry_after(Duration::from_millis(wait_ms)),
-            AuthError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
-            AuthError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            AuthError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            AuthError::Off => ApiError::new(StatusCode::NOT_FOUND, "auth_off", message),
-            AuthError::Store(_) => ApiError::blamed(&e, "store", StatusCode::SERVICE_UNAVAILABLE),
+            AuthError::Throttled { wait_ms } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimited, message).retry_after(Duration::from_millis(wait_ms)),
+            AuthError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidUser, message),
+            AuthError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message),
+            AuthError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, message),
+            AuthError::Off => ApiError::new(StatusCode::CONFLICT, ErrorKind::AuthOff, message),
+            AuthError::Store(_) => ApiError::blamed(&e, ErrorKind::Store, StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 }
@@ -54,7 +54,7 @@ fn credentials(request: &Request) -> (Option<String>, Option<String>) {
 /// route; `Err` is the answer.
 fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Result<Option<Identity>, ApiError> {
     let needs = access(request.method().as_str(), route)
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} {route} is not in the permission table", request.method())))?;
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("{} {route} is not in the permission table", request.method())))?;
     let auth = &state.auth;
     if needs == Access::Public {
         auth.rate(address)?;
@@ -68,15 +68,15 @@ fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Res
     };
     auth.rate(&budget)?;
     match needs {
-        Access::Least(role) if who.role < role => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} {route} needs the role {role} or above; {} is {}", request.method(), who.name, who.role))),
+        Access::Least(role) if who.role < role => Err(ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("{} {route} needs the role {role} or above; {} is {}", request.method(), who.name, who.role))),
         // Routes that span every camera and cannot be narrowed to some: the process metrics,
         // the push of lines routed by their camera id, signal states shared by cameras.
         _ if who.scoped() && UNSCOPABLE.contains(&route) => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{route} spans every camera; {} sees only the cameras {}", who.name, who.cameras.join(", "))))
+            Err(ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("{route} spans every camera; {} sees only the cameras {}", who.name, who.cameras.join(", "))))
         }
         _ => match camera_of(route, request.uri().path()) {
             // A camera outside the caller's scope does not exist for them.
-            Some(camera) if !who.sees(&camera) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no camera {camera:?}"))),
+            Some(camera) if !who.sees(&camera) => Err(ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, format!("no camera {camera:?}"))),
             _ => Ok(Some(who)),
         },
     }

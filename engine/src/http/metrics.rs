@@ -40,6 +40,7 @@ struct ZoneLabels {
 }
 
 /// `GET /metrics`. Under `itscam serve` only `itscam_up`.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "The OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("itscam");
     registry.register("up", "The API answers", ConstGauge::new(1i64));

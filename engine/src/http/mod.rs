@@ -2,11 +2,13 @@
 //! [`rules`] (rules and zones), [`alerts`], [`metrics`] (Prometheus) and [`health`] (health,
 //! the OpenAPI document). Handlers read the lake through [`QueryEngine`] and a running
 //! pipeline through [`Live`] only. `app(state)` builds the router, so tests drive it without a
-//! socket.
+//! socket. The OpenAPI document is generated from the handlers' `#[utoipa::path]` entries and
+//! types ([`openapi`]): a route is added with its entry ([`routes`]), never without.
 
 pub mod alerts;
 pub mod auth;
 pub mod cameras;
+mod document;
 mod error;
 mod guard;
 pub mod health;
@@ -19,8 +21,8 @@ pub mod serve;
 pub mod tls;
 pub mod users;
 
-pub use error::ApiError;
-pub(crate) use error::bad_request;
+pub use error::{ApiError, ErrorBody, ErrorKind};
+pub(crate) use error::{bad_request, no_pipeline, no_pipeline_running};
 
 use crate::alerts::AlertHubHandle;
 use crate::audit::Audit;
@@ -28,8 +30,11 @@ use crate::auth::Auth;
 use crate::live::Live;
 use crate::sql::{QueryEngine, QueryError};
 use axum::Router;
-use axum::routing::{any, delete, get, post};
+use axum::routing::any;
 use std::sync::Arc;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -97,45 +102,12 @@ impl AppState {
 /// The prefix of every versioned route.
 pub const API_V1: &str = "/api/v1";
 
-/// The router. At the root: `GET /health` and `GET /metrics` (the orchestrator and Prometheus
-/// conventions). Under [`API_V1`]: `GET /openapi.json`, `GET /cameras`, `POST /query`,
-/// `GET /tables`, the alert endpoints (`GET /alerts`, `GET /alerts/stream`, `GET /alerts/{id}`,
-/// `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the rule endpoints
-/// (`GET /rules`, `GET|PUT|DELETE /rules/{id}`), `GET /zones`, and pushed detections
-/// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`). The unversioned paths of
-/// earlier releases answer `308 Permanent Redirect` to their v1 path (method and body kept).
+/// The router: [`documented`]'s routes, and the unversioned paths of earlier releases, which
+/// answer `308 Permanent Redirect` to their v1 path (method and body kept).
 pub fn app(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/openapi.json", get(health::openapi))
-        .route("/cameras", get(cameras::list).post(cameras::add))
-        .route("/cameras/{id}", get(cameras::get_one).put(cameras::replace).delete(cameras::remove))
-        .route("/cameras/{id}/detections", post(push::camera))
-        .route("/ingest", post(push::ingest))
-        .route("/signals", post(push::signals))
-        .route("/query", post(query::query))
-        .route("/tables", get(query::tables))
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/stream", get(alerts::stream))
-        .route("/alerts/{id}", get(alerts::get_one))
-        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
-        .route("/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/rules", get(rules::list))
-        .route("/rules/{id}", get(rules::get_one).put(rules::put).delete(rules::delete))
-        .route("/zones", get(rules::zones))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/totp", post(auth::totp))
-        .route("/users", get(users::list).post(users::add))
-        .route("/users/{name}", get(users::get_one).patch(users::change))
-        .route("/users/{name}/keys", post(users::add_key))
-        .route("/users/{name}/keys/{id}", delete(users::revoke_key));
+    let (router, _) = documented().split_for_parts();
     let moved = UNVERSIONED.iter().fold(Router::new(), |r, path| r.route(path, any(to_v1)));
-    let router = Router::new()
-        .route("/health", get(health::health))
-        .route("/metrics", get(metrics::metrics))
-        .nest(API_V1, v1)
+    let router = router
         .merge(moved)
         // After every route: each one is guarded (permission table, credentials, rate, audit).
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
@@ -160,6 +132,57 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static("x-api-key")]),
     )
+}
+
+/// Every documented route: at the root `GET /health` and `GET /metrics` (the orchestrator and
+/// Prometheus conventions), the rest under [`API_V1`] ([`routes`]).
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(document::Frame::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(metrics::metrics))
+        .nest(API_V1, routes())
+}
+
+/// The versioned routes, each with its document entry: `GET /openapi.json`, the cameras
+/// (`GET|POST /cameras`, `GET|PUT|DELETE /cameras/{id}`), pushed detections
+/// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`),
+/// `POST /query`, `GET /tables`, the alerts (`GET /alerts`, `GET /alerts/stream`,
+/// `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the
+/// rules (`GET /rules`, `GET|PUT|DELETE /rules/{id}`) and `GET /zones`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::openapi))
+        .routes(routes!(cameras::list, cameras::add))
+        .routes(routes!(cameras::get_one, cameras::replace, cameras::remove))
+        .routes(routes!(push::camera))
+        .routes(routes!(push::ingest))
+        .routes(routes!(push::signals))
+        .routes(routes!(query::query))
+        .routes(routes!(query::tables))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::stream))
+        .routes(routes!(alerts::get_one))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(rules::list))
+        .routes(routes!(rules::get_one, rules::put, rules::delete))
+        .routes(routes!(rules::zones))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::totp))
+        .routes(routes!(users::list, users::add))
+        .routes(routes!(users::get_one, users::change))
+        .routes(routes!(users::add_key))
+        .routes(routes!(users::revoke_key))
+}
+
+/// The OpenAPI 3.1 document of [`app`], served at `GET /api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = documented().split_for_parts();
+    document::secure(&mut doc);
+    doc
 }
 
 /// The paths served before the API was versioned; each now redirects to [`API_V1`] + path.

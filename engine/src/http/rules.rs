@@ -5,17 +5,67 @@
 //! is applied and answered (see [`crate::control`]): a change the log could not record is not
 //! applied (503 `control_log`, with `Retry-After`).
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody, ErrorKind, no_pipeline_running as no_pipeline};
 use crate::control::ControlError;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use itscam_queries::RuleError;
+use itscam_queries::{RuleEntry, RuleError};
 use itscam_types::config::RuleConfig;
-use serde_json::json;
+use serde::Serialize;
 use std::net::SocketAddr;
+use utoipa::ToSchema;
+
+/// The answer of `GET /api/v1/rules`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleList {
+    /// The live rules.
+    pub rules: Vec<RuleEntry>,
+}
+
+/// A rule put.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulePut {
+    /// The rule.
+    pub id: String,
+    /// Whether it replaced a rule of that id.
+    pub replaced: bool,
+    /// Event time from which it applies.
+    pub since_ms: u64,
+    /// The change's position in the control log.
+    pub seq: u64,
+}
+
+/// A rule deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleDeleted {
+    /// The rule.
+    pub deleted: String,
+    /// Event time from which it no longer applies.
+    pub since_ms: u64,
+    /// The change's position in the control log.
+    pub seq: u64,
+}
+
+/// The answer of `GET /api/v1/zones`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneList {
+    /// Every zone with tracks inside.
+    pub zones: Vec<ZoneOccupancy>,
+}
+
+/// Tracks inside one zone now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneOccupancy {
+    /// The camera.
+    pub camera_id: String,
+    /// The zone.
+    pub zone_id: String,
+    /// Confirmed tracks inside.
+    pub occupancy: u64,
+}
 
 /// Who makes a change, as the control log records it: the authenticated user (`ann`,
 /// `ann (key …)`); with auth off, the peer's address, or `anonymous` (no socket, e.g. tests).
@@ -38,61 +88,86 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::Rule(e) => e.into(),
-            e => ApiError::blamed(&e, "control_log", StatusCode::SERVICE_UNAVAILABLE),
+            e => ApiError::blamed(&e, ErrorKind::ControlLog, StatusCode::SERVICE_UNAVAILABLE),
         }
     }
-}
-
-pub(super) fn no_pipeline() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_pipeline", "no pipeline is running in this process: rules and zones are served where a pipeline runs (`itscam serve --config FILE` with cameras, `itscam run --http ADDR`)")
 }
 
 impl From<RuleError> for ApiError {
     fn from(e: RuleError) -> Self {
         let (status, kind) = match &e {
-            RuleError::Invalid(_) | RuleError::IdMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule"),
-            RuleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            RuleError::Ended => (StatusCode::CONFLICT, "ended"),
+            RuleError::Invalid(_) | RuleError::IdMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRule),
+            RuleError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            RuleError::Ended => (StatusCode::CONFLICT, ErrorKind::Ended),
         };
         ApiError::new(status, kind, e.to_string())
     }
 }
 
 /// `GET /api/v1/rules`: the live rules with the event time each applies from.
-pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/rules", tag = "rules", responses(
+    (status = 200, description = "The live rules", body = RuleList),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<RuleList>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    Ok(Json(json!({ "rules": a.rules.list() })))
+    Ok(Json(RuleList { rules: a.rules.list() }))
 }
 
 /// `GET /api/v1/rules/{id}`.
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/rules/{id}", tag = "rules", params(("id" = String, Path, description = "The rule's id")), responses(
+    (status = 200, description = "The rule", body = RuleEntry),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+))]
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RuleEntry>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule = a.rules.get(&id).ok_or(RuleError::NotFound(id))?;
-    Ok(Json(json!(rule)))
+    Ok(Json(rule))
 }
 
 /// `PUT /api/v1/rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON),
 /// logged first. Answers the event time it applies from and the control log's seq.
+#[utoipa::path(put, path = "/rules/{id}", tag = "rules", params(("id" = String, Path, description = "The rule's id")), request_body = RuleConfig, responses(
+    (status = 200, description = "Replaced", body = RulePut),
+    (status = 201, description = "Added", body = RulePut),
+    (status = 400, description = "`bad_request`: not a rule as JSON", body = ErrorBody),
+    (status = 409, description = "`ended`, `no_pipeline`", body = ErrorBody),
+    (status = 422, description = "`invalid_rule`: every problem (its camera, zone, line or signal unknown; a key it needs missing; an id other than the path's)", body = ErrorBody),
+    (status = 502, description = "`control_log`", body = ErrorBody),
+    (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
+))]
 pub async fn put(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule: RuleConfig = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the body must be a rule as JSON (keys as in [[rule]]): {e}")))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be a rule as JSON (keys as in [[rule]]): {e}")))?;
     let (entry, replaced) = a.control.put_rule(&a.rules, &who.0, &id, rule).await?;
     let status = if replaced { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(json!({ "id": id, "replaced": replaced, "since_ms": entry.since_ms, "seq": entry.seq }))).into_response())
+    Ok((status, Json(RulePut { id, replaced, since_ms: entry.since_ms, seq: entry.seq })).into_response())
 }
 
 /// `DELETE /api/v1/rules/{id}`, logged first.
-pub async fn delete(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(delete, path = "/rules/{id}", tag = "rules", params(("id" = String, Path, description = "The rule's id")), responses(
+    (status = 200, description = "Deleted", body = RuleDeleted),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`ended`, `no_pipeline`", body = ErrorBody),
+    (status = 502, description = "`control_log`", body = ErrorBody),
+    (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
+))]
+pub async fn delete(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<RuleDeleted>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let (entry, _) = a.control.delete_rule(&a.rules, &who.0, &id).await?;
-    Ok(Json(json!({ "deleted": id, "since_ms": entry.since_ms, "seq": entry.seq })))
+    Ok(Json(RuleDeleted { deleted: id, since_ms: entry.since_ms, seq: entry.seq }))
 }
 
 /// `GET /api/v1/zones`: tracks inside each zone now (event time of the pipeline).
-pub async fn zones(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/zones", tag = "rules", responses(
+    (status = 200, description = "Tracks inside each zone", body = ZoneList),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+))]
+pub async fn zones(State(state): State<AppState>) -> Result<Json<ZoneList>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let live = a.zones.lock().map(|z| z.clone()).unwrap_or_default();
-    let zones: Vec<_> = live.into_iter().map(|((camera, zone), n)| json!({ "camera_id": camera, "zone_id": zone, "occupancy": n })).collect();
-    Ok(Json(json!({ "zones": zones })))
+    let zones = live.into_iter().map(|((camera_id, zone_id), n)| ZoneOccupancy { camera_id, zone_id, occupancy: n as u64 }).collect();
+    Ok(Json(ZoneList { zones }))
 }

@@ -17,9 +17,10 @@ const FINAL_SYNC: Duration = Duration::from_secs(30);
 pub struct SyncHealth(Arc<Mutex<SyncView>>);
 
 /// What [`SyncHealth`] says.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncView {
     /// `synced` (caught up at the last try), `behind` (the central lake did not answer).
+    #[schema(value_type = String, pattern = "^(synced|behind)$")]
     pub state: &'static str,
     /// The lag after the last try.
     pub status: SyncStatus,

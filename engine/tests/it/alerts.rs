@@ -141,7 +141,7 @@ async fn the_lifecycle_runs_over_http_and_every_change_is_a_lake_row() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     for req in [post(&uri("acknowledge"), r#"{"by": "bo"}"#), get("/api/v1/alerts/stream")] {
         let (status, body) = call(&served, req).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")), "{body}");
+        assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("no_pipeline")), "{body}");
     }
 }
 
@@ -393,33 +393,3 @@ fn openssl_hmac_sha256(key: &str, data: &[u8]) -> String {
     text.trim().rsplit(' ').next().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn every_documented_route_is_served_and_the_alert_routes_are_documented() {
-    let lake = Lake::open(&format!("file://{}/lake", scratch("alerts-openapi").display())).unwrap();
-    let served = app(AppState::open(&lake, QueryConfig::default()).await.unwrap());
-    let (_, doc) = call(&served, get("/api/v1/openapi.json")).await;
-    let paths = doc["paths"].as_object().unwrap();
-    for (path, want) in [
-        ("/api/v1/alerts", "get"),
-        ("/api/v1/alerts/stream", "get"),
-        ("/api/v1/alerts/{id}", "get"),
-        ("/api/v1/alerts/{id}/acknowledge", "post"),
-        ("/api/v1/alerts/{id}/resolve", "post"),
-    ] {
-        assert!(paths[path][want].is_object(), "{want} {path} is not documented");
-    }
-    for (path, methods) in paths {
-        for method in methods.as_object().unwrap().keys() {
-            let uri = path.replace("{id}", "some-id");
-            let req = Request::builder().method(method.to_uppercase().as_str()).uri(&uri).body(Body::empty()).unwrap();
-            let resp = served.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            // An unrouted path answers 404/405 with an empty body; ours always say why.
-            assert!(
-                !matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) || !bytes.is_empty(),
-                "{method} {path} is documented but not served ({status})"
-            );
-        }
-    }
-}

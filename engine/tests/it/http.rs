@@ -83,13 +83,6 @@ async fn query_returns_json_rows_and_arrow_streams() {
     assert_eq!(names, all, "the lake's tables, then the control log");
     assert!(names.contains(&"violations") && names.contains(&"traffic_metrics"));
 
-    let (status, body) = json_of(app.oneshot(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await.unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body["paths"]["/api/v1/query"]["post"].is_object());
-    assert!(body["paths"]["/api/v1/cameras"]["get"].is_object());
-    for (path, method) in [("/api/v1/rules", "get"), ("/api/v1/rules/{id}", "get"), ("/api/v1/rules/{id}", "put"), ("/api/v1/rules/{id}", "delete"), ("/api/v1/zones", "get"), ("/api/v1/cameras/{id}/detections", "post"), ("/api/v1/ingest", "post"), ("/api/v1/signals", "post"), ("/api/v1/cameras", "post"), ("/api/v1/cameras/{id}", "get"), ("/api/v1/cameras/{id}", "put"), ("/api/v1/cameras/{id}", "delete")] {
-        assert!(body["paths"][path][method].is_object(), "{method} {path} is not documented");
-    }
 }
 
 #[tokio::test]
@@ -134,8 +127,8 @@ async fn bad_queries_get_clear_errors_and_limits_apply() {
     let cases = [
         (post("DROP TABLE detections"), StatusCode::FORBIDDEN, "read_only"),
         (post("INSERT INTO tracks SELECT * FROM tracks"), StatusCode::FORBIDDEN, "read_only"),
-        (post("SELECT * FROM no_such_table"), StatusCode::BAD_REQUEST, "invalid_query"),
-        (post("SELEC 1"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (post("SELECT * FROM no_such_table"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
+        (post("SELEC 1"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
         (post("  "), StatusCode::BAD_REQUEST, "bad_request"),
         (
             Request::post("/api/v1/query").header(header::CONTENT_TYPE, "application/json").body(Body::from("{\"query\": 1}")).unwrap(),
@@ -304,7 +297,7 @@ async fn rules_without_a_pipeline_say_so() {
     let lake = filled_lake("http-no-pipeline");
     let app = app(state(&lake, QueryConfig::default()).await);
     let (status, body) = json_of(app.oneshot(Request::get("/api/v1/rules").body(Body::empty()).unwrap()).await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_pipeline")));
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("no_pipeline")));
 }
 
 #[tokio::test]

@@ -198,7 +198,7 @@ async fn failed_logins_lock_the_account_and_addresses_are_throttled() {
     let login = |password: &str| json!({ "user": "locked", "password": password });
     for i in 0..4 {
         let (status, answer) = call(&app, "POST", "/api/v1/auth/login", None, Some(login("wrong password!"))).await;
-        assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "attempt {i}");
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "attempt {i}");
     }
     let (status, answer) = call(&app, "POST", "/api/v1/auth/login", None, Some(login("wrong password!"))).await;
     assert_eq!((status, answer["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("locked")), "the fifth failure locks: {answer}");
@@ -265,7 +265,7 @@ async fn a_camera_scoped_user_sees_only_their_cameras_in_sql_and_the_audit_is_fo
     assert_eq!((query["rows"].as_u64(), query["status"].as_u64()), (Some(1), Some(200)));
     assert_eq!(query["statement_hash"].as_str().unwrap().len(), 64);
     assert_eq!(find("POST /api/v1/query", "forbidden")["who"].as_str().map(|w| w.starts_with("scope-")), Some(true));
-    assert_eq!(find("POST /api/v1/auth/login", "unauthenticated")["detail"], "scope-east");
+    assert_eq!(find("POST /api/v1/auth/login", "unauthorized")["detail"], "scope-east");
     assert_eq!(find("POST /api/v1/auth/login", "ok")["detail"], "scope-east");
     assert!(find("PATCH /api/v1/users/scope-viewer", "ok")["who"].as_str().unwrap().starts_with("scope-admin"));
     assert!(!rows.iter().any(|r| r.to_string().contains(PASSWORD)), "no password in the audit");

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use timely::scheduling::SyncActivator;
 
 /// A camera of the running pipeline, as the API lists it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct LiveCamera {
     /// Its configuration (`[[camera]]` as JSON).
     #[serde(flatten)]
@@ -46,6 +46,7 @@ pub struct LiveCamera {
     /// it in; the start of the run for cameras of the config).
     pub since_ms: Option<u64>,
     /// Where it came from: `config` or `api`.
+    #[schema(value_type = String, pattern = "^(config|api)$")]
     pub origin: &'static str,
     /// `true` while a removal waits for the camera's last frames.
     pub removing: bool,

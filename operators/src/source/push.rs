@@ -73,7 +73,7 @@ pub enum PushError {
 }
 
 /// What a taken push did.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Pushed {
     /// Frames queued for the pipeline (a frame behind its camera's watermark still goes to
     /// `errors` as `late` there).
@@ -85,7 +85,7 @@ pub struct Pushed {
 }
 
 /// A push camera as `GET /api/v1/cameras` shows it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PushStatus {
     /// The camera.
     pub camera_id: String,

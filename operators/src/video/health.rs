@@ -29,7 +29,7 @@ pub struct Transition {
 }
 
 /// A point-in-time copy of a camera's status, for the engine's health endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StatusSnapshot {
     /// Camera id.
     pub camera_id: String,

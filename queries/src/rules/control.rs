@@ -58,7 +58,7 @@ impl Blamed for RuleError {
 }
 
 /// A rule as listed by the API.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RuleEntry {
     /// The rule.
     #[serde(flatten)]
@@ -67,6 +67,7 @@ pub struct RuleEntry {
     /// taken it in).
     pub since_ms: Option<u64>,
     /// Where it came from: `config` or `api` (put over HTTP, now or before a restart).
+    #[schema(value_type = String, pattern = "^(config|api)$")]
     pub origin: &'static str,
 }
 

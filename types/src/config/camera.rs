@@ -8,14 +8,33 @@ use std::path::PathBuf;
 /// A point in pixels (image) or metres (ground), `[x, y]`.
 pub type Point = [f64; 2];
 
+/// The schema of a [`Point`] (an alias, which cannot implement a trait): two numbers.
+#[derive(Debug)]
+pub struct PointSchema;
+
+impl utoipa::PartialSchema for PointSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let number = ObjectBuilder::new().schema_type(Type::Number).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Double)));
+        ArrayBuilder::new().items(number).min_items(Some(2)).max_items(Some(2)).description(Some("`[x, y]`: pixels in the image, metres on the ground")).into()
+    }
+}
+
+impl utoipa::ToSchema for PointSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Point".into()
+    }
+}
+
 /// `[[camera]]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CameraConfig {
     /// Camera id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, unique; the `camera_id` partition of every table.
     pub id: String,
     /// Where frames come from: `detections:PATH.jsonl` (`detections:-` = stdin), `file:PATH`,
     /// `rtsp://…` or `kafka:TOPIC`. Several cameras may share one detections source; its lines
     /// are routed by `camera_id`. Written and read as that string.
+    #[schema(value_type = String)]
     pub source: Source,
     /// Video files: `fast` (default: as fast as decoding and inference allow, nothing dropped)
     /// or `realtime` (frames released at their capture pace, like a live camera).
@@ -23,7 +42,7 @@ pub struct CameraConfig {
     pub pacing: Pacing,
     /// Video files: capture time of the first frame, ms since the Unix epoch (default: the
     /// file's modification time).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::opt_u64")]
     pub start_ms: Option<u64>,
     /// Image ↔ ground point pairs.
     #[serde(default)]
@@ -41,7 +60,7 @@ pub struct CameraConfig {
 }
 
 /// Release pacing of a video file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pacing {
     /// As fast as the engine allows.
@@ -52,29 +71,33 @@ pub enum Pacing {
 }
 
 /// `[camera.calibration]`: ≥ 4 image points (pixels) and the ground points (metres) they show.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CalibrationConfig {
     /// Image points in pixels.
+    #[schema(value_type = Vec<PointSchema>)]
     pub image: Vec<Point>,
     /// Ground points in metres, same order.
+    #[schema(value_type = Vec<PointSchema>)]
     pub world: Vec<Point>,
 }
 
 /// `[[camera.line]]`: a line; its direction is the side of `a → b` an object crosses from/to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineConfig {
     /// Line id, unique within the camera.
     pub id: String,
     /// Two points `[a, b]` in pixels.
+    #[schema(value_type = Vec<PointSchema>)]
     pub points: Vec<Point>,
 }
 
 /// `[[camera.zone]]`: a simple polygon in pixels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ZoneConfig {
     /// Zone id, unique within the camera.
     pub id: String,
     /// ≥ 3 vertices in pixels, in order, not self-intersecting.
+    #[schema(value_type = Vec<PointSchema>)]
     pub polygon: Vec<Point>,
 }
 

@@ -25,7 +25,7 @@ pub use auth::{AuthConfig, ROLE_NAMES};
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH_LAG_MS, SpeedConfig};
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
-pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
+pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, PointSchema, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
 pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};

@@ -5,7 +5,7 @@ use crate::ObjectClass;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// Speed above `limit_kmh + tolerance_kmh` for `min_duration_ms` inside `zone`.
@@ -23,7 +23,7 @@ pub enum RuleKind {
 }
 
 /// Severity of a rule's violations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Informational.
@@ -55,6 +55,19 @@ pub struct RuleConfig {
     pub params: RuleParams,
     /// Parameter keys given that belong to other kinds (validation reports each).
     other_kinds_keys: Vec<&'static str>,
+}
+
+/// A rule's schema is its flat shape's ([`RuleKeys`]), the one it is read and written as.
+impl utoipa::PartialSchema for RuleConfig {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <RuleKeys as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for RuleConfig {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <RuleKeys as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// A rule's kind with its parameters. A key the kind needs is an `Option` all the same: a rule
@@ -229,7 +242,7 @@ impl RuleConfig {
 /// The flat shape of `[[rule]]` in the file and in JSON: every kind's keys side by side.
 /// [`RuleConfig`] is read and written through it, so the keys, their order and the JSON stay
 /// as they are, and unknown keys and wrong types are reported at their own key path.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleKeys {
     /// Rule id, unique.
     pub id: String,
@@ -259,10 +272,11 @@ pub struct RuleKeys {
     #[serde(default)]
     pub max_speed_kmh: Option<f64>,
     /// How long the condition must hold, ms (speeding, wrong_way, zone_intrusion, stopped_vehicle).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::opt_u64")]
     pub min_duration_ms: Option<u64>,
     /// Allowed direction of travel `[from, to]` in pixels (wrong_way).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<super::PointSchema>>)]
     pub allowed_direction: Option<Vec<Point>>,
     /// Classes not allowed in the zone (zone_intrusion).
     #[serde(default)]
