@@ -84,13 +84,15 @@ pub struct AlertFilter {
     pub severity: Vec<Severity>,
     /// This camera.
     pub camera: Option<String>,
+    /// Only these cameras (the caller's camera scope; empty: every camera).
+    pub scope: Vec<String>,
     /// At most this many, newest (by event time `ts_ms`) first.
     pub limit: usize,
 }
 
 impl Default for AlertFilter {
     fn default() -> Self {
-        AlertFilter { status: Vec::new(), severity: Vec::new(), camera: None, limit: AlertFilter::DEFAULT_LIMIT }
+        AlertFilter { status: Vec::new(), severity: Vec::new(), camera: None, scope: Vec::new(), limit: AlertFilter::DEFAULT_LIMIT }
     }
 }
 
@@ -105,5 +107,6 @@ impl AlertFilter {
         (self.status.is_empty() || self.status.contains(&status))
             && (self.severity.is_empty() || self.severity.contains(&alert.severity))
             && self.camera.as_deref().is_none_or(|c| c == alert.camera_id)
+            && (self.scope.is_empty() || self.scope.contains(&alert.camera_id))
     }
 }

@@ -8,10 +8,11 @@
 //! 503 `no_pipeline`.
 
 use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request, no_pipeline};
-use crate::alerts::{AlertFilter, AlertView, HubError};
+use crate::alerts::{AlertFilter, AlertHubHandle, AlertView, HubError};
+use crate::auth::Identity;
 use crate::format::json_rows;
 use crate::sql::QueryEngine;
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -211,8 +212,8 @@ fn parse_filter(query: Option<&str>, allowed: &[&str]) -> Result<AlertFilter, Ap
     (status = 400, description = "`bad_request`: a query parameter that is not one of these, or not valid", body = ErrorBody),
     (status = 422, description = "`execution`: reading the lake's alerts failed", body = ErrorBody),
 ))]
-pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<AlertList>, ApiError> {
-    let filter = parse_filter(query.as_deref(), &["status", "severity", "camera", "limit"])?;
+pub(super) async fn list(State(state): State<AppState>, Extension(me): Extension<Identity>, RawQuery(query): RawQuery) -> Result<Json<AlertList>, ApiError> {
+    let filter = AlertFilter { scope: me.cameras.clone(), ..parse_filter(query.as_deref(), &["status", "severity", "camera", "limit"])? };
     Ok(Json(match &state.live.alerts {
         Some(hub) => AlertList::Live { alerts: hub.list(filter).await? },
         None => AlertList::Lake { alerts: lake_alerts(&state.engine, &filter, None).await? },
@@ -225,16 +226,25 @@ pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuer
     (status = 404, description = "`not_found`", body = ErrorBody),
     (status = 422, description = "`execution`: reading the lake's alerts failed", body = ErrorBody),
 ))]
-pub(super) async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OneAlert>, ApiError> {
+pub(super) async fn get_one(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>) -> Result<Json<OneAlert>, ApiError> {
     Ok(Json(match &state.live.alerts {
-        Some(hub) => OneAlert::Live { alert: hub.get(&id).await? },
+        Some(hub) => OneAlert::Live { alert: seen(hub, &me, &id).await? },
         None => {
-            let filter = AlertFilter { limit: 1, ..AlertFilter::default() };
+            let filter = AlertFilter { limit: 1, scope: me.cameras.clone(), ..AlertFilter::default() };
             let row = lake_alerts(&state.engine, &filter, Some(&id)).await?.into_iter().next();
             let row = row.ok_or_else(|| ApiError::from(HubError::NotFound { id: id.clone(), hint: Some("not in the alerts table".into()) }))?;
             OneAlert::Lake { alert: row }
         }
     }))
+}
+
+/// The live alert `id`, when the caller sees its camera (else: not found, as for any unknown id).
+async fn seen(hub: &AlertHubHandle, me: &Identity, id: &str) -> Result<AlertView, ApiError> {
+    let alert = hub.get(id).await?;
+    if !me.sees(&alert.alert.camera_id) {
+        return Err(HubError::NotFound { id: id.to_string(), hint: None }.into());
+    }
+    Ok(alert)
 }
 
 /// The body of acknowledge/resolve.
@@ -278,9 +288,10 @@ fn parse_change(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
     (status = 409, description = "`conflict` (a resolved alert), `no_pipeline`", body = ErrorBody),
     (status = 503, description = "`stopped`: the alert hub has stopped", body = ErrorBody),
 ))]
-pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
+pub(super) async fn acknowledge(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
     let (by, note) = parse_change(&body)?;
     let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
+    seen(hub, &me, &id).await?;
     Ok(Json(AlertChanged { alert: hub.acknowledge(&id, &by, note).await? }))
 }
 
@@ -292,9 +303,10 @@ pub(super) async fn acknowledge(State(state): State<AppState>, Path(id): Path<St
     (status = 409, description = "`conflict`, `no_pipeline`", body = ErrorBody),
     (status = 503, description = "`stopped`: the alert hub has stopped", body = ErrorBody),
 ))]
-pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
+pub(super) async fn resolve(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>, body: Bytes) -> Result<Json<AlertChanged>, ApiError> {
     let (by, note) = parse_change(&body)?;
     let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
+    seen(hub, &me, &id).await?;
     Ok(Json(AlertChanged { alert: hub.resolve(&id, &by, note).await? }))
 }
 
@@ -308,8 +320,8 @@ pub(super) async fn resolve(State(state): State<AppState>, Path(id): Path<String
     (status = 429, description = "`busy`: as many streams as `[alerts] max_stream_clients` are open", body = ErrorBody),
     (status = 503, description = "`stopped`", body = ErrorBody),
 ))]
-pub(super) async fn stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let filter = parse_filter(query.as_deref(), &["severity", "camera"])?;
+pub(super) async fn stream(State(state): State<AppState>, Extension(me): Extension<Identity>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let filter = AlertFilter { scope: me.cameras.clone(), ..parse_filter(query.as_deref(), &["severity", "camera"])? };
     let hub = state.live.alerts.as_ref().ok_or_else(no_hub)?;
     let rx = hub.subscribe().await?;
     let events = futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
@@ -344,6 +356,9 @@ async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str
     }
     if let Some(c) = &filter.camera {
         conds.push(format!("camera_id = {}", quote(c)));
+    }
+    if !filter.scope.is_empty() {
+        conds.push(format!("camera_id IN ({})", filter.scope.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")));
     }
     if let Some(id) = id {
         conds.push(format!("alert_id = {}", quote(id)));

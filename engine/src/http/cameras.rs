@@ -8,9 +8,10 @@
 
 use super::{ApiError, AppState, ErrorBody, ErrorKind, no_pipeline};
 use super::rules::Who;
+use crate::auth::Identity;
 use crate::control::ControlLog;
 use crate::live::RuntimeCameraHandles;
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -73,11 +74,13 @@ pub struct CameraDetail {
 /// last error and counters, each calibrated camera's reprojection error, and each push camera's
 /// queue (`queued_lines`, `queue_limit`, `accepting`) and counters, while a pipeline runs.
 #[utoipa::path(get, path = "/cameras", tag = "cameras", responses((status = 200, description = "The cameras", body = CameraList)))]
-pub(super) async fn list(State(state): State<AppState>) -> Json<CameraList> {
-    let cameras: Vec<_> = state.live.cameras.list().iter().map(|c| c.snapshot()).collect();
-    let calibration = state.live.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
-    let push = state.live.push.as_ref().map(|p| p.status()).unwrap_or_default();
-    let configured = state.live.runtime_cameras.as_ref().map(|h| h.cameras.control.list());
+pub(super) async fn list(State(state): State<AppState>, Extension(me): Extension<Identity>) -> Json<CameraList> {
+    let cameras: Vec<_> = state.live.cameras.list().iter().map(|c| c.snapshot()).filter(|c| me.sees(&c.camera_id)).collect();
+    let mut calibration = state.live.analytics.as_ref().map(|a| a.calibration.clone()).unwrap_or_default();
+    calibration.retain(|c| me.sees(&c.camera_id));
+    let mut push = state.live.push.as_ref().map(|p| p.status()).unwrap_or_default();
+    push.retain(|p| me.sees(&p.camera_id));
+    let configured = state.live.runtime_cameras.as_ref().map(|h| h.cameras.control.list().into_iter().filter(|c| me.sees(&c.camera.id)).collect());
     Json(CameraList { cameras, calibration, push, configured })
 }
 

@@ -80,6 +80,8 @@ pub enum ErrorKind {
     AuthOff,
     /// The lake's log of users cannot be reached (503 or 502).
     Store,
+    /// A method the route does not have (405).
+    MethodNotAllowed,
 }
 
 /// The body of every error answer.

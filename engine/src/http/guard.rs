@@ -8,7 +8,7 @@
 //! with `Retry-After` past the rate limit. Secrets are never logged: credentials are read from
 //! their headers and dropped.
 
-use super::permissions::{Access, access};
+use super::permissions::{Access, PERMISSIONS, access};
 use super::{ApiError, AppState, ErrorKind};
 use crate::audit::{AuditNote, AuditRow};
 use crate::auth::{AuthError, Identity};
@@ -44,24 +44,44 @@ pub(crate) fn peer(request: &Request) -> String {
     request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |ConnectInfo(a)| a.ip().to_string())
 }
 
-fn credentials(request: &Request) -> (Option<String>, Option<String>) {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let bearer = header(header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(|t| t.trim().to_string());
-    (bearer, header("x-api-key").map(str::to_string))
+/// The credentials of a request: an `Authorization` header wins over `X-API-Key`, and one
+/// that is not `Bearer <token>` is refused (never skipped for the key beside it).
+fn credentials(request: &Request) -> Result<(Option<String>, Option<String>), ApiError> {
+    let header = |name: &str| request.headers().get(name).map(|v| v.to_str().map(str::trim));
+    let unreadable = |what: &str| ApiError::new(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, format!("the {what} header is not readable text"));
+    if let Some(value) = header(header::AUTHORIZATION.as_str()) {
+        let value = value.map_err(|_| unreadable("Authorization"))?;
+        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim).filter(|t| !t.is_empty());
+        let token = token.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, "Authorization must be `Bearer <access token>` (or send X-API-Key alone)"))?;
+        return Ok((Some(token.to_string()), None));
+    }
+    let key = header("x-api-key").transpose().map_err(|_| unreadable("X-API-Key"))?;
+    Ok((None, key.map(str::to_string)))
 }
 
 /// Who the caller is (`None`: a public route, nobody asked) and whether they may call this
 /// route; `Err` is the answer.
 fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Result<Option<Identity>, ApiError> {
-    let needs = access(request.method().as_str(), route)
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("{} {route} is not in the permission table", request.method())))?;
+    let needs = match access(request.method().as_str(), route) {
+        Some(needs) => needs,
+        // The route is listed for other methods: this one is not allowed (whatever the router
+        // holds, nothing unlisted runs).
+        None if PERMISSIONS.iter().any(|p| p.path == route) => {
+            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::MethodNotAllowed, format!("{} is not a method of {route}", request.method())));
+        }
+        None => return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("{} {route} is not in the permission table", request.method()))),
+    };
     let auth = &state.auth;
     if needs == Access::Public {
         auth.rate(address)?;
         return Ok(None);
     }
-    let (bearer, key) = credentials(request);
-    let who = auth.authenticate(bearer.as_deref(), key.as_deref())?;
+    let who = if auth.enabled() {
+        let (bearer, key) = credentials(request)?;
+        auth.authenticate(bearer.as_deref(), key.as_deref())?
+    } else {
+        Identity::open()
+    };
     let budget = match &who.via {
         crate::auth::Via::Open => address.to_string(),
         _ => who.who(),

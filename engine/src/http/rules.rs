@@ -6,8 +6,9 @@
 //! applied (503 `control_log`, with `Retry-After`).
 
 use super::{ApiError, AppState, ErrorBody, ErrorKind, no_pipeline_running as no_pipeline};
+use crate::auth::Identity;
 use crate::control::ControlError;
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -109,9 +110,9 @@ impl From<RuleError> for ApiError {
     (status = 200, description = "The live rules", body = RuleList),
     (status = 409, description = "`no_pipeline`", body = ErrorBody),
 ))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<RuleList>, ApiError> {
+pub async fn list(State(state): State<AppState>, Extension(me): Extension<Identity>) -> Result<Json<RuleList>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    Ok(Json(RuleList { rules: a.rules.list() }))
+    Ok(Json(RuleList { rules: a.rules.list().into_iter().filter(|r| me.sees(&r.rule.camera)).collect() }))
 }
 
 /// `GET /api/v1/rules/{id}`.
@@ -120,9 +121,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RuleList>, ApiEr
     (status = 404, description = "`not_found`", body = ErrorBody),
     (status = 409, description = "`no_pipeline`", body = ErrorBody),
 ))]
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RuleEntry>, ApiError> {
+pub async fn get_one(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>) -> Result<Json<RuleEntry>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    let rule = a.rules.get(&id).ok_or(RuleError::NotFound(id))?;
+    let rule = a.rules.get(&id).filter(|r| me.sees(&r.rule.camera)).ok_or(RuleError::NotFound(id))?;
     Ok(Json(rule))
 }
 
@@ -165,9 +166,9 @@ pub async fn delete(State(state): State<AppState>, who: Who, Path(id): Path<Stri
     (status = 200, description = "Tracks inside each zone", body = ZoneList),
     (status = 409, description = "`no_pipeline`", body = ErrorBody),
 ))]
-pub async fn zones(State(state): State<AppState>) -> Result<Json<ZoneList>, ApiError> {
+pub async fn zones(State(state): State<AppState>, Extension(me): Extension<Identity>) -> Result<Json<ZoneList>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let live = a.zones.lock().map(|z| z.clone()).unwrap_or_default();
-    let zones = live.into_iter().map(|((camera_id, zone_id), n)| ZoneOccupancy { camera_id, zone_id, occupancy: n as u64 }).collect();
+    let zones = live.into_iter().filter(|((camera_id, _), _)| me.sees(camera_id)).map(|((camera_id, zone_id), n)| ZoneOccupancy { camera_id, zone_id, occupancy: n as u64 }).collect();
     Ok(Json(ZoneList { zones }))
 }

@@ -5,7 +5,7 @@
 use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request};
 use crate::audit::AuditNote;
 use crate::auth::directory::{KeyRecord, UserRecord};
-use crate::auth::{Identity, NewUser, UserPatch, parse_role};
+use crate::auth::{Identity, NewUser, UserPatch, Via, parse_role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -124,13 +124,16 @@ pub struct ChangeUser {
     (status = 200, description = "Changed", body = UserView),
     (status = 400, description = "`bad_request`", body = ErrorBody),
     (status = 404, description = "`not_found`", body = ErrorBody),
-    (status = 409, description = "`auth_off`", body = ErrorBody),
+    (status = 409, description = "`conflict`: disabling or demoting oneself; `auth_off`", body = ErrorBody),
     (status = 422, description = "`invalid_user`", body = ErrorBody),
     (status = 503, description = "`store`", body = ErrorBody),
 ))]
 pub(super) async fn change(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(name): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let c: ChangeUser = serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"role", "cameras", "disabled", "password", "sign_out"}} (any of them): {e}"#)))?;
     let role = c.role.as_deref().map(parse_role).transpose()?;
+    if name == me.name && (c.disabled == Some(true) || role.is_some_and(|r| r < me.role)) {
+        return Err(ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, "you cannot disable or demote yourself (another admin, or `itscam users`, can)"));
+    }
     let patch = UserPatch { role, cameras: c.cameras, disabled: c.disabled, password: c.password, sign_out: c.sign_out };
     let user = state.auth.change_user(&me.who(), &name, patch).await?;
     Ok(noted(Json(view(&state, &user)), &name))
@@ -171,7 +174,8 @@ pub struct KeyMade {
     (status = 503, description = "`store`", body = ErrorBody),
 ))]
 pub(super) async fn add_key(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(name): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let a: AddKey = if body.is_empty() { AddKey::default() } else { serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"label": "..."}}: {e}"#)))? };
+    let a: Option<AddKey> = if body.is_empty() { None } else { serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"label": "..."}}: {e}"#)))? };
+    let a = a.unwrap_or_default();
     let made = state.auth.add_key(&me.who(), &name, &a.label).await?;
     let body = KeyMade { key: made.key, id: made.record.id.clone(), user: name.clone(), label: made.record.label, created_ms: made.record.created_ms };
     Ok(noted((StatusCode::CREATED, Json(body)), &format!("{name} key {}", made.record.id)))
@@ -181,11 +185,15 @@ pub(super) async fn add_key(State(state): State<AppState>, Extension(me): Extens
 #[utoipa::path(delete, path = "/users/{name}/keys/{id}", tag = "users", params(("name" = String, Path, description = "Whose key"), ("id" = String, Path, description = "The key's id")), responses(
     (status = 200, description = "Revoked", body = KeyView),
     (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`conflict`: the key this request uses", body = ErrorBody),
     (status = 503, description = "`store`", body = ErrorBody),
 ))]
 pub(super) async fn revoke_key(State(state): State<AppState>, Extension(me): Extension<Identity>, Path((name, id)): Path<(String, String)>) -> Result<Response, ApiError> {
     if state.auth.key(&id).is_none_or(|k| k.user != name) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, format!("user {name:?} has no API key {id:?}")));
+    }
+    if me.via == (Via::Key { id: id.clone() }) {
+        return Err(ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, "this request uses that key: revoke it with other credentials (or `itscam users keys revoke`)"));
     }
     let k = state.auth.revoke_key(&me.who(), &id).await?;
     Ok(noted(Json(key_view(&k)), &format!("{name} key {id}")))

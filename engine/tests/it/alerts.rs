@@ -19,11 +19,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 fn violation(rule: &str, track: u64, start: u64, severity: Severity, ongoing: bool) -> ViolationRow {
+    violation_on("cam-1", rule, track, start, severity, ongoing)
+}
+
+fn violation_on(camera: &str, rule: &str, track: u64, start: u64, severity: Severity, ongoing: bool) -> ViolationRow {
     ViolationRow {
-        violation_id: format!("{rule}:cam-1:{track}:{start}"),
+        violation_id: format!("{rule}:{camera}:{track}:{start}"),
         rule_id: rule.into(),
         kind: RuleKind::Speeding,
-        camera_id: "cam-1".into(),
+        camera_id: camera.into(),
         track_id: track,
         class: ObjectClass::from_name("car").unwrap(),
         ts_start_ms: start,
@@ -393,3 +397,42 @@ fn openssl_hmac_sha256(key: &str, data: &[u8]) -> String {
     text.trim().rsplit(' ').next().unwrap().to_string()
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_scoped_operator_sees_and_changes_only_their_cameras_alerts() {
+    use crate::security::{auth_on, secured, user_with_key};
+    let Running { lake, hub, task, writer, .. } = start("alerts-scoped", &AlertsConfig::default());
+    let state = secured(&lake, &auth_on()).await.with_alerts(hub.clone());
+    let key = user_with_key(&state, "east-ops", itscam_engine::auth::Role::Operator, &["cam-2"]).await;
+    let live = app(state);
+    let mine = Alert::from_violation(&violation_on("cam-2", "speed-2", 3, 110_000, Severity::High, true), 1);
+    let theirs = Alert::from_violation(&violation_on("cam-1", "speed-1", 7, 100_000, Severity::High, true), 2);
+    let (mine_id, theirs_id) = (mine.alert_id.clone(), theirs.alert_id.clone());
+    assert!(hub.raise(mine) && hub.raise(theirs));
+    let with_key = |req: Request<Body>| {
+        let (mut parts, body) = req.into_parts();
+        parts.headers.insert("x-api-key", key.parse().unwrap());
+        Request::from_parts(parts, body)
+    };
+
+    let (status, body) = call(&live, with_key(get("/api/v1/alerts"))).await;
+    assert_eq!((status, ids(&body)), (StatusCode::OK, vec![mine_id.as_str()]), "{body}");
+    let (_, body) = call(&live, with_key(get("/api/v1/alerts?camera=cam-1"))).await;
+    assert_eq!(ids(&body), Vec::<&str>::new(), "asking for another camera finds nothing");
+    let (status, _) = call(&live, with_key(get(&format!("/api/v1/alerts/{theirs_id}")))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&live, with_key(post(&format!("/api/v1/alerts/{theirs_id}/acknowledge"), r#"{"by": "east-ops"}"#))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another camera's alert cannot be acknowledged");
+    let (status, body) = call(&live, with_key(post(&format!("/api/v1/alerts/{mine_id}/acknowledge"), r#"{"by": "east-ops"}"#))).await;
+    assert_eq!((status, body["alert"]["status"].as_str()), (StatusCode::OK, Some("acknowledged")), "{body}");
+    // Paths naming another camera do not exist for them; routes spanning every camera are refused.
+    assert_eq!(call(&live, with_key(get("/api/v1/cameras/cam-1"))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&live, with_key(post("/api/v1/ingest", "{}"))).await.0, StatusCode::FORBIDDEN);
+    let resp = live.clone().oneshot(with_key(get("/metrics"))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    drop(live);
+    drop(hub);
+    task.finish().await.unwrap();
+    writer.finish().await.unwrap();
+}

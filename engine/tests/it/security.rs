@@ -34,19 +34,19 @@ fn two_camera_lake(name: &str) -> Lake {
     Lake::open(&config.lake.url).unwrap()
 }
 
-fn auth_on() -> AuthConfig {
+pub(crate) fn auth_on() -> AuthConfig {
     AuthConfig { enabled: true, rate_burst: 10_000, rate_per_s: 10_000, ..AuthConfig::default() }
 }
 
 /// The API over `lake` with auth on and an audit trail.
-async fn secured(lake: &Lake, config: &AuthConfig) -> AppState {
+pub(crate) async fn secured(lake: &Lake, config: &AuthConfig) -> AppState {
     let state = AppState::open(lake, QueryConfig::default()).await.unwrap();
     let auth = Auth::open(lake, config).await.unwrap();
     state.with_security(lake, auth, Audit::new(lake.clone())).unwrap()
 }
 
 /// Adds `name` with `role` (and cameras); returns an API key of theirs.
-async fn user_with_key(state: &AppState, name: &str, role: Role, cameras: &[&str]) -> String {
+pub(crate) async fn user_with_key(state: &AppState, name: &str, role: Role, cameras: &[&str]) -> String {
     let new = NewUser { name: name.into(), role, password: PASSWORD.into(), cameras: cameras.iter().map(|c| c.to_string()).collect() };
     state.auth.add_user("test", new).await.unwrap();
     state.auth.add_key("test", name, "tests").await.unwrap().key
