@@ -110,6 +110,9 @@ impl Auth {
         for (seq, e) in &entries {
             d.apply(*seq, &e.change, now);
         }
+        if !entries.is_empty() {
+            tracing::info!(entries = entries.len(), seq = ?d.seq, "auth: users, keys and sign-outs read from the lake");
+        }
         Ok(())
     }
 

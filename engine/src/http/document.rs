@@ -38,6 +38,14 @@ pub(super) fn secure(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, op) in operations(item) {
             let public = super::permissions::access(method, path) == Some(super::permissions::Access::Public);
+            let needs = match super::permissions::access(method, path) {
+                Some(super::permissions::Access::Least(role)) => format!("Needs the role `{role}` or above (README \"Security\")."),
+                _ => "Public: no credentials needed.".to_string(),
+            };
+            op.description = Some(match op.description.take() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{needs}"),
+                _ => needs,
+            });
             if public {
                 op.security = Some(vec![SecurityRequirement::default()]);
             } else {

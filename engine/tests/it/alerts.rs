@@ -404,6 +404,7 @@ async fn a_camera_scoped_operator_sees_and_changes_only_their_cameras_alerts() {
     let Running { lake, hub, task, writer, .. } = start("alerts-scoped", &AlertsConfig::default());
     let state = secured(&lake, &auth_on()).await.with_alerts(hub.clone());
     let key = user_with_key(&state, "east-ops", itscam_engine::auth::Role::Operator, &["cam-2"]).await;
+    let admin = user_with_key(&state, "alerts-admin", itscam_engine::auth::Role::Admin, &[]).await;
     let live = app(state);
     let mine = Alert::from_violation(&violation_on("cam-2", "speed-2", 3, 110_000, Severity::High, true), 1);
     let theirs = Alert::from_violation(&violation_on("cam-1", "speed-1", 7, 100_000, Severity::High, true), 2);
@@ -430,6 +431,13 @@ async fn a_camera_scoped_operator_sees_and_changes_only_their_cameras_alerts() {
     assert_eq!(call(&live, with_key(post("/api/v1/ingest", "{}"))).await.0, StatusCode::FORBIDDEN);
     let resp = live.clone().oneshot(with_key(get("/metrics"))).await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Both acknowledges are in the audit trail, the refused one with its outcome.
+    let audit = r#"{"sql": "SELECT action, status, outcome FROM audit WHERE action LIKE '%acknowledge' ORDER BY at_ms"}"#;
+    let req = Request::post("/api/v1/query").header(header::CONTENT_TYPE, "application/json").header("x-api-key", admin.as_str()).body(Body::from(audit)).unwrap();
+    let (status, body) = call(&live, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes: Vec<(u64, &str)> = body["rows"].as_array().unwrap().iter().map(|r| (r["status"].as_u64().unwrap(), r["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes, [(404, "not_found"), (200, "ok")], "{body}");
 
     drop(live);
     drop(hub);

@@ -97,6 +97,12 @@ fn every_operation_but_the_public_ones_needs_a_bearer_token_or_an_api_key() {
     assert_eq!((schemes["api_key"]["type"].as_str(), schemes["api_key"]["in"].as_str(), schemes["api_key"]["name"].as_str()), (Some("apiKey"), Some("header"), Some("X-API-Key")));
     for (method, path) in operations(&doc) {
         let op = &doc["paths"][&path][&method];
+        // The permission table is rendered into each operation's description.
+        let needs = match access(&method.to_uppercase(), &path) {
+            Some(Access::Least(role)) => format!("Needs the role `{role}` or above"),
+            _ => "Public: no credentials needed".to_string(),
+        };
+        assert!(op["description"].as_str().is_some_and(|d| d.contains(&needs)), "{method} {path}: {}", op["description"]);
         if access(&method.to_uppercase(), &path) == Some(Access::Public) {
             assert_eq!(op["security"], serde_json::json!([{}]), "{method} {path} is public");
             continue;

@@ -351,3 +351,87 @@ fn an_open_api_listens_beyond_loopback_only_when_told_insecure() {
     let _ = child.wait();
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_second_factor_is_asked_once_set_up_and_required_for_the_roles_configured() {
+    let lake = Lake::open(&format!("file://{}/lake", scratch("totp").display())).unwrap();
+    let config = AuthConfig { require_mfa_for: vec!["admin".into()], ..auth_on() };
+    let state = secured(&lake, &config).await;
+    user_with_key(&state, "mfa-admin", Role::Admin, &[]).await;
+    let analyst = user_with_key(&state, "mfa-analyst", Role::Analyst, &[]).await;
+    let app = app(state);
+    let login = |user: &str, totp: Option<String>| Some(json!({ "user": user, "password": PASSWORD, "totp": totp }));
+    let (status, answer) = call(&app, "POST", "/api/v1/auth/login", None, login("mfa-admin", None)).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("mfa_required")), "an admin without TOTP: {answer}");
+    assert_eq!(call(&app, "POST", "/api/v1/auth/login", None, login("mfa-analyst", None)).await.0, StatusCode::OK);
+    let (status, setup) = call(&app, "POST", "/api/v1/auth/totp", key(&analyst), None).await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let secret = setup["secret"].as_str().unwrap();
+    assert!(setup["otpauth_url"].as_str().unwrap().starts_with("otpauth://totp/"));
+    let (status, answer) = call(&app, "POST", "/api/v1/auth/login", None, login("mfa-analyst", None)).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("mfa_required")), "{answer}");
+    let now = itscam_types::time::now_ms();
+    let wrong = if itscam_engine::auth::totp::code_at(secret, "mfa-analyst", now).as_deref() == Some("000000") { "111111" } else { "000000" };
+    assert_eq!(call(&app, "POST", "/api/v1/auth/login", None, login("mfa-analyst", Some(wrong.into()))).await.0, StatusCode::UNAUTHORIZED);
+    let code = itscam_engine::auth::totp::code_at(secret, "mfa-analyst", now).unwrap();
+    let (status, tokens) = call(&app, "POST", "/api/v1/auth/login", None, login("mfa-analyst", Some(code))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+}
+
+#[tokio::test]
+async fn callers_are_rate_limited_bodies_capped_and_cors_is_off_unless_configured() {
+    let lake = Lake::open(&format!("file://{}/lake", scratch("limits-http").display())).unwrap();
+    let state = secured(&lake, &AuthConfig { rate_per_s: 1, rate_burst: 3, ..auth_on() }).await;
+    let one = user_with_key(&state, "rate-one", Role::Viewer, &[]).await;
+    let other = user_with_key(&state, "rate-two", Role::Viewer, &[]).await;
+    let mut cors_state = state.clone();
+    cors_state.cors_origins = Arc::from(vec!["https://dash.example.org".to_string()]);
+    let app = app(state);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(call(&app, "GET", "/api/v1/auth/me", key(&one), None).await.0);
+    }
+    // A slow machine may have earned one token back: at least the burst passes, and soon one is refused.
+    assert!(statuses[..3].iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let mut refused = None;
+    for _ in 0..5 {
+        let resp = app.clone().oneshot(Request::get("/api/v1/auth/me").header("x-api-key", &one).body(Body::empty()).unwrap()).await.unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = resp.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+            break;
+        }
+    }
+    assert!(refused.is_some(), "the fourth to ninth call within a second: one is 429 with Retry-After");
+    assert_eq!(call(&app, "GET", "/api/v1/auth/me", key(&other), None).await.0, StatusCode::OK, "each caller has its own budget");
+
+    let big = "x".repeat(2 << 20);
+    let resp = app.clone().oneshot(Request::post("/api/v1/query").header("x-api-key", &other).body(Body::from(big)).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "a body over [http] max_body_bytes");
+
+    let preflight = || Request::builder().method("OPTIONS").uri("/api/v1/auth/me").header("origin", "https://dash.example.org").header("access-control-request-method", "GET").body(Body::empty()).unwrap();
+    let resp = app.clone().oneshot(preflight()).await.unwrap();
+    assert!(!resp.headers().contains_key("access-control-allow-origin"), "no CORS unless configured");
+    let resp = itscam_engine::http::app(cors_state).oneshot(preflight()).await.unwrap();
+    assert_eq!(resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some("https://dash.example.org"));
+}
+
+#[test]
+fn users_made_by_one_process_reach_a_serving_process_of_the_same_s3_lake() {
+    let dir = scratch("auth-s3");
+    let s3 = SeaweedFs::start(&dir);
+    let config = format!("{}\n[auth]\nenabled = true\nrefresh_ms = 200\n[[camera]]\nid = \"cam-1\"\nsource = \"push\"\n", s3.lake_toml("shared"));
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let served = Served::start_logging(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"], "warn,itscam_engine::auth=info");
+    itscam_fed(&dir, &["users", "add", "ops", "--role", "operator", "--config", "config.toml"], &format!("{PASSWORD}\n"));
+    let api_key = itscam_fed(&dir, &["users", "keys", "add", "ops", "--config", "config.toml"], "").trim().to_string();
+    served.wait_for("auth: users, keys and sign-outs read from the lake");
+    let me = |key: &str| http_raw(&served.addr, "GET", "/api/v1/auth/me", &[("X-API-Key", key)], b"").0;
+    // The serving process may have read the user before the key: wait for the entry of the key.
+    if me(&api_key) != 200 {
+        served.wait_for("auth: users, keys and sign-outs read from the lake");
+    }
+    assert_eq!(me(&api_key), 200, "a key made by another process works");
+    itscam_fed(&dir, &["users", "disable", "ops", "--config", "config.toml"], "");
+    served.wait_for("auth: users, keys and sign-outs read from the lake");
+    assert_eq!(me(&api_key), 401, "disabled by another process: refused once read");
+}
