@@ -4,9 +4,8 @@
 //! `POST /api/v1/auth/totp` (sets up the caller's own second factor; the secret is shown once).
 
 use super::{ApiError, AppState, ErrorBody, bad_request};
-use crate::audit::AuditNote;
 use crate::auth::{Identity, TokenPair, Via};
-use super::guard::Peer;
+use super::guard::{Peer, noted};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -36,11 +35,6 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, 
     serde_json::from_slice(body).map_err(|e| bad_request(format!("body must be {shape}: {e}")))
 }
 
-fn with_note(response: impl IntoResponse, detail: &str) -> Response {
-    let mut response = response.into_response();
-    response.extensions_mut().insert(AuditNote { detail: Some(detail.to_string()), ..AuditNote::default() });
-    response
-}
 
 /// `POST /api/v1/auth/login`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login, responses(
@@ -58,7 +52,7 @@ pub(super) async fn login(State(state): State<AppState>, Extension(Peer(address)
     };
     tracing::debug!(login = ?login, "auth: login");
     let answer: Result<Json<TokenPair>, ApiError> = state.auth.login(&login.user, &login.password, login.totp.as_deref(), &address).await.map(Json).map_err(ApiError::from);
-    with_note(answer, &login.user)
+    noted(answer, &login.user)
 }
 
 /// The body of a refresh.
@@ -134,7 +128,7 @@ pub(super) async fn totp(State(state): State<AppState>, Extension(me): Extension
         return Err(crate::auth::AuthError::Off.into());
     }
     let (secret, otpauth_url) = state.auth.set_totp(&me.who(), &me.name).await?;
-    Ok(with_note(Json(TotpSetup { secret, otpauth_url }), &me.name))
+    Ok(noted(Json(TotpSetup { secret, otpauth_url }), &me.name))
 }
 
 /// A TOTP second factor just set up.

@@ -154,6 +154,13 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
     response
 }
 
+/// `response` with `detail` for its audit row (the user a change or a login is about).
+pub(crate) fn noted(response: impl IntoResponse, detail: &str) -> Response {
+    let mut response = response.into_response();
+    response.extensions_mut().insert(AuditNote { detail: Some(detail.to_string()), ..AuditNote::default() });
+    response
+}
+
 /// The caller's address (a request extension set by the guard).
 #[derive(Clone, Debug)]
 pub(crate) struct Peer(pub String);

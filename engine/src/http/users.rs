@@ -3,7 +3,7 @@
 //! `DELETE /api/v1/users/{name}/keys/{id}`. The same changes as `itscam users …`.
 
 use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request};
-use crate::audit::AuditNote;
+use super::guard::noted;
 use crate::auth::directory::{KeyRecord, UserRecord};
 use crate::auth::{Identity, NewUser, UserPatch, Via, parse_role};
 use axum::extract::{Path, State};
@@ -49,11 +49,6 @@ fn view(state: &AppState, u: &UserRecord) -> UserView {
     UserView { name: u.name.clone(), role: u.role.name(), cameras: u.cameras.clone(), disabled: u.disabled, totp: u.totp_secret.is_some(), keys }
 }
 
-fn noted(response: impl IntoResponse, detail: &str) -> Response {
-    let mut response = response.into_response();
-    response.extensions_mut().insert(AuditNote { detail: Some(detail.to_string()), ..AuditNote::default() });
-    response
-}
 
 /// `GET /api/v1/users`.
 #[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, description = "Every user", body = Vec<UserView>)))]

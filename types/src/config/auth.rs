@@ -32,7 +32,8 @@ pub struct AuthConfig {
     pub lockout_ms: u64,
     /// Login attempts one address may make per minute (then 429).
     pub login_per_min: u32,
-    /// Requests per second one caller (user or key, else address) may make on average.
+    /// Requests per second one caller (user or key, else address) may make on average (a push
+    /// gateway on one address sending many cameras' frames is one caller).
     pub rate_per_s: u32,
     /// Requests one caller may make at once above the average.
     pub rate_burst: u32,
@@ -52,8 +53,8 @@ impl Default for AuthConfig {
             max_failed_logins: 5,
             lockout_ms: 15 * 60_000,
             login_per_min: 30,
-            rate_per_s: 50,
-            rate_burst: 200,
+            rate_per_s: 500,
+            rate_burst: 1000,
             refresh_ms: 1_000,
         }
     }
