@@ -3,10 +3,11 @@
 //! request's extensions for the handler, and every request that is not a plain read becomes a
 //! row of the `audit` table ([`crate::audit`]).
 //!
-//! Answers: 401 `unauthenticated` (with `WWW-Authenticate: Bearer`) for missing, wrong,
-//! expired or revoked credentials; 403 `forbidden` for a role below the route's; 429 `busy`
-//! with `Retry-After` past the rate limit. Secrets are never logged: credentials are read from
-//! their headers and dropped.
+//! Answers: 401 `unauthorized` (with `WWW-Authenticate: Bearer`) for missing, wrong,
+//! expired or revoked credentials; 403 `forbidden` for a role below the route's (or a route
+//! spanning every camera for a camera-scoped user); 404 for another camera's path; 405 for a
+//! method the table does not list; 429 `rate_limited` with `Retry-After` past the rate limit.
+//! Secrets are never logged: credentials are read from their headers and dropped.
 
 use super::permissions::{Access, PERMISSIONS, access};
 use super::{ApiError, AppState, ErrorKind};
