@@ -243,9 +243,10 @@ fn load(path: &std::path::Path) -> anyhow::Result<PipelineConfig> {
 }
 
 /// The config named by `--config`, or defaults when none is given.
+/// (A config without cameras is fine: `serve` then serves the lake alone.)
 fn optional_config(path: &Option<PathBuf>) -> anyhow::Result<PipelineConfig> {
     match path {
-        Some(p) => load(p),
+        Some(p) => Ok(PipelineConfig::load_for_lake(p)?),
         None => Ok(PipelineConfig::default()),
     }
 }

@@ -8,7 +8,7 @@ use crate::auth::directory::{KeyRecord, UserRecord};
 use crate::auth::{Identity, NewUser, UserPatch, Via, parse_role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 

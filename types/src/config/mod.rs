@@ -39,6 +39,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
 
+/// The problem of a config without cameras (key, message): only a pipeline needs one.
+const NO_CAMERA: (&str, &str) = ("camera", "at least one [[camera]] is needed");
+
 /// The whole pipeline config. Every section has defaults; a file with only `[[camera]]` works.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -87,8 +90,24 @@ impl PipelineConfig {
         Self::from_toml(&text).map_err(|problems| ConfigError { file: path.display().to_string(), problems })
     }
 
+    /// Reads a config file for the commands that serve or maintain a lake and run no pipeline
+    /// (`itscam serve` without cameras, `query`, `lake`, `users`): like [`PipelineConfig::load`],
+    /// but a config without `[[camera]]` is fine.
+    pub fn load_for_lake(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            problems: vec![Problem::new("", format!("cannot read the config file: {e}"))],
+        })?;
+        Self::parse(&text, false).map_err(|problems| ConfigError { file: path.display().to_string(), problems })
+    }
+
     /// Parses and validates config text; relative paths are resolved against the working directory.
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
+        Self::parse(text, true)
+    }
+
+    /// [`PipelineConfig::from_toml`]; `needs_camera`: a config without cameras is a problem.
+    fn parse(text: &str, needs_camera: bool) -> Result<Self, Vec<Problem>> {
         let mut value: toml::Table = toml::from_str(text).map_err(|e| vec![Problem::syntax(text, &e)])?;
         let bad_sources = set_aside_bad_sources(&mut value, text);
         let mut unknown = Vec::new();
@@ -102,7 +121,7 @@ impl PipelineConfig {
             .collect();
         match parsed {
             Ok(config) => {
-                problems.extend(config.validate());
+                problems.extend(config.validate().into_iter().filter(|p| needs_camera || (p.key.as_str(), p.message.as_str()) != NO_CAMERA));
                 if problems.is_empty() { Ok(config) } else { Err(problems) }
             }
             Err(e) => {
@@ -161,7 +180,7 @@ impl PipelineConfig {
             out.push(Problem::new(format!("tracker.{key}"), msg));
         }
         if self.camera.is_empty() {
-            out.push(Problem::new("camera", "at least one [[camera]] is needed"));
+            out.push(Problem::new(NO_CAMERA.0, NO_CAMERA.1));
         }
         let mut ids = HashSet::new();
         for (i, cam) in self.camera.iter().enumerate() {

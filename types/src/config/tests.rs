@@ -144,3 +144,17 @@ fn the_source_lead_follows_lateness_and_lag_unless_set_and_a_short_one_is_refuse
     let shown: Vec<String> = PipelineConfig::from_toml(&format!("[pipeline]\nmax_lead_ms = 2000\n\n{camera}")).unwrap_err().iter().map(|p| p.to_string()).collect();
     assert!(shown.iter().any(|s| s.contains("pipeline.max_lead_ms: must exceed pipeline.lateness_ms + analytics.speed.smooth_lag_ms (2000)")), "{shown:#?}");
 }
+
+#[test]
+fn a_config_without_cameras_serves_a_lake_but_runs_no_pipeline() {
+    let text = "[lake]\nurl = \"file://./lake\"\n[auth]\nenabled = true\n";
+    let problems = PipelineConfig::from_toml(text).unwrap_err();
+    assert_eq!(problems.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["camera"]);
+    let path = std::env::temp_dir().join(format!("itscam-lake-only-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let config = PipelineConfig::load_for_lake(&path).unwrap();
+    assert!(config.camera.is_empty() && config.auth.enabled);
+    std::fs::write(&path, "[lake]\nurl = \"s3://\"\n").unwrap();
+    assert!(PipelineConfig::load_for_lake(&path).is_err(), "other problems still count");
+    std::fs::remove_file(&path).unwrap();
+}
