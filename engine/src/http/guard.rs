@@ -103,6 +103,9 @@ fn admit(state: &AppState, request: &Request, route: &str, address: &str) -> Res
     }
 }
 
+/// The routes of pushed detections (not audited when accepted).
+const PUSHED_DATA: [&str; 2] = ["/api/v1/cameras/{id}/detections", "/api/v1/ingest"];
+
 /// Routes a camera-scoped user may not call whatever their role (README "Security").
 const UNSCOPABLE: [&str; 3] = ["/metrics", "/api/v1/ingest", "/api/v1/signals"];
 
@@ -132,6 +135,9 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
     let method = request.method().clone();
     let started = Instant::now();
     let reads = method == Method::GET || method == Method::HEAD;
+    // Pushed detections are data, not changes: a row per frame would drown the trail. Their
+    // refusals are audited like any other.
+    let data = PUSHED_DATA.contains(&route.as_str());
     let who = match admit(&state, &request, &route, &address) {
         Ok(who) => who,
         Err(e) => {
@@ -148,7 +154,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
     }
     request.extensions_mut().insert(Peer(address.clone()));
     let response = next.run(request).await;
-    if !reads {
+    if !reads && !data {
         let note = response.extensions().get::<AuditNote>().cloned();
         state.audit.record(AuditRow::of_request(who.as_ref(), &address, &method, &path, &response, note, started.elapsed()));
     }
