@@ -337,7 +337,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn serve_lake(base: &PipelineConfig, listen: &str, insecure: bool) -> anyhow::Result<ExitCode> {
     let lake = Lake::open_with(&base.lake.url, &base.lake.s3)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let options = ServeOptions { http: base.http.clone(), auth: base.auth.clone(), insecure };
+    let options = ServeOptions { http: base.http.clone(), auth: base.auth.clone(), insecure, audit_days: base.lake.retention.audit_days };
     rt.block_on(async move {
         let bound = serve::bind(listen, &options).await?;
         let state = serve::secure(AppState::open(&lake, base.query.clone()).await?, &lake, &options).await?;
@@ -443,8 +443,9 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
                     base.lake.compaction.orphan_grace_ms = g;
                 }
                 let r = lake.vacuum(&tables, &base.lake.retention, &base.lake.compaction, now, &format!("vacuum-{now}")).await?;
+                let audit = itscam_engine::audit::expire(&lake, base.lake.retention.audit_days, now).await?;
                 println!(
-                    "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted{}",
+                    "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted; {audit} audit batch(es) past retention deleted{}",
                     r.expired_files,
                     r.deleted_removed,
                     r.deleted_orphans,

@@ -11,6 +11,7 @@
 //! generated token key, `_itscam/auth/jwt-key.json`.
 
 use crate::{Lake, SinkError};
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -57,6 +58,15 @@ impl Lake {
             out.push((seq, entry));
         }
         Ok(out)
+    }
+
+    /// Deletes entry `seq` (retention: only logs whose entries may expire, such as the audit).
+    pub async fn delete_side(&self, log: SideLog, seq: u64) -> Result<(), SinkError> {
+        let path = self.log_path(log.folder(), seq);
+        match self.store().delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.storage_error(&path, e)),
+        }
     }
 
     /// The value at `_itscam/<log>/<name>.json`: `value` when none is there yet (it is written),

@@ -115,6 +115,8 @@ pub(crate) struct AuditBatch {
 pub struct Audit {
     lake: Option<Lake>,
     waiting: Arc<Mutex<Waiting>>,
+    /// `[lake.retention] audit_days`: older rows are not kept in memory by the `audit` table.
+    keep_days: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -126,7 +128,18 @@ struct Waiting {
 impl Audit {
     /// Rows go to `lake`'s audit log (call [`Audit::spawn_flush`] on the runtime that serves).
     pub fn new(lake: Lake) -> Audit {
-        Audit { lake: Some(lake), waiting: Arc::default() }
+        Audit { lake: Some(lake), waiting: Arc::default(), keep_days: None }
+    }
+
+    /// Rows older than `days` (`[lake.retention] audit_days`) leave the `audit` table's memory.
+    pub fn keeping(mut self, days: Option<u32>) -> Audit {
+        self.keep_days = days;
+        self
+    }
+
+    /// The oldest time (ms) a row is kept at `now_ms`.
+    pub(crate) fn cutoff_ms(&self, now_ms: u64) -> u64 {
+        self.keep_days.map_or(0, |d| now_ms.saturating_sub(u64::from(d) * 86_400_000))
     }
 
     /// Records `row` (written within a second).
@@ -181,5 +194,47 @@ impl Audit {
                 }
             }
         });
+    }
+}
+
+/// Deletes the audit log's batches whose newest row is older than `days` before `now_ms`;
+/// returns how many (what `itscam lake vacuum` and the run's maintenance call).
+pub async fn expire(lake: &Lake, days: Option<u32>, now_ms: u64) -> Result<usize, itscam_sinks::SinkError> {
+    let Some(days) = days else { return Ok(0) };
+    let cutoff = now_ms.saturating_sub(u64::from(days) * 86_400_000);
+    let mut deleted = 0;
+    for (seq, batch) in lake.read_side::<AuditBatch>(SideLog::Audit, None).await? {
+        if batch.rows.iter().all(|r| r.at_ms < cutoff) {
+            lake.delete_side(SideLog::Audit, seq).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(at_ms: u64) -> AuditRow {
+        AuditRow { at_ms, ..AuditRow::of_command("users add", None, "ok") }
+    }
+
+    #[tokio::test]
+    async fn batches_past_the_retention_are_deleted_and_newer_ones_kept() {
+        let dir = tempfile::Builder::new().prefix("audit-expire").tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let day = 86_400_000;
+        let now = 100 * day;
+        for rows in [vec![row(now - 40 * day), row(now - 31 * day)], vec![row(now - 31 * day), row(now - 29 * day)], vec![row(now)]] {
+            let batch = AuditBatch { rows };
+            lake.append_side(SideLog::Audit, |_| &batch).await.unwrap();
+        }
+        assert_eq!(expire(&lake, None, now).await.unwrap(), 0, "no retention: nothing goes");
+        assert_eq!(expire(&lake, Some(30), now).await.unwrap(), 1, "only the batch whose every row is older");
+        let left: Vec<(u64, AuditBatch)> = lake.read_side(SideLog::Audit, None).await.unwrap();
+        assert_eq!(left.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2]);
+        let audit = Audit::new(lake).keeping(Some(30));
+        assert_eq!(audit.cutoff_ms(now), now - 30 * day);
     }
 }

@@ -84,6 +84,9 @@ impl AuditTable {
             read.0 = Some(seq);
             read.1.extend(b.rows);
         }
+        // Past the retention, rows leave memory too (vacuum deletes their batches).
+        let cutoff = self.audit.cutoff_ms(itscam_types::time::now_ms());
+        read.1.retain(|r| r.at_ms >= cutoff);
         let mut rows = read.1.clone();
         rows.extend(self.audit.waiting());
         Ok(rows)

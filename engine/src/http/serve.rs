@@ -23,6 +23,8 @@ pub struct ServeOptions {
     pub auth: AuthConfig,
     /// `--insecure`: serve an open API (auth off) beyond loopback.
     pub insecure: bool,
+    /// `[lake.retention] audit_days`.
+    pub audit_days: Option<u32>,
 }
 
 /// Refuses to expose an API without authentication: with `[auth] enabled = false` anyone who
@@ -54,7 +56,7 @@ pub async fn secure(state: AppState, lake: &Lake, options: &ServeOptions) -> any
     } else {
         Auth::off()
     };
-    let audit = Audit::new(lake.clone());
+    let audit = Audit::new(lake.clone()).keeping(options.audit_days);
     audit.spawn_flush(&tokio::runtime::Handle::current());
     let mut state = state.with_security(lake, auth, audit)?;
     state.max_body_bytes = options.http.max_body_bytes;

@@ -152,7 +152,12 @@ impl Services {
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
             };
-            let serving = crate::http::serve::ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure: options.insecure };
+            let serving = crate::http::serve::ServeOptions {
+                http: config.http.clone(),
+                auth: config.auth.clone(),
+                insecure: options.insecure,
+                audit_days: config.lake.retention.audit_days,
+            };
             audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
         }
         let progress = options.progress.then(|| Progress::start(stats));
@@ -339,6 +344,9 @@ async fn maintain(lake: Lake, config: LakeConfig) {
                 "lake maintenance"
             ),
             Err(e) => tracing::warn!(error = %e, "lake maintenance failed; trying again at the next interval"),
+        }
+        if let Err(e) = crate::audit::expire(&lake, config.retention.audit_days, itscam_types::time::now_ms()).await {
+            tracing::warn!(error = %e, "audit retention failed; trying again at the next interval");
         }
     }
 }

@@ -170,7 +170,7 @@ impl S3Config {
 /// `[lake.retention]`: maximum age in days per table. Partitions whose `date` is older are
 /// removed by `itscam lake vacuum` (and by `itscam run` when `[lake.compaction] interval_ms`
 /// is set). Unset: kept for ever.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RetentionConfig {
     /// `detections`.
@@ -193,6 +193,28 @@ pub struct RetentionConfig {
     pub anomalies_days: Option<u32>,
     /// `alerts`.
     pub alerts_days: Option<u32>,
+    /// `audit` (the lake's `_itscam/audit/` log; 365 days unless set): batches whose newest row
+    /// is older are deleted by `itscam lake vacuum`, and a serving process keeps no older rows
+    /// in memory.
+    pub audit_days: Option<u32>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            detections_days: None,
+            tracks_days: None,
+            errors_days: None,
+            frame_quality_days: None,
+            line_crossings_days: None,
+            zone_events_days: None,
+            traffic_metrics_days: None,
+            violations_days: None,
+            anomalies_days: None,
+            alerts_days: None,
+            audit_days: Some(365),
+        }
+    }
 }
 
 impl RetentionConfig {
@@ -209,6 +231,7 @@ impl RetentionConfig {
             "violations" => self.violations_days,
             "anomalies" => self.anomalies_days,
             "alerts" => self.alerts_days,
+            "audit" => self.audit_days,
             _ => None,
         }
     }
@@ -225,6 +248,7 @@ impl RetentionConfig {
             ("violations", self.violations_days),
             ("anomalies", self.anomalies_days),
             ("alerts", self.alerts_days),
+            ("audit", self.audit_days),
         ];
         for (table, days) in all {
             if days == Some(0) {
