@@ -337,7 +337,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn serve_lake(base: &PipelineConfig, listen: &str, insecure: bool) -> anyhow::Result<ExitCode> {
     let lake = Lake::open_with(&base.lake.url, &base.lake.s3)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let options = ServeOptions { http: base.http.clone(), auth: base.auth.clone(), insecure, audit_days: base.lake.retention.audit_days };
+    let options = ServeOptions::of(base, insecure);
     rt.block_on(async move {
         let bound = serve::bind(listen, &options).await?;
         let state = serve::secure(AppState::open(&lake, base.query.clone()).await?, &lake, &options).await?;

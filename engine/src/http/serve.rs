@@ -27,6 +27,13 @@ pub struct ServeOptions {
     pub audit_days: Option<u32>,
 }
 
+impl ServeOptions {
+    /// The options of `config` (`[http]`, `[auth]`, `[lake.retention] audit_days`).
+    pub fn of(config: &itscam_types::config::PipelineConfig, insecure: bool) -> ServeOptions {
+        ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure, audit_days: config.lake.retention.audit_days }
+    }
+}
+
 /// Refuses to expose an API without authentication: with `[auth] enabled = false` anyone who
 /// reaches the port may change rules and cameras, so only a loopback address is allowed
 /// unless `insecure`, which is then announced loudly.

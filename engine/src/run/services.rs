@@ -152,12 +152,7 @@ impl Services {
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
             };
-            let serving = crate::http::serve::ServeOptions {
-                http: config.http.clone(),
-                auth: config.auth.clone(),
-                insecure: options.insecure,
-                audit_days: config.lake.retention.audit_days,
-            };
+            let serving = crate::http::serve::ServeOptions::of(config, options.insecure);
             audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
         }
         let progress = options.progress.then(|| Progress::start(stats));

@@ -83,22 +83,20 @@ pub struct PipelineConfig {
 impl PipelineConfig {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            problems: vec![Problem::new("", format!("cannot read the config file: {e}"))],
-        })?;
-        Self::from_toml(&text).map_err(|problems| ConfigError { file: path.display().to_string(), problems })
+        Self::read(path, true)
     }
 
     /// Reads a config file for the commands that serve or maintain a lake and run no pipeline
     /// (`itscam serve` without cameras, `query`, `lake`, `users`): like [`PipelineConfig::load`],
     /// but a config without `[[camera]]` is fine.
     pub fn load_for_lake(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            problems: vec![Problem::new("", format!("cannot read the config file: {e}"))],
-        })?;
-        Self::parse(&text, false).map_err(|problems| ConfigError { file: path.display().to_string(), problems })
+        Self::read(path, false)
+    }
+
+    fn read(path: &Path, needs_camera: bool) -> Result<Self, ConfigError> {
+        let error = |problems| ConfigError { file: path.display().to_string(), problems };
+        let text = std::fs::read_to_string(path).map_err(|e| error(vec![Problem::new("", format!("cannot read the config file: {e}"))]))?;
+        Self::parse(&text, needs_camera).map_err(error)
     }
 
     /// Parses and validates config text; relative paths are resolved against the working directory.
