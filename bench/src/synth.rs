@@ -126,7 +126,7 @@ pub fn generate(config: &SynthConfig) -> Vec<Frame> {
                     bbox: BBox { x1: round1(x), y1: round1(y), x2: round1(x + 80.0), y2: round1(y + 60.0) },
                 });
             }
-            out.push(Frame { camera_id: format!("cam-{}", c + 1), ts_ms, frame: n, width: W as u32, height: H as u32, detections });
+            out.push(Frame { camera_id: format!("cam-{}", c + 1), ts_ms, frame: n, width: W as u32, height: H as u32, detections, model_version: None });
         }
     }
     out

@@ -14,6 +14,7 @@ pub mod format;
 pub mod http;
 pub mod lake_table;
 pub mod live;
+pub mod models;
 pub mod progress;
 pub mod run;
 pub mod sql;

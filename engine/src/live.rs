@@ -34,6 +34,8 @@ pub struct Live {
     pub push_max_body_bytes: usize,
     /// Cameras changed over the API (`itscam serve` with cameras).
     pub runtime_cameras: Option<RuntimeCameraHandles>,
+    /// The model registry inside the pipeline (video cameras, or cameras added at runtime).
+    pub models: Option<Arc<crate::models::ModelsLive>>,
 }
 
 /// What the cameras' endpoints need to add, change and remove cameras.

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod models_cmd;
 mod users_cmd;
 
 // mimalloc: rows are allocated on workers and freed on the writer's threads; glibc's malloc
@@ -121,6 +122,18 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: users_cmd::UsersAction,
+    },
+    /// The model registry in the lake: register (with validation), list, show, promote,
+    /// retire, rollback (README "Models"). A running `serve` of the lake follows the changes.
+    Models {
+        /// Lake URL (default: [lake].url of --config, else file://./lake).
+        #[arg(long, env = "ITSCAM_LAKE", global = true)]
+        lake: Option<String>,
+        /// Take the lake, [model] and [models] from this pipeline config.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: models_cmd::ModelsAction,
     },
     /// Maintain the lake: compaction, retention, deletion of unreferenced files, and the list of
     /// committed files for other readers (README "Lake on S3/MinIO").
@@ -316,6 +329,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let base = optional_config(&config)?;
             let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
             users_cmd::run(lake, &base.auth, action)
+        }
+        Command::Models { lake, config, action } => {
+            let base = optional_config(&config)?;
+            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
+            let registry = itscam_engine::models::Registry::new(lake, &base.models.cache_dir);
+            models_cmd::run(registry, &base, action)
         }
         Command::Serve { lake, config, listen, timeout_ms, max_rows, insecure } => {
             let mut base = optional_config(&config)?;

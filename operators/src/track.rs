@@ -30,6 +30,7 @@ pub use itscam_types::Tracked;
 ///     camera_id: "cam-1".into(), ts_ms: 1_000 + 100 * n, frame: n, width: 640, height: 480,
 ///     detections: vec![Detection { class: car, confidence: 0.9,
 ///         bbox: BBox { x1: 10.0 + 5.0 * n as f32, y1: 10.0, x2: 60.0 + 5.0 * n as f32, y2: 40.0 } }],
+///     model_version: None,
 /// }).collect();
 /// let out = Arc::new(Mutex::new(Vec::new()));
 /// let sink = out.clone();
@@ -218,5 +219,6 @@ pub fn detection_rows(frame: &Frame, track_ids: Vec<Option<u64>>) -> impl Iterat
         ground_y: None,
         speed_kmh: None,
         frame_size: [frame.width, frame.height],
+        model_version: frame.model_version.clone(),
     })
 }

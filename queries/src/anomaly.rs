@@ -58,6 +58,8 @@ pub enum Tail {
     Low,
     /// Values far above.
     High,
+    /// Values far either way.
+    Both,
 }
 
 /// The detector's state per (camera, zone, metric).
@@ -84,6 +86,7 @@ impl Detector {
             && match tail {
                 Tail::Low => score <= -c.threshold,
                 Tail::High => score >= c.threshold,
+                Tail::Both => score.abs() >= c.threshold,
             };
         if !anomalous {
             e.update(value, c.alpha);

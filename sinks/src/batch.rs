@@ -5,6 +5,7 @@ use arrow::array::{ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int64
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use itscam_types::analytics::{AlertRow, AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
+use itscam_types::model_rows::{ModelMetricRow, ModelShadowRow};
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub fn detections_batch(rows: &[DetectionRow]) -> Result<RecordBatch, ArrowError
         f64s(rows.iter().map(|r| r.ground_x), n),
         f64s(rows.iter().map(|r| r.ground_y), n),
         f64s(rows.iter().map(|r| r.speed_kmh), n),
+        strs(rows.iter().map(|r| r.model_version.as_deref()), n),
     ])
 }
 
@@ -68,6 +70,7 @@ pub fn tracks_batch(rows: &[TrackRow]) -> Result<RecordBatch, ArrowError> {
         i64s(rows.iter().map(|r| Some(r.frames)), n),
         f64s(rows.iter().map(|r| r.mean_speed_kmh), n),
         f64s(rows.iter().map(|r| r.max_speed_kmh), n),
+        strs(rows.iter().map(|r| r.model_versions.as_deref()), n),
     ])
 }
 
@@ -197,5 +200,43 @@ pub fn alerts_batch(rows: &[AlertRow]) -> Result<RecordBatch, ArrowError> {
         i64s(rows.iter().map(|r| Some(r.changed_at_ms)), n),
         strs(rows.iter().map(|r| Some(r.changed_by.as_str())), n),
         strs(rows.iter().map(|r| r.note.as_deref()), n),
+    ])
+}
+
+/// `model_metrics` rows as a batch.
+pub fn model_metrics_batch(rows: &[ModelMetricRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::ModelMetrics.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.model_version.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.window_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.window_end_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.frames)), n),
+        i64s(rows.iter().map(|r| Some(r.failed_frames)), n),
+        i64s(rows.iter().map(|r| Some(r.detections)), n),
+        f64s(rows.iter().map(|r| Some(r.detections_per_frame)), n),
+        f64s(rows.iter().map(|r| r.mean_confidence), n),
+        strs(rows.iter().map(|r| Some(r.confidence_histogram.as_str())), n),
+        f64s(rows.iter().map(|r| Some(r.latency_p50_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.latency_p99_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.mean_batch)), n),
+    ])
+}
+
+/// `model_shadow` rows as a batch.
+pub fn model_shadow_batch(rows: &[ModelShadowRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::ModelShadow.file_schema(), vec![
+        i64s(rows.iter().map(|r| Some(r.window_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.window_end_ms)), n),
+        strs(rows.iter().map(|r| Some(r.class.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.production_version.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.candidate_version.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.frames)), n),
+        i64s(rows.iter().map(|r| Some(r.production_detections)), n),
+        i64s(rows.iter().map(|r| Some(r.candidate_detections)), n),
+        i64s(rows.iter().map(|r| Some(r.matched)), n),
+        f64s(rows.iter().map(|r| Some(r.agreement)), n),
+        f64s(rows.iter().map(|r| Some(r.production_latency_p99_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.candidate_latency_p99_ms)), n),
     ])
 }

@@ -32,6 +32,8 @@ pub enum ControlKind {
     Camera,
     /// A signal (`[[signal]]`).
     Signal,
+    /// A registered model version's stage (`name@version`; before/after `{"stage": …}`).
+    Model,
 }
 
 impl ControlKind {
@@ -41,6 +43,7 @@ impl ControlKind {
             ControlKind::Rule => "rule",
             ControlKind::Camera => "camera",
             ControlKind::Signal => "signal",
+            ControlKind::Model => "model",
         }
     }
 }

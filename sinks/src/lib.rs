@@ -20,6 +20,7 @@ mod outage;
 mod rows;
 pub mod schema;
 mod ship;
+mod objects;
 mod side_log;
 mod spool;
 mod sync;

@@ -315,6 +315,7 @@ mod tests {
             ground_y: None,
             speed_kmh: None,
             frame_size: [0, 0],
+            model_version: None,
         };
         SinkRows::Detections(frames.map(row).collect())
     }

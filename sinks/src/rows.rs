@@ -6,6 +6,7 @@ use crate::schema::Table;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use itscam_types::analytics::{AlertRow, AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
+use itscam_types::model_rows::{ModelMetricRow, ModelShadowRow};
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 
 /// A run of rows of one partition: camera (if the table is partitioned by camera) and the
@@ -107,4 +108,8 @@ sink_rows! {
     Anomalies(AnomalyRow) => anomalies_batch, |r| (Some(r.camera_id.as_str()), r.window_start_ms);
     /// `alerts` rows.
     Alerts(AlertRow) => alerts_batch, |r| (Some(r.camera_id.as_str()), r.ts_ms);
+    /// `model_metrics` rows.
+    ModelMetrics(ModelMetricRow) => model_metrics_batch, |r| (Some(r.camera_id.as_str()), r.window_start_ms);
+    /// `model_shadow` rows.
+    ModelShadow(ModelShadowRow) => model_shadow_batch, |r| (Some(r.camera_id.as_str()), r.window_start_ms);
 }

@@ -31,11 +31,15 @@ pub enum Table {
     Anomalies,
     /// Alert lifecycle changes.
     Alerts,
+    /// Per model version × camera × window.
+    ModelMetrics,
+    /// A shadow candidate beside production, per camera × window × class.
+    ModelShadow,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 12] = [
         Table::Detections,
         Table::Tracks,
         Table::Errors,
@@ -46,6 +50,8 @@ impl Table {
         Table::Violations,
         Table::Anomalies,
         Table::Alerts,
+        Table::ModelMetrics,
+        Table::ModelShadow,
     ];
 
     /// SQL name and directory name.
@@ -61,6 +67,8 @@ impl Table {
             Table::Violations => "violations",
             Table::Anomalies => "anomalies",
             Table::Alerts => "alerts",
+            Table::ModelMetrics => "model_metrics",
+            Table::ModelShadow => "model_shadow",
         }
     }
 
@@ -111,6 +119,8 @@ impl Table {
             Table::Violations => VIOLATIONS.clone(),
             Table::Anomalies => ANOMALIES.clone(),
             Table::Alerts => ALERTS.clone(),
+            Table::ModelMetrics => MODEL_METRICS.clone(),
+            Table::ModelShadow => MODEL_SHADOW.clone(),
         }
     }
 
@@ -141,6 +151,7 @@ static DETECTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("ground_x", DataType::Float64, true),
         f("ground_y", DataType::Float64, true),
         f("speed_kmh", DataType::Float64, true),
+        f("model_version", DataType::Utf8, true),
     ]))
 });
 
@@ -153,6 +164,7 @@ static TRACKS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("frames", DataType::Int64, false),
         f("mean_speed_kmh", DataType::Float64, true),
         f("max_speed_kmh", DataType::Float64, true),
+        f("model_versions", DataType::Utf8, true),
     ]))
 });
 
@@ -262,5 +274,39 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("changed_at_ms", DataType::Int64, false),
         f("changed_by", DataType::Utf8, false),
         f("note", DataType::Utf8, true),
+    ]))
+});
+
+static MODEL_METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("model_version", DataType::Utf8, false),
+        f("window_start_ms", DataType::Int64, false),
+        f("window_end_ms", DataType::Int64, false),
+        f("frames", DataType::Int64, false),
+        f("failed_frames", DataType::Int64, false),
+        f("detections", DataType::Int64, false),
+        f("detections_per_frame", DataType::Float64, false),
+        f("mean_confidence", DataType::Float64, true),
+        f("confidence_histogram", DataType::Utf8, false),
+        f("latency_p50_ms", DataType::Float64, false),
+        f("latency_p99_ms", DataType::Float64, false),
+        f("mean_batch", DataType::Float64, false),
+    ]))
+});
+
+static MODEL_SHADOW: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("window_start_ms", DataType::Int64, false),
+        f("window_end_ms", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("production_version", DataType::Utf8, false),
+        f("candidate_version", DataType::Utf8, false),
+        f("frames", DataType::Int64, false),
+        f("production_detections", DataType::Int64, false),
+        f("candidate_detections", DataType::Int64, false),
+        f("matched", DataType::Int64, false),
+        f("agreement", DataType::Float64, false),
+        f("production_latency_p99_ms", DataType::Float64, false),
+        f("candidate_latency_p99_ms", DataType::Float64, false),
     ]))
 });

@@ -899,6 +899,7 @@ mod tests {
             ground_y: None,
             speed_kmh: None,
             frame_size: [0, 0],
+            model_version: None,
         };
         SinkRows::Detections((0..n).map(row).collect())
     }

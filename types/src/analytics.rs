@@ -163,6 +163,11 @@ pub enum AnomalyKind {
     SpeedCollapse,
     /// A zone's mean dwell far above its baseline.
     UnusualDwell,
+    /// A camera's detections per frame under one model far from its baseline (either way);
+    /// `zone_id` holds the model version.
+    ModelDrift,
+    /// The canary guard rolled a canary model back; `zone_id` holds the model version.
+    CanaryRollback,
 }
 
 impl AnomalyKind {
@@ -172,6 +177,8 @@ impl AnomalyKind {
             AnomalyKind::CountCollapse => "count_collapse",
             AnomalyKind::SpeedCollapse => "speed_collapse",
             AnomalyKind::UnusualDwell => "unusual_dwell",
+            AnomalyKind::ModelDrift => "model_drift",
+            AnomalyKind::CanaryRollback => "canary_rollback",
         }
     }
 }

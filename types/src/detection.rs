@@ -91,4 +91,8 @@ pub struct Frame {
     pub height: u32,
     /// Detections in this frame.
     pub detections: Vec<Detection>,
+    /// The model that detected them (`name@version` of the registry, or the `[model] path`
+    /// file's name); `None` for detections that came in as detections.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_arc::opt_arc_str")]
+    pub model_version: Option<std::sync::Arc<str>>,
 }

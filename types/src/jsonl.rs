@@ -83,6 +83,7 @@ pub fn parse_frame_within(line: &str, limits: &InputConfig) -> Result<Frame, Lin
         width: raw.width,
         height: raw.height,
         detections,
+        model_version: None,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 mod detection;
 pub mod jsonl;
 pub mod kafka;
+pub mod model_rows;
 mod rows;
 pub mod serde_arc;
 pub mod time;

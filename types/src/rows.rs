@@ -38,6 +38,9 @@ pub struct DetectionRow {
     /// border. Not a column.
     #[serde(default)]
     pub frame_size: [u32; 2],
+    /// The model that detected it (`detections.model_version`); `None` for pushed detections.
+    #[serde(default, with = "crate::serde_arc::opt_arc_str")]
+    pub model_version: Option<Arc<str>>,
 }
 
 impl DetectionRow {
@@ -66,6 +69,10 @@ pub struct TrackRow {
     pub mean_speed_kmh: Option<f64>,
     /// Maximum speed in km/h (needs calibration).
     pub max_speed_kmh: Option<f64>,
+    /// The models whose detections the track matched, sorted and joined by `,`
+    /// (`tracks.model_versions`); `None` when none came from a model.
+    #[serde(default)]
+    pub model_versions: Option<String>,
 }
 
 /// A row of the `errors` table: input the engine rejected, and why.

@@ -28,3 +28,20 @@ pub mod arc_bytes {
         Ok(Vec::<u8>::deserialize(d)?.into())
     }
 }
+
+/// `#[serde(default, with = "itscam_types::serde_arc::opt_arc_str")]` on an `Option<Arc<str>>`.
+pub mod opt_arc_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+    /// As a string or null.
+    pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&**v),
+            None => s.serialize_none(),
+        }
+    }
+    /// From a string or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Into::into))
+    }
+}

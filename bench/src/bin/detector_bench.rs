@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .zip(&per_frame)
                 .map(|(f, dets)| {
-                    let frame = Frame { camera_id: "bench".into(), ts_ms: f.ts_ms, frame: f.frame, width: f.width, height: f.height, detections: dets.clone() };
+                    let frame = Frame { camera_id: "bench".into(), ts_ms: f.ts_ms, frame: f.frame, width: f.width, height: f.height, detections: dets.clone(), model_version: None };
                     timed(|| { tracker.update(&frame); }).0
                 })
                 .collect();

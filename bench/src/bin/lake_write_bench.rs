@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
                         ground_y: Some(((h >> 32) % 100_000) as f64 * 0.001),
                         speed_kmh: Some(((h >> 44) % 1_500) as f64 * 0.1),
                         frame_size: [0, 0],
+                        model_version: None,
                     }
                 })
                 .collect();

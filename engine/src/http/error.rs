@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Internal,
     /// A camera that does not fit the pipeline (422).
     InvalidCamera,
+    /// A model id or file the registry cannot take (422).
+    InvalidModel,
     /// SQL that does not plan (422).
     InvalidQuery,
     /// A rule that does not fit the pipeline (422).

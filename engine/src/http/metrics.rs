@@ -6,7 +6,9 @@
 //! … [`crate::counters::RunCounters`]), `itscam_source_frames_total`,
 //! `itscam_lake_pending_rows`, `itscam_camera_up{camera_id}`, `itscam_rules`,
 //! `itscam_zone_occupancy{camera_id,zone_id}` and the alert lifecycle counters
-//! (`itscam_alerts_raised_total`, …).
+//! (`itscam_alerts_raised_total`, …); with video cameras the model monitor's series per model
+//! version and camera (`itscam_model_frames_total`, `itscam_model_detections_total`,
+//! `itscam_model_latency_p99_seconds`, `itscam_model_confidence_le_total`, …).
 
 use super::AppState;
 use axum::extract::State;
@@ -31,6 +33,19 @@ struct TableLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CameraLabels {
     camera_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model_version: String,
+    camera_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConfidenceLabels {
+    model_version: String,
+    camera_id: String,
+    le: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,6 +105,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         }
         registry.register("zone_occupancy", "Confirmed tracks inside the zone", occupancy);
     }
+    if let Some(models) = &live.models {
+        register_models(&mut registry, &models.monitor().totals());
+    }
     if let Some(hub) = &live.alerts
         && let Ok(c) = hub.counters().await
     {
@@ -109,4 +127,36 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         tracing::error!(error = %e, "encoding the metrics failed (this is a bug)");
     }
     ([(header::CONTENT_TYPE, OPENMETRICS)], out)
+}
+
+/// Per model version and camera (labels bounded by the versions open × the cameras): frames,
+/// failed frames, detections, inference latency quantiles, mean batch, and the detections'
+/// confidence as cumulative buckets.
+fn register_models(registry: &mut Registry, totals: &std::collections::BTreeMap<itscam_operators::vision::monitor::TallyKey, itscam_operators::vision::monitor::ModelTally>) {
+    use itscam_operators::vision::monitor::CONFIDENCE_BUCKETS;
+    let (frames, failed, dets) = (Family::<ModelLabels, Counter>::default(), Family::<ModelLabels, Counter>::default(), Family::<ModelLabels, Counter>::default());
+    let (p50, p99, batch) = (Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default(), Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default(), Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default());
+    let confidence = Family::<ConfidenceLabels, Counter>::default();
+    for ((version, camera), t) in totals {
+        let l = ModelLabels { model_version: version.to_string(), camera_id: camera.to_string() };
+        frames.get_or_create(&l).inc_by(t.frames);
+        failed.get_or_create(&l).inc_by(t.failed);
+        dets.get_or_create(&l).inc_by(t.detection_count());
+        p50.get_or_create(&l).set(t.latency_ms(0.5) / 1000.0);
+        p99.get_or_create(&l).set(t.latency_ms(0.99) / 1000.0);
+        batch.get_or_create(&l).set(if t.frames == 0 { 0.0 } else { t.batch_frames as f64 / t.frames as f64 });
+        let mut cumulative = 0;
+        for (i, n) in t.confidence_buckets.iter().enumerate() {
+            cumulative += n;
+            let le = CONFIDENCE_BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), |b| format!("{b:.1}"));
+            confidence.get_or_create(&ConfidenceLabels { model_version: version.to_string(), camera_id: camera.to_string(), le }).inc_by(cumulative);
+        }
+    }
+    registry.register("model_frames", "Frames inferred, per model version and camera", frames);
+    registry.register("model_failed_frames", "Frames whose inference failed, per model version and camera", failed);
+    registry.register("model_detections", "Detections, per model version and camera", dets);
+    registry.register("model_latency_p50_seconds", "Inference time per frame (recent samples), median", p50);
+    registry.register("model_latency_p99_seconds", "Inference time per frame (recent samples), 99th percentile", p99);
+    registry.register("model_mean_batch", "Mean size of the batches the frames ran in", batch);
+    registry.register("model_confidence_le", "Detections with confidence at or below le (cumulative buckets)", confidence);
 }

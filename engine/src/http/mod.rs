@@ -19,6 +19,7 @@ pub mod query;
 pub mod rules;
 pub mod serve;
 pub mod tls;
+pub mod models;
 pub mod users;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `[http] cors_origins`.
     pub cors_origins: Arc<[String]>,
+    /// The lake's model registry.
+    pub registry: crate::models::Registry,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             audit: Audit::default(),
             max_body_bytes: itscam_types::config::HttpConfig::default().max_body_bytes,
             cors_origins: Arc::new([]),
+            registry: crate::models::Registry::new(lake.clone(), itscam_types::config::ModelsConfig::default().cache_dir),
         }
     }
 
@@ -176,6 +180,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_one, users::change))
         .routes(routes!(users::add_key))
         .routes(routes!(users::revoke_key))
+        .routes(routes!(models::list))
+        .routes(routes!(models::get_one))
+        .routes(routes!(models::promote))
+        .routes(routes!(models::rollback))
 }
 
 /// The OpenAPI 3.1 document of [`app`], served at `GET /api/v1/openapi.json`.

@@ -72,6 +72,10 @@ pub const PERMISSIONS: &[Permission] = &[
     p("PATCH", "/api/v1/users/{name}", Least(Admin)),
     p("POST", "/api/v1/users/{name}/keys", Least(Admin)),
     p("DELETE", "/api/v1/users/{name}/keys/{id}", Least(Admin)),
+    p("GET", "/api/v1/models", Least(Viewer)),
+    p("GET", "/api/v1/models/{model}", Least(Viewer)),
+    p("POST", "/api/v1/models/{model}/promote", Least(Admin)),
+    p("POST", "/api/v1/models/{model}/rollback", Least(Admin)),
 ];
 
 /// What `method` on the route `path` needs; `None`: the route is not in the table (refused).

@@ -25,12 +25,14 @@ pub struct ServeOptions {
     pub insecure: bool,
     /// `[lake.retention] audit_days`.
     pub audit_days: Option<u32>,
+    /// `[models] cache_dir`: local copies of registry models.
+    pub models_cache_dir: String,
 }
 
 impl ServeOptions {
     /// The options of `config` (`[http]`, `[auth]`, `[lake.retention] audit_days`).
     pub fn of(config: &itscam_types::config::PipelineConfig, insecure: bool) -> ServeOptions {
-        ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure, audit_days: config.lake.retention.audit_days }
+        ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure, audit_days: config.lake.retention.audit_days, models_cache_dir: config.models.cache_dir.clone() }
     }
 }
 
@@ -68,6 +70,7 @@ pub async fn secure(state: AppState, lake: &Lake, options: &ServeOptions) -> any
     let mut state = state.with_security(lake, auth, audit)?;
     state.max_body_bytes = options.http.max_body_bytes;
     state.cors_origins = Arc::from(options.http.cors_origins.clone());
+    state.registry = crate::models::Registry::new(lake.clone(), &options.models_cache_dir);
     Ok(state)
 }
 

@@ -66,6 +66,7 @@ pub(super) struct Services {
     checkpointed: bool,
     runtime_cameras: Option<RuntimeCameras>,
     audit: Option<crate::audit::Audit>,
+    models: Option<Arc<crate::models::ModelsLive>>,
 }
 
 /// What the services report once finished.
@@ -133,7 +134,19 @@ impl Services {
         }
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
-        let vision = VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()))?.map(Arc::new);
+        let video = config.camera.iter().any(|c| c.source.family() == itscam_types::config::SourceFamily::Video);
+        let models = if video || runtime_cameras.is_some() {
+            let registry = crate::models::Registry::new(lake.clone(), &config.models.cache_dir);
+            let live = runtime.block_on(crate::models::ModelsLive::prepare(config, registry, video)).context("[model] / the model registry")?;
+            live.spawn(runtime.handle(), sink.clone(), hub.clone());
+            Some(live)
+        } else {
+            None
+        };
+        let vision = match &models {
+            Some(m) => VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m)?.map(Arc::new),
+            None => None,
+        };
         let vision_report = vision.as_ref().map(|v| v.report_handle());
         let counters = Arc::new(RunCounters::default());
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
@@ -151,6 +164,7 @@ impl Services {
                 push: push.clone(),
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
+                models: models.clone(),
             };
             let serving = crate::http::serve::ServeOptions::of(config, options.insecure);
             audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
@@ -175,6 +189,7 @@ impl Services {
             progress,
             checkpointed: plan.checkpointed,
             runtime_cameras,
+            models,
         })
     }
 
@@ -201,7 +216,11 @@ impl Services {
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
         let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
         drop((workers_sink, workers_hub, workers_vision));
-        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, .. } = self;
+        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, .. } = self;
+        if let Some(models) = &models {
+            // The last (partial) window of the model monitor.
+            runtime.block_on(models.close_window(&sink, Some(&hub)));
+        }
         // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
         // keeps its last checkpoint; the next start replays what came after it.
         let final_checkpoint = (checkpointed && !stopped)

@@ -5,7 +5,7 @@ use itscam_operators::camera_route;
 use itscam_operators::source::SourceControl;
 use itscam_operators::source::cameras::CameraControl;
 use itscam_operators::video::{CameraStatuses, LiveCameras, VideoCameras, VideoFeedSpec, VideoOptions, video_source};
-use itscam_operators::vision::detector::{Detector, DetectorSlot};
+use itscam_operators::vision::bank::Bank;
 use itscam_operators::vision::gate::QualityGate;
 use itscam_operators::vision::infer::{BatchPolicy, Detect, InferenceStats, StageSamples};
 use itscam_operators::vision::runtime::provider_name;
@@ -27,7 +27,7 @@ use itscam_sinks::SINK_HIGH_WATER_ROWS;
 /// Everything the workers need to run the video cameras, prepared before the dataflow starts.
 pub struct VisionPlan {
     feeds: Vec<VideoFeedSpec>,
-    detectors: Mutex<Vec<Option<DetectorSlot>>>,
+    banks: Mutex<Vec<Option<Bank>>>,
     statuses: CameraStatuses,
     /// Cameras added and removed while the pipeline runs, and the options their feeds get.
     runtime: Option<(CameraControl, VideoOptions)>,
@@ -51,10 +51,10 @@ impl std::fmt::Debug for VisionPlan {
 
 impl VisionPlan {
     /// `None` when the config has no video cameras and none can be added while it runs
-    /// (`runtime`: the book of camera changes of `itscam serve`). Opens one detector per worker
-    /// when the config has video cameras; otherwise each worker's inference thread opens its
-    /// own once the first added camera's frames come.
-    pub fn prepare(config: &PipelineConfig, workers: usize, write_detections: Option<PathBuf>, runtime: Option<CameraControl>) -> anyhow::Result<Option<VisionPlan>> {
+    /// (`runtime`: the book of camera changes of `itscam serve`). Opens the models of the
+    /// board's routing once per worker when the config has video cameras; otherwise each
+    /// worker's inference thread opens its own once the first added camera's frames come.
+    pub fn prepare(config: &PipelineConfig, workers: usize, write_detections: Option<PathBuf>, runtime: Option<CameraControl>, models: &crate::models::ModelsLive) -> anyhow::Result<Option<VisionPlan>> {
         let feeds: Vec<VideoFeedSpec> = config
             .camera
             .iter()
@@ -70,16 +70,16 @@ impl VisionPlan {
         if feeds.is_empty() && runtime.is_none() {
             return Ok(None);
         }
-        let mut detectors = Vec::with_capacity(workers);
+        let mut banks = Vec::with_capacity(workers);
         let mut provider = config.model.provider;
-        for _ in 0..workers {
-            if feeds.is_empty() {
-                detectors.push(Some(DetectorSlot::Lazy(config.model.clone())));
-            } else {
-                let detector = Detector::open(&config.model)?;
-                provider = detector.provider();
-                detectors.push(Some(DetectorSlot::from(detector)));
+        let (board, monitor) = (models.board(), models.monitor());
+        let routing = board.current().1;
+        for index in 0..workers {
+            let open = if feeds.is_empty() { Vec::new() } else { Bank::open_all(&routing)? };
+            if let Some((_, d)) = open.first() {
+                provider = d.provider();
             }
+            banks.push(Some(Bank::new(board.clone(), monitor.clone(), index, open)));
         }
         let options = VideoOptions { lateness_ms: config.pipeline.lateness_ms, ..VideoOptions::default() };
         let (jsonl, jsonl_thread) = match write_detections {
@@ -113,7 +113,7 @@ impl VisionPlan {
             statuses: CameraStatuses::new(feeds.iter().map(|f| f.status.clone()).collect()),
             runtime: runtime.map(|control| (control, options)),
             feeds,
-            detectors: Mutex::new(detectors),
+            banks: Mutex::new(banks),
             provider,
             policy,
             quality: config.quality.clone(),
@@ -147,7 +147,7 @@ impl VisionPlan {
     /// This worker's share: its cameras (by camera route) and its detector.
     pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>) -> WorkerVision {
         let feeds = self.feeds.iter().filter(|f| camera_route(&f.camera_id) as usize % peers == index).cloned().collect();
-        let detector = self.detectors.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one detector per worker");
+        let bank = self.banks.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one bank of models per worker");
         let jsonl = {
             let mut guard = self.jsonl.lock().expect("not poisoned");
             let tx = guard.clone();
@@ -171,7 +171,7 @@ impl VisionPlan {
         WorkerVision {
             feeds,
             runtime,
-            detector,
+            bank,
             policy: self.policy.clone(),
             quality: self.quality.clone(),
             stats: self.stats.clone(),
@@ -187,7 +187,7 @@ impl VisionPlan {
 pub struct WorkerVision {
     feeds: Vec<VideoFeedSpec>,
     runtime: Option<VideoCameras>,
-    detector: DetectorSlot,
+    bank: Bank,
     policy: BatchPolicy,
     quality: QualityConfig,
     stats: Arc<InferenceStats>,
@@ -221,7 +221,7 @@ impl WorkerVision {
     pub fn build<'s>(self, scope: Scope<'s, u64>) -> VisionStreams<'s> {
         let (video, errors) = video_source(scope, self.feeds, self.control, self.runtime);
         let (passed, quality) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
-        let (frames, infer_errors) = passed.detect(self.detector, self.policy, self.stats);
+        let (frames, infer_errors) = passed.detect(self.bank, self.policy, self.stats);
         let frames = match self.jsonl {
             Some(tx) => {
                 use timely::dataflow::operators::Inspect;

@@ -376,6 +376,7 @@ mod tests {
             road_length_m: None,
             line: Vec::new(),
             zone: Vec::new(),
+            model: None,
         }
     }
 

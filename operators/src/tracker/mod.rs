@@ -96,6 +96,8 @@ struct Track {
     ground_fresh: bool,
     /// Whether the latest matched box touched the image border.
     at_border: bool,
+    /// Models whose detections it matched (usually one; two across a model swap).
+    models: Vec<std::sync::Arc<str>>,
 }
 
 impl Track {
@@ -114,6 +116,7 @@ impl Track {
             ground: ground.map(|g| GroundFilter::new(g, ts_ms)),
             ground_fresh: ground.is_some(),
             at_border,
+            models: Vec::new(),
         }
     }
 
@@ -155,6 +158,11 @@ impl Track {
             frames: self.hits as u64,
             mean_speed_kmh: None,
             max_speed_kmh: None,
+            model_versions: (!self.models.is_empty()).then(|| {
+                let mut names: Vec<&str> = self.models.iter().map(|m| &**m).collect();
+                names.sort_unstable();
+                names.join(",")
+            }),
         }
     }
 }
@@ -423,6 +431,11 @@ impl Tracker {
                 }
             };
             let track = &mut self.tracks[t];
+            if let Some(model) = &frame.model_version
+                && !track.models.iter().any(|m| m == model)
+            {
+                track.models.push(model.clone());
+            }
             if track.id.is_none() && track.hits >= min_hits {
                 track.id = Some(self.next_id);
                 self.next_id += 1;

@@ -21,7 +21,7 @@ fn det(x1: f32, y1: f32, w: f32, h: f32, confidence: f32, class_name: &str) -> D
 }
 
 fn frame(n: u64, detections: Vec<Detection>) -> Frame {
-    Frame { camera_id: "cam".into(), ts_ms: ts(n), frame: n, width: 1920, height: 1080, detections }
+    Frame { camera_id: "cam".into(), ts_ms: ts(n), frame: n, width: 1920, height: 1080, detections, model_version: None }
 }
 
 /// An object moving at constant velocity.
@@ -218,6 +218,7 @@ fn long_occlusion_ends_the_track_and_starts_a_new_id() {
             frames: 10,
             mean_speed_kmh: None,
             max_speed_kmh: None,
+            model_versions: None,
         }
     );
     assert_eq!(out.distinct(0), vec![1, 2]);
@@ -444,7 +445,7 @@ const TRUCK: (f64, f64) = (2.5, 3.2);
 
 /// A frame at 10 fps.
 fn frame10(n: u64, detections: Vec<Detection>) -> Frame {
-    Frame { camera_id: "cam".into(), ts_ms: T0 + 100 * n, frame: n, width: 1920, height: 1080, detections }
+    Frame { camera_id: "cam".into(), ts_ms: T0 + 100 * n, frame: n, width: 1920, height: 1080, detections, model_version: None }
 }
 
 fn calibrated(f: impl FnOnce(&mut TrackerConfig)) -> Tracker {

@@ -22,6 +22,9 @@ pub struct BatchTimings {
 
 /// Runs the configured model on batches of frames.
 pub struct Detector {
+    path: String,
+    input_shape: Vec<i64>,
+    output_shapes: Vec<(String, Vec<i64>)>,
     session: Session,
     provider: Provider,
     input_name: String,
@@ -44,41 +47,19 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-/// A worker's detector for the inference operator: opened, or to be opened by the inference
-/// thread on its first batch (a pipeline that may get video cameras while it runs and has none
-/// yet: it pays for the model only once a camera needs it).
-pub enum DetectorSlot {
-    /// Opened (a failure was a start-up error).
-    Open(Box<Detector>),
-    /// Opened on the first batch; a failure fails every batch with its reason.
-    Lazy(ModelConfig),
-}
-
-impl From<Detector> for DetectorSlot {
+/// A bank running one detector for every camera, named after its file
+/// ([`unregistered_version`]).
+impl From<Detector> for super::bank::Bank {
     fn from(d: Detector) -> Self {
-        DetectorSlot::Open(Box::new(d))
+        let version = unregistered_version(&d.path);
+        super::bank::Bank::fixed(&version, d)
     }
 }
 
-impl DetectorSlot {
-    /// The detector, opened now if it was lazy (on the inference thread, never a worker); a
-    /// failure stays and is the answer from then on.
-    pub fn get(&mut self) -> Result<&mut Detector, VisionError> {
-        if let DetectorSlot::Lazy(config) = self {
-            let config = config.clone();
-            match Detector::open(&config) {
-                Ok(d) => *self = DetectorSlot::Open(Box::new(d)),
-                Err(e) => {
-                    tracing::error!(error = %e, "the detector could not be opened: video frames fail until the model is fixed and the process restarted");
-                    return Err(VisionError::NotOpened(e.to_string()));
-                }
-            }
-        }
-        match self {
-            DetectorSlot::Open(d) => Ok(d),
-            DetectorSlot::Lazy(_) => unreachable!("opened above"),
-        }
-    }
+/// The `model_version` of a model run from a `[model] path` outside the registry: its file
+/// name, such as `centernet.onnx`.
+pub fn unregistered_version(path: &str) -> String {
+    std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 impl Detector {
@@ -87,7 +68,10 @@ impl Detector {
         let (session, provider) = open_session(config)?;
         let decoder = decoder_for(config.family);
         let model_err = |reason: String| VisionError::Model { path: config.path.clone().into(), reason };
-        let input_name = session.inputs().first().map(|i| i.name().to_string()).ok_or_else(|| model_err("the model has no input".into()))?;
+        let input = session.inputs().first().ok_or_else(|| model_err("the model has no input".into()))?;
+        let input_name = input.name().to_string();
+        let input_shape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+        check_image_input(config, input.dtype().tensor_type().map(|t| format!("{t:?}")), &input_shape).map_err(model_err)?;
         let outputs = decoder.output_names().to_vec();
         for name in &outputs {
             if !session.outputs().iter().any(|o| o.name() == *name) {
@@ -100,7 +84,11 @@ impl Detector {
             ModelFamily::Yolo => (ResizeMode::Letterbox, Layout::Nchw, 1.0 / 255.0),
         };
         let pre = Preprocessor::new(config.input_width, config.input_height, mode, layout, scale);
+        let output_shapes = session.outputs().iter().map(|o| (o.name().to_string(), o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default())).collect();
         Ok(Detector {
+            path: config.path.clone(),
+            input_shape,
+            output_shapes,
             session,
             provider,
             input_name,
@@ -116,6 +104,16 @@ impl Detector {
             layout,
             max_batch: config.max_batch,
         })
+    }
+
+    /// The model's input shape (-1: dynamic).
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// The model's outputs: names and shapes (-1: dynamic).
+    pub fn output_shapes(&self) -> &[(String, Vec<i64>)] {
+        &self.output_shapes
     }
 
     /// The provider in use (after any fallback).
@@ -161,4 +159,26 @@ impl Detector {
         let (w, h) = self.pre.input_size();
         (h, w)
     }
+}
+
+/// Checks that a model's input is an image batch of its family's layout and of the configured
+/// size where the model fixes it: float32, rank 4, NHWC with 3 channels (CenterNet) or NCHW
+/// (YOLO).
+fn check_image_input(config: &ModelConfig, ty: Option<String>, shape: &[i64]) -> Result<(), String> {
+    if ty.as_deref() != Some("Float32") {
+        return Err(format!("its input is not an image tensor: a {:?} model takes float32 images, this one takes {}", config.family, ty.unwrap_or_else(|| "a non-tensor value".into())));
+    }
+    let (h, w, c) = match (config.family, shape) {
+        (ModelFamily::Centernet, [_, h, w, c]) => (*h, *w, *c),
+        (ModelFamily::Yolo, [_, c, h, w]) => (*h, *w, *c),
+        _ => return Err(format!("its input is not an image tensor: a {:?} model takes a rank-4 image batch, this one takes shape {shape:?}", config.family)),
+    };
+    if c != 3 && c != -1 {
+        return Err(format!("its input is not an RGB image tensor: {c} channels (shape {shape:?})"));
+    }
+    let fixed = |d: i64, want: u32| d <= 0 || d == i64::from(want);
+    if !fixed(h, config.input_height) || !fixed(w, config.input_width) {
+        return Err(format!("it takes {w}x{h} images, the configured input size is {}x{} (set input_width/input_height, or --input-size)", config.input_width, config.input_height));
+    }
+    Ok(())
 }

@@ -5,10 +5,11 @@
 //! then emits each frame's detections at that frame's time and releases its capability.
 //! The worker never blocks on the model.
 
-use super::detector::{BatchTimings, DetectorSlot};
+use super::bank::{Bank, FrameResult};
+use super::detector::BatchTimings;
 use crate::video::LiveCameras;
 use super::runtime::VisionError;
-use itscam_types::{Detection, ErrorKind, ErrorRow, Frame, VideoFrame};
+use itscam_types::{ErrorKind, ErrorRow, Frame, VideoFrame};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
@@ -88,7 +89,8 @@ struct Batch {
 }
 
 struct BatchResult {
-    detections: Result<Vec<Vec<Detection>>, VisionError>,
+    /// One per frame of the batch, in order.
+    frames: Result<Vec<FrameResult>, VisionError>,
     timings: BatchTimings,
 }
 
@@ -96,22 +98,22 @@ type Event = Result<Frame, ErrorRow>;
 
 /// Runs a detector on a stream of frames.
 pub trait Detect<'s> {
-    /// Detects objects in every frame with `detector` (moved to this worker's inference thread,
-    /// which opens a lazy one on its first batch). Returns the frames with their detections, and
-    /// error rows for frames whose batch failed.
-    fn detect(self, detector: impl Into<DetectorSlot>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>);
+    /// Detects objects in every frame with the models of `bank` (moved to this worker's
+    /// inference thread; see [`Bank`] for how models change while it runs). Returns the frames
+    /// with their detections and model version, and error rows for frames whose model failed.
+    fn detect(self, bank: impl Into<Bank>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>);
 }
 
 impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
     // `ok_err` needs a `Result` closure; rows move through it, so the large `Err` costs nothing.
     #[allow(clippy::result_large_err)]
-    fn detect(self, detector: impl Into<DetectorSlot>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
-        let detector = detector.into();
+    fn detect(self, bank: impl Into<Bank>, policy: BatchPolicy, stats: Arc<InferenceStats>) -> (Stream<'s, u64, Vec<Frame>>, Stream<'s, u64, Vec<ErrorRow>>) {
+        let bank = bank.into();
         let scope = self.scope();
         let stream = self.unary_frontier::<CapacityContainerBuilder<Vec<Event>>, _, _, _>(Pipeline, "BatchInference", move |_cap, info| {
             let sync = scope.worker().sync_activator_for(info.address.to_vec());
             let again = scope.activator_for(info.address.clone());
-            let (batch_tx, results) = spawn_inference_thread(detector, sync);
+            let (batch_tx, results) = spawn_inference_thread(bank, sync);
             let mut batch_tx = Some(batch_tx);
             let mut queue: VecDeque<Queued> = VecDeque::new();
             let mut in_flight: Option<Vec<Queued>> = None;
@@ -140,7 +142,7 @@ impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
                     Err(TryRecvError::Empty) => {}
                     Err(TryRecvError::Disconnected) => {
                         if let Some(batch) = in_flight.take() {
-                            let failed = BatchResult { detections: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
+                            let failed = BatchResult { frames: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
                             emit(batch, failed, output, &stats);
                         }
                     }
@@ -161,7 +163,7 @@ impl<'s> Detect<'s> for Stream<'s, u64, Vec<VideoFrame>> {
                             Some(Ok(())) => in_flight = Some(batch),
                             Some(Err(TrySendError::Full(_))) => unreachable!("one batch in flight at a time"),
                             Some(Err(TrySendError::Disconnected(_))) | None => {
-                                let failed = BatchResult { detections: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
+                                let failed = BatchResult { frames: Err(VisionError::ThreadStopped), timings: BatchTimings::default() };
                                 emit(batch, failed, output, &stats);
                             }
                         }
@@ -190,20 +192,23 @@ fn emit(batch: Vec<Queued>, result: BatchResult, output: &mut timely::dataflow::
             s.batch_size.push(n as u32);
         }
     }
-    match result.detections {
-        Ok(detections) => {
-            stats.frames.fetch_add(n as u64, Ordering::Relaxed);
-            for (q, dets) in batch.into_iter().zip(detections) {
-                let f = q.frame;
-                let frame = Frame { camera_id: f.camera_id.to_string(), ts_ms: f.ts_ms, frame: f.frame, width: f.width, height: f.height, detections: dets };
+    let frames = match result.frames {
+        Ok(frames) => frames,
+        Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let mut failed = 0;
+    for (q, outcome) in batch.into_iter().zip(frames) {
+        let f = q.frame;
+        match outcome {
+            Ok((detections, model)) => {
+                let frame = Frame { camera_id: f.camera_id.to_string(), ts_ms: f.ts_ms, frame: f.frame, width: f.width, height: f.height, detections, model_version: Some(model) };
                 output.session(&q.cap).give(Ok(frame));
             }
-        }
-        Err(e) => {
-            stats.failed.fetch_add(n as u64, Ordering::Relaxed);
-            tracing::error!(error = %e, frames = n, "inference failed");
-            for q in batch {
-                let f = q.frame;
+            Err(e) => {
+                if failed == 0 {
+                    tracing::error!(error = %e, camera = %f.camera_id, frame = f.frame, "inference failed");
+                }
+                failed += 1;
                 let row = ErrorRow {
                     source: format!("camera:{}", f.camera_id),
                     line: None,
@@ -217,21 +222,19 @@ fn emit(batch: Vec<Queued>, result: BatchResult, output: &mut timely::dataflow::
             }
         }
     }
+    stats.frames.fetch_add((n - failed) as u64, Ordering::Relaxed);
+    stats.failed.fetch_add(failed as u64, Ordering::Relaxed);
 }
 
-fn spawn_inference_thread(mut detector: DetectorSlot, activator: timely::scheduling::SyncActivator) -> (SyncSender<Batch>, Receiver<BatchResult>) {
+fn spawn_inference_thread(mut bank: Bank, activator: timely::scheduling::SyncActivator) -> (SyncSender<Batch>, Receiver<BatchResult>) {
     let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
     let (result_tx, result_rx) = sync_channel::<BatchResult>(1);
     std::thread::Builder::new()
         .name("itscam-infer".into())
         .spawn(move || {
-            let mut out = Vec::new();
             while let Ok(batch) = batch_rx.recv() {
-                let result = match detector.get().and_then(|d| d.detect(&batch.frames, &mut out)) {
-                    Ok(timings) => BatchResult { detections: Ok(std::mem::take(&mut out)), timings },
-                    Err(e) => BatchResult { detections: Err(e), timings: BatchTimings::default() },
-                };
-                if result_tx.send(result).is_err() {
+                let (frames, timings) = bank.run(&batch.frames);
+                if result_tx.send(BatchResult { frames: Ok(frames), timings }).is_err() {
                     break;
                 }
                 let _ = activator.activate();

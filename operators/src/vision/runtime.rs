@@ -60,6 +60,9 @@ pub enum VisionError {
     /// not be opened: every batch fails with this reason.
     #[error("the detector could not be opened: {0}")]
     NotOpened(String),
+    /// The camera follows a registry name that has no production version (promote one).
+    #[error("model {0:?} has no production version: promote one (itscam models promote)")]
+    NoModel(String),
 }
 
 impl Blamed for VisionError {
@@ -75,7 +78,7 @@ impl Blamed for VisionError {
             VisionError::Inference(_) => Blame::External,
             VisionError::Preprocess(e) => e.blame(),
             VisionError::ThreadStopped => Blame::Bug,
-            VisionError::NotOpened(_) => Blame::User,
+            VisionError::NotOpened(_) | VisionError::NoModel(_) => Blame::User,
         }
     }
 }

@@ -45,6 +45,7 @@ fn det(track: u64, class: &str, frame: u64, y: f32) -> Tracked {
         ground_y: None,
         speed_kmh: None,
         frame_size: [0, 0],
+        model_version: None,
     })
 }
 
@@ -58,6 +59,7 @@ fn ended(track: u64, class: &str) -> Tracked {
         frames: FRAMES,
         mean_speed_kmh: None,
         max_speed_kmh: None,
+        model_versions: None,
     })
 }
 

@@ -43,6 +43,7 @@ fn car(frame: u64) -> Tracked {
         ground_y: None,
         speed_kmh: None,
         frame_size: [0, 0],
+        model_version: None,
     })
 }
 
@@ -92,7 +93,7 @@ fn each_output_carries_its_own_records() {
             input.send(car(frame));
         }
         let last = T0 + 100 * (FRAMES - 1);
-        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: FRAMES, mean_speed_kmh: None, max_speed_kmh: None }));
+        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: FRAMES, mean_speed_kmh: None, max_speed_kmh: None, model_versions: None }));
         input.close();
         while !probe.done() {
             worker.step();
@@ -219,7 +220,7 @@ fn run_braking(lag_ms: u64) -> Smoothing {
             assert_eq!(seen, (expected - T0).div_ceil(100).min(frame + 1), "frame {frame}: rows out");
         }
         let last = T0 + 100 * (N - 1);
-        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: N, mean_speed_kmh: None, max_speed_kmh: None }));
+        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: N, mean_speed_kmh: None, max_speed_kmh: None, model_versions: None }));
         input.close();
         while !rows.done() {
             worker.step();
@@ -296,7 +297,7 @@ polygon = [[700, 0], [1000, 0], [1000, 1000], [700, 1000]]"#);
             input.send(car(frame));
         }
         let last = T0 + 100 * (FRAMES - 1);
-        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: FRAMES, mean_speed_kmh: None, max_speed_kmh: None }));
+        input.send(Tracked::Ended(TrackRow { camera_id: "cam-1".into(), track_id: 1, class, first_ts_ms: T0, last_ts_ms: last, frames: FRAMES, mean_speed_kmh: None, max_speed_kmh: None, model_versions: None }));
         input.close();
         while !probe.done() {
             worker.step();

@@ -124,6 +124,7 @@ pub fn detections(camera: &str, ts_ms: u64, n: u64) -> SinkRows {
                 ground_y: None,
                 speed_kmh: None,
                 frame_size: [0, 0],
+                model_version: None,
             })
             .collect(),
     )

@@ -57,6 +57,10 @@ pub struct CameraConfig {
     /// Zones.
     #[serde(default)]
     pub zone: Vec<ZoneConfig>,
+    /// Video cameras: pin a registry version (`name@version`, such as `detector@1.2.0`)
+    /// instead of following `[model]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Release pacing of a video file.

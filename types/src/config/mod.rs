@@ -26,7 +26,7 @@ pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, PointSchema, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
-pub use model::{ModelConfig, ModelFamily, Provider, QualityConfig};
+pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, QualityConfig, check_model_name, parse_model_ref, parse_model_version};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use input::InputConfig;
@@ -64,6 +64,8 @@ pub struct PipelineConfig {
     pub service: ServiceConfig,
     /// `[model]`: the detector for video cameras.
     pub model: ModelConfig,
+    /// `[models]`: the model registry's canaries, shadow runs, monitoring and guard.
+    pub models: ModelsConfig,
     /// `[quality]`: the per-frame quality gate for video cameras.
     pub quality: QualityConfig,
     /// `[analytics]`: lines, zones, speed, metrics, anomalies.
@@ -151,6 +153,14 @@ impl PipelineConfig {
         self.service.check(&mut out);
         let video = self.camera.iter().any(|c| c.source.family() == SourceFamily::Video);
         self.model.check(video, &mut out);
+        self.models.check(&mut out);
+        for (i, cam) in self.camera.iter().enumerate() {
+            if let Some(pin) = &cam.model
+                && let Err(msg) = parse_model_ref(pin)
+            {
+                out.push(Problem::new(format!("camera[{i}].model"), msg));
+            }
+        }
         self.quality.check(&mut out);
         self.analytics.check(&mut out);
         // Readers wait for the outputs' frontier, which waits for input one lateness and one

@@ -32,8 +32,13 @@ pub enum Provider {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelConfig {
-    /// ONNX file.
+    /// ONNX file, run as it is (outside the registry; `detections.model_version` is its file
+    /// name). Ignored when `registry` is set.
     pub path: String,
+    /// Follow this registry name's production version (`itscam models register/promote`)
+    /// instead of `path`: promotions swap the model while the pipeline runs. The family and
+    /// input size come from the registered manifest.
+    pub registry: Option<String>,
     /// Output layout.
     pub family: ModelFamily,
     /// Model input width in pixels.
@@ -74,6 +79,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             path: "models/centernet-mbv3/centernet.onnx".into(),
+            registry: None,
             family: ModelFamily::Centernet,
             input_width: 512,
             input_height: 512,
@@ -97,7 +103,12 @@ impl Default for ModelConfig {
 impl ModelConfig {
     pub(crate) fn check(&self, video_cameras: bool, out: &mut Vec<Problem>) {
         let mut bad = |key: &str, msg: String| out.push(Problem::new(format!("model.{key}"), msg));
-        if video_cameras && !std::path::Path::new(&self.path).is_file() {
+        if let Some(name) = &self.registry
+            && let Err(msg) = check_model_name(name)
+        {
+            bad("registry", msg);
+        }
+        if video_cameras && self.registry.is_none() && !std::path::Path::new(&self.path).is_file() {
             bad("path", format!("model file {} does not exist (relative paths are from the working directory: run from the repository root, or set [model].path)", self.path));
         }
         if self.input_width == 0 || self.input_height == 0 || !self.input_width.is_multiple_of(32) || !self.input_height.is_multiple_of(32) {
@@ -125,6 +136,127 @@ impl ModelConfig {
             if crate::ObjectClass::from_name(class).is_none() {
                 bad("classes", format!("{class:?} is not a COCO class name"));
             }
+        }
+    }
+}
+
+/// A registry name: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 characters.
+pub fn check_model_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok { Ok(()) } else { Err(format!("{name:?} is not a model name ([A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters)")) }
+}
+
+/// A semantic version `MAJOR.MINOR.PATCH` (each a number, optionally `-pre`): its numbers.
+pub fn parse_model_version(version: &str) -> Result<(u64, u64, u64, Option<String>), String> {
+    let bad = || format!("{version:?} is not a semantic version (MAJOR.MINOR.PATCH, such as 1.2.0)");
+    let (core, pre) = match version.split_once('-') {
+        Some((c, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') => (c, Some(p.to_string())),
+        Some(_) => return Err(bad()),
+        None => (version, None),
+    };
+    let parts: Vec<u64> = core.split('.').map(|p| if p.is_empty() || (p.len() > 1 && p.starts_with('0')) { Err(()) } else { p.parse::<u64>().map_err(|_| ()) }).collect::<Result<_, _>>().map_err(|_| bad())?;
+    match parts[..] {
+        [a, b, c] => Ok((a, b, c, pre)),
+        _ => Err(bad()),
+    }
+}
+
+/// `name@version` (a pinned model): its two parts, checked.
+pub fn parse_model_ref(text: &str) -> Result<(String, String), String> {
+    let (name, version) = text.split_once('@').ok_or_else(|| format!("{text:?}: expected NAME@VERSION, such as detector@1.2.0"))?;
+    check_model_name(name)?;
+    parse_model_version(version)?;
+    Ok((name.to_string(), version.to_string()))
+}
+
+/// `[models]`: the model registry's live behaviour — canaries, shadow runs, monitoring and the
+/// canary guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelsConfig {
+    /// Local copies of registry models (checked against their sha256 before use).
+    pub cache_dir: String,
+    /// Share of the cameras following production (percent, stable by camera id) that run a
+    /// version in stage `canary`.
+    pub canary_percent: u8,
+    /// Share of production cameras' frames (0..=1, stable by camera and frame) also run on the
+    /// candidate — the canary version if there is one, else the newest `staging` version — for
+    /// `model_shadow`; 0 turns shadow runs off.
+    pub shadow_sample: f32,
+    /// Window of the `model_metrics` and `model_shadow` rows, and of the guard and drift checks.
+    pub window_ms: u64,
+    /// How often a running pipeline reads registry changes made by other processes.
+    pub refresh_ms: u64,
+    /// A camera's detections per frame under one model farther than this many standard
+    /// deviations from its baseline (EWMA) is a `model_drift` anomaly; 0 turns it off.
+    pub drift_score: f64,
+    /// `[models.guard]`: automatic canary rollback.
+    pub guard: GuardConfig,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig { cache_dir: ".itscam/models".into(), canary_percent: 10, shadow_sample: 0.0, window_ms: 60_000, refresh_ms: 2_000, drift_score: 4.0, guard: GuardConfig::default() }
+    }
+}
+
+/// `[models.guard]`: a canary is rolled back (stage `retired`, an alert and a control-log entry)
+/// when over one window its detections per frame leave `[min_ratio, max_ratio]` × production's,
+/// its shadow agreement with production is below `min_agreement`, or any of its frames fail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuardConfig {
+    /// Whether the guard runs.
+    pub enabled: bool,
+    /// Lowest canary ÷ production detections per frame.
+    pub min_ratio: f64,
+    /// Highest canary ÷ production detections per frame.
+    pub max_ratio: f64,
+    /// Lowest agreement (matched ÷ larger count) on shadow frames, when there are any.
+    pub min_agreement: f64,
+    /// Frames of each model in the window before it judges.
+    pub min_frames: u64,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig { enabled: true, min_ratio: 0.5, max_ratio: 2.0, min_agreement: 0.3, min_frames: 50 }
+    }
+}
+
+impl ModelsConfig {
+    pub(crate) fn check(&self, out: &mut Vec<Problem>) {
+        let mut bad = |key: &str, msg: String| out.push(Problem::new(format!("models.{key}"), msg));
+        if self.cache_dir.is_empty() {
+            bad("cache_dir", "must not be empty".into());
+        }
+        if self.canary_percent > 100 {
+            bad("canary_percent", format!("must be within 0..=100, got {}", self.canary_percent));
+        }
+        if !(0.0..=1.0).contains(&self.shadow_sample) {
+            bad("shadow_sample", format!("must be within 0..=1, got {}", self.shadow_sample));
+        }
+        if !(1_000..=86_400_000).contains(&self.window_ms) {
+            bad("window_ms", format!("must be within 1000..=86400000, got {}", self.window_ms));
+        }
+        if !(100..=3_600_000).contains(&self.refresh_ms) {
+            bad("refresh_ms", format!("must be within 100..=3600000, got {}", self.refresh_ms));
+        }
+        if !(0.0..=100.0).contains(&self.drift_score) {
+            bad("drift_score", format!("must be within 0..=100, got {}", self.drift_score));
+        }
+        let g = &self.guard;
+        if !(g.min_ratio >= 0.0 && g.min_ratio <= g.max_ratio) {
+            bad("guard.min_ratio", format!("must be within 0..=max_ratio ({}), got {}", g.max_ratio, g.min_ratio));
+        }
+        if !(0.0..=1.0).contains(&g.min_agreement) {
+            bad("guard.min_agreement", format!("must be within 0..=1, got {}", g.min_agreement));
+        }
+        if g.min_frames == 0 {
+            bad("guard.min_frames", "must be at least 1".into());
         }
     }
 }
