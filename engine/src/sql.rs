@@ -5,6 +5,7 @@
 //! rows of their cameras ([`Scope`]).
 
 mod scope;
+pub mod views;
 
 pub use scope::Scope;
 
@@ -164,6 +165,9 @@ impl QueryEngine {
         ctx.register_table(crate::changes_table::CHANGES, Arc::new(changes)).map_err(|e| QueryError::Setup(e.to_string()))?;
         let audit = crate::audit::AuditTable::new(lake.clone(), crate::audit::Audit::default());
         ctx.register_table(crate::audit::AUDIT, Arc::new(audit)).map_err(|e| QueryError::Setup(e.to_string()))?;
+        for view in views::VIEWS {
+            ctx.sql(view).await.map_err(|e| QueryError::Setup(format!("a view: {e}")))?;
+        }
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1)));
         Ok(QueryEngine { ctx, limits, slots })
     }

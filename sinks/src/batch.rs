@@ -236,6 +236,8 @@ pub fn model_shadow_batch(rows: &[ModelShadowRow]) -> Result<RecordBatch, ArrowE
         i64s(rows.iter().map(|r| Some(r.candidate_detections)), n),
         i64s(rows.iter().map(|r| Some(r.matched)), n),
         f64s(rows.iter().map(|r| Some(r.agreement)), n),
+        f64s(rows.iter().map(|r| r.production_mean_confidence), n),
+        f64s(rows.iter().map(|r| r.candidate_mean_confidence), n),
         f64s(rows.iter().map(|r| Some(r.production_latency_p99_ms)), n),
         f64s(rows.iter().map(|r| Some(r.candidate_latency_p99_ms)), n),
     ])

@@ -306,6 +306,8 @@ static MODEL_SHADOW: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("candidate_detections", DataType::Int64, false),
         f("matched", DataType::Int64, false),
         f("agreement", DataType::Float64, false),
+        f("production_mean_confidence", DataType::Float64, true),
+        f("candidate_mean_confidence", DataType::Float64, true),
         f("production_latency_p99_ms", DataType::Float64, false),
         f("candidate_latency_p99_ms", DataType::Float64, false),
     ]))

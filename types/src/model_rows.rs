@@ -60,6 +60,10 @@ pub struct ModelShadowRow {
     pub matched: u64,
     /// matched ÷ the larger count (1 when both found none).
     pub agreement: f64,
+    /// Production's mean confidence on the class (`None` without detections).
+    pub production_mean_confidence: Option<f64>,
+    /// The candidate's.
+    pub candidate_mean_confidence: Option<f64>,
     /// Production's inference time per frame, 99th percentile, ms.
     pub production_latency_p99_ms: f64,
     /// The candidate's, ms.

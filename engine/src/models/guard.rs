@@ -35,8 +35,8 @@ pub fn judge(window: &MonitorWindow, routing: &Routing, guard: &GuardConfig) -> 
     for ((v, _), t) in &window.shadow {
         if **v == *canary.version {
             frames += t.frames;
-            for (a, b, x) in t.per_class.values() {
-                (p, c, m) = (p + a, c + b, m + x);
+            for k in t.per_class.values() {
+                (p, c, m) = (p + k.production, c + k.candidate, m + k.matched);
             }
         }
     }

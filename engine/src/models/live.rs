@@ -236,7 +236,8 @@ pub fn rows(window: &MonitorWindow, start: u64, end: u64) -> (Vec<ModelMetricRow
         .collect();
     let mut shadow = Vec::new();
     for ((candidate, camera), t) in &window.shadow {
-        for (class, (p, c, m)) in &t.per_class {
+        for (class, k) in &t.per_class {
+            let mean = |sum: f64, n: u64| (n > 0).then(|| sum / n as f64);
             shadow.push(ModelShadowRow {
                 camera_id: camera.to_string(),
                 window_start_ms: start,
@@ -245,10 +246,12 @@ pub fn rows(window: &MonitorWindow, start: u64, end: u64) -> (Vec<ModelMetricRow
                 production_version: t.production.to_string(),
                 candidate_version: candidate.to_string(),
                 frames: t.frames,
-                production_detections: *p,
-                candidate_detections: *c,
-                matched: *m,
-                agreement: agreement(*p, *c, *m),
+                production_detections: k.production,
+                candidate_detections: k.candidate,
+                matched: k.matched,
+                agreement: agreement(k.production, k.candidate, k.matched),
+                production_mean_confidence: mean(k.production_confidence, k.production),
+                candidate_mean_confidence: mean(k.candidate_confidence, k.candidate),
                 production_latency_p99_ms: quantile_ms(&t.production_us, 0.99),
                 candidate_latency_p99_ms: quantile_ms(&t.candidate_us, 0.99),
             });

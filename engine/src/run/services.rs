@@ -67,6 +67,9 @@ pub(super) struct Services {
     runtime_cameras: Option<RuntimeCameras>,
     audit: Option<crate::audit::Audit>,
     models: Option<Arc<crate::models::ModelsLive>>,
+    /// The registry's refresh and window task (it holds a sink and a hub handle: aborted first
+    /// at the end, so that both can finish).
+    models_task: Option<JoinHandle<()>>,
 }
 
 /// What the services report once finished.
@@ -138,11 +141,12 @@ impl Services {
         let models = if video || runtime_cameras.is_some() {
             let registry = crate::models::Registry::new(lake.clone(), &config.models.cache_dir);
             let live = runtime.block_on(crate::models::ModelsLive::prepare(config, registry, video)).context("[model] / the model registry")?;
-            live.spawn(runtime.handle(), sink.clone(), hub.clone());
-            Some(live)
+            let task = live.spawn(runtime.handle(), sink.clone(), hub.clone());
+            Some((live, task))
         } else {
             None
         };
+        let (models, models_task) = models.unzip();
         let vision = match &models {
             Some(m) => VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m)?.map(Arc::new),
             None => None,
@@ -190,6 +194,7 @@ impl Services {
             checkpointed: plan.checkpointed,
             runtime_cameras,
             models,
+            models_task,
         })
     }
 
@@ -216,7 +221,11 @@ impl Services {
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
         let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
         drop((workers_sink, workers_hub, workers_vision));
-        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, .. } = self;
+        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, models_task, .. } = self;
+        if let Some(task) = models_task {
+            task.abort();
+            let _ = runtime.block_on(task);
+        }
         if let Some(models) = &models {
             // The last (partial) window of the model monitor.
             runtime.block_on(models.close_window(&sink, Some(&hub)));

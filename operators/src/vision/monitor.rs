@@ -81,13 +81,27 @@ pub struct ShadowTally {
     pub production: Arc<str>,
     /// Frames compared.
     pub frames: u64,
-    /// Per class: production's detections, the candidate's, and the pairs matched (same class,
-    /// IoU ≥ 0.5, greedy by IoU).
-    pub per_class: BTreeMap<ObjectClass, (u64, u64, u64)>,
+    /// Per class.
+    pub per_class: BTreeMap<ObjectClass, ShadowClass>,
     /// Production's inference time per frame, µs.
     pub production_us: Vec<u32>,
     /// The candidate's, µs.
     pub candidate_us: Vec<u32>,
+}
+
+/// One class on the shadow frames of one camera.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShadowClass {
+    /// Production's detections.
+    pub production: u64,
+    /// The candidate's.
+    pub candidate: u64,
+    /// Pairs matched (same class, IoU ≥ 0.5, greedy by IoU).
+    pub matched: u64,
+    /// Sum of production's confidences.
+    pub production_confidence: f64,
+    /// Sum of the candidate's.
+    pub candidate_confidence: f64,
 }
 
 /// Greedy one-to-one matching of two frames' detections: same class, IoU ≥ `min_iou`, best IoU
@@ -182,13 +196,17 @@ impl ModelMonitor {
         t.production = production.clone();
         t.frames += 1;
         for d in prod.0 {
-            t.per_class.entry(d.class).or_default().0 += 1;
+            let c = t.per_class.entry(d.class).or_default();
+            c.production += 1;
+            c.production_confidence += f64::from(d.confidence);
         }
         for d in cand.0 {
-            t.per_class.entry(d.class).or_default().1 += 1;
+            let c = t.per_class.entry(d.class).or_default();
+            c.candidate += 1;
+            c.candidate_confidence += f64::from(d.confidence);
         }
         for (class, m) in matched {
-            t.per_class.entry(class).or_default().2 += m;
+            t.per_class.entry(class).or_default().matched += m;
         }
         if t.production_us.len() < MAX_LATENCY_SAMPLES {
             t.production_us.push(prod.1.as_micros().min(u128::from(u32::MAX)) as u32);
