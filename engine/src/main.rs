@@ -330,12 +330,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
             users_cmd::run(lake, &base.auth, action)
         }
-        Command::Models { lake, config, action } => {
-            let base = optional_config(&config)?;
-            let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
-            let registry = itscam_engine::models::Registry::new(lake, &base.models.cache_dir);
-            models_cmd::run(registry, &base, action)
-        }
+        Command::Models { lake, config, action } => models_cmd::run_on(lake, &optional_config(&config)?, action),
         Command::Serve { lake, config, listen, timeout_ms, max_rows, insecure } => {
             let mut base = optional_config(&config)?;
             if let Some(url) = lake {

@@ -65,7 +65,13 @@ pub enum ModelsAction {
     },
 }
 
-/// Runs a `models` command on `lake`.
+/// Runs a `models` command on `lake` (else the config's `[lake] url`).
+pub fn run_on(lake: Option<String>, config: &PipelineConfig, action: ModelsAction) -> anyhow::Result<ExitCode> {
+    let lake = itscam_sinks::Lake::open_with(lake.as_deref().unwrap_or(&config.lake.url), &config.lake.s3)?;
+    run(Registry::new(lake, &config.models.cache_dir), config, action)
+}
+
+/// Runs a `models` command on `registry`.
 pub fn run(registry: Registry, config: &PipelineConfig, action: ModelsAction) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -1,6 +1,6 @@
 //! Judging a window of the model monitor: the canary guard (`[models.guard]`) and drift
 //! (`model_drift` anomalies, the anomaly queries' EWMA detector on detections per frame).
-//! No I/O: [`super::live`] acts on the verdicts.
+//! No I/O: the live registry acts on the verdicts.
 
 use itscam_operators::vision::board::Routing;
 use itscam_operators::vision::monitor::{MonitorWindow, agreement};

@@ -203,6 +203,15 @@ impl Bank {
     }
 }
 
+/// A bank running one detector for every camera, named after its file
+/// ([`unregistered_version`]).
+impl From<Detector> for Bank {
+    fn from(d: Detector) -> Self {
+        let version = super::detector::unregistered_version(d.path());
+        Bank::fixed(&version, d)
+    }
+}
+
 /// Opens a model and runs it once on a blank frame, so its first real batch is not slow.
 fn open_warm(spec: &ModelSpec) -> Result<Detector, VisionError> {
     let mut d = Detector::open(&spec.config)?;

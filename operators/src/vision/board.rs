@@ -1,7 +1,7 @@
 //! Which model each camera's frames go through, changed while the pipeline runs.
 //!
 //! The engine publishes a [`Routing`] on the [`ModelBoard`] (at start, and on every promotion,
-//! canary or rollback); each inference thread's [`super::bank::Bank`] reads the board's
+//! canary or rollback); each inference thread's bank of models reads the board's
 //! generation before every batch. A new routing is *adopted* only once every model it needs is
 //! open and warmed — loaded on a loader thread, off the inference path — so frames in flight
 //! finish on the old model and the first batch after adoption runs on the new one. No frame is

@@ -47,15 +47,6 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-/// A bank running one detector for every camera, named after its file
-/// ([`unregistered_version`]).
-impl From<Detector> for super::bank::Bank {
-    fn from(d: Detector) -> Self {
-        let version = unregistered_version(&d.path);
-        super::bank::Bank::fixed(&version, d)
-    }
-}
-
 /// The `model_version` of a model run from a `[model] path` outside the registry: its file
 /// name, such as `centernet.onnx`.
 pub fn unregistered_version(path: &str) -> String {
@@ -104,6 +95,11 @@ impl Detector {
             layout,
             max_batch: config.max_batch,
         })
+    }
+
+    /// The model file it was opened from.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The model's input shape (-1: dynamic).
