@@ -7,7 +7,7 @@
 //! Registration is `itscam models register` (it runs the model on sample video frames).
 
 use super::guard::noted;
-use super::{ApiError, AppState, ErrorBody, ErrorKind};
+use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request};
 use crate::auth::Identity;
 use crate::models::stages::StageChange;
 use crate::models::{Manifest, RegistryError, Stage};
@@ -97,7 +97,8 @@ fn serving(state: &AppState) -> Option<Serving> {
 /// `GET /api/v1/models`.
 #[utoipa::path(get, path = "/models", tag = "models", responses(
     (status = 200, description = "Every registered version and what the pipeline runs", body = ModelList),
-    (status = 502, description = "`execution`: the lake did not answer", body = ErrorBody),
+    (status = 502, description = "`control_log`: the lake refused", body = ErrorBody),
+    (status = 503, description = "`control_log`: the lake did not answer", body = ErrorBody),
 ))]
 pub(super) async fn list(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let stages = state.registry.stages().await.map_err(registry_error)?;
@@ -111,6 +112,8 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<ModelList
     (status = 200, description = "The version", body = ModelDetail),
     (status = 404, description = "`not_found`", body = ErrorBody),
     (status = 422, description = "`invalid_model`: not NAME@VERSION", body = ErrorBody),
+    (status = 502, description = "`control_log`: the lake refused", body = ErrorBody),
+    (status = 503, description = "`control_log`: the lake did not answer", body = ErrorBody),
 ))]
 pub(super) async fn get_one(State(state): State<AppState>, Path(model): Path<String>) -> Result<Json<ModelDetail>, ApiError> {
     let m = state.registry.require(&model).await.map_err(registry_error)?;
@@ -149,11 +152,15 @@ async fn changed(state: &AppState, entries: Vec<itscam_sinks::ControlEntry>) -> 
 /// `POST /api/v1/models/{model}/promote`.
 #[utoipa::path(post, path = "/models/{model}/promote", tag = "models", params(("model" = String, Path, description = "NAME@VERSION")), request_body = Promote, responses(
     (status = 200, description = "Changed; the pipeline swaps models", body = StageChanges),
+    (status = 400, description = "`bad_request`: not a stage body", body = ErrorBody),
     (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 502, description = "`control_log`: the lake did not take the change (not made)", body = ErrorBody),
+    (status = 503, description = "`control_log`: the lake did not answer (not made)", body = ErrorBody),
     (status = 409, description = "`conflict`: not allowed from its stage (failed validation, production retired, already there)", body = ErrorBody),
     (status = 422, description = "`invalid_model`: not NAME@VERSION", body = ErrorBody),
 ))]
-pub(super) async fn promote(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(model): Path<String>, Json(body): Json<Promote>) -> Result<Response, ApiError> {
+pub(super) async fn promote(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(model): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let body: Promote = serde_json::from_slice(&body).map_err(|e| bad_request(format!(r#"body must be {{"stage": "staging" | "canary" | "production" | "retired"}}: {e}"#)))?;
     let entries = state.registry.promote(&me.who(), &model, body.stage).await.map_err(registry_error)?;
     let answer = changed(&state, entries).await?;
     Ok(noted(answer, &format!("{model} → {}", body.stage)))
@@ -163,6 +170,8 @@ pub(super) async fn promote(State(state): State<AppState>, Extension(me): Extens
 #[utoipa::path(post, path = "/models/{model}/rollback", tag = "models", params(("model" = String, Path, description = "Registry name")), responses(
     (status = 200, description = "Production is the previous production version again", body = StageChanges),
     (status = 409, description = "`conflict`: no earlier production version", body = ErrorBody),
+    (status = 502, description = "`control_log`: the lake did not take the change (not made)", body = ErrorBody),
+    (status = 503, description = "`control_log`: the lake did not answer (not made)", body = ErrorBody),
 ))]
 pub(super) async fn rollback(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(model): Path<String>) -> Result<Response, ApiError> {
     let entries = state.registry.rollback(&me.who(), &model).await.map_err(registry_error)?;

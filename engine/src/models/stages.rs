@@ -215,7 +215,7 @@ mod tests {
         apply(&mut entries, stages.plan_rollback("d").unwrap());
         let stages = Stages::fold(&entries);
         assert_eq!((stages.production("d").as_deref(), stages.stage("d@1.1.0")), (Some("d@1.0.0"), Some(Retired)));
-        assert_eq!(stages.history("d@1.0.0").len(), 3, "registered, promoted, retired, promoted back: {:?}", stages.history("d@1.0.0"));
+        assert_eq!(stages.history("d@1.0.0").len(), 4, "registered, promoted, retired, promoted back: {:?}", stages.history("d@1.0.0"));
     }
 
     #[test]

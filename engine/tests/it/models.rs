@@ -72,11 +72,15 @@ fn register_validates_refuses_what_it_cannot_use_and_records_every_stage() {
 
 /// The first 150 frames of the sample video (a debug build infers a few frames per second).
 fn clip(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("clip.avi");
+    clip_of(dir, 150)
+}
+
+fn clip_of(dir: &Path, frames: usize) -> std::path::PathBuf {
+    let out = dir.join(format!("clip-{frames}.avi"));
     let status = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-i"])
         .arg(repo_root().join(".assets/vtest.avi"))
-        .args(["-frames:v", "150", "-c:v", "mpeg4", "-q:v", "2"])
+        .args(["-frames:v", &frames.to_string(), "-c:v", "mpeg4", "-q:v", "2"])
         .arg(&out)
         .status()
         .expect("ffmpeg is installed (scripts/setup.sh)");
@@ -187,4 +191,67 @@ fn cameras_that_follow_a_name_without_production_or_pin_an_unknown_version_do_no
     std::fs::write(dir.join("config.toml"), bad).unwrap();
     let out = itscam(&dir, &["run", "--config", "config.toml", "--no-progress"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME@VERSION"));
+}
+
+#[test]
+fn the_guard_rolls_a_canary_back_when_it_leaves_its_bounds_with_an_alert_and_a_log_entry() {
+    use itscam_operators::vision::board::canary_camera;
+    let dir = scratch("models-guard");
+    register(&dir, FLOAT, "1.0.0");
+    register(&dir, INT8, "1.1.0");
+    models_ok(&dir, &["promote", "detector@1.0.0", "production"]);
+    models_ok(&dir, &["promote", "detector@1.1.0", "canary"]);
+    // Bounds no real canary meets (its detections per frame within 1.5–2× production's), so the
+    // guard's verdict does not hang on how close the two models are on these frames.
+    config(&dir, "canary_percent = 50\n[models.guard]\nmin_ratio = 1.5\nmax_ratio = 2.0\nmin_frames = 2\n");
+    // One camera of the two runs the canary: ids picked by the same stable hash the engine uses.
+    let ids: Vec<String> = (0..).map(|i| format!("plaza-{i}")).take(64).collect();
+    let camera = ids.iter().find(|c| canary_camera(c, 50)).unwrap().clone();
+    let other = ids.iter().find(|c| !canary_camera(c, 50)).unwrap().clone();
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap().replace("\"plaza-a\"", &format!("\"{camera}\"")).replace("\"plaza-b\"", &format!("\"{other}\""));
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    wait("the canary retired by the guard", || {
+        let (_, one) = http(&served.addr, "GET", "/api/v1/models/detector@1.1.0", "");
+        serde_json::from_str::<serde_json::Value>(&one).unwrap()["stage"] == "retired"
+    });
+    let (_, alerts) = http(&served.addr, "GET", "/api/v1/alerts", "");
+    let (status, _) = served.terminate();
+    assert!(status.success());
+    assert!(alerts.contains("canary_rollback"), "{alerts}");
+    let entries = query_json(&dir, "SELECT who FROM changes WHERE kind = 'model' AND id = 'detector@1.1.0' ORDER BY seq");
+    let who = entries.last().unwrap()["who"].as_str().unwrap().to_string();
+    assert!(who.starts_with("guard: detections per frame"), "{who}");
+    assert!(query_int(&dir, "SELECT count(*) AS n FROM anomalies WHERE kind = 'canary_rollback' AND zone_id = 'detector@1.1.0'") == 1);
+    // The canary camera ran 1.1.0, then production again after the rollback.
+    let rows = query_json(&dir, &format!("SELECT model_version, min(frame) AS first, max(frame) AS last FROM detections WHERE camera_id = '{camera}' GROUP BY model_version ORDER BY first"));
+    assert_eq!(rows.iter().map(|r| r["model_version"].as_str().unwrap()).collect::<Vec<_>>(), ["detector@1.1.0", "detector@1.0.0"], "{rows:?}");
+}
+
+#[test]
+fn the_registry_lives_on_s3_and_a_run_follows_it_through_a_checked_local_copy() {
+    let dir = scratch("models-s3");
+    let s3 = SeaweedFs::start(&dir);
+    let root = repo_root();
+    let lake = format!(
+        "{}\n[model]\nregistry = \"detector\"\nruntime_library = \"{}\"\nmax_batch = 2\n[models]\ncache_dir = \"cache\"\n",
+        s3.lake_toml("registry"),
+        root.join(".assets/libonnxruntime.so").display()
+    );
+    std::fs::write(dir.join("lake.toml"), &lake).unwrap();
+    let (file, video) = (root.join(FLOAT), root.join(".assets/vtest.avi"));
+    let out = itscam_ok(&dir, &["models", "--config", "lake.toml", "register", file.to_str().unwrap(), "--name", "detector", "--version", "2.0.0", "--video", video.to_str().unwrap(), "--frames", "4"]);
+    assert!(out.contains("registered detector@2.0.0"), "{out}");
+    itscam_ok(&dir, &["models", "--config", "lake.toml", "promote", "detector@2.0.0", "production"]);
+    let shown: serde_json::Value = serde_json::from_str(&itscam_ok(&dir, &["models", "--config", "lake.toml", "show", "detector@2.0.0"])).unwrap();
+    let sha = shown["manifest"]["sha256"].as_str().unwrap().to_string();
+    let clip = clip_of(&dir, 20);
+    std::fs::write(dir.join("run.toml"), format!("{lake}[[camera]]\nid = \"plaza\"\nsource = \"file:{}\"\nstart_ms = 1767225600000\n", clip.display())).unwrap();
+    itscam_ok(&dir, &["run", "--config", "run.toml", "--no-progress"]);
+    // The run read the model from the bucket into the cache, named by its checked sha256.
+    let cached = std::fs::read(dir.join("cache").join(format!("{sha}.onnx"))).unwrap();
+    assert_eq!(cached, std::fs::read(&file).unwrap());
+    let text = itscam_ok(&dir, &["query", "--config", "run.toml", "--format", "json", "SELECT count(DISTINCT frame) AS n, min(model_version) AS v FROM detections"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!((rows[0]["n"].as_i64(), rows[0]["v"].as_str()), (Some(20), Some("detector@2.0.0")), "{text}");
 }
