@@ -122,9 +122,17 @@ def window_stats(r, half=10.0):
                 if last_t is not None:
                     longest = max(longest, t - last_t)
                 last_t, last_n = t, n
+    # The inference path as a whole: the longest time without any frame inferred.
+    stall, last_t, last_n = 0.0, None, None
+    for t, per in inside:
+        n = sum(per.values())
+        if last_n is None or n > last_n:
+            if last_t is not None:
+                stall = max(stall, t - last_t)
+            last_t, last_n = t, n
     frames = sum(inside[-1][1].values()) - sum(inside[0][1].values()) if inside else 0
     span = inside[-1][0] - inside[0][0] if len(inside) > 1 else 1.0
-    return longest, frames / span
+    return longest, stall, frames / span
 
 
 def main():
@@ -140,12 +148,11 @@ def main():
     swap = run(a.bin, a.work, "swap", a.clip, a.cameras, a.frames, a.port, swap=True)
     shadow = run(a.bin, a.work, "shadow", a.clip, a.cameras, a.frames, a.port, shadow=0.1)
     print(f"{a.cameras} cameras x {a.frames} frames, 1 worker, max_batch 4")
-    print("| run | frames decoded | inferred | lost | frames/s (run) | frames/s (±10 s of the swap) | longest wait between a camera's frames (±10 s) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | frames decoded | inferred | lost | frames/s (run) | frames/s (±10 s of the swap) | longest time without an inferred frame (±10 s) | longest wait between one camera's frames (±10 s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in (base, swap, shadow):
-        longest, fps = window_stats(r)
-        total = sum(r["samples"][-1][1].values()) if r["samples"] else 0
-        print(f"| {r['name']} | {r['decoded']} | {r['inferred']} | {r['decoded'] - r['inferred']} | {r['inferred'] / r['wall']:.1f} | {fps:.1f} | {longest * 1000:.0f} ms |")
+        longest, stall, fps = window_stats(r)
+        print(f"| {r['name']} | {r['decoded']} | {r['inferred']} | {r['decoded'] - r['inferred']} | {r['inferred'] / r['wall']:.1f} | {fps:.1f} | {stall * 1000:.0f} ms | {longest * 1000:.0f} ms |")
     s = swap["swap"]
     if s["adopted"] is not None:
         print(f"swap: promoted at {s['t']:.1f} s, every inference thread on the new model {1000 * (s['adopted'] - s['t']):.0f} ms later (load + warm-up off the inference path)")

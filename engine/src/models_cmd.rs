@@ -31,12 +31,12 @@ pub enum ModelsAction {
         /// Free text kept in the manifest.
         #[arg(long)]
         notes: Option<String>,
-        /// Video whose first frames validate it.
-        #[arg(long, default_value = itscam_engine::models::validate::SAMPLE_VIDEO)]
-        video: PathBuf,
-        /// Frames of it to run.
-        #[arg(long, default_value_t = itscam_engine::models::validate::SAMPLE_FRAMES)]
-        frames: usize,
+        /// Video whose first frames validate it (default: [models] validation_video, .assets/vtest.avi).
+        #[arg(long)]
+        video: Option<PathBuf>,
+        /// Frames of it to run (default: [models] validation_frames, 40).
+        #[arg(long)]
+        frames: Option<usize>,
     },
     /// List every version with its stage.
     List,
@@ -99,6 +99,8 @@ async fn act(registry: &Registry, config: &PipelineConfig, action: ModelsAction)
         ModelsAction::Register { file, name, version, family, input_size, notes, video, frames } => {
             let family: ModelFamily = serde_json::from_value(serde_json::Value::String(family.clone())).map_err(|_| anyhow::anyhow!("unknown family {family:?}: expected centernet or yolo"))?;
             let input = input_size.as_deref().map(parse_size).transpose()?;
+            let video = video.unwrap_or_else(|| config.models.validation_video.clone().into());
+            let frames = frames.unwrap_or(config.models.validation_frames);
             let reg = Registration { file, name, version, family, input, notes, who: who(), video, frames, base: config.model.clone() };
             let (m, stored) = register(registry, reg).await?;
             let v = &m.validation;

@@ -60,6 +60,8 @@ pub struct AppState {
     pub cors_origins: Arc<[String]>,
     /// The lake's model registry.
     pub registry: crate::models::Registry,
+    /// `[model]` and `[models]`, for registrations over the API.
+    pub models: Arc<(itscam_types::config::ModelConfig, itscam_types::config::ModelsConfig)>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             max_body_bytes: itscam_types::config::HttpConfig::default().max_body_bytes,
             cors_origins: Arc::new([]),
             registry: crate::models::Registry::new(lake.clone(), itscam_types::config::ModelsConfig::default().cache_dir),
+            models: Arc::default(),
         }
     }
 
@@ -181,7 +184,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::add_key))
         .routes(routes!(users::revoke_key))
         .routes(routes!(models::list))
-        .routes(routes!(models::get_one))
+        .routes(routes!(models::get_one, models::register))
         .routes(routes!(models::promote))
         .routes(routes!(models::rollback))
 }

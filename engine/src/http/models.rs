@@ -4,14 +4,16 @@
 //! (admins; `{"stage": "staging" | "canary" | "production" | "retired"}`) and
 //! `POST /api/v1/models/{model}/rollback` (admins; `{model}` is the name). Changes are
 //! control-log entries and take effect in the running pipeline at once (hot swap).
-//! Registration is `itscam models register` (it runs the model on sample video frames).
+//! `PUT /api/v1/models/{model}` (admins) registers the ONNX file in the body like `itscam
+//! models register` (validated on `[models] validation_video`).
 
 use super::guard::noted;
 use super::{ApiError, AppState, ErrorBody, ErrorKind, bad_request};
 use crate::auth::Identity;
 use crate::models::stages::StageChange;
 use crate::models::{Manifest, RegistryError, Stage};
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
@@ -177,4 +179,111 @@ pub(super) async fn rollback(State(state): State<AppState>, Extension(me): Exten
     let entries = state.registry.rollback(&me.who(), &model).await.map_err(registry_error)?;
     let answer = changed(&state, entries).await?;
     Ok(noted(answer, &format!("rollback {model}")))
+}
+
+/// The query of `PUT /api/v1/models/{model}` (read by hand: unknown keys are refused).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct RegisterQuery {
+    /// `centernet` (default) or `yolo`.
+    family: Option<String>,
+    /// Model input size `WxH` (default 512x512).
+    #[param(pattern = "^[0-9]{1,5}x[0-9]{1,5}$")]
+    input_size: Option<String>,
+    /// Free text kept in the manifest.
+    #[param(max_length = 1000)]
+    notes: Option<String>,
+}
+
+/// A file under the cache directory removed when dropped.
+struct Upload(std::path::PathBuf);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn parse_register_query(query: Option<&str>) -> Result<(itscam_types::config::ModelFamily, Option<(u32, u32)>, Option<String>), ApiError> {
+    let (mut family, mut size, mut notes) = (itscam_types::config::ModelFamily::Centernet, None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "family" => family = serde_json::from_value(serde_json::Value::String(v.to_string())).map_err(|_| bad_request(format!("unknown family {v:?}: expected centernet or yolo")))?,
+            "input_size" => {
+                let parsed = v.split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+                size = Some(parsed.ok_or_else(|| bad_request(format!("input_size {v:?}: expected WxH, such as 512x512")))?);
+            }
+            "notes" if v.len() <= 1000 => notes = Some(v.to_string()),
+            "notes" => return Err(bad_request("notes: at most 1000 bytes")),
+            other => return Err(bad_request(format!("unknown query parameter {other:?}: expected family, input_size, notes"))),
+        }
+    }
+    Ok((family, size, notes))
+}
+
+/// The body, at most `limit` bytes kept. A larger one is read on (and dropped) up to twice the
+/// limit before the 413, so that the client gets the answer instead of a reset connection.
+async fn read_upload(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let (mut kept, mut total) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("reading the body failed: {e}")))?;
+        total += chunk.len();
+        if total <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if total > limit.saturating_mul(2) {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge, format!("the model exceeds [models] max_upload_bytes = {limit} bytes")));
+    }
+    Ok(kept)
+}
+
+/// `PUT /api/v1/models/{model}`: the body is the ONNX file.
+#[utoipa::path(put, path = "/models/{model}", tag = "models", params(("model" = String, Path, description = "NAME@VERSION"), RegisterQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The ONNX file"),
+    responses(
+        (status = 200, description = "The same bytes were registered under this version before: nothing changed", body = ModelView),
+        (status = 201, description = "Registered (stage development) with its validation report", body = ModelView),
+        (status = 400, description = "`bad_request`: a bad query parameter", body = ErrorBody),
+        (status = 413, description = "`too_large`: over `[models] max_upload_bytes`", body = ErrorBody),
+        (status = 422, description = "`invalid_model`: not NAME@VERSION, not ONNX, not a model of the family, outputs that do not decode, or other bytes under a registered version", body = ErrorBody),
+        (status = 502, description = "`control_log`: the lake refused", body = ErrorBody),
+        (status = 503, description = "`control_log`: the lake did not answer", body = ErrorBody),
+    ))]
+pub(super) async fn register(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(model): Path<String>, RawQuery(query): RawQuery, body: Body) -> Result<Response, ApiError> {
+    let (name, version) = crate::models::registry::parse_id(&model).map_err(registry_error)?;
+    let (family, input, notes) = parse_register_query(query.as_deref())?;
+    let (base, settings) = &*state.models;
+    let limit = settings.max_upload_bytes;
+    let bytes = read_upload(body, limit).await?;
+    static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::path::PathBuf::from(&settings.cache_dir);
+    let upload = Upload(dir.join(format!("upload-{}-{n}.onnx", std::process::id())));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&upload.0, &bytes))
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::ControlLog, format!("cannot stage the upload in {}: {e}", dir.display())))?;
+    let reg = crate::models::Registration {
+        file: upload.0.clone(),
+        name,
+        version,
+        family,
+        input,
+        notes,
+        who: me.who(),
+        video: settings.validation_video.clone().into(),
+        frames: settings.validation_frames,
+        base: base.clone(),
+    };
+    let (manifest, stored) = crate::models::register(&state.registry, reg).await.map_err(registry_error)?;
+    drop(upload);
+    let stage = state.registry.stages().await.map_err(registry_error)?.stage(&manifest.id());
+    let status = if stored == crate::models::Stored::New { StatusCode::CREATED } else { StatusCode::OK };
+    let id = manifest.id();
+    Ok(noted((status, Json(ModelView { id: id.clone(), stage, manifest })), &format!("register {id}")))
 }

@@ -74,6 +74,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("DELETE", "/api/v1/users/{name}/keys/{id}", Least(Admin)),
     p("GET", "/api/v1/models", Least(Viewer)),
     p("GET", "/api/v1/models/{model}", Least(Viewer)),
+    p("PUT", "/api/v1/models/{model}", Least(Admin)),
     p("POST", "/api/v1/models/{model}/promote", Least(Admin)),
     p("POST", "/api/v1/models/{model}/rollback", Least(Admin)),
 ];

@@ -25,14 +25,16 @@ pub struct ServeOptions {
     pub insecure: bool,
     /// `[lake.retention] audit_days`.
     pub audit_days: Option<u32>,
-    /// `[models] cache_dir`: local copies of registry models.
-    pub models_cache_dir: String,
+    /// `[model]`: thresholds and the runtime library for validating uploaded models.
+    pub model: itscam_types::config::ModelConfig,
+    /// `[models]`: the registry's cache, validation video and upload limit.
+    pub models: itscam_types::config::ModelsConfig,
 }
 
 impl ServeOptions {
     /// The options of `config` (`[http]`, `[auth]`, `[lake.retention] audit_days`).
     pub fn of(config: &itscam_types::config::PipelineConfig, insecure: bool) -> ServeOptions {
-        ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure, audit_days: config.lake.retention.audit_days, models_cache_dir: config.models.cache_dir.clone() }
+        ServeOptions { http: config.http.clone(), auth: config.auth.clone(), insecure, audit_days: config.lake.retention.audit_days, model: config.model.clone(), models: config.models.clone() }
     }
 }
 
@@ -70,7 +72,8 @@ pub async fn secure(state: AppState, lake: &Lake, options: &ServeOptions) -> any
     let mut state = state.with_security(lake, auth, audit)?;
     state.max_body_bytes = options.http.max_body_bytes;
     state.cors_origins = Arc::from(options.http.cors_origins.clone());
-    state.registry = crate::models::Registry::new(lake.clone(), &options.models_cache_dir);
+    state.registry = crate::models::Registry::new(lake.clone(), &options.models.cache_dir);
+    state.models = Arc::new((options.model.clone(), options.models.clone()));
     Ok(state)
 }
 

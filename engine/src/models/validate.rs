@@ -1,6 +1,6 @@
 //! Validation at registration: is the file ONNX, does ONNX Runtime load it, do its input and
 //! outputs fit the declared family, and what does it do on a fixed set of frames (the first
-//! `frames` of a video, by default the sample `vtest.avi`) — frames/s, detections per frame and
+//! frames of a video, `[models] validation_video`: by default the sample `vtest.avi`) — frames/s, detections per frame and
 //! per class, and agreement with the current production version on the same frames.
 //!
 //! Runs on the caller's thread (the CLI, or a blocking task of the HTTP service): never on a
@@ -15,12 +15,6 @@ use itscam_types::{Detection, VideoFrame};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
-
-/// The default validation video (installed by `scripts/setup.sh`).
-pub const SAMPLE_VIDEO: &str = ".assets/vtest.avi";
-
-/// Frames the validation runs by default.
-pub const SAMPLE_FRAMES: usize = 40;
 
 /// What the file is, read from its bytes before ONNX Runtime sees it.
 #[derive(Clone, Debug, PartialEq)]

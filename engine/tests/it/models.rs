@@ -255,3 +255,42 @@ fn the_registry_lives_on_s3_and_a_run_follows_it_through_a_checked_local_copy() 
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     assert_eq!((rows[0]["n"].as_i64(), rows[0]["v"].as_str()), (Some(20), Some("detector@2.0.0")), "{text}");
 }
+
+#[test]
+fn admins_register_and_promote_over_the_api_and_bad_uploads_get_their_reason() {
+    let dir = scratch("models-api");
+    let root = repo_root();
+    std::fs::write(
+        dir.join("serve.toml"),
+        format!(
+            "[lake]\nurl = \"file://./lake\"\n[model]\nruntime_library = \"{}\"\n[models]\nvalidation_video = \"{}\"\nvalidation_frames = 4\nmax_upload_bytes = 4000000\n",
+            root.join(".assets/libonnxruntime.so").display(),
+            root.join(".assets/vtest.avi").display()
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&dir, &["--config", "serve.toml", "--listen", "127.0.0.1:0"]);
+    let put = |path: &str, body: &[u8]| http_raw(&served.addr, "PUT", path, &[("Content-Type", "application/octet-stream")], body);
+    let int8 = std::fs::read(root.join(INT8)).unwrap();
+    let (status, _, body) = put("/api/v1/models/detector@1.1.0?notes=int8%20CenterNet", &int8);
+    assert_eq!(status, 201, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((view["stage"].as_str(), view["manifest"]["notes"].as_str(), view["manifest"]["validation"]["passed"].as_bool()), (Some("development"), Some("int8 CenterNet"), Some(true)));
+    assert_eq!(put("/api/v1/models/detector@1.1.0", &int8).0, 200, "the same bytes again: nothing changes");
+    let (status, _, body) = put("/api/v1/models/detector@1.1.0", b"something else");
+    assert!(status == 422 && body.contains("not an ONNX model"), "{status} {body}");
+    let (status, _, body) = put("/api/v1/models/detector@1.2.0?family=ssd", &int8);
+    assert!(status == 400 && body.contains("unknown family"), "{status} {body}");
+    let (status, _, body) = put("/api/v1/models/detector@1.0.0", &vec![7u8; 4_001_000]);
+    assert!(status == 413 && body.contains("max_upload_bytes"), "over the 4 MB set here: {status} {body}");
+    let (status, body) = http(&served.addr, "POST", "/api/v1/models/detector@1.1.0/promote", r#"{"stage":"production"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(&served.addr, "POST", "/api/v1/models/detector@1.1.0/promote", r#"{"stage":"retired"}"#);
+    assert!(status == 409 && body.contains("is in production"), "{status} {body}");
+    let (_, list) = http(&served.addr, "GET", "/api/v1/models", "");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["models"][0]["stage"], "production");
+    assert!(list["serving"].is_null(), "no pipeline runs here");
+    let (status, _) = served.terminate();
+    assert!(status.success());
+}

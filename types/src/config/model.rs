@@ -193,13 +193,32 @@ pub struct ModelsConfig {
     /// A camera's detections per frame under one model farther than this many standard
     /// deviations from its baseline (EWMA) is a `model_drift` anomaly; 0 turns it off.
     pub drift_score: f64,
+    /// The video whose first frames validate a registration (`itscam models register
+    /// --video` overrides it; `PUT /api/v1/models/{id}` uses it).
+    pub validation_video: String,
+    /// Frames of it the validation runs.
+    pub validation_frames: usize,
+    /// The largest model `PUT /api/v1/models/{id}` takes (bytes; held in memory while it is
+    /// validated).
+    pub max_upload_bytes: usize,
     /// `[models.guard]`: automatic canary rollback.
     pub guard: GuardConfig,
 }
 
 impl Default for ModelsConfig {
     fn default() -> Self {
-        ModelsConfig { cache_dir: ".itscam/models".into(), canary_percent: 10, shadow_sample: 0.0, window_ms: 60_000, refresh_ms: 2_000, drift_score: 4.0, guard: GuardConfig::default() }
+        ModelsConfig {
+            cache_dir: ".itscam/models".into(),
+            canary_percent: 10,
+            shadow_sample: 0.0,
+            window_ms: 60_000,
+            refresh_ms: 2_000,
+            drift_score: 4.0,
+            validation_video: ".assets/vtest.avi".into(),
+            validation_frames: 40,
+            max_upload_bytes: 64 << 20,
+            guard: GuardConfig::default(),
+        }
     }
 }
 
@@ -247,6 +266,12 @@ impl ModelsConfig {
         }
         if !(0.0..=100.0).contains(&self.drift_score) {
             bad("drift_score", format!("must be within 0..=100, got {}", self.drift_score));
+        }
+        if !(1..=10_000).contains(&self.validation_frames) {
+            bad("validation_frames", format!("must be within 1..=10000, got {}", self.validation_frames));
+        }
+        if !(1024..=(1 << 30)).contains(&self.max_upload_bytes) {
+            bad("max_upload_bytes", format!("must be within 1024..=1073741824, got {}", self.max_upload_bytes));
         }
         let g = &self.guard;
         if !(g.min_ratio >= 0.0 && g.min_ratio <= g.max_ratio) {
