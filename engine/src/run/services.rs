@@ -108,16 +108,7 @@ impl Services {
         runtime.block_on(lake.init_log(&run_id))?;
 
         let (mut feeds, mut push) = connect_feeds(config, plan)?;
-        let cameras_at_runtime = options.cameras_at_runtime && options.http.is_some() && !plan.checkpointed;
-        let runtime_cameras = cameras_at_runtime.then(|| {
-            let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
-            let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms).with_limits(config.input));
-            RuntimeCameras { control: CameraControl::new(&config.camera, plan.workers), push: push.clone() }
-        });
-        if push.is_some() && options.http.is_none() {
-            let ids: Vec<String> = push.iter().flat_map(|p| p.cameras()).collect();
-            anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
-        }
+        let runtime_cameras = runtime_cameras(config, plan, options, &mut push)?;
         // Finished files wait here while an S3 lake does not answer; an earlier run's are shipped first.
         let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool, lake.url())).transpose()?;
         let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
@@ -137,16 +128,7 @@ impl Services {
         }
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
-        let video = config.camera.iter().any(|c| c.source.family() == itscam_types::config::SourceFamily::Video);
-        let models = if video || runtime_cameras.is_some() {
-            let registry = crate::models::Registry::new(lake.clone(), &config.models.cache_dir);
-            let live = runtime.block_on(crate::models::ModelsLive::prepare(config, registry, video)).context("[model] / the model registry")?;
-            let task = live.spawn(runtime.handle(), sink.clone(), hub.clone());
-            Some((live, task))
-        } else {
-            None
-        };
-        let (models, models_task) = models.unzip();
+        let (models, models_task) = start_models(config, &lake, &runtime, (&sink, &hub), runtime_cameras.is_some())?.unzip();
         let vision = match &models {
             Some(m) => VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m)?.map(Arc::new),
             None => None,
@@ -372,4 +354,35 @@ async fn maintain(lake: Lake, config: LakeConfig) {
             tracing::warn!(error = %e, "audit retention failed; trying again at the next interval");
         }
     }
+}
+
+/// The model registry's part of the run when it has video cameras or may get some
+/// (`runtime_cameras`): the first routing, and the task that refreshes it and closes the
+/// monitor's windows (rows to `sink`, alerts to `hub`).
+fn start_models(config: &PipelineConfig, lake: &Lake, runtime: &tokio::runtime::Runtime, (sink, hub): (&LakeSink, &AlertHubHandle), runtime_cameras: bool) -> anyhow::Result<Option<(Arc<crate::models::ModelsLive>, JoinHandle<()>)>> {
+    let video = config.camera.iter().any(|c| c.source.family() == itscam_types::config::SourceFamily::Video);
+    if !video && !runtime_cameras {
+        return Ok(None);
+    }
+    let registry = crate::models::Registry::new(lake.clone(), &config.models.cache_dir);
+    let live = runtime.block_on(crate::models::ModelsLive::prepare(config, registry, video)).context("[model] / the model registry")?;
+    let task = live.spawn(runtime.handle(), sink.clone(), hub.clone());
+    Ok(Some((live, task)))
+}
+
+/// The book of cameras changed over the API, when the run takes such changes (`serve`, `run
+/// --http`, not checkpointed); it makes the push inlets if there were none. Push cameras
+/// without the API are an error.
+fn runtime_cameras(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions, push: &mut Option<PushInlets>) -> anyhow::Result<Option<RuntimeCameras>> {
+    let cameras_at_runtime = options.cameras_at_runtime && options.http.is_some() && !plan.checkpointed;
+    let runtime_cameras = cameras_at_runtime.then(|| {
+        let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
+        let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms).with_limits(config.input));
+        RuntimeCameras { control: CameraControl::new(&config.camera, plan.workers), push: push.clone() }
+    });
+    if push.is_some() && options.http.is_none() {
+        let ids: Vec<String> = push.iter().flat_map(|p| p.cameras()).collect();
+        anyhow::bail!("camera {} has source = \"push\": its detections arrive over the HTTP API; run `itscam serve --config FILE`, or `itscam run --http ADDR`", ids.join(", "));
+    }
+    Ok(runtime_cameras)
 }
