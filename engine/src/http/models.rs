@@ -256,11 +256,12 @@ async fn read_upload(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
         (status = 503, description = "`control_log`: the lake did not answer", body = ErrorBody),
     ))]
 pub(super) async fn register(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(model): Path<String>, RawQuery(query): RawQuery, body: Body) -> Result<Response, ApiError> {
+    let (base, settings) = &*state.models;
+    // The body first, whatever else is wrong: a client still sending gets its answer, not a
+    // reset connection.
+    let bytes = read_upload(body, settings.max_upload_bytes).await?;
     let (name, version) = crate::models::registry::parse_id(&model).map_err(registry_error)?;
     let (family, input, notes) = parse_register_query(query.as_deref())?;
-    let (base, settings) = &*state.models;
-    let limit = settings.max_upload_bytes;
-    let bytes = read_upload(body, limit).await?;
     static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::path::PathBuf::from(&settings.cache_dir);

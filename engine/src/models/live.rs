@@ -165,6 +165,9 @@ impl ModelsLive {
         sink.send(SinkRows::ModelShadow(shadow));
         let mut anomalies = self.drift.lock().unwrap_or_else(|p| p.into_inner()).observe(&window, (start, end));
         let routing = self.board.current().1;
+        // Prometheus labels stay bounded: versions no longer routed leave the totals.
+        let open = routing.versions();
+        self.monitor.retain_versions(|v| open.iter().any(|o| &**o == v));
         if self.settings.guard.enabled
             && let Some((canary, reason)) = judge(&window, &routing, &self.settings.guard)
         {
