@@ -5,7 +5,7 @@
 #      frames lost (goal 0), the longest wait between two inferred frames of a camera in the
 #      20 s around the swap, and frames/s there, each beside the same run without a swap;
 #  (b) shadow cost: frames/s with [models] shadow_sample = 0.1 vs none.
-# Run with: bench/models.sh          (FRAMES=300 CAMERAS=4 to change)
+# Run with: bench/models.sh          (FRAMES=300 CAMERAS=4 SPIN_WAIT=true|false to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-300}; CAMERAS=${CAMERAS:-4}

@@ -16,6 +16,7 @@ Standard library only.
 """
 import argparse, json, os, re, shutil, subprocess, sys, threading, time, urllib.request
 
+SPIN = os.environ.get("SPIN_WAIT", "true")  # [model] spin_wait of every run
 SERIES = re.compile(r'^itscam_model_frames_total\{model_version="([^"]+)",camera_id="([^"]+)"\} (\d+)')
 
 
@@ -29,7 +30,7 @@ def http(port, method, path, body=None):
 def config(path, lake, clip, cameras, shadow):
     with open(path, "w") as f:
         f.write(f'[lake]\nurl = "file://{lake}"\n[pipeline]\nworkers = 1\n')
-        f.write('[model]\nregistry = "detector"\nmax_batch = 4\nmax_wait_ms = 50\nconfidence = 0.25\n')
+        f.write(f'[model]\nregistry = "detector"\nmax_batch = 4\nmax_wait_ms = 50\nconfidence = 0.25\nspin_wait = {SPIN}\n')
         f.write(f'[models]\nshadow_sample = {shadow}\nwindow_ms = 5000\n[quality]\nmin_score = 0.0\n')
         for c in range(cameras):
             f.write(f'[[camera]]\nid = "cam-{c + 1}"\nsource = "file:{clip}"\nstart_ms = 1767225600000\n')

@@ -115,7 +115,12 @@ impl Bank {
 
     fn adopt(&mut self, generation: u64, routing: Arc<Routing>) {
         let needed = routing.versions();
-        self.open.retain(|v, _| needed.contains(v));
+        let (keep, closed): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.open).into_iter().partition(|(v, _)| needed.contains(v));
+        self.open = keep;
+        if !closed.is_empty() {
+            // Closing a session frees its memory and threads: not on the inference path.
+            let _ = std::thread::Builder::new().name("itscam-model-close".into()).spawn(move || drop(closed));
+        }
         tracing::info!(thread = self.thread, generation, models = ?needed, "inference thread switched models");
         self.routing = routing;
         self.generation = generation;

@@ -169,6 +169,9 @@ pub fn open_session(config: &ModelConfig) -> Result<(Session, Provider), VisionE
     if config.threads > 0 {
         builder = builder.with_intra_threads(config.threads).map_err(|e| model_err(e.to_string()))?;
     }
+    if !config.spin_wait {
+        builder = builder.with_intra_op_spinning(false).map_err(|e| model_err(e.to_string()))?;
+    }
     let device = config.device_id as i32;
     let dispatch = match provider {
         Provider::Cpu => None,

@@ -71,6 +71,10 @@ pub struct ModelConfig {
     pub cross_class_iou: f32,
     /// Threads ONNX Runtime uses per inference call (0: its default).
     pub threads: usize,
+    /// Whether ONNX Runtime's intra-op threads spin-wait for the next call (its default): less
+    /// latency back to back, but with several models open (canary, shadow, pins) their idle
+    /// spinning competes for the cores.
+    pub spin_wait: bool,
     /// ONNX Runtime shared library; default: `$ORT_DYLIB_PATH`, then `.assets/libonnxruntime.so`.
     pub runtime_library: Option<String>,
 }
@@ -95,6 +99,7 @@ impl Default for ModelConfig {
             nms_iou: 0.5,
             cross_class_iou: 0.8,
             threads: 0,
+            spin_wait: true,
             runtime_library: None,
         }
     }
