@@ -58,6 +58,7 @@ def run(bin_, work, name, clip, cameras, frames, port, shadow=0.0, swap=False):
     cfg = os.path.join(work, f"{name}.toml")
     config(cfg, lake, clip, cameras, shadow)
     samples = []  # (t, {camera: frames})
+    seen = {}  # (version, camera) -> frames
     proc = subprocess.Popen([bin_, "run", "--config", cfg, "--no-progress", "--http", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
@@ -71,11 +72,16 @@ def run(bin_, work, name, clip, cameras, frames, port, shadow=0.0, swap=False):
             except OSError:
                 time.sleep(0.02)
                 continue
-            per = {}
+            # A retired version's series leave /metrics (bounded labels): keep the most seen of
+            # each (version, camera) so that the counts stay cumulative.
             for line in text.splitlines():
                 m = SERIES.match(line)
                 if m:
-                    per[m.group(2)] = per.get(m.group(2), 0) + int(m.group(3))
+                    key = (m.group(1), m.group(2))
+                    seen[key] = max(seen.get(key, 0), int(m.group(3)))
+            per = {}
+            for (_, camera), n in seen.items():
+                per[camera] = per.get(camera, 0) + n
             now = time.monotonic() - started
             samples.append((now, per))
             if swap and swap_at["t"] is None and sum(per.values()) >= threshold:
