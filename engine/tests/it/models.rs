@@ -215,10 +215,13 @@ fn the_guard_rolls_a_canary_back_when_it_leaves_its_bounds_with_an_alert_and_a_l
         let (_, one) = http(&served.addr, "GET", "/api/v1/models/detector@1.1.0", "");
         serde_json::from_str::<serde_json::Value>(&one).unwrap()["stage"] == "retired"
     });
-    let (_, alerts) = http(&served.addr, "GET", "/api/v1/alerts", "");
+    // The rollback's alert (raised after the stage change), and the canary camera back on
+    // production: both waited for, not assumed.
+    wait("the canary_rollback alert", || http(&served.addr, "GET", "/api/v1/alerts", "").1.contains("canary_rollback"));
+    let production_on_canary = format!("itscam_model_frames_total{{model_version=\"detector@1.0.0\",camera_id=\"{camera}\"}}");
+    wait("frames of 1.0.0 on the canary camera", || http(&served.addr, "GET", "/metrics", "").1.lines().any(|l| l.starts_with(&production_on_canary)));
     let (status, _) = served.terminate();
     assert!(status.success());
-    assert!(alerts.contains("canary_rollback"), "{alerts}");
     let entries = query_json(&dir, "SELECT who FROM changes WHERE kind = 'model' AND id = 'detector@1.1.0' ORDER BY seq");
     let who = entries.last().unwrap()["who"].as_str().unwrap().to_string();
     assert!(who.starts_with("guard: detections per frame"), "{who}");
