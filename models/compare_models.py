@@ -40,18 +40,11 @@ import onnxruntime as ort
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from verify_centernet import COCO, INPUT, OUTPUTS, decode, preprocess, read_frames  # noqa: E402
+from verify_centernet import COCO, INPUT, OUTPUTS, decode, default_video, preprocess, read_frames  # noqa: E402
 
 # always listed (traffic-relevant), even with zero detections
 ALWAYS = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 
-
-def default_video():
-    for p in (os.path.join(ROOT, ".assets", "vtest.avi"),
-              "/usr/share/doc/opencv-doc/examples/data/vtest.avi"):
-        if os.path.exists(p):
-            return p
-    return os.path.join(ROOT, ".assets", "vtest.avi")
 
 
 def session(path, threads):

@@ -59,17 +59,10 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from verify_centernet import INPUT, OUTPUTS, preprocess, read_frames  # noqa: E402
+from verify_centernet import INPUT, OUTPUTS, default_video, preprocess, read_frames  # noqa: E402
 
 CALIB_FRAMES = [160 + 20 * i for i in range(32)]  # 160..780 (vtest has 795 frames)
 
-
-def default_video():
-    for p in (os.path.join(ROOT, ".assets", "vtest.avi"),
-              "/usr/share/doc/opencv-doc/examples/data/vtest.avi"):
-        if os.path.exists(p):
-            return p
-    return os.path.join(ROOT, ".assets", "vtest.avi")
 
 
 class FrameReader(CalibrationDataReader):

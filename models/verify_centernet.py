@@ -44,6 +44,16 @@ COCO = [
 ]
 
 
+def default_video():
+    """The sample video: `.assets/vtest.avi` (scripts/setup.sh), else Debian's opencv-doc copy."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for p in (os.path.join(root, ".assets", "vtest.avi"),
+              "/usr/share/doc/opencv-doc/examples/data/vtest.avi"):
+        if os.path.exists(p):
+            return p
+    return os.path.join(root, ".assets", "vtest.avi")
+
+
 def probe_size(video):
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                           "stream=width,height", "-of", "csv=p=0", video],
