@@ -10,6 +10,7 @@ pub mod auth;
 pub mod changes_table;
 pub mod control;
 pub mod counters;
+pub mod evidence;
 pub mod format;
 pub mod http;
 pub mod lake_table;

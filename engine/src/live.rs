@@ -36,6 +36,8 @@ pub struct Live {
     pub runtime_cameras: Option<RuntimeCameraHandles>,
     /// The model registry inside the pipeline (video cameras, or cameras added at runtime).
     pub models: Option<Arc<crate::models::ModelsLive>>,
+    /// The evidence service (`[evidence] enabled`): each video camera's newest frame.
+    pub evidence: Option<crate::evidence::EvidenceView>,
 }
 
 /// What the cameras' endpoints need to add, change and remove cameras.

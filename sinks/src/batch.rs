@@ -152,6 +152,8 @@ pub fn traffic_metrics_batch(rows: &[TrafficMetricRow]) -> Result<RecordBatch, A
 /// `violations` rows as a batch.
 pub fn violations_batch(rows: &[ViolationRow]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
+    // Object paths hold no commas (ids are `[A-Za-z0-9_.-]`).
+    let evidence: Vec<String> = rows.iter().map(|r| r.evidence.join(",")).collect();
     RecordBatch::try_new(Table::Violations.file_schema(), vec![
         strs(rows.iter().map(|r| Some(r.violation_id.as_str())), n),
         strs(rows.iter().map(|r| Some(r.rule_id.as_str())), n),
@@ -164,6 +166,7 @@ pub fn violations_batch(rows: &[ViolationRow]) -> Result<RecordBatch, ArrowError
         f64s(rows.iter().map(|r| r.limit_value), n),
         strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
         strs(rows.iter().map(|r| Some(r.place.as_str())), n),
+        strs(evidence.iter().map(|e| (!e.is_empty()).then_some(e.as_str())), n),
     ])
 }
 

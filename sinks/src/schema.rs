@@ -242,6 +242,7 @@ static VIOLATIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("limit_value", DataType::Float64, true),
         f("severity", DataType::Utf8, false),
         f("place", DataType::Utf8, false),
+        f("evidence", DataType::Utf8, true),
     ]))
 });
 

@@ -143,6 +143,7 @@ fn alert(i: usize) -> Alert {
         limit_value: Some(50.0),
         message: format!("speeding by car track {i} at approach on {camera}"),
         emitted_at_ms: 1_767_225_700_000,
+        evidence: Vec::new(),
     }
 }
 

@@ -151,6 +151,9 @@ pub struct ViolationRow {
     /// `true` when emitted at confirmation (for alerts); the `violations` table holds the row
     /// emitted when the episode closed (`false`).
     pub ongoing: bool,
+    /// The lake objects of its evidence (set by the engine on the way out; empty without).
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 /// What an anomaly is about.
@@ -271,6 +274,12 @@ pub struct Alert {
     pub message: String,
     /// Wall-clock time this copy was emitted (not part of the identity).
     pub emitted_at_ms: u64,
+    /// Violations of video and detection cameras with `[evidence] enabled`: the lake objects
+    /// of the evidence (a snapshot and a clip, or the trajectory), relative to the lake root.
+    /// They are committed a few seconds after the alert (the clip needs the frames after the
+    /// confirmation); `GET /api/v1/alerts/{id}/evidence` serves them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 impl Alert {
@@ -294,6 +303,7 @@ impl Alert {
             value: v.value,
             limit_value: v.limit_value,
             emitted_at_ms,
+            evidence: v.evidence.clone(),
         }
     }
 
@@ -325,6 +335,7 @@ impl Alert {
             value: a.value,
             limit_value: Some(a.baseline),
             emitted_at_ms,
+            evidence: Vec::new(),
         }
     }
 }

@@ -64,6 +64,7 @@ fn alert(i: usize, cameras: usize) -> Alert {
         value: 72.4,
         limit_value: Some(50.0),
         emitted_at_ms: 1_767_225_601_234,
+        evidence: Vec::new(),
     }
 }
 

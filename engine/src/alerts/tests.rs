@@ -25,6 +25,7 @@ fn violation(rule: &str, track: u64, start: u64, severity: Severity, ongoing: bo
         severity,
         place: "approach".into(),
         ongoing,
+        evidence: Vec::new(),
     }
 }
 

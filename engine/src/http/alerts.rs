@@ -239,7 +239,7 @@ pub(super) async fn get_one(State(state): State<AppState>, Extension(me): Extens
 }
 
 /// The live alert `id`, when the caller sees its camera (else: not found, as for any unknown id).
-async fn seen(hub: &AlertHubHandle, me: &Identity, id: &str) -> Result<AlertView, ApiError> {
+pub(super) async fn seen(hub: &AlertHubHandle, me: &Identity, id: &str) -> Result<AlertView, ApiError> {
     let alert = hub.get(id).await?;
     if !me.sees(&alert.alert.camera_id) {
         return Err(HubError::NotFound { id: id.to_string(), hint: None }.into());
@@ -346,7 +346,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The latest `alerts` row of each alert passing `filter` (and with `id`), newest event time first.
-async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str>) -> Result<Vec<AlertRow>, ApiError> {
+pub(super) async fn lake_alerts(engine: &QueryEngine, filter: &AlertFilter, id: Option<&str>) -> Result<Vec<AlertRow>, ApiError> {
     let mut conds = vec!["rn = 1".to_string()];
     if !filter.status.is_empty() {
         conds.push(format!("status IN ({})", filter.status.iter().map(|s| quote(s.as_str())).collect::<Vec<_>>().join(", ")));

@@ -55,6 +55,8 @@ pub(super) struct WorkerShared {
     pub vision: Option<Arc<VisionPlan>>,
     /// Cameras added, changed and removed while the pipeline runs (`itscam serve`).
     pub runtime_cameras: Option<RuntimeCameras>,
+    /// The evidence service's taps (`[evidence] enabled`).
+    pub evidence: Option<crate::evidence::EvidenceTaps>,
 }
 
 /// Builds worker `index`'s graph.
@@ -71,12 +73,13 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
     let runtime = shared.runtime_cameras.clone();
+    let evidence = shared.evidence.clone();
     let camera_control = runtime.as_ref().map(|r| r.control.clone());
     worker.dataflow::<u64, _, _>(move |scope| {
         let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead), runtime);
         if let Some(vision) = vision {
             let measured = vision.quality_counter();
-            let video = vision.build(scope);
+            let video = vision.build(scope, evidence.as_ref());
             frames = frames.concat(video.frames);
             errors = errors.concat(video.errors);
             out.table(video.quality, "QualityToLake", SinkRows::FrameQuality, measured);
@@ -89,7 +92,18 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
             RunCounters::add(&c.late, rows.iter().filter(|r| r.kind == ErrorKind::Late && r.camera_id.is_some()).count());
         });
         let (c, per_class) = (counters.clone(), classes.clone());
-        out.table(queries.detections, "DetectionsToLake", SinkRows::Detections, move |rows| {
+        let detections = match evidence.clone() {
+            Some(taps) => {
+                use timely::dataflow::operators::Inspect;
+                queries.detections.inspect_core(move |event| {
+                    if let Ok((_, rows)) = event {
+                        taps.tracked(rows);
+                    }
+                })
+            }
+            None => queries.detections,
+        };
+        out.table(detections, "DetectionsToLake", SinkRows::Detections, move |rows| {
             RunCounters::add(&c.detections, rows.len());
             count_classes(&per_class, rows.iter().map(|d| (d.class, 0)));
         });
@@ -102,12 +116,39 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         out.table(queries.zone_events, "ZoneEventsToLake", SinkRows::ZoneEvents, counting(&counters.zone_events));
         out.table(queries.metrics, "MetricsToLake", SinkRows::TrafficMetrics, counting(&counters.metrics));
         let raise = Raise { hub: hub.clone(), resume_time: out.resume_time, checkpointed };
+        // Every copy of a violation names its evidence, and the first one asks for it.
+        let violations = match evidence.clone() {
+            Some(taps) => with_evidence(queries.violations, taps, out.resume_time),
+            None => queries.violations,
+        };
         // Every copy of a violation goes to the hub (one alert per id); the closed ones are the table's rows.
-        let violations = raise.clone().alerts(queries.violations, |v: &ViolationRow, now| Alert::from_violation(v, now));
+        let violations = raise.clone().alerts(violations, |v: &ViolationRow, now| Alert::from_violation(v, now));
         out.table(violations.filter(|v| !v.ongoing), "ViolationsToLake", SinkRows::Violations, counting(&counters.violations));
         let anomalies = raise.alerts(queries.anomalies, |a: &AnomalyRow, now| Alert::from_anomaly(a, now));
         out.table(anomalies, "AnomaliesToLake", SinkRows::Anomalies, counting(&counters.anomalies));
     });
+}
+
+/// Sets the evidence paths of every violation row and asks the evidence service for the
+/// evidence of each (the service makes it once per violation); rows below the resume time
+/// (a replay) had theirs made by the run that first saw them.
+fn with_evidence<'s>(rows: Stream<'s, u64, Vec<ViolationRow>>, taps: crate::evidence::EvidenceTaps, resume_time: u64) -> Stream<'s, u64, Vec<ViolationRow>> {
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    rows.unary(Pipeline, "Evidence", move |_, _| {
+        move |input, output| {
+            input.for_each(|cap, data| {
+                let replayed = cap.least().is_some_and(|t| *t < resume_time);
+                for v in data.iter_mut() {
+                    taps.plan(v);
+                    if !replayed {
+                        taps.request(v);
+                    }
+                }
+                output.session(&cap).give_container(data);
+            });
+        }
+    })
 }
 
 /// The checkpoints of a run with `kafka:` sources, taken on worker 0.

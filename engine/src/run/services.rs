@@ -70,6 +70,8 @@ pub(super) struct Services {
     /// The registry's refresh and window task (it holds a sink and a hub handle: aborted first
     /// at the end, so that both can finish).
     models_task: Option<JoinHandle<()>>,
+    /// The evidence service and the workers' taps on it.
+    evidence: Option<(crate::evidence::Evidence, crate::evidence::EvidenceTaps)>,
 }
 
 /// What the services report once finished.
@@ -117,7 +119,7 @@ impl Services {
 
         // Fresh SQL: the API's queries read what the writer holds too.
         let readable = options.http.is_some() && config.query.fresh;
-        let (sink, writer, unwritten) = LakeWriter::start_spooled(lake.clone(), config.lake.writer.clone(), run_id, plan.commit_policy(), readable, spool, runtime.handle());
+        let (sink, writer, unwritten) = LakeWriter::start_spooled(lake.clone(), config.lake.writer.clone(), run_id.clone(), plan.commit_policy(), readable, spool, runtime.handle());
         if plan.checkpointed {
             acknowledge_after_commits(&sink, &mut feeds);
         }
@@ -128,6 +130,7 @@ impl Services {
         }
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
+        let evidence = crate::evidence::Evidence::start(config, &lake, runtime.handle(), &run_id).context("[evidence]")?;
         let (models, models_task) = start_models(config, &lake, &runtime, (&sink, &hub), runtime_cameras.is_some())?.unzip();
         let vision = match &models {
             Some(m) => VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m)?.map(Arc::new),
@@ -151,6 +154,7 @@ impl Services {
                 push_max_body_bytes: config.service.push_max_body_bytes,
                 runtime_cameras: runtime_cameras.clone().map(|r| crate::live::RuntimeCameraHandles { cameras: r, config: Arc::new(config.clone()) }),
                 models: models.clone(),
+                evidence: evidence.as_ref().map(|(e, _)| e.view()),
             };
             let serving = crate::http::serve::ServeOptions::of(config, options.insecure);
             audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
@@ -177,6 +181,7 @@ impl Services {
             runtime_cameras,
             models,
             models_task,
+            evidence,
         })
     }
 
@@ -194,6 +199,7 @@ impl Services {
             final_offsets: Arc::default(),
             vision: self.vision.clone(),
             runtime_cameras: self.runtime_cameras.clone(),
+            evidence: self.evidence.as_ref().map(|(_, taps)| taps.clone()),
         }
     }
 
@@ -201,9 +207,14 @@ impl Services {
     /// `shared` is what they shared (its handles of the hub and the writer are dropped here, so
     /// both can end), `stopped` whether the run was stopped before its input ended.
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
-        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, .. } = shared;
-        drop((workers_sink, workers_hub, workers_vision));
-        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, models_task, .. } = self;
+        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, evidence: workers_evidence, .. } = shared;
+        drop((workers_sink, workers_hub, workers_vision, workers_evidence));
+        let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, models_task, evidence, .. } = self;
+        if let Some((evidence, taps)) = evidence {
+            // The last taps gone, the service makes what waits, commits and ends.
+            drop(taps);
+            evidence.finish();
+        }
         if let Some(task) = models_task {
             task.abort();
             let _ = runtime.block_on(task);

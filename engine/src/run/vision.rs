@@ -218,13 +218,25 @@ impl WorkerVision {
     }
 
     /// Builds sources → quality gate → inference on this worker.
-    pub fn build<'s>(self, scope: Scope<'s, u64>) -> VisionStreams<'s> {
+    /// `evidence`: the taps that keep frames for evidence (before inference) and what the
+    /// detector found in them.
+    pub fn build<'s>(self, scope: Scope<'s, u64>, evidence: Option<&crate::evidence::EvidenceTaps>) -> VisionStreams<'s> {
+        use timely::dataflow::operators::Inspect;
         let (video, errors) = video_source(scope, self.feeds, self.control, self.runtime);
-        let (passed, quality) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
-        let (frames, infer_errors) = passed.detect(self.bank, self.policy, self.stats);
+        let (mut passed, quality) = video.quality_gate(self.quality.min_score, self.quality.frozen_threshold);
+        if let Some(taps) = evidence {
+            passed = passed.inspect(taps.frame_sampler());
+        }
+        let (mut frames, infer_errors) = passed.detect(self.bank, self.policy, self.stats);
+        if let Some(taps) = evidence.cloned() {
+            frames = frames.inspect_core(move |event| {
+                if let Ok((_, batch)) = event {
+                    taps.detected(batch);
+                }
+            });
+        }
         let frames = match self.jsonl {
             Some(tx) => {
-                use timely::dataflow::operators::Inspect;
                 frames.inspect_core(move |event| {
                     if let Ok((_, batch)) = event {
                         let _ = tx.send(batch.iter().map(frame_to_line).collect());

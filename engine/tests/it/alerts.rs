@@ -37,6 +37,7 @@ fn violation_on(camera: &str, rule: &str, track: u64, start: u64, severity: Seve
         severity,
         place: "approach".into(),
         ongoing,
+        evidence: Vec::new(),
     }
 }
 

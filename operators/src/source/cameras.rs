@@ -377,6 +377,7 @@ mod tests {
             line: Vec::new(),
             zone: Vec::new(),
             model: None,
+            blur: None,
         }
     }
 

@@ -148,6 +148,7 @@ impl Episodes {
             severity: spec.severity,
             place: spec.place.id.to_string(),
             ongoing: false,
+            evidence: Vec::new(),
         });
     }
 
@@ -204,6 +205,7 @@ fn row(key: &Key, e: &Episode, ongoing: bool) -> ViolationRow {
         severity: spec.severity,
         place: spec.place.id.to_string(),
         ongoing,
+        evidence: Vec::new(),
     }
 }
 

@@ -551,6 +551,7 @@ mod tests {
             limit_value: Some(50.0),
             message: format!("speeding by car track {i} — ünïcode"),
             emitted_at_ms: 5,
+            evidence: Vec::new(),
         }
     }
 

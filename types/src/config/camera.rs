@@ -61,6 +61,9 @@ pub struct CameraConfig {
     /// instead of following `[model]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// What is hidden in this camera's pictures (default: `[evidence] blur`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur: Option<super::Blur>,
 }
 
 /// Release pacing of a video file.

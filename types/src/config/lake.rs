@@ -197,6 +197,10 @@ pub struct RetentionConfig {
     /// is older are deleted by `itscam lake vacuum`, and a serving process keeps no older rows
     /// in memory.
     pub audit_days: Option<u32>,
+    /// `evidence` (pictures of violations under `evidence/`; 30 days unless set): objects whose
+    /// `date` (the violation's start) is older are removed by `itscam lake vacuum` like a
+    /// table's files, and deleted after `[lake.compaction] grace_ms`.
+    pub evidence_days: Option<u32>,
 }
 
 impl Default for RetentionConfig {
@@ -213,6 +217,7 @@ impl Default for RetentionConfig {
             anomalies_days: None,
             alerts_days: None,
             audit_days: Some(365),
+            evidence_days: Some(30),
         }
     }
 }
@@ -232,6 +237,7 @@ impl RetentionConfig {
             "anomalies" => self.anomalies_days,
             "alerts" => self.alerts_days,
             "audit" => self.audit_days,
+            "evidence" => self.evidence_days,
             _ => None,
         }
     }
@@ -249,6 +255,7 @@ impl RetentionConfig {
             ("anomalies", self.anomalies_days),
             ("alerts", self.alerts_days),
             ("audit", self.audit_days),
+            ("evidence", self.evidence_days),
         ];
         for (table, days) in all {
             if days == Some(0) {
@@ -376,5 +383,6 @@ mod tests {
         let r = RetentionConfig { detections_days: Some(30), ..Default::default() };
         assert_eq!(r.days("detections"), Some(30));
         assert_eq!(r.days("tracks"), None);
+        assert_eq!(r.days("evidence"), Some(30), "evidence is kept 30 days unless set");
     }
 }

@@ -9,6 +9,7 @@ mod alerts;
 mod auth;
 mod analytics;
 mod camera;
+mod evidence;
 mod input;
 mod kafka;
 mod lake;
@@ -25,6 +26,7 @@ pub use auth::{AuthConfig, ROLE_NAMES};
 pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH_LAG_MS, SpeedConfig};
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
+pub use evidence::{Blur, EvidenceConfig};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, PointSchema, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
 pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, QualityConfig, check_model_name, parse_model_ref, parse_model_version};
 pub use problems::{ConfigError, Problem};
@@ -80,6 +82,8 @@ pub struct PipelineConfig {
     pub kafka: Option<KafkaConfig>,
     /// `[alerts]`: alert delivery and lifecycle.
     pub alerts: AlertsConfig,
+    /// `[evidence]`: pictures of violations, frame rings, privacy.
+    pub evidence: EvidenceConfig,
 }
 
 impl PipelineConfig {
@@ -162,6 +166,7 @@ impl PipelineConfig {
             }
         }
         self.quality.check(&mut out);
+        self.evidence.check(&mut out);
         self.analytics.check(&mut out);
         // Readers wait for the outputs' frontier, which waits for input one lateness and one
         // smoothing lag ahead: a smaller lead would stop the pipeline.

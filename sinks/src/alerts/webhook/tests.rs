@@ -48,6 +48,7 @@ fn alert(id: &str, severity: Severity) -> Alert {
         limit_value: Some(50.0),
         message: "speeding".into(),
         emitted_at_ms: 5,
+        evidence: Vec::new(),
     }
 }
 

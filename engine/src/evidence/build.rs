@@ -1,0 +1,88 @@
+//! Making one violation's evidence from what the service holds (pure CPU work, no I/O):
+//! - **video cameras**: the ring frame closest to the confirmation, its tracked objects
+//!   labelled (`#id`), the violator's box in red with its class and speed, the rule's line or
+//!   zone in red, as `snapshot.jpg`; the ring frames from `clip_before_ms` before to
+//!   `clip_after_ms` after the confirmation, one after the other, as `clip.mjpeg`. People are
+//!   already pixelated in ring frames (the camera's privacy).
+//! - **detection-only cameras**: the violator's path with its speeds over the lines and zones,
+//!   as `trajectory.png`.
+
+use super::paths::{self, CLIP, SNAPSHOT, TRAJECTORY};
+use super::ring::FrameRing;
+use super::tracks::TrackStore;
+use bytes::Bytes;
+use itscam_imaging::scene::{Mark, Scene, overlay};
+use itscam_imaging::{Color, codec};
+use itscam_types::analytics::ViolationRow;
+
+/// How clips and snapshots are cut and coded.
+#[derive(Clone, Copy, Debug)]
+pub struct Cut {
+    /// Clip start before the confirmation, ms.
+    pub before_ms: u64,
+    /// Clip end after it, ms.
+    pub after_ms: u64,
+    /// JPEG quality of the snapshot.
+    pub quality: u8,
+}
+
+/// The objects of `v`'s evidence (path, bytes); `ring`: the camera's frames when it has
+/// pictures. A video camera whose ring holds nothing of the moment gets the trajectory.
+pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Vec<(String, Bytes)> {
+    let at = v.ts_end_ms;
+    let from = at.saturating_sub(cut.before_ms);
+    if let Some(ring) = ring.filter(|r| r.between(from, at + cut.after_ms).next().is_some()) {
+        let mut out = Vec::with_capacity(2);
+        if let Some(snapshot) = snapshot(v, ring, tracks, scene, cut.quality) {
+            out.push((paths::object(v, SNAPSHOT), snapshot));
+        }
+        let clip: Vec<u8> = ring.between(from, at + cut.after_ms).flat_map(|f| f.jpeg.iter().copied()).collect();
+        out.push((paths::object(v, CLIP), Bytes::from(clip)));
+        return out;
+    }
+    let png = trajectory(v, tracks, scene, cut);
+    png.map(|p| vec![(paths::object(v, TRAJECTORY), p)]).unwrap_or_default()
+}
+
+/// The label of a tracked object.
+fn label(id: u64, class: &str, speed: Option<f64>) -> String {
+    match speed {
+        Some(s) => format!("#{id} {class} {s:.0} km/h"),
+        None => format!("#{id} {class}"),
+    }
+}
+
+fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Scene, quality: u8) -> Option<Bytes> {
+    let frame = ring.nearest(v.ts_end_ms)?;
+    let mut img = match codec::decode_jpeg(&frame.jpeg) {
+        Ok(img) => img,
+        Err(e) => {
+            tracing::warn!(error = %e, camera = %v.camera_id, "evidence: a ring frame does not decode");
+            return None;
+        }
+    };
+    let mut marks: Vec<Mark> = tracks
+        .at(&v.camera_id, frame.ts_ms)
+        .into_iter()
+        .filter(|(id, _, _)| *id != v.track_id)
+        .map(|(id, class, p)| Mark { bbox: p.bbox, label: label(id, class.name(), p.speed_kmh), color: Color::GREEN, bold: false })
+        .collect();
+    // The violator where the frame shows it (its point closest to the frame's time).
+    let near = tracks.path(&v.camera_id, v.track_id, frame.ts_ms.saturating_sub(1_000), frame.ts_ms + 1_000);
+    if let Some(p) = near.iter().min_by_key(|p| p.ts_ms.abs_diff(frame.ts_ms)) {
+        let text = format!("{} {}", label(v.track_id, v.class.name(), p.speed_kmh), v.kind.as_str());
+        marks.push(Mark { bbox: p.bbox, label: text, color: Color::RED, bold: true });
+    }
+    let scene = Scene { width: frame.width, height: frame.height, ..scene.clone() };
+    overlay(&mut img, &scene, &marks, Some(&v.place));
+    codec::encode_jpeg(&img, quality).map(Bytes::from).ok()
+}
+
+fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Option<Bytes> {
+    let points = tracks.path(&v.camera_id, v.track_id, v.ts_start_ms.saturating_sub(cut.before_ms), v.ts_end_ms + cut.after_ms);
+    let [w, h] = tracks.frame_size(&v.camera_id).filter(|s| s[0] > 0 && s[1] > 0).unwrap_or([scene.width.max(640), scene.height.max(480)]);
+    let scene = Scene { width: w, height: h, ..scene.clone() };
+    let title = format!("{} {} #{} {:.1}", v.kind.as_str(), v.camera_id, v.track_id, v.value);
+    let plot = itscam_imaging::trajectory::Plot { scene: &scene, points: &points, at_ms: v.ts_end_ms, highlight: Some(&v.place), title: &title };
+    codec::encode_png(&itscam_imaging::trajectory::render(&plot)).map(Bytes::from).ok()
+}

@@ -1,0 +1,408 @@
+//! The evidence thread: frames into rings, tracks into the store, violations into evidence in
+//! the lake. Its loop takes what the workers handed over (waking at least every 100 ms), makes
+//! the evidence of every violation whose clip is complete, uploads it, and commits what was
+//! uploaded every `commit_interval_ms`. When the workers' graph ends (every sender dropped) it
+//! makes the evidence of every waiting violation with the frames there are, commits, and ends.
+//! Uploads that fail (the lake unreachable) are kept, up to `max_pending` violations, and tried
+//! again every loop; past that the oldest are dropped with an error.
+
+use super::build::{Cut, evidence};
+use super::ring::{FrameRing, RingFrame};
+use super::tracks::TrackStore;
+use super::{Event, EvidenceTaps, EvidenceView};
+use bytes::Bytes;
+use itscam_imaging::scene::{Mark, Scene};
+use itscam_imaging::{Color, Rgb, codec, privacy};
+use itscam_sinks::{Change, FileEntry, Lake};
+use itscam_types::VideoFrame;
+use itscam_types::analytics::ViolationRow;
+use itscam_types::config::{Blur, EvidenceConfig, PipelineConfig};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Messages the channel holds before the workers' sends are refused (counted).
+const CHANNEL: usize = 4_096;
+/// Raw frames waiting for their detections.
+const MAX_RAW: usize = 64;
+/// Violation ids remembered to make each one's evidence once.
+const MAX_SEEN: usize = 100_000;
+
+/// The evidence counters (`/metrics`: `itscam_evidence_*`).
+#[derive(Debug, Default)]
+pub struct EvidenceCounters {
+    /// Frames kept in the rings.
+    pub frames_kept: Counter,
+    /// Frames not kept because the service was behind.
+    pub frames_dropped: Counter,
+    /// Violations whose evidence was committed.
+    pub written: Counter,
+    /// Objects committed.
+    pub objects: Counter,
+    /// Bytes committed.
+    pub bytes: Counter,
+    /// Violations that got no evidence (service behind, too many waiting, uploads failing).
+    pub dropped: Counter,
+    /// Violations waiting for their clip's frames or an upload.
+    pub pending: Gauge,
+}
+
+/// The newest annotated frame of a camera, for `GET /api/v1/cameras/{id}/frame`.
+#[derive(Clone, Debug)]
+pub(crate) struct Latest {
+    pub frame: RingFrame,
+    pub marks: Vec<Mark>,
+}
+
+/// What the workers, the thread and the API share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub step_ms: u64,
+    pub quality: u8,
+    pictures: RwLock<HashSet<Arc<str>>>,
+    pub counters: EvidenceCounters,
+    pub latest: Mutex<HashMap<Arc<str>, Latest>>,
+    pub scenes: RwLock<HashMap<String, Scene>>,
+    /// Each camera's privacy; cameras not listed get `default_blur`.
+    pub blur: RwLock<HashMap<String, Blur>>,
+    pub default_blur: Blur,
+}
+
+impl Shared {
+    pub fn blur_of(&self, camera: &str) -> Blur {
+        self.blur.read().ok().and_then(|b| b.get(camera).copied()).unwrap_or(self.default_blur)
+    }
+
+    pub fn mark_pictures(&self, camera: &Arc<str>) {
+        if !self.has_pictures(camera)
+            && let Ok(mut p) = self.pictures.write()
+        {
+            p.insert(camera.clone());
+        }
+    }
+
+    pub fn has_pictures(&self, camera: &str) -> bool {
+        self.pictures.read().is_ok_and(|p| p.contains(camera))
+    }
+}
+
+/// The running evidence service of a run.
+pub struct Evidence {
+    thread: std::thread::JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Evidence")
+    }
+}
+
+/// A camera's lines and zones as drawn on its pictures.
+pub(crate) fn scene_of(camera: &itscam_types::config::CameraConfig) -> Scene {
+    let p = |q: &[f64; 2]| [q[0] as f32, q[1] as f32];
+    Scene {
+        width: 0,
+        height: 0,
+        lines: camera.line.iter().filter(|l| l.points.len() >= 2).map(|l| (l.id.clone(), p(&l.points[0]), p(&l.points[1]))).collect(),
+        zones: camera.zone.iter().map(|z| (z.id.clone(), z.polygon.iter().map(p).collect())).collect(),
+    }
+}
+
+impl Evidence {
+    /// Starts the service of `config` (`None` when `[evidence] enabled = false`): uploads and
+    /// commits go to `lake` through `runtime`, as `run_id`.
+    pub fn start(config: &PipelineConfig, lake: &Lake, runtime: &tokio::runtime::Handle, run_id: &str) -> anyhow::Result<Option<(Evidence, EvidenceTaps)>> {
+        let c = &config.evidence;
+        if !c.enabled {
+            return Ok(None);
+        }
+        let shared = Arc::new(Shared {
+            step_ms: c.ring_step_ms(),
+            quality: c.jpeg_quality,
+            pictures: RwLock::default(),
+            counters: EvidenceCounters::default(),
+            latest: Mutex::default(),
+            scenes: RwLock::new(config.camera.iter().map(|cam| (cam.id.clone(), scene_of(cam))).collect()),
+            blur: RwLock::new(config.camera.iter().filter_map(|cam| cam.blur.map(|b| (cam.id.clone(), b))).collect()),
+            default_blur: c.blur,
+        });
+        let (tx, rx) = sync_channel(CHANNEL);
+        let service = Service {
+            rx,
+            shared: shared.clone(),
+            rings: HashMap::new(),
+            raw: VecDeque::new(),
+            tracks: TrackStore::default(),
+            jobs: VecDeque::new(),
+            seen: (HashSet::new(), VecDeque::new()),
+            config: c.clone(),
+            span_ms: c.clip_before_ms + c.clip_after_ms + config.source_lead_ms(),
+            lake: lake.clone(),
+            runtime: runtime.clone(),
+            run_id: format!("evidence-{run_id}"),
+            unsent: VecDeque::new(),
+            uncommitted: Vec::new(),
+            last_commit: Instant::now(),
+        };
+        let thread = std::thread::Builder::new().name("itscam-evidence".into()).spawn(move || service.run())?;
+        Ok(Some((Evidence { thread, shared: shared.clone() }, EvidenceTaps { tx, shared })))
+    }
+
+    /// What the HTTP API reads.
+    pub fn view(&self) -> EvidenceView {
+        EvidenceView { shared: self.shared.clone() }
+    }
+
+    /// Waits for the service to end (after every [`EvidenceTaps`] is dropped): every waiting
+    /// violation's evidence made and committed.
+    pub fn finish(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("evidence: the evidence thread panicked");
+        }
+    }
+}
+
+struct Job {
+    violation: ViolationRow,
+    since: Instant,
+}
+
+struct Service {
+    rx: Receiver<Event>,
+    shared: Arc<Shared>,
+    rings: HashMap<Arc<str>, FrameRing>,
+    raw: VecDeque<VideoFrame>,
+    tracks: TrackStore,
+    jobs: VecDeque<Job>,
+    seen: (HashSet<String>, VecDeque<String>),
+    config: EvidenceConfig,
+    span_ms: u64,
+    lake: Lake,
+    runtime: tokio::runtime::Handle,
+    run_id: String,
+    /// Evidence made and not uploaded yet (the lake failed): violation id, objects.
+    unsent: VecDeque<(String, Vec<(String, Bytes)>)>,
+    uncommitted: Vec<FileEntry>,
+    last_commit: Instant,
+}
+
+impl Service {
+    fn run(mut self) {
+        loop {
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(event) => {
+                    self.handle(event);
+                    // Whatever else is there, up to a bound, before the slower work.
+                    for _ in 0..256 {
+                        match self.rx.try_recv() {
+                            Ok(event) => self.handle(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.make_ready(false);
+            self.upload();
+            self.commit(false);
+        }
+        self.make_ready(true);
+        self.upload();
+        self.commit(true);
+        if !self.unsent.is_empty() {
+            tracing::error!(violations = self.unsent.len(), "evidence: the lake did not take the evidence of these violations; it is lost");
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Frame(frame) => {
+                if self.raw.len() >= MAX_RAW {
+                    self.raw.pop_front();
+                    self.shared.counters.frames_dropped.inc();
+                }
+                self.raw.push_back(frame);
+            }
+            Event::Detected(batch) => {
+                for (camera, frame_no, boxes) in batch {
+                    if let Some(i) = self.raw.iter().position(|f| f.camera_id == camera && f.frame == frame_no) {
+                        let frame = self.raw.remove(i).expect("found");
+                        self.keep(frame, boxes);
+                    }
+                }
+            }
+            Event::Tracked(batch) => {
+                let mut newest: HashMap<Arc<str>, u64> = HashMap::new();
+                for o in &batch {
+                    let t = newest.entry(o.camera_id.clone()).or_default();
+                    *t = (*t).max(o.point.ts_ms);
+                }
+                self.tracks.add(batch);
+                for (camera, ts) in newest {
+                    self.annotate_latest(&camera, ts);
+                }
+            }
+            Event::Violation(v) => {
+                if !self.first_time(&v.violation_id) {
+                    return;
+                }
+                if self.jobs.len() + self.unsent.len() >= self.config.max_pending {
+                    self.shared.counters.dropped.inc();
+                    tracing::warn!(violation = %v.violation_id, max_pending = self.config.max_pending, "evidence: too many violations wait for evidence; this one gets none");
+                    return;
+                }
+                self.jobs.push_back(Job { violation: *v, since: Instant::now() });
+                self.shared.counters.pending.set(self.jobs.len() as i64);
+            }
+        }
+    }
+
+    fn first_time(&mut self, id: &str) -> bool {
+        let (set, order) = &mut self.seen;
+        if !set.insert(id.to_string()) {
+            return false;
+        }
+        order.push_back(id.to_string());
+        if order.len() > MAX_SEEN
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+        true
+    }
+
+    /// Pixelates the people of `frame` (when its camera's privacy asks), codes it and keeps it.
+    fn keep(&mut self, frame: VideoFrame, boxes: Vec<(itscam_types::ObjectClass, itscam_imaging::BoxPx)>) {
+        let Some(mut img) = Rgb::from_slice(frame.width, frame.height, &frame.rgb) else { return };
+        if self.shared.blur_of(&frame.camera_id) == Blur::Persons {
+            for (_, b) in boxes.iter().filter(|(class, _)| class.0 == 0) {
+                privacy::pixelate(&mut img, *b);
+            }
+        }
+        let jpeg = match codec::encode_jpeg(&img, self.config.jpeg_quality) {
+            Ok(j) => Bytes::from(j),
+            Err(e) => {
+                tracing::warn!(error = %e, camera = %frame.camera_id, "evidence: a frame could not be coded");
+                return;
+            }
+        };
+        let kept = RingFrame { ts_ms: frame.ts_ms, frame: frame.frame, width: frame.width, height: frame.height, jpeg, boxes };
+        let max_bytes = (self.config.ring_mb * 1024 * 1024) as usize;
+        let span = self.span_ms;
+        self.rings.entry(frame.camera_id.clone()).or_insert_with(|| FrameRing::new(max_bytes, span)).push(kept.clone());
+        self.shared.counters.frames_kept.inc();
+        if let Ok(mut latest) = self.shared.latest.lock() {
+            // Before its tracks come, the newest frame shows the detector's boxes.
+            let stale = latest.get(&frame.camera_id).is_none_or(|l| l.marks.is_empty() || l.frame.ts_ms + 5_000 < kept.ts_ms);
+            if stale {
+                let marks = kept.boxes.iter().map(|(c, b)| Mark { bbox: *b, label: c.name().to_string(), color: Color::GREEN, bold: false }).collect();
+                latest.insert(frame.camera_id, super::service::Latest { frame: kept, marks });
+            }
+        }
+    }
+
+    /// The camera's newest frame with tracks, annotated with them.
+    fn annotate_latest(&self, camera: &Arc<str>, ts: u64) {
+        let Some(frame) = self.rings.get(camera).and_then(|r| r.nearest(ts)) else { return };
+        if frame.ts_ms.abs_diff(ts) > self.shared.step_ms {
+            return;
+        }
+        let marks: Vec<Mark> = self
+            .tracks
+            .at(camera, frame.ts_ms)
+            .into_iter()
+            .map(|(id, class, p)| {
+                let speed = p.speed_kmh.map(|s| format!(" {s:.0} km/h")).unwrap_or_default();
+                Mark { bbox: p.bbox, label: format!("#{id} {}{speed}", class.name()), color: Color::GREEN, bold: false }
+            })
+            .collect();
+        if let Ok(mut latest) = self.shared.latest.lock() {
+            latest.insert(camera.clone(), Latest { frame: frame.clone(), marks });
+        }
+    }
+
+    /// Makes the evidence of every violation whose clip is complete (all of them when
+    /// `closing`).
+    fn make_ready(&mut self, closing: bool) {
+        let max_wait = Duration::from_millis(self.config.max_wait_ms);
+        let cut = Cut { before_ms: self.config.clip_before_ms, after_ms: self.config.clip_after_ms, quality: self.config.jpeg_quality };
+        let mut waiting = VecDeque::with_capacity(self.jobs.len());
+        while let Some(job) = self.jobs.pop_front() {
+            let v = &job.violation;
+            let ring = self.rings.get(v.camera_id.as_str());
+            let reached = match ring.and_then(|r| r.latest()) {
+                Some(latest) => latest.ts_ms,
+                None => self.tracks.latest_ts(&v.camera_id).unwrap_or(0),
+            };
+            if !(closing || job.since.elapsed() >= max_wait || reached >= v.ts_end_ms + cut.after_ms) {
+                waiting.push_back(job);
+                continue;
+            }
+            let scene = self.shared.scenes.read().ok().and_then(|s| s.get(&v.camera_id).cloned()).unwrap_or_default();
+            let objects = evidence(v, ring, &self.tracks, &scene, cut);
+            if objects.is_empty() {
+                self.shared.counters.dropped.inc();
+                tracing::warn!(violation = %v.violation_id, "evidence: nothing of this violation was seen (no frame, no track point)");
+                continue;
+            }
+            self.unsent.push_back((v.violation_id.clone(), objects));
+        }
+        self.jobs = waiting;
+        self.shared.counters.pending.set((self.jobs.len() + self.unsent.len()) as i64);
+    }
+
+    /// Uploads what was made, oldest first; stops at the first failure (tried again next loop).
+    fn upload(&mut self) {
+        while let Some((id, objects)) = self.unsent.front() {
+            let lake = self.lake.clone();
+            let objects = objects.clone();
+            let result = self.runtime.block_on(async move {
+                let mut entries = Vec::with_capacity(objects.len());
+                for (path, bytes) in objects {
+                    let size = bytes.len() as u64;
+                    lake.put_file(&lake.path_of(&path), bytes).await?;
+                    entries.push(FileEntry { table: itscam_sinks::EVIDENCE_TABLE.to_string(), path, rows: 0, bytes: size });
+                }
+                Ok::<_, itscam_sinks::SinkError>(entries)
+            });
+            match result {
+                Ok(entries) => {
+                    self.uncommitted.extend(entries);
+                    self.shared.counters.written.inc();
+                    self.unsent.pop_front();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, violation = %id, "evidence: the lake did not take the evidence; trying again");
+                    if self.unsent.len() > self.config.max_pending {
+                        self.unsent.pop_front();
+                        self.shared.counters.dropped.inc();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Commits what was uploaded, when the interval has passed (or `now`).
+    fn commit(&mut self, now: bool) {
+        let due = now || self.last_commit.elapsed() >= Duration::from_millis(self.config.commit_interval_ms);
+        if self.uncommitted.is_empty() || !due {
+            return;
+        }
+        let change = Change { run_id: self.run_id.clone(), added: self.uncommitted.clone(), ..Change::default() };
+        match self.runtime.block_on(self.lake.publish(&change, None)) {
+            Ok(_) => {
+                self.shared.counters.objects.inc_by(self.uncommitted.len() as u64);
+                self.shared.counters.bytes.inc_by(self.uncommitted.iter().map(|f| f.bytes).sum());
+                self.uncommitted.clear();
+                self.last_commit = Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, files = self.uncommitted.len(), "evidence: the commit failed; trying again"),
+        }
+    }
+}
