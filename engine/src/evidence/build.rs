@@ -7,7 +7,7 @@
 //! - **detection-only cameras**: the violator's path with its speeds over the lines and zones,
 //!   as `trajectory.png`.
 
-use super::paths::{self, CLIP, SNAPSHOT, TRAJECTORY};
+use super::paths::{self, CLIP, MANIFEST, SNAPSHOT, TRAJECTORY};
 use super::ring::FrameRing;
 use super::tracks::TrackStore;
 use bytes::Bytes;
@@ -26,22 +26,71 @@ pub struct Cut {
     pub quality: u8,
 }
 
-/// The objects of `v`'s evidence (path, bytes); `ring`: the camera's frames when it has
-/// pictures. A video camera whose ring holds nothing of the moment gets the trajectory.
+/// What `evidence.json` says of the pictures beside it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Manifest {
+    /// The violation.
+    pub violation_id: String,
+    /// Its camera.
+    pub camera_id: String,
+    /// Its rule, kind and line or zone.
+    pub rule_id: String,
+    /// Rule kind.
+    pub kind: String,
+    /// The rule's line or zone.
+    pub place: String,
+    /// The track.
+    pub track_id: u64,
+    /// Event time the episode started, and was confirmed.
+    pub ts_start_ms: u64,
+    /// Event time of the confirmation.
+    pub confirmed_ms: u64,
+    /// The snapshot's frame (event time, frame number), when there is one.
+    pub snapshot: Option<(u64, u64)>,
+    /// The clip's frames (event time, frame number), in order.
+    pub clip: Vec<(u64, u64)>,
+    /// Points of the trajectory plot, when there is one.
+    pub trajectory_points: usize,
+}
+
+/// The objects of `v`'s evidence (path, bytes), `evidence.json` last; `ring`: the camera's
+/// frames when it has pictures. A video camera whose ring holds nothing of the moment gets the
+/// trajectory. Empty when nothing of the violation was seen.
 pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Vec<(String, Bytes)> {
     let at = v.ts_end_ms;
     let from = at.saturating_sub(cut.before_ms);
+    let mut manifest = Manifest {
+        violation_id: v.violation_id.clone(),
+        camera_id: v.camera_id.clone(),
+        rule_id: v.rule_id.clone(),
+        kind: v.kind.as_str().to_string(),
+        place: v.place.clone(),
+        track_id: v.track_id,
+        ts_start_ms: v.ts_start_ms,
+        confirmed_ms: at,
+        ..Manifest::default()
+    };
+    let mut out = Vec::with_capacity(3);
     if let Some(ring) = ring.filter(|r| r.between(from, at + cut.after_ms).next().is_some()) {
-        let mut out = Vec::with_capacity(2);
-        if let Some(snapshot) = snapshot(v, ring, tracks, scene, cut.quality) {
+        if let Some((snapshot, frame)) = snapshot(v, ring, tracks, scene, cut.quality) {
             out.push((paths::object(v, SNAPSHOT), snapshot));
+            manifest.snapshot = Some(frame);
         }
-        let clip: Vec<u8> = ring.between(from, at + cut.after_ms).flat_map(|f| f.jpeg.iter().copied()).collect();
+        let frames: Vec<_> = ring.between(from, at + cut.after_ms).collect();
+        manifest.clip = frames.iter().map(|f| (f.ts_ms, f.frame)).collect();
+        let clip: Vec<u8> = frames.iter().flat_map(|f| f.jpeg.iter().copied()).collect();
         out.push((paths::object(v, CLIP), Bytes::from(clip)));
-        return out;
+    } else {
+        let (png, points) = trajectory(v, tracks, scene, cut);
+        if points == 0 {
+            return Vec::new();
+        }
+        manifest.trajectory_points = points;
+        out.extend(png.map(|p| (paths::object(v, TRAJECTORY), p)));
     }
-    let png = trajectory(v, tracks, scene, cut);
-    png.map(|p| vec![(paths::object(v, TRAJECTORY), p)]).unwrap_or_default()
+    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    out.push((paths::object(v, MANIFEST), Bytes::from(json)));
+    out
 }
 
 /// The label of a tracked object.
@@ -52,7 +101,7 @@ fn label(id: u64, class: &str, speed: Option<f64>) -> String {
     }
 }
 
-fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Scene, quality: u8) -> Option<Bytes> {
+fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Scene, quality: u8) -> Option<(Bytes, (u64, u64))> {
     let frame = ring.nearest(v.ts_end_ms)?;
     let mut img = match codec::decode_jpeg(&frame.jpeg) {
         Ok(img) => img,
@@ -75,14 +124,14 @@ fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Sce
     }
     let scene = Scene { width: frame.width, height: frame.height, ..scene.clone() };
     overlay(&mut img, &scene, &marks, Some(&v.place));
-    codec::encode_jpeg(&img, quality).map(Bytes::from).ok()
+    codec::encode_jpeg(&img, quality).map(|j| (Bytes::from(j), (frame.ts_ms, frame.frame))).ok()
 }
 
-fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Option<Bytes> {
+fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) -> (Option<Bytes>, usize) {
     let points = tracks.path(&v.camera_id, v.track_id, v.ts_start_ms.saturating_sub(cut.before_ms), v.ts_end_ms + cut.after_ms);
     let [w, h] = tracks.frame_size(&v.camera_id).filter(|s| s[0] > 0 && s[1] > 0).unwrap_or([scene.width.max(640), scene.height.max(480)]);
     let scene = Scene { width: w, height: h, ..scene.clone() };
     let title = format!("{} {} #{} {:.1}", v.kind.as_str(), v.camera_id, v.track_id, v.value);
     let plot = itscam_imaging::trajectory::Plot { scene: &scene, points: &points, at_ms: v.ts_end_ms, highlight: Some(&v.place), title: &title };
-    codec::encode_png(&itscam_imaging::trajectory::render(&plot)).map(Bytes::from).ok()
+    (codec::encode_png(&itscam_imaging::trajectory::render(&plot)).map(Bytes::from).ok(), points.len())
 }

@@ -14,6 +14,9 @@ pub const SNAPSHOT: &str = "snapshot.jpg";
 pub const CLIP: &str = "clip.mjpeg";
 /// The track's path over the camera's lines and zones (detection-only cameras).
 pub const TRAJECTORY: &str = "trajectory.png";
+/// What the pictures show: the violation, the snapshot's and the clip's frames (event time,
+/// frame number), written with them ([`super::build::Manifest`]).
+pub const MANIFEST: &str = "evidence.json";
 /// The object `name` of `v`'s evidence, relative to the lake root (the folder's key is
 /// `<rule>-<track>`: with the camera and the start in the path, one violation's).
 pub fn object(v: &ViolationRow, name: &str) -> String {
@@ -21,9 +24,10 @@ pub fn object(v: &ViolationRow, name: &str) -> String {
 }
 
 /// The objects `v`'s evidence will have: a snapshot and a clip for a camera with pictures,
-/// the trajectory otherwise.
+/// the trajectory otherwise; then the manifest.
 pub fn planned(v: &ViolationRow, has_pictures: bool) -> Vec<String> {
-    if has_pictures { vec![object(v, SNAPSHOT), object(v, CLIP)] } else { vec![object(v, TRAJECTORY)] }
+    let pictures: &[&str] = if has_pictures { &[SNAPSHOT, CLIP] } else { &[TRAJECTORY] };
+    pictures.iter().chain(&[MANIFEST]).map(|name| object(v, name)).collect()
 }
 
 /// The media type of an evidence object, by its name.
@@ -31,6 +35,7 @@ pub fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
         Some("jpg") => "image/jpeg",
         Some("png") => "image/png",
+        Some("json") => "application/json",
         Some("mjpeg") => "video/x-motion-jpeg",
         _ => "application/octet-stream",
     }
@@ -60,7 +65,8 @@ mod tests {
         };
         assert_eq!(object(&v, SNAPSHOT), "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/snapshot.jpg");
         assert_eq!(planned(&v, true)[1], "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/clip.mjpeg");
-        assert_eq!(planned(&v, false), vec!["evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/trajectory.png".to_string()]);
+        let dir = "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/";
+        assert_eq!(planned(&v, false), vec![format!("{dir}trajectory.png"), format!("{dir}evidence.json")]);
         assert_eq!(content_type(CLIP), "video/x-motion-jpeg");
     }
 }

@@ -7,7 +7,7 @@
 use super::{ApiError, AppState, ErrorBody, ErrorKind};
 use crate::alerts::{AlertFilter, HubError};
 use crate::auth::Identity;
-use crate::evidence::paths::{CLIP, SNAPSHOT, TRAJECTORY, content_type};
+use crate::evidence::paths::{CLIP, MANIFEST, SNAPSHOT, TRAJECTORY, content_type};
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -77,6 +77,10 @@ pub struct EvidenceIndex {
     pub objects: Vec<String>,
     /// What can be fetched.
     pub items: Vec<EvidenceItem>,
+    /// `evidence.json`: the violation, and the event time and frame number of the snapshot
+    /// and of each clip frame.
+    #[schema(value_type = Object)]
+    pub manifest: Option<serde_json::Value>,
 }
 
 /// The lake objects of violation `id` (`rule:camera:track:start`) that may exist.
@@ -88,7 +92,7 @@ fn candidates(id: &str) -> Option<(String, Vec<String>)> {
     }
     let start: u64 = start.parse().ok()?;
     let key = format!("{rule}-{track}");
-    let objects = [SNAPSHOT, CLIP, TRAJECTORY].iter().map(|n| itscam_sinks::evidence_path(camera, start, &key, n)).collect();
+    let objects = [SNAPSHOT, CLIP, TRAJECTORY, MANIFEST].iter().map(|n| itscam_sinks::evidence_path(camera, start, &key, n)).collect();
     Some((camera.to_string(), objects))
 }
 
@@ -140,7 +144,7 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     alert_camera(&state, &me, &id).await?;
     let (_, candidates) = candidates(&id).ok_or_else(|| not_found(format!("alert {id:?} is not a violation's: anomalies have no evidence")))?;
     let base = format!("{}/alerts/{id}/evidence", super::API_V1);
-    let (mut objects, mut items) = (Vec::new(), Vec::new());
+    let (mut objects, mut items, mut manifest) = (Vec::new(), Vec::new(), None);
     for path in candidates {
         let Some(bytes) = read(&state, &path).await? else { continue };
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
@@ -153,6 +157,10 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
                 items.push(item(name, "clip_stream", bytes.len()));
             }
             SNAPSHOT => items.push(item(name, "snapshot", bytes.len())),
+            MANIFEST => {
+                manifest = serde_json::from_slice(&bytes).ok();
+                items.push(item(name, "manifest", bytes.len()));
+            }
             _ => items.push(item(name, "trajectory", bytes.len())),
         }
         objects.push(path);
@@ -160,14 +168,14 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     if objects.is_empty() {
         return Err(not_found(format!("no evidence of alert {id:?} (yet: it is committed a few seconds after the confirmation; none when [evidence] is off)")));
     }
-    Ok(Json(EvidenceIndex { alert_id: id.clone(), violation_id: id, objects, items }))
+    Ok(Json(EvidenceIndex { alert_id: id.clone(), violation_id: id, objects, items, manifest }))
 }
 
 /// `GET /api/v1/alerts/{id}/evidence/{name}`: one object (`snapshot.jpg`, `clip.mjpeg`,
-/// `trajectory.png`) or one frame of the clip (`clip-007.jpg`).
+/// `trajectory.png`, `evidence.json`) or one frame of the clip (`clip-007.jpg`).
 #[utoipa::path(get, path = "/alerts/{id}/evidence/{name}", tag = "alerts", params(
     ("id" = String, Path, description = "The alert's id"),
-    ("name" = String, Path, description = "`snapshot.jpg`, `clip.mjpeg`, `clip-NNN.jpg` or `trajectory.png`"),
+    ("name" = String, Path, description = "`snapshot.jpg`, `clip.mjpeg`, `clip-NNN.jpg`, `trajectory.png` or `evidence.json`"),
 ), responses(
     (status = 200, description = "The picture", content_type = "image/jpeg", body = Vec<u8>),
     (status = 404, description = "`not_found`", body = ErrorBody),

@@ -1,0 +1,158 @@
+//! Evidence end to end: violations of a detection-only camera get their trajectory, a video
+//! camera's a snapshot with people pixelated and a clip, all committed in the lake and served
+//! over HTTP to the roles that may see them.
+
+use crate::support::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use itscam_engine::http::{AppState, app};
+use itscam_sinks::Lake;
+use itscam_types::config::QueryConfig;
+use std::path::Path;
+use tower::ServiceExt;
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String, bytes::Bytes) {
+    let resp = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, ct, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// The committed evidence objects of a lake (path → bytes recorded).
+fn committed(lake_dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let lake = Lake::open(&format!("file://{}", lake_dir.display())).unwrap();
+    let state = tokio::runtime::Runtime::new().unwrap().block_on(lake.load_state()).unwrap();
+    state.files_of(itscam_sinks::EVIDENCE_TABLE).map(|f| (f.path.clone(), f.bytes)).collect()
+}
+
+#[test]
+fn every_violation_of_a_detections_camera_gets_its_trajectory_committed_and_served() {
+    let dir = scratch("evidence-detections");
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("examples/detections/config.toml")).unwrap().replace("examples/data/", &format!("{}/examples/data/", root.display()));
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+    itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
+    let violations = query_json(&dir, "SELECT violation_id, evidence FROM violations ORDER BY violation_id");
+    assert!(violations.len() >= 10, "{} violations", violations.len());
+    let objects = committed(&dir.join("lake"));
+    for v in &violations {
+        let evidence = v["evidence"].as_str().expect("every violation names its evidence");
+        let named: Vec<&str> = evidence.split(',').collect();
+        assert!(named[0].ends_with("/trajectory.png") && named[1].ends_with("/evidence.json"), "{evidence}");
+        for path in &named {
+            let bytes = objects.get(*path).unwrap_or_else(|| panic!("{path} is committed"));
+            assert_eq!(std::fs::metadata(dir.join("lake").join(path)).unwrap().len(), *bytes);
+        }
+        let png = std::fs::read(dir.join("lake").join(named[0])).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{} is a PNG", named[0]);
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("lake").join(named[1])).unwrap()).unwrap();
+        assert_eq!(manifest["violation_id"], v["violation_id"]);
+        assert!(manifest["trajectory_points"].as_u64().unwrap() >= 2, "{manifest}");
+    }
+
+    // Over HTTP (`serve --lake`: the alerts table): the index, then the picture itself.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let lake = Lake::open(&format!("file://{}/lake", dir.display())).unwrap();
+        let mut state = AppState::open(&lake, QueryConfig::default()).await.unwrap();
+        state.registry = itscam_engine::models::Registry::new(lake.clone(), dir.join("cache"));
+        let app = app(state);
+        let id = violations[0]["violation_id"].as_str().unwrap();
+        let (status, _, body) = get(&app, &format!("/api/v1/alerts/{id}/evidence")).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(index["manifest"]["violation_id"], id);
+        let url = index["items"].as_array().unwrap().iter().find(|i| i["kind"] == "trajectory").expect("a trajectory item")["url"].as_str().unwrap().to_string();
+        let (status, ct, png) = get(&app, &url).await;
+        assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+        assert_eq!(png.len() as u64, objects[violations[0]["evidence"].as_str().unwrap().split(',').next().unwrap()]);
+        let (status, _, _) = get(&app, "/api/v1/alerts/nope:cam-1:1:1/evidence").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    });
+}
+
+/// Mean absolute difference of two RGB pictures over the box `b`.
+fn distance(a: &[u8], b: &[u8], width: usize, r: [usize; 4]) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in r[1]..r[3] {
+        for x in r[0]..r[2] {
+            let i = 3 * (y * width + x);
+            sum += (0..3).map(|c| u64::from(a[i + c].abs_diff(b[i + c]))).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+#[test]
+fn a_video_violation_gets_a_snapshot_with_people_pixelated_and_a_clip() {
+    let dir = scratch("evidence-video");
+    let video = crate::vision::clip(&dir);
+    let root = repo_root();
+    // Anyone on the plaza breaks the rule: the whole picture is the zone.
+    let text = format!(
+        "[lake]\nurl = \"file://{d}/lake\"\n[model]\npath = \"{r}/models/centernet-mbv3/centernet.onnx\"\nruntime_library = \"{r}/.assets/libonnxruntime.so\"\nmax_batch = 4\nconfidence = 0.25\n\
+         [tracker]\nhigh_threshold = 0.35\nlow_threshold = 0.25\nnew_track_threshold = 0.35\nmin_hits = 3\n\
+         [[camera]]\nid = \"plaza\"\nsource = \"file:{v}\"\nstart_ms = 1767225600000\n\
+         [[camera.zone]]\nid = \"plaza\"\npolygon = [[0.0, 0.0], [768.0, 0.0], [768.0, 576.0], [0.0, 576.0]]\n\
+         [[rule]]\nid = \"walking\"\nkind = \"zone_intrusion\"\ncamera = \"plaza\"\nzone = \"plaza\"\nclasses = [\"person\"]\nmin_duration_ms = 500\n",
+        d = dir.display(),
+        r = root.display(),
+        v = video.display()
+    );
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+    itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
+    let objects = committed(&dir.join("lake"));
+    let snapshots: Vec<&String> = objects.keys().filter(|p| p.ends_with("/snapshot.jpg")).collect();
+    assert!(!snapshots.is_empty(), "{objects:?}");
+    let folder = snapshots[0].trim_end_matches("snapshot.jpg");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("lake").join(format!("{folder}evidence.json"))).unwrap()).unwrap();
+
+    // The clip: the ring's frames around the confirmation (4 per second, 300 ms apart at 10 fps).
+    let clip = std::fs::read(dir.join("lake").join(format!("{folder}clip.mjpeg"))).unwrap();
+    let frames = itscam_engine::http::evidence::clip_frames(&clip);
+    assert_eq!(frames.len(), manifest["clip"].as_array().unwrap().len(), "{manifest}");
+    assert!(frames.len() >= 3, "{manifest}");
+    for f in &frames {
+        let img = itscam_imaging::codec::decode_jpeg(f).unwrap();
+        assert_eq!((img.width, img.height), (768, 576));
+    }
+
+    // The snapshot: the frame of the manifest, whose people are pixelated: inside the middle
+    // of each person's box far less detail than in the same frame of the video.
+    let snapshot = itscam_imaging::codec::decode_jpeg(&std::fs::read(dir.join("lake").join(snapshots[0])).unwrap()).unwrap();
+    let (ts, frame) = (manifest["snapshot"][0].as_u64().unwrap(), manifest["snapshot"][1].as_u64().unwrap());
+    let raw = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&video)
+        .args(["-vf", &format!("select=eq(n\\,{frame})"), "-vframes", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(raw.stdout.len(), 768 * 576 * 3);
+    // The frame of the video with every person of the detections table pixelated as the
+    // engine does: the snapshot is that, not the video, in the middle of each person's box.
+    let persons = query_json(&dir, &format!("SELECT x1, y1, x2, y2 FROM detections WHERE class = 'person' AND ts_ms = {ts}"));
+    let boxes: Vec<[f32; 4]> = persons.iter().map(|p| ["x1", "y1", "x2", "y2"].map(|k| p[k].as_f64().unwrap() as f32)).collect();
+    let original = itscam_imaging::Rgb::from_slice(768, 576, &raw.stdout).unwrap();
+    let mut hidden = original.clone();
+    for b in &boxes {
+        itscam_imaging::privacy::pixelate(&mut hidden, *b);
+    }
+    let mut closer: Vec<(f64, f64)> = boxes
+        .iter()
+        .filter(|b| b[2] - b[0] >= 24.0 && b[3] - b[1] >= 48.0)
+        .map(|b| {
+            let (w, h) = (b[2] - b[0], b[3] - b[1]);
+            let middle = [(b[0] + w / 4.0) as usize, (b[1] + h / 4.0) as usize, (b[2] - w / 4.0) as usize, (b[3] - h / 4.0) as usize];
+            (distance(&snapshot.data, &hidden.data, 768, middle), distance(&snapshot.data, &original.data, 768, middle))
+        })
+        .collect();
+    assert!(!closer.is_empty(), "people in frame {frame}");
+    closer.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+    let (to_hidden, to_original) = closer[closer.len() / 2];
+    assert!(to_hidden < 0.6 * to_original, "the snapshot shows people as the video does: {closer:?}");
+    // Away from people and drawings the snapshot is the video's frame (JPEG twice over).
+    let patch = [20, 60, 80, 100];
+    assert!(distance(&snapshot.data, &original.data, 768, patch) < 8.0, "the rest of the picture is the frame's");
+}
