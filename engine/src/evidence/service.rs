@@ -30,6 +30,9 @@ const CHANNEL: usize = 4_096;
 const MAX_RAW: usize = 64;
 /// Violation ids remembered to make each one's evidence once.
 const MAX_SEEN: usize = 100_000;
+/// A camera whose frames (or tracks) have not advanced for this long has stopped or ended:
+/// its waiting violations get their evidence with the frames there are.
+const IDLE: Duration = Duration::from_secs(2);
 
 /// The evidence counters (`/metrics`: `itscam_evidence_*`).
 #[derive(Debug, Default)]
@@ -147,6 +150,7 @@ impl Evidence {
             unsent: VecDeque::new(),
             uncommitted: Vec::new(),
             last_commit: Instant::now(),
+            advanced: HashMap::new(),
         };
         let thread = std::thread::Builder::new().name("itscam-evidence".into()).spawn(move || service.run())?;
         Ok(Some((Evidence { thread, shared: shared.clone() }, EvidenceTaps { tx, shared })))
@@ -188,6 +192,8 @@ struct Service {
     unsent: VecDeque<(String, Vec<(String, Bytes)>)>,
     uncommitted: Vec<FileEntry>,
     last_commit: Instant,
+    /// When each camera's frames or tracks last advanced (wall clock).
+    advanced: HashMap<Arc<str>, Instant>,
 }
 
 impl Service {
@@ -245,6 +251,7 @@ impl Service {
                 self.tracks.add(batch);
                 for (camera, ts) in newest {
                     self.annotate_latest(&camera, ts);
+                    self.advanced.insert(camera, Instant::now());
                 }
             }
             Event::Violation(v) => {
@@ -296,6 +303,7 @@ impl Service {
         let span = self.span_ms;
         self.rings.entry(frame.camera_id.clone()).or_insert_with(|| FrameRing::new(max_bytes, span)).push(kept.clone());
         self.shared.counters.frames_kept.inc();
+        self.advanced.insert(frame.camera_id.clone(), Instant::now());
         if let Ok(mut latest) = self.shared.latest.lock() {
             // Before its tracks come, the newest frame shows the detector's boxes.
             let stale = latest.get(&frame.camera_id).is_none_or(|l| l.marks.is_empty() || l.frame.ts_ms + 5_000 < kept.ts_ms);
@@ -339,7 +347,8 @@ impl Service {
                 Some(latest) => latest.ts_ms,
                 None => self.tracks.latest_ts(&v.camera_id).unwrap_or(0),
             };
-            if !(closing || job.since.elapsed() >= max_wait || reached >= v.ts_end_ms + cut.after_ms) {
+            let idle = self.advanced.get(v.camera_id.as_str()).is_none_or(|t| t.elapsed() >= IDLE);
+            if !(closing || idle || job.since.elapsed() >= max_wait || reached >= v.ts_end_ms + cut.after_ms) {
                 waiting.push_back(job);
                 continue;
             }

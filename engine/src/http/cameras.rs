@@ -144,8 +144,15 @@ fn invalid(problems: Vec<String>) -> ApiError {
 
 /// The live rules are checked against the cameras as they are now.
 fn cameras_changed(state: &AppState, h: &RuntimeCameraHandles) {
+    let configs = h.cameras.control.configs();
+    if let Some(evidence) = &state.live.evidence {
+        // Pictures draw the new lines and zones, with the camera's privacy.
+        for camera in &configs {
+            evidence.set_camera(camera);
+        }
+    }
     if let Some(a) = &state.live.analytics {
-        a.rules.set_cameras(h.cameras.control.configs());
+        a.rules.set_cameras(configs);
     }
 }
 

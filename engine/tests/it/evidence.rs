@@ -85,9 +85,9 @@ fn distance(a: &[u8], b: &[u8], width: usize, r: [usize; 4]) -> f64 {
     sum as f64 / n.max(1) as f64
 }
 
-#[test]
-fn a_video_violation_gets_a_snapshot_with_people_pixelated_and_a_clip() {
-    let dir = scratch("evidence-video");
+/// A config in `dir` for 3 s of the sample video, where anyone on the plaza breaks a rule
+/// (the whole picture is the zone); returns the clip's path.
+fn video_config(dir: &Path) -> std::path::PathBuf {
     let video = crate::vision::clip(&dir);
     let root = repo_root();
     // Anyone on the plaza breaks the rule: the whole picture is the zone.
@@ -102,6 +102,13 @@ fn a_video_violation_gets_a_snapshot_with_people_pixelated_and_a_clip() {
         v = video.display()
     );
     std::fs::write(dir.join("config.toml"), text).unwrap();
+    video
+}
+
+#[test]
+fn a_video_violation_gets_a_snapshot_with_people_pixelated_and_a_clip() {
+    let dir = scratch("evidence-video");
+    let video = video_config(&dir);
     itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
     let objects = committed(&dir.join("lake"));
     let snapshots: Vec<&String> = objects.keys().filter(|p| p.ends_with("/snapshot.jpg")).collect();
@@ -155,4 +162,67 @@ fn a_video_violation_gets_a_snapshot_with_people_pixelated_and_a_clip() {
     // Away from people and drawings the snapshot is the video's frame (JPEG twice over).
     let patch = [20, 60, 80, 100];
     assert!(distance(&snapshot.data, &original.data, 768, patch) < 8.0, "the rest of the picture is the frame's");
+}
+
+/// One HTTP/1.0 GET over a socket: (status, head, body bytes).
+fn fetch(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    (status, head, answer[split + 4..].to_vec())
+}
+
+/// Polls `path` until it answers 200 (two minutes at most: the pipeline works on).
+fn until_ok(addr: &str, path: &str) -> (String, Vec<u8>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, head, body) = fetch(addr, path);
+        if status == 200 {
+            return (head, body);
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} answers {status}: {}", String::from_utf8_lossy(&body));
+        std::thread::sleep(std::time::Duration::from_millis(100)); // polling period, not a synchronization
+    }
+}
+
+#[test]
+fn a_serving_pipeline_shows_each_video_cameras_newest_frame_and_each_alerts_evidence() {
+    let dir = scratch("evidence-serve");
+    video_config(&dir);
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let (head, jpeg) = until_ok(&served.addr, "/api/v1/cameras/plaza/frame");
+    assert!(head.to_ascii_lowercase().contains("content-type: image/jpeg") && head.to_ascii_lowercase().contains("x-frame-ts-ms: 17672256"), "{head}");
+    let frame = itscam_imaging::codec::decode_jpeg(&jpeg).unwrap();
+    assert_eq!((frame.width, frame.height), (768, 576));
+    assert_eq!(fetch(&served.addr, "/api/v1/cameras/nowhere/frame").0, 404);
+
+    // The first alert's evidence, once committed (a few seconds after its confirmation).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let alert = loop {
+        let (_, body) = until_ok(&served.addr, "/api/v1/alerts?limit=1");
+        let alerts: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if let Some(first) = alerts["alerts"].get(0) {
+            break first.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert was raised");
+        std::thread::sleep(std::time::Duration::from_millis(100)); // polling period, not a synchronization
+    };
+    let named: Vec<&str> = alert["evidence"].as_array().expect("the alert names its evidence").iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(named.iter().any(|p| p.ends_with("/snapshot.jpg")) && named.iter().any(|p| p.ends_with("/clip.mjpeg")), "{named:?}");
+    let id = alert["alert_id"].as_str().unwrap();
+    let (_, body) = until_ok(&served.addr, &format!("/api/v1/alerts/{id}/evidence"));
+    let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let clip_frames = index["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "clip").count();
+    assert_eq!(clip_frames, index["manifest"]["clip"].as_array().unwrap().len(), "{index}");
+    for name in ["snapshot.jpg", "clip-000.jpg"] {
+        let (head, jpeg) = until_ok(&served.addr, &format!("/api/v1/alerts/{id}/evidence/{name}"));
+        assert!(head.to_ascii_lowercase().contains("content-type: image/jpeg"), "{head}");
+        assert_eq!(itscam_imaging::codec::decode_jpeg(&jpeg).unwrap().width, 768);
+    }
+    assert_eq!(fetch(&served.addr, &format!("/api/v1/alerts/{id}/evidence/clip-999.jpg")).0, 404);
 }
