@@ -53,3 +53,6 @@ cargo nextest run --workspace --all-targets --no-fail-fast "$@"
 # The API against its generated OpenAPI document (schemathesis from PyPI, every check).
 cargo build -p itscam --quiet
 bash scripts/schemathesis.sh
+
+# The web dashboard in a headless Chromium (Debian chromium, Selenium from PyPI).
+bash scripts/browser.sh

@@ -20,6 +20,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
         (name = "push", description = "Detections and signal changes pushed over HTTP"),
         (name = "auth", description = "Sessions: login, refresh, logout, the caller, a second factor"),
         (name = "users", description = "Users and API keys (admins)"),
+        (name = "dashboard", description = "The web dashboard's page and files (public: they hold no data)"),
     ),
     components(schemas(ErrorBody))
 )]

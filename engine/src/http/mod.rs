@@ -8,10 +8,12 @@
 pub mod alerts;
 pub mod auth;
 pub mod cameras;
+pub mod dashboard;
 mod document;
 mod error;
 mod guard;
 pub mod health;
+pub mod live_feed;
 pub mod metrics;
 pub mod permissions;
 pub mod push;
@@ -142,16 +144,19 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 }
 
 /// Every documented route: at the root `GET /health` and `GET /metrics` (the orchestrator and
-/// Prometheus conventions), the rest under [`API_V1`] ([`routes`]).
+/// Prometheus conventions) and the dashboard (`GET /`, `GET /assets/{file}`), the rest under
+/// [`API_V1`] ([`routes`]).
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(document::Frame::openapi())
         .routes(routes!(health::health))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(dashboard::index))
+        .routes(routes!(dashboard::asset))
         .nest(API_V1, routes())
 }
 
 /// The versioned routes, each with its document entry: `GET /openapi.json`, the cameras
-/// (`GET|POST /cameras`, `GET|PUT|DELETE /cameras/{id}`), pushed detections
+/// (`GET|POST /cameras`, `GET|PUT|DELETE /cameras/{id}`, the live view `GET /cameras/{id}/live`), pushed detections
 /// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`),
 /// `POST /query`, `GET /tables`, the alerts (`GET /alerts`, `GET /alerts/stream`,
 /// `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the
@@ -161,6 +166,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi))
         .routes(routes!(cameras::list, cameras::add))
         .routes(routes!(cameras::get_one, cameras::replace, cameras::remove))
+        .routes(routes!(live_feed::live))
         .routes(routes!(push::camera))
         .routes(routes!(push::ingest))
         .routes(routes!(push::signals))

@@ -40,6 +40,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("POST", "/api/v1/auth/login", Public),
     p("POST", "/api/v1/auth/refresh", Public),
     p("GET", "/api/v1/openapi.json", Public),
+    // The dashboard's page and files hold no data: each API call it makes needs credentials.
+    p("GET", "/", Public),
+    p("GET", "/assets/{file}", Public),
     p("GET", "/health", Least(Viewer)),
     p("GET", "/metrics", Least(Viewer)),
     p("GET", "/api/v1/auth/me", Least(Viewer)),
@@ -47,6 +50,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("POST", "/api/v1/auth/totp", Least(Viewer)),
     p("GET", "/api/v1/cameras", Least(Viewer)),
     p("GET", "/api/v1/cameras/{id}", Least(Viewer)),
+    p("GET", "/api/v1/cameras/{id}/live", Least(Viewer)),
     p("GET", "/api/v1/zones", Least(Viewer)),
     p("GET", "/api/v1/rules", Least(Viewer)),
     p("GET", "/api/v1/rules/{id}", Least(Viewer)),

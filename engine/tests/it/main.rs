@@ -12,6 +12,7 @@ mod kafka_source;
 mod layering;
 mod layout;
 mod limits;
+mod live_feed;
 mod models;
 mod openapi;
 mod lake_s3;
