@@ -63,6 +63,8 @@ async function evidence(id, box, urls, signal) {
     }
   }
   if (signal.aborted) return;
+  // A picture clicked spans the panel's width (and back).
+  for (const f of figures) f.addEventListener("click", () => f.classList.toggle("wide"));
   fill(box, h("h3", "Evidence"), figures.length ? h("div.evidence-list#evidence-items", figures) : h("p.empty#evidence-none", "No evidence for this alert."));
 }
 

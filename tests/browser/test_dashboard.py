@@ -195,6 +195,10 @@ class Detections(unittest.TestCase):
         wait_for("the result's chart", lambda: find(d, "#sql-chart svg path.series"))
         self.assertTrue(find(d, "#sql-rows table"))
         shot(d, "sql")
+        # The CSV download is made in the page from the JSON answer.
+        csv = d.execute_async_script("const [result, done] = arguments; import('/assets/sql.js').then((m) => done(m.toCsv(result)))",
+                                     {"columns": [{"name": "a"}, {"name": "b"}], "rows": [{"a": 1, "b": 'x,"y"'}, {"a": None, "b": "z"}]})
+        self.assertEqual(csv, 'a,b\r\n1,"x,""y"""\r\n,z\r\n')
         go(d, "#/traffic")
         wait_for("the traffic charts", lambda: find(d, "#traffic-charts svg path.series"))
         shot(d, "traffic")
@@ -227,7 +231,8 @@ class Detections(unittest.TestCase):
 
 
 class Video(unittest.TestCase):
-    """The sample video under `itscam serve --config`: health, frames, live view, a camera added."""
+    """The sample video under `itscam serve --config`: health, frames, live view, an alert's
+    snapshot and clip, a camera added."""
 
     @classmethod
     def setUpClass(cls):
@@ -262,7 +267,28 @@ class Video(unittest.TestCase):
             wait_for("the latest frame", lambda: find(d, "#live-frame:not([hidden])"))
         shot(d, "video-live")
 
-    def test_2_camera_added_from_the_page(self):
+    def test_2_alert_evidence_snapshot_and_clip(self):
+        d = self.driver
+
+        def alert_with_clip():
+            status, body = self.server.get("/api/v1/alerts?limit=50", role="operator")
+            for alert in json.loads(body)["alerts"] if status == 200 else []:
+                status, index = self.server.get(f"/api/v1/alerts/{alert['alert_id']}/evidence", role="operator")
+                if status == 200 and {"snapshot", "clip"} <= {i["kind"] for i in json.loads(index)["items"]}:
+                    return alert["alert_id"]
+            return None
+
+        alert_id = wait_for("an alert with a snapshot and a clip", alert_with_clip, timeout=180, period=1)
+        go(d, "#/alerts")
+        wait_for("its row", lambda: find(d, f'tr.alert[data-alert="{alert_id}"]'))[0].click()
+        loaded = "const i = document.querySelector(arguments[0]); return !!i && i.complete && i.naturalWidth > 0"
+        wait_for("the snapshot", lambda: d.execute_script(loaded, '#evidence-items figure[data-kind="snapshot"] img'))
+        flip = lambda: d.execute_script("const i = document.querySelector('.flipbook img'); return i && i.complete && i.naturalWidth > 0 ? i.src : null")
+        first = wait_for("the clip's flipbook", flip)
+        wait_for("the flipbook to turn a page", lambda: (src := flip()) and src != first)
+        shot(d, "video-alert")
+
+    def test_3_camera_added_from_the_page(self):
         d = self.driver
         go(d, "#/cameras")
         wait_for("the add button", lambda: find(d, "#camera-add"))
