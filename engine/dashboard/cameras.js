@@ -45,19 +45,29 @@ function card(c, fps, ctx) {
     c.video?.last_frame_ms ? [h("dt", "Last frame"), h("dd", time(c.video.last_frame_ms))] : null,
     c.video?.last_error ? [h("dt", "Last error"), h("dd.error-text", c.video.last_error)] : null);
   const actions = h("div.actions", h("a.button", { href: `#/live/${encodeURIComponent(c.id)}` }, "Live view"));
-  if (atLeast(ctx.me.role, "admin")) {
+  if (c.config?.removing || ctx.removing.has(c.id)) {
+    actions.append(h("span.badge.h-down", "removing"));
+  } else if (atLeast(ctx.me.role, "admin")) {
     actions.append(h("button.edit", { type: "button", onclick: () => ctx.edit(c.id) }, "Edit"));
-    const remove = h("button.danger.remove", { type: "button" }, "Remove");
+    // Two clicks: arm, then confirm (kept across the polls' redraws).
+    const armed = ctx.armed.has(c.id);
+    const remove = h("button.danger.remove", { type: "button", dataset: armed ? { armed: "1" } : {} }, armed ? "Confirm remove" : "Remove");
     remove.addEventListener("click", async () => {
-      if (remove.dataset.armed !== "1") {
+      if (!ctx.armed.has(c.id)) {
+        ctx.armed.add(c.id);
         remove.dataset.armed = "1";
         remove.textContent = "Confirm remove";
         return;
       }
+      ctx.armed.delete(c.id);
+      remove.disabled = true;
       try {
         await api(`/api/v1/cameras/${encodeURIComponent(c.id)}`, { method: "DELETE" });
+        ctx.removing.add(c.id);
+        remove.textContent = "Removing…";
         toast(`Camera ${c.id} removed`);
       } catch (e) {
+        remove.disabled = false;
         toast(`${e.kind}: ${e.message}`);
       }
     });
@@ -95,7 +105,7 @@ export function render(root, { me }) {
   const grid = h("div.grid#cameras");
   const formSlot = h("div");
   const error = errorLine(null);
-  const ctx = { me, edit: null };
+  const ctx = { me, edit: null, armed: new Set(), removing: new Set() };
   const showEditor = (existing) => fill(formSlot, editor(ctx, existing));
   ctx.edit = async (id) => {
     try {

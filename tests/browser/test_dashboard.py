@@ -299,6 +299,21 @@ class Video(unittest.TestCase):
         set_value(d, "#camera-json", json.dumps({"id": "gate-2", "source": "push"}))
         find(d, "#camera-form button[type=submit]")[0].click()
         wait_for("the new camera's card", lambda: find(d, '[data-camera="gate-2"]'))
+        # Edit: the form opens with the camera as the API has it; a counting line is added.
+        find(d, '[data-camera="gate-2"] .edit')[0].click()
+        config = json.loads(wait_for("the camera in the form", lambda: (f := find(d, "#camera-form textarea")) and "gate-2" in f[0].get_attribute("value") and f[0].get_attribute("value")))
+        config["line"] = [{"id": "gate-line", "points": [[0, 100], [640, 100]]}]
+        set_value(d, "#camera-json", json.dumps(config))
+        find(d, "#camera-form button[type=submit]")[0].click()
+        wait_for("the form to close", lambda: not find(d, "#camera-form"))
+        status, body = self.server.get("/api/v1/cameras/gate-2")
+        self.assertEqual((status, [l["id"] for l in json.loads(body)["camera"]["line"]]), (200, ["gate-line"]))
+        # Remove: two clicks (arm, confirm); the card goes.
+        remove = lambda: find(d, '[data-camera="gate-2"] .remove')[0]
+        remove().click()
+        wait_for("the remove button armed", lambda: remove().get_attribute("data-armed") == "1")
+        remove().click()
+        wait_for("gate-2's card gone", lambda: not find(d, '[data-camera="gate-2"]'), timeout=60)
 
 
 def main():
