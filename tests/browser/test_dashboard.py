@@ -204,6 +204,7 @@ class Detections(unittest.TestCase):
         shot(d, "traffic")
         go(d, "#/system")
         wait_for("the version", lambda: text_of(d, "#system-version"))
+        wait_for("the writer's backlog", lambda: "lake_pending_rows" in (text_of(d, "#system-counters") or ""))
 
     def test_6_viewer_sees_no_admin_controls(self):
         d = chromium()
