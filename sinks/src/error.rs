@@ -78,6 +78,12 @@ pub enum SinkError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A request on the lake that cannot be done as asked (an empty time range, an empty
+    /// camera id).
+    ///
+    /// Blame: user.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// A webhook's settings are wrong.
     ///
     /// Blame: user.
@@ -162,7 +168,7 @@ const UNREACHABLE_RETRY: Duration = Duration::from_secs(5);
 impl Blamed for SinkError {
     fn blame(&self) -> Blame {
         match self {
-            SinkError::InvalidLake { .. } | SinkError::InvalidWebhook { .. } | SinkError::SpoolLocked { .. } => Blame::User,
+            SinkError::InvalidLake { .. } | SinkError::InvalidRequest(_) | SinkError::InvalidWebhook { .. } | SinkError::SpoolLocked { .. } => Blame::User,
             SinkError::Unreachable { source, .. } if is_setup_error(source) => Blame::User,
             SinkError::Unreachable { .. }
             | SinkError::Storage { .. }

@@ -1,7 +1,7 @@
 //! Sinks of itscam: Arrow schemas of the tables, rows → record batches, the Parquet lake
 //! writer on `object_store` (a local directory or S3), the commit log that makes its files
-//! visible atomically, the control log of operators' changes, and lake maintenance (compaction,
-//! retention, garbage collection).
+//! visible atomically, the control log of operators' changes, lake maintenance (compaction,
+//! retention, garbage collection) and erasure (`forget`).
 //!
 //! Sinks run off the timely workers: the dataflow hands rows to a [`LakeSink`] handle (a
 //! non-blocking channel send) and the writer task encodes and uploads files on a Tokio runtime.
@@ -14,6 +14,8 @@ mod concat;
 mod control_log;
 mod dir_lock;
 mod error;
+pub mod evidence_paths;
+mod forget;
 mod lake;
 mod maintenance;
 mod outage;
@@ -29,6 +31,8 @@ mod writer;
 
 pub use batch::*;
 pub use error::SinkError;
+pub use evidence_paths::{EVIDENCE_TABLE, EvidencePath, evidence_path, parse_evidence_path};
+pub use forget::{FORGET_RUN_PREFIX, ForgetReport, TableForgotten, TimeRule, time_rule};
 pub use commit_log::{Change, Commit, FileEntry, LOG_DIR, LakeState, Tombstone};
 pub use control_log::{ControlChange, ControlEntry, ControlKind, ControlOp};
 pub use lake::Lake;

@@ -1,10 +1,12 @@
 //! Lake maintenance: compaction (a partition's small committed files merged into one, swapped
 //! in by one commit) and vacuum (retention by partition date, then deletion of files that no
 //! commit lists: removed ones after `grace_ms`, orphans after `orphan_grace_ms`; then a
-//! snapshot, and pruning of the commits it covers).
+//! snapshot, and pruning of the commits it covers). Evidence objects (`evidence/`, not a
+//! table) get the same retention and garbage collection; compaction reads tables only.
 
 use crate::commit_log::{Change, FileEntry, LakeState};
 use crate::error::SinkError;
+use crate::evidence_paths::EVIDENCE_TABLE;
 use crate::lake::Lake;
 use crate::schema::{PartitionBy, Table};
 use crate::writer::writer_properties;
@@ -182,15 +184,18 @@ impl Lake {
         Ok(FileEntry { table: table.name().into(), path: rel.into(), rows, bytes: size })
     }
 
-    /// One maintenance pass over every table: [`Lake::compact`], then [`Lake::vacuum`] with
-    /// `[lake.retention]` and `[lake.compaction]` of `config`.
+    /// One maintenance pass over every table: [`Lake::compact`], then [`Lake::vacuum`] (every
+    /// table and the evidence objects) with `[lake.retention]` and `[lake.compaction]` of
+    /// `config`.
     pub async fn maintain(&self, config: &LakeConfig, now_ms: u64, run_id: &str) -> Result<(CompactReport, VacuumReport), SinkError> {
         let compacted = self.compact(&Table::ALL, &config.compaction, run_id).await?;
         let vacuumed = self.vacuum(&Table::ALL, &config.retention, &config.compaction, now_ms, run_id).await?;
         Ok((compacted, vacuumed))
     }
 
-    /// Retention, then garbage collection, for `tables`:
+    /// Retention, then garbage collection, for `tables` — and for the evidence objects
+    /// (`evidence/`, see [`crate::evidence_paths`]) when `tables` holds every table (use
+    /// [`Lake::vacuum_with`] to choose):
     /// 1. files of partitions whose `date` is older than the table's max age
     ///    (`retention`, counted back from `now_ms`) are removed by one commit;
     /// 2. data files that the log does not list are deleted: files removed by a commit once
@@ -206,16 +211,35 @@ impl Lake {
         now_ms: u64,
         run_id: &str,
     ) -> Result<VacuumReport, SinkError> {
+        let evidence = Table::ALL.iter().all(|t| tables.contains(t));
+        self.vacuum_with(tables, evidence, retention, compaction, now_ms, run_id).await
+    }
+
+    /// [`Lake::vacuum`] of `tables`, and of the evidence objects when `evidence` (retention by
+    /// `retention.evidence_days`, garbage collection under `evidence/`).
+    pub async fn vacuum_with(
+        &self,
+        tables: &[Table],
+        evidence: bool,
+        retention: &RetentionConfig,
+        compaction: &CompactionConfig,
+        now_ms: u64,
+        run_id: &str,
+    ) -> Result<VacuumReport, SinkError> {
         self.init_log(run_id).await?;
         let mut state = self.load_state().await?;
         let mut report = VacuumReport::default();
         let mut expired = Vec::new();
-        for &table in tables {
-            let Some(days) = retention.days(table.name()) else { continue };
+        let mut names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        if evidence {
+            names.push(EVIDENCE_TABLE);
+        }
+        for &name in &names {
+            let Some(days) = retention.days(name) else { continue };
             let cutoff = utc_date(now_ms.saturating_sub(u64::from(days) * 86_400_000));
             expired.extend(
                 state
-                    .files_of(table.name())
+                    .files_of(name)
                     .filter(|f| f.partition_values().iter().any(|(k, v)| *k == "date" && *v < cutoff.as_str()))
                     .cloned(),
             );
@@ -227,7 +251,7 @@ impl Lake {
             report.expired_commit = Some(commit.seq);
             self.refresh(&mut state).await?;
         }
-        self.collect_garbage(tables, &mut state, compaction, now_ms, &mut report).await?;
+        self.collect_garbage(tables, evidence, &mut state, compaction, now_ms, &mut report).await?;
         if self.write_snapshot(&state).await? {
             report.snapshot = state.seq;
         }
@@ -238,14 +262,22 @@ impl Lake {
     async fn collect_garbage(
         &self,
         tables: &[Table],
+        evidence: bool,
         state: &mut LakeState,
         compaction: &CompactionConfig,
         now_ms: u64,
         report: &mut VacuumReport,
     ) -> Result<(), SinkError> {
         let mut present = std::collections::HashSet::new();
+        let mut listings = Vec::with_capacity(tables.len() + 1);
         for &table in tables {
-            for meta in self.list_data_files(table).await? {
+            listings.push(self.list_data_files(table).await?);
+        }
+        if evidence {
+            listings.push(self.list_evidence_objects().await?);
+        }
+        for listing in listings {
+            for meta in listing {
                 let Some(rel) = self.relative(&meta.location) else { continue };
                 if state.files.contains_key(rel) {
                     continue;
@@ -275,9 +307,23 @@ impl Lake {
             }
         }
         // Tombstones of the tables looked at whose files are gone need not be remembered.
-        let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        let mut names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        if evidence {
+            names.push(EVIDENCE_TABLE);
+        }
         state.tombstones.retain(|path, t| !names.contains(&t.file.table.as_str()) || present.contains(path));
         Ok(())
+    }
+
+    /// Every object under `evidence/` (committed or not).
+    async fn list_evidence_objects(&self) -> Result<Vec<object_store::ObjectMeta>, SinkError> {
+        use futures::TryStreamExt;
+        let dir = self.path_of(EVIDENCE_TABLE);
+        match self.store().list(Some(&dir)).try_collect().await {
+            Ok(listed) => Ok(listed),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.storage_error(&dir, e)),
+        }
     }
 }
 

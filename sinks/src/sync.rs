@@ -14,7 +14,9 @@
 //! file, removing there the files it replaces that the central lake still lists (when the
 //! central lake had compacted them itself, the commit is skipped: their rows are there
 //! already). Retention and vacuum are each lake's own: the edge may keep a week while the
-//! centre keeps a year. When the edge's commits after the position were vacuumed (a snapshot
+//! centre keeps a year. An erasure (`itscam lake forget`) is replayed like a compaction, its
+//! removals included; where the central lake compacted the files itself, run the erasure
+//! there too. When the edge's commits after the position were vacuumed (a snapshot
 //! covers them), the edge's live files are compared with the central ones instead.
 //!
 //! **Limits.** `max_bytes_per_s` caps the upload rate; the engine syncs every `max_age_ms`.
@@ -220,8 +222,8 @@ fn listed(central: &LakeState, path: &str) -> bool {
 
 /// What an edge commit becomes on the central lake (`None`: nothing).
 fn plan(commit: &Commit, central: &LakeState) -> Option<Change> {
-    if commit.added.is_empty() {
-        return None; // retention, vacuum, the log's start: each lake's own
+    if commit.added.is_empty() && !commit.run_id.starts_with(crate::forget::FORGET_RUN_PREFIX) {
+        return None; // retention, vacuum, the log's start: each lake's own (an erasure is not)
     }
     let removed: Vec<FileEntry> = commit.removed.iter().filter(|f| central.files.contains_key(&f.path)).cloned().collect();
     if !commit.removed.is_empty() && removed.is_empty() && commit.removed.iter().any(|f| central.tombstones.contains_key(&f.path)) {
@@ -249,6 +251,15 @@ mod tests {
 
     fn paths(state: &LakeState) -> Vec<String> {
         state.files.keys().cloned().collect()
+    }
+
+    #[test]
+    fn an_erasure_that_only_removes_is_replayed_and_retention_is_not() {
+        let mut central = LakeState::default();
+        central.apply(&Commit { seq: 0, run_id: "w".into(), at_ms: 1, added: vec![entry(1), entry(2)], removed: vec![], checkpoint: None });
+        let commit = |run_id: &str| Commit { seq: 5, run_id: run_id.into(), at_ms: 2, added: vec![], removed: vec![entry(1)], checkpoint: None };
+        assert_eq!(plan(&commit("vacuum-1"), &central), None);
+        assert_eq!(plan(&commit("forget-1"), &central).map(|c| c.removed), Some(vec![entry(1)]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
