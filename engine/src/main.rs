@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod lake_cmd;
 mod models_cmd;
 mod users_cmd;
 
@@ -152,7 +153,8 @@ enum LakeAction {
         #[command(flatten)]
         target: LakeTarget,
     },
-    /// Apply [lake.retention] (a commit removes partitions older than each table's max age),
+    /// Apply [lake.retention] (a commit removes partitions older than each table's max age, and
+    /// evidence older than evidence_days),
     /// delete files no commit lists once their grace period is over (removed files after
     /// [lake.compaction] grace_ms, never-committed orphans after orphan_grace_ms), write a
     /// snapshot and delete the commits it covers.
@@ -177,6 +179,11 @@ enum LakeAction {
         #[arg(long)]
         status: bool,
     },
+    /// Erase one camera's rows whose event time is in [--from, --to) from every table, and its
+    /// evidence of violations that started then: files holding such rows are rewritten without
+    /// them and one commit swaps them in (README "Erasure"). The old files are deleted by the
+    /// next `vacuum` after [lake.compaction] grace_ms. Recorded in the `audit` table.
+    Forget(lake_cmd::ForgetArgs),
     /// Print the URL of every committed file, one per line: what DuckDB, pyarrow or Spark should
     /// read (never list the directories: they also hold uploads no commit lists yet).
     Files {
@@ -196,7 +203,8 @@ struct LakeTarget {
     /// Take the lake and its [lake.*] settings from this pipeline config.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Only these tables (repeatable; default: all).
+    /// Only these tables (repeatable; default: all). `vacuum` also takes `evidence` (the
+    /// evidence objects, vacuumed with every table by default).
     #[arg(long, value_name = "TABLE")]
     table: Vec<String>,
 }
@@ -324,6 +332,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lake { action: LakeAction::Forget(args) } => lake_cmd::forget(args),
         Command::Lake { action } => lake_command(action),
         Command::Users { lake, config, action } => {
             let base = optional_config(&config)?;
@@ -424,6 +433,7 @@ async fn shutdown_signal() {
 fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
     let target = match &action {
         LakeAction::Compact { target } | LakeAction::Vacuum { target, .. } | LakeAction::Files { target, .. } | LakeAction::Sync { target, .. } => target,
+        LakeAction::Forget(_) => unreachable!("dispatched to lake_cmd::forget"),
     };
     let mut base = optional_config(&target.config)?;
     let lake = Lake::open_with(target.lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;
@@ -434,13 +444,22 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
         target
             .table
             .iter()
+            .filter(|n| *n != itscam_sinks::EVIDENCE_TABLE)
             .map(|n| Table::ALL.iter().copied().find(|t| t.name() == n).ok_or_else(|| anyhow::anyhow!("unknown table {n:?}; tables: {}", names.join(", "))))
             .collect::<anyhow::Result<_>>()?
     };
+    // Evidence objects are not a table: vacuumed with every table, or when named.
+    let evidence = target.table.is_empty() || target.table.iter().any(|n| n == itscam_sinks::EVIDENCE_TABLE);
+    anyhow::ensure!(
+        target.table.is_empty() || !evidence || matches!(action, LakeAction::Vacuum { .. }),
+        "--table {} is for `itscam lake vacuum` only (evidence objects are not a table)",
+        itscam_sinks::EVIDENCE_TABLE
+    );
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let now = itscam_types::time::now_ms();
     rt.block_on(async {
         match action {
+            LakeAction::Forget(_) => unreachable!("dispatched to lake_cmd::forget"),
             LakeAction::Compact { .. } => {
                 let r = lake.compact(&tables, &base.lake.compaction, &format!("compact-{now}")).await?;
                 match r.commit {
@@ -456,7 +475,7 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
                     base.lake.compaction.grace_ms = g;
                     base.lake.compaction.orphan_grace_ms = g;
                 }
-                let r = lake.vacuum(&tables, &base.lake.retention, &base.lake.compaction, now, &format!("vacuum-{now}")).await?;
+                let r = lake.vacuum_with(&tables, evidence, &base.lake.retention, &base.lake.compaction, now, &format!("vacuum-{now}")).await?;
                 let audit = itscam_engine::audit::expire(&lake, base.lake.retention.audit_days, now).await?;
                 println!(
                     "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted; {audit} audit batch(es) past retention deleted{}",

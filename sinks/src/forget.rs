@@ -346,11 +346,11 @@ impl Lake {
             let encode = |e: parquet::errors::ParquetError| SinkError::encode(table.name(), e);
             let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties())).map_err(encode)?;
             let mut kept = 0u64;
-            for g in 0..groups.len() {
+            for (g, &candidate) in candidates.iter().enumerate() {
                 let mut in_group = 0;
                 for batch in read(g)? {
                     let batch = batch.map_err(|e| bad(e.to_string()))?;
-                    let batch = if candidates[g] {
+                    let batch = if candidate {
                         let keep = not(&matching(&batch, camera_col, &target).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
                         filter_record_batch(&batch, &keep).map_err(|e| bad(e.to_string()))?
                     } else {
