@@ -12,7 +12,7 @@ use super::ring::FrameRing;
 use super::tracks::TrackStore;
 use bytes::Bytes;
 use itscam_imaging::scene::{Mark, Scene, overlay};
-use itscam_imaging::{Color, codec};
+use itscam_imaging::{Color, Rgb, codec};
 use itscam_types::analytics::ViolationRow;
 
 /// How clips and snapshots are cut and coded.
@@ -53,10 +53,14 @@ pub struct Manifest {
     pub trajectory_points: usize,
 }
 
+/// The last ring frame decoded for a snapshot (violations confirmed together share it):
+/// camera, event time, pixels.
+pub type Decoded = Option<(String, u64, Rgb)>;
+
 /// The objects of `v`'s evidence (path, bytes), `evidence.json` last; `ring`: the camera's
 /// frames when it has pictures. A video camera whose ring holds nothing of the moment gets the
 /// trajectory. Empty when nothing of the violation was seen.
-pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Vec<(String, Bytes)> {
+pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore, scene: &Scene, cut: Cut, decoded: &mut Decoded) -> Vec<(String, Bytes)> {
     let at = v.ts_end_ms;
     let from = at.saturating_sub(cut.before_ms);
     let mut manifest = Manifest {
@@ -72,13 +76,16 @@ pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore,
     };
     let mut out = Vec::with_capacity(3);
     if let Some(ring) = ring.filter(|r| r.between(from, at + cut.after_ms).next().is_some()) {
-        if let Some((snapshot, frame)) = snapshot(v, ring, tracks, scene, cut.quality) {
+        if let Some((snapshot, frame)) = snapshot(v, ring, tracks, scene, cut.quality, decoded) {
             out.push((paths::object(v, SNAPSHOT), snapshot));
             manifest.snapshot = Some(frame);
         }
         let frames: Vec<_> = ring.between(from, at + cut.after_ms).collect();
         manifest.clip = frames.iter().map(|f| (f.ts_ms, f.frame)).collect();
-        let clip: Vec<u8> = frames.iter().flat_map(|f| f.jpeg.iter().copied()).collect();
+        let mut clip = Vec::with_capacity(frames.iter().map(|f| f.jpeg.len()).sum());
+        for f in &frames {
+            clip.extend_from_slice(&f.jpeg);
+        }
         out.push((paths::object(v, CLIP), Bytes::from(clip)));
     } else {
         let (png, points) = trajectory(v, tracks, scene, cut);
@@ -101,14 +108,21 @@ fn label(id: u64, class: &str, speed: Option<f64>) -> String {
     }
 }
 
-fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Scene, quality: u8) -> Option<(Bytes, (u64, u64))> {
+fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Scene, quality: u8, decoded: &mut Decoded) -> Option<(Bytes, (u64, u64))> {
     let frame = ring.nearest(v.ts_end_ms)?;
-    let mut img = match codec::decode_jpeg(&frame.jpeg) {
-        Ok(img) => img,
-        Err(e) => {
-            tracing::warn!(error = %e, camera = %v.camera_id, "evidence: a ring frame does not decode");
-            return None;
-        }
+    let cached = decoded.as_ref().filter(|(camera, ts, _)| *camera == v.camera_id && *ts == frame.ts_ms).map(|(_, _, img)| img.clone());
+    let mut img = match cached {
+        Some(img) => img,
+        None => match codec::decode_jpeg(&frame.jpeg) {
+            Ok(img) => {
+                *decoded = Some((v.camera_id.clone(), frame.ts_ms, img.clone()));
+                img
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, camera = %v.camera_id, "evidence: a ring frame does not decode");
+                return None;
+            }
+        },
     };
     let mut marks: Vec<Mark> = tracks
         .at(&v.camera_id, frame.ts_ms)
@@ -134,4 +148,78 @@ fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) ->
     let title = format!("{} {} #{} {:.1}", v.kind.as_str(), v.camera_id, v.track_id, v.value);
     let plot = itscam_imaging::trajectory::Plot { scene: &scene, points: &points, at_ms: v.ts_end_ms, highlight: Some(&v.place), title: &title };
     (codec::encode_png(&itscam_imaging::trajectory::render(&plot)).map(Bytes::from).ok(), points.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::ring::RingFrame;
+    use crate::evidence::tracks::Obs;
+    use itscam_imaging::trajectory::TrackPoint;
+    use itscam_imaging::{Color, Rgb};
+    use itscam_types::ObjectClass;
+
+    fn violation() -> ViolationRow {
+        ViolationRow {
+            violation_id: "r:c:7:1000".into(),
+            rule_id: "r".into(),
+            kind: itscam_types::config::RuleKind::ZoneIntrusion,
+            camera_id: "c".into(),
+            track_id: 7,
+            class: ObjectClass(2),
+            ts_start_ms: 1_000,
+            ts_end_ms: 2_000,
+            value: 1.0,
+            limit_value: None,
+            severity: itscam_types::config::Severity::High,
+            place: "z".into(),
+            ongoing: true,
+            evidence: vec![],
+        }
+    }
+
+    fn store() -> TrackStore {
+        let mut tracks = TrackStore::default();
+        let obs = |ts: u64| Obs {
+            camera_id: "c".into(),
+            track_id: 7,
+            class: ObjectClass(2),
+            point: TrackPoint { ts_ms: ts, bbox: [40.0, 40.0, 80.0, 80.0], speed_kmh: Some(30.0) },
+            frame_size: [160, 120],
+        };
+        tracks.add((0..40).map(|i| obs(i * 100)).collect());
+        tracks
+    }
+
+    const CUT: Cut = Cut { before_ms: 1_000, after_ms: 1_000, quality: 95 };
+
+    #[test]
+    fn a_camera_with_pictures_gets_its_snapshot_with_the_violator_in_red_and_the_clip_of_its_window() {
+        let mut ring = FrameRing::new(usize::MAX, 60_000);
+        for ts in (0..4_000).step_by(250) {
+            let jpeg = codec::encode_jpeg(&Rgb::filled(160, 120, Color::SLATE), 95).unwrap();
+            ring.push(RingFrame { ts_ms: ts, frame: ts / 100, width: 160, height: 120, jpeg: Bytes::from(jpeg), boxes: vec![] });
+        }
+        let out = evidence(&violation(), Some(&ring), &store(), &Scene::default(), CUT, &mut None);
+        let names: Vec<&str> = out.iter().map(|(p, _)| p.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, ["snapshot.jpg", "clip.mjpeg", "evidence.json"]);
+        let snapshot = codec::decode_jpeg(&out[0].1).unwrap();
+        let edge = snapshot.pixel(60, 40).0;
+        assert!(edge[0] > 180 && edge[1] < 90, "the violator's box is red: {edge:?}");
+        let manifest: Manifest = serde_json::from_slice(&out[2].1).unwrap();
+        assert_eq!(manifest.snapshot, Some((2_000, 20)));
+        assert_eq!(manifest.clip.first(), Some(&(1_000, 10)));
+        assert_eq!(manifest.clip.last(), Some(&(3_000, 30)));
+        assert_eq!(crate::http::evidence::clip_frames(&out[1].1).len(), manifest.clip.len());
+    }
+
+    #[test]
+    fn a_camera_without_pictures_gets_the_trajectory_and_an_unseen_violation_nothing() {
+        let out = evidence(&violation(), None, &store(), &Scene::default(), CUT, &mut None);
+        let names: Vec<&str> = out.iter().map(|(p, _)| p.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, ["trajectory.png", "evidence.json"]);
+        let manifest: Manifest = serde_json::from_slice(&out[1].1).unwrap();
+        assert_eq!(manifest.trajectory_points, 31, "from start − 1 s to confirmation + 1 s, every 100 ms");
+        assert!(evidence(&violation(), None, &TrackStore::default(), &Scene::default(), CUT, &mut None).is_empty());
+    }
 }

@@ -15,7 +15,7 @@ pub const CLIP: &str = "clip.mjpeg";
 /// The track's path over the camera's lines and zones (detection-only cameras).
 pub const TRAJECTORY: &str = "trajectory.png";
 /// What the pictures show: the violation, the snapshot's and the clip's frames (event time,
-/// frame number), written with them ([`super::build::Manifest`]).
+/// frame number), written with them (`build::Manifest`).
 pub const MANIFEST: &str = "evidence.json";
 /// The object `name` of `v`'s evidence, relative to the lake root (the folder's key is
 /// `<rule>-<track>`: with the camera and the start in the path, one violation's).

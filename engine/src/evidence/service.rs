@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Messages the channel holds before the workers' sends are refused (counted).
-const CHANNEL: usize = 4_096;
+const CHANNEL: usize = 1_024;
 /// Raw frames waiting for their detections.
 const MAX_RAW: usize = 64;
 /// Violation ids remembered to make each one's evidence once.
@@ -151,6 +151,7 @@ impl Evidence {
             uncommitted: Vec::new(),
             last_commit: Instant::now(),
             advanced: HashMap::new(),
+            decoded: None,
         };
         let thread = std::thread::Builder::new().name("itscam-evidence".into()).spawn(move || service.run())?;
         Ok(Some((Evidence { thread, shared: shared.clone() }, EvidenceTaps { tx, shared })))
@@ -194,6 +195,8 @@ struct Service {
     last_commit: Instant,
     /// When each camera's frames or tracks last advanced (wall clock).
     advanced: HashMap<Arc<str>, Instant>,
+    /// The ring frame last decoded for a snapshot.
+    decoded: super::build::Decoded,
 }
 
 impl Service {
@@ -353,7 +356,7 @@ impl Service {
                 continue;
             }
             let scene = self.shared.scenes.read().ok().and_then(|s| s.get(&v.camera_id).cloned()).unwrap_or_default();
-            let objects = evidence(v, ring, &self.tracks, &scene, cut);
+            let objects = evidence(v, ring, &self.tracks, &scene, cut, &mut self.decoded);
             if objects.is_empty() {
                 self.shared.counters.dropped.inc();
                 tracing::warn!(violation = %v.violation_id, "evidence: nothing of this violation was seen (no frame, no track point)");

@@ -177,7 +177,12 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     ("id" = String, Path, description = "The alert's id"),
     ("name" = String, Path, description = "`snapshot.jpg`, `clip.mjpeg`, `clip-NNN.jpg`, `trajectory.png` or `evidence.json`"),
 ), responses(
-    (status = 200, description = "The picture", content_type = "image/jpeg", body = Vec<u8>),
+    (status = 200, description = "The object", content(
+        (Vec<u8> = "image/jpeg"),
+        (Vec<u8> = "image/png"),
+        (Vec<u8> = "video/x-motion-jpeg"),
+        (Object = "application/json"),
+    )),
     (status = 404, description = "`not_found`", body = ErrorBody),
 ))]
 pub(super) async fn item(State(state): State<AppState>, Extension(me): Extension<Identity>, Path((id, name)): Path<(String, String)>) -> Result<Response, ApiError> {

@@ -109,19 +109,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         register_models(&mut registry, &models.monitor().totals());
     }
     if let Some(evidence) = &live.evidence {
-        let c = evidence.counters();
-        let counters = [
-            ("evidence_frames_kept", c.frames_kept.get(), "Video frames kept in the evidence rings"),
-            ("evidence_frames_dropped", c.frames_dropped.get(), "Video frames the evidence service was too far behind to keep"),
-            ("evidence_written", c.written.get(), "Violations whose evidence was uploaded"),
-            ("evidence_objects", c.objects.get(), "Evidence objects committed to the lake"),
-            ("evidence_bytes", c.bytes.get(), "Bytes of evidence committed to the lake"),
-            ("evidence_dropped", c.dropped.get(), "Violations that got no evidence (service behind, too many waiting, nothing seen, lake failing)"),
-        ];
-        for (name, value, help) in counters {
-            registry.register(name, help, ConstCounter::new(value));
-        }
-        registry.register("evidence_pending", "Violations waiting for their clip's frames or an upload", ConstGauge::new(c.pending.get()));
+        register_evidence(&mut registry, evidence);
     }
     if let Some(hub) = &live.alerts
         && let Ok(c) = hub.counters().await
@@ -174,4 +162,21 @@ fn register_models(registry: &mut Registry, totals: &std::collections::BTreeMap<
     registry.register("model_latency_p99_seconds", "Inference time per frame (recent samples), 99th percentile", p99);
     registry.register("model_mean_batch", "Mean size of the batches the frames ran in", batch);
     registry.register("model_confidence_le", "Detections with confidence at or below le (cumulative buckets)", confidence);
+}
+
+/// The evidence service's counters (`itscam_evidence_*`).
+fn register_evidence(registry: &mut Registry, evidence: &crate::evidence::EvidenceView) {
+    let c = evidence.counters();
+    let counters = [
+        ("evidence_frames_kept", c.frames_kept.get(), "Video frames kept in the evidence rings"),
+        ("evidence_frames_dropped", c.frames_dropped.get(), "Video frames the evidence service was too far behind to keep"),
+        ("evidence_written", c.written.get(), "Violations whose evidence was uploaded"),
+        ("evidence_objects", c.objects.get(), "Evidence objects committed to the lake"),
+        ("evidence_bytes", c.bytes.get(), "Bytes of evidence committed to the lake"),
+        ("evidence_dropped", c.dropped.get(), "Violations that got no evidence (service behind, too many waiting, nothing seen, lake failing)"),
+    ];
+    for (name, value, help) in counters {
+        registry.register(name, help, ConstCounter::new(value));
+    }
+    registry.register("evidence_pending", "Violations waiting for their clip's frames or an upload", ConstGauge::new(c.pending.get()));
 }

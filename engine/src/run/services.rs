@@ -132,10 +132,8 @@ impl Services {
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
         let evidence = crate::evidence::Evidence::start(config, &lake, runtime.handle(), &run_id).context("[evidence]")?;
         let (models, models_task) = start_models(config, &lake, &runtime, (&sink, &hub), runtime_cameras.is_some())?.unzip();
-        let vision = match &models {
-            Some(m) => VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m)?.map(Arc::new),
-            None => None,
-        };
+        let prepare = |m: &Arc<crate::models::ModelsLive>| VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m);
+        let vision = models.as_ref().map(prepare).transpose()?.flatten().map(Arc::new);
         let vision_report = vision.as_ref().map(|v| v.report_handle());
         let counters = Arc::new(RunCounters::default());
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();

@@ -1,5 +1,6 @@
 //! DESIGN.md's crate layering, read from `cargo metadata` (as DataFusion's `dev/depcheck` does):
-//! `itscam-geo` and `itscam-types` at the bottom; `itscam-operators`, `itscam-queries` and
+//! `itscam-geo`, `itscam-types` and `itscam-imaging` (pictures, no engine types) at the
+//! bottom; `itscam-operators`, `itscam-queries` and
 //! `itscam-sinks` above them and never importing one another (queries and sinks above all);
 //! the engine (`itscam`) on top, imported by nothing but the benchmarks.
 
@@ -10,11 +11,12 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("itscam-geo", &[][..]),
         ("itscam-types", &["itscam-geo"][..]),
+        ("itscam-imaging", &[][..]),
         ("itscam-operators", &["itscam-types", "itscam-geo"][..]),
         ("itscam-queries", &["itscam-types", "itscam-geo"][..]),
         ("itscam-sinks", &["itscam-types", "itscam-geo"][..]),
-        ("itscam", &["itscam-types", "itscam-geo", "itscam-operators", "itscam-queries", "itscam-sinks"][..]),
-        ("itscam-bench", &["itscam-types", "itscam-geo", "itscam-operators", "itscam-queries", "itscam-sinks", "itscam"][..]),
+        ("itscam", &["itscam-types", "itscam-geo", "itscam-imaging", "itscam-operators", "itscam-queries", "itscam-sinks"][..]),
+        ("itscam-bench", &["itscam-types", "itscam-geo", "itscam-imaging", "itscam-operators", "itscam-queries", "itscam-sinks", "itscam"][..]),
     ])
 }
 
