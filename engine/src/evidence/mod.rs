@@ -46,6 +46,9 @@ pub(crate) enum Event {
 #[derive(Clone)]
 pub struct EvidenceTaps {
     tx: SyncSender<Event>,
+    /// Violations have their own, deeper channel: what the sources' pause cannot hold back
+    /// (a burst) costs frames or track points, not a violation's evidence.
+    violations: SyncSender<Event>,
     shared: Arc<service::Shared>,
 }
 
@@ -58,9 +61,18 @@ impl std::fmt::Debug for EvidenceTaps {
 impl EvidenceTaps {
     fn send(&self, event: Event) -> bool {
         match self.tx.try_send(event) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
         }
+    }
+
+    /// Whether the service is behind (half its channel waiting): the sources pause, as they do
+    /// for the lake writer, so that frames and track points are not dropped.
+    pub fn behind(&self) -> bool {
+        self.shared.backlog.load(std::sync::atomic::Ordering::Relaxed) > service::CHANNEL / 2
     }
 
     /// A sampler of video frames for the ring: passes on at most one frame per camera every
@@ -112,7 +124,7 @@ impl EvidenceTaps {
 
     /// Asks for the evidence of `v` (the service makes it once per violation).
     pub fn request(&self, v: &ViolationRow) {
-        if !self.send(Event::Violation(Box::new(v.clone()))) {
+        if self.violations.try_send(Event::Violation(Box::new(v.clone()))).is_err() {
             self.shared.counters.dropped.inc();
             tracing::warn!(violation = %v.violation_id, "evidence: the evidence service is behind; this violation gets no evidence");
         }

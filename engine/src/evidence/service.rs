@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Messages the channel holds before the workers' sends are refused (counted).
-const CHANNEL: usize = 1_024;
+pub(super) const CHANNEL: usize = 1_024;
+/// Violations the service's own channel holds.
+const VIOLATIONS: usize = 65_536;
 /// Raw frames waiting for their detections.
 const MAX_RAW: usize = 64;
 /// Violation ids remembered to make each one's evidence once.
@@ -69,6 +71,8 @@ pub(crate) struct Shared {
     pub counters: EvidenceCounters,
     pub latest: Mutex<HashMap<Arc<str>, Latest>>,
     pub scenes: RwLock<HashMap<String, Scene>>,
+    /// Messages sent and not yet taken.
+    pub backlog: std::sync::atomic::AtomicUsize,
     /// Each camera's privacy; cameras not listed get `default_blur`.
     pub blur: RwLock<HashMap<String, Blur>>,
     pub default_blur: Blur,
@@ -129,13 +133,16 @@ impl Evidence {
             pictures: RwLock::default(),
             counters: EvidenceCounters::default(),
             latest: Mutex::default(),
+            backlog: Default::default(),
             scenes: RwLock::new(config.camera.iter().map(|cam| (cam.id.clone(), scene_of(cam))).collect()),
             blur: RwLock::new(config.camera.iter().filter_map(|cam| cam.blur.map(|b| (cam.id.clone(), b))).collect()),
             default_blur: c.blur,
         });
         let (tx, rx) = sync_channel(CHANNEL);
+        let (violations, violations_rx) = sync_channel(VIOLATIONS);
         let service = Service {
             rx,
+            violations: violations_rx,
             shared: shared.clone(),
             rings: HashMap::new(),
             raw: VecDeque::new(),
@@ -154,7 +161,7 @@ impl Evidence {
             decoded: None,
         };
         let thread = std::thread::Builder::new().name("itscam-evidence".into()).spawn(move || service.run())?;
-        Ok(Some((Evidence { thread, shared: shared.clone() }, EvidenceTaps { tx, shared })))
+        Ok(Some((Evidence { thread, shared: shared.clone() }, EvidenceTaps { tx, violations, shared })))
     }
 
     /// What the HTTP API reads.
@@ -178,6 +185,7 @@ struct Job {
 
 struct Service {
     rx: Receiver<Event>,
+    violations: Receiver<Event>,
     shared: Arc<Shared>,
     rings: HashMap<Arc<str>, FrameRing>,
     raw: VecDeque<VideoFrame>,
@@ -202,19 +210,27 @@ struct Service {
 impl Service {
     fn run(mut self) {
         loop {
-            match self.rx.recv_timeout(Duration::from_millis(100)) {
+            let open = match self.rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(event) => {
-                    self.handle(event);
+                    self.take(event);
                     // Whatever else is there, up to a bound, before the slower work.
                     for _ in 0..256 {
                         match self.rx.try_recv() {
-                            Ok(event) => self.handle(event),
+                            Ok(event) => self.take(event),
                             Err(_) => break,
                         }
                     }
+                    true
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => false,
+            };
+            // Violations after the track points and frames sent before them.
+            while let Ok(event) = self.violations.try_recv() {
+                self.handle(event);
+            }
+            if !open {
+                break;
             }
             self.make_ready(false);
             self.upload();
@@ -226,6 +242,11 @@ impl Service {
         if !self.unsent.is_empty() {
             tracing::error!(violations = self.unsent.len(), "evidence: the lake did not take the evidence of these violations; it is lost");
         }
+    }
+
+    fn take(&mut self, event: Event) {
+        self.shared.backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.handle(event);
     }
 
     fn handle(&mut self, event: Event) {

@@ -32,6 +32,7 @@ static FORGETTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1)
 #[serde(deny_unknown_fields)]
 pub struct ForgetRequest {
     /// The camera.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     pub camera_id: String,
     /// Start of the range, inclusive (event time, ms since the Unix epoch).
     pub from_ms: u64,

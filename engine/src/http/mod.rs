@@ -11,8 +11,10 @@ pub mod cameras;
 pub mod dashboard;
 mod document;
 mod error;
+pub mod evidence;
 mod guard;
 pub mod health;
+pub mod lake;
 pub mod live_feed;
 pub mod metrics;
 pub mod permissions;
@@ -160,7 +162,9 @@ fn documented() -> OpenApiRouter<AppState> {
 /// (`POST /cameras/{id}/detections`, `POST /ingest`) and signal states (`POST /signals`),
 /// `POST /query`, `GET /tables`, the alerts (`GET /alerts`, `GET /alerts/stream`,
 /// `GET /alerts/{id}`, `POST /alerts/{id}/acknowledge`, `POST /alerts/{id}/resolve`), the
-/// rules (`GET /rules`, `GET|PUT|DELETE /rules/{id}`) and `GET /zones`.
+/// evidence (`GET /alerts/{id}/evidence`, `GET /alerts/{id}/evidence/{name}`, the newest frame
+/// `GET /cameras/{id}/frame`), the rules (`GET /rules`, `GET|PUT|DELETE /rules/{id}`),
+/// `GET /zones`, the users, the models and the erasure `POST /lake/forget`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::openapi))
@@ -177,6 +181,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::get_one))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
+        .routes(routes!(evidence::index))
+        .routes(routes!(evidence::item))
+        .routes(routes!(evidence::frame))
         .routes(routes!(rules::list))
         .routes(routes!(rules::get_one, rules::put, rules::delete))
         .routes(routes!(rules::zones))
@@ -193,6 +200,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::get_one, models::register))
         .routes(routes!(models::promote))
         .routes(routes!(models::rollback))
+        .routes(routes!(lake::forget))
 }
 
 /// The OpenAPI 3.1 document of [`app`], served at `GET /api/v1/openapi.json`.

@@ -50,6 +50,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("POST", "/api/v1/auth/totp", Least(Viewer)),
     p("GET", "/api/v1/cameras", Least(Viewer)),
     p("GET", "/api/v1/cameras/{id}", Least(Viewer)),
+    p("GET", "/api/v1/cameras/{id}/frame", Least(Viewer)),
     p("GET", "/api/v1/cameras/{id}/live", Least(Viewer)),
     p("GET", "/api/v1/zones", Least(Viewer)),
     p("GET", "/api/v1/rules", Least(Viewer)),
@@ -60,6 +61,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("GET", "/api/v1/tables", Least(Viewer)),
     // Viewers query the aggregate tables only, analysts every table but `audit`.
     p("POST", "/api/v1/query", Least(Viewer)),
+    // Evidence shows vehicles and plates: for those who handle alerts.
+    p("GET", "/api/v1/alerts/{id}/evidence", Least(Operator)),
+    p("GET", "/api/v1/alerts/{id}/evidence/{name}", Least(Operator)),
     p("POST", "/api/v1/alerts/{id}/acknowledge", Least(Operator)),
     p("POST", "/api/v1/alerts/{id}/resolve", Least(Operator)),
     p("POST", "/api/v1/cameras/{id}/detections", Least(Operator)),
@@ -81,6 +85,8 @@ pub const PERMISSIONS: &[Permission] = &[
     p("PUT", "/api/v1/models/{model}", Least(Admin)),
     p("POST", "/api/v1/models/{model}/promote", Least(Admin)),
     p("POST", "/api/v1/models/{model}/rollback", Least(Admin)),
+    // Erasure: a scoped admin only for their cameras.
+    p("POST", "/api/v1/lake/forget", Least(Admin)),
 ];
 
 /// What `method` on the route `path` needs; `None`: the route is not in the table (refused).

@@ -145,7 +145,8 @@ impl VisionPlan {
     }
 
     /// This worker's share: its cameras (by camera route) and its detector.
-    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>) -> WorkerVision {
+    /// `evidence`: its sources also pause while the evidence service is behind.
+    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>, evidence: Option<crate::evidence::EvidenceTaps>) -> WorkerVision {
         let feeds = self.feeds.iter().filter(|f| camera_route(&f.camera_id) as usize % peers == index).cloned().collect();
         let bank = self.banks.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one bank of models per worker");
         let jsonl = {
@@ -159,7 +160,7 @@ impl VisionPlan {
         };
         let (stats, paused, queue) = (self.stats.clone(), sink.clone(), self.policy.queue * self.peers);
         let control = SourceControl {
-            pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS),
+            pause: Arc::new(move || stats.pending.load(Ordering::Relaxed) >= queue || paused.pending_rows() > SINK_HIGH_WATER_ROWS || evidence.as_ref().is_some_and(|e| e.behind())),
             stop: stop.clone(),
         };
         let runtime = self.runtime.as_ref().map(|(control, options)| VideoCameras {

@@ -4,6 +4,8 @@ mod alerts;
 mod cameras;
 mod cli;
 mod duplicates;
+mod evidence;
+mod forget;
 mod fresh;
 mod golden;
 mod http;
