@@ -14,18 +14,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 packages=(chromium chromium-driver python3-venv)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "browser.sh: please install: ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+source scripts/lib/debian.sh
+debian_install browser.sh "${packages[@]}"
 
 # 4.40.0: later releases need a certifi newer than some PyPI mirrors hold.
 version=4.40.0

@@ -10,18 +10,8 @@ cd "$(dirname "$0")/.."
 # and pkg-config to build librdkafka with TLS/SASL-SCRAM (rdkafka's `ssl` feature); python3-venv
 # for the kafka-python client.
 packages=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good procps openssl curl libssl-dev pkg-config python3-venv)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "test.sh: please install: ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+source scripts/lib/debian.sh
+debian_install test.sh "${packages[@]}"
 
 # ONNX Runtime library, sample video (registry packages only), model already in models/.
 bash scripts/setup.sh

@@ -21,6 +21,8 @@ mod maintenance;
 mod outage;
 mod rows;
 pub mod schema;
+#[cfg(test)]
+mod test_rows;
 mod ship;
 mod objects;
 mod side_log;

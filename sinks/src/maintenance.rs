@@ -346,23 +346,7 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn detections(camera: &str, frames: std::ops::Range<u64>) -> SinkRows {
-        let row = |i: u64| itscam_types::DetectionRow {
-            camera_id: camera.into(),
-            ts_ms: i * 100,
-            frame: i,
-            track_id: None,
-            class: itscam_types::ObjectClass(2),
-            confidence: 0.9,
-            x1: 0.0,
-            y1: 0.0,
-            x2: 10.0,
-            y2: 10.0,
-            ground_x: None,
-            ground_y: None,
-            speed_kmh: None,
-            frame_size: [0, 0],
-            model_version: None,
-        };
+        let row = |i: u64| crate::test_rows::detection(camera, i * 100, i);
         SinkRows::Detections(frames.map(row).collect())
     }
 

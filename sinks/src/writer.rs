@@ -885,21 +885,12 @@ mod tests {
 
     fn detections(camera: &str, n: usize) -> SinkRows {
         let row = |i: usize| itscam_types::DetectionRow {
-            camera_id: camera.into(),
-            ts_ms: i as u64 * 100,
-            frame: i as u64,
             track_id: Some(i as u64 % 7),
-            class: itscam_types::ObjectClass(2),
-            confidence: 0.9,
             x1: i as f32,
             y1: 10.0,
             x2: i as f32 + 50.0,
             y2: 60.0,
-            ground_x: None,
-            ground_y: None,
-            speed_kmh: None,
-            frame_size: [0, 0],
-            model_version: None,
+            ..crate::test_rows::detection(camera, i as u64 * 100, i as u64)
         };
         SinkRows::Detections((0..n).map(row).collect())
     }

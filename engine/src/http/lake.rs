@@ -50,7 +50,8 @@ pub struct ForgetRequest {
 /// cameras.
 #[utoipa::path(post, path = "/lake/forget", tag = "lake", request_body = ForgetRequest, responses(
     (status = 200, description = "Erased (`commit` is null when nothing matched)", body = ForgetReport),
-    (status = 400, description = "`bad_request`: not a forget body, an empty or too long range, a bad camera id", body = ErrorBody),
+    (status = 400, description = "`bad_request`: not a forget body, a bad camera id", body = ErrorBody),
+    (status = 422, description = "`bad_request`: an empty range, or one longer than 31 days", body = ErrorBody),
     (status = 403, description = "`forbidden`: the camera is outside the caller's camera scopes", body = ErrorBody),
     (status = 404, description = "`not_found`: no such camera in this pipeline, and nothing of it in the lake's partitions (days) of the range", body = ErrorBody),
     (status = 429, description = "`busy`: another erasure is running (`Retry-After`)", body = ErrorBody),
@@ -64,10 +65,10 @@ pub(super) async fn forget(State(state): State<AppState>, Extension(me): Extensi
         return Err(bad_request(format!("{:?} is not a camera id", r.camera_id)));
     }
     if r.from_ms >= r.to_ms {
-        return Err(bad_request(format!("empty range: from_ms ({}) must be before to_ms ({})", r.from_ms, r.to_ms)));
+        return Err(unprocessable(format!("empty range: from_ms ({}) must be before to_ms ({})", r.from_ms, r.to_ms)));
     }
     if r.to_ms - r.from_ms > MAX_RANGE_MS {
-        return Err(bad_request(format!("the range is longer than 31 days ({} ms): split it, or use `itscam lake forget`", r.to_ms - r.from_ms)));
+        return Err(unprocessable(format!("the range is longer than 31 days ({} ms): split it, or use `itscam lake forget`", r.to_ms - r.from_ms)));
     }
     if !me.sees(&r.camera_id) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, format!("camera {:?} is outside your camera scopes", r.camera_id)));
@@ -111,4 +112,9 @@ fn forget_error(e: &SinkError) -> ApiError {
         SinkError::InvalidRequest(m) => bad_request(m.clone()),
         e => ApiError::blamed(e, ErrorKind::Execution, StatusCode::BAD_REQUEST),
     }
+}
+
+/// A well-formed request that cannot be done (its range): 422, as the schema cannot say it.
+fn unprocessable(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::BadRequest, message)
 }

@@ -115,9 +115,14 @@ async fn admins_forget_over_http_within_their_scopes_with_clear_errors() {
     assert_eq!(post(&app, &operator, body("cam-1", FROM, TO)).await.0, StatusCode::FORBIDDEN);
     let (status, answer) = post(&app, &scoped, body("cam-1", FROM, TO)).await;
     assert_eq!((status, answer["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{answer}");
-    for bad in [body("cam-1", TO, FROM), body("cam-1", FROM, FROM + 32 * 86_400_000), body("", FROM, TO), json!({"camera_id": "cam-1"})] {
+    for bad in [body("", FROM, TO), json!({"camera_id": "cam-1"})] {
         let (status, answer) = post(&app, &admin, bad.clone()).await;
         assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{bad}: {answer}");
+    }
+    // Well-formed, but a range that cannot be erased at once.
+    for bad in [body("cam-1", TO, FROM), body("cam-1", FROM, FROM + 32 * 86_400_000)] {
+        let (status, answer) = post(&app, &admin, bad.clone()).await;
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("bad_request")), "{bad}: {answer}");
     }
     let (status, answer) = post(&app, &admin, body("cam-9", FROM, TO)).await;
     assert_eq!((status, answer["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{answer}");

@@ -11,23 +11,7 @@ const MINUTE: u64 = 60_000;
 const HOUR: u64 = 3_600_000;
 
 fn detection(camera: &str, ts_ms: u64) -> itscam_types::DetectionRow {
-    itscam_types::DetectionRow {
-        camera_id: camera.into(),
-        ts_ms,
-        frame: ts_ms / MINUTE,
-        track_id: None,
-        class: itscam_types::ObjectClass(2),
-        confidence: 0.9,
-        x1: 0.0,
-        y1: 0.0,
-        x2: 10.0,
-        y2: 10.0,
-        ground_x: None,
-        ground_y: None,
-        speed_kmh: None,
-        frame_size: [0, 0],
-        model_version: None,
-    }
+    crate::test_rows::detection(camera, ts_ms, ts_ms / MINUTE)
 }
 
 fn track(camera: &str, id: u64, first: u64, last: u64) -> itscam_types::TrackRow {
