@@ -41,6 +41,18 @@ pub(crate) enum Event {
     Violation(Box<ViolationRow>),
 }
 
+/// How far behind the evidence service is.
+#[derive(Clone, Debug)]
+pub struct EvidenceBacklog(Arc<service::Shared>);
+
+impl EvidenceBacklog {
+    /// Whether the service is behind (half its channel waiting): the sources pause, as they do
+    /// for the lake writer, so that frames and track points are not dropped.
+    pub fn behind(&self) -> bool {
+        self.0.backlog.load(std::sync::atomic::Ordering::Relaxed) > service::CHANNEL / 2
+    }
+}
+
 /// The workers' side: cloned into each worker's graph. Sends never block; what does not fit
 /// the channel is counted (frames) or logged and counted (violations lose their evidence).
 #[derive(Clone)]
@@ -69,10 +81,10 @@ impl EvidenceTaps {
         }
     }
 
-    /// Whether the service is behind (half its channel waiting): the sources pause, as they do
-    /// for the lake writer, so that frames and track points are not dropped.
-    pub fn behind(&self) -> bool {
-        self.shared.backlog.load(std::sync::atomic::Ordering::Relaxed) > service::CHANNEL / 2
+    /// What the sources' pause reads (holding no sender: the service ends when the taps go,
+    /// whatever keeps a source's controls).
+    pub fn backlog(&self) -> EvidenceBacklog {
+        EvidenceBacklog(self.shared.clone())
     }
 
     /// A sampler of video frames for the ring: passes on at most one frame per camera every

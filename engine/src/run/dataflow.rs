@@ -66,11 +66,11 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let feeds: Vec<FeedSpec> = plan.feeds_of_worker(index, peers).into_iter().map(|i| shared.feeds[i].clone()).collect();
     let probe = ProbeHandle::<u64>::new();
     let checkpoints = (plan.checkpointed && index == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
-    let (paused, behind) = (shared.sink.clone(), shared.evidence.clone());
+    let (paused, behind) = (shared.sink.clone(), shared.evidence.as_ref().map(|e| e.backlog()));
     let pause = move || paused.pending_rows() > SINK_HIGH_WATER_ROWS || behind.as_ref().is_some_and(|e| e.behind());
     let control = SourceControl { pause: Arc::new(pause), stop: shared.stop.clone() };
     let lead = LeadLimit { probe: probe.clone(), max_lead_ms: plan.source_lead_ms };
-    let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop, shared.evidence.clone()));
+    let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop, shared.evidence.as_ref().map(|e| e.backlog())));
     let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
     let runtime = shared.runtime_cameras.clone();

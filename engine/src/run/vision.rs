@@ -146,7 +146,7 @@ impl VisionPlan {
 
     /// This worker's share: its cameras (by camera route) and its detector.
     /// `evidence`: its sources also pause while the evidence service is behind.
-    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>, evidence: Option<crate::evidence::EvidenceTaps>) -> WorkerVision {
+    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>, evidence: Option<crate::evidence::EvidenceBacklog>) -> WorkerVision {
         let feeds = self.feeds.iter().filter(|f| camera_route(&f.camera_id) as usize % peers == index).cloned().collect();
         let bank = self.banks.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one bank of models per worker");
         let jsonl = {

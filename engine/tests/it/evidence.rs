@@ -225,4 +225,7 @@ fn a_serving_pipeline_shows_each_video_cameras_newest_frame_and_each_alerts_evid
         assert_eq!(itscam_imaging::codec::decode_jpeg(&jpeg).unwrap().width, 768);
     }
     assert_eq!(fetch(&served.addr, &format!("/api/v1/alerts/{id}/evidence/clip-999.jpg")).0, 404);
+    // SIGTERM drains the evidence service too (nothing holds it open).
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status}");
 }
