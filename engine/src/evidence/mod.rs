@@ -41,6 +41,9 @@ pub(crate) enum Event {
     Violation(Box<ViolationRow>),
 }
 
+/// Track points a worker holds while the evidence channel is full.
+pub const MAX_PENDING_POINTS: usize = 200_000;
+
 /// How far behind the evidence service is.
 #[derive(Clone, Debug)]
 pub struct EvidenceBacklog(Arc<service::Shared>);
@@ -114,18 +117,9 @@ impl EvidenceTaps {
         self.send(Event::Detected(batch));
     }
 
-    /// Hands over the tracked detections of `rows`.
-    pub fn tracked(&self, rows: &[itscam_types::DetectionRow]) {
-        let batch: Vec<tracks::Obs> = rows
-            .iter()
-            .filter_map(|r| {
-                let point = itscam_imaging::trajectory::TrackPoint { ts_ms: r.ts_ms, bbox: [r.x1, r.y1, r.x2, r.y2], speed_kmh: r.speed_kmh };
-                r.track_id.map(|track_id| tracks::Obs { camera_id: r.camera_id.clone(), track_id, class: r.class, point, frame_size: r.frame_size })
-            })
-            .collect();
-        if !batch.is_empty() {
-            self.send(Event::Tracked(batch));
-        }
+    /// A worker's tap on its tracked detections.
+    pub fn tracked_tap(&self) -> TrackedTap {
+        TrackedTap { taps: self.clone(), pending: Vec::new() }
     }
 
     /// Sets the evidence paths of `v` (every copy, so the alert and the `violations` row name
@@ -139,6 +133,49 @@ impl EvidenceTaps {
         if self.violations.try_send(Event::Violation(Box::new(v.clone()))).is_err() {
             self.shared.counters.dropped.inc();
             tracing::warn!(violation = %v.violation_id, "evidence: the evidence service is behind; this violation gets no evidence");
+        }
+    }
+}
+
+/// One worker's hand-over of tracked detections: what the channel does not take now waits for
+/// the next call, up to [`MAX_PENDING_POINTS`] (then the oldest are dropped and counted); what
+/// still waits when the worker's graph ends is sent then (the service is draining).
+pub struct TrackedTap {
+    taps: EvidenceTaps,
+    pending: Vec<tracks::Obs>,
+}
+
+impl TrackedTap {
+    /// Hands over the tracked rows of `rows` (none: just what waits).
+    pub fn hand_over(&mut self, rows: &[itscam_types::DetectionRow]) {
+        self.pending.extend(rows.iter().filter_map(|r| {
+            let point = itscam_imaging::trajectory::TrackPoint { ts_ms: r.ts_ms, bbox: [r.x1, r.y1, r.x2, r.y2], speed_kmh: r.speed_kmh };
+            r.track_id.map(|track_id| tracks::Obs { camera_id: r.camera_id.clone(), track_id, class: r.class, point, frame_size: r.frame_size })
+        }));
+        if self.pending.is_empty() {
+            return;
+        }
+        match self.taps.tx.try_send(Event::Tracked(std::mem::take(&mut self.pending))) {
+            Ok(()) => {
+                self.taps.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(Event::Tracked(back))) => {
+                self.pending = back;
+                if self.pending.len() > MAX_PENDING_POINTS {
+                    let over = self.pending.len() - MAX_PENDING_POINTS;
+                    self.pending.drain(..over);
+                    self.taps.shared.counters.points_dropped.inc_by(over as u64);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for TrackedTap {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() && self.taps.tx.send(Event::Tracked(std::mem::take(&mut self.pending))).is_ok() {
+            self.taps.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct EvidenceCounters {
     pub frames_kept: Counter,
     /// Frames not kept because the service was behind.
     pub frames_dropped: Counter,
+    /// Track points not kept because the service was far behind.
+    pub points_dropped: Counter,
     /// Violations whose evidence was committed.
     pub written: Counter,
     /// Objects committed.
@@ -210,23 +212,28 @@ struct Service {
 impl Service {
     fn run(mut self) {
         loop {
-            let open = match self.rx.recv_timeout(Duration::from_millis(100)) {
+            let (open, mut caught_up) = match self.rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(event) => {
                     self.take(event);
                     // Whatever else is there, up to a bound, before the slower work.
+                    let mut empty = false;
                     for _ in 0..256 {
                         match self.rx.try_recv() {
                             Ok(event) => self.take(event),
-                            Err(_) => break,
+                            Err(_) => {
+                                empty = true;
+                                break;
+                            }
                         }
                     }
-                    true
+                    (true, empty)
                 }
-                Err(RecvTimeoutError::Timeout) => true,
-                Err(RecvTimeoutError::Disconnected) => false,
+                Err(RecvTimeoutError::Timeout) => (true, true),
+                Err(RecvTimeoutError::Disconnected) => (false, true),
             };
-            // Violations after the track points and frames sent before them.
-            while let Ok(event) = self.violations.try_recv() {
+            caught_up |= !open;
+            // Violations once the track points and frames sent before them are in.
+            while caught_up && let Ok(event) = self.violations.try_recv() {
                 self.handle(event);
             }
             if !open {
@@ -235,6 +242,9 @@ impl Service {
             self.make_ready(false);
             self.upload();
             self.commit(false);
+        }
+        while let Ok(event) = self.violations.try_recv() {
+            self.handle(event);
         }
         self.make_ready(true);
         self.upload();
@@ -371,7 +381,8 @@ impl Service {
                 Some(latest) => latest.ts_ms,
                 None => self.tracks.latest_ts(&v.camera_id).unwrap_or(0),
             };
-            let idle = self.advanced.get(v.camera_id.as_str()).is_none_or(|t| t.elapsed() >= IDLE);
+            // A camera not seen yet is not idle: its track points are on their way.
+            let idle = self.advanced.get(v.camera_id.as_str()).is_some_and(|t| t.elapsed() >= IDLE);
             if !(closing || idle || job.since.elapsed() >= max_wait || reached >= v.ts_end_ms + cut.after_ms) {
                 waiting.push_back(job);
                 continue;

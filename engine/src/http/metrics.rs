@@ -170,6 +170,7 @@ fn register_evidence(registry: &mut Registry, evidence: &crate::evidence::Eviden
     let counters = [
         ("evidence_frames_kept", c.frames_kept.get(), "Video frames kept in the evidence rings"),
         ("evidence_frames_dropped", c.frames_dropped.get(), "Video frames the evidence service was too far behind to keep"),
+        ("evidence_points_dropped", c.points_dropped.get(), "Track points the evidence service was too far behind to keep"),
         ("evidence_written", c.written.get(), "Violations whose evidence was uploaded"),
         ("evidence_objects", c.objects.get(), "Evidence objects committed to the lake"),
         ("evidence_bytes", c.bytes.get(), "Bytes of evidence committed to the lake"),

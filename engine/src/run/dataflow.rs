@@ -96,10 +96,11 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         let detections = match evidence.clone() {
             Some(taps) => {
                 use timely::dataflow::operators::Inspect;
-                queries.detections.inspect_core(move |event| {
-                    if let Ok((_, rows)) = event {
-                        taps.tracked(rows);
-                    }
+                let mut tap = taps.tracked_tap();
+                queries.detections.inspect_core(move |event| match event {
+                    Ok((_, rows)) => tap.hand_over(rows),
+                    // A frontier moved: what waits is tried again.
+                    Err(_) => tap.hand_over(&[]),
                 })
             }
             None => queries.detections,
