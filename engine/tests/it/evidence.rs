@@ -229,3 +229,42 @@ fn a_serving_pipeline_shows_each_video_cameras_newest_frame_and_each_alerts_evid
     let (status, _) = served.terminate();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn evidence_on_an_s3_lake_is_committed_there_and_served_from_it() {
+    // The example's `[lake]` (its url line; comments after it) becomes the S3 lake's.
+    let dir = scratch("evidence-s3");
+    let s3 = SeaweedFs::start(&dir);
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("examples/detections/config.toml"))
+        .unwrap()
+        .replace("examples/data/", &format!("{}/examples/data/", root.display()))
+        .replace("[lake]\nurl = \"file://./lake\"", s3.lake_toml("ev").trim_end());
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+    itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
+    let s3_config = itscam_types::config::S3Config {
+        endpoint: Some(s3.env["endpoint"].clone()),
+        access_key_id: Some(s3.env["access_key_id"].clone()),
+        secret_access_key: Some(s3.env["secret_access_key"].clone()),
+        ..Default::default()
+    };
+    let lake = Lake::open_with(&format!("s3://{}/ev", s3.env["bucket"]), &s3_config).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let state = runtime.block_on(lake.load_state()).unwrap();
+    let committed: Vec<&itscam_sinks::FileEntry> = state.files_of(itscam_sinks::EVIDENCE_TABLE).collect();
+    let trajectories = committed.iter().filter(|f| f.path.ends_with("/trajectory.png")).count() as i64;
+    let violations = itscam_ok(&dir, &["query", "--config", "config.toml", "--format", "json", "SELECT count(*) AS n FROM violations"]);
+    let violations: serde_json::Value = serde_json::from_str(&violations).unwrap();
+    assert_eq!(trajectories, violations[0]["n"].as_i64().unwrap(), "one committed trajectory per violation");
+    runtime.block_on(async {
+        let mut state = AppState::open(&lake, QueryConfig::default()).await.unwrap();
+        state.registry = itscam_engine::models::Registry::new(lake.clone(), dir.join("cache"));
+        let app = app(state);
+        let (_, _, body) = get(&app, "/api/v1/alerts?limit=1").await;
+        let alerts: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let id = alerts["alerts"][0]["alert_id"].as_str().expect("an alert in the lake").to_string();
+        let (status, ct, png) = get(&app, &format!("/api/v1/alerts/{id}/evidence/trajectory.png")).await;
+        assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+        assert!(png.starts_with(b"\x89PNG"));
+    });
+}
