@@ -35,9 +35,26 @@ pub struct ForgetRequest {
     #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     pub camera_id: String,
     /// Start of the range, inclusive (event time, ms since the Unix epoch).
+    #[serde(deserialize_with = "whole_ms")]
     pub from_ms: u64,
     /// End of the range, exclusive; at most 31 days after `from_ms`.
+    #[serde(deserialize_with = "whole_ms")]
     pub to_ms: u64,
+}
+
+/// A whole number of milliseconds ≥ 0, also written with a fraction (`1000.0`): JSON Schema
+/// counts that as an integer, and so does the API's document.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return Ok(u);
+    }
+    match n.as_f64() {
+        // 2^64 is the first float past u64::MAX.
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(f as u64),
+        _ => Err(D::Error::custom(format!("{n} is not a whole number of milliseconds ≥ 0"))),
+    }
 }
 
 /// `POST /api/v1/lake/forget`: `{"camera_id", "from_ms", "to_ms"}` → what was removed.
