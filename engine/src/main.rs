@@ -477,15 +477,7 @@ fn lake_command(action: LakeAction) -> anyhow::Result<ExitCode> {
                 }
                 let r = lake.vacuum_with(&tables, evidence, &base.lake.retention, &base.lake.compaction, now, &format!("vacuum-{now}")).await?;
                 let audit = itscam_engine::audit::expire(&lake, base.lake.retention.audit_days, now).await?;
-                println!(
-                    "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted; {audit} audit batch(es) past retention deleted{}",
-                    r.expired_files,
-                    r.deleted_removed,
-                    r.deleted_orphans,
-                    r.kept_in_grace,
-                    r.log_objects_deleted,
-                    r.snapshot.map(|s| format!("; snapshot at commit {s}")).unwrap_or_default()
-                );
+                print_vacuum(&r, audit);
             }
             LakeAction::Sync { to, status, .. } => {
                 let to = to.or(base.lake.sync.to.clone()).ok_or_else(|| anyhow::anyhow!("no central lake: set [lake.sync] to in the config, or pass --to s3://bucket/prefix"))?;
@@ -527,4 +519,17 @@ fn ctrlc_hook(f: impl FnOnce() + Send + 'static) {
             std::process::exit(130);
         });
     });
+}
+
+/// What `itscam lake vacuum` did, in one line.
+fn print_vacuum(r: &itscam_sinks::VacuumReport, audit: impl std::fmt::Display) {
+    println!(
+        "expired {} file(s) by retention; deleted {} removed and {} orphan file(s); {} kept in their grace period; {} old log object(s) deleted; {audit} audit batch(es) past retention deleted{}",
+        r.expired_files,
+        r.deleted_removed,
+        r.deleted_orphans,
+        r.kept_in_grace,
+        r.log_objects_deleted,
+        r.snapshot.map(|s| format!("; snapshot at commit {s}")).unwrap_or_default()
+    );
 }

@@ -229,17 +229,7 @@ impl Lake {
         for table in Table::ALL {
             let rule = time_rule(table);
             let mut done = TableForgotten { table: table.name().into(), time: rule.columns(), ..TableForgotten::default() };
-            let (lo, hi) = date_window(table, from_ms, to_ms);
-            let files: Vec<FileEntry> = state
-                .files_of(table.name())
-                .filter(|f| {
-                    let parts = f.partition_values();
-                    let date_ok = parts.iter().any(|(k, v)| *k == "date" && *v >= lo.as_str() && hi.as_deref().is_none_or(|h| *v <= h));
-                    let camera_ok = parts.iter().all(|(k, v)| *k != "camera_id" || *v == camera);
-                    date_ok && camera_ok
-                })
-                .cloned()
-                .collect();
+            let files = files_to_read(state, table, camera, from_ms, to_ms);
             report.files_scanned += files.len() as u64;
             let target = Target { table, camera: camera.into(), from: clamp(from_ms), to: clamp(to_ms), rule };
             let jobs = files.into_iter().map(|f| {
@@ -438,3 +428,18 @@ fn matching(batch: &RecordBatch, camera_col: Option<usize>, t: &Target) -> Resul
 
 #[cfg(test)]
 mod tests;
+
+/// The live files of `table` whose partitions can hold `camera`'s rows of `from_ms..to_ms`.
+fn files_to_read(state: &LakeState, table: Table, camera: &str, from_ms: u64, to_ms: u64) -> Vec<FileEntry> {
+    let (lo, hi) = date_window(table, from_ms, to_ms);
+    state
+        .files_of(table.name())
+        .filter(|f| {
+            let parts = f.partition_values();
+            let date_ok = parts.iter().any(|(k, v)| *k == "date" && *v >= lo.as_str() && hi.as_deref().is_none_or(|h| *v <= h));
+            let camera_ok = parts.iter().all(|(k, v)| *k != "camera_id" || *v == camera);
+            date_ok && camera_ok
+        })
+        .cloned()
+        .collect()
+}
