@@ -53,6 +53,13 @@ enum Command {
         /// Serve the API beyond loopback with [auth] enabled = false (anyone reaching it is an admin).
         #[arg(long)]
         insecure: bool,
+        /// Run as one process of a timely cluster: FILE lists every process's host:port, one
+        /// a line, in process order (overrides [cluster] hosts); README "Scaling out".
+        #[arg(long, value_name = "FILE")]
+        cluster: Option<PathBuf>,
+        /// This process's index in the cluster (overrides [cluster] process).
+        #[arg(long, value_name = "I", env = "ITSCAM_PROCESS")]
+        process: Option<usize>,
     },
     /// Check a pipeline config: list every problem with its location; exit 1 if there is any.
     Check {
@@ -111,6 +118,13 @@ enum Command {
         /// Listen beyond loopback with [auth] enabled = false (anyone reaching it is an admin).
         #[arg(long)]
         insecure: bool,
+        /// Run as one process of a timely cluster: FILE lists every process's host:port, one
+        /// a line, in process order (overrides [cluster] hosts); README "Scaling out".
+        #[arg(long, value_name = "FILE")]
+        cluster: Option<PathBuf>,
+        /// This process's index in the cluster (overrides [cluster] process).
+        #[arg(long, value_name = "I", env = "ITSCAM_PROCESS")]
+        process: Option<usize>,
     },
     /// Users, API keys and second factors of the HTTP API ([auth], README "Security"); kept in
     /// the lake, so every `serve` of the lake knows them.
@@ -299,7 +313,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Run { config, workers, no_progress, write_detections, http, insecure } => {
+        Command::Run { config, workers, no_progress, write_detections, http, insecure, cluster, process } => {
             let config = match &config {
                 Some(path) => load(path)?,
                 None => PipelineConfig::from_toml(DEFAULT_CONFIG).map_err(|problems| {
@@ -310,7 +324,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             let on_signal = stop.clone();
             ctrlc_hook(move || on_signal.store(true, Ordering::Relaxed));
-            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http, cameras_at_runtime: false, insecure }, stop)?;
+            let cluster = itscam_engine::run::Cluster::resolve(&config.cluster, cluster.as_deref(), process)?;
+            let summary = run(&config, &RunOptions { workers, progress: !no_progress, write_detections, http, cameras_at_runtime: false, insecure, cluster }, stop)?;
             print!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
@@ -340,17 +355,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             users_cmd::run(lake, &base.auth, action)
         }
         Command::Models { lake, config, action } => models_cmd::run_on(lake, &optional_config(&config)?, action),
-        Command::Serve { lake, config, listen, timeout_ms, max_rows, insecure } => {
+        Command::Serve { lake, config, listen, timeout_ms, max_rows, insecure, cluster, process } => {
             let mut base = optional_config(&config)?;
             if let Some(url) = lake {
                 base.lake.url = url;
             }
             base.query = limits(&base.query, timeout_ms, max_rows)?;
             let listen = listen.unwrap_or(base.http.listen.clone());
+            let cluster = itscam_engine::run::Cluster::resolve(&base.cluster, cluster.as_deref(), process)?;
             if base.camera.is_empty() {
+                anyhow::ensure!(cluster.is_none(), "a cluster runs cameras: serve without [[camera]] needs no --cluster");
                 serve_lake(&base, &listen, insecure)
             } else {
-                serve_pipeline(&base, listen, insecure)
+                serve_pipeline(&base, listen, insecure, cluster)
             }
         }
     }
@@ -375,7 +392,7 @@ fn serve_lake(base: &PipelineConfig, listen: &str, insecure: bool) -> anyhow::Re
 
 /// `itscam serve` with cameras: the pipeline and the API until SIGTERM or Ctrl-C, then the
 /// drain, bounded by `[service] shutdown_grace_ms`.
-fn serve_pipeline(config: &PipelineConfig, listen: String, insecure: bool) -> anyhow::Result<ExitCode> {
+fn serve_pipeline(config: &PipelineConfig, listen: String, insecure: bool, cluster: Option<itscam_engine::run::Cluster>) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     let (signalled, on_signal) = std::sync::mpsc::channel::<()>();
     let (to_watchdog, watchdog_signal) = std::sync::mpsc::channel::<()>();
@@ -398,7 +415,7 @@ fn serve_pipeline(config: &PipelineConfig, listen: String, insecure: bool) -> an
             std::process::exit(1);
         }
     });
-    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen), cameras_at_runtime: true, insecure };
+    let options = RunOptions { workers: None, progress: false, write_detections: None, http: Some(listen), cameras_at_runtime: true, insecure, cluster };
     let (summary, api) = run_keeping_api(config, &options, stop.clone())?;
     print!("{summary}");
     if !stop.load(Ordering::Relaxed) {

@@ -70,7 +70,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let pause = move || paused.pending_rows() > SINK_HIGH_WATER_ROWS || behind.as_ref().is_some_and(|e| e.behind());
     let control = SourceControl { pause: Arc::new(pause), stop: shared.stop.clone() };
     let lead = LeadLimit { probe: probe.clone(), max_lead_ms: plan.source_lead_ms };
-    let vision = shared.vision.as_ref().map(|v| v.for_worker(index, peers, &shared.sink, &shared.stop, shared.evidence.as_ref().map(|e| e.backlog())));
+    let vision = shared.vision.as_ref().map(|v| v.for_worker((index, plan.local_worker(index)), peers, &shared.sink, &shared.stop, shared.evidence.as_ref().map(|e| e.backlog())));
     let out = Delivery { sink: shared.sink.clone(), stop: shared.stop.clone(), resume_time: shared.resume_time, probe };
     let (counters, classes, hub, checkpointed) = (shared.counters.clone(), shared.classes.clone(), shared.hub.clone(), plan.checkpointed);
     let runtime = shared.runtime_cameras.clone();

@@ -6,11 +6,13 @@
 //!   HTTP API, started and finished in one documented order;
 //! - [`dataflow`]: one worker's graph, with one delivery path used by every table;
 //! - [`vision`]: the video cameras' part of the graph; [`resume`]: where a checkpointed run
-//!   starts.
+//!   starts;
+//! - [`cluster`]: several processes running one dataflow (timely's cluster).
 //!
 //! [`run`] runs to the end of the input (or until `stop` is set), then waits until every row is
 //! in a committed file.
 
+pub mod cluster;
 mod dataflow;
 pub mod edge_sync;
 pub mod plan;
@@ -19,6 +21,7 @@ mod services;
 mod summary;
 pub mod vision;
 
+pub use cluster::Cluster;
 pub use plan::{FeedPlan, RunPlan};
 pub use summary::RunSummary;
 
@@ -45,6 +48,9 @@ pub struct RunOptions {
     pub cameras_at_runtime: bool,
     /// `--insecure`: serve the API beyond loopback with `[auth] enabled = false`.
     pub insecure: bool,
+    /// This process's place in a cluster (`--cluster FILE --process I` or `[cluster]`); `None`:
+    /// one process.
+    pub cluster: Option<Cluster>,
 }
 
 /// Runs the pipeline described by `config` until its input ends (or `stop` is set).
@@ -102,6 +108,19 @@ fn logged_cameras(config: &itscam_types::config::PipelineConfig) -> anyhow::Resu
 pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<(RunSummary, ServingApi)> {
     let started = Instant::now();
     let config = &logged_cameras(config)?;
+    let cluster_options;
+    let options = match &options.cluster {
+        Some(_) => {
+            let unsupported = Cluster::unsupported(config);
+            anyhow::ensure!(unsupported.is_empty(), "cannot run in a cluster:\n  - {}", unsupported.join("\n  - "));
+            if options.cameras_at_runtime {
+                tracing::info!("in a cluster, the cameras are the config's and the control log's at start: cameras changed over the API take effect at the next start");
+            }
+            cluster_options = RunOptions { cameras_at_runtime: false, ..options.clone() };
+            &cluster_options
+        }
+        None => options,
+    };
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
     let plan = RunPlan::new(config, options, signals.updates).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
@@ -110,8 +129,15 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
     let services = services::Services::start(config, &plan, options, signals.errors)?;
     let shared = services.for_workers(&plan, &stop);
     let for_workers = shared.clone();
-    tracing::info!(lake = %config.lake.url, cameras = config.camera.len(), workers = plan.workers, "pipeline started: the lake answered, the sources are read now");
-    let guards = timely::execute(timely::Config::process(plan.workers), move |worker| dataflow::build(worker, &for_workers))
+    tracing::info!(lake = %config.lake.url, cameras = config.camera.len(), workers = plan.workers, process = plan.process, processes = plan.processes, "pipeline started: the lake answered, the sources are read now");
+    let timely_config = match &options.cluster {
+        Some(cluster) => {
+            tracing::info!(peers = ?cluster.hosts, process = cluster.process, "connecting to the cluster's other processes (this waits until every one of them is up)");
+            cluster.timely_config(plan.workers)
+        }
+        None => timely::Config::process(plan.workers),
+    };
+    let guards = timely::execute(timely_config, move |worker| dataflow::build(worker, &for_workers))
         .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
     // Joining blocks this (non-worker) thread until the dataflow has drained.
     for result in guards.join() {
@@ -137,6 +163,7 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
         written: finished.written,
         elapsed: started.elapsed(),
         workers: plan.workers,
+        cluster: (plan.processes > 1).then_some((plan.process, plan.processes)),
         lake_url: finished.lake_url,
         classes: finished.classes,
         vision: finished.vision,

@@ -24,8 +24,12 @@ pub struct FeedPlan {
 /// What a run will do.
 #[derive(Clone, Debug)]
 pub struct RunPlan {
-    /// Timely worker threads.
+    /// Timely worker threads of this process.
     pub workers: usize,
+    /// This process's index in its cluster (0 without one).
+    pub process: usize,
+    /// Processes in the cluster (1 without one); the cluster has `processes × workers` workers.
+    pub processes: usize,
     /// Detections feeds (cameras sharing a source share its feed), in source order.
     pub feeds: Vec<FeedPlan>,
     /// A `kafka:` source makes the run checkpointed: the lake commits only at checkpoints.
@@ -56,6 +60,8 @@ impl RunPlan {
         let kafka = config.kafka.as_ref().map(|k| &k.consumer);
         Ok(RunPlan {
             workers: options.workers.unwrap_or(config.pipeline.workers).max(1),
+            process: options.cluster.as_ref().map_or(0, |c| c.process),
+            processes: options.cluster.as_ref().map_or(1, |c| c.processes()),
             feeds,
             checkpointed,
             lateness_ms: config.pipeline.lateness_ms,
@@ -68,6 +74,11 @@ impl RunPlan {
         })
     }
 
+    /// This process's worker thread of the cluster's worker `index`.
+    pub fn local_worker(&self, index: usize) -> usize {
+        index - self.process * self.workers
+    }
+
     /// How rows reach the lake: at checkpoints when the run is checkpointed, else every write.
     pub fn commit_policy(&self) -> CommitPolicy {
         if self.checkpointed { CommitPolicy::AtCheckpoints } else { CommitPolicy::EveryWrite }
@@ -75,6 +86,8 @@ impl RunPlan {
 
     /// The feeds (indexes into [`RunPlan::feeds`]) that worker `index` of `peers` reads:
     /// Kafka feeds all go to worker 0, which takes the checkpoints; the others round-robin.
+    /// In a cluster, `index` and `peers` are the cluster's (every process plans every feed,
+    /// and reads only its workers' share).
     pub fn feeds_of_worker(&self, index: usize, peers: usize) -> Vec<usize> {
         let is_kafka = |f: &FeedPlan| f.source.family() == SourceFamily::Kafka;
         let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (0, i));

@@ -106,7 +106,12 @@ impl Services {
     pub(super) fn start(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions, signal_errors: Vec<ErrorRow>) -> anyhow::Result<Services> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
         let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
-        let run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
+        let mut run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
+        if plan.processes > 1 {
+            // Processes of a cluster may start in the same ms with the same pid (containers):
+            // the index keeps their file names apart.
+            run_id += &format!("-p{}", plan.process);
+        }
         runtime.block_on(lake.init_log(&run_id))?;
 
         let (mut feeds, mut push) = connect_feeds(config, plan)?;
@@ -123,9 +128,12 @@ impl Services {
         if plan.checkpointed {
             acknowledge_after_commits(&sink, &mut feeds);
         }
-        let maintenance = (config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
-        let edge_sync = EdgeSync::start(&lake, &config.lake, runtime.handle()).context("[lake.sync]")?;
-        if !signal_errors.is_empty() {
+        // In a cluster, one process maintains and syncs the one lake (the others would only race it).
+        let lake_keeper = plan.process == 0;
+        let maintenance = (lake_keeper && config.lake.compaction.interval_ms > 0).then(|| runtime.spawn(maintain(lake.clone(), config.lake.clone())));
+        let edge_sync = if lake_keeper { EdgeSync::start(&lake, &config.lake, runtime.handle()).context("[lake.sync]")? } else { None };
+        // Every process reads the signal files; process 0 reports their bad lines.
+        if !signal_errors.is_empty() && plan.process == 0 {
             sink.send(SinkRows::Errors(signal_errors));
         }
 

@@ -37,6 +37,8 @@ pub struct RunSummary {
     pub elapsed: Duration,
     /// Workers used.
     pub workers: usize,
+    /// (this process, processes) in a cluster: the other counts are this process's share.
+    pub cluster: Option<(usize, usize)>,
     /// The lake's URL.
     pub lake_url: String,
     /// Per class: (detections, confirmed tracks).
@@ -50,7 +52,12 @@ pub struct RunSummary {
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        writeln!(f, "itscam run finished in {:.2} s on {} worker(s)", secs, self.workers)?;
+        match self.cluster {
+            Some((process, processes)) => {
+                writeln!(f, "itscam run finished in {secs:.2} s on {} worker(s) of process {process} of a cluster of {processes} (this process's share below)", self.workers)?
+            }
+            None => writeln!(f, "itscam run finished in {:.2} s on {} worker(s)", secs, self.workers)?,
+        }
         writeln!(f, "  frames      {:>12}  ({:.0}/s)", self.frames, self.frames as f64 / secs)?;
         writeln!(f, "  detections  {:>12}  ({:.0}/s)", self.detections, self.detections as f64 / secs)?;
         writeln!(f, "  tracks      {:>12}", self.tracks)?;

@@ -144,11 +144,12 @@ impl VisionPlan {
         }
     }
 
-    /// This worker's share: its cameras (by camera route) and its detector.
+    /// This worker's share: its cameras (by camera route over the cluster's `peers`, `index`
+    /// the cluster's worker) and its detector (bank `local`, this process's thread).
     /// `evidence`: its sources also pause while the evidence service is behind.
-    pub fn for_worker(&self, index: usize, peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>, evidence: Option<crate::evidence::EvidenceBacklog>) -> WorkerVision {
+    pub fn for_worker(&self, (index, local): (usize, usize), peers: usize, sink: &LakeSink, stop: &Arc<AtomicBool>, evidence: Option<crate::evidence::EvidenceBacklog>) -> WorkerVision {
         let feeds = self.feeds.iter().filter(|f| camera_route(&f.camera_id) as usize % peers == index).cloned().collect();
-        let bank = self.banks.lock().ok().and_then(|mut d| d.get_mut(index).and_then(Option::take)).expect("one bank of models per worker");
+        let bank = self.banks.lock().ok().and_then(|mut d| d.get_mut(local).and_then(Option::take)).expect("one bank of models per worker");
         let jsonl = {
             let mut guard = self.jsonl.lock().expect("not poisoned");
             let tx = guard.clone();

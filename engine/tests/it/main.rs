@@ -3,6 +3,7 @@
 mod alerts;
 mod cameras;
 mod cli;
+mod cluster;
 mod duplicates;
 mod evidence;
 mod forget;

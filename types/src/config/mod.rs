@@ -9,6 +9,7 @@ mod alerts;
 mod auth;
 mod analytics;
 mod camera;
+mod cluster;
 mod evidence;
 mod input;
 mod kafka;
@@ -32,6 +33,7 @@ pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, Q
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use input::InputConfig;
+pub use cluster::{ClusterConfig, check_hosts, parse_hosts_file};
 pub use spool::{SpoolConfig, SpoolFull, SyncConfig, LAKE_TABLES};
 pub use lake::{CompactionConfig, LakeConfig, PartitionBy, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
 pub use sections::{DEFAULT_LEAD_MARGIN_MS, DEFAULT_SHUTDOWN_GRACE_MS, HttpConfig, QueryConfig, RunConfig, ServiceConfig};
@@ -84,6 +86,8 @@ pub struct PipelineConfig {
     pub alerts: AlertsConfig,
     /// `[evidence]`: pictures of violations, frame rings, privacy.
     pub evidence: EvidenceConfig,
+    /// `[cluster]`: the processes of a timely cluster (unset: one process).
+    pub cluster: ClusterConfig,
 }
 
 impl PipelineConfig {
@@ -150,6 +154,7 @@ impl PipelineConfig {
         let mut out = Vec::new();
         self.lake.check(&mut out);
         self.pipeline.check(&mut out);
+        self.cluster.check(&mut out);
         self.query.check(&mut out);
         self.input.check(&mut out);
         self.http.check(&mut out);

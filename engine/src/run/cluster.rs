@@ -1,0 +1,105 @@
+//! Scale-out on timely's own cluster: `hosts.len()` processes × `[pipeline] workers` threads run
+//! one dataflow, connected over TCP by timely (no mesh of our own).
+//!
+//! What a process does in a cluster, and why it stays correct:
+//! - worker `i` of the cluster is thread `i % workers` of process `i / workers` (timely's
+//!   numbering), and [`super::RunPlan::feeds_of_worker`] and the exchange by camera
+//!   ([`itscam_types::camera_route`]) are computed over the whole cluster's workers: a feed is
+//!   read by exactly one process, a camera's state lives on exactly one worker;
+//! - rules, signals and the control log enter the collections on worker 0 (process 0) only;
+//! - every process has its own lake writer, whose run id (and so every file name) carries the
+//!   process index, and publishes through the commit log's conditional creates: concurrent
+//!   publishers never take the same seq (see `itscam_sinks::commit_log`), no coordinator;
+//! - lake maintenance (compaction, vacuum) and `[lake.sync]` run on process 0 only.
+//!
+//! Not in a cluster yet (refused at start): `kafka:` sources (a checkpoint must cover every
+//! process's commits), `push` cameras and cameras changed at runtime (their inlets are one
+//! process's HTTP API).
+
+use itscam_types::config::{ClusterConfig, PipelineConfig, Source, SourceFamily, check_hosts, parse_hosts_file};
+use std::path::Path;
+
+/// This process's place in a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// `host:port` of every process, in process order.
+    pub hosts: Vec<String>,
+    /// This process's index into `hosts`.
+    pub process: usize,
+}
+
+impl Cluster {
+    /// The cluster of this process: `--cluster FILE` (else `[cluster] hosts`) and `--process`
+    /// (else `[cluster] process`). `None` when neither lists hosts: one process.
+    pub fn resolve(config: &ClusterConfig, file: Option<&Path>, process: Option<usize>) -> anyhow::Result<Option<Cluster>> {
+        let hosts = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--cluster {}: {e}", path.display()))?;
+                let hosts = parse_hosts_file(&text);
+                anyhow::ensure!(!hosts.is_empty(), "--cluster {}: no host:port line", path.display());
+                let problems = check_hosts(&hosts);
+                anyhow::ensure!(problems.is_empty(), "--cluster {}: {}", path.display(), problems.join("; "));
+                hosts
+            }
+            None => config.hosts.clone(),
+        };
+        if hosts.is_empty() {
+            anyhow::ensure!(process.is_none(), "--process needs --cluster FILE or [cluster] hosts");
+            return Ok(None);
+        }
+        let Some(process) = process.or(config.process) else {
+            anyhow::bail!("a cluster of {} processes needs this process's index: --process I or [cluster] process = I (0..={})", hosts.len(), hosts.len() - 1);
+        };
+        anyhow::ensure!(process < hosts.len(), "--process {process}: the cluster lists {} processes (0..={})", hosts.len(), hosts.len() - 1);
+        Ok(Some(Cluster { hosts, process }))
+    }
+
+    /// Processes in the cluster.
+    pub fn processes(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Timely's configuration for this process with `workers` threads.
+    pub fn timely_config(&self, workers: usize) -> timely::Config {
+        timely::Config {
+            communication: timely::CommunicationConfig::Cluster { threads: workers, process: self.process, addresses: self.hosts.clone(), report: false, zerocopy: false },
+            worker: timely::WorkerConfig::default(),
+        }
+    }
+
+    /// What a cluster cannot run yet, as messages naming the camera.
+    pub fn unsupported(config: &PipelineConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        for cam in &config.camera {
+            if cam.source.family() == SourceFamily::Kafka {
+                out.push(format!("camera {}: kafka: sources do not run in a cluster yet (a checkpoint would have to cover every process's commits); run one process", cam.id));
+            } else if cam.source == Source::Push {
+                out.push(format!("camera {}: push cameras do not run in a cluster yet (their detections arrive at one process's API)", cam.id));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_and_the_index_must_fit() {
+        let config = ClusterConfig { hosts: vec!["a:1".into(), "b:1".into()], process: Some(1) };
+        assert_eq!(Cluster::resolve(&config, None, None).unwrap(), Some(Cluster { hosts: config.hosts.clone(), process: 1 }));
+        assert_eq!(Cluster::resolve(&config, None, Some(0)).unwrap().unwrap().process, 0);
+        assert!(Cluster::resolve(&config, None, Some(2)).unwrap_err().to_string().contains("0..=1"));
+        assert_eq!(Cluster::resolve(&ClusterConfig::default(), None, None).unwrap(), None);
+        assert!(Cluster::resolve(&ClusterConfig::default(), None, Some(0)).is_err());
+        let dir = std::env::temp_dir().join(format!("itscam-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts");
+        std::fs::write(&file, "# three\nx:2101\ny:2101\nz:2101\n").unwrap();
+        let from_file = Cluster::resolve(&config, Some(&file), None).unwrap().unwrap();
+        assert_eq!((from_file.processes(), from_file.process), (3, 1));
+        let no_index = ClusterConfig { process: None, ..config };
+        assert!(Cluster::resolve(&no_index, None, None).unwrap_err().to_string().contains("--process I"));
+    }
+}
