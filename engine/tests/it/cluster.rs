@@ -132,3 +132,15 @@ fn a_cluster_refuses_what_it_cannot_run_yet() {
     let out = itscam(&dir, &["run", "--config", "config.toml", "--cluster", "hosts.txt", "--process", "2"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("the cluster lists 2 processes (0..=1)"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_cluster_deploy_config_checks() {
+    let dir = scratch("deploy-cluster-config");
+    let text = std::fs::read_to_string(repo_root().join("deploy/itscam-cluster.toml")).unwrap();
+    std::fs::write(dir.join("itscam.toml"), text.replace("examples/data", repo_root().join("examples/data").to_str().unwrap())).unwrap();
+    let out = itscam_ok(&dir, &["check", "--config", "itscam.toml"]);
+    assert!(out.contains("ok (2 camera(s)"), "{out}");
+    // The k8s example's peers file has one line per replica, in ordinal order.
+    let k8s = std::fs::read_to_string(repo_root().join("deploy/k8s/itscam-cluster.yaml")).unwrap();
+    assert!(k8s.contains("replicas: 2") && k8s.contains("itscam-0.itscam:2101\n    itscam-1.itscam:2101\n"), "{k8s}");
+}
