@@ -2,7 +2,6 @@
 //! `Ord + Hash + Serialize`, so speeds are fixed-point integers: centi-km/h (`_ck`).
 
 use itscam_types::analytics::Direction;
-use itscam_types::config::{RuleConfig, RuleKind, RuleParams, Severity};
 use itscam_types::ObjectClass;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -95,83 +94,30 @@ pub enum SignalState {
 /// An update of the signal-state collection: `((signal_id, state), time, diff)`.
 pub type SignalUpdate = ((String, SignalState), u64, isize);
 
-/// A rule as data: the config's [`RuleConfig`] with its parameters resolved to integers.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RuleSpec {
-    /// Rule id (unique in the pipeline).
-    #[serde(with = "itscam_types::serde_arc::arc_str")]
-    pub id: Arc<str>,
-    /// Kind.
-    pub kind: RuleKind,
-    /// Zone or line it watches.
-    pub place: Place,
-    /// Severity of its violations.
-    pub severity: Severity,
-    /// Signal (red_light).
-    pub signal: Option<String>,
-    /// Speeding: limit + tolerance; stopped_vehicle: the speed at or below which a vehicle is
-    /// stopped. Centi-km/h.
-    pub threshold_ck: i64,
-    /// The limit reported in `violations.limit_value`, centi-km/h or ms (see [`RuleSpec::limit_value`]).
-    pub limit: Option<i64>,
-    /// How long the condition must hold.
-    pub min_duration_ms: u64,
-    /// wrong_way: allowed direction, unit vector × 1000.
-    pub allowed_dir: (i32, i32),
-    /// zone_intrusion: classes not allowed, sorted.
-    pub classes: Vec<ObjectClass>,
-}
-
-impl RuleSpec {
-    /// Resolves a validated rule (defaults from the config's [`RuleParams`]).
-    pub fn from_config(r: &RuleConfig) -> RuleSpec {
-        let kind = r.kind();
-        let place_kind = if kind.watches_line() { PlaceKind::Line } else { PlaceKind::Zone };
-        let (mut threshold_ck, mut limit, mut allowed_dir, mut classes, mut signal) = (0, None, (0, 0), Vec::new(), None);
-        match &r.params {
-            RuleParams::Speeding(s) => {
-                let l = s.limit_kmh.unwrap_or(0.0);
-                (threshold_ck, limit) = (to_ck(l + s.tolerance()), Some(to_ck(l)));
-            }
-            RuleParams::StoppedVehicle(s) => {
-                threshold_ck = to_ck(s.max_speed());
-                limit = Some(threshold_ck);
-            }
-            RuleParams::WrongWay(w) => {
-                if let Some(d) = w.allowed_direction.as_ref().filter(|d| d.len() == 2) {
-                    allowed_dir = unit_milli(d[1][0] - d[0][0], d[1][1] - d[0][1]);
-                }
-            }
-            RuleParams::ZoneIntrusion(z) => {
-                classes = z.classes.iter().flatten().filter_map(|c| ObjectClass::from_name(c)).collect();
-                classes.sort();
-                classes.dedup();
-            }
-            RuleParams::RedLight(l) => signal = l.signal.clone(),
-            RuleParams::LaneViolation(_) => {}
-        }
-        RuleSpec {
-            id: r.id.as_str().into(),
-            kind,
-            place: Place { camera: r.camera.as_str().into(), kind: place_kind, id: r.params.place_id().unwrap_or_default().into() },
-            severity: r.severity,
-            signal,
-            threshold_ck,
-            limit,
-            min_duration_ms: r.params.min_duration(),
-            allowed_dir,
-            classes,
-        }
-    }
-
-    /// `violations.limit_value` in the table's units (km/h for speeds, s for durations).
-    pub fn limit_value(&self) -> Option<f64> {
-        match self.kind {
-            RuleKind::Speeding | RuleKind::StoppedVehicle => self.limit.map(from_ck),
-            RuleKind::WrongWay | RuleKind::ZoneIntrusion => Some(self.min_duration_ms as f64 / 1000.0),
-            RuleKind::RedLight | RuleKind::LaneViolation => None,
-        }
-    }
+/// A point of a confirmed track, for the rules that read `track_points`; or its end
+/// (`ended`: the other fields repeat its last point). It stays on its camera's worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackPoint {
+    /// Track id.
+    pub track: u64,
+    /// Event time.
+    pub ts: u64,
+    /// Class of the track (majority so far).
+    pub class: ObjectClass,
+    /// Ground point, m (calibrated cameras).
+    pub ground: Option<(f64, f64)>,
+    /// The causal filter's speed, centi-km/h, once warm.
+    pub speed_ck: Option<i64>,
+    /// Its standard deviation, centi-km/h.
+    pub speed_std_ck: Option<i64>,
+    /// Whether the track is moving.
+    pub moving: bool,
+    /// Direction of motion in the image, unit vector × 1000.
+    pub dir: (i32, i32),
+    /// The zones it stays in (with the exit grace).
+    pub zones: Vec<Arc<str>>,
+    /// The track ended at `ts`.
+    pub ended: bool,
 }
 
 /// A direction as a unit vector × 1000 (`(0, 0)` for a zero vector).

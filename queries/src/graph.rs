@@ -4,7 +4,7 @@ use crate::anomaly::anomalies;
 use crate::facts::SignalUpdate;
 use crate::metrics::{MetricRows, traffic_metrics};
 use crate::observe::{LiveZones, ObserveSettings, Observations, observe};
-use crate::rules::{RuleControl, RuleInputs, violations};
+use crate::rules::{RuleControl, RuleInputs, RuleSettings, violations};
 use crate::scene::Scenes;
 use crate::signal_control::{SignalControl, signals_input};
 use itscam_types::analytics::{AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
@@ -25,8 +25,8 @@ pub struct AnalyticsPlan {
     pub metric_rows: MetricRows,
     /// Anomaly baselines.
     pub anomaly: AnomalyConfig,
-    /// Rule episode grace, ms.
-    pub rule_grace_ms: u64,
+    /// Rule episode grace and time zone.
+    pub rule_settings: RuleSettings,
     /// The live rule set.
     pub rules: RuleControl,
     /// The signal states: the files' changes, then those pushed over HTTP (fed by worker 0).
@@ -47,8 +47,8 @@ impl AnalyticsPlan {
             settings: ObserveSettings::from_config(a),
             metric_rows: MetricRows { window_ms: a.window_ms.max(1), road_length_m, congestion: a.congestion.clone() },
             anomaly: a.anomaly.clone(),
-            rule_grace_ms: a.rule_grace_ms,
-            rules: RuleControl::new(config.clone()),
+            rule_settings: RuleSettings { grace_ms: a.rule_grace_ms, tz: a.time_zone.parse().unwrap_or(chrono_tz::UTC) },
+            rules: RuleControl::new(config.clone())?,
             signals: SignalControl::new(&config, signals),
             live_zones: LiveZones::default(),
         })
@@ -78,11 +78,11 @@ pub struct AnalyticsStreams<'s> {
 /// Builds the queries behind the tracker's output (exchanged by camera already).
 pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &AnalyticsPlan, worker_index: usize) -> AnalyticsStreams<'s> {
     let observed = observe(tracked, plan.scenes.clone(), plan.settings, plan.live_zones.clone());
-    let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows } = observed;
+    let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, point_facts, metric_parts, zone_windows } = observed;
 
     let feeds = worker_index == 0;
     let (signals, signal_errors) = signals_input(zone_facts.clone(), plan.signals.clone(), feeds);
-    let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, signals }, plan.rules.clone(), feeds, plan.rule_grace_ms);
+    let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, points: point_facts, signals }, plan.rules.clone(), feeds, plan.rule_settings);
     let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
     let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
     AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies, signal_errors }

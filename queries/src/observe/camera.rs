@@ -9,7 +9,7 @@
 //! ([`CameraObserver::release`]) or until the track ends.
 
 use super::{ObserveSettings, PointBatch, TrackPart};
-use crate::facts::{CrossPoint, ZonePoint, to_ck, unit_milli};
+use crate::facts::{CrossPoint, TrackPoint, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
 use itscam_geo::{FixedLagSmoother, LineMemory, LineSide, Smoothed};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
@@ -228,6 +228,22 @@ impl TrackState {
         }
     }
 
+    fn track_point(&self, scene: &CameraScene, track: u64, ts: u64, ground: Option<(f64, f64)>, ended: bool) -> TrackPoint {
+        let zones = scene.zones.iter().zip(&self.zones).filter(|(_, s)| s.inside).map(|(z, _)| z.place.id.clone()).collect();
+        TrackPoint {
+            track,
+            ts,
+            class: self.class(),
+            ground,
+            speed_ck: self.speed.map(to_ck),
+            speed_std_ck: self.speed_std.map(to_ck),
+            moving: self.moving(),
+            dir: unit_milli(self.vel_px[0], self.vel_px[1]),
+            zones,
+            ended,
+        }
+    }
+
     fn zone_point(&self, track: u64, ts: u64, left: bool) -> ZonePoint {
         ZonePoint {
             track,
@@ -353,6 +369,8 @@ impl CameraObserver {
         let parts = self.windows.entry(window).or_default();
         state.follow_zones(scene, settings.zone_exit_grace_ms, &at, &mut parts.1, out);
         add_to_part(parts.0.entry(track).or_default(), ts, prev_ts);
+        let point = state.track_point(scene, track, ts, ground, false);
+        out.point_facts.push((scene.camera_id.clone(), point));
     }
 
     /// Releases the rows at least `smooth_lag_ms` older than `now` (every point up to `now`
@@ -411,6 +429,8 @@ impl CameraObserver {
             }
             let ts = state.last_ts.max(t.last_ts_ms);
             let window = self.window_of(ts);
+            let last = state.track_point(&self.scene, t.track_id, ts, None, true);
+            out.point_facts.push((self.scene.camera_id.clone(), last));
             for (i, zone) in self.scene.zones.iter().enumerate() {
                 let zs = &state.zones[i];
                 if !zs.inside {

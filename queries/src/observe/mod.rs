@@ -16,7 +16,7 @@
 
 mod camera;
 
-use crate::facts::{CrossPoint, Place, ZonePoint};
+use crate::facts::{CrossPoint, Place, TrackPoint, ZonePoint};
 use crate::scene::{CameraScene, Scenes};
 use camera::CameraObserver;
 use itscam_geo::FilterConfig;
@@ -156,6 +156,8 @@ pub struct Observations<'s> {
     pub zone_facts: Stream<'s, u64, Vec<(Place, ZonePoint)>>,
     /// The crossings as facts for the rules.
     pub crossing_facts: Stream<'s, u64, Vec<(Place, CrossPoint)>>,
+    /// Every point of a confirmed track (and its end), for the rules on `track_points`.
+    pub point_facts: Stream<'s, u64, Vec<(Arc<str>, TrackPoint)>>,
     /// Each track's part of a metrics window (at `window_end − 1`).
     pub metric_parts: Stream<'s, u64, Vec<(MetricKey, u64, TrackPart)>>,
     /// Each zone's exits in a window (at `window_end − 1`).
@@ -176,6 +178,7 @@ pub(crate) struct PointBatch {
     pub zone_events: Vec<ZoneEventRow>,
     pub zone_facts: Vec<(Place, ZonePoint)>,
     pub crossing_facts: Vec<(Place, CrossPoint)>,
+    pub point_facts: Vec<(Arc<str>, TrackPoint)>,
 }
 
 /// One closed window's output.
@@ -194,12 +197,13 @@ struct Outputs {
     zone_events: Output<u64, Vec<ZoneEventRow>>,
     zone_facts: Output<u64, Vec<(Place, ZonePoint)>>,
     crossing_facts: Output<u64, Vec<(Place, CrossPoint)>>,
+    point_facts: Output<u64, Vec<(Arc<str>, TrackPoint)>>,
     metric_parts: Output<u64, Vec<(MetricKey, u64, TrackPart)>>,
     zone_windows: Output<u64, Vec<ZoneWindow>>,
 }
 
 /// Ports of the point outputs (created first): `0..POINT_PORTS`; the window outputs follow.
-const POINT_PORTS: usize = 6;
+const POINT_PORTS: usize = 7;
 /// Capabilities for one event time, one per point output.
 type PointCaps = [Capability<u64>; POINT_PORTS];
 /// Capabilities for one window's end, one per window output.
@@ -213,6 +217,7 @@ impl Outputs {
         send(&mut self.zone_events, caps, 0, &mut b.zone_events);
         send(&mut self.zone_facts, caps, 0, &mut b.zone_facts);
         send(&mut self.crossing_facts, caps, 0, &mut b.crossing_facts);
+        send(&mut self.point_facts, caps, 0, &mut b.point_facts);
     }
 
     fn send_window(&mut self, caps: &WindowCaps, b: &mut WindowBatch) {
@@ -241,10 +246,11 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, s
     let (zone_events, zone_events_s) = builder.new_output();
     let (zone_facts, zone_facts_s) = builder.new_output();
     let (crossing_facts, crossing_facts_s) = builder.new_output();
+    let (point_facts, point_facts_s) = builder.new_output();
     let (metric_parts, metric_parts_s) = builder.new_output();
     let (zone_windows, zone_windows_s) = builder.new_output();
-    let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, metric_parts, zone_windows };
-    debug_assert_eq!((outputs.crossing_facts.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
+    let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, point_facts, metric_parts, zone_windows };
+    debug_assert_eq!((outputs.point_facts.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
     let settings = Arc::new(settings);
     let (window_ms, lag) = (settings.window_ms, settings.smooth_lag_ms);
     builder.build(move |_initial_caps| {
@@ -307,6 +313,7 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, s
         zone_events: zone_events_s,
         zone_facts: zone_facts_s,
         crossing_facts: crossing_facts_s,
+        point_facts: point_facts_s,
         metric_parts: metric_parts_s,
         zone_windows: zone_windows_s,
     }

@@ -14,7 +14,8 @@
 //! changes at their logged times before the dataflow starts, so a restarted or replayed run
 //! applies each at the moment of event time it first took effect.
 
-use crate::facts::RuleSpec;
+use super::ir::RuleIr;
+use super::sql::compile_rule;
 use itscam_types::config::{PipelineConfig, Problem, RuleConfig};
 use itscam_types::{Blame, Blamed};
 use std::collections::BTreeMap;
@@ -85,7 +86,7 @@ pub struct LoggedRule {
 /// An update for the operator; `at: None` enters at the frontier it finds (config rules).
 struct Pending {
     id: String,
-    spec: RuleSpec,
+    spec: RuleIr,
     diff: isize,
     at: Option<u64>,
 }
@@ -93,6 +94,8 @@ struct Pending {
 #[derive(Default)]
 struct Book {
     rules: BTreeMap<String, RuleEntry>,
+    /// Each rule's IR, as it entered the collection.
+    compiled: BTreeMap<String, RuleIr>,
     pending: Vec<Pending>,
     activator: Option<SyncActivator>,
     ended: bool,
@@ -106,14 +109,15 @@ struct Book {
 
 impl Book {
     /// Replaces or removes rule `id` from `at` on (`None`: the frontier).
-    fn change(&mut self, id: &str, entry: Option<RuleEntry>, at: Option<u64>) -> Option<RuleEntry> {
+    fn change(&mut self, id: &str, entry: Option<(RuleEntry, RuleIr)>, at: Option<u64>) -> Option<RuleEntry> {
         let old = self.rules.remove(id);
-        if let Some(old) = &old {
-            self.pending.push(Pending { id: id.to_string(), spec: RuleSpec::from_config(&old.rule), diff: -1, at });
+        if let Some(spec) = self.compiled.remove(id) {
+            self.pending.push(Pending { id: id.to_string(), spec, diff: -1, at });
         }
-        if let Some(new) = entry {
-            self.pending.push(Pending { id: id.to_string(), spec: RuleSpec::from_config(&new.rule), diff: 1, at });
+        if let Some((new, spec)) = entry {
+            self.pending.push(Pending { id: id.to_string(), spec: spec.clone(), diff: 1, at });
             self.rules.insert(id.to_string(), new);
+            self.compiled.insert(id.to_string(), spec);
         }
         old
     }
@@ -145,6 +149,8 @@ pub struct RuleChange {
     pub before: Option<RuleConfig>,
     /// The rule after (`None`: deleted).
     pub after: Option<RuleConfig>,
+    /// Its IR.
+    compiled: Option<RuleIr>,
     /// Event time from which it will apply.
     pub since_ms: u64,
     applied: bool,
@@ -161,7 +167,7 @@ impl RuleChange {
     pub fn apply(mut self) -> Option<RuleEntry> {
         self.applied = true;
         let mut book = self.control.lock();
-        let entry = self.after.take().map(|rule| RuleEntry { rule, since_ms: Some(self.since_ms), origin: "api" });
+        let entry = self.after.take().zip(self.compiled.take()).map(|(rule, ir)| (RuleEntry { rule, since_ms: Some(self.since_ms), origin: "api" }, ir));
         let old = book.change(&self.id, entry, Some(self.since_ms));
         book.floor = book.floor.max(self.since_ms);
         book.release(self.since_ms);
@@ -195,14 +201,25 @@ impl std::fmt::Debug for RuleControl {
 }
 
 impl RuleControl {
-    /// Starts with the config's rules (validated with the config).
-    pub fn new(config: Arc<PipelineConfig>) -> RuleControl {
+    /// Starts with the config's rules (validated with the config); an `sql` rule whose text
+    /// does not compile is a problem of the config.
+    pub fn new(config: Arc<PipelineConfig>) -> Result<RuleControl, Vec<Problem>> {
         let mut book = Book::default();
-        for r in &config.rule {
-            book.pending.push(Pending { id: r.id.clone(), spec: RuleSpec::from_config(r), diff: 1, at: None });
-            book.rules.insert(r.id.clone(), RuleEntry { rule: r.clone(), since_ms: None, origin: "config" });
+        let mut problems = Vec::new();
+        for (i, r) in config.rule.iter().enumerate() {
+            match compile_rule(r, &config, &format!("rule[{i}]")) {
+                Ok(spec) => {
+                    book.pending.push(Pending { id: r.id.clone(), spec: spec.clone(), diff: 1, at: None });
+                    book.compiled.insert(r.id.clone(), spec);
+                    book.rules.insert(r.id.clone(), RuleEntry { rule: r.clone(), since_ms: None, origin: "config" });
+                }
+                Err(ps) => problems.extend(ps),
+            }
         }
-        RuleControl { config: Arc::new(Mutex::new(config)), book: Arc::new(Mutex::new(book)) }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(RuleControl { config: Arc::new(Mutex::new(config)), book: Arc::new(Mutex::new(book)) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -243,11 +260,8 @@ impl RuleControl {
             return Err(RuleError::IdMismatch { path: id.to_string(), body: rule.id });
         }
         let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let problems = rule.problems(&config);
-        if !problems.is_empty() {
-            return Err(RuleError::Invalid(problems));
-        }
-        self.reserve(id, Some(rule))
+        let compiled = checked(&rule, &config).map_err(RuleError::Invalid)?;
+        self.reserve(id, Some((rule, compiled)))
     }
 
     /// Checks a delete of rule `id` (it must exist) and reserves its effective time.
@@ -255,7 +269,8 @@ impl RuleControl {
         self.reserve(id, None)
     }
 
-    fn reserve(&self, id: &str, after: Option<RuleConfig>) -> Result<RuleChange, RuleError> {
+    fn reserve(&self, id: &str, after: Option<(RuleConfig, RuleIr)>) -> Result<RuleChange, RuleError> {
+        let (after, compiled) = after.unzip();
         let mut book = self.lock();
         if book.ended {
             return Err(RuleError::Ended);
@@ -266,7 +281,7 @@ impl RuleControl {
         }
         let since_ms = book.frontier.max(book.floor);
         *book.reserved.entry(since_ms).or_default() += 1;
-        Ok(RuleChange { control: self.clone(), id: id.to_string(), before, after, since_ms, applied: false })
+        Ok(RuleChange { control: self.clone(), id: id.to_string(), before, after, compiled, since_ms, applied: false })
     }
 
     /// Enters logged changes, in log order, each at its `since_ms` (before the dataflow starts:
@@ -277,15 +292,21 @@ impl RuleControl {
         let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut book = self.lock();
         for LoggedRule { id, rule, since_ms } in changes {
-            if let Some(rule) = &rule {
-                let problems = rule.problems(&config);
-                if !problems.is_empty() || rule.id != id {
-                    let reasons: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                    skipped.push(format!("rule {id:?} (from {since_ms} ms): {}", if reasons.is_empty() { "its id differs".to_string() } else { reasons.join("; ") }));
-                    continue;
-                }
-            }
-            let entry = rule.map(|rule| RuleEntry { rule, since_ms: Some(since_ms), origin: "api" });
+            let entry = match rule {
+                Some(rule) => match checked(&rule, &config) {
+                    Ok(ir) if rule.id == id => Some((RuleEntry { rule, since_ms: Some(since_ms), origin: "api" }, ir)),
+                    Ok(_) => {
+                        skipped.push(format!("rule {id:?} (from {since_ms} ms): its id differs"));
+                        continue;
+                    }
+                    Err(problems) => {
+                        let reasons: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                        skipped.push(format!("rule {id:?} (from {since_ms} ms): {}", reasons.join("; ")));
+                        continue;
+                    }
+                },
+                None => None,
+            };
             book.change(&id, entry, Some(since_ms));
             book.floor = book.floor.max(since_ms);
         }
@@ -300,13 +321,22 @@ impl RuleControl {
     }
 }
 
+/// A rule's problems against the pipeline (its keys, then its text), or its IR.
+pub fn checked(rule: &RuleConfig, config: &PipelineConfig) -> Result<RuleIr, Vec<Problem>> {
+    let problems = rule.problems(config);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    compile_rule(rule, config, "rule")
+}
+
 /// The rules collection's updates `(spec, time, diff)`. `follow` is any stream whose frontier
 /// the rules should keep up with (the facts they are joined with): the operator holds its
 /// capability at that frontier, so a change enters at the current moment of event time and
 /// never holds the dataflow back — except while a prepared change's time is reserved (the
 /// time it takes to log it). Only the worker with `feeds = true` takes changes from the
 /// control; the others just follow the frontier.
-pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: RuleControl, feeds: bool) -> Stream<'s, u64, Vec<(RuleSpec, u64, isize)>> {
+pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: RuleControl, feeds: bool) -> Stream<'s, u64, Vec<(RuleIr, u64, isize)>> {
     let scope = follow.scope();
     follow.unary_frontier(Pipeline, "Rules", move |cap, info| {
         let mut cap = Some(cap);

@@ -1,82 +1,58 @@
-//! Episodes: one violation per (rule, track, episode). A zone rule's condition must hold for
-//! `min_duration_ms` (event time) to confirm a violation; the episode ends when the condition
-//! has stopped holding for `rule_grace_ms`, when the track leaves the zone or ends, or when the
-//! rule is removed or changed. Line rules (`red_light`, `lane_violation`) are one crossing each.
+//! Episodes: one violation per (rule, camera, subject, episode), the subject a track or, for a
+//! windowed rule, a group. A rule's condition must hold for its `FOR` duration (event time) to
+//! confirm a violation; the episode ends when the condition has stopped holding for
+//! `rule_grace_ms`, when the track leaves the zone (`zone_presence`) or ends, or when the rule
+//! is removed or changed. A rule without `FOR` on `line_crossings` makes one violation per
+//! matching crossing.
 //!
 //! A confirmed episode is emitted twice with the same `violation_id`: when confirmed
 //! (`ongoing = true`, for a prompt alert) and when it closes (`ongoing = false`, the row of the
 //! `violations` table).
 
-use crate::facts::{CrossPoint, RuleSpec, ZonePoint, from_ck};
+use super::eval::{Env, Row, eval};
+use super::ir::{Column, Measure, Output, RuleIr, WindowIr};
+use super::window::WindowState;
+use crate::facts::from_ck;
 use itscam_types::ObjectClass;
 use itscam_types::analytics::ViolationRow;
-use itscam_types::config::RuleKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// An episode's key: the rule's id (unique in the pipeline) and the track.
-type Key = (Arc<str>, u64);
+/// Whose episode: a track's, or a window group's (its values joined by `/`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Subject {
+    Track(u64),
+    Group(String),
+}
+
+/// An episode's key: the rule's id (unique in the pipeline), the camera, the subject.
+type Key = (Arc<str>, Arc<str>, Subject);
 
 #[derive(Clone, Debug)]
 struct Episode {
-    spec: RuleSpec,
+    spec: Arc<RuleIr>,
     class: ObjectClass,
+    place: String,
     start: u64,
     last_true: u64,
     false_since: Option<u64>,
     confirmed: bool,
-    /// Max speed (speeding) or min speed (stopped), km/h.
-    extreme: f64,
+    /// Max speed (or aggregate) or min speed, per the rule's [`Measure`].
+    extreme: Option<f64>,
 }
 
-/// Open episodes of the rules on one worker.
+/// Open episodes and windows of the rules on one worker.
 #[derive(Debug, Default)]
 pub struct Episodes {
     grace_ms: u64,
     open: HashMap<Key, Episode>,
-}
-
-/// Standard deviations of its speed by which a point must clear the speeding threshold.
-///
-/// The causal filter's speed is noisy (σ 1.5–4 km/h per point at 30–130 m and 10 fps) and
-/// trails braking by `a·τ` (3 m/s² × 0.4 s ≈ 4 km/h), both within the uncertainty it reports.
-/// One σ either side of the threshold is the band where a point says little: above it the
-/// vehicle is speeding with ~84 % confidence, below it it is not; inside it neither starts,
-/// extends nor ends an episode.
-pub const SPEEDING_SIGMAS: f64 = 1.0;
-
-/// What a point says about a zone rule's condition (`None`: nothing).
-fn condition(spec: &RuleSpec, p: &ZonePoint) -> Option<bool> {
-    match spec.kind {
-        RuleKind::Speeding => {
-            let s = p.speed_ck?;
-            let margin = (SPEEDING_SIGMAS * p.speed_std_ck.unwrap_or(0) as f64).round() as i64;
-            if s - margin > spec.threshold_ck {
-                Some(true)
-            } else if s + margin <= spec.threshold_ck {
-                Some(false)
-            } else {
-                None
-            }
-        }
-        RuleKind::StoppedVehicle => p.speed_ck.map(|s| s <= spec.threshold_ck),
-        RuleKind::WrongWay => {
-            if !p.moving {
-                return None;
-            }
-            let dot = i64::from(p.dir.0) * i64::from(spec.allowed_dir.0) + i64::from(p.dir.1) * i64::from(spec.allowed_dir.1);
-            // More than 120° away from the allowed direction.
-            Some(dot < -500_000)
-        }
-        RuleKind::ZoneIntrusion => Some(spec.classes.binary_search(&p.class).is_ok()),
-        RuleKind::RedLight | RuleKind::LaneViolation => None,
-    }
+    windows: HashMap<Key, WindowState>,
 }
 
 impl Episodes {
     /// With the grace of `[analytics].rule_grace_ms`.
     pub fn new(grace_ms: u64) -> Self {
-        Episodes { grace_ms, open: HashMap::new() }
+        Episodes { grace_ms, open: HashMap::new(), windows: HashMap::new() }
     }
 
     /// Open episodes.
@@ -84,47 +60,100 @@ impl Episodes {
         self.open.len()
     }
 
-    /// A point of `track` in the rule's zone (or its leaving).
-    pub fn zone_point(&mut self, spec: &RuleSpec, p: &ZonePoint, out: &mut Vec<ViolationRow>) {
-        let key = (spec.id.clone(), p.track);
-        if p.left {
-            if let Some(e) = self.open.remove(&key) {
-                close(&key, e, out);
+    /// A row of the rule's relation, and what its `WHERE` says (`None`: NULL, or a leaving).
+    pub fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, env: &Env<'_>, out: &mut Vec<ViolationRow>) {
+        let camera: Arc<str> = row.camera().into();
+        let track_key = || (spec.id.clone(), camera.clone(), Subject::Track(row.track()));
+        let ended = match row {
+            Row::Zone(_, p) => p.left,
+            Row::Point(_, p) => p.ended,
+            Row::Cross(..) => false,
+        };
+        match &spec.output {
+            Output::Each => {
+                if holds == Some(true) {
+                    let e = Episode::start(spec, row, self.place_of(spec, row));
+                    out.push(e.row(&track_key(), false));
+                }
             }
-            return;
+            Output::Episode { min_ms, value } => {
+                let key = track_key();
+                if ended {
+                    if let Some(e) = self.open.remove(&key) {
+                        close(&key, e, out);
+                    }
+                    return;
+                }
+                let Some(h) = holds else { return };
+                let v = match value {
+                    Measure::MaxSpeed | Measure::MinSpeed => row.speed_ck().map(from_ck),
+                    _ => None,
+                };
+                let place = self.place_of(spec, row);
+                self.step(key, spec, row, h, v, *min_ms, place, out);
+            }
+            Output::Window(w) => {
+                if ended || holds != Some(true) {
+                    return;
+                }
+                self.window_row(spec, w, camera, row, env, out);
+            }
         }
-        let Some(holds) = condition(spec, p) else { return };
-        let speed = p.speed_ck.map(from_ck);
+    }
+
+    fn place_of(&self, spec: &RuleIr, row: &Row<'_>) -> String {
+        match row {
+            Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
+            Row::Point(..) => match &spec.source {
+                super::ir::Source::ZonePresence(Some(z)) | super::ir::Source::LineCrossings(Some(z)) => z.clone(),
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// A row that passed a windowed rule's `WHERE`: into its group's window, then `HAVING`
+    /// over the window decides the group's episode.
+    fn window_row(&mut self, spec: &Arc<RuleIr>, w: &WindowIr, camera: Arc<str>, row: &Row<'_>, env: &Env<'_>, out: &mut Vec<ViolationRow>) {
+        let group: Vec<String> = w.group.iter().filter(|c| **c != Column::CameraId).map(|c| show(row.column(*c))).collect();
+        let key = (spec.id.clone(), camera, Subject::Group(if group.is_empty() { "all".into() } else { group.join("/") }));
+        let values = w.aggs.iter().map(|a| a.arg.and_then(|c| number(row.column(c)))).collect();
+        let state = self.windows.entry(key.clone()).or_default();
+        state.push(row.ts(), row.track(), values, w.size_ms);
+        let aggs = state.aggregates(&w.aggs);
+        let having = Env { book: env.book, tz: env.tz, aggs: &aggs };
+        let Some(h) = eval(&w.having, row, &having).truth() else { return };
+        let place = group_place(w, row, &spec.source);
+        self.step(key, spec, row, h, aggs.first().copied().flatten(), w.min_ms, place, out);
+    }
+
+    /// One truth value of the condition for the episode of `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn step(&mut self, key: Key, spec: &Arc<RuleIr>, row: &Row<'_>, holds: bool, value: Option<f64>, min_ms: u64, place: String, out: &mut Vec<ViolationRow>) {
+        let ts = row.ts();
         match (self.open.get_mut(&key), holds) {
             (None, false) => {}
             (None, true) => {
-                let mut e = Episode {
-                    spec: spec.clone(),
-                    class: p.class,
-                    start: p.ts,
-                    last_true: p.ts,
-                    false_since: None,
-                    confirmed: false,
-                    extreme: speed.unwrap_or(0.0),
-                };
-                confirm_if_due(&key, &mut e, out);
+                let mut e = Episode::start(spec, row, place);
+                e.extreme = value;
+                confirm_if_due(&key, &mut e, min_ms, out);
                 self.open.insert(key, e);
             }
             (Some(e), true) => {
-                e.last_true = p.ts;
+                e.last_true = ts;
                 e.false_since = None;
-                e.class = p.class;
-                if let Some(s) = speed {
-                    e.extreme = match spec.kind {
-                        RuleKind::StoppedVehicle => e.extreme.min(s),
-                        _ => e.extreme.max(s),
-                    };
+                e.class = row.class();
+                if let Some(v) = value {
+                    e.extreme = Some(match (spec_measure(spec), e.extreme) {
+                        (_, None) => v,
+                        (Measure::MinSpeed, Some(x)) => x.min(v),
+                        (_, Some(x)) => x.max(v),
+                    });
                 }
-                confirm_if_due(&key, e, out);
+                confirm_if_due(&key, e, min_ms, out);
             }
             (Some(e), false) => {
-                let since = *e.false_since.get_or_insert(p.ts);
-                if p.ts - since >= self.grace_ms {
+                let since = *e.false_since.get_or_insert(ts);
+                if ts - since >= self.grace_ms {
                     let e = self.open.remove(&key).expect("present");
                     close(&key, e, out);
                 }
@@ -132,93 +161,129 @@ impl Episodes {
         }
     }
 
-    /// A crossing of the rule's line (already matched with a red signal for `red_light`).
-    pub fn crossing(&mut self, spec: &RuleSpec, c: &CrossPoint, out: &mut Vec<ViolationRow>) {
-        out.push(ViolationRow {
-            violation_id: format!("{}:{}:{}:{}", spec.id, spec.place.camera, c.track, c.ts),
-            rule_id: spec.id.to_string(),
-            kind: spec.kind,
-            camera_id: spec.place.camera.to_string(),
-            track_id: c.track,
-            class: c.class,
-            ts_start_ms: c.ts,
-            ts_end_ms: c.ts,
-            value: c.speed_ck.map(from_ck).unwrap_or(0.0),
-            limit_value: spec.limit_value(),
-            severity: spec.severity,
-            place: spec.place.id.to_string(),
-            ongoing: false,
-            evidence: Vec::new(),
-        });
-    }
-
-    /// The rule `spec` was removed (or replaced): its open episodes end now, by track.
-    pub fn rule_removed(&mut self, spec: &RuleSpec, out: &mut Vec<ViolationRow>) {
-        let mut keys: Vec<Key> = self.open.iter().filter(|(_, e)| &e.spec == spec).map(|(k, _)| k.clone()).collect();
+    /// The rule `spec` was removed (or replaced): its open episodes end now, by camera and
+    /// subject; its windows are dropped.
+    pub fn rule_removed(&mut self, spec: &RuleIr, out: &mut Vec<ViolationRow>) {
+        let mut keys: Vec<Key> = self.open.iter().filter(|(_, e)| *e.spec == *spec).map(|(k, _)| k.clone()).collect();
         keys.sort();
         for key in keys {
             let e = self.open.remove(&key).expect("listed");
             close(&key, e, out);
         }
+        self.windows.retain(|k, _| *k.0 != *spec.id);
     }
 
-    /// The input ended: every open episode closes, by rule and track.
+    /// The input ended: every open episode closes, by rule, camera and subject.
     pub fn finish(&mut self, out: &mut Vec<ViolationRow>) {
         let mut open: Vec<(Key, Episode)> = self.open.drain().collect();
         open.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, e) in open {
             close(&key, e, out);
         }
+        self.windows.clear();
     }
 }
 
-fn confirm_if_due(key: &Key, e: &mut Episode, out: &mut Vec<ViolationRow>) {
-    if !e.confirmed && e.last_true - e.start >= e.spec.min_duration_ms {
+fn spec_measure(spec: &RuleIr) -> Measure {
+    match &spec.output {
+        Output::Episode { value, .. } => *value,
+        _ => Measure::FirstAggregate,
+    }
+}
+
+/// A value as a group key part.
+fn show(v: super::eval::V<'_>) -> String {
+    match v {
+        super::eval::V::Str(s) => s.to_string(),
+        super::eval::V::Num(n) => format!("{n}"),
+        super::eval::V::Bool(b) => b.to_string(),
+        super::eval::V::Null => "null".into(),
+    }
+}
+
+fn number(v: super::eval::V<'_>) -> Option<f64> {
+    match v {
+        super::eval::V::Num(n) => Some(n),
+        super::eval::V::Bool(b) => Some(f64::from(u8::from(b))),
+        _ => None,
+    }
+}
+
+/// `violations.place` of a window group: its zone or line when grouped by one, else the
+/// rule's own.
+fn group_place(w: &WindowIr, row: &Row<'_>, source: &super::ir::Source) -> String {
+    for c in [Column::ZoneId, Column::LineId] {
+        if w.group.contains(&c) {
+            return show(row.column(c));
+        }
+    }
+    match source {
+        super::ir::Source::ZonePresence(Some(p)) | super::ir::Source::LineCrossings(Some(p)) => p.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Episode {
+    fn start(spec: &Arc<RuleIr>, row: &Row<'_>, place: String) -> Episode {
+        let ts = row.ts();
+        let extreme = match (&spec.output, spec_measure(spec)) {
+            (Output::Each, _) => row.speed_ck().map(from_ck),
+            (_, Measure::MaxSpeed | Measure::MinSpeed) => Some(row.speed_ck().map_or(0.0, from_ck)),
+            _ => None,
+        };
+        Episode { spec: spec.clone(), class: row.class(), place, start: ts, last_true: ts, false_since: None, confirmed: false, extreme }
+    }
+
+    fn row(&self, key: &Key, ongoing: bool) -> ViolationRow {
+        let spec = &self.spec;
+        let (subject, track) = match &key.2 {
+            Subject::Track(t) => (t.to_string(), *t),
+            Subject::Group(g) => (g.clone(), 0),
+        };
+        let value = match (&spec.output, spec_measure(spec)) {
+            (Output::Each, _) => self.extreme.unwrap_or(0.0),
+            (_, Measure::Duration) => (self.last_true - self.start) as f64 / 1000.0,
+            _ => self.extreme.unwrap_or(0.0),
+        };
+        ViolationRow {
+            violation_id: format!("{}:{}:{}:{}", key.0, key.1, subject, self.start),
+            rule_id: spec.id.to_string(),
+            kind: spec.kind,
+            camera_id: key.1.to_string(),
+            track_id: track,
+            class: self.class,
+            ts_start_ms: self.start,
+            ts_end_ms: self.last_true,
+            value,
+            limit_value: spec.limit,
+            severity: spec.severity,
+            place: self.place.clone(),
+            ongoing,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+fn confirm_if_due(key: &Key, e: &mut Episode, min_ms: u64, out: &mut Vec<ViolationRow>) {
+    if !e.confirmed && e.last_true - e.start >= min_ms {
         e.confirmed = true;
-        out.push(row(key, e, true));
+        out.push(e.row(key, true));
     }
 }
 
 fn close(key: &Key, e: Episode, out: &mut Vec<ViolationRow>) {
     if e.confirmed {
-        out.push(row(key, &e, false));
-    }
-}
-
-fn row(key: &Key, e: &Episode, ongoing: bool) -> ViolationRow {
-    let spec = &e.spec;
-    let value = match spec.kind {
-        RuleKind::Speeding | RuleKind::StoppedVehicle => e.extreme,
-        _ => (e.last_true - e.start) as f64 / 1000.0,
-    };
-    ViolationRow {
-        violation_id: format!("{}:{}:{}:{}", key.0, spec.place.camera, key.1, e.start),
-        rule_id: spec.id.to_string(),
-        kind: spec.kind,
-        camera_id: spec.place.camera.to_string(),
-        track_id: key.1,
-        class: e.class,
-        ts_start_ms: e.start,
-        ts_end_ms: e.last_true,
-        value,
-        limit_value: spec.limit_value(),
-        severity: spec.severity,
-        place: spec.place.id.to_string(),
-        ongoing,
-        evidence: Vec::new(),
+        out.push(e.row(key, false));
     }
 }
 
 impl super::OnMatch for Episodes {
     type Out = ViolationRow;
-    fn removed(&mut self, spec: &RuleSpec, out: &mut Vec<ViolationRow>) {
+    fn removed(&mut self, spec: &RuleIr, out: &mut Vec<ViolationRow>) {
         self.rule_removed(spec, out);
     }
-    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<ViolationRow>) {
-        self.zone_point(spec, p, out);
-    }
-    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<ViolationRow>) {
-        self.crossing(spec, c, out);
+    fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, env: &Env<'_>, out: &mut Vec<ViolationRow>) {
+        Episodes::row(self, spec, row, holds, env, out);
     }
     fn finish(&mut self, out: &mut Vec<ViolationRow>) {
         Episodes::finish(self, out);

@@ -16,14 +16,21 @@
 mod book;
 mod control;
 mod episodes;
+pub mod eval;
+pub mod ir;
+pub mod sql;
+mod window;
 
 pub use book::RuleBook;
-pub use control::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError, rules_input};
+pub use control::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError, checked, rules_input};
 pub use episodes::Episodes;
+pub use window::WindowState;
 
-use crate::facts::{CrossPoint, Place, RuleSpec, SignalState, SignalUpdate, ZonePoint};
+use crate::facts::{CrossPoint, Place, SignalState, SignalUpdate, TrackPoint, ZonePoint};
+use chrono_tz::Tz;
+use eval::{Env, Row, eval};
+use ir::RuleIr;
 use itscam_types::analytics::ViolationRow;
-use itscam_types::config::RuleKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::Stream;
@@ -31,13 +38,22 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 
-/// A fact matched with a rule that watches its place.
+/// A row looked up in a rule, and what the rule's `WHERE` said of it (`None`: NULL, or a
+/// leaving).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Hit {
-    /// A zone point.
-    Zone(Arc<RuleSpec>, ZonePoint),
-    /// A crossing (for red_light: during red).
-    Cross(Arc<RuleSpec>, CrossPoint),
+pub struct Hit {
+    /// Rule id.
+    pub rule: String,
+    /// Camera.
+    pub camera: String,
+    /// The row's time.
+    pub ts: u64,
+    /// The row's track.
+    pub track: u64,
+    /// Zone or line of a zone or crossing row ("" for a track point).
+    pub place: String,
+    /// The `WHERE`.
+    pub holds: Option<bool>,
 }
 
 /// The inputs of the rule queries.
@@ -46,6 +62,8 @@ pub struct RuleInputs<'s> {
     pub zone_facts: Stream<'s, u64, Vec<(Place, ZonePoint)>>,
     /// Line crossings, from the observe step (same operator, same frontier).
     pub crossings: Stream<'s, u64, Vec<(Place, CrossPoint)>>,
+    /// Every point of a confirmed track (and its end), from the observe step.
+    pub points: Stream<'s, u64, Vec<(Arc<str>, TrackPoint)>>,
     /// Signal state updates `((signal_id, state), time, diff)`.
     pub signals: Stream<'s, u64, Vec<SignalUpdate>>,
 }
@@ -57,62 +75,81 @@ pub trait OnMatch: 'static {
     type Out: Clone + 'static;
     /// The rule `spec` left the collection (removed, or replaced) at the current time, before
     /// that time's facts.
-    fn removed(&mut self, spec: &RuleSpec, out: &mut Vec<Self::Out>);
-    /// A zone point meets a rule of its zone.
-    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<Self::Out>);
-    /// A crossing meets a rule of its line.
-    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<Self::Out>);
+    fn removed(&mut self, spec: &RuleIr, out: &mut Vec<Self::Out>);
+    /// A row of the relation the rule reads, and what its `WHERE` says.
+    fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, env: &Env<'_>, out: &mut Vec<Self::Out>);
     /// Every input has ended.
     fn finish(&mut self, out: &mut Vec<Self::Out>);
 }
 
-/// Collects the hits (each match once, at its fact's time).
+/// Collects the hits (each row once per rule that reads it, at its time).
 #[derive(Debug, Default)]
 pub struct CollectHits;
 
 impl OnMatch for CollectHits {
     type Out = Hit;
-    fn removed(&mut self, _: &RuleSpec, _: &mut Vec<Hit>) {}
-    fn zone(&mut self, spec: &Arc<RuleSpec>, p: &ZonePoint, out: &mut Vec<Hit>) {
-        out.push(Hit::Zone(spec.clone(), p.clone()));
-    }
-    fn cross(&mut self, spec: &Arc<RuleSpec>, c: &CrossPoint, out: &mut Vec<Hit>) {
-        out.push(Hit::Cross(spec.clone(), c.clone()));
+    fn removed(&mut self, _: &RuleIr, _: &mut Vec<Hit>) {}
+    fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, _: &Env<'_>, out: &mut Vec<Hit>) {
+        let place = match row {
+            Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
+            Row::Point(..) => String::new(),
+        };
+        out.push(Hit { rule: spec.id.to_string(), camera: row.camera().to_string(), ts: row.ts(), track: row.track(), place, holds });
     }
     fn finish(&mut self, _: &mut Vec<Hit>) {}
 }
 
+/// The rules' settings: the grace of episodes and the time zone of the time functions.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSettings {
+    /// `[analytics] rule_grace_ms`.
+    pub grace_ms: u64,
+    /// `[analytics] time_zone`.
+    pub tz: Tz,
+}
+
 /// Builds the rule queries; returns the violations (each confirmed episode twice, see
 /// [`Episodes`]).
-pub fn violations<'s>(inputs: RuleInputs<'s>, control: RuleControl, feeds: bool, grace_ms: u64) -> Stream<'s, u64, Vec<ViolationRow>> {
+pub fn violations<'s>(inputs: RuleInputs<'s>, control: RuleControl, feeds: bool, settings: RuleSettings) -> Stream<'s, u64, Vec<ViolationRow>> {
     let rules = rules_input(inputs.zone_facts.clone(), control, feeds);
-    match_rules(inputs, rules, Episodes::new(grace_ms))
+    match_rules(inputs, rules, Episodes::new(settings.grace_ms), settings.tz)
 }
 
 /// The matches alone, each at its fact's time: the half-join of the module docs.
-pub fn hits<'s>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleSpec, u64, isize)>>) -> Stream<'s, u64, Vec<Hit>> {
-    match_rules(inputs, rules, CollectHits)
+pub fn hits<'s>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleIr, u64, isize)>>, tz: Tz) -> Stream<'s, u64, Vec<Hit>> {
+    match_rules(inputs, rules, CollectHits, tz)
+}
+
+/// What a rule's `WHERE` says of a row: `None` for NULL, and for a leaving or a track's end
+/// (which only ends episodes).
+pub fn holds(spec: &RuleIr, row: &Row<'_>, env: &Env<'_>) -> Option<bool> {
+    match row {
+        Row::Zone(_, p) if p.left => None,
+        Row::Point(_, p) if p.ended => None,
+        _ => eval(&spec.filter, row, env).truth(),
+    }
 }
 
 /// One time's updates and facts.
 #[derive(Default)]
 struct AtTime {
-    rules: Vec<(RuleSpec, isize)>,
+    rules: Vec<(RuleIr, isize)>,
     signals: Vec<((String, SignalState), isize)>,
     zone: Vec<(Place, ZonePoint)>,
     cross: Vec<(Place, CrossPoint)>,
+    points: Vec<(Arc<str>, TrackPoint)>,
 }
 
 impl AtTime {
     /// Applies the time's updates to the book (removals told first), then matches its facts.
-    fn apply<M: OnMatch>(mut self, book: &mut RuleBook, on: &mut M, out: &mut Vec<M::Out>) {
+    fn apply<M: OnMatch>(mut self, book: &mut RuleBook, on: &mut M, tz: Tz, out: &mut Vec<M::Out>) {
         for (spec, diff) in &self.rules {
             if *diff < 0 {
                 on.removed(spec, out);
             }
         }
-        for (spec, diff) in &self.rules {
-            book.update_rule(spec, *diff);
+        for (spec, diff) in self.rules.drain(..) {
+            book.update_rule(&Arc::new(spec), diff);
         }
         for ((signal, state), diff) in &self.signals {
             book.update_signal(signal, *state, *diff);
@@ -120,21 +157,23 @@ impl AtTime {
         if book.is_empty() {
             return;
         }
-        for (place, p) in self.zone.drain(..) {
-            for spec in book.rules_at(&place) {
-                on.zone(spec, &p, out);
+        let env = Env { book, tz, aggs: &[] };
+        for (place, p) in &self.zone {
+            for spec in book.rules_at(place) {
+                let row = Row::Zone(place, p);
+                on.row(spec, &row, holds(spec, &row, &env), &env, out);
             }
         }
-        for (place, c) in self.cross.drain(..) {
-            for spec in book.rules_at(&place) {
-                let fires = match spec.kind {
-                    RuleKind::LaneViolation => true,
-                    RuleKind::RedLight => spec.signal.as_deref().is_some_and(|s| book.red(s)),
-                    _ => false,
-                };
-                if fires {
-                    on.cross(spec, &c, out);
-                }
+        for (place, c) in &self.cross {
+            for spec in book.rules_at(place) {
+                let row = Row::Cross(place, c);
+                on.row(spec, &row, holds(spec, &row, &env), &env, out);
+            }
+        }
+        for (camera, p) in &self.points {
+            for spec in book.point_rules(camera) {
+                let row = Row::Point(camera, p);
+                on.row(spec, &row, holds(spec, &row, &env), &env, out);
             }
         }
     }
@@ -143,11 +182,12 @@ impl AtTime {
 /// The half-join: rule and signal updates are broadcast to every worker; facts stay where they
 /// are. Times are applied in order once every input's frontier has passed them; what `on` emits
 /// for a time leaves at that time, and what it emits at the end at the last frontier.
-pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleSpec, u64, isize)>>, mut on: M) -> Stream<'s, u64, Vec<M::Out>> {
-    let RuleInputs { zone_facts, crossings, signals } = inputs;
+pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleIr, u64, isize)>>, mut on: M, tz: Tz) -> Stream<'s, u64, Vec<M::Out>> {
+    let RuleInputs { zone_facts, crossings, points, signals } = inputs;
     let mut builder = OperatorBuilder::new("MatchRules".to_owned(), zone_facts.scope());
     let mut zone_in = builder.new_input(zone_facts, Pipeline);
     let mut cross_in = builder.new_input(crossings, Pipeline);
+    let mut points_in = builder.new_input(points, Pipeline);
     let mut rules_in = builder.new_input(rules.broadcast(), Pipeline);
     let mut signals_in = builder.new_input(signals.broadcast(), Pipeline);
     let (mut output, stream) = builder.new_output::<Vec<M::Out>>();
@@ -164,6 +204,10 @@ pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64
             cross_in.for_each(|cap, data| {
                 let t = *cap.least().expect("time");
                 stash.entry(t).or_default().cross.append(data);
+            });
+            points_in.for_each(|cap, data| {
+                let t = *cap.least().expect("time");
+                stash.entry(t).or_default().points.append(data);
             });
             rules_in.for_each(|_, data| {
                 for (spec, t, diff) in data.drain(..) {
@@ -182,7 +226,7 @@ pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64
                 if frontier.is_some_and(|f| f <= t) {
                     break;
                 }
-                entry.remove().apply(&mut book, &mut on, &mut out);
+                entry.remove().apply(&mut book, &mut on, tz, &mut out);
                 if !out.is_empty() {
                     output.activate().give(&cap.delayed(&t), &mut out);
                     out.clear();

@@ -1,35 +1,47 @@
 //! Episodes: one violation per (rule, track, episode), confirmed after `min_duration_ms`,
 //! closed after the grace, on leaving, or when the rule goes.
 
-use itscam_queries::facts::{CrossPoint, Place, PlaceKind, RuleSpec, ZonePoint};
-use itscam_queries::rules::Episodes;
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, ZonePoint};
+use itscam_queries::rules::eval::{Env, Row};
+use itscam_queries::rules::ir::RuleIr;
+use itscam_queries::rules::{Episodes, RuleBook, holds};
 use itscam_types::ObjectClass;
 use itscam_types::analytics::{Direction, ViolationRow};
-use itscam_types::config::{RuleKind, Severity};
+use itscam_types::config::*;
+use std::sync::Arc;
 
-fn speeding() -> RuleSpec {
-    RuleSpec {
-        id: "speed".into(),
-        kind: RuleKind::Speeding,
-        place: Place { camera: "cam-1".into(), kind: PlaceKind::Zone, id: "approach".into() },
-        severity: Severity::High,
-        signal: None,
-        threshold_ck: 6_000,
-        limit: Some(5_000),
-        min_duration_ms: 1_000,
-        allowed_dir: (0, 0),
-        classes: Vec::new(),
-    }
+fn rule(id: &str, params: RuleParams) -> Arc<RuleIr> {
+    Arc::new(RuleIr::from_config(&RuleConfig::new(id, "cam-1", params).with_severity(Severity::High)).expect("a built-in kind"))
+}
+
+/// Limit 50 km/h + 10 tolerance, 1 s.
+fn speeding_rule(id: &str) -> Arc<RuleIr> {
+    let zone = Some("approach".to_string());
+    rule(id, RuleParams::Speeding(SpeedingRule { zone, limit_kmh: Some(50.0), tolerance_kmh: Some(10.0), min_duration_ms: Some(1_000) }))
+}
+
+fn speeding() -> Arc<RuleIr> {
+    speeding_rule("speed")
+}
+
+/// Feeds zone points of the place `approach` (or a crossing) to the episodes as the half-join
+/// does: the rule's `WHERE` on each row, then the episode.
+fn on_zone(e: &mut Episodes, spec: &Arc<RuleIr>, p: &ZonePoint, out: &mut Vec<ViolationRow>) {
+    let place = Place { camera: "cam-1".into(), kind: PlaceKind::Zone, id: "approach".into() };
+    let book = RuleBook::new();
+    let env = Env { book: &book, tz: chrono_tz::UTC, aggs: &[] };
+    let row = Row::Zone(&place, p);
+    e.row(spec, &row, holds(spec, &row, &env), &env, out);
 }
 
 fn point(track: u64, ts: u64, kmh: f64) -> ZonePoint {
     ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false }
 }
 
-fn feed(e: &mut Episodes, spec: &RuleSpec, points: impl IntoIterator<Item = ZonePoint>) -> Vec<ViolationRow> {
+fn feed(e: &mut Episodes, spec: &Arc<RuleIr>, points: impl IntoIterator<Item = ZonePoint>) -> Vec<ViolationRow> {
     let mut out = Vec::new();
     for p in points {
-        e.zone_point(spec, &p, &mut out);
+        on_zone(e, spec, &p, &mut out);
     }
     out
 }
@@ -73,12 +85,12 @@ fn a_dip_shorter_than_the_grace_does_not_split_an_episode() {
 #[test]
 fn removing_the_rule_closes_its_episodes_and_only_its_own() {
     let spec = speeding();
-    let other = RuleSpec { id: "speed-2".into(), ..speeding() };
+    let other = speeding_rule("speed-2");
     let mut e = Episodes::new(500);
     let mut out = Vec::new();
     for i in 0..15 {
-        e.zone_point(&spec, &point(1, 100 * i, 80.0), &mut out);
-        e.zone_point(&other, &point(1, 100 * i, 80.0), &mut out);
+        on_zone(&mut e, &spec, &point(1, 100 * i, 80.0), &mut out);
+        on_zone(&mut e, &other, &point(1, 100 * i, 80.0), &mut out);
     }
     assert_eq!(out.iter().filter(|v| v.ongoing).count(), 2);
     e.rule_removed(&spec, &mut out);
@@ -92,7 +104,8 @@ fn removing_the_rule_closes_its_episodes_and_only_its_own() {
 
 #[test]
 fn stopped_vehicle_wrong_way_and_intrusion_conditions() {
-    let stopped = RuleSpec { id: "stop".into(), kind: RuleKind::StoppedVehicle, threshold_ck: 200, limit: Some(200), min_duration_ms: 3_000, ..speeding() };
+    let zone = || Some("approach".to_string());
+    let stopped = rule("stop", RuleParams::StoppedVehicle(StoppedVehicleRule { zone: zone(), max_speed_kmh: Some(2.0), min_duration_ms: Some(3_000) }));
     let mut e = Episodes::new(500);
     let out = feed(&mut e, &stopped, (0..50).map(|i| point(3, 100 * i, if i < 10 { 30.0 } else { 0.5 })));
     let confirmed: Vec<_> = out.iter().filter(|v| v.ongoing).collect();
@@ -101,7 +114,8 @@ fn stopped_vehicle_wrong_way_and_intrusion_conditions() {
     assert_eq!(confirmed[0].ts_end_ms, 4_000, "confirmed when 3 s have passed");
 
     // Allowed direction is +y (down the image); this track moves up.
-    let wrong = RuleSpec { id: "wrong".into(), kind: RuleKind::WrongWay, allowed_dir: (0, 1000), min_duration_ms: 1_000, ..speeding() };
+    let down = Some(vec![[0.0, 0.0], [0.0, 10.0]]);
+    let wrong = rule("wrong", RuleParams::WrongWay(WrongWayRule { zone: zone(), allowed_direction: down, min_duration_ms: Some(1_000) }));
     let mut e = Episodes::new(500);
     let up = |ts| ZonePoint { dir: (0, -1000), ..point(4, ts, 30.0) };
     let right = |ts| ZonePoint { dir: (1000, 0), ..point(5, ts, 30.0) };
@@ -113,7 +127,7 @@ fn stopped_vehicle_wrong_way_and_intrusion_conditions() {
     assert_eq!(closed[0].track_id, 4);
     assert_eq!(closed[0].value, 1.4);
 
-    let intrusion = RuleSpec { id: "bus".into(), kind: RuleKind::ZoneIntrusion, classes: vec![ObjectClass(2)], min_duration_ms: 0, ..speeding() };
+    let intrusion = rule("bus", RuleParams::ZoneIntrusion(ZoneIntrusionRule { zone: zone(), classes: Some(vec!["car".into()]), min_duration_ms: None }));
     let mut e = Episodes::new(500);
     let bus = |ts| ZonePoint { class: ObjectClass(5), ..point(6, ts, 30.0) };
     let mut out = feed(&mut e, &intrusion, (0..5).map(|i| bus(100 * i)));
@@ -123,11 +137,16 @@ fn stopped_vehicle_wrong_way_and_intrusion_conditions() {
 
 #[test]
 fn crossings_are_one_violation_each() {
-    let lane = RuleSpec { id: "solid".into(), kind: RuleKind::LaneViolation, place: Place { camera: "cam-1".into(), kind: PlaceKind::Line, id: "solid-1".into() }, limit: None, ..speeding() };
+    let lane = rule("solid", RuleParams::LaneViolation(LaneViolationRule { line: Some("solid-1".into()) }));
+    let place = Place { camera: "cam-1".into(), kind: PlaceKind::Line, id: "solid-1".into() };
     let mut e = Episodes::new(500);
     let mut out = Vec::new();
+    let book = RuleBook::new();
+    let env = Env { book: &book, tz: chrono_tz::UTC, aggs: &[] };
     for ts in [1_000, 5_000] {
-        e.crossing(&lane, &CrossPoint { track: 2, ts, class: ObjectClass(2), direction: Direction::Backward, speed_ck: Some(3_000) }, &mut out);
+        let c = CrossPoint { track: 2, ts, class: ObjectClass(2), direction: Direction::Backward, speed_ck: Some(3_000) };
+        let row = Row::Cross(&place, &c);
+        e.row(&lane, &row, holds(&lane, &row, &env), &env, &mut out);
     }
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|v| !v.ongoing && v.ts_start_ms == v.ts_end_ms && v.value == 30.0));

@@ -25,6 +25,9 @@ pub struct AnalyticsConfig {
     /// episode: a speed estimate dipping under the limit for one frame does not split a
     /// speeding episode in two.
     pub rule_grace_ms: u64,
+    /// IANA time zone of the rule language's time-of-day and day-of-week functions
+    /// (`hour_of_day()`, `day_of_week()`…), e.g. `Europe/Berlin`.
+    pub time_zone: String,
 }
 
 impl Default for AnalyticsConfig {
@@ -37,6 +40,7 @@ impl Default for AnalyticsConfig {
             congestion: CongestionConfig::default(),
             anomaly: AnomalyConfig::default(),
             rule_grace_ms: 500,
+            time_zone: "UTC".into(),
         }
     }
 }
@@ -140,6 +144,9 @@ impl AnalyticsConfig {
         }
         if !(a.min_rel_std >= 0.0 && a.min_rel_std.is_finite()) {
             out.push(Problem::new("analytics.anomaly.min_rel_std", "must be ≥ 0"));
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            out.push(Problem::new("analytics.time_zone", format!("{:?} is not an IANA time zone name (such as \"UTC\" or \"Europe/Berlin\")", self.time_zone)));
         }
     }
 }

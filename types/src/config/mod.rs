@@ -31,7 +31,7 @@ pub use evidence::{Blur, EvidenceConfig};
 pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, PointSchema, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
 pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, QualityConfig, check_model_name, parse_model_ref, parse_model_version};
 pub use problems::{ConfigError, Problem};
-pub use rule::{LaneViolationRule, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
+pub use rule::{LaneViolationRule, MAX_SQL_BYTES, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, SqlRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use input::InputConfig;
 pub use cluster::{ClusterConfig, check_hosts, parse_hosts_file};
 pub use spool::{SpoolConfig, SpoolFull, SyncConfig, LAKE_TABLES};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The kinds of rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(Default)]
 pub enum RuleKind {
     /// Speed above `limit_kmh + tolerance_kmh` for `min_duration_ms` inside `zone`.
     Speeding,
@@ -20,6 +21,10 @@ pub enum RuleKind {
     StoppedVehicle,
     /// Crossing the solid `line`.
     LaneViolation,
+    /// A rule written in the rule language (`sql`): see `docs/rules.md`. The kind of a rule
+    /// that names none.
+    #[default]
+    Sql,
 }
 
 /// Severity of a rule's violations.
@@ -86,6 +91,17 @@ pub enum RuleParams {
     StoppedVehicle(StoppedVehicleRule),
     /// See [`LaneViolationRule`].
     LaneViolation(LaneViolationRule),
+    /// See [`SqlRule`].
+    Sql(SqlRule),
+}
+
+/// `sql`: a rule in the rule language (`SELECT … FROM track_points WHERE … FOR 5 s`, or a whole
+/// `CREATE RULE` statement). The text is checked against the pipeline by the rule compiler
+/// (`itscam_queries::rules::sql`), which reports each problem with its line and column.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SqlRule {
+    /// The rule's text (needed).
+    pub sql: Option<String>,
 }
 
 /// `speeding`: speed above `limit_kmh + tolerance_kmh` for `min_duration_ms` inside `zone`.
@@ -196,6 +212,7 @@ impl RuleParams {
             RuleParams::ZoneIntrusion(_) => RuleKind::ZoneIntrusion,
             RuleParams::StoppedVehicle(_) => RuleKind::StoppedVehicle,
             RuleParams::LaneViolation(_) => RuleKind::LaneViolation,
+            RuleParams::Sql(_) => RuleKind::Sql,
         }
     }
 
@@ -207,6 +224,7 @@ impl RuleParams {
             | RuleParams::ZoneIntrusion(ZoneIntrusionRule { zone, .. })
             | RuleParams::StoppedVehicle(StoppedVehicleRule { zone, .. }) => zone.as_deref(),
             RuleParams::RedLight(RedLightRule { line, .. }) | RuleParams::LaneViolation(LaneViolationRule { line }) => line.as_deref(),
+            RuleParams::Sql(_) => None,
         }
     }
 
@@ -217,7 +235,7 @@ impl RuleParams {
             RuleParams::WrongWay(r) => r.min_duration(),
             RuleParams::ZoneIntrusion(r) => r.min_duration(),
             RuleParams::StoppedVehicle(r) => r.min_duration(),
-            RuleParams::RedLight(_) | RuleParams::LaneViolation(_) => 0,
+            RuleParams::RedLight(_) | RuleParams::LaneViolation(_) | RuleParams::Sql(_) => 0,
         }
     }
 }
@@ -246,9 +264,11 @@ impl RuleConfig {
 pub struct RuleKeys {
     /// Rule id, unique.
     pub id: String,
-    /// Rule kind.
+    /// Rule kind (`sql` when left out).
+    #[serde(default)]
     pub kind: RuleKind,
-    /// Camera the rule watches.
+    /// Camera the rule watches (an `sql` rule may leave it out: its text says which cameras).
+    #[serde(default)]
     pub camera: String,
     /// Severity of its violations.
     #[serde(default)]
@@ -281,11 +301,14 @@ pub struct RuleKeys {
     /// Classes not allowed in the zone (zone_intrusion).
     #[serde(default)]
     pub classes: Option<Vec<String>>,
+    /// The rule's text in the rule language (sql; `docs/rules.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 impl From<RuleKeys> for RuleConfig {
     fn from(k: RuleKeys) -> RuleConfig {
-        let RuleKeys { id, kind, camera, severity, mut zone, mut line, mut signal, mut limit_kmh, mut tolerance_kmh, mut max_speed_kmh, mut min_duration_ms, mut allowed_direction, mut classes } = k;
+        let RuleKeys { id, kind, camera, severity, mut zone, mut line, mut signal, mut limit_kmh, mut tolerance_kmh, mut max_speed_kmh, mut min_duration_ms, mut allowed_direction, mut classes, mut sql } = k;
         let params = match kind {
             RuleKind::Speeding => RuleParams::Speeding(SpeedingRule {
                 zone: zone.take(),
@@ -300,6 +323,7 @@ impl From<RuleKeys> for RuleConfig {
                 RuleParams::StoppedVehicle(StoppedVehicleRule { zone: zone.take(), max_speed_kmh: max_speed_kmh.take(), min_duration_ms: min_duration_ms.take() })
             }
             RuleKind::LaneViolation => RuleParams::LaneViolation(LaneViolationRule { line: line.take() }),
+            RuleKind::Sql => RuleParams::Sql(SqlRule { sql: sql.take() }),
         };
         // What the kind did not take belongs to other kinds.
         let left = [
@@ -312,6 +336,7 @@ impl From<RuleKeys> for RuleConfig {
             ("min_duration_ms", min_duration_ms.is_some()),
             ("allowed_direction", allowed_direction.is_some()),
             ("classes", classes.is_some()),
+            ("sql", sql.is_some()),
         ];
         let other_kinds_keys = left.into_iter().filter(|(_, given)| *given).map(|(key, _)| key).collect();
         RuleConfig { id, camera, severity, params, other_kinds_keys }
@@ -335,6 +360,7 @@ impl RuleKeys {
             min_duration_ms: None,
             allowed_direction: None,
             classes: None,
+            sql: None,
         }
     }
 }
@@ -351,6 +377,7 @@ impl From<RuleConfig> for RuleKeys {
             RuleParams::ZoneIntrusion(p) => (k.zone, k.classes, k.min_duration_ms) = (p.zone, p.classes, p.min_duration_ms),
             RuleParams::StoppedVehicle(p) => (k.zone, k.max_speed_kmh, k.min_duration_ms) = (p.zone, p.max_speed_kmh, p.min_duration_ms),
             RuleParams::LaneViolation(p) => k.line = p.line,
+            RuleParams::Sql(p) => k.sql = p.sql,
         }
         k
     }
@@ -370,12 +397,37 @@ impl RuleConfig {
         if !is_valid_id(&self.id) {
             bad("id", format!("{:?} is not a valid id", self.id));
         }
+        if let RuleParams::Sql(r) = &self.params {
+            self.check_sql(r, config, &mut bad);
+            return;
+        }
+        if self.camera.is_empty() {
+            bad("camera", format!("{} rules need a camera", self.kind().as_str()));
+            return;
+        }
         let Some(cam) = config.camera(&self.camera) else {
             bad("camera", format!("no camera {:?}", self.camera));
             return;
         };
         self.check_references(cam, config, &mut bad);
         self.check_parameters(cam, &mut bad);
+    }
+
+    /// An `sql` rule's keys: its text (checked in full by the rule compiler), its camera when
+    /// given, and no key of the other kinds.
+    fn check_sql(&self, r: &SqlRule, config: &PipelineConfig, bad: &mut impl FnMut(&str, String)) {
+        match r.sql.as_deref().map(str::trim) {
+            None => bad("sql", "a rule needs a kind (one of speeding, wrong_way, red_light, zone_intrusion, stopped_vehicle, lane_violation) or sql".into()),
+            Some("") => bad("sql", "must not be empty".into()),
+            Some(text) if text.len() > MAX_SQL_BYTES => bad("sql", format!("is {} bytes; at most {MAX_SQL_BYTES}", text.len())),
+            Some(_) => {}
+        }
+        if !self.camera.is_empty() && config.camera(&self.camera).is_none() {
+            bad("camera", format!("no camera {:?}", self.camera));
+        }
+        for key in self.other_kinds_keys.iter().filter(|k| **k != "sql") {
+            bad(key, format!("sql rules take no {key}: the rule's text says it"));
+        }
     }
 
     /// The zone or line, and the signal, against the pipeline.
@@ -464,6 +516,9 @@ impl RuleConfig {
     }
 }
 
+/// Longest rule text, bytes.
+pub const MAX_SQL_BYTES: usize = 16 * 1024;
+
 /// The kinds that take a parameter key, for the message about a key given to another kind.
 fn kinds_with(key: &str) -> &'static str {
     match key {
@@ -472,6 +527,7 @@ fn kinds_with(key: &str) -> &'static str {
         "min_duration_ms" => "speeding, wrong_way, zone_intrusion and stopped_vehicle rules",
         "allowed_direction" => "wrong_way rules",
         "classes" => "zone_intrusion rules",
+        "sql" => "sql rules",
         _ => "other kinds",
     }
 }
@@ -495,6 +551,7 @@ impl RuleKind {
             RuleKind::ZoneIntrusion => "zone_intrusion",
             RuleKind::StoppedVehicle => "stopped_vehicle",
             RuleKind::LaneViolation => "lane_violation",
+            RuleKind::Sql => "sql",
         }
     }
 }
