@@ -371,6 +371,37 @@ impl RuleIr {
         })
     }
 
+    /// A built-in rule in the rule language: the same violations, row for row, but for
+    /// `kind` (`sql`) and `limit_value` (none). `None` for an `sql` rule.
+    pub fn sql_equivalent(r: &RuleConfig) -> Option<String> {
+        let zone = |z: &Option<String>| format!("SELECT * FROM zone_presence WHERE zone_id = '{}'", z.as_deref().unwrap_or_default());
+        let line = |l: &Option<String>| format!("SELECT * FROM line_crossings WHERE line_id = '{}'", l.as_deref().unwrap_or_default());
+        Some(match &r.params {
+            RuleParams::Speeding(s) => {
+                let t = from_ck(to_ck(s.limit_kmh.unwrap_or(0.0) + s.tolerance()));
+                format!("{} AND speed_over({t}) FOR {} ms", zone(&s.zone).replace("SELECT *", "SELECT max(speed_kmh)"), s.min_duration())
+            }
+            RuleParams::StoppedVehicle(s) => {
+                let max = from_ck(to_ck(s.max_speed()));
+                format!("{} AND speed_kmh <= {max} FOR {} ms", zone(&s.zone).replace("SELECT *", "SELECT min(speed_kmh)"), s.min_duration())
+            }
+            RuleParams::WrongWay(w) => {
+                let d = w.allowed_direction.as_ref().filter(|d| d.len() == 2).map_or([0.0, 0.0], |d| [d[1][0] - d[0][0], d[1][1] - d[0][1]]);
+                format!("{} AND against({}, {}) FOR {} ms", zone(&w.zone), d[0], d[1], w.min_duration())
+            }
+            RuleParams::ZoneIntrusion(z) => {
+                let mut known: Vec<ObjectClass> = z.classes.iter().flatten().filter_map(|c| ObjectClass::from_name(c)).collect();
+                known.sort();
+                known.dedup();
+                let classes: Vec<String> = known.iter().map(|c| format!("'{}'", c.name())).collect();
+                format!("{} AND class IN ({}) FOR {} ms", zone(&z.zone), classes.join(", "), z.min_duration())
+            }
+            RuleParams::RedLight(l) => format!("{} AND signal_state('{}') = 'red'", line(&l.line), l.signal.as_deref().unwrap_or_default()),
+            RuleParams::LaneViolation(l) => line(&l.line),
+            RuleParams::Sql(_) => return None,
+        })
+    }
+
     /// The place its facts come from on `camera`, when it reads one zone or line.
     pub fn place(&self, camera: &str) -> Option<Place> {
         let (kind, id) = match &self.source {

@@ -189,7 +189,7 @@ fn select(masked: &str) -> Result<Box<Query>, RuleProblem> {
     let parsed = Parser::new(&GenericDialect {}).try_with_sql(masked).and_then(|mut p| p.parse_statements());
     let statements = parsed.map_err(|e| {
         let message = e.to_string();
-        problem(location_in(&message), message.trim_start_matches("sql parser error: ").to_string())
+        problem(location_in(&message).unwrap_or_else(|| end_of(masked)), message.trim_start_matches("sql parser error: ").to_string())
     })?;
     let mut statements = statements.into_iter();
     match (statements.next(), statements.next()) {
@@ -199,8 +199,16 @@ fn select(masked: &str) -> Result<Box<Query>, RuleProblem> {
     }
 }
 
-/// sqlparser's errors end with `at Line: L, Column: C`.
-fn location_in(message: &str) -> Location {
+/// sqlparser's errors end with `at Line: L, Column: C` (but at the end of the text).
+fn location_in(message: &str) -> Option<Location> {
     let number_after = |key: &str| message.rfind(key).and_then(|i| message[i + key.len()..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
-    Location::new(number_after("Line: ").unwrap_or(1), number_after("Column: ").unwrap_or(1))
+    Some(Location::new(number_after("Line: ")?, number_after("Column: ")?))
+}
+
+/// Just after the last character that is not blank.
+fn end_of(text: &str) -> Location {
+    let trimmed = text.trim_end();
+    let line = trimmed.lines().count().max(1);
+    let column = trimmed.lines().last().map_or(0, |l| l.chars().count()) + 1;
+    Location::new(line as u64, column as u64)
 }

@@ -113,8 +113,8 @@ pub fn compile(text: &str, keys: &RuleConfig, config: &PipelineConfig) -> Result
     let source = pin_place(source, &conj);
     let mut b = Binder { config, source: source.clone(), cameras: cameras.clone(), aggs: Vec::new(), aggregates_allowed: false, problems };
     let filter = select.selection.as_ref().map_or(Expr::Lit(Value::Bool(true)), |w| b.condition(w, "WHERE"));
-    let output = output(&mut b, select, &front);
-    projection(&mut b, select, &output);
+    let mut output = output(&mut b, select, &front);
+    projection(&mut b, select, &mut output);
     let mut problems = b.problems;
     if !problems.is_empty() {
         problems.sort();
@@ -286,8 +286,10 @@ fn output(b: &mut Binder<'_>, select: &sql::Select, front: &front::Front) -> Out
     Output::Window(Box::new(WindowIr { size_ms, group: columns, aggs: b.aggs.clone(), having, min_ms: front.for_ms.unwrap_or(0) }))
 }
 
-/// The select list: `*`, columns (in GROUP BY, for a windowed rule) or aggregates.
-fn projection(b: &mut Binder<'_>, select: &sql::Select, output: &Output) {
+/// The select list: `*`, columns (in GROUP BY, for a windowed rule) or aggregates; for an
+/// episode rule, `max(speed_kmh)` or `min(speed_kmh)` makes that the violation's value (the
+/// episode's length in s otherwise).
+fn projection(b: &mut Binder<'_>, select: &sql::Select, output: &mut Output) {
     for item in &select.projection {
         let e = match item {
             sql::SelectItem::Wildcard(_) => continue,
@@ -297,7 +299,17 @@ fn projection(b: &mut Binder<'_>, select: &sql::Select, output: &Output) {
                 continue;
             }
         };
-        match (output, e) {
+        if let (Output::Episode { value, .. }, sql::Expr::Function(f)) = (&mut *output, e) {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let speed = matches!(&f.args, sql::FunctionArguments::List(l) if l.args.len() == 1 && matches!(&l.args[0], sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(a)) if is_column(a, "speed_kmh")));
+            match (name.as_str(), speed) {
+                ("max", true) => *value = Measure::MaxSpeed,
+                ("min", true) => *value = Measure::MinSpeed,
+                _ => b.problems.push(problem(f.span().start, "an episode's value is max(speed_kmh) or min(speed_kmh) (its length otherwise)")),
+            }
+            continue;
+        }
+        match (&*output, e) {
             (Output::Window(w), sql::Expr::Identifier(id)) => {
                 if let Some(c) = b.column(id).filter(|c| !w.group.contains(c) && *c != Column::CameraId) {
                     b.problems.push(problem(id.span.start, format!("{} is neither in GROUP BY nor an aggregate", c.name())));
