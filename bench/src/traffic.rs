@@ -42,12 +42,14 @@ pub struct Scene {
     pub start_ms: u64,
     /// Seconds of footage the signals must cover.
     pub seconds: u32,
+    /// The rules as their rule-language equivalents (kind `sql`) instead of built-ins.
+    pub sql: bool,
 }
 
 impl Scene {
     /// The scene for the generator's footage.
     pub fn for_synth(synth: &SynthConfig, rules: usize) -> Scene {
-        Scene { cameras: synth.cameras, rules, start_ms: synth.start_ms, seconds: synth.seconds }
+        Scene { cameras: synth.cameras, rules, start_ms: synth.start_ms, seconds: synth.seconds, sql: false }
     }
 
     /// The config text; signal files are named under `signal_dir`.
@@ -94,8 +96,16 @@ impl Scene {
             RuleKind::WrongWay => RuleKeys { zone, allowed_direction: Some(vec![[0.0, 540.0], [1920.0, 540.0]]), min_duration_ms: Some(500), ..base },
             RuleKind::LaneViolation => RuleKeys { line: Some(LINES[0].0.into()), ..base },
             RuleKind::RedLight => RuleKeys { line: Some(LINES[1].0.into()), signal: Some(format!("tl-{}", camera + 1)), ..base },
+            RuleKind::Sql => unreachable!("KINDS lists the built-in kinds"),
         };
-        keys.into()
+        let rule: RuleConfig = keys.into();
+        match itscam_queries::rules::ir::RuleIr::sql_equivalent(&rule).filter(|_| self.sql) {
+            Some(sql) => {
+                let keys = RuleKeys { sql: Some(sql), ..RuleKeys::bare(rule.id.clone(), RuleKind::Sql, rule.camera.clone(), rule.severity) };
+                keys.into()
+            }
+            None => rule,
+        }
     }
 
     /// Rules per kind, and the rules a point in one zone / a crossing of one line meets (mean
@@ -105,9 +115,9 @@ impl Scene {
         let mut zone_rules = 0usize;
         let mut line_rules = 0usize;
         for i in 0..self.rules {
-            let r = self.rule(i);
-            per_kind[KINDS.iter().position(|k| *k == r.kind()).expect("listed kind")] += 1;
-            if r.kind().watches_line() { line_rules += 1 } else { zone_rules += 1 }
+            let kind = (i / self.cameras + i % self.cameras) % KINDS.len();
+            per_kind[kind] += 1;
+            if KINDS[kind].watches_line() { line_rules += 1 } else { zone_rules += 1 }
         }
         let kinds: Vec<String> = KINDS.iter().zip(per_kind).map(|(k, n)| format!("{} {n}", k.as_str())).collect();
         format!(
@@ -164,6 +174,9 @@ impl Scene {
 fn rule_toml(r: &RuleConfig) -> String {
     let r = RuleKeys::from(r.clone());
     let mut t = format!("[[rule]]\nid = \"{}\"\nkind = \"{}\"\ncamera = \"{}\"\nseverity = \"{}\"\n", r.id, r.kind.as_str(), r.camera, r.severity.as_str());
+    if let Some(sql) = &r.sql {
+        let _ = writeln!(t, "sql = {sql:?}");
+    }
     let strings = [("zone", &r.zone), ("line", &r.line), ("signal", &r.signal)];
     for (key, v) in strings {
         if let Some(v) = v {
@@ -195,7 +208,7 @@ mod tests {
     #[test]
     fn a_thousand_rules_make_a_valid_config_spread_over_every_camera_kind_and_place() {
         let dir = std::env::temp_dir().join(format!("itscam-traffic-scene-test-{}", std::process::id()));
-        let scene = Scene { cameras: 8, rules: 1_000, start_ms: 1_767_225_600_000, seconds: 60 };
+        let scene = Scene { cameras: 8, rules: 1_000, start_ms: 1_767_225_600_000, seconds: 60, sql: false };
         let (config, signals) = scene.config(&dir).expect("valid config");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(config.rule.len(), 1_000);

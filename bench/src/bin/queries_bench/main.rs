@@ -63,6 +63,10 @@ struct Args {
     /// Skip the 0-rule baseline (for profiling one configuration; no ratios then).
     #[arg(long)]
     skip_baseline: bool,
+    /// Also run each rule count with the rules as their rule-language equivalents (kind `sql`):
+    /// the rows marked `sql`, and their ratio to the built-ins'.
+    #[arg(long)]
+    sql: bool,
     /// Runs of each throughput configuration; the fastest counts (the machine is shared).
     #[arg(long, default_value_t = 2)]
     repeat: usize,
@@ -131,14 +135,18 @@ fn throughput(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std:
     for r in rule_counts.iter().filter(|r| **r > 0) {
         println!("scene: {}", Scene::for_synth(synth, *r).spread());
     }
-    let mut best: BTreeMap<(usize, usize), throughput::Run> = BTreeMap::new();
+    let mut best: BTreeMap<(usize, usize, bool), throughput::Run> = BTreeMap::new();
+    let variants: &[bool] = if a.sql { &[false, true] } else { &[false] };
     for _ in 0..a.repeat.max(1) {
         for &w in &a.workers {
             for &r in &rule_counts {
-                let run = throughput::run(&frames, &Scene::for_synth(synth, r), dir, w, tracker)?;
-                eprintln!("  rules {r:>5}, workers {w}: {:.0} detections/s, {:.2} s", run.rate(), run.wall_s);
-                if best.get(&(w, r)).is_none_or(|b| b.rate() < run.rate()) {
-                    best.insert((w, r), run);
+                for &sql in variants.iter().filter(|s| !**s || r > 0) {
+                    let scene = Scene { sql, ..Scene::for_synth(synth, r) };
+                    let run = throughput::run(&frames, &scene, dir, w, tracker)?;
+                    eprintln!("  rules {r:>5}{}, workers {w}: {:.0} detections/s, {:.2} s", if sql { " sql" } else { "" }, run.rate(), run.wall_s);
+                    if best.get(&(w, r, sql)).is_none_or(|b| b.rate() < run.rate()) {
+                        best.insert((w, r, sql), run);
+                    }
                 }
             }
         }
@@ -148,13 +156,16 @@ fn throughput(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std:
         "rules", "workers", "detections/s", "per CPU-second", "vs 0 rules", "CPU vs 0", "violations", "alerts", "crossings", "metrics", "wall s"
     );
     for &w in &a.workers {
-        let (base, base_cpu) = best.get(&(w, 0)).map_or((f64::NAN, f64::NAN), |b| (b.rate(), b.per_cpu()));
-        for &r in &rule_counts {
-            let run = &best[&(w, r)];
+        let (base, base_cpu) = best.get(&(w, 0, false)).map_or((f64::NAN, f64::NAN), |b| (b.rate(), b.per_cpu()));
+        for (&(_, r, sql), run) in best.iter().filter(|(k, _)| k.0 == w) {
             let c = &run.counts;
+            let label = if sql { format!("{r} sql") } else { r.to_string() };
+            if sql && let Some(b) = best.get(&(w, r, false)) {
+                eprintln!("  {r} sql rules vs {r} built-in, workers {w}: {:.2}x per CPU-second", run.per_cpu() / b.per_cpu());
+            }
             println!(
                 "{:>6} {:>8} {:>14.0} {:>15.0} {:>10.2}x {:>10.2}x {:>11} {:>10} {:>10} {:>8} {:>8.2}",
-                run.rules,
+                label,
                 run.workers,
                 run.rate(),
                 run.per_cpu(),

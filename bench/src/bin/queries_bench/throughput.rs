@@ -14,8 +14,6 @@ use std::time::Instant;
 /// One run's numbers.
 #[derive(Debug)]
 pub struct Run {
-    /// Rules in the scene.
-    pub rules: usize,
     /// Timely workers.
     pub workers: usize,
     /// Detections fed.
@@ -60,5 +58,5 @@ pub fn run(frames: &[Frame], scene: &Scene, dir: &Path, workers: usize, tracker:
     })?;
     let wall_s = t0.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu0;
-    Ok(Run { rules: scene.rules, workers, detections, wall_s, cpu_s, counts })
+    Ok(Run { workers, detections, wall_s, cpu_s, counts })
 }
