@@ -205,7 +205,7 @@ fn latency(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std::pa
 
 fn rule_add(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std::path::Path) -> anyhow::Result<()> {
     let frames = generate(synth);
-    let scene = Scene::for_synth(synth, a.history_rules);
+    let scene = Scene { sql: a.sql, ..Scene::for_synth(synth, a.history_rules) };
     let tracked = pretrack(&frames, tracker);
     drop(frames);
     println!("\n## Rule add time vs history: {}, 1 worker, {} adds per point (medians)", scene.spread(), a.reps);
