@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod lake_cmd;
 mod models_cmd;
+mod rules_cmd;
 mod users_cmd;
 
 // mimalloc: rows are allocated on workers and freed on the writer's threads; glibc's malloc
@@ -156,6 +157,11 @@ enum Command {
         #[command(subcommand)]
         action: LakeAction,
     },
+    /// Rules in the rule language: check one offline (docs/rules.md).
+    Rules {
+        #[command(subcommand)]
+        action: rules_cmd::RulesAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -295,7 +301,10 @@ fn limits(base: &QueryConfig, timeout_ms: Option<u64>, max_rows: Option<usize>) 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => match PipelineConfig::load(&config) {
-            Ok(c) => match itscam_queries::Scenes::build(&c) {
+            Ok(c) => match itscam_queries::Scenes::build(&c).and_then(|s| {
+                let problems = rules_cmd::config_problems(&c);
+                if problems.is_empty() { Ok(s) } else { Err(problems) }
+            }) {
                 Ok(scenes) => {
                     println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
                     for r in scenes.reports() {
@@ -349,6 +358,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Lake { action: LakeAction::Forget(args) } => lake_cmd::forget(args),
         Command::Lake { action } => lake_command(action),
+        Command::Rules { action } => rules_cmd::run(action),
         Command::Users { lake, config, action } => {
             let base = optional_config(&config)?;
             let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;

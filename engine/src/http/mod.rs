@@ -186,6 +186,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(evidence::frame))
         .routes(routes!(rules::list))
         .routes(routes!(rules::get_one, rules::put, rules::delete))
+        .routes(routes!(rules::check))
+        .routes(routes!(rules::plan))
         .routes(routes!(rules::zones))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

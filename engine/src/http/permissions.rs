@@ -55,6 +55,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("GET", "/api/v1/zones", Least(Viewer)),
     p("GET", "/api/v1/rules", Least(Viewer)),
     p("GET", "/api/v1/rules/{id}", Least(Viewer)),
+    p("GET", "/api/v1/rules/{id}/plan", Least(Viewer)),
+    // Compiling a rule changes nothing; its text is bounded (16 KiB).
+    p("POST", "/api/v1/rules/{id}/check", Least(Viewer)),
     p("GET", "/api/v1/alerts", Least(Viewer)),
     p("GET", "/api/v1/alerts/stream", Least(Viewer)),
     p("GET", "/api/v1/alerts/{id}", Least(Viewer)),

@@ -127,7 +127,8 @@ pub async fn get_one(State(state): State<AppState>, Extension(me): Extension<Ide
     Ok(Json(rule))
 }
 
-/// `PUT /api/v1/rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON),
+/// `PUT /api/v1/rules/{id}`: adds or replaces a rule (body: the rule as in `[[rule]]`, as JSON;
+/// `{"sql": "SELECT … FOR 5 s"}` for one in the rule language, docs/rules.md),
 /// logged first. Answers the event time it applies from and the control log's seq.
 #[utoipa::path(put, path = "/rules/{id}", tag = "rules", params(("id" = String, Path, description = "The rule's id")), request_body = RuleConfig, responses(
     (status = 200, description = "Replaced", body = RulePut),
@@ -159,6 +160,59 @@ pub async fn delete(State(state): State<AppState>, who: Who, Path(id): Path<Stri
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let (entry, _) = a.control.delete_rule(&a.rules, &who.0, &id).await?;
     Ok(Json(RuleDeleted { deleted: id, since_ms: entry.since_ms, seq: entry.seq }))
+}
+
+/// The body of `POST /api/v1/rules/{id}/check`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleCheck {
+    /// The rule's text in the rule language (docs/rules.md), at most 16 KiB.
+    pub sql: String,
+}
+
+/// A rule's plan (`EXPLAIN`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulePlan {
+    /// The plan, one step per line.
+    pub plan: String,
+}
+
+/// `POST /api/v1/rules/{id}/check`: compiles a rule of that id against the running pipeline
+/// without adding it; answers its plan, or 422 with every problem and its line and column.
+#[utoipa::path(post, path = "/rules/{id}/check", tag = "rules", params(("id" = String, Path, description = "The rule's id")), request_body = RuleCheck, responses(
+    (status = 200, description = "It compiles: its plan", body = RulePlan),
+    (status = 400, description = "`bad_request`: not a check as JSON", body = ErrorBody),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+    (status = 422, description = "`invalid_rule`: every problem, `line L, column C: …`", body = ErrorBody),
+))]
+pub async fn check(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<RulePlan>, ApiError> {
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let c: RuleCheck = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be {{\"sql\": \"…\"}}: {e}")))?;
+    if c.sql.len() > itscam_types::config::MAX_SQL_BYTES {
+        let msg = format!("the rule is {} bytes; at most {}", c.sql.len(), itscam_types::config::MAX_SQL_BYTES);
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRule, msg));
+    }
+    match a.rules.check(&id, &c.sql) {
+        Ok(plan) => Ok(Json(RulePlan { plan })),
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRule, format!("invalid rule: {}", list.join("; "))))
+        }
+    }
+}
+
+/// `GET /api/v1/rules/{id}/plan`: the live rule's plan (`EXPLAIN RULE id`).
+#[utoipa::path(get, path = "/rules/{id}/plan", tag = "rules", params(("id" = String, Path, description = "The rule's id")), responses(
+    (status = 200, description = "Its plan", body = RulePlan),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+))]
+pub async fn plan(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>) -> Result<Json<RulePlan>, ApiError> {
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
+    a.rules.get(&id).filter(|r| me.sees(&r.rule.camera)).ok_or_else(|| RuleError::NotFound(id.clone()))?;
+    let plan = a.rules.plan(&id).ok_or(RuleError::NotFound(id))?;
+    Ok(Json(RulePlan { plan }))
 }
 
 /// `GET /api/v1/zones`: tracks inside each zone now (event time of the pipeline).

@@ -50,3 +50,44 @@ fn golden_scenarios() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The rule scenarios with each built-in rule replaced by its rule-language equivalent
+/// (`RuleIr::sql_equivalent`, docs/rules.md): the same violations, row for row, but for `kind`
+/// (`sql`) and `limit_value` (none).
+#[test]
+fn built_in_rules_written_in_the_rule_language_give_the_same_violations() {
+    use itscam_types::config::RuleKind;
+    let root = repo_root().join("engine/tests/scenarios");
+    let sql = "SELECT violation_id, rule_id, camera_id, track_id, class, ts_start_ms, ts_end_ms, round(value, 1) AS value, severity, place FROM violations ORDER BY camera_id, ts_start_ms, rule_id, track_id";
+    let mut compared = 0;
+    for kind in RuleKind::ALL {
+        let name = format!("rule-{}", kind.as_str().replace('_', "-"));
+        let src = root.join(&name);
+        let text = std::fs::read_to_string(src.join("config.toml")).unwrap();
+        let Some(at) = text.find("[[rule]]") else { continue };
+        #[derive(serde::Deserialize)]
+        struct Rules {
+            rule: Vec<itscam_types::config::RuleConfig>,
+        }
+        let config: Rules = toml::from_str(&text[at..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut rewritten = text[..at].to_string();
+        for r in &config.rule {
+            let equivalent = itscam_queries::rules::ir::RuleIr::sql_equivalent(r).expect("a built-in rule");
+            rewritten += &format!("[[rule]]\nid = {:?}\ncamera = {:?}\nseverity = {:?}\nsql = {equivalent:?}\n", r.id, r.camera, r.severity.as_str());
+        }
+        assert!(!text[at..].contains("[[camera") && !text[at..].contains("[[signal"), "{name}: rules come last in the config");
+        let run = |dir_name: &str, config_text: &str| {
+            let dir = scratch(dir_name);
+            copy_dir(&src, &dir);
+            std::fs::write(dir.join("config.toml"), config_text).unwrap();
+            itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
+            query_json(&dir, sql)
+        };
+        let built_in = run(&format!("golden-builtin-{name}"), &text);
+        let as_sql = run(&format!("golden-sql-{name}"), &rewritten);
+        assert!(!built_in.is_empty(), "{name}: the scenario has violations");
+        assert_eq!(as_sql, built_in, "{name}: {rewritten}");
+        compared += 1;
+    }
+    assert_eq!(compared, RuleKind::ALL.len(), "every built-in kind has its scenario");
+}

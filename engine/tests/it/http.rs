@@ -269,6 +269,48 @@ async fn rules_are_listed_added_replaced_and_removed_over_http() {
 }
 
 #[tokio::test]
+async fn rules_in_the_rule_language_are_checked_added_explained_and_removed_over_http() {
+    let lake = filled_lake("http-sql-rules");
+    let plan = rules_plan();
+    let state = state(&lake, QueryConfig::default()).await;
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
+    let send = |method: &str, uri: &str, body: &str| {
+        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    };
+    let text = "SELECT * FROM track_points WHERE camera_id = 'cam-1' AND in_zone('approach') AND class = 'truck' AND speed_kmh < 10 FOR 5 s";
+    let check = serde_json::json!({ "sql": text }).to_string();
+    let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/slow_truck/check", &check)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["plan"].as_str().unwrap().contains("track_points of camera cam-1"), "{body}");
+    let bad = serde_json::json!({ "sql": "SELECT * FROM track_points\nWHERE in_zone('nowhere')" }).to_string();
+    let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/slow_truck/check", &bad)).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("line 2, column 15: any camera has no zone \"nowhere\""), "{body}");
+
+    let rule = serde_json::json!({ "id": "slow_truck", "sql": text, "severity": "medium" }).to_string();
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/slow_truck", &rule)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/slow_truck", "")).await.unwrap()).await;
+    assert_eq!((status, body["kind"].as_str(), body["sql"].as_str()), (StatusCode::OK, Some("sql"), Some(text)), "{body}");
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/slow_truck/plan", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["plan"].as_str().unwrap().contains("episode per (camera, track): TRUE for ≥ 5000 ms"), "{body}");
+    // A built-in rule's plan is its IR too.
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/speeding-approach/plan", "")).await.unwrap()).await;
+    assert!(status == StatusCode::OK && body["plan"].as_str().unwrap().contains("speed_over("), "{body}");
+    // A text that does not compile is refused with its position, and nothing changes.
+    let broken = serde_json::json!({ "id": "broken", "sql": "SELECT * FROM track_points WHERE speed > 3" }).to_string();
+    let (status, body) = json_of(app.clone().oneshot(send("PUT", "/api/v1/rules/broken", &broken)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("rule.sql: line 1, column 34: no column \"speed\""), "{body}");
+    let (status, _) = json_of(app.clone().oneshot(send("DELETE", "/api/v1/rules/slow_truck", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules", "")).await.unwrap()).await;
+    assert_eq!(body["rules"].as_array().unwrap().len(), 1, "only the config's rule is left: {body}");
+}
+
+#[tokio::test]
 async fn a_rule_change_that_the_control_log_cannot_record_is_not_applied() {
     let dir = scratch("http-rules-log-fails");
     let lake = Lake::open(&format!("file://{}/lake", dir.display())).unwrap();

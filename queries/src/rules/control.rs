@@ -237,6 +237,21 @@ impl RuleControl {
         self.lock().rules.values().cloned().collect()
     }
 
+    /// Compiles a rule's text against the pipeline as it is now (nothing changes): its plan, or
+    /// every problem with its line and column.
+    pub fn check(&self, id: &str, text: &str) -> Result<String, Vec<super::sql::RuleProblem>> {
+        let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let keys = RuleConfig::new(id, "", itscam_types::config::RuleParams::Sql(itscam_types::config::SqlRule { sql: Some(text.to_string()) }));
+        let compiled = super::sql::compile(text, &keys, &config)?;
+        Ok(super::sql::explain(&compiled.ir, config.analytics.rule_grace_ms))
+    }
+
+    /// The plan of the live rule `id` (`EXPLAIN RULE id`).
+    pub fn plan(&self, id: &str) -> Option<String> {
+        let grace = self.config.lock().unwrap_or_else(|e| e.into_inner()).analytics.rule_grace_ms;
+        self.lock().compiled.get(id).map(|ir| super::sql::explain(ir, grace))
+    }
+
     /// One rule.
     pub fn get(&self, id: &str) -> Option<RuleEntry> {
         self.lock().rules.get(id).cloned()

@@ -254,3 +254,32 @@ fn a_reserved_time_holds_the_rule_outputs_until_the_change_is_applied_there() {
         assert_eq!(p.rules.get("no-cars").and_then(|e| e.since_ms), Some(since));
     });
 }
+
+#[test]
+fn a_rule_in_the_rule_language_added_and_removed_mid_stream_acts_like_the_built_in() {
+    let sql = "CREATE RULE no_cars_sql SEVERITY high AS SELECT * FROM track_points WHERE camera_id = 'cam-1' AND in_zone('z') AND class = 'car'";
+    let rule = RuleConfig::new("no_cars_sql", "", RuleParams::Sql(itscam_types::config::SqlRule { sql: Some(sql.into()) }));
+    let add = |id: &'static str, rule: RuleConfig| {
+        move |frame: u64, plan: &AnalyticsPlan| {
+            if frame == 30 {
+                plan.rules.put(id, rule.clone()).unwrap();
+            }
+            if frame == 70 {
+                plan.rules.delete(id).unwrap();
+            }
+        }
+    };
+    let (built_in, _) = run(add("no-cars", no_cars()));
+    let (sql_run, plan) = run(add("no_cars_sql", rule));
+    assert!(plan.rules.get("no_cars_sql").is_none(), "removed");
+    let mine = |v: &[ViolationRow], id: &str| -> Vec<(u64, u64, u64, bool)> {
+        v.iter().filter(|r| r.rule_id == id).map(|r| (r.track_id, r.ts_start_ms, r.ts_end_ms, r.ongoing)).collect()
+    };
+    let expected = mine(&built_in, "no-cars");
+    assert_eq!(expected.len(), 2, "{built_in:#?}");
+    assert_eq!(mine(&sql_run, "no_cars_sql"), expected, "the same episode, from its entry to its removal");
+    let others = |v: &[ViolationRow]| v.iter().filter(|r| r.rule_id == "no-trucks").cloned().collect::<Vec<_>>();
+    assert_eq!(others(&sql_run), others(&built_in));
+    let row = sql_run.iter().find(|r| r.rule_id == "no_cars_sql").unwrap();
+    assert_eq!((row.kind, row.severity, row.place.as_str()), (itscam_types::config::RuleKind::Sql, Severity::High, ""));
+}
