@@ -72,6 +72,11 @@ pub struct ControlLog {
 }
 
 impl ControlLog {
+    /// The lake it logs to.
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
     /// The control log of `lake`.
     pub fn new(lake: Lake) -> ControlLog {
         ControlLog { lake, serial: Arc::default() }

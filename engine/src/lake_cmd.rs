@@ -35,7 +35,7 @@ pub struct ForgetArgs {
 }
 
 /// A time as ms since the epoch, or RFC 3339.
-fn parse_time(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if let Ok(ms) = s.parse::<u64>() {
         return Ok(ms);
     }

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backfill;
 pub mod auth;
 pub mod changes_table;
 pub mod control;

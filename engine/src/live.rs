@@ -63,11 +63,13 @@ pub struct AnalyticsHandles {
     pub signals: itscam_queries::SignalControl,
     /// Where rule changes are logged before they apply.
     pub control: crate::control::ControlLog,
+    /// Backfills started over the API, by rule id (one runs at a time).
+    pub backfills: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<std::sync::Mutex<crate::backfill::BackfillProgress>>>>>,
 }
 
 impl AnalyticsHandles {
     /// The handles of a plan's queries, its changes logged to `control`.
     pub fn of(plan: &itscam_queries::AnalyticsPlan, control: crate::control::ControlLog) -> AnalyticsHandles {
-        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports(), signals: plan.signals.clone(), control }
+        AnalyticsHandles { rules: plan.rules.clone(), zones: plan.live_zones.clone(), calibration: plan.scenes.reports(), signals: plan.signals.clone(), control, backfills: Arc::default() }
     }
 }

@@ -56,6 +56,8 @@ pub fn detections_batch(rows: &[DetectionRow]) -> Result<RecordBatch, ArrowError
         f64s(rows.iter().map(|r| r.ground_y), n),
         f64s(rows.iter().map(|r| r.speed_kmh), n),
         strs(rows.iter().map(|r| r.model_version.as_deref()), n),
+        i64s(rows.iter().map(|r| (r.frame_size[0] > 0).then_some(u64::from(r.frame_size[0]))), n),
+        i64s(rows.iter().map(|r| (r.frame_size[1] > 0).then_some(u64::from(r.frame_size[1]))), n),
     ])
 }
 
@@ -149,8 +151,13 @@ pub fn traffic_metrics_batch(rows: &[TrafficMetricRow]) -> Result<RecordBatch, A
     ])
 }
 
-/// `violations` rows as a batch.
+/// `violations` rows as a batch (made live).
 pub fn violations_batch(rows: &[ViolationRow]) -> Result<RecordBatch, ArrowError> {
+    violations_batch_of(rows, "live")
+}
+
+/// `violations` rows as a batch, with their `origin` (`live` or `backfill`).
+pub fn violations_batch_of(rows: &[ViolationRow], origin: &str) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
     // Object paths hold no commas (ids are `[A-Za-z0-9_.-]`).
     let evidence: Vec<String> = rows.iter().map(|r| r.evidence.join(",")).collect();
@@ -167,6 +174,7 @@ pub fn violations_batch(rows: &[ViolationRow]) -> Result<RecordBatch, ArrowError
         strs(rows.iter().map(|r| Some(r.severity.as_str())), n),
         strs(rows.iter().map(|r| Some(r.place.as_str())), n),
         strs(evidence.iter().map(|e| (!e.is_empty()).then_some(e.as_str())), n),
+        strs(rows.iter().map(|_| Some(origin)), n),
     ])
 }
 

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod backfill;
 mod batch;
 mod commit_log;
 mod concat;

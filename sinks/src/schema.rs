@@ -152,6 +152,10 @@ static DETECTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("ground_y", DataType::Float64, true),
         f("speed_kmh", DataType::Float64, true),
         f("model_version", DataType::Utf8, true),
+        // The frame's size in pixels as the input gave it (NULL when unknown): a backfill
+        // replays the rows as the pipeline saw them (a box at the border says little).
+        f("frame_width", DataType::Int64, true),
+        f("frame_height", DataType::Int64, true),
     ]))
 });
 
@@ -243,6 +247,8 @@ static VIOLATIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("severity", DataType::Utf8, false),
         f("place", DataType::Utf8, false),
         f("evidence", DataType::Utf8, true),
+        // `live`, or `backfill` (`itscam rules backfill`); NULL in files written before it.
+        f("origin", DataType::Utf8, true),
     ]))
 });
 

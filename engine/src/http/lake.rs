@@ -44,7 +44,7 @@ pub struct ForgetRequest {
 
 /// A whole number of milliseconds ≥ 0, also written with a fraction (`1000.0`): JSON Schema
 /// counts that as an integer, and so does the API's document.
-fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     use serde::de::Error;
     let n = serde_json::Number::deserialize(d)?;
     if let Some(u) = n.as_u64() {

@@ -188,6 +188,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::get_one, rules::put, rules::delete))
         .routes(routes!(rules::check))
         .routes(routes!(rules::plan))
+        .routes(routes!(rules::backfill, rules::backfill_progress))
         .routes(routes!(rules::zones))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

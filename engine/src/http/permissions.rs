@@ -77,6 +77,8 @@ pub const PERMISSIONS: &[Permission] = &[
     p("DELETE", "/api/v1/cameras/{id}", Least(Admin)),
     p("PUT", "/api/v1/rules/{id}", Least(Admin)),
     p("DELETE", "/api/v1/rules/{id}", Least(Admin)),
+    p("GET", "/api/v1/rules/{id}/backfill", Least(Admin)),
+    p("POST", "/api/v1/rules/{id}/backfill", Least(Admin)),
     p("GET", "/api/v1/users", Least(Admin)),
     p("POST", "/api/v1/users", Least(Admin)),
     p("GET", "/api/v1/users/{name}", Least(Admin)),

@@ -17,6 +17,7 @@ use itscam_queries::{RuleEntry, RuleError};
 use itscam_types::config::RuleConfig;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// The answer of `GET /api/v1/rules`.
@@ -213,6 +214,72 @@ pub async fn plan(State(state): State<AppState>, Extension(me): Extension<Identi
     a.rules.get(&id).filter(|r| me.sees(&r.rule.camera)).ok_or_else(|| RuleError::NotFound(id.clone()))?;
     let plan = a.rules.plan(&id).ok_or(RuleError::NotFound(id))?;
     Ok(Json(RulePlan { plan }))
+}
+
+/// The body of `POST /api/v1/rules/{id}/backfill`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// Start of the range (event time), ms since the Unix epoch.
+    #[serde(deserialize_with = "super::lake::whole_ms")]
+    #[schema(value_type = u64)]
+    pub from_ms: u64,
+    /// End of the range, exclusive; at most 31 days after `from_ms`.
+    #[serde(deserialize_with = "super::lake::whole_ms")]
+    #[schema(value_type = u64)]
+    pub to_ms: u64,
+}
+
+/// `POST /api/v1/rules/{id}/backfill`: runs the live rule over the lake's history in
+/// `[from_ms, to_ms)` as a job (one at a time) and answers at once with its progress; the
+/// violations it writes have `origin = 'backfill'` (docs/rules.md "Backfill").
+#[utoipa::path(post, path = "/rules/{id}/backfill", tag = "rules", params(("id" = String, Path, description = "The rule's id")), request_body = BackfillRequest, responses(
+    (status = 202, description = "Started: its progress", body = crate::backfill::BackfillProgress),
+    (status = 400, description = "`bad_request`: not a range as JSON", body = ErrorBody),
+    (status = 404, description = "`not_found`", body = ErrorBody),
+    (status = 409, description = "`busy`: a backfill runs; `no_pipeline`", body = ErrorBody),
+    (status = 422, description = "`invalid_rule`: an empty or too long range", body = ErrorBody),
+))]
+pub async fn backfill(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    use crate::backfill::{BackfillProgress, check_range, run};
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let r: BackfillRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be {{\"from_ms\": …, \"to_ms\": …}}: {e}")))?;
+    check_range(r.from_ms, r.to_ms).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRule, e))?;
+    let rule = a.rules.get(&id).ok_or_else(|| RuleError::NotFound(id.clone()))?.rule;
+    let progress = {
+        let mut jobs = a.backfills.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.values().any(|p| p.lock().unwrap_or_else(|e| e.into_inner()).state == "running") {
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorKind::Busy, "a backfill is running; one runs at a time (GET /api/v1/rules/{id}/backfill shows it)"));
+        }
+        let p = Arc::new(std::sync::Mutex::new(BackfillProgress { rule_id: id.clone(), from_ms: r.from_ms, to_ms: r.to_ms, state: "running".into(), ..BackfillProgress::default() }));
+        jobs.insert(id.clone(), p.clone());
+        p
+    };
+    let (config, lake, job) = (a.rules.config(), a.control.lake().clone(), progress.clone());
+    tokio::spawn(async move {
+        if let Err(e) = run(&config, &lake, &rule, r.from_ms, r.to_ms, &job).await {
+            tracing::warn!(rule = %rule.id, error = %e, "backfill failed");
+            let mut p = job.lock().unwrap_or_else(|e| e.into_inner());
+            (p.state, p.error) = ("failed".into(), Some(e.to_string()));
+        }
+    });
+    let now = progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok((StatusCode::ACCEPTED, Json(now)).into_response())
+}
+
+/// `GET /api/v1/rules/{id}/backfill`: the progress of the rule's last backfill in this process.
+#[utoipa::path(get, path = "/rules/{id}/backfill", tag = "rules", params(("id" = String, Path, description = "The rule's id")), responses(
+    (status = 200, description = "Its progress", body = crate::backfill::BackfillProgress),
+    (status = 404, description = "`not_found`: no backfill of that rule", body = ErrorBody),
+    (status = 409, description = "`no_pipeline`", body = ErrorBody),
+))]
+pub async fn backfill_progress(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::backfill::BackfillProgress>, ApiError> {
+    let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
+    let jobs = a.backfills.lock().unwrap_or_else(|e| e.into_inner());
+    let p = jobs.get(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, format!("no backfill of rule {id:?} in this process")))?;
+    let now = p.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(Json(now))
 }
 
 /// `GET /api/v1/zones`: tracks inside each zone now (event time of the pipeline).

@@ -1,6 +1,7 @@
 //! End-to-end tests of the itscam engine: one test binary (each links the whole stack).
 
 mod alerts;
+mod backfill;
 mod cameras;
 mod cli;
 mod cluster;

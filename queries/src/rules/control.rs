@@ -246,6 +246,11 @@ impl RuleControl {
         Ok(super::sql::explain(&compiled.ir, config.analytics.rule_grace_ms))
     }
 
+    /// The pipeline the rules are checked against now.
+    pub fn config(&self) -> Arc<PipelineConfig> {
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The plan of the live rule `id` (`EXPLAIN RULE id`).
     pub fn plan(&self, id: &str) -> Option<String> {
         let grace = self.config.lock().unwrap_or_else(|e| e.into_inner()).analytics.rule_grace_ms;

@@ -104,10 +104,7 @@ impl Episodes {
     fn place_of(&self, spec: &RuleIr, row: &Row<'_>) -> String {
         match row {
             Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
-            Row::Point(..) => match &spec.source {
-                super::ir::Source::ZonePresence(Some(z)) | super::ir::Source::LineCrossings(Some(z)) => z.clone(),
-                _ => String::new(),
-            },
+            Row::Point(..) => spec.zone_of_condition().unwrap_or_default().to_string(),
         }
     }
 

@@ -412,6 +412,19 @@ impl RuleIr {
         Some(Place { camera: camera.into(), kind, id: id.as_str().into() })
     }
 
+    /// The zone a `track_points` rule's condition requires (a top-level `in_zone('z')`):
+    /// `violations.place` of its episodes.
+    pub fn zone_of_condition(&self) -> Option<&str> {
+        fn find(e: &Expr) -> Option<&str> {
+            match e {
+                Expr::Call(Func::InZone(z)) => Some(z),
+                Expr::And(a, b) => find(a).or_else(|| find(b)),
+                _ => None,
+            }
+        }
+        find(&self.filter)
+    }
+
     /// Whether it watches `camera`.
     pub fn watches(&self, camera: &str) -> bool {
         self.cameras.as_ref().is_none_or(|cs| cs.iter().any(|c| c == camera))

@@ -281,5 +281,5 @@ fn a_rule_in_the_rule_language_added_and_removed_mid_stream_acts_like_the_built_
     let others = |v: &[ViolationRow]| v.iter().filter(|r| r.rule_id == "no-trucks").cloned().collect::<Vec<_>>();
     assert_eq!(others(&sql_run), others(&built_in));
     let row = sql_run.iter().find(|r| r.rule_id == "no_cars_sql").unwrap();
-    assert_eq!((row.kind, row.severity, row.place.as_str()), (itscam_types::config::RuleKind::Sql, Severity::High, ""));
+    assert_eq!((row.kind, row.severity, row.place.as_str()), (itscam_types::config::RuleKind::Sql, Severity::High, "z"), "the zone its condition requires");
 }
