@@ -11,6 +11,11 @@
 //!
 //! Commits are dense (seq n is only tried once n − 1 exists), so readers apply them in order
 //! and stop at the first one not yet visible.
+//!
+//! Several writers may publish to one lake at once (the processes of a cluster, compaction):
+//! each race for a seq has one winner, the others take the next. A checkpoint that names its
+//! writer's cluster process (`"process": I`) is kept per process ([`LakeState::checkpoints`]):
+//! each process of a cluster resumes from its own.
 
 use crate::error::SinkError;
 use crate::lake::Lake;
@@ -113,6 +118,8 @@ struct Snapshot {
     tombstones: Vec<Tombstone>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checkpoint: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    checkpoints: BTreeMap<u64, Value>,
 }
 
 /// The committed state of a lake after one commit.
@@ -126,6 +133,9 @@ pub struct LakeState {
     pub tombstones: BTreeMap<String, Tombstone>,
     /// The newest checkpoint any commit carried.
     pub checkpoint: Option<Value>,
+    /// The newest checkpoint of each cluster process, by the checkpoint's `"process"` (0 when
+    /// it names none: a single process).
+    pub checkpoints: BTreeMap<u64, Value>,
     /// The lake has no log (written before the log existed): `files` is a directory listing.
     pub legacy: bool,
 }
@@ -151,8 +161,10 @@ impl LakeState {
             self.tombstones.remove(&f.path);
             self.files.insert(f.path.clone(), f.clone());
         }
-        if c.checkpoint.is_some() {
-            self.checkpoint.clone_from(&c.checkpoint);
+        if let Some(checkpoint) = &c.checkpoint {
+            let process = checkpoint.get("process").and_then(Value::as_u64).unwrap_or(0);
+            self.checkpoints.insert(process, checkpoint.clone());
+            self.checkpoint = Some(checkpoint.clone());
         }
         self.seq = Some(c.seq);
     }
@@ -349,6 +361,13 @@ impl Lake {
             state.seq = Some(seq);
             state.files = snap.files.into_iter().map(|f| (f.path.clone(), f)).collect();
             state.tombstones = snap.tombstones.into_iter().map(|t| (t.file.path.clone(), t)).collect();
+            // A snapshot written before checkpoints were kept per process has the newest only.
+            state.checkpoints = snap.checkpoints;
+            if state.checkpoints.is_empty()
+                && let Some(c) = &snap.checkpoint
+            {
+                state.checkpoints.insert(c.get("process").and_then(Value::as_u64).unwrap_or(0), c.clone());
+            }
             state.checkpoint = snap.checkpoint;
         }
         match self.apply_new_commits(&mut state).await? {
@@ -439,6 +458,12 @@ impl Lake {
         Ok(self.load_state().await?.checkpoint)
     }
 
+    /// The newest checkpoint of each cluster process ([`LakeState::checkpoints`]): where each
+    /// process of a restarted cluster resumes.
+    pub async fn last_checkpoints(&self) -> Result<BTreeMap<u64, Value>, SinkError> {
+        Ok(self.load_state().await?.checkpoints)
+    }
+
     /// Publishes a snapshot of `state` (no-op when one exists for its seq or the lake has no
     /// log). Returns whether one was written.
     pub async fn write_snapshot(&self, state: &LakeState) -> Result<bool, SinkError> {
@@ -449,6 +474,7 @@ impl Lake {
             files: state.files.values().cloned().collect(),
             tombstones: state.tombstones.values().cloned().collect(),
             checkpoint: state.checkpoint.clone(),
+            checkpoints: state.checkpoints.clone(),
         };
         self.create_json(&self.log_path("snapshots", seq), &snap).await
     }
@@ -501,5 +527,20 @@ mod tests {
         assert_eq!(s.tombstones["a"].removed_at_ms, 5);
         assert_eq!(s.checkpoint, Some(7.into()));
         assert_eq!(s.seq, Some(1));
+    }
+
+    #[test]
+    fn the_processes_of_a_cluster_each_keep_their_newest_checkpoint() {
+        let mut s = LakeState::default();
+        let commit = |seq, checkpoint: Value| Commit { seq, run_id: "r".into(), at_ms: 1, added: vec![], removed: vec![], checkpoint: Some(checkpoint) };
+        s.apply(&commit(0, serde_json::json!({"time": 10, "process": 0})));
+        s.apply(&commit(1, serde_json::json!({"time": 20, "process": 1})));
+        s.apply(&commit(2, serde_json::json!({"time": 15, "process": 0})));
+        assert_eq!(s.checkpoints[&0]["time"], 15);
+        assert_eq!(s.checkpoints[&1]["time"], 20);
+        assert_eq!(s.checkpoint.as_ref().unwrap()["time"], 15, "the newest of any process");
+        // A single process's checkpoints name no process: they are process 0's.
+        s.apply(&commit(3, serde_json::json!({"time": 30})));
+        assert_eq!(s.checkpoints[&0]["time"], 30);
     }
 }

@@ -214,7 +214,8 @@ async fn published_before(ledger: &Ledger, pending: &crate::spool::Pending) -> R
     let state = retry(ledger, || ledger.lake.load_state()).await?;
     Ok(match pending.files.first() {
         Some(_) => pending.files.iter().any(|f| state.files.contains_key(&f.entry.path) || state.tombstones.contains_key(&f.entry.path)),
-        None => pending.checkpoint.is_some() && state.checkpoint == pending.checkpoint,
+        // Any process's: in a cluster another process may have committed since.
+        None => pending.checkpoint.as_ref().is_some_and(|c| state.checkpoints.values().any(|theirs| theirs == c)),
     })
 }
 

@@ -12,11 +12,16 @@
 //!   publishers never take the same seq (see `itscam_sinks::commit_log`), no coordinator;
 //! - lake maintenance (compaction, vacuum) and `[lake.sync]` run on process 0 only.
 //!
-//! Not in a cluster yet (refused at start): `kafka:` sources (a checkpoint must cover every
-//! process's commits), `push` cameras and cameras changed at runtime (their inlets are one
-//! process's HTTP API).
+//! - a run with `kafka:` sources is checkpointed per process: worker 0 reads the topics (and
+//!   takes process 0's checkpoints, with the offsets), the first worker of every other process
+//!   takes that process's; each checkpoint at T is taken once the cluster's outputs below T are
+//!   delivered, committed by that process's writer with its rows, and a restarted process
+//!   resumes from its own ([`super::resume::checkpoint_of_process`]).
+//!
+//! Not in a cluster yet (refused at start): `push` cameras and cameras changed at runtime
+//! (their inlets are one process's HTTP API).
 
-use itscam_types::config::{ClusterConfig, PipelineConfig, Source, SourceFamily, check_hosts, parse_hosts_file};
+use itscam_types::config::{ClusterConfig, PipelineConfig, Source, check_hosts, parse_hosts_file};
 use std::path::Path;
 
 /// This process's place in a cluster.
@@ -71,9 +76,7 @@ impl Cluster {
     pub fn unsupported(config: &PipelineConfig) -> Vec<String> {
         let mut out = Vec::new();
         for cam in &config.camera {
-            if cam.source.family() == SourceFamily::Kafka {
-                out.push(format!("camera {}: kafka: sources do not run in a cluster yet (a checkpoint would have to cover every process's commits); run one process", cam.id));
-            } else if cam.source == Source::Push {
+            if cam.source == Source::Push {
                 out.push(format!("camera {}: push cameras do not run in a cluster yet (their detections arrive at one process's API)", cam.id));
             }
         }

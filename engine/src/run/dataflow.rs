@@ -66,6 +66,8 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let feeds: Vec<FeedSpec> = plan.feeds_of_worker(index, peers).into_iter().map(|i| shared.feeds[i].clone()).collect();
     let probe = ProbeHandle::<u64>::new();
     let checkpoints = (plan.checkpointed && index == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
+    // In a cluster, the first worker of every other process takes that process's checkpoints.
+    let process_checkpoints = (plan.checkpointed && index != 0 && plan.local_worker(index) == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
     let (paused, behind) = (shared.sink.clone(), shared.evidence.as_ref().map(|e| e.backlog()));
     let pause = move || paused.pending_rows() > SINK_HIGH_WATER_ROWS || behind.as_ref().is_some_and(|e| e.behind());
     let control = SourceControl { pause: Arc::new(pause), stop: shared.stop.clone() };
@@ -77,6 +79,8 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let evidence = shared.evidence.clone();
     let camera_control = runtime.as_ref().map(|r| r.control.clone());
     worker.dataflow::<u64, _, _>(move |scope| {
+        // Built on every worker (timely needs the same graph on all of them); idle on most.
+        take_process_checkpoints(scope, process_checkpoints);
         let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead), runtime);
         if let Some(vision) = vision {
             let measured = vision.quality_counter();
@@ -153,19 +157,53 @@ fn with_evidence<'s>(rows: Stream<'s, u64, Vec<ViolationRow>>, taps: crate::evid
     })
 }
 
-/// The checkpoints of a run with `kafka:` sources, taken on worker 0.
+/// The checkpoints of a run with `kafka:` sources, taken on worker 0 (with the Kafka offsets)
+/// and, in a cluster, on the first worker of every other process (for that process's writer).
 fn checkpoint_control(shared: &WorkerShared, plan: &RunPlan, probe: ProbeHandle<u64>) -> CheckpointControl {
     let hub = shared.hub.clone();
+    let (process, processes) = (plan.process, plan.processes);
     CheckpointControl {
         probe,
         interval: plan.checkpoint_interval,
         committed_time: shared.resume_time,
         max_lead_ms: plan.max_lead_ms,
         take: Arc::new(move |t, value| {
-            hub.checkpoint(t, value);
+            hub.checkpoint(t, super::resume::of_process(value, process, processes));
         }),
         final_offsets: shared.final_offsets.clone(),
     }
+}
+
+/// A process of a cluster without worker 0 (no Kafka readers): a checkpoint at T once every
+/// output below T — of every worker of the cluster: the probe's frontier is the cluster's — has
+/// been delivered, at most every `interval`. Its writer then commits its rows below T with it,
+/// and a restart of this process resumes from T. A source whose output goes nowhere: its
+/// capability holds nothing back, and it is dropped once every output is delivered (at once on
+/// the workers that take no such checkpoints: `control` is `None`).
+fn take_process_checkpoints(scope: timely::dataflow::Scope<'_, u64>, control: Option<CheckpointControl>) {
+    use timely::dataflow::operators::generic::operator::source;
+    source::<u64, timely::container::CapacityContainerBuilder<Vec<()>>, _, _>(scope, "ProcessCheckpoints", move |cap, info| {
+        let activator = scope.activator_for(info.address.clone());
+        let mut cap = control.is_some().then_some(cap);
+        let (mut last_time, mut last_at) = (control.as_ref().map_or(0, |c| c.committed_time), std::time::Instant::now());
+        let poll = control.as_ref().map_or(std::time::Duration::ZERO, |c| c.interval.min(std::time::Duration::from_millis(100)));
+        move |_output| {
+            let Some(control) = &control else { return };
+            if control.probe.done() {
+                cap = None;
+                return;
+            }
+            if last_at.elapsed() >= control.interval
+                && let Some(t) = control.probe.with_frontier(|f| f.iter().min().copied())
+                && t > last_time
+            {
+                (control.take)(t, serde_json::json!({ "time": t }));
+                (last_time, last_at) = (t, std::time::Instant::now());
+            }
+            let _ = &cap;
+            activator.activate_after(poll);
+        }
+    });
 }
 
 /// The one path from a stream of rows to the lake.

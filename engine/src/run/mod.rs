@@ -137,11 +137,32 @@ pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &
         }
         None => timely::Config::process(plan.workers),
     };
-    let guards = timely::execute(timely_config, move |worker| dataflow::build(worker, &for_workers))
-        .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
-    // Joining blocks this (non-worker) thread until the dataflow has drained.
-    for result in guards.join() {
-        result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+    let clustered = plan.processes > 1;
+    let execute = move || -> anyhow::Result<()> {
+        let guards = timely::execute(timely_config, move |worker| dataflow::build(worker, &for_workers))
+            .map_err(|e| anyhow::anyhow!("cannot start timely workers: {e}"))?;
+        if clustered {
+            tracing::info!("connected to every process of the cluster: the dataflow runs");
+        }
+        // Joining blocks this (non-worker) thread until the dataflow has drained.
+        for result in guards.join() {
+            result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+        }
+        Ok(())
+    };
+    if clustered {
+        // Timely has no partial failure: a process that goes away panics the others' network
+        // threads. Said once, as what it is, instead of a panic of the main thread.
+        let Ok(ran) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(execute)) else {
+            // Like a crash: what is committed stays, a checkpointed run resumes from its last
+            // checkpoint. The services are not finished (nor dropped: their threads may wait
+            // for a dataflow that is gone).
+            std::mem::forget((services, shared));
+            anyhow::bail!("the cluster's dataflow stopped: a process of the cluster went away (or its connection did); restart every process (README \"Scaling out\")");
+        };
+        ran?;
+    } else {
+        execute()?;
     }
     let counters = shared.counters.clone();
     let finished = services.finish(shared, stop.load(Ordering::Relaxed))?;

@@ -4,6 +4,8 @@
 //! lake files of every row below T; the run's final one (every source at its end,
 //! `stop_at_end`) has `"time": u64::MAX, "complete": true`. A restart replays each topic from
 //! its start and writes only rows at or after T (see `itscam_operators::source::checkpoint`).
+//! In a cluster every process takes its own checkpoints (its writer commits the rows of its
+//! cameras) and resumes from its own: [`checkpoint_of_process`].
 
 use itscam_operators::source::kafka::KafkaFeed;
 use serde_json::{Map, Value, json};
@@ -56,9 +58,63 @@ pub fn final_checkpoint(offsets: Map<String, Value>) -> Value {
     json!({ "time": u64::MAX, "complete": true, "offsets": offsets })
 }
 
+/// A checkpoint of process `process` of a cluster of `processes` (unchanged for one process):
+/// each process of a cluster commits its own rows and resumes from its own checkpoint.
+pub fn of_process(mut value: Value, process: usize, processes: usize) -> Value {
+    if processes > 1
+        && let Some(map) = value.as_object_mut()
+    {
+        map.insert("process".into(), json!(process));
+        map.insert("processes".into(), json!(processes));
+    }
+    value
+}
+
+/// This process's checkpoint among the lake's (one per process, [`itscam_sinks::LakeState::checkpoints`]).
+/// Rows go to the process that owns their camera, and which one that is depends on the number
+/// of processes: a lake whose checkpoints were taken by another number of processes cannot be
+/// resumed exactly, so that is an error (unless every one of them finished).
+pub fn checkpoint_of_process(checkpoints: &std::collections::BTreeMap<u64, Value>, process: usize, processes: usize) -> anyhow::Result<Option<Value>> {
+    let processes_of = |c: &Value| c.get("processes").and_then(Value::as_u64).unwrap_or(1) as usize;
+    let complete = |c: &Value| c.get("complete").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(other) = checkpoints.values().find(|c| processes_of(c) != processes)
+        && !checkpoints.values().all(complete)
+    {
+        anyhow::bail!(
+            "the lake's checkpoints were taken by {} process(es), this run has {processes}: a camera's rows would move to another process and be written twice or not at all; \
+             restart with {} process(es), or use a new lake prefix for the new cluster (README \"Scaling out\")",
+            processes_of(other),
+            processes_of(other)
+        );
+    }
+    if !checkpoints.is_empty() && checkpoints.values().all(complete) {
+        // Every process finished: nothing is written again (process 0's carries the offsets).
+        return Ok(checkpoints.get(&0).or_else(|| checkpoints.values().next()).cloned());
+    }
+    Ok(checkpoints.get(&(process as u64)).cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_process_resumes_from_its_own_checkpoint_and_a_new_cluster_size_is_refused() {
+        let lake: std::collections::BTreeMap<u64, Value> =
+            [(0, of_process(json!({"time": 10, "offsets": {}}), 0, 2)), (1, of_process(json!({"time": 20}), 1, 2))].into_iter().collect();
+        assert_eq!(checkpoint_of_process(&lake, 1, 2).unwrap().unwrap()["time"], 20);
+        assert_eq!(checkpoint_of_process(&lake, 0, 2).unwrap().unwrap()["process"], 0);
+        assert!(checkpoint_of_process(&lake, 0, 3).unwrap_err().to_string().contains("taken by 2 process(es), this run has 3"));
+        // A single process's checkpoint carries no process fields.
+        let single: std::collections::BTreeMap<u64, Value> = [(0, of_process(json!({"time": 5}), 0, 1))].into_iter().collect();
+        assert_eq!(single[&0], json!({"time": 5}));
+        assert_eq!(checkpoint_of_process(&single, 0, 1).unwrap().unwrap()["time"], 5);
+        assert!(checkpoint_of_process(&single, 1, 2).is_err());
+        assert_eq!(checkpoint_of_process(&Default::default(), 1, 2).unwrap(), None);
+        // A finished lake stays finished whatever the number of processes.
+        let done: std::collections::BTreeMap<u64, Value> = [(0, of_process(final_checkpoint(Map::new()), 0, 2)), (1, of_process(final_checkpoint(Map::new()), 1, 2))].into_iter().collect();
+        assert_eq!(checkpoint_of_process(&done, 0, 3).unwrap().unwrap()["time"], u64::MAX);
+    }
 
     #[test]
     fn checkpoints_read_back_and_a_grown_topic_after_a_finished_run_is_refused() {

@@ -112,14 +112,18 @@ impl Services {
             // the index keeps their file names apart.
             run_id += &format!("-p{}", plan.process);
         }
-        runtime.block_on(lake.init_log(&run_id))?;
+        if plan.process == 0 {
+            runtime.block_on(lake.init_log(&run_id))?;
+        } else {
+            runtime.block_on(await_log(&lake))?;
+        }
 
         let (mut feeds, mut push) = connect_feeds(config, plan)?;
         let runtime_cameras = runtime_cameras(config, plan, options, &mut push)?;
         // Finished files wait here while an S3 lake does not answer; an earlier run's are shipped first.
         let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool, lake.url())).transpose()?;
         let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
-        let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds)? } else { Resume::default() };
+        let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds, plan)? } else { Resume::default() };
         runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, resume.time)).context("the lake's control log")?;
 
         // Fresh SQL: the API's queries read what the writer holds too.
@@ -213,7 +217,8 @@ impl Services {
     /// `shared` is what they shared (its handles of the hub and the writer are dropped here, so
     /// both can end), `stopped` whether the run was stopped before its input ended.
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
-        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, evidence: workers_evidence, .. } = shared;
+        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, evidence: workers_evidence, plan, .. } = shared;
+        let (process, processes) = (plan.process, plan.processes);
         drop((workers_sink, workers_hub, workers_vision, workers_evidence));
         let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, models_task, evidence, .. } = self;
         if let Some((evidence, taps)) = evidence {
@@ -233,6 +238,7 @@ impl Services {
         // keeps its last checkpoint; the next start replays what came after it.
         let final_checkpoint = (checkpointed && !stopped)
             .then(|| super::resume::final_checkpoint(std::mem::take(&mut *final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
+        let final_checkpoint = final_checkpoint.map(|v| super::resume::of_process(v, process, processes));
         if let Some(value) = &final_checkpoint {
             hub.checkpoint(u64::MAX, value.clone());
         }
@@ -319,17 +325,34 @@ fn acknowledge_after_commits(sink: &LakeSink, feeds: &mut [FeedSpec]) {
 
 /// Where a checkpointed run resumes: the spool's newest checkpoint (commits not shipped yet
 /// are newer than the lake's), else the lake's.
-fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<serde_json::Value>, feeds: &[FeedSpec]) -> anyhow::Result<Resume> {
+fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<serde_json::Value>, feeds: &[FeedSpec], plan: &RunPlan) -> anyhow::Result<Resume> {
+    // In a cluster, this process's own (the spool is this process's too).
     let checkpoint = match spooled {
         Some(c) => Some(c),
-        None => runtime.block_on(lake.last_checkpoint())?,
+        None => super::resume::checkpoint_of_process(&runtime.block_on(lake.last_checkpoints())?, plan.process, plan.processes)?,
     };
     let resume = Resume::from_checkpoint(checkpoint.as_ref())?;
-    resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
+    // The topics are read by worker 0: only process 0's checkpoints carry their offsets.
+    if plan.process == 0 {
+        resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
+    }
     if resume.time > 0 {
         tracing::info!(checkpoint_time = resume.time, complete = resume.complete, "resuming: replaying the sources, writing rows from the last checkpoint on");
     }
     Ok(resume)
+}
+
+/// The other processes of a cluster wait for process 0 to start the lake's commit log: one
+/// writer creates commit 0 (or adopts the files of a lake without a log), not several at once.
+async fn await_log(lake: &Lake) -> anyhow::Result<()> {
+    let mut said = false;
+    while lake.latest_seq().await?.is_none() {
+        if !std::mem::replace(&mut said, true) {
+            tracing::info!(lake = lake.url(), "waiting for process 0 of the cluster to start the lake's commit log");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
 }
 
 /// Webhooks and Kafka (when `[kafka]` and `[alerts.kafka]` are set) behind one alert hub.

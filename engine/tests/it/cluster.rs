@@ -144,3 +144,139 @@ fn the_cluster_deploy_config_checks() {
     let k8s = std::fs::read_to_string(repo_root().join("deploy/k8s/itscam-cluster.yaml")).unwrap();
     assert!(k8s.contains("replicas: 2") && k8s.contains("itscam-0.itscam:2101\n    itscam-1.itscam:2101\n"), "{k8s}");
 }
+
+/// Crash cycles of the Kafka cluster test.
+const CRASH_CYCLES: usize = 6;
+
+/// The lake's checkpoint per process: (process, event time, messages its offsets cover).
+struct ClusterCheckpoints {
+    runtime: tokio::runtime::Runtime,
+    lake: itscam_sinks::Lake,
+}
+
+impl ClusterCheckpoints {
+    fn open(s3: &SeaweedFs, prefix: &str) -> ClusterCheckpoints {
+        let s3_config = itscam_types::config::S3Config {
+            endpoint: Some(s3.env["endpoint"].clone()),
+            access_key_id: Some(s3.env["access_key_id"].clone()),
+            secret_access_key: Some(s3.env["secret_access_key"].clone()),
+            ..Default::default()
+        };
+        let lake = itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", s3.env["bucket"]), &s3_config).unwrap();
+        ClusterCheckpoints { runtime: tokio::runtime::Runtime::new().unwrap(), lake }
+    }
+
+    /// Each process's last checkpoint time (0: none yet).
+    fn times(&self) -> [u64; 2] {
+        let all = self.runtime.block_on(self.lake.last_checkpoints()).unwrap();
+        [0, 1].map(|p| all.get(&p).and_then(|c| c["time"].as_u64()).unwrap_or(0))
+    }
+}
+
+fn kafka_cluster_process(dir: &Path, config: &Path, process: usize, log: &Path) -> Child {
+    let cwd = dir.join(format!("p{process}"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_itscam"))
+        .args(["run", "--config", config.to_str().unwrap(), "--cluster", dir.join("hosts.txt").to_str().unwrap(), "--process", &process.to_string(), "--no-progress"])
+        // Its own working directory: its own alert outbox.
+        .current_dir(cwd)
+        .env("ITSCAM_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start itscam")
+}
+
+/// A Kafka-sourced cluster of 2 processes × 1 worker, a random process SIGKILLed at a random
+/// point (once connected: start-up and replay, or after both processes passed a new checkpoint) and the
+/// cluster restarted, again and again: the lake and the alert topic end with exactly the rows
+/// and alerts of an uninterrupted one-process run. Tansu and SeaweedFS on loopback.
+#[test]
+fn a_kafka_cluster_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterrupted_run() {
+    use crate::kafka_source;
+    use rand::{Rng, SeedableRng};
+    let Some(broker) = Broker::start() else { return };
+    let dir = scratch("cluster-kafka-crash");
+    let s3 = SeaweedFs::start(&dir);
+    let (ends, _) = kafka_source::produce(&broker.addr);
+    let name = kafka_source::config(&dir, &broker.addr, &s3, "crash");
+    let crash = dir.join(&name);
+    let text = std::fs::read_to_string(&crash).unwrap().replace("workers = 2", "workers = 1");
+    std::fs::write(&crash, text).unwrap();
+
+    let seed = std::env::var("ITSCAM_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().random());
+    eprintln!("cluster crash cycles with ITSCAM_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let lake = ClusterCheckpoints::open(&s3, "crash");
+    let mut killed = Vec::new();
+    for cycle in 0..CRASH_CYCLES {
+        let before = lake.times();
+        std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n")).unwrap();
+        let logs: Vec<std::path::PathBuf> = (0..2).map(|p| dir.join(format!("crash-{cycle}-p{p}.log"))).collect();
+        let mut children: Vec<Child> = (0..2).map(|p| kafka_cluster_process(&dir, &crash, p, &logs[p])).collect();
+        let at_start = rng.random_ratio(1, 4);
+        let victim = rng.random_range(0..2);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let reached = loop {
+            let reached = if at_start {
+                std::fs::read_to_string(&logs[victim]).unwrap_or_default().contains("connected to every process of the cluster")
+            } else {
+                let now = lake.times();
+                (0..2).all(|p| now[p] > before[p] && now[p] != u64::MAX)
+            };
+            if reached {
+                break true;
+            }
+            if children.iter_mut().any(|c| c.try_wait().unwrap().is_some()) {
+                break false;
+            }
+            if Instant::now() > deadline {
+                children.iter_mut().for_each(|c| drop(c.kill()));
+                panic!("cycle {cycle}: no kill point within 180 s; see {logs:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if reached {
+            children[victim].kill().unwrap(); // SIGKILL
+            killed.push((cycle, victim, at_start));
+        }
+        // The other process finds its peer gone and ends on its own.
+        let outputs = wait_all(children, Duration::from_secs(120));
+        for (p, out) in outputs.iter().enumerate() {
+            assert!(out.status.code().is_some() || p == victim, "cycle {cycle}: process {p} did not end on its own ({}); see {:?}", out.status, logs[p]);
+        }
+        if reached {
+            let log = std::fs::read_to_string(&logs[1 - victim]).unwrap();
+            assert!(outputs[1 - victim].status.code() != Some(0) || log.contains("itscam run finished"), "cycle {cycle}: see {:?}", logs[1 - victim]);
+        }
+        eprintln!("cycle {cycle}: killed process {victim} ({}), checkpoints {before:?} → {:?}", if at_start { "at start" } else { "after new checkpoints" }, lake.times());
+    }
+    assert!(killed.len() >= CRASH_CYCLES - 1, "only {} of {CRASH_CYCLES} cycles killed a process: {killed:?}", killed.len());
+    // The last start runs to the end of the topic.
+    std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n")).unwrap();
+    let logs: Vec<std::path::PathBuf> = (0..2).map(|p| dir.join(format!("final-p{p}.log"))).collect();
+    let children: Vec<Child> = (0..2).map(|p| kafka_cluster_process(&dir, &crash, p, &logs[p])).collect();
+    for (p, out) in wait_all(children, Duration::from_secs(300)).iter().enumerate() {
+        assert!(out.status.success(), "the last run's process {p} failed: {}; see {:?}", out.status, logs[p]);
+    }
+    assert_eq!(lake.times(), [u64::MAX, u64::MAX], "both processes took their final checkpoint");
+
+    let reference = kafka_source::config(&dir, &broker.addr, &s3, "reference");
+    itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
+    for t in kafka_source::TABLES {
+        let (want, got) = (kafka_source::table(&dir, &reference, t), kafka_source::table(&dir, &name, t));
+        assert!(!want.is_empty() || t == "anomalies", "{t}: the reference run wrote nothing");
+        let only_want: Vec<&String> = want.iter().filter(|r| !got.contains(r)).take(2).collect();
+        let only_got: Vec<&String> = got.iter().filter(|r| !want.contains(r)).take(2).collect();
+        assert!(want == got, "{t}: {} rows after the kills {killed:?}, {} uninterrupted; missing e.g. {only_want:?}; extra e.g. {only_got:?} (ITSCAM_CRASH_SEED={seed})", got.len(), want.len());
+    }
+    let want = kafka_source::alert_ids(&broker.addr, "alerts-reference");
+    let got = kafka_source::alert_ids(&broker.addr, "alerts-crash");
+    assert!(!want.is_empty());
+    let distinct: std::collections::BTreeSet<&String> = got.iter().collect();
+    assert_eq!(distinct.len(), got.len(), "an alert is on the topic twice after the kills {killed:?}");
+    assert_eq!(distinct, want.iter().collect(), "the alert topics differ after the kills {killed:?}");
+    let _ = ends;
+}

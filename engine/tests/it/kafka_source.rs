@@ -34,7 +34,7 @@ fn client(broker: &str) -> ClientConfig {
 /// The topic: cam-1 on partition 0, cam-2 on partition 1, a malformed message and a frame of
 /// an unknown camera among them. Returns the end offset of each partition and the offset of
 /// the malformed message.
-fn produce(broker: &str) -> ([i64; 2], i64) {
+pub(crate) fn produce(broker: &str) -> ([i64; 2], i64) {
     let admin: AdminClient<DefaultClientContext> = client(broker).create().unwrap();
     let topic = NewTopic::new(TOPIC, 2, TopicReplication::Fixed(1));
     let created = futures::executor::block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
@@ -74,7 +74,7 @@ fn produce(broker: &str) -> ([i64; 2], i64) {
 
 /// A config: the example's cameras and rules, reading the topic, lake on S3 under `prefix`,
 /// alerts to `alerts`, consumer group `group`.
-fn config(dir: &Path, broker: &str, s3: &SeaweedFs, name: &str) -> String {
+pub(crate) fn config(dir: &Path, broker: &str, s3: &SeaweedFs, name: &str) -> String {
     let example = std::fs::read_to_string(repo_root().join("examples/detections/config.toml")).unwrap();
     let lake_line = "[lake]\nurl = \"file://./lake\"            # relative to the working directory\n";
     assert!(example.contains(lake_line), "the example's [lake] section changed");
@@ -92,7 +92,7 @@ fn config(dir: &Path, broker: &str, s3: &SeaweedFs, name: &str) -> String {
 }
 
 /// Every row of a table as sorted JSON texts, without the wall-clock columns.
-fn table(dir: &Path, config: &str, table: &str) -> Vec<String> {
+pub(crate) fn table(dir: &Path, config: &str, table: &str) -> Vec<String> {
     let out = itscam_ok(dir, &["query", "--config", config, "--format", "json", "--max-rows", "10000000", &format!("SELECT * FROM {table}")]);
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&out).unwrap();
     let mut rows: Vec<String> = rows
@@ -109,7 +109,7 @@ fn table(dir: &Path, config: &str, table: &str) -> Vec<String> {
 }
 
 /// The `alert_id` of every message on a topic, in partition/offset order.
-fn alert_ids(broker: &str, topic: &str) -> Vec<String> {
+pub(crate) fn alert_ids(broker: &str, topic: &str) -> Vec<String> {
     // The end is what a fetch reports (partition EOF): Tansu 0.6 answers ListOffsets(latest)
     // with the base offset of the last record batch.
     let consumer: BaseConsumer =
@@ -245,7 +245,7 @@ fn api_addr(child: &mut std::process::Child, log: &Path) -> String {
     }
 }
 
-const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
+pub(crate) const TABLES: [&str; 9] = ["detections", "tracks", "errors", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
 
 #[test]
 fn a_kafka_source_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterrupted_run() {
