@@ -17,7 +17,7 @@ function editor(existing, done) {
   text.value = JSON.stringify(existing || TEMPLATE, null, 2);
   const error = errorLine(null);
   const form = h("form.card.editor#rule-form", h("h2", existing ? `Edit rule ${existing.id}` : "Add a rule"),
-    h("p.hint", "The rule as in [[rule]] of the config, as JSON: id, kind (speeding, wrong_way, red_light, zone_intrusion, stopped_vehicle, lane_violation), camera, severity and the kind's keys."),
+    h("p.hint", "The rule as in [[rule]] of the config, as JSON: id, kind (speeding, wrong_way, red_light, zone_intrusion, stopped_vehicle, lane_violation), camera, severity and the kind's keys — or id and \"sql\": a rule in the rule language, e.g. \"SELECT * FROM track_points WHERE in_zone('approach') AND class = 'truck' AND speed_kmh < 10 FOR 5 s\" (docs/rules.md)."),
     text, h("div.actions", h("button#rule-save", { type: "submit" }, existing ? "Save" : "Add"), h("button", { type: "button", onclick: () => form.remove() }, "Cancel")), error);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -27,6 +27,7 @@ use crate::sql::QueryEngine;
 use itscam_sinks::Lake;
 use itscam_sinks::backfill::{backfill_path, commit_backfill, is_committed};
 use itscam_types::config::{PipelineConfig, QueryConfig, RuleConfig};
+use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Mutex;
 
@@ -119,32 +120,81 @@ pub async fn run(config: &PipelineConfig, lake: &Lake, rule: &RuleConfig, from_m
     });
     let engine = QueryEngine::open(lake, QueryConfig { timeout_ms: 600_000, ..config.query.clone() }).await?;
     let state = lake.load_state().await?;
+    let mut todo = Vec::new();
     for camera in &cameras {
         for &start in &starts {
             let (a, b) = (start.max(from_ms), (start + PART_MS).min(to_ms));
             let path = backfill_path(lake, camera, a, &format!("backfill-{job}-{camera}-{a}"));
             if is_committed(&state, &path) {
                 update(progress, |p| (p.parts_done, p.parts_skipped) = (p.parts_done + 1, p.parts_skipped + 1));
-                continue;
+            } else {
+                todo.push(Part { camera: camera.clone(), a, b, path });
             }
-            let (read_from, read_to) = window(&engine, camera, a, b).await?;
-            let rows = read::tracked(&engine, camera, read_from, read_to).await?;
-            let read = rows.len() as u64;
-            let (config, rule, signals) = (config.clone(), rule.clone(), signals.clone());
-            let all = tokio::task::spawn_blocking(move || replay::violations(&config, &rule, signals, rows)).await??;
-            let mine: Vec<_> = all.into_iter().filter(|v| v.camera_id == *camera && (a..b).contains(&v.ts_start_ms)).collect();
-            if !mine.is_empty() {
-                commit_backfill(lake, camera, &mine, &path, &format!("backfill-{job}")).await?;
-            }
-            update(progress, |p| {
-                p.parts_done += 1;
-                p.rows_read += read;
-                p.violations += mine.len() as u64;
-            });
         }
+    }
+    // Parts run side by side, one core each (the replay is one timely worker).
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_PARALLEL_PARTS);
+    let run_id = format!("backfill-{job}");
+    let shared = Shared { engine: &engine, lake, config: &config, rule, signals: &signals, lead_ms: lead_of(&ir), run_id: &run_id };
+    let mut parts = futures::stream::iter(todo).map(|part| shared.part(part)).buffer_unordered(parallel);
+    while let Some(done) = parts.next().await {
+        let (read, written) = done?;
+        update(progress, |p| {
+            p.parts_done += 1;
+            p.rows_read += read;
+            p.violations += written;
+        });
     }
     update(progress, |p| p.state = "done".into());
     Ok(())
+}
+
+/// Most parts that run at once.
+pub const MAX_PARALLEL_PARTS: usize = 8;
+
+/// One part: a camera's `[a, b)`, and the file its violations go to.
+struct Part {
+    camera: String,
+    a: u64,
+    b: u64,
+    path: String,
+}
+
+/// What every part of a backfill reads.
+struct Shared<'j> {
+    engine: &'j QueryEngine,
+    lake: &'j Lake,
+    config: &'j PipelineConfig,
+    rule: &'j RuleConfig,
+    signals: &'j [itscam_queries::facts::SignalUpdate],
+    lead_ms: u64,
+    run_id: &'j str,
+}
+
+impl Shared<'_> {
+    /// Reads, replays and commits one part: (rows read, violations written).
+    async fn part(&self, part: Part) -> anyhow::Result<(u64, u64)> {
+        let Part { camera, a, b, path } = part;
+        let (read_from, read_to) = window(self.engine, &camera, a, b, self.lead_ms).await?;
+        let rows = read::tracked(self.engine, &camera, read_from, read_to).await?;
+        let read = rows.len() as u64;
+        let (config, rule, signals) = (self.config.clone(), self.rule.clone(), self.signals.to_vec());
+        let all = tokio::task::spawn_blocking(move || replay::violations(&config, &rule, signals, rows)).await??;
+        let mine: Vec<_> = all.into_iter().filter(|v| v.camera_id == camera && (a..b).contains(&v.ts_start_ms)).collect();
+        if !mine.is_empty() {
+            commit_backfill(self.lake, &camera, &mine, &path, self.run_id).await?;
+        }
+        Ok((read, mine.len() as u64))
+    }
+}
+
+/// How far before a part its rows are read at least: [`LEAD_MS`], or the rule's window and
+/// `FOR` when longer (a window's rows before the part decide episodes that start inside it).
+fn lead_of(ir: &itscam_queries::rules::ir::RuleIr) -> u64 {
+    match &ir.output {
+        itscam_queries::rules::ir::Output::Window(w) => LEAD_MS.max(w.size_ms + w.min_ms + 1_000),
+        _ => LEAD_MS,
+    }
 }
 
 fn update(progress: &Mutex<BackfillProgress>, f: impl FnOnce(&mut BackfillProgress)) {
@@ -153,7 +203,7 @@ fn update(progress: &Mutex<BackfillProgress>, f: impl FnOnce(&mut BackfillProgre
 
 /// What a part `[a, b)` reads: from the first point of every track alive at `a`, to the last
 /// point of every track alive at `b` (see the module docs).
-async fn window(engine: &QueryEngine, camera: &str, a: u64, b: u64) -> anyhow::Result<(u64, u64)> {
+async fn window(engine: &QueryEngine, camera: &str, a: u64, b: u64, lead_ms: u64) -> anyhow::Result<(u64, u64)> {
     let cam = camera.replace('\'', "''");
     let one = |sql: String| async move {
         let r = engine.run(&sql).await?;
@@ -166,7 +216,7 @@ async fn window(engine: &QueryEngine, camera: &str, a: u64, b: u64) -> anyhow::R
     };
     let first = one(format!("SELECT min(first_ts_ms) FROM tracks WHERE camera_id = '{cam}' AND first_ts_ms < {a} AND last_ts_ms >= {a}")).await?;
     let last = one(format!("SELECT max(last_ts_ms) FROM tracks WHERE camera_id = '{cam}' AND first_ts_ms < {b} AND last_ts_ms >= {b}")).await?;
-    let from = first.unwrap_or(a).min(a.saturating_sub(LEAD_MS)).max(a.saturating_sub(MAX_LEAD_MS));
+    let from = first.unwrap_or(a).min(a.saturating_sub(lead_ms)).max(a.saturating_sub(MAX_LEAD_MS));
     let to = last.map_or(b, |l| l + 2).max(b + TAIL_MS).min(b + MAX_TAIL_MS);
     Ok((from, to))
 }

@@ -106,6 +106,22 @@ impl From<RuleError> for ApiError {
     }
 }
 
+/// A camera-scoped caller changes only rules that watch nothing but their cameras (a rule in
+/// the rule language without a camera watches every camera, those added later included).
+fn within_scope(me: &Identity, rules: &itscam_queries::RuleControl, rule: Option<&RuleConfig>) -> Result<(), ApiError> {
+    let Some(rule) = rule.filter(|_| me.scoped()) else { return Ok(()) };
+    // A rule that does not compile is refused by the put itself, with its problems.
+    let Ok(ir) = itscam_queries::rules::checked(rule, &rules.config()) else { return Ok(()) };
+    match ir.cameras {
+        Some(cameras) if cameras.iter().all(|c| me.sees(c)) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
+            format!("rule {:?} watches cameras beyond yours ({}): a camera-scoped caller changes rules of their cameras only", rule.id, me.cameras.join(", ")),
+        )),
+    }
+}
+
 /// `GET /api/v1/rules`: the live rules with the event time each applies from.
 #[utoipa::path(get, path = "/rules", tag = "rules", responses(
     (status = 200, description = "The live rules", body = RuleList),
@@ -135,15 +151,18 @@ pub async fn get_one(State(state): State<AppState>, Extension(me): Extension<Ide
     (status = 200, description = "Replaced", body = RulePut),
     (status = 201, description = "Added", body = RulePut),
     (status = 400, description = "`bad_request`: not a rule as JSON", body = ErrorBody),
+    (status = 403, description = "`forbidden`: a camera-scoped caller and a rule (new or replaced) that watches other cameras", body = ErrorBody),
     (status = 409, description = "`ended`, `no_pipeline`", body = ErrorBody),
     (status = 422, description = "`invalid_rule`: every problem (its camera, zone, line or signal unknown; a key it needs missing; an id other than the path's)", body = ErrorBody),
     (status = 502, description = "`control_log`", body = ErrorBody),
     (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
 ))]
-pub async fn put(State(state): State<AppState>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub async fn put(State(state): State<AppState>, Extension(me): Extension<Identity>, who: Who, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let rule: RuleConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be a rule as JSON (keys as in [[rule]]): {e}")))?;
+    within_scope(&me, &a.rules, Some(&rule))?;
+    within_scope(&me, &a.rules, a.rules.get(&id).map(|e| e.rule).as_ref())?;
     let (entry, replaced) = a.control.put_rule(&a.rules, &who.0, &id, rule).await?;
     let status = if replaced { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(RulePut { id, replaced, since_ms: entry.since_ms, seq: entry.seq })).into_response())
@@ -152,13 +171,15 @@ pub async fn put(State(state): State<AppState>, who: Who, Path(id): Path<String>
 /// `DELETE /api/v1/rules/{id}`, logged first.
 #[utoipa::path(delete, path = "/rules/{id}", tag = "rules", params(("id" = String, Path, description = "The rule's id")), responses(
     (status = 200, description = "Deleted", body = RuleDeleted),
+    (status = 403, description = "`forbidden`: a camera-scoped caller and a rule that watches other cameras", body = ErrorBody),
     (status = 404, description = "`not_found`", body = ErrorBody),
     (status = 409, description = "`ended`, `no_pipeline`", body = ErrorBody),
     (status = 502, description = "`control_log`", body = ErrorBody),
     (status = 503, description = "`control_log`, with `Retry-After`", body = ErrorBody),
 ))]
-pub async fn delete(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Result<Json<RuleDeleted>, ApiError> {
+pub async fn delete(State(state): State<AppState>, Extension(me): Extension<Identity>, who: Who, Path(id): Path<String>) -> Result<Json<RuleDeleted>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
+    within_scope(&me, &a.rules, a.rules.get(&id).map(|e| e.rule).as_ref())?;
     let (entry, _) = a.control.delete_rule(&a.rules, &who.0, &id).await?;
     Ok(Json(RuleDeleted { deleted: id, since_ms: entry.since_ms, seq: entry.seq }))
 }
@@ -236,17 +257,19 @@ pub struct BackfillRequest {
 #[utoipa::path(post, path = "/rules/{id}/backfill", tag = "rules", params(("id" = String, Path, description = "The rule's id")), request_body = BackfillRequest, responses(
     (status = 202, description = "Started: its progress", body = crate::backfill::BackfillProgress),
     (status = 400, description = "`bad_request`: not a range as JSON", body = ErrorBody),
+    (status = 403, description = "`forbidden`: a camera-scoped caller and a rule that watches other cameras", body = ErrorBody),
     (status = 404, description = "`not_found`", body = ErrorBody),
     (status = 409, description = "`busy`: a backfill runs; `no_pipeline`", body = ErrorBody),
     (status = 422, description = "`invalid_rule`: an empty or too long range", body = ErrorBody),
 ))]
-pub async fn backfill(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub async fn backfill(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     use crate::backfill::{BackfillProgress, check_range, run};
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
     let r: BackfillRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body must be {{\"from_ms\": …, \"to_ms\": …}}: {e}")))?;
     check_range(r.from_ms, r.to_ms).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRule, e))?;
     let rule = a.rules.get(&id).ok_or_else(|| RuleError::NotFound(id.clone()))?.rule;
+    within_scope(&me, &a.rules, Some(&rule))?;
     let progress = {
         let mut jobs = a.backfills.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.values().any(|p| p.lock().unwrap_or_else(|e| e.into_inner()).state == "running") {

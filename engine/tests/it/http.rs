@@ -310,6 +310,41 @@ async fn rules_in_the_rule_language_are_checked_added_explained_and_removed_over
     assert_eq!(body["rules"].as_array().unwrap().len(), 1, "only the config's rule is left: {body}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_runs_as_a_job_whose_progress_is_answered() {
+    let lake = filled_lake("http-backfill");
+    let plan = rules_plan();
+    let state = state(&lake, QueryConfig::default()).await;
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
+    let send = |method: &str, uri: &str, body: &str| {
+        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    };
+    let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/speeding-approach/backfill", "")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/nope/backfill", r#"{"from_ms":0,"to_ms":1000}"#)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/speeding-approach/backfill", r#"{"from_ms":5000,"to_ms":1000}"#)).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule")), "{body}");
+    // Half an hour: two parts for the rule's one camera.
+    let range = r#"{"from_ms":1767225600000,"to_ms":1767227400000}"#;
+    let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/speeding-approach/backfill", range)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // The job ends on its own; its progress says so (each answer is a fresh look at the job).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/speeding-approach/backfill", "")).await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["state"] != "running" {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "the backfill did not end: {body}");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!((done["state"].as_str(), done["parts"].as_u64(), done["parts_done"].as_u64()), (Some("done"), Some(2), Some(2)), "{done}");
+    assert!(done["job"].as_str().is_some_and(|j| j.len() == 16), "{done}");
+}
+
 #[tokio::test]
 async fn a_rule_change_that_the_control_log_cannot_record_is_not_applied() {
     let dir = scratch("http-rules-log-fails");

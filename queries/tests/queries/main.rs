@@ -7,6 +7,7 @@ mod anomalies;
 mod episodes;
 mod live_rules;
 mod observe;
+mod oracle_episodes;
 mod oracle_metrics;
 mod oracle_rules;
 mod support;
