@@ -298,30 +298,35 @@ fn limits(base: &QueryConfig, timeout_ms: Option<u64>, max_rows: Option<usize>) 
     Ok(q)
 }
 
+/// `itscam check`: every problem of a config (its rules' texts compiled), or a summary and
+/// each calibration's fit.
+fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let c = match PipelineConfig::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rule_problems = rules_cmd::config_problems(&c);
+    match itscam_queries::Scenes::build(&c).and_then(|s| if rule_problems.is_empty() { Ok(s) } else { Err(rule_problems) }) {
+        Ok(scenes) => {
+            println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
+            for r in scenes.reports() {
+                println!("  calibration {}: {} point pairs, reprojection error rms {:.3} m, max {:.3} m", r.camera_id, r.points, r.rms_error_m, r.max_error_m);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            eprintln!("{}", itscam_types::config::ConfigError { file: config.display().to_string(), problems });
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { config } => match PipelineConfig::load(&config) {
-            Ok(c) => match itscam_queries::Scenes::build(&c).and_then(|s| {
-                let problems = rules_cmd::config_problems(&c);
-                if problems.is_empty() { Ok(s) } else { Err(problems) }
-            }) {
-                Ok(scenes) => {
-                    println!("{}: ok ({} camera(s), {} signal(s), {} rule(s))", config.display(), c.camera.len(), c.signal.len(), c.rule.len());
-                    for r in scenes.reports() {
-                        println!("  calibration {}: {} point pairs, reprojection error rms {:.3} m, max {:.3} m", r.camera_id, r.points, r.rms_error_m, r.max_error_m);
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(problems) => {
-                    eprintln!("{}", itscam_types::config::ConfigError { file: config.display().to_string(), problems });
-                    Ok(ExitCode::FAILURE)
-                }
-            },
-            Err(e) => {
-                eprintln!("{e}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        Command::Check { config } => check(&config),
         Command::Run { config, workers, no_progress, write_detections, http, insecure, cluster, process } => {
             let config = match &config {
                 Some(path) => load(path)?,

@@ -50,7 +50,7 @@ pub fn run(action: RulesAction) -> anyhow::Result<ExitCode> {
         RulesAction::Check { config, sql, file, id } => (config, sql, file, id),
         RulesAction::Backfill { id, from, to, config } => return backfill(&id, from, to, &config),
     };
-    let pipeline = PipelineConfig::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pipeline = PipelineConfig::load(&config)?;
     let text = match (sql, file) {
         (Some(s), _) => s,
         (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
@@ -89,7 +89,7 @@ pub fn config_problems(config: &PipelineConfig) -> Vec<itscam_types::config::Pro
 fn backfill(id: &str, from: u64, to: u64, config: &std::path::Path) -> anyhow::Result<ExitCode> {
     use itscam_engine::backfill::{BackfillProgress, check_range, rule_of, run};
     check_range(from, to).map_err(|e| anyhow::anyhow!(e))?;
-    let pipeline = PipelineConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pipeline = PipelineConfig::load(config)?;
     let lake = itscam_sinks::Lake::open_with(&pipeline.lake.url, &pipeline.lake.s3)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {

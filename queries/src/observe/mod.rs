@@ -306,17 +306,8 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, s
             refresh_occupancy(&live, &touched, &observers);
         }
     });
-    Observations {
-        detections: detections_s,
-        tracks: tracks_s,
-        crossing_rows: crossing_rows_s,
-        zone_events: zone_events_s,
-        zone_facts: zone_facts_s,
-        crossing_facts: crossing_facts_s,
-        point_facts: point_facts_s,
-        metric_parts: metric_parts_s,
-        zone_windows: zone_windows_s,
-    }
+    let (facts, metrics) = ((zone_facts_s, crossing_facts_s, point_facts_s), (metric_parts_s, zone_windows_s));
+    Observations { detections: detections_s, tracks: tracks_s, crossing_rows: crossing_rows_s, zone_events: zone_events_s, zone_facts: facts.0, crossing_facts: facts.1, point_facts: facts.2, metric_parts: metrics.0, zone_windows: metrics.1 }
 }
 
 /// Releases the rows every camera's smoothers are done with at `now` (`None`: the input

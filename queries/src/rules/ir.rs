@@ -1,5 +1,5 @@
 //! The rule IR: what a rule asks, with no dataflow in it. The rule language
-//! ([`super::sql`]) and the six built-in kinds ([`RuleIr::from_config`]) both produce it; the
+//! (`rules::sql`) and the six built-in kinds ([`RuleIr::from_config`]) both produce it; the
 //! half-join in `mod.rs` and [`super::Episodes`] render it. Serializable, compared by value (a
 //! change of any part is a new rule), shown by [`RuleIr::explain`].
 //!
@@ -319,7 +319,7 @@ impl Expr {
 
 impl RuleIr {
     /// A built-in rule (validated) as IR; its rule-language equivalent is in `docs/rules.md`.
-    /// `None` for an `sql` rule, which [`super::sql::compile`] compiles.
+    /// `None` for an `sql` rule, which the rule language compiles.
     pub fn from_config(r: &RuleConfig) -> Option<RuleIr> {
         let zone = |z: &Option<String>| Source::ZonePresence(Some(z.clone().unwrap_or_default()));
         let line = |l: &Option<String>| Source::LineCrossings(Some(l.clone().unwrap_or_default()));
