@@ -77,7 +77,7 @@ pub struct Detection {
 
 /// One camera frame and everything detected in it. Frames without detections still flow so
 /// that event time advances.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Frame {
     /// Camera id from the pipeline config.
     pub camera_id: String,
@@ -93,6 +93,29 @@ pub struct Frame {
     pub detections: Vec<Detection>,
     /// The model that detected them (`name@version` of the registry, or the `[model] path`
     /// file's name); `None` for detections that came in as detections.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_arc::opt_arc_str")]
+    #[serde(default, with = "crate::serde_arc::opt_arc_str")]
     pub model_version: Option<std::sync::Arc<str>>,
+}
+
+/// JSON leaves out an absent `model_version` (the detections format has none); a binary
+/// format — timely's exchange between the processes of a cluster (bincode) — writes every
+/// field, since it reads fields by position.
+impl Serialize for Frame {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let skip = s.is_human_readable() && self.model_version.is_none();
+        let mut frame = s.serialize_struct("Frame", if skip { 6 } else { 7 })?;
+        frame.serialize_field("camera_id", &self.camera_id)?;
+        frame.serialize_field("ts_ms", &self.ts_ms)?;
+        frame.serialize_field("frame", &self.frame)?;
+        frame.serialize_field("width", &self.width)?;
+        frame.serialize_field("height", &self.height)?;
+        frame.serialize_field("detections", &self.detections)?;
+        if skip {
+            frame.skip_field("model_version")?;
+        } else {
+            frame.serialize_field("model_version", &self.model_version.as_deref())?;
+        }
+        frame.end()
+    }
 }

@@ -88,6 +88,33 @@ impl Cluster {
 mod tests {
     use super::*;
 
+    /// A container as timely sends it to another process (bincode, fields by position), and back.
+    fn across_processes<T: serde::Serialize + serde::de::DeserializeOwned>(items: &Vec<T>) -> Vec<T> {
+        use timely::dataflow::channels::ContainerBytes;
+        let mut bytes = Vec::new();
+        items.into_bytes(&mut bytes);
+        Vec::<T>::from_bytes(timely::bytes::arc::BytesMut::from(bytes).freeze())
+    }
+
+    #[test]
+    fn frames_cross_to_another_process_intact() {
+        use itscam_types::{BBox, Detection, Frame, ObjectClass};
+        let frame = |camera: &str, model_version: Option<&str>| Frame {
+            camera_id: camera.into(),
+            ts_ms: 1_000,
+            frame: 7,
+            width: 1920,
+            height: 1080,
+            detections: vec![Detection { class: ObjectClass::from_name("car").unwrap(), confidence: 0.9, bbox: BBox { x1: 1.0, y1: 2.0, x2: 3.0, y2: 4.0 } }],
+            model_version: model_version.map(Into::into),
+        };
+        // Several in one message, without and with a model version (JSON leaves the first out).
+        let frames = vec![frame("cam-10", None), frame("cam-11", Some("detector@1.0.0")), frame("cam-12", None)];
+        assert_eq!(across_processes(&frames), frames);
+        assert!(!serde_json::to_string(&frames[0]).unwrap().contains("model_version"));
+        assert!(serde_json::to_string(&frames[1]).unwrap().contains("\"model_version\":\"detector@1.0.0\""));
+    }
+
     #[test]
     fn flags_override_the_config_and_the_index_must_fit() {
         let config = ClusterConfig { hosts: vec!["a:1".into(), "b:1".into()], process: Some(1) };

@@ -79,15 +79,17 @@ fn wait_all(children: Vec<Child>, limit: Duration) -> Vec<std::process::Output> 
     children.iter_mut().map(|c| c.take().unwrap().wait_with_output().unwrap()).collect()
 }
 
-#[test]
-fn two_processes_write_the_same_tables_as_one() {
-    let one = scratch("cluster-one");
-    let config = example_config(&one);
-    itscam_ok(&one, &["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+/// Runs the config that `write` puts in a directory once as one process and once as two
+/// processes × 1 worker; returns the one-process run's tables and the cluster's directory,
+/// after checking that every table is equal row for row.
+fn one_and_two_processes(name: &str, write: impl Fn(&Path)) -> (BTreeMap<String, Vec<String>>, std::path::PathBuf) {
+    let one = scratch(&format!("{name}-one"));
+    write(&one);
+    itscam_ok(&one, &["run", "--config", "config.toml", "--no-progress"]);
     let expected = lake_tables(&one);
 
-    let two = scratch("cluster-two");
-    example_config(&two);
+    let two = scratch(&format!("{name}-two"));
+    write(&two);
     std::fs::write(two.join("hosts.txt"), free_ports(2).join("\n") + "\n").unwrap();
     let outputs = wait_all(vec![cluster_process(&two, 0), cluster_process(&two, 1)], Duration::from_secs(180));
     for (i, out) in outputs.iter().enumerate() {
@@ -109,15 +111,49 @@ fn two_processes_write_the_same_tables_as_one() {
         let only_two: Vec<&String> = got[table].iter().filter(|r| !rows.contains(r)).take(3).collect();
         assert!(got[table] == *rows, "{table}: {} rows vs {}; only in the 1-process run: {only_one:?}; only in the cluster's: {only_two:?}", rows.len(), got[table].len());
     }
-    // The example exercises every query, so the comparison covers real rows.
-    for table in ["detections", "tracks", "line_crossings", "zone_events", "traffic_metrics", "violations", "alerts"] {
-        assert!(!expected[table].is_empty(), "{table} is empty");
-    }
     // Both processes wrote files: each process's writer commits its own (named by its run id).
     let files: Vec<String> = std::fs::read_dir(two.join("lake/detections/date=2026-01-01")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     for p in ["-p0-", "-p1-"] {
         assert!(files.iter().any(|f| f.contains(p)), "no detections file of process {p}: {files:?}");
     }
+    (expected, two)
+}
+
+#[test]
+fn two_processes_write_the_same_tables_as_one() {
+    let (expected, _) = one_and_two_processes("cluster", |dir| drop(example_config(dir)));
+    // The example exercises every query, so the comparison covers real rows.
+    for table in ["detections", "tracks", "line_crossings", "zone_events", "traffic_metrics", "violations", "alerts"] {
+        assert!(!expected[table].is_empty(), "{table} is empty");
+    }
+}
+
+/// Eight cameras, one file each (the first 20 s of the example's two, copied and renamed), each with a
+/// calibration, a line, a zone and a speeding rule: feeds are read by both processes, and
+/// frames of many cameras at one time cross between them in one message.
+#[test]
+fn eight_cameras_on_two_processes_write_the_same_tables_as_one() {
+    let text = std::fs::read_to_string(repo_root().join("examples/data/two-cameras.jsonl")).unwrap();
+    let (expected, _) = one_and_two_processes("cluster-eight", |dir| {
+        let mut config = String::from("[pipeline]\nworkers = 1\n");
+        for copy in 0..4 {
+            for (from, n) in [("\"cam-1\"", 2 * copy + 1), ("\"cam-2\"", 2 * copy + 2)] {
+                let lines: Vec<String> = text.lines().filter(|l| l.contains(from)).take(200).map(|l| l.replace(from, &format!("\"cam-{n}\""))).collect();
+                std::fs::write(dir.join(format!("cam-{n}.jsonl")), lines.join("\n") + "\n").unwrap();
+                config += &format!(
+                    "[[camera]]\nid = \"cam-{n}\"\nsource = \"detections:cam-{n}.jsonl\"\nroad_length_m = 96.0\n\
+                     [camera.calibration]\nimage = [[0, 250], [1920, 250], [1920, 1080], [0, 1080]]\nworld = [[0, 25], [96, 25], [96, 0], [0, 0]]\n\
+                     [[camera.line]]\nid = \"count-1\"\npoints = [[960, 250], [960, 1080]]\n\
+                     [[camera.zone]]\nid = \"approach\"\npolygon = [[200, 250], [1700, 250], [1700, 1080], [200, 1080]]\n\
+                     [[rule]]\nid = \"speeding-{n}\"\nkind = \"speeding\"\ncamera = \"cam-{n}\"\nzone = \"approach\"\nlimit_kmh = 50.0\ntolerance_kmh = 5.0\n"
+                );
+            }
+        }
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+    });
+    let cameras: std::collections::BTreeSet<&str> = expected["tracks"].iter().filter_map(|r| r.split("\"camera_id\":\"").nth(1)?.split('"').next()).collect();
+    assert_eq!(cameras.len(), 8, "{cameras:?}");
+    assert!(!expected["violations"].is_empty());
 }
 
 #[test]
