@@ -15,11 +15,13 @@
 //! with the same rule and range (after a crash, or to finish one stopped) skips it, so nothing
 //! is written twice. A part without violations writes nothing and is redone (cheaply).
 //!
-//! Zones, lines and signals are the pipeline's as they are now (its config and the control
-//! log's cameras, the config's signal files): a backfill across a change of geometry judges the
-//! time before it by the new geometry. Backfill a range in which the rule was not live: rows it
-//! made live are not replaced.
+//! Each camera's zones, lines and calibration are those it had at the time of the rows: the
+//! config's, then each change of the control log from the event time it took effect (a change
+//! inside a part is replayed at its time, as the tracker passed it on). Signal states are the
+//! config's files and the states pushed over the API (logged). The rule is the one of now.
+//! Backfill a range in which the rule was not live: rows it made live are not replaced.
 
+mod history;
 mod read;
 mod replay;
 
@@ -103,15 +105,16 @@ fn job_id(rule: &RuleConfig, from_ms: u64, to_ms: u64) -> String {
 
 /// Runs (or resumes) the backfill of `rule` over `[from_ms, to_ms)`; `progress` is updated as
 /// parts finish.
-pub async fn run(config: &PipelineConfig, lake: &Lake, rule: &RuleConfig, from_ms: u64, to_ms: u64, progress: &Mutex<BackfillProgress>) -> anyhow::Result<()> {
+pub async fn run(base: &PipelineConfig, lake: &Lake, rule: &RuleConfig, from_ms: u64, to_ms: u64, progress: &Mutex<BackfillProgress>) -> anyhow::Result<()> {
     check_range(from_ms, to_ms).map_err(|e| anyhow::anyhow!(e))?;
-    let config = crate::control::with_logged_cameras(lake, config).await?;
+    let config = crate::control::with_logged_cameras(lake, base).await?;
     let ir = itscam_queries::rules::checked(rule, &config).map_err(|ps| {
         let list: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!("the rule does not fit the pipeline: {}", list.join("; "))
     })?;
     let cameras: Vec<String> = config.camera.iter().map(|c| c.id.clone()).filter(|c| ir.watches(c)).collect();
     let signals = itscam_queries::signals::read_signals(&config.signal)?.updates;
+    let (histories, pushed) = history::read(lake, base).await?;
     let job = job_id(rule, from_ms, to_ms);
     let first = from_ms - from_ms % PART_MS;
     let starts: Vec<u64> = (first..to_ms).step_by(PART_MS as usize).collect();
@@ -135,7 +138,7 @@ pub async fn run(config: &PipelineConfig, lake: &Lake, rule: &RuleConfig, from_m
     // Parts run side by side, one core each (the replay is one timely worker).
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_PARALLEL_PARTS);
     let run_id = format!("backfill-{job}");
-    let shared = Shared { engine: &engine, lake, config: &config, rule, signals: &signals, lead_ms: lead_of(&ir), run_id: &run_id };
+    let shared = Shared { engine: &engine, lake, config: &config, rule, signals: &signals, pushed: &pushed, histories: &histories, lead_ms: lead_of(&ir), run_id: &run_id };
     let mut parts = futures::stream::iter(todo).map(|part| shared.part(part)).buffer_unordered(parallel);
     while let Some(done) = parts.next().await {
         let (read, written) = done?;
@@ -167,6 +170,8 @@ struct Shared<'j> {
     config: &'j PipelineConfig,
     rule: &'j RuleConfig,
     signals: &'j [itscam_queries::facts::SignalUpdate],
+    pushed: &'j [itscam_queries::signals::SignalLine],
+    histories: &'j std::collections::BTreeMap<String, history::CameraHistory>,
     lead_ms: u64,
     run_id: &'j str,
 }
@@ -176,10 +181,24 @@ impl Shared<'_> {
     async fn part(&self, part: Part) -> anyhow::Result<(u64, u64)> {
         let Part { camera, a, b, path } = part;
         let (read_from, read_to) = window(self.engine, &camera, a, b, self.lead_ms).await?;
-        let rows = read::tracked(self.engine, &camera, read_from, read_to).await?;
+        let mut rows = read::tracked(self.engine, &camera, read_from, read_to).await?;
         let read = rows.len() as u64;
-        let (config, rule, signals) = (self.config.clone(), self.rule.clone(), self.signals.to_vec());
-        let all = tokio::task::spawn_blocking(move || replay::violations(&config, &rule, signals, rows)).await??;
+        // The camera as it was at the first row, and its changes after.
+        let history = self.histories.get(&camera).cloned().unwrap_or_default();
+        let Some(first) = rows.first().map(|r| r.0).and_then(|t| history.at(t)).cloned() else { return Ok((read, 0)) };
+        rows.extend(history.changes(&camera, rows[0].0, read_to));
+        rows.sort_by_key(|(t, item)| (*t, read::rank(item)));
+        let mut config = self.config.clone();
+        config.camera.retain(|c| c.id != camera);
+        config.camera.push(first);
+        if let Err(problems) = itscam_queries::rules::checked(self.rule, &config) {
+            // The camera did not have then what the rule names (a zone added later): nothing
+            // of the rule could happen there.
+            tracing::warn!(camera = %camera, from = a, problems = ?problems, "backfill: the rule does not fit the camera as it was; no violations in this part");
+            return Ok((read, 0));
+        }
+        let (rule, signals, pushed) = (self.rule.clone(), self.signals.to_vec(), self.pushed.to_vec());
+        let all = tokio::task::spawn_blocking(move || replay::violations(&config, &rule, signals, &pushed, rows)).await??;
         let mine: Vec<_> = all.into_iter().filter(|v| v.camera_id == camera && (a..b).contains(&v.ts_start_ms)).collect();
         if !mine.is_empty() {
             commit_backfill(self.lake, &camera, &mine, &path, self.run_id).await?;

@@ -33,9 +33,18 @@ pub async fn tracked(engine: &QueryEngine, camera: &str, from: u64, to: u64) -> 
             Ok(())
         })
         .await?;
-    // Stable: within a time, detections in frame order, then the tracks that ended.
-    out.sort_by_key(|(t, item)| (*t, matches!(item, Tracked::Ended(_))));
+    out.sort_by_key(|(t, item)| (*t, rank(item)));
     Ok(out)
+}
+
+/// Order within a time (stable sort): a camera change first (what follows uses it), then the
+/// detections in frame order, then the tracks that ended.
+pub fn rank(item: &Tracked) -> u8 {
+    match item {
+        Tracked::Scene(_) => 0,
+        Tracked::Detection(_) => 1,
+        Tracked::Ended(_) => 2,
+    }
 }
 
 fn i64_at(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<u64>>> {

@@ -3,6 +3,7 @@
 //! from the start. Blocking: run it off the async runtime.
 
 use itscam_queries::facts::SignalUpdate;
+use itscam_queries::signals::SignalLine;
 use itscam_queries::{AnalyticsPlan, build_analytics};
 use itscam_types::Tracked;
 use itscam_types::analytics::ViolationRow;
@@ -13,12 +14,15 @@ use timely::dataflow::operators::{Inspect, Probe};
 
 /// The closed violations of `rule` over `rows` (in time order), as a live run with the rule
 /// from the start makes them.
-pub fn violations(config: &PipelineConfig, rule: &RuleConfig, signals: Vec<SignalUpdate>, rows: Vec<(u64, Tracked)>) -> anyhow::Result<Vec<ViolationRow>> {
+/// `config` holds the camera as it was at the first row; `pushed`, the signal states pushed
+/// over the API (replayed at their times).
+pub fn violations(config: &PipelineConfig, rule: &RuleConfig, signals: Vec<SignalUpdate>, pushed: &[SignalLine], rows: Vec<(u64, Tracked)>) -> anyhow::Result<Vec<ViolationRow>> {
     let only = PipelineConfig { rule: vec![rule.clone()], ..config.clone() };
     let plan = AnalyticsPlan::new(Arc::new(only), signals).map_err(|ps| {
         let list: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!("the rule does not fit the pipeline: {}", list.join("; "))
+        anyhow::anyhow!("the rule does not fit the camera as it was then: {}", list.join("; "))
     })?;
+    plan.signals.replay(pushed);
     let out: Arc<Mutex<Vec<ViolationRow>>> = Arc::default();
     let sink = out.clone();
     timely::execute_directly(move |worker| {
