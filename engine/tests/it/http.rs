@@ -187,6 +187,20 @@ async fn serves_over_a_real_socket() {
     ]);
 }
 
+/// The API over a filled lake with [`rules_plan`]'s pipeline live, and the lake.
+async fn rules_app(name: &str) -> (axum::Router, Lake) {
+    let lake = filled_lake(name);
+    let plan = rules_plan();
+    let state = state(&lake, QueryConfig::default()).await;
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    (app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() })), lake)
+}
+
+/// A JSON request.
+fn send(method: &str, uri: &str, body: &str) -> Request<Body> {
+    Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+}
+
 /// A plan with one calibrated camera, its zone `approach` and one config rule.
 fn rules_plan() -> itscam_queries::AnalyticsPlan {
     let config = PipelineConfig::from_toml(
@@ -214,14 +228,7 @@ limit_kmh = 50.0
 
 #[tokio::test]
 async fn rules_are_listed_added_replaced_and_removed_over_http() {
-    let lake = filled_lake("http-rules");
-    let plan = rules_plan();
-    let state = state(&lake, QueryConfig::default()).await;
-    let control = itscam_engine::control::ControlLog::new(lake.clone());
-    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
-    let send = |method: &str, uri: &str, body: &str| {
-        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-    };
+    let (app, lake) = rules_app("http-rules").await;
 
     let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
@@ -270,14 +277,7 @@ async fn rules_are_listed_added_replaced_and_removed_over_http() {
 
 #[tokio::test]
 async fn rules_in_the_rule_language_are_checked_added_explained_and_removed_over_http() {
-    let lake = filled_lake("http-sql-rules");
-    let plan = rules_plan();
-    let state = state(&lake, QueryConfig::default()).await;
-    let control = itscam_engine::control::ControlLog::new(lake.clone());
-    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
-    let send = |method: &str, uri: &str, body: &str| {
-        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-    };
+    let (app, _) = rules_app("http-sql-rules").await;
     let text = "SELECT * FROM track_points WHERE camera_id = 'cam-1' AND in_zone('approach') AND class = 'truck' AND speed_kmh < 10 FOR 5 s";
     let check = serde_json::json!({ "sql": text }).to_string();
     let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/slow_truck/check", &check)).await.unwrap()).await;
@@ -312,14 +312,7 @@ async fn rules_in_the_rule_language_are_checked_added_explained_and_removed_over
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_runs_as_a_job_whose_progress_is_answered() {
-    let lake = filled_lake("http-backfill");
-    let plan = rules_plan();
-    let state = state(&lake, QueryConfig::default()).await;
-    let control = itscam_engine::control::ControlLog::new(lake.clone());
-    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
-    let send = |method: &str, uri: &str, body: &str| {
-        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-    };
+    let (app, _) = rules_app("http-backfill").await;
     let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/speeding-approach/backfill", "")).await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/nope/backfill", r#"{"from_ms":0,"to_ms":1000}"#)).await.unwrap()).await;
@@ -330,8 +323,9 @@ async fn a_backfill_runs_as_a_job_whose_progress_is_answered() {
     let range = r#"{"from_ms":1767225600000,"to_ms":1767227400000}"#;
     let (status, body) = json_of(app.clone().oneshot(send("POST", "/api/v1/rules/speeding-approach/backfill", range)).await.unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    // The job ends on its own; its progress says so (each answer is a fresh look at the job).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The job ends on its own; its progress says so. Each answer is a fresh look at the job,
+    // asked at the API's pace (its rate limit allows a look every few ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let done = loop {
         let (status, body) = json_of(app.clone().oneshot(send("GET", "/api/v1/rules/speeding-approach/backfill", "")).await.unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -339,7 +333,7 @@ async fn a_backfill_runs_as_a_job_whose_progress_is_answered() {
             break body;
         }
         assert!(std::time::Instant::now() < deadline, "the backfill did not end: {body}");
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!((done["state"].as_str(), done["parts"].as_u64(), done["parts_done"].as_u64()), (Some("done"), Some(2), Some(2)), "{done}");
     assert!(done["job"].as_str().is_some_and(|j| j.len() == 16), "{done}");
