@@ -88,11 +88,15 @@ fn clip_of(dir: &Path, frames: usize) -> std::path::PathBuf {
     out
 }
 
+/// The models are what these tests are about: no evidence pictures (JPEG-coding every kept
+/// frame competes with inference), and a drain grace for a loaded machine — at SIGTERM the
+/// drain infers the frames still queued (~13 s in a debug build on an idle 2-core machine).
 fn config(dir: &Path, extra: &str) {
     let root = repo_root();
     let vtest = clip(dir);
     let text = format!(
         "[lake]\nurl = \"file://./lake\"\n[model]\nregistry = \"detector\"\nruntime_library = \"{}/.assets/libonnxruntime.so\"\nmax_batch = 2\n\
+         [evidence]\nenabled = false\n[service]\nshutdown_grace_ms = 120000\n\
          [models]\nshadow_sample = 0.25\nwindow_ms = 1000\n{extra}\n\
          [[camera]]\nid = \"plaza-a\"\nsource = \"file:{}\"\nstart_ms = 1767225600000\n\
          [[camera]]\nid = \"plaza-b\"\nsource = \"file:{}\"\nstart_ms = 1767225600000\n",
