@@ -122,6 +122,18 @@ fn within_scope(me: &Identity, rules: &itscam_queries::RuleControl, rule: Option
     }
 }
 
+/// Whether a camera-scoped caller sees the rule: it watches one of their cameras (a rule in the
+/// rule language without a camera watches every camera).
+fn visible(me: &Identity, rules: &itscam_queries::RuleControl, rule: &RuleConfig) -> bool {
+    if !me.scoped() {
+        return true;
+    }
+    match itscam_queries::rules::checked(rule, &rules.config()) {
+        Ok(ir) => ir.cameras.is_none_or(|cameras| cameras.iter().any(|c| me.sees(c))),
+        Err(_) => me.sees(&rule.camera),
+    }
+}
+
 /// `GET /api/v1/rules`: the live rules with the event time each applies from.
 #[utoipa::path(get, path = "/rules", tag = "rules", responses(
     (status = 200, description = "The live rules", body = RuleList),
@@ -129,7 +141,7 @@ fn within_scope(me: &Identity, rules: &itscam_queries::RuleControl, rule: Option
 ))]
 pub async fn list(State(state): State<AppState>, Extension(me): Extension<Identity>) -> Result<Json<RuleList>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    Ok(Json(RuleList { rules: a.rules.list().into_iter().filter(|r| me.sees(&r.rule.camera)).collect() }))
+    Ok(Json(RuleList { rules: a.rules.list().into_iter().filter(|r| visible(&me, &a.rules, &r.rule)).collect() }))
 }
 
 /// `GET /api/v1/rules/{id}`.
@@ -140,7 +152,7 @@ pub async fn list(State(state): State<AppState>, Extension(me): Extension<Identi
 ))]
 pub async fn get_one(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>) -> Result<Json<RuleEntry>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    let rule = a.rules.get(&id).filter(|r| me.sees(&r.rule.camera)).ok_or(RuleError::NotFound(id))?;
+    let rule = a.rules.get(&id).filter(|r| visible(&me, &a.rules, &r.rule)).ok_or(RuleError::NotFound(id))?;
     Ok(Json(rule))
 }
 
@@ -232,7 +244,7 @@ pub async fn check(State(state): State<AppState>, Path(id): Path<String>, body: 
 ))]
 pub async fn plan(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>) -> Result<Json<RulePlan>, ApiError> {
     let a = state.live.analytics.as_ref().ok_or_else(no_pipeline)?;
-    a.rules.get(&id).filter(|r| me.sees(&r.rule.camera)).ok_or_else(|| RuleError::NotFound(id.clone()))?;
+    a.rules.get(&id).filter(|r| visible(&me, &a.rules, &r.rule)).ok_or_else(|| RuleError::NotFound(id.clone()))?;
     let plan = a.rules.plan(&id).ok_or(RuleError::NotFound(id))?;
     Ok(Json(RulePlan { plan }))
 }

@@ -100,23 +100,30 @@ pub(super) struct Finished {
     pub sync: Option<itscam_sinks::SyncStatus>,
 }
 
+/// The lake and this run's id (its files' names); process 0 of a cluster starts the lake's
+/// commit log, the others wait for it.
+fn open_lake(config: &PipelineConfig, plan: &RunPlan, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(Lake, String)> {
+    let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
+    let mut run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
+    if plan.processes > 1 {
+        // Processes of a cluster may start in the same ms with the same pid (containers): the
+        // index keeps their file names apart.
+        run_id += &format!("-p{}", plan.process);
+    }
+    if plan.process == 0 {
+        runtime.block_on(lake.init_log(&run_id))?;
+    } else {
+        runtime.block_on(await_log(&lake))?;
+    }
+    Ok((lake, run_id))
+}
+
 impl Services {
     /// Starts every service in the documented order; `signal_errors` are the rejected lines
     /// of the signal files.
     pub(super) fn start(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions, signal_errors: Vec<ErrorRow>) -> anyhow::Result<Services> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("itscam-sink").build()?;
-        let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
-        let mut run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
-        if plan.processes > 1 {
-            // Processes of a cluster may start in the same ms with the same pid (containers):
-            // the index keeps their file names apart.
-            run_id += &format!("-p{}", plan.process);
-        }
-        if plan.process == 0 {
-            runtime.block_on(lake.init_log(&run_id))?;
-        } else {
-            runtime.block_on(await_log(&lake))?;
-        }
+        let (lake, run_id) = open_lake(config, plan, &runtime)?;
 
         let (mut feeds, mut push) = connect_feeds(config, plan)?;
         let runtime_cameras = runtime_cameras(config, plan, options, &mut push)?;
@@ -170,29 +177,8 @@ impl Services {
             audit = Some(crate::http::serve_in_background(runtime.handle(), addr, &lake, config, &serving, unwritten, live)?);
         }
         let progress = options.progress.then(|| Progress::start(stats));
-        Ok(Services {
-            audit,
-            runtime,
-            lake_url: lake.url().to_string(),
-            sink,
-            writer,
-            maintenance,
-            edge_sync,
-            hub,
-            hub_task,
-            kafka,
-            feeds,
-            resume,
-            vision,
-            vision_report,
-            counters,
-            progress,
-            checkpointed: plan.checkpointed,
-            runtime_cameras,
-            models,
-            models_task,
-            evidence,
-        })
+        let (lake_url, checkpointed) = (lake.url().to_string(), plan.checkpointed);
+        Ok(Services { audit, runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, resume, vision, vision_report, counters, progress, checkpointed, runtime_cameras, models, models_task, evidence })
     }
 
     /// What every worker shares: the feeds, the sinks, the hub, the counters.

@@ -435,3 +435,35 @@ fn users_made_by_one_process_reach_a_serving_process_of_the_same_s3_lake() {
     served.wait_for("auth: users, keys and sign-outs read from the lake");
     assert_eq!(me(&api_key), 401, "disabled by another process: refused once read");
 }
+
+#[tokio::test]
+async fn a_camera_scoped_admin_changes_and_sees_only_rules_of_their_cameras() {
+    use itscam_engine::live::{AnalyticsHandles, Live};
+    let lake = two_camera_lake("scoped-rules");
+    let state = secured(&lake, &auth_on()).await;
+    let east = user_with_key(&state, "rules-east", Role::Admin, &["east"]).await;
+    let admin = user_with_key(&state, "rules-admin", Role::Admin, &[]).await;
+    let camera = |id: &str| format!("[[camera]]\nid = \"{id}\"\nsource = \"detections:-\"\n[[camera.zone]]\nid = \"z\"\npolygon = [[0, 0], [10, 0], [10, 10]]\n");
+    let config = PipelineConfig::from_toml(&format!("{}{}", camera("east"), camera("west"))).unwrap();
+    let plan = itscam_queries::AnalyticsPlan::new(Arc::new(config), Vec::new()).unwrap();
+    let control = itscam_engine::control::ControlLog::new(lake.clone());
+    let app = app(state.with_live(Live { analytics: Some(AnalyticsHandles::of(&plan, control)), ..Live::default() }));
+    let bikes = |id: &str, filter: &str| json!({ "id": id, "sql": format!("SELECT * FROM track_points WHERE {filter}in_zone('z') AND class = 'bicycle'") });
+    // A rule without a camera watches every camera, those added later too: not theirs to add.
+    let (status, body) = call(&app, "PUT", "/api/v1/rules/bikes", key(&east), Some(bikes("bikes", ""))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(&app, "PUT", "/api/v1/rules/bikes", key(&east), Some(bikes("bikes", "camera_id = 'west' AND "))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(&app, "PUT", "/api/v1/rules/bikes", key(&east), Some(bikes("bikes", "camera_id = 'east' AND "))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // An unscoped admin's rule on every camera: the scoped admin sees it, but cannot change it.
+    let (status, _) = call(&app, "PUT", "/api/v1/rules/everywhere", key(&admin), Some(bikes("everywhere", ""))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = call(&app, "GET", "/api/v1/rules", key(&east), None).await;
+    let ids: Vec<&str> = list["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["bikes", "everywhere"], "{list}");
+    let (status, body) = call(&app, "DELETE", "/api/v1/rules/everywhere", key(&east), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = call(&app, "DELETE", "/api/v1/rules/bikes", key(&east), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
