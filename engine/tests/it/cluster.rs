@@ -74,7 +74,7 @@ fn wait_all(children: Vec<Child>, limit: Duration) -> Vec<std::process::Output> 
             }
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100)); // polling period of the processes, not a synchronization
     }
     children.iter_mut().map(|c| c.take().unwrap().wait_with_output().unwrap()).collect()
 }
@@ -272,7 +272,7 @@ fn a_kafka_cluster_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterr
                 children.iter_mut().for_each(|c| drop(c.kill()));
                 panic!("cycle {cycle}: no kill point within 180 s; see {logs:?}");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20)); // polling period of the kill point, not a synchronization
         };
         if reached {
             children[victim].kill().unwrap(); // SIGKILL
