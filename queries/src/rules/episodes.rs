@@ -62,7 +62,7 @@ impl Episodes {
 
     /// A row of the rule's relation, and what its `WHERE` says (`None`: NULL, or a leaving).
     pub fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, env: &Env<'_>, out: &mut Vec<ViolationRow>) {
-        let camera: Arc<str> = row.camera().into();
+        let camera = row.camera_id();
         let track_key = || (spec.id.clone(), camera.clone(), Subject::Track(row.track()));
         let ended = match row {
             Row::Zone(_, p) => p.left,
@@ -72,7 +72,7 @@ impl Episodes {
         match &spec.output {
             Output::Each => {
                 if holds == Some(true) {
-                    let e = Episode::start(spec, row, self.place_of(spec, row));
+                    let e = Episode::start(spec, row, place_of(spec, row));
                     out.push(e.row(&track_key(), false));
                 }
             }
@@ -89,22 +89,14 @@ impl Episodes {
                     Measure::MaxSpeed | Measure::MinSpeed => row.speed_ck().map(from_ck),
                     _ => None,
                 };
-                let place = self.place_of(spec, row);
-                self.step(key, spec, row, h, v, *min_ms, place, out);
+                self.step(key, spec, row, h, v, *min_ms, || place_of(spec, row), out);
             }
             Output::Window(w) => {
                 if ended || holds != Some(true) {
                     return;
                 }
-                self.window_row(spec, w, camera, row, env, out);
+                self.window_row(spec, w, camera.clone(), row, env, out);
             }
-        }
-    }
-
-    fn place_of(&self, spec: &RuleIr, row: &Row<'_>) -> String {
-        match row {
-            Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
-            Row::Point(..) => spec.zone_of_condition().unwrap_or_default().to_string(),
         }
     }
 
@@ -119,18 +111,17 @@ impl Episodes {
         let aggs = state.aggregates(&w.aggs);
         let having = Env { book: env.book, tz: env.tz, aggs: &aggs };
         let Some(h) = eval(&w.having, row, &having).truth() else { return };
-        let place = group_place(w, row, &spec.source);
-        self.step(key, spec, row, h, aggs.first().copied().flatten(), w.min_ms, place, out);
+        self.step(key, spec, row, h, aggs.first().copied().flatten(), w.min_ms, || group_place(w, row, &spec.source), out);
     }
 
     /// One truth value of the condition for the episode of `key`.
     #[allow(clippy::too_many_arguments)]
-    fn step(&mut self, key: Key, spec: &Arc<RuleIr>, row: &Row<'_>, holds: bool, value: Option<f64>, min_ms: u64, place: String, out: &mut Vec<ViolationRow>) {
+    fn step(&mut self, key: Key, spec: &Arc<RuleIr>, row: &Row<'_>, holds: bool, value: Option<f64>, min_ms: u64, place: impl FnOnce() -> String, out: &mut Vec<ViolationRow>) {
         let ts = row.ts();
         match (self.open.get_mut(&key), holds) {
             (None, false) => {}
             (None, true) => {
-                let mut e = Episode::start(spec, row, place);
+                let mut e = Episode::start(spec, row, place());
                 e.extreme = value;
                 confirm_if_due(&key, &mut e, min_ms, out);
                 self.open.insert(key, e);
@@ -178,6 +169,15 @@ impl Episodes {
             close(&key, e, out);
         }
         self.windows.clear();
+    }
+}
+
+/// `violations.place` of a track's episode: its row's zone or line, or the zone a
+/// `track_points` rule's condition requires.
+fn place_of(spec: &RuleIr, row: &Row<'_>) -> String {
+    match row {
+        Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
+        Row::Point(..) => spec.zone_of_condition().unwrap_or_default().to_string(),
     }
 }
 

@@ -10,12 +10,13 @@ use super::ir::{ArithOp, CmpOp, Column, Expr, Func, Value};
 use crate::facts::{CrossPoint, Place, SignalState, TrackPoint, ZonePoint, from_ck, to_ck};
 use chrono::{Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
+use std::sync::Arc;
 
 /// A row of one of the relations.
 #[derive(Clone, Copy, Debug)]
 pub enum Row<'a> {
     /// `track_points`: the camera and the point.
-    Point(&'a str, &'a TrackPoint),
+    Point(&'a Arc<str>, &'a TrackPoint),
     /// `zone_presence`.
     Zone(&'a Place, &'a ZonePoint),
     /// `line_crossings`.
@@ -25,6 +26,11 @@ pub enum Row<'a> {
 impl<'a> Row<'a> {
     /// The row's camera.
     pub fn camera(&self) -> &'a str {
+        self.camera_id()
+    }
+
+    /// The row's camera, shared (cloning it copies no text).
+    pub fn camera_id(&self) -> &'a Arc<str> {
         match self {
             Row::Point(c, _) => c,
             Row::Zone(p, _) | Row::Cross(p, _) => &p.camera,
