@@ -192,13 +192,7 @@ struct ClusterCheckpoints {
 
 impl ClusterCheckpoints {
     fn open(s3: &SeaweedFs, prefix: &str) -> ClusterCheckpoints {
-        let s3_config = itscam_types::config::S3Config {
-            endpoint: Some(s3.env["endpoint"].clone()),
-            access_key_id: Some(s3.env["access_key_id"].clone()),
-            secret_access_key: Some(s3.env["secret_access_key"].clone()),
-            ..Default::default()
-        };
-        let lake = itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", s3.env["bucket"]), &s3_config).unwrap();
+        let lake = s3.lake(prefix);
         ClusterCheckpoints { runtime: tokio::runtime::Runtime::new().unwrap(), lake }
     }
 

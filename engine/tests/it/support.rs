@@ -88,6 +88,17 @@ pub struct SeaweedFs {
 }
 
 impl SeaweedFs {
+    /// The lake at `s3://<bucket>/<prefix>` of this server, opened with its credentials.
+    pub fn lake(&self, prefix: &str) -> itscam_sinks::Lake {
+        let s3_config = itscam_types::config::S3Config {
+            endpoint: Some(self.env["endpoint"].clone()),
+            access_key_id: Some(self.env["access_key_id"].clone()),
+            secret_access_key: Some(self.env["secret_access_key"].clone()),
+            ..Default::default()
+        };
+        itscam_sinks::Lake::open_with(&format!("s3://{}/{prefix}", self.env["bucket"]), &s3_config).unwrap()
+    }
+
     /// Starts a server with its data under `dir`.
     pub fn start(dir: &Path) -> SeaweedFs {
         Self::start_with_bucket(&dir.join("s3-server"), "lake")
