@@ -13,6 +13,7 @@
 
 pub mod anomaly;
 pub mod facts;
+pub mod junction;
 mod graph;
 pub mod metrics;
 pub mod observe;

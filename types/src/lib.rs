@@ -8,6 +8,7 @@ mod coco;
 pub mod config;
 mod detection;
 pub mod jsonl;
+pub mod junction_rows;
 pub mod kafka;
 pub mod model_rows;
 mod rows;

@@ -376,6 +376,8 @@ mod tests {
             road_length_m: None,
             line: Vec::new(),
             zone: Vec::new(),
+            approach: Vec::new(),
+            crosswalk: Vec::new(),
             model: None,
             blur: None,
         }

@@ -28,6 +28,8 @@ pub struct AnalyticsConfig {
     /// IANA time zone of the rule language's time-of-day and day-of-week functions
     /// (`hour_of_day()`, `day_of_week()`…), e.g. `Europe/Berlin`.
     pub time_zone: String,
+    /// `[analytics.junction]`: the junction tables (cameras with `[[camera.approach]]`).
+    pub junction: super::junction::JunctionConfig,
 }
 
 impl Default for AnalyticsConfig {
@@ -41,6 +43,7 @@ impl Default for AnalyticsConfig {
             anomaly: AnomalyConfig::default(),
             rule_grace_ms: 500,
             time_zone: "UTC".into(),
+            junction: Default::default(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl AnalyticsConfig {
         if !(a.min_rel_std >= 0.0 && a.min_rel_std.is_finite()) {
             out.push(Problem::new("analytics.anomaly.min_rel_std", "must be ≥ 0"));
         }
+        self.junction.check(out);
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             out.push(Problem::new("analytics.time_zone", format!("{:?} is not an IANA time zone name (such as \"UTC\" or \"Europe/Berlin\")", self.time_zone)));
         }

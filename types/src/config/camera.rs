@@ -57,6 +57,14 @@ pub struct CameraConfig {
     /// Zones.
     #[serde(default)]
     pub zone: Vec<ZoneConfig>,
+    /// Junction legs (ground geometry; needs the calibration): `movements`, `turning_counts`,
+    /// `queues`, `lane_metrics` and `signal_performance` are computed for a camera with
+    /// approaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approach: Vec<super::junction::ApproachConfig>,
+    /// Crosswalks (ground polygons): pedestrians per direction in `turning_counts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crosswalk: Vec<super::junction::CrosswalkConfig>,
     /// Video cameras: pin a registry version (`name@version`, such as `detector@1.2.0`)
     /// instead of following `[model]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,6 +305,14 @@ impl CameraConfig {
                 out.push(Problem::new(format!("{key}.polygon"), e));
             }
         }
+    }
+}
+
+impl CameraConfig {
+    /// Checks the junction geometry against the configured signal ids (also done for a camera
+    /// changed at runtime).
+    pub fn check_junction(&self, at: &str, signals: &HashSet<&str>, out: &mut Vec<Problem>) {
+        super::junction::check_junction(at, &self.approach, &self.crosswalk, self.calibration.is_some(), signals, out);
     }
 }
 

@@ -12,6 +12,7 @@ mod camera;
 mod cluster;
 mod evidence;
 mod input;
+mod junction;
 mod kafka;
 mod lake;
 mod lifecycle;
@@ -33,6 +34,7 @@ pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, Q
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, MAX_SQL_BYTES, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, SqlRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
 pub use input::InputConfig;
+pub use junction::{ApproachConfig, CrosswalkConfig, JunctionConfig, LaneConfig, Movement, MovementOverride, YAxis};
 pub use cluster::{ClusterConfig, check_hosts, parse_hosts_file};
 pub use spool::{SpoolConfig, SpoolFull, SyncConfig, LAKE_TABLES};
 pub use lake::{CompactionConfig, LakeConfig, PartitionBy, RetentionConfig, S3Config, S3_MIN_PART_BYTES, WriterConfig};
@@ -215,6 +217,9 @@ impl PipelineConfig {
                 out.push(Problem::new(format!("{at}.id"), format!("duplicate signal id {:?}", s.id)));
             }
             s.check(&at, &mut out);
+        }
+        for (i, cam) in self.camera.iter().enumerate() {
+            cam.check_junction(&format!("camera[{i}]"), &signal_ids, &mut out);
         }
         let mut rule_ids = HashSet::new();
         for (i, r) in self.rule.iter().enumerate() {
