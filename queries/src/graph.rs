@@ -2,6 +2,7 @@
 
 use crate::anomaly::anomalies;
 use crate::facts::SignalUpdate;
+use crate::junction::{JunctionInputs, JunctionPlan, JunctionStreams, junction_tables};
 use crate::metrics::{MetricRows, traffic_metrics};
 use crate::observe::{LiveZones, ObserveSettings, Observations, observe};
 use crate::rules::{RuleControl, RuleInputs, RuleSettings, violations};
@@ -13,6 +14,7 @@ use itscam_types::{DetectionRow, ErrorRow, TrackRow, Tracked};
 use std::collections::HashMap;
 use std::sync::Arc;
 use timely::dataflow::Stream;
+use timely::dataflow::operators::vec::{Broadcast, Map};
 
 /// Everything the queries need, prepared once per run and shared by the workers.
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub struct AnalyticsPlan {
     pub signals: SignalControl,
     /// Live zone occupancy.
     pub live_zones: LiveZones,
+    /// The cameras' junctions.
+    pub junction: JunctionPlan,
 }
 
 impl AnalyticsPlan {
@@ -51,6 +55,7 @@ impl AnalyticsPlan {
             rules: RuleControl::new(config.clone())?,
             signals: SignalControl::new(&config, signals),
             live_zones: LiveZones::default(),
+            junction: JunctionPlan::new(&config),
         })
     }
 }
@@ -73,17 +78,26 @@ pub struct AnalyticsStreams<'s> {
     pub anomalies: Stream<'s, u64, Vec<AnomalyRow>>,
     /// Pushed signal lines that were rejected, for `errors`.
     pub signal_errors: Stream<'s, u64, Vec<ErrorRow>>,
+    /// The junction tables.
+    pub junction: JunctionStreams<'s>,
 }
 
 /// Builds the queries behind the tracker's output (exchanged by camera already).
 pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &AnalyticsPlan, worker_index: usize) -> AnalyticsStreams<'s> {
     let observed = observe(tracked, plan.scenes.clone(), plan.settings, plan.live_zones.clone());
-    let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, point_facts, metric_parts, zone_windows } = observed;
+    let Observations { detections, tracks, crossing_rows: crossings, zone_events, zone_facts, crossing_facts, point_facts, junction_points, scene_changes, metric_parts, zone_windows } = observed;
 
     let feeds = worker_index == 0;
     let (signals, signal_errors) = signals_input(zone_facts.clone(), plan.signals.clone(), feeds);
+    let junction_signals = signals.clone().broadcast();
     let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, points: point_facts, signals }, plan.rules.clone(), feeds, plan.rule_settings);
+    let settings = plan.junction.settings.clone();
+    let geoms = scene_changes.map(move |c| {
+        let geom = c.camera.as_ref().and_then(|cam| crate::junction::JunctionGeom::build(cam, &settings)).map(Arc::new);
+        (Arc::<str>::from(c.camera_id.as_str()), geom)
+    });
+    let junction = junction_tables(JunctionInputs { points: junction_points, signals: junction_signals, geoms }, plan.junction.clone());
     let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
     let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
-    AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies, signal_errors }
+    AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies, signal_errors, junction }
 }

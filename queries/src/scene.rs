@@ -42,6 +42,9 @@ pub struct CameraScene {
     pub zones: Vec<ZoneGeom>,
     /// Metres of road in view (density).
     pub road_length_m: Option<f64>,
+    /// The camera has junction geometry (approaches or crosswalks): its points also go to the
+    /// junction tables.
+    pub junction: bool,
 }
 
 /// The calibration of one camera, as `itscam check` reports it.
@@ -87,6 +90,7 @@ impl CameraScene {
             lines,
             zones,
             road_length_m: cam.road_length_m,
+            junction: !cam.approach.is_empty() || !cam.crosswalk.is_empty(),
         })
     }
 

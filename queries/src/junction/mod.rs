@@ -68,3 +68,16 @@ pub struct JunctionStreams<'s> {
     /// `signal_performance`.
     pub signal_performance: Stream<'s, u64, Vec<SignalPerformanceRow>>,
 }
+
+/// An empty stream of `D` beside `s` (placeholder outputs until an operator produces them).
+pub(crate) fn nothing<'s, S: Clone + 'static, D: Clone + 'static>(s: &Stream<'s, u64, Vec<S>>) -> Stream<'s, u64, Vec<D>> {
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    s.clone().unary::<timely::container::CapacityContainerBuilder<Vec<D>>, _, _, _>(Pipeline, "Nothing", |_, _| move |input, _output| input.for_each(|_, _| {}))
+}
+
+/// PLACEHOLDER (lead): empty tables until the movements and lanes operators land here.
+pub fn junction_tables<'s>(inputs: JunctionInputs<'s>, _plan: JunctionPlan) -> JunctionStreams<'s> {
+    let p = &inputs.points;
+    JunctionStreams { movements: nothing(p), turning_counts: nothing(p), queues: nothing(p), queue_samples: nothing(p), lane_metrics: nothing(p), signal_performance: nothing(p) }
+}

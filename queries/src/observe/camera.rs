@@ -370,6 +370,9 @@ impl CameraObserver {
         state.follow_zones(scene, settings.zone_exit_grace_ms, &at, &mut parts.1, out);
         add_to_part(parts.0.entry(track).or_default(), ts, prev_ts);
         let point = state.track_point(scene, track, ts, ground, false);
+        if scene.junction {
+            out.junction_points.push((scene.camera_id.clone(), point.clone()));
+        }
         out.point_facts.push((scene.camera_id.clone(), point));
     }
 
@@ -430,6 +433,9 @@ impl CameraObserver {
             let ts = state.last_ts.max(t.last_ts_ms);
             let window = self.window_of(ts);
             let last = state.track_point(&self.scene, t.track_id, ts, None, true);
+            if self.scene.junction {
+                out.junction_points.push((self.scene.camera_id.clone(), last.clone()));
+            }
             out.point_facts.push((self.scene.camera_id.clone(), last));
             for (i, zone) in self.scene.zones.iter().enumerate() {
                 let zs = &state.zones[i];

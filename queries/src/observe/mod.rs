@@ -22,7 +22,7 @@ use camera::CameraObserver;
 use itscam_geo::FilterConfig;
 use itscam_types::analytics::{LineCrossingRow, ZoneEventRow};
 use itscam_types::config::AnalyticsConfig;
-use itscam_types::{DetectionRow, ObjectClass, TrackRow, Tracked};
+use itscam_types::{CameraChange, DetectionRow, ObjectClass, TrackRow, Tracked};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -158,6 +158,10 @@ pub struct Observations<'s> {
     pub crossing_facts: Stream<'s, u64, Vec<(Place, CrossPoint)>>,
     /// Every point of a confirmed track (and its end), for the rules on `track_points`.
     pub point_facts: Stream<'s, u64, Vec<(Arc<str>, TrackPoint)>>,
+    /// The `point_facts` of cameras with a junction (`[[camera.approach]]`), for its tables.
+    pub junction_points: Stream<'s, u64, Vec<(Arc<str>, TrackPoint)>>,
+    /// Cameras changed at runtime, at the change's time (for the junction tables).
+    pub scene_changes: Stream<'s, u64, Vec<CameraChange>>,
     /// Each track's part of a metrics window (at `window_end − 1`).
     pub metric_parts: Stream<'s, u64, Vec<(MetricKey, u64, TrackPart)>>,
     /// Each zone's exits in a window (at `window_end − 1`).
@@ -179,6 +183,8 @@ pub(crate) struct PointBatch {
     pub zone_facts: Vec<(Place, ZonePoint)>,
     pub crossing_facts: Vec<(Place, CrossPoint)>,
     pub point_facts: Vec<(Arc<str>, TrackPoint)>,
+    pub junction_points: Vec<(Arc<str>, TrackPoint)>,
+    pub scene_changes: Vec<CameraChange>,
 }
 
 /// One closed window's output.
@@ -198,12 +204,14 @@ struct Outputs {
     zone_facts: Output<u64, Vec<(Place, ZonePoint)>>,
     crossing_facts: Output<u64, Vec<(Place, CrossPoint)>>,
     point_facts: Output<u64, Vec<(Arc<str>, TrackPoint)>>,
+    junction_points: Output<u64, Vec<(Arc<str>, TrackPoint)>>,
+    scene_changes: Output<u64, Vec<CameraChange>>,
     metric_parts: Output<u64, Vec<(MetricKey, u64, TrackPart)>>,
     zone_windows: Output<u64, Vec<ZoneWindow>>,
 }
 
 /// Ports of the point outputs (created first): `0..POINT_PORTS`; the window outputs follow.
-const POINT_PORTS: usize = 7;
+const POINT_PORTS: usize = 9;
 /// Capabilities for one event time, one per point output.
 type PointCaps = [Capability<u64>; POINT_PORTS];
 /// Capabilities for one window's end, one per window output.
@@ -218,6 +226,8 @@ impl Outputs {
         send(&mut self.zone_facts, caps, 0, &mut b.zone_facts);
         send(&mut self.crossing_facts, caps, 0, &mut b.crossing_facts);
         send(&mut self.point_facts, caps, 0, &mut b.point_facts);
+        send(&mut self.junction_points, caps, 0, &mut b.junction_points);
+        send(&mut self.scene_changes, caps, 0, &mut b.scene_changes);
     }
 
     fn send_window(&mut self, caps: &WindowCaps, b: &mut WindowBatch) {
@@ -247,10 +257,12 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, s
     let (zone_facts, zone_facts_s) = builder.new_output();
     let (crossing_facts, crossing_facts_s) = builder.new_output();
     let (point_facts, point_facts_s) = builder.new_output();
+    let (junction_points, junction_points_s) = builder.new_output();
+    let (scene_changes, scene_changes_s) = builder.new_output();
     let (metric_parts, metric_parts_s) = builder.new_output();
     let (zone_windows, zone_windows_s) = builder.new_output();
-    let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, point_facts, metric_parts, zone_windows };
-    debug_assert_eq!((outputs.point_facts.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
+    let mut outputs = Outputs { detections, tracks, crossing_rows, zone_events, zone_facts, crossing_facts, point_facts, junction_points, scene_changes, metric_parts, zone_windows };
+    debug_assert_eq!((outputs.scene_changes.output_index(), outputs.metric_parts.output_index()), (POINT_PORTS - 1, POINT_PORTS));
     let settings = Arc::new(settings);
     let (window_ms, lag) = (settings.window_ms, settings.smooth_lag_ms);
     builder.build(move |_initial_caps| {
@@ -307,7 +319,7 @@ pub fn observe<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, mut scenes: Scenes, s
         }
     });
     let (facts, metrics) = ((zone_facts_s, crossing_facts_s, point_facts_s), (metric_parts_s, zone_windows_s));
-    Observations { detections: detections_s, tracks: tracks_s, crossing_rows: crossing_rows_s, zone_events: zone_events_s, zone_facts: facts.0, crossing_facts: facts.1, point_facts: facts.2, metric_parts: metrics.0, zone_windows: metrics.1 }
+    Observations { detections: detections_s, tracks: tracks_s, crossing_rows: crossing_rows_s, zone_events: zone_events_s, zone_facts: facts.0, crossing_facts: facts.1, point_facts: facts.2, junction_points: junction_points_s, scene_changes: scene_changes_s, metric_parts: metrics.0, zone_windows: metrics.1 }
 }
 
 /// Releases the rows every camera's smoothers are done with at `now` (`None`: the input
@@ -420,6 +432,7 @@ fn observe_one(item: Tracked, time: u64, observers: &mut HashMap<Arc<str>, Camer
                 _ => {}
             }
             scenes.set(&change.camera_id, scene);
+            out.scene_changes.push(*change);
         }
         Tracked::Detection(d) => match camera_observer(observers, &d.camera_id, scenes, settings) {
             Some(obs) => obs.point(d, time, out),
