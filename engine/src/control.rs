@@ -64,12 +64,28 @@ impl Blamed for ControlError {
 
 /// The writer of a running pipeline's control log. Cloning shares it (and its one-at-a-time
 /// order).
+///
+/// **In a cluster** ([`ControlLog::in_cluster`]) every process changes rules through its own API
+/// and its own worker enters them (see `RuleControl::enter_on_worker`); the log is what keeps
+/// the processes' rule books one: before a change, a process reads the entries the others
+/// appended since it last looked and follows them ([`RuleControl::follow`]), then appends its
+/// own at exactly the next seq — if another process took that seq first, the prepared change
+/// is dropped, the new entry followed, and the change made again against it. So every change
+/// is made against every change before it in the log (a retraction retracts what the log says
+/// is live), in the log's order, and the log stays the replay of the run.
 #[derive(Clone, Debug)]
 pub struct ControlLog {
     lake: Lake,
     /// One change at a time: check → log → apply, so the log's order is the order of effect.
+    /// In a cluster it holds the next seq this process has not followed yet.
     serial: Arc<tokio::sync::Mutex<()>>,
+    /// In a cluster: the first seq not followed yet (changed under `serial` only).
+    next_seq: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
+
+/// How often a process of a cluster reads the control log for the changes the others made
+/// (so its `GET /api/v1/rules` lists them); a change made here always reads it first.
+pub const CLUSTER_FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ControlLog {
     /// The lake it logs to.
@@ -79,23 +95,71 @@ impl ControlLog {
 
     /// The control log of `lake`.
     pub fn new(lake: Lake) -> ControlLog {
-        ControlLog { lake, serial: Arc::default() }
+        ControlLog { lake, serial: Arc::default(), next_seq: None }
+    }
+
+    /// The control log of `lake` for a process of a cluster that has replayed (followed) the
+    /// entries below `next_seq` (see the type's docs).
+    pub fn in_cluster(lake: Lake, next_seq: u64) -> ControlLog {
+        ControlLog { lake, serial: Arc::default(), next_seq: Some(Arc::new(std::sync::atomic::AtomicU64::new(next_seq))) }
     }
 
     /// Puts rule `id`, logged first. Returns the published entry and whether it replaced a rule.
     pub async fn put_rule(&self, rules: &RuleControl, who: &str, id: &str, rule: RuleConfig) -> Result<(ControlEntry, bool), ControlError> {
         let _one = self.serial.lock().await;
-        let change = rules.prepare_put(id, rule)?;
-        let entry = self.record(&change, who, ControlOp::Put).await?;
-        Ok((entry, change.apply().is_some()))
+        loop {
+            self.follow_locked(rules).await?;
+            let change = rules.prepare_put(id, rule.clone())?;
+            if let Some(entry) = self.record(&change, who, ControlOp::Put).await? {
+                return Ok((entry, change.apply().is_some()));
+            }
+        }
     }
 
     /// Deletes rule `id`, logged first. Returns the published entry and the removed rule.
     pub async fn delete_rule(&self, rules: &RuleControl, who: &str, id: &str) -> Result<(ControlEntry, Option<RuleEntry>), ControlError> {
         let _one = self.serial.lock().await;
-        let change = rules.prepare_delete(id)?;
-        let entry = self.record(&change, who, ControlOp::Delete).await?;
-        Ok((entry, change.apply()))
+        loop {
+            self.follow_locked(rules).await?;
+            let change = rules.prepare_delete(id)?;
+            if let Some(entry) = self.record(&change, who, ControlOp::Delete).await? {
+                return Ok((entry, change.apply()));
+            }
+        }
+    }
+
+    /// In a cluster: follows the rule changes the other processes logged since this one last
+    /// looked (nothing outside a cluster). Returns how many entries it read.
+    pub async fn follow(&self, rules: &RuleControl) -> Result<usize, ControlError> {
+        let _one = self.serial.lock().await;
+        self.follow_locked(rules).await
+    }
+
+    async fn follow_locked(&self, rules: &RuleControl) -> Result<usize, ControlError> {
+        use std::sync::atomic::Ordering;
+        let Some(next) = &self.next_seq else { return Ok(0) };
+        let entries = self.lake.read_control_from(next.load(Ordering::Relaxed)).await.map_err(ControlError::Log)?;
+        for e in &entries {
+            if e.kind == ControlKind::Rule {
+                let rule = match (&e.op, &e.after) {
+                    (ControlOp::Put, Some(after)) => match serde_json::from_value::<RuleConfig>(after.clone()) {
+                        Ok(rule) => Some(rule),
+                        Err(err) => {
+                            tracing::warn!(seq = e.seq, id = %e.id, error = %err, "control log: a rule another process logged cannot be read; left out");
+                            next.store(e.seq + 1, Ordering::Relaxed);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                };
+                match rules.follow(LoggedRule { id: e.id.clone(), rule, since_ms: e.since_ms }) {
+                    Ok(()) => tracing::info!(seq = e.seq, id = %e.id, op = e.op.name(), since_ms = e.since_ms, who = %e.who, "control log: followed a rule change another process of the cluster made"),
+                    Err(problems) => tracing::warn!(seq = e.seq, %problems, "control log: a rule another process logged does not fit this process's config; left out"),
+                }
+            }
+            next.store(e.seq + 1, Ordering::Relaxed);
+        }
+        Ok(entries.len())
     }
 
     /// Holds every other change off (rules' and cameras'): check → log → apply under it.
@@ -142,7 +206,8 @@ impl ControlLog {
     }
 
     /// Appends the entry of a prepared change (dropping `change` on failure releases its time).
-    async fn record(&self, change: &RuleChange, who: &str, op: ControlOp) -> Result<ControlEntry, ControlError> {
+    /// In a cluster, at exactly the next seq: `None` when another process took it first.
+    async fn record(&self, change: &RuleChange, who: &str, op: ControlOp) -> Result<Option<ControlEntry>, ControlError> {
         let json = |r: &Option<RuleConfig>| r.as_ref().map(serde_json::to_value).transpose().map_err(ControlError::Encode);
         let entry = ControlChange {
             who: who.to_string(),
@@ -154,7 +219,28 @@ impl ControlLog {
             since_ms: change.since_ms,
             at_ms: None,
         };
-        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+        let Some(next) = &self.next_seq else { return self.lake.append_control(&entry).await.map(Some).map_err(ControlError::Log) };
+        let seq = next.load(std::sync::atomic::Ordering::Relaxed);
+        let published = self.lake.create_control_at(seq, &entry).await.map_err(ControlError::Log)?;
+        if published.is_some() {
+            next.store(seq + 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(published)
+    }
+}
+
+/// A process of a cluster follows the rule changes the other processes log, every
+/// [`CLUSTER_FOLLOW_INTERVAL`], until its rule collection ends (a change made through its own
+/// API reads the log first anyway: this keeps what it lists current in between).
+pub async fn follow_the_cluster(control: ControlLog, rules: RuleControl) {
+    let mut said = false;
+    while !rules.is_ended() {
+        tokio::time::sleep(CLUSTER_FOLLOW_INTERVAL).await;
+        match control.follow(&rules).await {
+            Ok(_) => said = false,
+            Err(e) if !std::mem::replace(&mut said, true) => tracing::warn!(error = %e, "control log: cannot read the other processes' changes (trying again; a change made here reads them first)"),
+            Err(_) => {}
+        }
     }
 }
 

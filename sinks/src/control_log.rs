@@ -154,10 +154,37 @@ impl Lake {
         }
     }
 
+    /// Publishes `change` at exactly `seq`; `None` when another writer took that seq first (the
+    /// caller reads what it says, then tries the next). A cluster's processes append this way,
+    /// so each change is made against every change before it in the log.
+    pub async fn create_control_at(&self, seq: u64, change: &ControlChange) -> Result<Option<ControlEntry>, SinkError> {
+        let entry = ControlEntry {
+            seq,
+            at_ms: change.at_ms.unwrap_or_else(itscam_types::time::now_ms),
+            who: change.who.clone(),
+            kind: change.kind,
+            id: change.id.clone(),
+            op: change.op,
+            before: change.before.clone(),
+            after: change.after.clone(),
+            since_ms: change.since_ms,
+        };
+        if !self.create_json(&self.log_path(CONTROL, seq), &entry).await? {
+            return Ok(None);
+        }
+        tracing::info!(seq, kind = entry.kind.name(), id = %entry.id, op = entry.op.name(), since_ms = entry.since_ms, who = %entry.who, "control log: change recorded");
+        Ok(Some(entry))
+    }
+
     /// Every entry of the control log, in seq order (empty when there is none).
     pub async fn read_control(&self) -> Result<Vec<ControlEntry>, SinkError> {
+        self.read_control_from(0).await
+    }
+
+    /// The entries at seq `from` and after, in seq order.
+    pub async fn read_control_from(&self, from: u64) -> Result<Vec<ControlEntry>, SinkError> {
         let mut entries = Vec::new();
-        for (seq, meta) in self.list_seqs(CONTROL, None).await? {
+        for (seq, meta) in self.list_seqs(CONTROL, from.checked_sub(1)).await? {
             let entry: ControlEntry = self
                 .read_json(&meta.location)
                 .await?
@@ -227,6 +254,18 @@ mod tests {
             other.append_control(&e.change()).await.unwrap();
         }
         assert_eq!(other.read_control().await.unwrap(), entries);
+    }
+
+    #[tokio::test]
+    async fn a_create_at_a_taken_seq_changes_nothing_and_reads_resume_at_a_seq() {
+        let (_dir, lake) = local_lake("control-at");
+        let first = lake.create_control_at(0, &change("a", ControlOp::Put, 0)).await.unwrap().expect("seq 0 is free");
+        assert!(lake.create_control_at(0, &change("b", ControlOp::Put, 5)).await.unwrap().is_none(), "seq 0 is taken");
+        lake.create_control_at(1, &change("b", ControlOp::Put, 5)).await.unwrap().expect("seq 1 is free");
+        assert_eq!(lake.read_control().await.unwrap()[0], first);
+        let tail: Vec<(u64, String)> = lake.read_control_from(1).await.unwrap().into_iter().map(|e| (e.seq, e.id)).collect();
+        assert_eq!(tail, vec![(1, "b".to_string())]);
+        assert!(lake.read_control_from(2).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -6,7 +6,10 @@
 //!   numbering), and [`super::RunPlan::feeds_of_worker`] and the exchange by camera
 //!   ([`itscam_types::camera_route`]) are computed over the whole cluster's workers: a feed is
 //!   read by exactly one process, a camera's state lives on exactly one worker;
-//! - rules, signals and the control log enter the collections on worker 0 (process 0) only;
+//! - the config's rules, signals and the control log's replay enter the collections on worker 0
+//!   (process 0) only; a rule changed through any process's API is entered by that process's
+//!   first worker (rule updates are broadcast), and the processes keep one rule book by following
+//!   the shared control log, appending at exactly its next seq ([`crate::control::ControlLog`]);
 //! - every process has its own lake writer, whose run id (and so every file name) carries the
 //!   process index, and publishes through the commit log's conditional creates: concurrent
 //!   publishers never take the same seq (see `itscam_sinks::commit_log`), no coordinator;
@@ -19,7 +22,7 @@
 //!   resumes from its own ([`super::resume::checkpoint_of_process`]).
 //!
 //! Not in a cluster yet (refused at start): `push` cameras and cameras changed at runtime
-//! (their inlets are one process's HTTP API).
+//! (a camera's feed and inlet are one process's; see README "Scaling out").
 
 use itscam_types::config::{ClusterConfig, PipelineConfig, Source, check_hosts, parse_hosts_file};
 use std::path::Path;

@@ -131,7 +131,21 @@ impl Services {
         let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool, lake.url())).transpose()?;
         let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
         let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds, plan)? } else { Resume::default() };
-        runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, resume.time)).context("the lake's control log")?;
+        // In a checkpointed cluster no change may take effect below any process's checkpoint (a
+        // rule changed anywhere applies to every camera, and each process's rows below its own
+        // checkpoint are in the lake already).
+        let floor = if plan.checkpointed && plan.processes > 1 {
+            let all = runtime.block_on(lake.last_checkpoints())?;
+            all.values().filter_map(|c| c.get("time").and_then(serde_json::Value::as_u64)).filter(|&t| t != u64::MAX).fold(resume.time, u64::max)
+        } else {
+            resume.time
+        };
+        let replayed = runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, floor)).context("the lake's control log")?;
+        if plan.processes > 1 && plan.process != 0 {
+            // Process 0's worker 0 enters the config's and the log's rules; this process's first
+            // worker enters the changes made through its own API (crate::control::ControlLog).
+            plan.analytics.rules.enter_on_worker(plan.process * plan.workers);
+        }
 
         // Fresh SQL: the API's queries read what the writer holds too.
         let readable = options.http.is_some() && config.query.fresh;
@@ -158,9 +172,13 @@ impl Services {
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
         let mut audit = None;
         if let Some(addr) = &options.http {
+            let control = if plan.processes > 1 { ControlLog::in_cluster(lake.clone(), replayed as u64) } else { ControlLog::new(lake.clone()) };
+            if plan.processes > 1 {
+                runtime.spawn(crate::control::follow_the_cluster(control.clone(), plan.analytics.rules.clone()));
+            }
             let live = Live {
                 cameras: vision.as_ref().map(|v| v.statuses()).unwrap_or_default(),
-                analytics: Some(AnalyticsHandles::of(&plan.analytics, ControlLog::new(lake.clone()))),
+                analytics: Some(AnalyticsHandles::of(&plan.analytics, control)),
                 alerts: Some(hub.clone()),
                 counters: Some(counters.clone()),
                 feeds: stats.clone(),

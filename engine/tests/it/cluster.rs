@@ -156,6 +156,89 @@ fn eight_cameras_on_two_processes_write_the_same_tables_as_one() {
     assert!(!expected["violations"].is_empty());
 }
 
+/// The first row of `sql` over the API at `addr` (the served process's fresh SQL).
+fn served_row(addr: &str, sql: &str) -> serde_json::Value {
+    let (status, text) = http(addr, "POST", "/api/v1/query", &serde_json::json!({ "sql": sql }).to_string());
+    assert_eq!(status, 200, "{sql}: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["rows"][0].clone()
+}
+
+/// Asks `probe` every 20 ms until it says yes (what is polled is in `what`); panics after `limit`.
+fn poll_until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !probe() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20)); // polling period of `probe`, not a synchronization
+    }
+}
+
+/// A camera id whose state lives on the worker `worker` of a cluster of `workers` workers.
+fn camera_on_worker(worker: u64, workers: u64) -> String {
+    (1..).map(|n| format!("cam-{n}")).find(|c| itscam_types::camera_route(c) % workers == worker).unwrap()
+}
+
+/// Changes through any process take effect cluster-wide while it runs: a rule put through
+/// process 1's API fires on a camera whose state lives on process 0's worker (its detections
+/// are read by process 0 too, from its stdin), from the event time the cluster had reached, and
+/// process 0 lists it (it follows the control log). Two `serve` processes × 1 worker on loopback.
+#[test]
+fn a_rule_put_through_process_1_fires_on_a_camera_of_process_0() {
+    let dir = scratch("cluster-rule-through-1");
+    let camera = camera_on_worker(0, 2);
+    let config = format!(
+        "[service]\nshutdown_grace_ms = 60000\n[pipeline]\nworkers = 1\n\
+         [[camera]]\nid = \"{camera}\"\nsource = \"detections:-\"\n\
+         [camera.calibration]\nimage = [[0, 250], [1920, 250], [1920, 1080], [0, 1080]]\nworld = [[0, 25], [96, 25], [96, 0], [0, 0]]\n\
+         [[camera.zone]]\nid = \"approach\"\npolygon = [[200, 250], [1700, 250], [1700, 1080], [200, 1080]]\n"
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n") + "\n").unwrap();
+    let text = std::fs::read_to_string(repo_root().join("examples/data/two-cameras.jsonl")).unwrap();
+    let lines: Vec<String> = text.lines().filter(|l| l.contains("\"cam-1\"")).map(|l| l.replace("\"cam-1\"", &format!("\"{camera}\""))).collect();
+    let (first, half) = (itscam_types::jsonl::parse_frame(&lines[0]).unwrap().ts_ms, lines.len() / 2);
+    let args = |p: &'static str| ["--config", "config.toml", "--cluster", "hosts.txt", "--process", p, "--listen", "127.0.0.1:0"];
+    // Process 0 starts the lake's commit log and its API before the cluster connects.
+    let mut p0 = Served::start_logging(&dir, &args("0"), "info");
+    let p1 = Served::start_logging(&dir, &args("1"), "info");
+
+    // The first half of the camera's minute, read by process 0 (the one feed is its worker's).
+    use std::io::Write;
+    let mut stdin = p0.child.stdin.take().unwrap();
+    stdin.write_all((lines[..half].join("\n") + "\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Polled: process 0's fresh SQL, until its rows reach 10 s into the minute.
+    poll_until("process 0's detections 10 s in", Duration::from_secs(120), || served_row(&p0.addr, "SELECT max(ts_ms) AS t FROM detections")["t"].as_u64().is_some_and(|t| t >= first + 10_000));
+
+    let rule = serde_json::json!({ "id": "late-intrusion", "kind": "zone_intrusion", "camera": camera, "zone": "approach", "classes": ["car", "truck", "bus", "motorcycle"], "min_duration_ms": 1000, "severity": "low" });
+    let (status, body) = http(&p1.addr, "PUT", "/api/v1/rules/late-intrusion", &rule.to_string());
+    assert_eq!(status, 201, "{body}");
+    let put: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let since = put["since_ms"].as_u64().unwrap();
+    assert!(since >= first + 1_000, "the rule applies from where the cluster's event time was, not from the start: {put}");
+    // Polled: process 0's rule list, until it shows the rule process 1 logged.
+    poll_until("process 0 listing the rule put through process 1", Duration::from_secs(30), || {
+        let (status, body) = http(&p0.addr, "GET", "/api/v1/rules/late-intrusion", "");
+        status == 200 && body.contains(&format!("\"since_ms\":{since}"))
+    });
+
+    // The rest of the minute; the end of the input ends the cluster's dataflow.
+    stdin.write_all((lines[half..].join("\n") + "\n").as_bytes()).unwrap();
+    drop(stdin);
+    // Waited for: each process saying its pipeline ended (every row committed, the API still up).
+    p0.wait_for("the cameras' input ended");
+    p1.wait_for("the cameras' input ended");
+    let violations = query_json(&dir, "SELECT camera_id, ts_start_ms FROM violations WHERE rule_id = 'late-intrusion'");
+    assert!(!violations.is_empty(), "the rule put through process 1 never fired");
+    for v in &violations {
+        assert_eq!(v["camera_id"], camera.as_str(), "{v:?}");
+        assert!(v["ts_start_ms"].as_u64().unwrap() >= since, "an episode before the rule applied: {v:?} (since {since})");
+    }
+    let (s0, _) = p0.terminate();
+    let (s1, _) = p1.terminate();
+    assert!(s0.success() && s1.success(), "{s0} {s1}");
+}
+
 #[test]
 fn a_cluster_refuses_what_it_cannot_run_yet() {
     let dir = scratch("cluster-refuses");

@@ -105,17 +105,25 @@ struct Book {
     floor: u64,
     /// Times of prepared changes not applied yet: the operator's capability stays at or below.
     reserved: BTreeMap<u64, usize>,
+    /// In a cluster, the worker (other than worker 0) that enters this process's changes:
+    /// the first worker of a process other than 0 ([`RuleControl::enter_on_worker`]).
+    feeder: Option<usize>,
 }
 
 impl Book {
-    /// Replaces or removes rule `id` from `at` on (`None`: the frontier).
-    fn change(&mut self, id: &str, entry: Option<(RuleEntry, RuleIr)>, at: Option<u64>) -> Option<RuleEntry> {
+    /// Replaces or removes rule `id` from `at` on (`None`: the frontier); `enter`: this
+    /// process's worker enters the updates (not a change another process entered).
+    fn change(&mut self, id: &str, entry: Option<(RuleEntry, RuleIr)>, at: Option<u64>, enter: bool) -> Option<RuleEntry> {
         let old = self.rules.remove(id);
-        if let Some(spec) = self.compiled.remove(id) {
+        if let Some(spec) = self.compiled.remove(id)
+            && enter
+        {
             self.pending.push(Pending { id: id.to_string(), spec, diff: -1, at });
         }
         if let Some((new, spec)) = entry {
-            self.pending.push(Pending { id: id.to_string(), spec: spec.clone(), diff: 1, at });
+            if enter {
+                self.pending.push(Pending { id: id.to_string(), spec: spec.clone(), diff: 1, at });
+            }
             self.rules.insert(id.to_string(), new);
             self.compiled.insert(id.to_string(), spec);
         }
@@ -168,7 +176,7 @@ impl RuleChange {
         self.applied = true;
         let mut book = self.control.lock();
         let entry = self.after.take().zip(self.compiled.take()).map(|(rule, ir)| (RuleEntry { rule, since_ms: Some(self.since_ms), origin: "api" }, ir));
-        let old = book.change(&self.id, entry, Some(self.since_ms));
+        let old = book.change(&self.id, entry, Some(self.since_ms), true);
         book.floor = book.floor.max(self.since_ms);
         book.release(self.since_ms);
         book.wake();
@@ -327,10 +335,48 @@ impl RuleControl {
                 },
                 None => None,
             };
-            book.change(&id, entry, Some(since_ms));
+            book.change(&id, entry, Some(since_ms), true);
             book.floor = book.floor.max(since_ms);
         }
         skipped
+    }
+
+    /// In a cluster, on a process other than 0: worker `index` (this process's first) enters
+    /// the changes made through this process's API from now on, and what is waiting to enter
+    /// now — the config's rules, the control log's replay — is left to process 0's worker 0
+    /// (every process's book holds the same rules; one worker enters each update).
+    pub fn enter_on_worker(&self, index: usize) {
+        let mut book = self.lock();
+        book.feeder = Some(index);
+        book.pending.clear();
+    }
+
+    /// Takes a change that another process of the cluster logged and entered into the
+    /// collection (its worker did, at `since_ms`): this book follows it, so the rules listed
+    /// here are the cluster's and the next change made here retracts what that one entered.
+    /// A logged rule that does not fit the pipeline is left out: its problems are returned.
+    pub fn follow(&self, change: LoggedRule) -> Result<(), String> {
+        let config = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let LoggedRule { id, rule, since_ms } = change;
+        let entry = match rule {
+            Some(rule) => match checked(&rule, &config) {
+                Ok(ir) => Some((RuleEntry { rule, since_ms: Some(since_ms), origin: "api" }, ir)),
+                Err(problems) => {
+                    let reasons: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                    return Err(format!("rule {id:?} (from {since_ms} ms): {}", reasons.join("; ")));
+                }
+            },
+            None => None,
+        };
+        let mut book = self.lock();
+        book.change(&id, entry, Some(since_ms), false);
+        book.floor = book.floor.max(since_ms);
+        Ok(())
+    }
+
+    /// Whether the rule collection has ended (the pipeline drained): no change enters anymore.
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
     }
 
     /// No change made from now on takes effect before `ms` (a checkpointed run's resume time:
@@ -355,9 +401,12 @@ pub fn checked(rule: &RuleConfig, config: &PipelineConfig) -> Result<RuleIr, Vec
 /// capability at that frontier, so a change enters at the current moment of event time and
 /// never holds the dataflow back — except while a prepared change's time is reserved (the
 /// time it takes to log it). Only the worker with `feeds = true` takes changes from the
-/// control; the others just follow the frontier.
+/// control (and, in a cluster, the first worker of each other process: its own API's changes,
+/// see [`RuleControl::enter_on_worker`]); the others just follow the frontier. Every update is
+/// broadcast, so it does not matter which worker enters it.
 pub fn rules_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: RuleControl, feeds: bool) -> Stream<'s, u64, Vec<(RuleIr, u64, isize)>> {
     let scope = follow.scope();
+    let feeds = feeds || control.lock().feeder == Some(scope.index());
     follow.unary_frontier(Pipeline, "Rules", move |cap, info| {
         let mut cap = Some(cap);
         if feeds {
