@@ -7,6 +7,9 @@
 //! and drops a track's state when the track ends: nothing per track outlives it.
 
 pub mod geometry;
+pub mod lane_book;
+pub mod lanes;
+pub mod queue;
 pub mod timeline;
 
 use crate::facts::{SignalUpdate, TrackPoint};
