@@ -1,0 +1,398 @@
+//! The `movements` and `turning_counts` operator: track points, signal updates and junction
+//! changes in; one movement row per track, the counts per bin, and per vehicle what
+//! `signal_performance` needs out.
+//!
+//! Inputs are stashed by time and applied in time order once all three inputs' frontier has
+//! passed a time: first the junction changes of that time (a camera's open tracks are closed
+//! under the old junction — their movements decided as at a track end — and the camera starts
+//! afresh under the new one), then the signal updates, then the points (per camera, through its
+//! [`CameraMovements`]), then the deadlines of that time.
+//!
+//! **`movements`**: one row per track (revision 0) at the time it is decided. Rows are final: a
+//! track's points arrive in event time order, so nothing later changes a decided movement.
+//!
+//! **`turning_counts`**: per camera × bin (`bin_ms`, aligned to the epoch) × site × approach ×
+//! movement × class, a vehicle in the bin of its stop-line time, a crosswalk passage in the bin
+//! of its first point on the crosswalk. A bin's rows leave at `bin_end − 1` once the frontier
+//! passes the bin's end (revision 0). A movement decided after that (a vehicle that crossed the
+//! stop line before the end and its exit gate after) is a correction: the row of its key again,
+//! with the next revision, at the time it was decided. A bin is kept [`retain_ms`] after its
+//! end — longer than any decision can take — and then forgotten (memory stays flat); a decision
+//! for a forgotten bin (only possible with a junction change or a pathological stall) is
+//! dropped and logged. No row is ever retracted: counts only grow.
+
+use super::movements::{CameraMovements, Decided, Decision, EXIT_FOLLOW_MS, STALE_MS};
+use super::timeline::SignalTimeline;
+use super::{JunctionGeom, JunctionInputs, JunctionPlan};
+use crate::facts::{SignalState, TrackPoint};
+use itscam_types::junction_rows::{CountSite, MovementRow, TurningCountRow};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+
+/// What `signal_performance` needs of a vehicle that crossed a stop line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VehicleRecord {
+    /// Camera id.
+    pub camera: Arc<str>,
+    /// Entry approach id.
+    pub approach: Arc<str>,
+    /// The approach's (through) signal.
+    pub signal: Option<Arc<str>>,
+    /// Stop-line time (the period it counts in).
+    pub stop_ts: u64,
+    /// The approach signal's state at the projected arrival.
+    pub arrival_state: Option<SignalState>,
+    /// A motor vehicle (car, truck, bus, motorcycle).
+    pub motor: bool,
+    /// Control delay, s (`None`: its movement is unknown).
+    pub delay_s: Option<f64>,
+}
+
+/// The operator's outputs.
+pub struct MovementStreams<'s> {
+    /// `movements` rows.
+    pub movements: Stream<'s, u64, Vec<MovementRow>>,
+    /// `turning_counts` rows (and corrections).
+    pub turning_counts: Stream<'s, u64, Vec<TurningCountRow>>,
+    /// One record per vehicle that crossed a stop line, at the time it was decided.
+    pub vehicles: Stream<'s, u64, Vec<VehicleRecord>>,
+}
+
+/// How long a bin stays correctable after its end, ms: the longest a movement can take to be
+/// decided after its stop line (`max_crossing_ms`, then a stale track's timeout, then the exit
+/// follow-up), plus a second.
+pub fn retain_ms(max_crossing_ms: u64) -> u64 {
+    max_crossing_ms + STALE_MS + EXIT_FOLLOW_MS + 1_000
+}
+
+/// Key of a count within a camera's bin: site, approach (or crosswalk), movement (or
+/// direction), class.
+pub type CountKey = (CountSite, Arc<str>, &'static str, &'static str);
+
+/// The counts of one camera × bin.
+#[derive(Debug, Default)]
+struct Bin {
+    closed: bool,
+    counts: BTreeMap<CountKey, (u64, Option<u32>)>,
+}
+
+/// The count of one decision: its bin's start and key (`None`: it counts nowhere — a track that
+/// never crossed its stop line).
+pub fn count_of(d: &Decision, geom: &JunctionGeom, bin_ms: u64) -> Option<(u64, CountKey)> {
+    let bin = |t: u64| t - t % bin_ms.max(1);
+    match d {
+        Decision::Movement(m) => {
+            let stop = m.row.stop_line_ts_ms?;
+            let movement = movement_name(&m.row.movement);
+            Some((bin(stop), (CountSite::Approach, geom.approaches[m.approach].id.clone(), movement, itscam_types::ObjectClass::from_name(&m.row.class).map_or("unknown", |c| c.name()))))
+        }
+        Decision::Passage(p) => Some((bin(p.ts), (CountSite::Crosswalk, p.crosswalk.clone(), p.direction, p.class.name()))),
+    }
+}
+
+fn movement_name(s: &str) -> &'static str {
+    ["left", "through", "right", "u_turn"].into_iter().find(|m| *m == s).unwrap_or("unknown")
+}
+
+fn count_row(camera: &str, bin_start: u64, bin_ms: u64, key: &CountKey, count: u64, revision: u32) -> TurningCountRow {
+    TurningCountRow {
+        camera_id: camera.to_string(),
+        bin_start_ms: bin_start,
+        bin_end_ms: bin_start + bin_ms,
+        site: key.0.as_str().to_string(),
+        approach: key.1.to_string(),
+        movement: key.2.to_string(),
+        class: key.3.to_string(),
+        count,
+        revision,
+    }
+}
+
+fn vehicle_record(camera: &Arc<str>, geom: &JunctionGeom, m: &Decided) -> Option<VehicleRecord> {
+    Some(VehicleRecord {
+        camera: camera.clone(),
+        approach: geom.approaches[m.approach].id.clone(),
+        signal: m.approach_signal.clone(),
+        stop_ts: m.row.stop_line_ts_ms?,
+        arrival_state: m.arrival_state,
+        motor: m.motor,
+        delay_s: m.row.control_delay_s,
+    })
+}
+
+/// Everything of one event time.
+#[derive(Default)]
+struct AtTime {
+    points: Vec<(Arc<str>, TrackPoint)>,
+    signals: Vec<crate::facts::SignalUpdate>,
+    geoms: Vec<super::GeomChange>,
+}
+
+/// The operator's state.
+struct State {
+    plan: JunctionPlan,
+    /// Junctions changed at runtime (`None`: removed), over the plan's.
+    changed: HashMap<Arc<str>, Option<Arc<JunctionGeom>>>,
+    cameras: HashMap<Arc<str>, CameraMovements>,
+    timeline: SignalTimeline,
+    bins: BTreeMap<(u64, Arc<str>), Bin>,
+    movements: Vec<MovementRow>,
+    counts: Vec<TurningCountRow>,
+    vehicles: Vec<VehicleRecord>,
+    decisions: Vec<Decision>,
+    dropped: u64,
+    /// The last time bins were forgotten at: a bin that ended `retain_ms` before it is gone.
+    forgotten_at: u64,
+}
+
+impl State {
+    fn geom(&self, camera: &Arc<str>) -> Option<Arc<JunctionGeom>> {
+        match self.changed.get(camera) {
+            Some(g) => g.clone(),
+            None => self.plan.initial.get(camera).cloned(),
+        }
+    }
+
+    /// Turns the decisions of a camera into rows; counts into closed bins are corrections.
+    fn take_decisions(&mut self, camera: &Arc<str>, geom: &JunctionGeom) {
+        let bin_ms = self.plan.settings.bin_ms.max(1);
+        let retain = retain_ms(self.plan.settings.max_crossing_ms);
+        for d in std::mem::take(&mut self.decisions) {
+            if let Some((start, key)) = count_of(&d, geom, bin_ms) {
+                let bin = match self.bins.get_mut(&(start, camera.clone())) {
+                    Some(b) => Some(b),
+                    // A bin already forgotten (older than every retained one) is not re-opened.
+                    None if start + bin_ms + retain <= self.forgotten_at => None,
+                    None => Some(self.bins.entry((start, camera.clone())).or_default()),
+                };
+                match bin {
+                    Some(b) => {
+                        let (n, rev) = b.counts.entry(key.clone()).or_insert((0, None));
+                        *n += 1;
+                        if b.closed {
+                            let next = rev.map_or(0, |r| r + 1);
+                            *rev = Some(next);
+                            self.counts.push(count_row(camera, start, bin_ms, &key, *n, next));
+                        }
+                    }
+                    None => {
+                        self.dropped += 1;
+                        tracing::warn!(camera = %camera, bin_start = start, dropped = self.dropped, "turning_counts: a movement decided after its bin was forgotten is not counted");
+                    }
+                }
+            }
+            if let Decision::Movement(m) = d {
+                if let Some(v) = vehicle_record(camera, geom, &m) {
+                    self.vehicles.push(v);
+                }
+                self.movements.push(m.row);
+            }
+        }
+    }
+
+    /// Closes the bins that end at or before `t`: their rows, to send at `bin_end − 1`.
+    fn close_bins(&mut self, t: u64, out: &mut Vec<(u64, TurningCountRow)>) {
+        let bin_ms = self.plan.settings.bin_ms.max(1);
+        for ((start, camera), bin) in self.bins.range_mut(..(t.saturating_sub(bin_ms).saturating_add(1), Arc::from(""))) {
+            if bin.closed || start + bin_ms > t {
+                continue;
+            }
+            bin.closed = true;
+            for (key, (n, rev)) in bin.counts.iter_mut() {
+                *rev = Some(0);
+                out.push((start + bin_ms - 1, count_row(camera, *start, bin_ms, key, *n, 0)));
+            }
+        }
+    }
+
+    /// Forgets the bins whose correction time is over at `t`.
+    fn forget_bins(&mut self, t: u64) {
+        let (bin_ms, retain) = (self.plan.settings.bin_ms.max(1), retain_ms(self.plan.settings.max_crossing_ms));
+        self.bins.retain(|(start, _), b| !(b.closed && start + bin_ms + retain <= t));
+        self.forgotten_at = self.forgotten_at.max(t);
+    }
+
+    /// Applies one time's inputs.
+    fn apply(&mut self, t: u64, at: AtTime) {
+        for (camera, geom) in at.geoms {
+            if let Some(mut old) = self.cameras.remove(&camera) {
+                let g = old.geom().clone();
+                old.finish(&self.timeline, &mut self.decisions);
+                self.take_decisions(&camera, &g);
+            }
+            self.changed.insert(camera, geom);
+        }
+        self.timeline.update(at.signals);
+        let mut touched: Vec<Arc<str>> = Vec::new();
+        for (camera, p) in at.points {
+            if !self.cameras.contains_key(&camera) {
+                let Some(geom) = self.geom(&camera) else { continue };
+                self.cameras.insert(camera.clone(), CameraMovements::new(geom));
+            }
+            let cam = self.cameras.get_mut(&camera).expect("inserted");
+            cam.point(&p, &self.timeline, &mut self.decisions);
+            if !self.decisions.is_empty() {
+                let g = cam.geom().clone();
+                self.take_decisions(&camera, &g);
+            }
+            if !touched.contains(&camera) {
+                touched.push(camera);
+            }
+        }
+        for camera in touched {
+            self.advance_camera(&camera, t);
+        }
+    }
+
+    /// Deadlines of a camera at `t`.
+    fn advance_camera(&mut self, camera: &Arc<str>, t: u64) {
+        let Some(cam) = self.cameras.get_mut(camera) else { return };
+        cam.advance(t, &self.timeline, &mut self.decisions);
+        if !self.decisions.is_empty() {
+            let g = cam.geom().clone();
+            self.take_decisions(camera, &g);
+        }
+    }
+
+    fn advance_all(&mut self, t: u64) {
+        let mut cams: Vec<Arc<str>> = self.cameras.keys().cloned().collect();
+        cams.sort();
+        for c in cams {
+            self.advance_camera(&c, t);
+        }
+    }
+
+    fn finish_all(&mut self) {
+        let mut cams: Vec<Arc<str>> = self.cameras.keys().cloned().collect();
+        cams.sort();
+        for c in cams {
+            let Some(cam) = self.cameras.get_mut(&c) else { continue };
+            cam.finish(&self.timeline, &mut self.decisions);
+            let g = cam.geom().clone();
+            self.take_decisions(&c, &g);
+        }
+    }
+}
+
+/// Signal history kept behind the frontier, ms (arrival states are read up to
+/// `max_crossing_ms` back).
+fn signal_history_ms(plan: &JunctionPlan) -> u64 {
+    retain_ms(plan.settings.max_crossing_ms) + 600_000
+}
+
+/// The operator: `movements`, `turning_counts` and the vehicle records of
+/// `signal_performance`.
+pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> MovementStreams<'s> {
+    let mut builder = OperatorBuilder::new("JunctionMovements".to_owned(), inputs.points.scope());
+    let mut points_in = builder.new_input(inputs.points.clone(), Pipeline);
+    let mut signals_in = builder.new_input(inputs.signals.clone(), Pipeline);
+    let mut geoms_in = builder.new_input(inputs.geoms.clone(), Pipeline);
+    let (mut movements_out, movements) = builder.new_output::<Vec<MovementRow>>();
+    let (mut counts_out, turning_counts) = builder.new_output::<Vec<TurningCountRow>>();
+    let (mut vehicles_out, vehicles) = builder.new_output::<Vec<VehicleRecord>>();
+    let plan = plan.clone();
+    builder.build(move |caps| {
+        let mut held: Option<Vec<Capability<u64>>> = Some(caps);
+        let history = signal_history_ms(&plan);
+        let mut state = State {
+            plan,
+            changed: HashMap::new(),
+            cameras: HashMap::new(),
+            timeline: SignalTimeline::default(),
+            bins: BTreeMap::new(),
+            movements: Vec::new(),
+            counts: Vec::new(),
+            vehicles: Vec::new(),
+            decisions: Vec::new(),
+            dropped: 0,
+            forgotten_at: 0,
+        };
+        let mut stash: BTreeMap<u64, AtTime> = BTreeMap::new();
+        let mut closing: Vec<(u64, TurningCountRow)> = Vec::new();
+        move |frontiers| {
+            points_in.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                stash.entry(t).or_default().points.append(data);
+            });
+            signals_in.for_each(|_, data| {
+                for u in data.drain(..) {
+                    stash.entry(u.1).or_default().signals.push(u);
+                }
+            });
+            geoms_in.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                stash.entry(t).or_default().geoms.append(data);
+            });
+            let Some(caps) = held.as_mut() else { return };
+            let frontier = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
+            // Sends what a step produced: rows at `t`, closing bins at their own end − 1.
+            let mut send = |state: &mut State, closing: &mut Vec<(u64, TurningCountRow)>, caps: &[Capability<u64>], t: u64| {
+                closing.sort_by_key(|(at, _)| *at);
+                let mut i = 0;
+                while i < closing.len() {
+                    let at = closing[i].0;
+                    let mut group: Vec<TurningCountRow> = Vec::new();
+                    while i < closing.len() && closing[i].0 == at {
+                        group.push(closing[i].1.clone());
+                        i += 1;
+                    }
+                    counts_out.activate().give(&caps[1].delayed(&at.max(*caps[1].time())), &mut group);
+                }
+                closing.clear();
+                if !state.movements.is_empty() {
+                    movements_out.activate().give(&caps[0].delayed(&t), &mut state.movements);
+                    state.movements.clear();
+                }
+                if !state.counts.is_empty() {
+                    counts_out.activate().give(&caps[1].delayed(&t), &mut state.counts);
+                    state.counts.clear();
+                }
+                if !state.vehicles.is_empty() {
+                    vehicles_out.activate().give(&caps[2].delayed(&t), &mut state.vehicles);
+                    state.vehicles.clear();
+                }
+            };
+            while let Some(entry) = stash.first_entry() {
+                let t = *entry.key();
+                if frontier.is_some_and(|f| f <= t) {
+                    break;
+                }
+                let at = entry.remove();
+                state.close_bins(t, &mut closing);
+                state.apply(t, at);
+                send(&mut state, &mut closing, caps, t);
+            }
+            match frontier {
+                Some(f) => {
+                    if f > *caps[0].time() {
+                        // Every time before `f` is complete: deadlines up to `f − 1`, and the
+                        // bins that ended.
+                        let now = f - 1;
+                        state.close_bins(now, &mut closing);
+                        state.advance_all(now);
+                        send(&mut state, &mut closing, caps, now);
+                        state.close_bins(f, &mut closing);
+                        send(&mut state, &mut closing, caps, now);
+                        state.forget_bins(f);
+                        state.timeline.forget_before(f.saturating_sub(history));
+                        for c in caps.iter_mut() {
+                            c.downgrade(&f);
+                        }
+                    }
+                }
+                None => {
+                    let now = *caps[0].time();
+                    state.finish_all();
+                    state.close_bins(u64::MAX, &mut closing);
+                    send(&mut state, &mut closing, caps, now);
+                    held = None;
+                }
+            }
+        }
+    });
+    MovementStreams { movements, turning_counts, vehicles }
+}

@@ -1,0 +1,869 @@
+//! The movement of each track through a camera's junction, and the people crossing its
+//! crosswalks: a pure state machine per camera, fed with the camera's track points in time
+//! order (time and signal states are injected; no timely types).
+//!
+//! # A vehicle's movement (the definitions of `bench/sumo/junction/README.md`)
+//!
+//! - **entry**: the track crosses an approach's entry gate towards the junction (the gate's
+//!   time is interpolated between the two points), or — a track that appears past the gate —
+//!   its first point in one of the approach's lanes. Only a vehicle class enters.
+//! - **entry lane**: the last lane of the approach the track was in before the stop line.
+//! - **stop-line time**: the step that crosses the approach's stop line (interpolated); without
+//!   a stop line, the time it left the approach's lanes.
+//! - **exit**: the step that crosses an exit gate away from the junction (interpolated); the
+//!   exit lane is the exit lane at that crossing.
+//! - **stops**: drops below `queue_speed_kmh` (the causal speed), re-armed above
+//!   `stop_rearm_kmh`, from the entry to the exit.
+//! - **class**: the track's majority class when the movement is decided.
+//! - **decided**: at the track's end, or [`EXIT_FOLLOW_MS`] after the exit gate (the class and
+//!   the exit leg seen so far), or — movement `unknown`, never guessed — when the track ends or
+//!   stays `max_crossing_ms` between its stop line and any exit gate. A track that entered but
+//!   ended before its stop line gets an `unknown` row without a stop-line time (it is in no
+//!   count). A track that never entered an approach has no row.
+//!
+//! Gates and stop lines are matched [`GATE_MARGIN_M`] beyond their end points: the ground point
+//! of a box is biased by a metre or so, and a vehicle on the curb lane's edge must not slip past.
+//!
+//! # Control delay
+//!
+//! Travel time minus the free-flow travel time over the same observed path, less what a lone
+//! vehicle loses on that path:
+//!
+//! `raw = (t_last − t_first) − D / v_ff`, over the track from its first ground point to its last
+//! point before the decision (at most [`EXIT_FOLLOW_MS`] past the exit gate), where `D` is the
+//! path through the anchors first point → stop-line crossing → exit-gate crossing → last point
+//! (the legs are straight; the junction's chord is the same for every vehicle of a pair) and
+//! `v_ff` is `free_flow_speed_kmh`. This is the time lost below free flow, `∫ (1 − v/v_ff) dt`,
+//! measured from positions (no speed noise, no filter lag).
+//!
+//! `control_delay = raw − baseline(entry, exit, class)`: the baseline is the median `raw` of the
+//! last [`BASELINE_WINDOW`] unimpeded vehicles of the same entry → exit pair and class (no
+//! stop, on green at its projected arrival and at the stop line), else of the pair, else a
+//! geometric guess per movement ([`fallback_loss_s`]) — the slow-down of a turn is free-flow
+//! time, not delay (SUMO's `timeLoss` minus the free-flow `timeLoss` of the same route and type).
+//!
+//! # Crosswalks
+//!
+//! A passage is a stay on a crosswalk polygon (gaps outside it under [`CROSSWALK_GRACE_MS`]
+//! bridged) that moved at least [`MIN_WALK_M`]; it counts at its first point on the crosswalk,
+//! in the compass direction of its larger displacement component (`y_axis` says which way y
+//! points). People (`person`) count; a bicycle counts only when it never entered an approach
+//! (a cyclist on the road crosses the crosswalk's polygon at the stop line).
+//!
+//! # Memory
+//!
+//! State per track lives until its end (or [`STALE_MS`] without a point); per camera only the
+//! baselines (≤ [`BASELINE_WINDOW`] values per pair and class) outlive a track.
+
+use super::geometry::{JunctionGeom, P};
+use crate::facts::{SignalState, TrackPoint};
+use itscam_types::ObjectClass;
+use itscam_types::config::{Movement, YAxis};
+use itscam_types::junction_rows::MovementRow;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// How far gates and stop lines reach past their end points, m.
+pub const GATE_MARGIN_M: f64 = 2.0;
+/// A movement is decided this long after its exit gate at the latest, ms.
+pub const EXIT_FOLLOW_MS: u64 = 10_000;
+/// A track without a point for this long is closed as if it had ended, ms.
+pub const STALE_MS: u64 = 60_000;
+/// Time outside a crosswalk that does not end a passage, ms.
+pub const CROSSWALK_GRACE_MS: u64 = 2_000;
+/// Smallest displacement of a crosswalk passage, m.
+pub const MIN_WALK_M: f64 = 3.0;
+/// Unimpeded vehicles per baseline (the last ones).
+pub const BASELINE_WINDOW: usize = 64;
+/// Unimpeded vehicles a baseline needs before it replaces the coarser one.
+pub const BASELINE_MIN: usize = 5;
+
+/// Motor vehicles (signal performance and its delay count only these): car, truck, bus,
+/// motorcycle.
+pub fn is_motor(class: ObjectClass) -> bool {
+    matches!(class.name(), "car" | "truck" | "bus" | "motorcycle")
+}
+
+/// The free-flow loss of a movement before any unimpeded vehicle was seen, s: slowing to a
+/// turning speed and back (roughly 30 km/h for a left turn's wide arc, 20 km/h for a right
+/// turn, 10 km/h for a U-turn) at ordinary accelerations.
+pub fn fallback_loss_s(movement: Movement) -> f64 {
+    match movement {
+        Movement::Through | Movement::Unknown => 0.0,
+        Movement::Left => 1.5,
+        Movement::Right => 2.5,
+        Movement::UTurn => 5.0,
+    }
+}
+
+/// The state of a signal at a time, as the caller knows it.
+pub trait Signals {
+    /// `None`: unknown signal or no state.
+    fn state_at(&self, signal: &str, t: u64) -> Option<SignalState>;
+}
+
+impl Signals for super::timeline::SignalTimeline {
+    fn state_at(&self, signal: &str, t: u64) -> Option<SignalState> {
+        super::timeline::SignalTimeline::state_at(self, signal, t)
+    }
+}
+
+/// No signals at all.
+pub struct NoSignals;
+
+impl Signals for NoSignals {
+    fn state_at(&self, _: &str, _: u64) -> Option<SignalState> {
+        None
+    }
+}
+
+/// A decided movement, with what `turning_counts` and `signal_performance` need besides the row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decided {
+    /// The `movements` row (revision 0).
+    pub row: MovementRow,
+    /// Entry approach (index into the geometry's approaches).
+    pub approach: usize,
+    /// The signal of the entry lane (its own, else the approach's).
+    pub lane_signal: Option<Arc<str>>,
+    /// The approach's (through) signal.
+    pub approach_signal: Option<Arc<str>>,
+    /// Projected arrival at the stop line: entry + distance to the stop line at free flow, ms.
+    pub arrival_ts: u64,
+    /// The approach signal's state at the arrival.
+    pub arrival_state: Option<SignalState>,
+    /// A motor vehicle.
+    pub motor: bool,
+}
+
+/// A person (or cyclist) crossing a crosswalk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Passage {
+    /// Track id.
+    pub track: u64,
+    /// Crosswalk id.
+    pub crosswalk: Arc<str>,
+    /// `northbound|southbound|eastbound|westbound`.
+    pub direction: &'static str,
+    /// First point on the crosswalk.
+    pub ts: u64,
+    /// Class when it left the crosswalk.
+    pub class: ObjectClass,
+}
+
+/// What the state machine decides.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// A track's movement.
+    Movement(Decided),
+    /// A crosswalk passage.
+    Passage(Passage),
+}
+
+/// Where a track is on its way through the junction.
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Not (yet) on an approach.
+    Outside,
+    /// On approach `a`.
+    Approach(Entry),
+    /// Past the stop line.
+    Junction(Entry, Anchor),
+    /// Past exit gate `exit`.
+    Exited(Entry, Anchor, Exit),
+    /// Its row was emitted.
+    Done,
+}
+
+/// The entry into an approach.
+#[derive(Clone, Debug)]
+struct Entry {
+    approach: usize,
+    ts: u64,
+    arrival_ts: u64,
+    lane: Option<usize>,
+}
+
+/// A crossing: time and ground point.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    ts: u64,
+    p: P,
+}
+
+#[derive(Clone, Debug)]
+struct Exit {
+    approach: usize,
+    at: Anchor,
+    lane: Option<usize>,
+}
+
+/// A stay on a crosswalk.
+#[derive(Clone, Debug)]
+struct Walk {
+    crosswalk: usize,
+    first: Anchor,
+    last: Anchor,
+}
+
+/// One track's state.
+#[derive(Clone, Debug)]
+struct TrackState {
+    class: ObjectClass,
+    first: Option<Anchor>,
+    last: Option<Anchor>,
+    /// Last time any point came (stale tracks are closed).
+    seen: u64,
+    phase: Phase,
+    stops: u32,
+    armed: bool,
+    walks: Vec<Walk>,
+    /// It entered an approach once (a cyclist's crosswalk passages do not count then).
+    entered: bool,
+}
+
+/// Free-flow losses of unimpeded vehicles, per (entry, exit) pair and per pair and class.
+#[derive(Clone, Debug, Default)]
+struct Baselines {
+    pair: HashMap<(usize, usize), VecDeque<f64>>,
+    class: HashMap<(usize, usize, ObjectClass), VecDeque<f64>>,
+}
+
+fn median(v: &VecDeque<f64>) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().collect();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+fn push_bounded(q: &mut VecDeque<f64>, v: f64) {
+    if q.len() == BASELINE_WINDOW {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+impl Baselines {
+    fn get(&self, pair: (usize, usize), class: ObjectClass, movement: Movement) -> f64 {
+        match (self.class.get(&(pair.0, pair.1, class)), self.pair.get(&pair)) {
+            (Some(q), _) if q.len() >= BASELINE_MIN => median(q),
+            (_, Some(q)) if q.len() >= BASELINE_MIN => median(q),
+            _ => fallback_loss_s(movement),
+        }
+    }
+
+    fn learn(&mut self, pair: (usize, usize), class: ObjectClass, raw: f64) {
+        push_bounded(self.pair.entry(pair).or_default(), raw);
+        push_bounded(self.class.entry((pair.0, pair.1, class)).or_default(), raw);
+    }
+}
+
+/// The movements and crosswalk passages of one camera's tracks.
+#[derive(Clone, Debug)]
+pub struct CameraMovements {
+    geom: Arc<JunctionGeom>,
+    tracks: HashMap<u64, TrackState>,
+    baselines: Baselines,
+}
+
+fn dist(a: P, b: P) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+fn sub(a: P, b: P) -> P {
+    [a[0] - b[0], a[1] - b[1]]
+}
+
+fn dot(a: P, b: P) -> f64 {
+    a[0] * b[0] + a[1] * b[1]
+}
+
+/// Where the step `from → to` crosses the segment `a–b`: the fraction along the step, 0..=1.
+fn step_crossing(from: P, to: P, a: P, b: P) -> Option<f64> {
+    let r = sub(to, from);
+    let s = sub(b, a);
+    let denom = r[0] * s[1] - r[1] * s[0];
+    if denom.abs() < 1e-12 {
+        return None;
+    }
+    let q = sub(a, from);
+    let t = (q[0] * s[1] - q[1] * s[0]) / denom;
+    let u = (q[0] * r[1] - q[1] * r[0]) / denom;
+    ((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&u)).then_some(t)
+}
+
+/// Where the step crosses a polyline extended by `margin` past its end points (fraction along
+/// the step), if it does.
+fn crossing(line: &[P], from: P, to: P, margin: f64) -> Option<f64> {
+    let n = line.len();
+    if n < 2 {
+        return None;
+    }
+    let extend = |p: P, q: P| -> P {
+        let d = sub(p, q);
+        let l = d[0].hypot(d[1]);
+        if l < 1e-9 { p } else { [p[0] + d[0] / l * margin, p[1] + d[1] / l * margin] }
+    };
+    (0..n - 1).find_map(|i| {
+        let a = if i == 0 { extend(line[0], line[1]) } else { line[i] };
+        let b = if i == n - 2 { extend(line[n - 1], line[n - 2]) } else { line[i + 1] };
+        step_crossing(from, to, a, b)
+    })
+}
+
+/// Midpoint of a polyline's end points.
+fn mid(line: &[P]) -> P {
+    match (line.first(), line.last()) {
+        (Some(a), Some(b)) => [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0],
+        _ => [0.0, 0.0],
+    }
+}
+
+fn lerp_anchor(from: Anchor, to: Anchor, f: f64) -> Anchor {
+    let ts = from.ts + ((to.ts - from.ts) as f64 * f).round() as u64;
+    Anchor { ts, p: [from.p[0] + (to.p[0] - from.p[0]) * f, from.p[1] + (to.p[1] - from.p[1]) * f] }
+}
+
+/// The compass direction of a displacement.
+pub fn compass(d: P, y_axis: YAxis) -> &'static str {
+    let dy = if y_axis == YAxis::South { -d[1] } else { d[1] };
+    if d[0].abs() > dy.abs() {
+        if d[0] > 0.0 { "eastbound" } else { "westbound" }
+    } else if dy > 0.0 {
+        "northbound"
+    } else {
+        "southbound"
+    }
+}
+
+impl CameraMovements {
+    /// A camera's state machine for its junction.
+    pub fn new(geom: Arc<JunctionGeom>) -> CameraMovements {
+        CameraMovements { geom, tracks: HashMap::new(), baselines: Baselines::default() }
+    }
+
+    /// The junction.
+    pub fn geom(&self) -> &Arc<JunctionGeom> {
+        &self.geom
+    }
+
+    /// Tracks with state (for tests of bounded memory).
+    pub fn live_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    fn v_ff_ms(&self) -> f64 {
+        self.geom.settings.free_flow_speed_kmh / 3.6
+    }
+
+    /// Takes a point (points of a track in time order; an older point than the track's last is
+    /// ignored). An `ended` point closes the track: decisions go to `out`.
+    pub fn point(&mut self, p: &TrackPoint, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        let geom = self.geom.clone();
+        let st = self.tracks.entry(p.track).or_insert_with(|| TrackState {
+            class: p.class,
+            first: None,
+            last: None,
+            seen: p.ts,
+            phase: Phase::Outside,
+            stops: 0,
+            armed: true,
+            walks: Vec::new(),
+            entered: false,
+        });
+        if p.ts < st.seen {
+            return;
+        }
+        st.seen = p.ts;
+        st.class = p.class;
+        let ground = p.ground.map(|(x, y)| [x, y]).filter(|g| g[0].is_finite() && g[1].is_finite());
+        if let Some(g) = ground {
+            let here = Anchor { ts: p.ts, p: g };
+            let prev = st.last.filter(|l| l.ts < p.ts || l.p != g);
+            if st.first.is_none() {
+                st.first = Some(here);
+            }
+            Self::step(&geom, st, prev, here, p);
+            Self::walk(&geom, st, here);
+            st.last = Some(here);
+        }
+        if p.ended {
+            let st = self.tracks.remove(&p.track).expect("inserted above");
+            self.close(st, p.track, signals, out);
+        } else if let Some(d) = self.check_deadlines(p.track, p.ts, signals) {
+            out.push(d);
+        }
+    }
+
+    /// Advances one track's phase by the step `prev → here`.
+    fn step(geom: &JunctionGeom, st: &mut TrackState, prev: Option<Anchor>, here: Anchor, p: &TrackPoint) {
+        let settings = &geom.settings;
+        let v_ff = settings.free_flow_speed_kmh / 3.6;
+        // Stops between entry and exit.
+        if matches!(st.phase, Phase::Approach(_) | Phase::Junction(..))
+            && let Some(ck) = p.speed_ck
+        {
+            let kmh = ck as f64 / 100.0;
+            if kmh < settings.queue_speed_kmh && st.armed {
+                st.stops += 1;
+                st.armed = false;
+            } else if kmh > settings.stop_rearm_kmh {
+                st.armed = true;
+            }
+        }
+        let phase = std::mem::replace(&mut st.phase, Phase::Done);
+        st.phase = match phase {
+            Phase::Outside if p.class.is_vehicle() => {
+                let by_gate = prev.and_then(|from| {
+                    geom.approaches.iter().enumerate().find_map(|(i, a)| {
+                        let f = crossing(&a.entry, from.p, here.p, GATE_MARGIN_M)?;
+                        (dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| (i, lerp_anchor(from, here, f)))
+                    })
+                });
+                let entry = match by_gate {
+                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p) }),
+                    // Appeared past the gate (a lane may reach back beyond it).
+                    None => geom.approaches.iter().enumerate().find_map(|(i, a)| {
+                        let gate = mid(&a.entry);
+                        if dot(sub(here.p, gate), a.inbound) <= 0.0 {
+                            return None;
+                        }
+                        let lane = a.lane_at(here.p)?;
+                        let to_stop = a.to_stop_line(here.p).unwrap_or(0.0);
+                        Some(Entry { approach: i, ts: here.ts, arrival_ts: here.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane) })
+                    }),
+                };
+                match entry {
+                    Some(e) => {
+                        st.entered = true;
+                        if let Some(ck) = p.speed_ck
+                            && (ck as f64 / 100.0) < settings.queue_speed_kmh
+                        {
+                            // It appeared standing in the queue: that is a stop.
+                            st.stops += 1;
+                            st.armed = false;
+                        }
+                        Phase::Approach(e)
+                    }
+                    None => Phase::Outside,
+                }
+            }
+            Phase::Approach(mut e) => {
+                let a = &geom.approaches[e.approach];
+                if let Some(l) = a.lane_at(here.p) {
+                    e.lane = Some(l);
+                }
+                let crossed = prev.and_then(|from| match &a.stop_line {
+                    Some(line) => {
+                        let f = crossing(line, from.p, here.p, GATE_MARGIN_M)?;
+                        (dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, f))
+                    }
+                    // No stop line: the time it left the approach's lanes, moving on.
+                    None => (a.lane_at(from.p).is_some() && a.lane_at(here.p).is_none() && dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, 0.5)),
+                });
+                match crossed {
+                    Some(stop) => Self::after_stop(geom, e, stop, prev, here),
+                    None => Phase::Approach(e),
+                }
+            }
+            Phase::Junction(e, stop) => Self::after_stop(geom, e, stop, prev, here),
+            other => other,
+        };
+    }
+
+    /// Past the stop line: the exit gate the step crosses, if any.
+    fn after_stop(geom: &JunctionGeom, e: Entry, stop: Anchor, prev: Option<Anchor>, here: Anchor) -> Phase {
+        let exit = prev.and_then(|from| {
+            geom.approaches.iter().enumerate().find_map(|(i, a)| {
+                let f = crossing(&a.exit, from.p, here.p, GATE_MARGIN_M)?;
+                (dot(sub(here.p, from.p), a.outbound) > 0.0).then(|| {
+                    let at = lerp_anchor(from, here, f);
+                    let lane = a.exit_lane_at(at.p).or_else(|| a.exit_lane_at(here.p)).or_else(|| a.exit_lane_at(from.p));
+                    Exit { approach: i, at, lane }
+                })
+            })
+        });
+        match exit {
+            Some(x) => Phase::Exited(e, stop, x),
+            None => Phase::Junction(e, stop),
+        }
+    }
+
+    /// Crosswalk stays: starts, extends and ends them.
+    fn walk(geom: &JunctionGeom, st: &mut TrackState, here: Anchor) {
+        for (i, c) in geom.crosswalks.iter().enumerate() {
+            if !c.polygon.contains(here.p[0], here.p[1]) {
+                continue;
+            }
+            match st.walks.iter_mut().find(|w| w.crosswalk == i) {
+                Some(w) => w.last = here,
+                None => st.walks.push(Walk { crosswalk: i, first: here, last: here }),
+            }
+        }
+    }
+
+    /// Ends the walks outside their crosswalk for longer than the grace (all with `now = None`).
+    fn end_walks(geom: &JunctionGeom, track: u64, st: &mut TrackState, now: Option<u64>, out: &mut Vec<Decision>) {
+        let mut i = 0;
+        while i < st.walks.len() {
+            let w = &st.walks[i];
+            if now.is_some_and(|t| t < w.last.ts + CROSSWALK_GRACE_MS) {
+                i += 1;
+                continue;
+            }
+            let w = st.walks.swap_remove(i);
+            let counts = st.class.name() == "person" || (st.class.name() == "bicycle" && !st.entered);
+            let d = sub(w.last.p, w.first.p);
+            if counts && d[0].hypot(d[1]) >= MIN_WALK_M {
+                out.push(Decision::Passage(Passage { track, crosswalk: geom.crosswalks[w.crosswalk].id.clone(), direction: compass(d, geom.settings.y_axis), ts: w.first.ts, class: st.class }));
+            }
+        }
+    }
+
+    /// The movement of a track whose phase says it is decided at `now` (or `closing`: the
+    /// track ended), and its row.
+    fn decide(&mut self, track: u64, st: &mut TrackState, now: u64, closing: bool, signals: &dyn Signals) -> Option<Decided> {
+        let geom = self.geom.clone();
+        let settings = &geom.settings;
+        let (e, stop, exit) = match &st.phase {
+            Phase::Approach(e) if closing => (e.clone(), None, None),
+            Phase::Junction(e, stop) if closing || now >= stop.ts + settings.max_crossing_ms => (e.clone(), Some(*stop), None),
+            Phase::Exited(e, stop, x) if closing || now >= x.at.ts + EXIT_FOLLOW_MS => (e.clone(), Some(*stop), Some(x.clone())),
+            _ => return None,
+        };
+        st.phase = Phase::Done;
+        if !st.class.is_vehicle() {
+            return None;
+        }
+        let a = &geom.approaches[e.approach];
+        let lane_signal = e.lane.and_then(|l| a.lane_signal(l).cloned()).or_else(|| a.signal.clone());
+        let arrival_state = a.signal.as_deref().and_then(|s| signals.state_at(s, e.arrival_ts));
+        let movement = exit.as_ref().map_or(Movement::Unknown, |x| geom.movements[e.approach][x.approach]);
+        let mut control_delay_s = None;
+        if let (Some(stop), Some(x), Some(first)) = (stop, &exit, st.first) {
+            let last = st.last.filter(|l| l.ts > x.at.ts).unwrap_or(x.at);
+            let path = dist(first.p, stop.p) + dist(stop.p, x.at.p) + dist(x.at.p, last.p);
+            let raw = (last.ts.saturating_sub(first.ts)) as f64 / 1000.0 - path / self.v_ff_ms();
+            let pair = (e.approach, x.approach);
+            control_delay_s = Some(raw - self.baselines.get(pair, st.class, movement));
+            let green = |s: Option<SignalState>| s.is_none_or(|s| s == SignalState::Green);
+            let unimpeded = st.stops == 0
+                && green(lane_signal.as_deref().and_then(|s| signals.state_at(s, stop.ts)))
+                && (lane_signal.is_none() || green(lane_signal.as_deref().and_then(|s| signals.state_at(s, e.arrival_ts))));
+            if unimpeded && raw.is_finite() {
+                self.baselines.learn(pair, st.class, raw);
+            }
+        }
+        let exit_ts = exit.as_ref().map(|x| x.at.ts);
+        let row = MovementRow {
+            camera_id: geom.camera.to_string(),
+            track_id: track,
+            class: st.class.name().to_string(),
+            entry_approach: a.id.to_string(),
+            exit_approach: exit.as_ref().map(|x| geom.approaches[x.approach].id.to_string()),
+            entry_lane: e.lane.map(|l| a.lanes[l].id.to_string()),
+            exit_lane: exit.as_ref().and_then(|x| x.lane.map(|l| geom.approaches[x.approach].exit_lanes[l].id.to_string())),
+            movement: movement.as_str().to_string(),
+            entry_ts_ms: e.ts,
+            stop_line_ts_ms: stop.map(|s| s.ts),
+            exit_ts_ms: exit_ts,
+            travel_time_ms: exit_ts.map(|x| x.saturating_sub(e.ts)),
+            stops: st.stops,
+            control_delay_s,
+            revision: 0,
+        };
+        Some(Decided { row, approach: e.approach, lane_signal, approach_signal: a.signal.clone(), arrival_ts: e.arrival_ts, arrival_state, motor: is_motor(st.class) })
+    }
+
+    /// A track's deadlines at `now`: a movement decided by time (the track lives on).
+    fn check_deadlines(&mut self, track: u64, now: u64, signals: &dyn Signals) -> Option<Decision> {
+        let mut st = self.tracks.remove(&track)?;
+        let d = self.decide(track, &mut st, now, false, signals);
+        self.tracks.insert(track, st);
+        d.map(Decision::Movement)
+    }
+
+    /// Closes a track: its movement and passages.
+    fn close(&mut self, mut st: TrackState, track: u64, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        let now = st.seen;
+        if let Some(d) = self.decide(track, &mut st, now, true, signals) {
+            out.push(Decision::Movement(d));
+        }
+        let geom = self.geom.clone();
+        Self::end_walks(&geom, track, &mut st, None, out);
+    }
+
+    /// Event time has reached `now`: movements decided by time, passages that ended, and tracks
+    /// without a point for [`STALE_MS`] closed. Decisions in track order.
+    pub fn advance(&mut self, now: u64, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
+        ids.sort_unstable();
+        let geom = self.geom.clone();
+        for id in ids {
+            let mut st = self.tracks.remove(&id).expect("listed");
+            if now >= st.seen + STALE_MS {
+                self.close(st, id, signals, out);
+                continue;
+            }
+            if let Some(d) = self.decide(id, &mut st, now, false, signals) {
+                out.push(Decision::Movement(d));
+            }
+            Self::end_walks(&geom, id, &mut st, Some(now), out);
+            self.tracks.insert(id, st);
+        }
+    }
+
+    /// Closes every track (the input ended, or the junction was replaced).
+    pub fn finish(&mut self, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let st = self.tracks.remove(&id).expect("listed");
+            self.close(st, id, signals, out);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use itscam_types::config::PipelineConfig;
+
+    /// Legs of the test junction, in config order: outward unit vector `u`, `w` = `u` turned
+    /// clockwise (the exit side; the approach lanes are on `−w`: right-hand traffic).
+    pub const LEGS: [(&str, P); 4] = [("north", [0.0, 1.0]), ("east", [1.0, 0.0]), ("south", [0.0, -1.0]), ("west", [-1.0, 0.0])];
+
+    /// A leg's point at `s` metres out from the centre and `l` metres across (towards `w`).
+    pub fn at(leg: usize, s: f64, l: f64) -> P {
+        let u = LEGS[leg].1;
+        let w = [u[1], -u[0]];
+        [s * u[0] + l * w[0], s * u[1] + l * w[1]]
+    }
+
+    fn poly(leg: usize, s0: f64, s1: f64, l0: f64, l1: f64) -> String {
+        let p = [at(leg, s0, l0), at(leg, s0, l1), at(leg, s1, l1), at(leg, s1, l0)];
+        format!("[{}]", p.iter().map(|q| format!("[{:.2}, {:.2}]", q[0], q[1])).collect::<Vec<_>>().join(", "))
+    }
+
+    fn line(leg: usize, s: f64, l0: f64, l1: f64) -> String {
+        let (a, b) = (at(leg, s, l0), at(leg, s, l1));
+        format!("[[{:.2}, {:.2}], [{:.2}, {:.2}]]", a[0], a[1], b[0], b[1])
+    }
+
+    /// A 4-leg junction: 2 approach lanes (1 = curb), 2 exit lanes, a signal per approach,
+    /// entry gate 64.1 m out, stop line 14.1 m, exit gate 39.1 m, crosswalks 10.1–14.1 m out.
+    pub fn config(extra: &str) -> String {
+        let mut s = String::from("[analytics.junction]\nbin_ms = 60000\nfree_flow_speed_kmh = 36.0\n");
+        s.push_str(extra);
+        s.push_str("\n[[camera]]\nid = \"cam\"\nsource = \"detections:-\"\n[camera.calibration]\nimage = [[0, 0], [100, 0], [100, 100], [0, 100]]\nworld = [[0, 0], [10, 0], [10, 10], [0, 10]]\n");
+        for (i, (id, _)) in LEGS.iter().enumerate() {
+            s.push_str(&format!(
+                "[[camera.approach]]\nid = \"{id}\"\nsignal = \"tl-{id}\"\nentry = {}\nexit = {}\nstop_line = {}\nlanes = [{{ id = \"{id}-1\", polygon = {} }}, {{ id = \"{id}-2\", polygon = {} }}]\nexit_lanes = [{{ id = \"{id}-out-1\", polygon = {} }}, {{ id = \"{id}-out-2\", polygon = {} }}]\n",
+                line(i, 64.1, -6.4, 0.0),
+                line(i, 39.1, 6.4, 0.0),
+                line(i, 14.1, -6.4, 0.0),
+                poly(i, 14.1, 94.1, -6.4, -3.2),
+                poly(i, 14.1, 94.1, -3.2, 0.0),
+                poly(i, 14.1, 44.1, 3.2, 6.4),
+                poly(i, 14.1, 44.1, 0.0, 3.2),
+            ));
+        }
+        for (i, (id, _)) in LEGS.iter().enumerate() {
+            s.push_str(&format!("[[camera.crosswalk]]\nid = \"crosswalk-{id}\"\npolygon = {}\n", poly(i, 10.1, 14.1, -6.4, 6.4)));
+        }
+        for (id, _) in LEGS {
+            s.push_str(&format!("[[signal]]\nid = \"tl-{id}\"\nsource = \"push\"\n"));
+        }
+        s
+    }
+
+    pub fn geom(extra: &str) -> Arc<JunctionGeom> {
+        let config = PipelineConfig::from_toml(&config(extra)).unwrap_or_else(|p| panic!("test config: {p:?}"));
+        Arc::new(JunctionGeom::build(&config.camera[0], &config.analytics.junction).expect("a junction"))
+    }
+
+    /// Points along `waypoints` at `speed` m/s (a `(from_s, until_s)` standstill inserted at
+    /// the waypoint index it names), every 100 ms from `t0`, ending with an `ended` point.
+    pub fn drive(track: u64, class: u8, t0: u64, waypoints: &[P], speed: f64, stops: &[(usize, u64)]) -> Vec<TrackPoint> {
+        let mut out = Vec::new();
+        let mut t = t0;
+        let point = |t: u64, p: P, v: f64| TrackPoint { track, ts: t, class: ObjectClass(class), ground: Some((p[0], p[1])), speed_ck: Some((v * 360.0).round() as i64), speed_std_ck: Some(10), moving: v > 0.5, dir: (0, 0), zones: Vec::new(), ended: false };
+        for (k, w) in waypoints.windows(2).enumerate() {
+            if let Some((_, ms)) = stops.iter().find(|(i, _)| *i == k) {
+                let end = t + ms;
+                while t < end {
+                    out.push(point(t, w[0], 0.0));
+                    t += 100;
+                }
+            }
+            let len = dist(w[0], w[1]);
+            let n = (len / (speed * 0.1)).ceil().max(1.0) as usize;
+            for i in 0..n {
+                let f = i as f64 / n as f64;
+                out.push(point(t, [w[0][0] + (w[1][0] - w[0][0]) * f, w[0][1] + (w[1][1] - w[0][1]) * f], speed));
+                t += 100;
+            }
+        }
+        let last = *waypoints.last().expect("waypoints");
+        out.push(point(t, last, speed));
+        let mut end = point(t, last, speed);
+        end.ended = true;
+        out.push(end);
+        out
+    }
+
+    /// Waypoints from approach `a` (lane 2) through the junction to exit `b` (exit lane 2).
+    pub fn path(a: usize, b: usize) -> Vec<P> {
+        vec![at(a, 90.0, -1.6), at(a, 14.1, -1.6), at(a, 5.0, -1.6), at(b, 5.0, 1.6), at(b, 80.0, 1.6)]
+    }
+
+    fn run(cam: &mut CameraMovements, points: &[TrackPoint]) -> Vec<Decision> {
+        let mut out = Vec::new();
+        for p in points {
+            cam.point(p, &NoSignals, &mut out);
+            cam.advance(p.ts, &NoSignals, &mut out);
+        }
+        out
+    }
+
+    fn movements(d: &[Decision]) -> Vec<&Decided> {
+        d.iter().filter_map(|d| if let Decision::Movement(m) = d { Some(m) } else { None }).collect()
+    }
+
+    #[test]
+    fn every_entry_exit_pair_is_its_movement() {
+        let g = geom("");
+        let mut cam = CameraMovements::new(g.clone());
+        let expected = |a: usize, b: usize| match (b + 4 - a) % 4 {
+            0 => "u_turn",
+            1 => "left",
+            2 => "through",
+            _ => "right",
+        };
+        let mut track = 0;
+        for a in 0..4 {
+            for b in 0..4 {
+                track += 1;
+                let pts = drive(track, 2, 1_000_000 + track * 100_000, &path(a, b), 10.0, &[]);
+                let out = run(&mut cam, &pts);
+                let m = movements(&out);
+                assert_eq!(m.len(), 1, "{a}→{b}: one row");
+                let r = &m[0].row;
+                assert_eq!(r.movement, expected(a, b), "{a}→{b}");
+                assert_eq!((r.entry_approach.as_str(), r.exit_approach.as_deref()), (LEGS[a].0, Some(LEGS[b].0)));
+                assert_eq!(r.entry_lane.as_deref(), Some(format!("{}-2", LEGS[a].0).as_str()));
+                assert_eq!(r.exit_lane.as_deref(), Some(format!("{}-out-2", LEGS[b].0).as_str()));
+                assert_eq!(r.stops, 0);
+                // 90 → 64.1 m at 10 m/s: the gate 2.59 s after the start; the stop line 7.59 s.
+                let t0 = pts[0].ts;
+                assert!(r.entry_ts_ms.abs_diff(t0 + 2_590) <= 100, "{a}→{b}: entry {}", r.entry_ts_ms - t0);
+                assert!(r.stop_line_ts_ms.expect("stop line").abs_diff(t0 + 7_590) <= 100);
+                assert!(r.exit_ts_ms.expect("exit") > r.stop_line_ts_ms.expect("stop"));
+                // At free flow straight on: no delay (a turn's chord is learnt, see below).
+                let delay = r.control_delay_s.expect("a delay");
+                if g.movements[a][b] == Movement::Through {
+                    assert!(delay.abs() < 0.3, "{a}→{b}: delay {delay}");
+                }
+                assert_eq!(cam.live_tracks(), 0, "state per track is dropped at its end");
+            }
+        }
+    }
+
+    #[test]
+    fn lost_inside_the_junction_is_unknown_and_no_approach_is_no_row() {
+        let mut cam = CameraMovements::new(geom(""));
+        // North approach, lost 3 m past the stop line.
+        let pts = drive(1, 2, 0, &[at(0, 90.0, -1.6), at(0, 11.0, -1.6)], 10.0, &[]);
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].row.movement.as_str(), m[0].row.exit_approach.as_ref(), m[0].row.control_delay_s), ("unknown", None, None));
+        assert!(m[0].row.stop_line_ts_ms.is_some());
+        // Appears inside the junction and leaves by the south exit: never on an approach.
+        let pts = drive(2, 2, 100_000, &[at(0, 5.0, -1.6), at(2, 5.0, 1.6), at(2, 80.0, 1.6)], 10.0, &[]);
+        assert!(movements(&run(&mut cam, &pts)).is_empty());
+        // Appears past the entry gate in lane 1 of the east approach: entry at its first point.
+        let pts = drive(3, 2, 200_000, &[at(1, 40.0, -4.8), at(1, 14.1, -4.8), at(1, 5.0, -4.8), at(3, 5.0, 4.8), at(3, 80.0, 4.8)], 10.0, &[]);
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!((m[0].row.entry_ts_ms, m[0].row.movement.as_str(), m[0].row.entry_lane.as_deref(), m[0].row.exit_lane.as_deref()), (200_000, "through", Some("east-1"), Some("west-out-1")));
+        // Stays in the junction past max_crossing_ms: unknown, while the track lives on.
+        let mut pts = drive(4, 2, 400_000, &[at(0, 90.0, -1.6), at(0, 10.0, -1.6)], 10.0, &[]);
+        pts.retain(|p| !p.ended);
+        let last = pts.last().expect("points").clone();
+        for k in 1..=400 {
+            pts.push(TrackPoint { ts: last.ts + k * 1_000, speed_ck: Some(0), ..last.clone() });
+        }
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].row.movement, "unknown");
+        assert_eq!(cam.live_tracks(), 1, "the track lives on, its movement is decided");
+    }
+
+    #[test]
+    fn a_stop_and_go_trajectory_has_its_stops_and_delay() {
+        let mut cam = CameraMovements::new(geom(""));
+        // North → south through at 10 m/s (= free flow), stopped 20 s 40 m before the stop
+        // line and 15 s at the stop line: two stops, 35 s of delay.
+        let wp = [at(0, 90.0, -1.6), at(0, 54.1, -1.6), at(0, 14.5, -1.6), at(2, 14.1, 1.6), at(2, 80.0, 1.6)];
+        let pts = drive(7, 2, 0, &wp, 10.0, &[(1, 20_000), (2, 15_000)]);
+        let out = run(&mut cam, &pts);
+        let r = &movements(&out)[0].row;
+        assert_eq!((r.movement.as_str(), r.stops), ("through", 2));
+        let delay = r.control_delay_s.expect("delay");
+        assert!((delay - 35.0).abs() < 0.5, "delay {delay}");
+        // A queue crawl that never re-arms (never above 10 km/h) is one stop.
+        let mut pts = drive(8, 2, 100_000, &wp, 10.0, &[(1, 20_000)]);
+        for p in pts.iter_mut().filter(|p| p.ts > 120_000 && p.ts < 125_000) {
+            p.speed_ck = Some(800);
+        }
+        let out = run(&mut cam, &pts);
+        assert_eq!(movements(&out)[0].row.stops, 1);
+    }
+
+    #[test]
+    fn a_turn_slow_down_is_learnt_as_free_flow() {
+        let mut cam = CameraMovements::new(geom(""));
+        // North → west (right): 5 m/s through the junction, unimpeded: 6 vehicles teach the
+        // baseline; the 7th has ~0 delay, the 8th, stopped 12 s, has 12.
+        let slow = |track: u64, t0: u64, stop: u64| {
+            let mut a = drive(track, 2, t0, &[at(0, 90.0, -1.6), at(0, 14.1, -1.6)], 10.0, &[]);
+            a.retain(|p| !p.ended);
+            let t1 = a.last().expect("points").ts + 100;
+            let mut b = drive(track, 2, t1, &[at(0, 14.1, -1.6), at(0, 5.0, -1.6), at(3, 5.0, 1.6)], 5.0, &[(0, stop)]);
+            b.retain(|p| !p.ended);
+            let t2 = b.last().expect("points").ts + 100;
+            a.extend(b);
+            a.extend(drive(track, 2, t2, &[at(3, 5.0, 1.6), at(3, 80.0, 1.6)], 10.0, &[]));
+            a
+        };
+        let mut delays = Vec::new();
+        for k in 0..8u64 {
+            let out = run(&mut cam, &slow(k, k * 100_000, if k == 7 { 12_000 } else { 0 }));
+            delays.push(movements(&out)[0].row.control_delay_s.expect("delay"));
+        }
+        assert!((delays[0] - delays[4]).abs() < 0.01, "before learning: the fallback {delays:?}");
+        assert!(delays[6].abs() < 0.2, "learnt: {delays:?}");
+        assert!((delays[7] - 12.0).abs() < 0.5, "{delays:?}");
+    }
+
+    #[test]
+    fn people_on_crosswalks_count_per_direction_at_their_first_step() {
+        let mut cam = CameraMovements::new(geom(""));
+        // Across the north crosswalk westwards; another across the east one northwards.
+        let mut out = run(&mut cam, &drive(1, 0, 0, &[at(0, 12.0, 9.0), at(0, 12.0, -9.0)], 1.4, &[]));
+        out.extend(run(&mut cam, &drive(2, 0, 50_000, &[at(1, 12.0, 9.0), at(1, 12.0, -9.0)], 1.4, &[])));
+        let passages: Vec<&Passage> = out.iter().filter_map(|d| if let Decision::Passage(p) = d { Some(p) } else { None }).collect();
+        assert_eq!(passages.iter().map(|p| (&*p.crosswalk, p.direction)).collect::<Vec<_>>(), vec![("crosswalk-north", "westbound"), ("crosswalk-east", "northbound")]);
+        // It stepped on 2.6 m after its start (l = 9 → 6.4 at 1.4 m/s).
+        assert!(passages[0].ts.abs_diff(1_900) <= 100, "{}", passages[0].ts);
+        assert!(movements(&out).is_empty(), "a person has no movement");
+        // A car through the crosswalk is no passage; a person in a y-south frame is mirrored.
+        let out = run(&mut cam, &drive(5, 2, 100_000, &path(0, 2), 10.0, &[]));
+        assert!(out.iter().all(|d| matches!(d, Decision::Movement(_))));
+        let mut cam = CameraMovements::new(geom("y_axis = \"south\""));
+        let out = run(&mut cam, &drive(3, 0, 0, &[at(1, 12.0, 9.0), at(1, 12.0, -9.0)], 1.4, &[]));
+        assert!(matches!(&out[..], [Decision::Passage(p)] if p.direction == "southbound"));
+    }
+}
