@@ -27,6 +27,9 @@ pub struct RunCounters {
     pub violations: Counter,
     /// Rows of `anomalies`.
     pub anomalies: Counter,
+    /// Rows of the junction tables (`movements`, `turning_counts`, `queues`, `queue_samples`,
+    /// `lane_metrics`, `signal_performance`).
+    pub junction: Counter,
 }
 
 impl RunCounters {
@@ -47,6 +50,7 @@ impl RunCounters {
             ("traffic_metrics", &self.metrics, "Rows of traffic_metrics"),
             ("violations", &self.violations, "Closed violation episodes (rows of violations)"),
             ("anomalies", &self.anomalies, "Rows of anomalies"),
+            ("junction_rows", &self.junction, "Rows of the junction tables (movements, turning_counts, queues, queue_samples, lane_metrics, signal_performance)"),
         ];
         for (name, counter, help) in rows {
             registry.register(name, help, counter.clone());

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod export_cmd;
 mod lake_cmd;
 mod models_cmd;
 mod rules_cmd;
@@ -161,6 +162,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         action: rules_cmd::RulesAction,
+    },
+    /// Reports from the lake in the layouts traffic engineers exchange (README "Junctions").
+    Export {
+        #[command(subcommand)]
+        action: export_cmd::ExportAction,
     },
 }
 
@@ -364,6 +370,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lake { action: LakeAction::Forget(args) } => lake_cmd::forget(args),
         Command::Lake { action } => lake_command(action),
         Command::Rules { action } => rules_cmd::run(action),
+        Command::Export { action } => export_cmd::run(action),
         Command::Users { lake, config, action } => {
             let base = optional_config(&config)?;
             let lake = Lake::open_with(lake.as_deref().unwrap_or(&base.lake.url), &base.lake.s3)?;

@@ -6,6 +6,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use itscam_types::analytics::{AlertRow, AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
 use itscam_types::model_rows::{ModelMetricRow, ModelShadowRow};
+use itscam_types::junction_rows::{LaneMetricRow, MovementRow, QueueRow, QueueSampleRow, SignalPerformanceRow, TurningCountRow};
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 use std::sync::Arc;
 
@@ -251,5 +252,115 @@ pub fn model_shadow_batch(rows: &[ModelShadowRow]) -> Result<RecordBatch, ArrowE
         f64s(rows.iter().map(|r| r.candidate_mean_confidence), n),
         f64s(rows.iter().map(|r| Some(r.production_latency_p99_ms)), n),
         f64s(rows.iter().map(|r| Some(r.candidate_latency_p99_ms)), n),
+    ])
+}
+
+fn opt_bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+    Arc::new(values.collect::<BooleanArray>())
+}
+
+/// `movements` rows as a batch.
+pub fn movements_batch(rows: &[MovementRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::Movements.file_schema(), vec![
+        i64s(rows.iter().map(|r| Some(r.track_id)), n),
+        strs(rows.iter().map(|r| Some(r.class.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.entry_approach.as_str())), n),
+        strs(rows.iter().map(|r| r.exit_approach.as_deref()), n),
+        strs(rows.iter().map(|r| r.entry_lane.as_deref()), n),
+        strs(rows.iter().map(|r| r.exit_lane.as_deref()), n),
+        strs(rows.iter().map(|r| Some(r.movement.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.entry_ts_ms)), n),
+        i64s(rows.iter().map(|r| r.stop_line_ts_ms), n),
+        i64s(rows.iter().map(|r| r.exit_ts_ms), n),
+        i64s(rows.iter().map(|r| r.travel_time_ms), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.stops))), n),
+        f64s(rows.iter().map(|r| r.control_delay_s), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
+    ])
+}
+
+/// `turning_counts` rows as a batch.
+pub fn turning_counts_batch(rows: &[TurningCountRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::TurningCounts.file_schema(), vec![
+        i64s(rows.iter().map(|r| Some(r.bin_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.bin_end_ms)), n),
+        strs(rows.iter().map(|r| Some(r.site.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.approach.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.movement.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.class.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.count)), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
+    ])
+}
+
+/// `queues` rows as a batch.
+pub fn queues_batch(rows: &[QueueRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::Queues.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.approach.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.lane_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.signal_id.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.cycle_start_ms)), n),
+        i64s(rows.iter().map(|r| r.green_start_ms), n),
+        i64s(rows.iter().map(|r| Some(r.cycle_end_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.max_queue_m)), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.max_queue_veh))), n),
+        bools(rows.iter().map(|r| r.cleared)),
+        f64s(rows.iter().map(|r| r.red_start_occupancy), n),
+        bools(rows.iter().map(|r| r.split_failure)),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
+    ])
+}
+
+/// `queue_samples` rows as a batch.
+pub fn queue_samples_batch(rows: &[QueueSampleRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::QueueSamples.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.approach.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.lane_id.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.ts_ms)), n),
+        f64s(rows.iter().map(|r| Some(r.queue_m)), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.queue_veh))), n),
+    ])
+}
+
+/// `lane_metrics` rows as a batch.
+pub fn lane_metrics_batch(rows: &[LaneMetricRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::LaneMetrics.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.approach.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.lane_id.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.bin_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.bin_end_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.volume)), n),
+        f64s(rows.iter().map(|r| Some(r.occupancy)), n),
+        f64s(rows.iter().map(|r| r.mean_headway_s), n),
+        f64s(rows.iter().map(|r| r.mean_gap_s), n),
+        f64s(rows.iter().map(|r| r.mean_speed_kmh), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
+    ])
+}
+
+/// `signal_performance` rows as a batch.
+pub fn signal_performance_batch(rows: &[SignalPerformanceRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    RecordBatch::try_new(Table::SignalPerformance.file_schema(), vec![
+        strs(rows.iter().map(|r| Some(r.approach.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.signal_id.as_str())), n),
+        strs(rows.iter().map(|r| Some(r.period.as_str())), n),
+        i64s(rows.iter().map(|r| Some(r.period_start_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.period_end_ms)), n),
+        i64s(rows.iter().map(|r| Some(r.vehicles)), n),
+        i64s(rows.iter().map(|r| Some(r.arrivals_on_green)), n),
+        i64s(rows.iter().map(|r| Some(r.arrivals_on_yellow)), n),
+        i64s(rows.iter().map(|r| Some(r.arrivals_on_red)), n),
+        f64s(rows.iter().map(|r| r.aog_share), n),
+        opt_bools(rows.iter().map(|r| r.split_failure)),
+        i64s(rows.iter().map(|r| Some(r.split_failures)), n),
+        f64s(rows.iter().map(|r| r.mean_control_delay_s), n),
+        strs(rows.iter().map(|r| r.los.as_deref()), n),
+        i64s(rows.iter().map(|r| Some(u64::from(r.revision))), n),
     ])
 }

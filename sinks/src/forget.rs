@@ -70,6 +70,11 @@ pub fn time_rule(table: Table) -> TimeRule {
         ZoneEvents => TimeRule::Overlaps("enter_ts_ms", "exit_ts_ms"),
         Violations => TimeRule::At("ts_start_ms"),
         TrafficMetrics | Anomalies | ModelMetrics | ModelShadow => TimeRule::At("window_start_ms"),
+        Movements => TimeRule::At("entry_ts_ms"),
+        TurningCounts | LaneMetrics => TimeRule::At("bin_start_ms"),
+        Queues => TimeRule::At("cycle_start_ms"),
+        QueueSamples => TimeRule::At("ts_ms"),
+        SignalPerformance => TimeRule::At("period_start_ms"),
     }
 }
 

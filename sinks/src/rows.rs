@@ -7,6 +7,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use itscam_types::analytics::{AlertRow, AnomalyRow, LineCrossingRow, TrafficMetricRow, ViolationRow, ZoneEventRow};
 use itscam_types::model_rows::{ModelMetricRow, ModelShadowRow};
+use itscam_types::junction_rows::{LaneMetricRow, MovementRow, QueueRow, QueueSampleRow, SignalPerformanceRow, TurningCountRow};
 use itscam_types::{DetectionRow, ErrorRow, QualityRow, TrackRow};
 
 /// A run of rows of one partition: camera (if the table is partitioned by camera) and the
@@ -112,4 +113,16 @@ sink_rows! {
     ModelMetrics(ModelMetricRow) => model_metrics_batch, |r| (Some(r.camera_id.as_str()), r.window_start_ms);
     /// `model_shadow` rows.
     ModelShadow(ModelShadowRow) => model_shadow_batch, |r| (Some(r.camera_id.as_str()), r.window_start_ms);
+    /// `movements` rows.
+    Movements(MovementRow) => movements_batch, |r| (Some(r.camera_id.as_str()), r.entry_ts_ms);
+    /// `turning_counts` rows.
+    TurningCounts(TurningCountRow) => turning_counts_batch, |r| (Some(r.camera_id.as_str()), r.bin_start_ms);
+    /// `queues` rows.
+    Queues(QueueRow) => queues_batch, |r| (Some(r.camera_id.as_str()), r.cycle_start_ms);
+    /// `queue_samples` rows.
+    QueueSamples(QueueSampleRow) => queue_samples_batch, |r| (Some(r.camera_id.as_str()), r.ts_ms);
+    /// `lane_metrics` rows.
+    LaneMetrics(LaneMetricRow) => lane_metrics_batch, |r| (Some(r.camera_id.as_str()), r.bin_start_ms);
+    /// `signal_performance` rows.
+    SignalPerformance(SignalPerformanceRow) => signal_performance_batch, |r| (Some(r.camera_id.as_str()), r.period_start_ms);
 }

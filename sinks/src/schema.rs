@@ -35,11 +35,23 @@ pub enum Table {
     ModelMetrics,
     /// A shadow candidate beside production, per camera × window × class.
     ModelShadow,
+    /// One row per track through a junction (entry → exit approach, movement, delay).
+    Movements,
+    /// Per camera × bin × approach (or crosswalk) × movement (or direction) × class.
+    TurningCounts,
+    /// Per approach lane × signal cycle: maximum queue, cleared, split failure.
+    Queues,
+    /// Per approach lane every `queue_sample_ms`: queue length.
+    QueueSamples,
+    /// Per approach lane × bin: volume, occupancy, headway, gap, speed.
+    LaneMetrics,
+    /// Per approach × cycle and × bin: arrivals on green, split failures, delay, LOS.
+    SignalPerformance,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 18] = [
         Table::Detections,
         Table::Tracks,
         Table::Errors,
@@ -52,6 +64,12 @@ impl Table {
         Table::Alerts,
         Table::ModelMetrics,
         Table::ModelShadow,
+        Table::Movements,
+        Table::TurningCounts,
+        Table::Queues,
+        Table::QueueSamples,
+        Table::LaneMetrics,
+        Table::SignalPerformance,
     ];
 
     /// SQL name and directory name.
@@ -69,6 +87,12 @@ impl Table {
             Table::Alerts => "alerts",
             Table::ModelMetrics => "model_metrics",
             Table::ModelShadow => "model_shadow",
+            Table::Movements => "movements",
+            Table::TurningCounts => "turning_counts",
+            Table::Queues => "queues",
+            Table::QueueSamples => "queue_samples",
+            Table::LaneMetrics => "lane_metrics",
+            Table::SignalPerformance => "signal_performance",
         }
     }
 
@@ -121,6 +145,12 @@ impl Table {
             Table::Alerts => ALERTS.clone(),
             Table::ModelMetrics => MODEL_METRICS.clone(),
             Table::ModelShadow => MODEL_SHADOW.clone(),
+            Table::Movements => MOVEMENTS.clone(),
+            Table::TurningCounts => TURNING_COUNTS.clone(),
+            Table::Queues => QUEUES.clone(),
+            Table::QueueSamples => QUEUE_SAMPLES.clone(),
+            Table::LaneMetrics => LANE_METRICS.clone(),
+            Table::SignalPerformance => SIGNAL_PERFORMANCE.clone(),
         }
     }
 
@@ -317,5 +347,99 @@ static MODEL_SHADOW: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("candidate_mean_confidence", DataType::Float64, true),
         f("production_latency_p99_ms", DataType::Float64, false),
         f("candidate_latency_p99_ms", DataType::Float64, false),
+    ]))
+});
+
+static MOVEMENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("track_id", DataType::Int64, false),
+        f("class", DataType::Utf8, false),
+        f("entry_approach", DataType::Utf8, false),
+        f("exit_approach", DataType::Utf8, true),
+        f("entry_lane", DataType::Utf8, true),
+        f("exit_lane", DataType::Utf8, true),
+        f("movement", DataType::Utf8, false),
+        f("entry_ts_ms", DataType::Int64, false),
+        f("stop_line_ts_ms", DataType::Int64, true),
+        f("exit_ts_ms", DataType::Int64, true),
+        f("travel_time_ms", DataType::Int64, true),
+        f("stops", DataType::Int64, false),
+        f("control_delay_s", DataType::Float64, true),
+        f("revision", DataType::Int64, false),
+    ]))
+});
+
+static TURNING_COUNTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("bin_start_ms", DataType::Int64, false),
+        f("bin_end_ms", DataType::Int64, false),
+        f("site", DataType::Utf8, false),
+        f("approach", DataType::Utf8, false),
+        f("movement", DataType::Utf8, false),
+        f("class", DataType::Utf8, false),
+        f("count", DataType::Int64, false),
+        f("revision", DataType::Int64, false),
+    ]))
+});
+
+static QUEUES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("approach", DataType::Utf8, false),
+        f("lane_id", DataType::Utf8, false),
+        f("signal_id", DataType::Utf8, false),
+        f("cycle_start_ms", DataType::Int64, false),
+        f("green_start_ms", DataType::Int64, true),
+        f("cycle_end_ms", DataType::Int64, false),
+        f("max_queue_m", DataType::Float64, false),
+        f("max_queue_veh", DataType::Int64, false),
+        f("cleared", DataType::Boolean, false),
+        f("red_start_occupancy", DataType::Float64, true),
+        f("split_failure", DataType::Boolean, false),
+        f("revision", DataType::Int64, false),
+    ]))
+});
+
+static QUEUE_SAMPLES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("approach", DataType::Utf8, false),
+        f("lane_id", DataType::Utf8, false),
+        f("ts_ms", DataType::Int64, false),
+        f("queue_m", DataType::Float64, false),
+        f("queue_veh", DataType::Int64, false),
+    ]))
+});
+
+static LANE_METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("approach", DataType::Utf8, false),
+        f("lane_id", DataType::Utf8, false),
+        f("bin_start_ms", DataType::Int64, false),
+        f("bin_end_ms", DataType::Int64, false),
+        f("volume", DataType::Int64, false),
+        f("occupancy", DataType::Float64, false),
+        f("mean_headway_s", DataType::Float64, true),
+        f("mean_gap_s", DataType::Float64, true),
+        f("mean_speed_kmh", DataType::Float64, true),
+        f("revision", DataType::Int64, false),
+    ]))
+});
+
+static SIGNAL_PERFORMANCE: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("approach", DataType::Utf8, false),
+        f("signal_id", DataType::Utf8, false),
+        f("period", DataType::Utf8, false),
+        f("period_start_ms", DataType::Int64, false),
+        f("period_end_ms", DataType::Int64, false),
+        f("vehicles", DataType::Int64, false),
+        f("arrivals_on_green", DataType::Int64, false),
+        f("arrivals_on_yellow", DataType::Int64, false),
+        f("arrivals_on_red", DataType::Int64, false),
+        f("aog_share", DataType::Float64, true),
+        f("split_failure", DataType::Boolean, true),
+        f("split_failures", DataType::Int64, false),
+        f("mean_control_delay_s", DataType::Float64, true),
+        f("los", DataType::Utf8, true),
+        f("revision", DataType::Int64, false),
     ]))
 });

@@ -28,7 +28,8 @@ impl Role {
     /// Whether this role may read `table` with SQL: viewers the aggregates (and alerts, which
     /// they see over the API anyway), analysts and operators every table but `audit`, admins all.
     pub fn may_read_table(self, table: &str) -> bool {
-        const AGGREGATES: [&str; 3] = ["traffic_metrics", "anomalies", "alerts"];
+        const AGGREGATES: [&str; 8] =
+            ["traffic_metrics", "anomalies", "alerts", "turning_counts", "queues", "queue_samples", "lane_metrics", "signal_performance"];
         match table {
             "audit" => self >= Role::Admin,
             t if AGGREGATES.contains(&t) => true,

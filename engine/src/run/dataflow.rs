@@ -49,8 +49,6 @@ pub(super) struct WorkerShared {
     pub stop: Arc<AtomicBool>,
     /// Rows below this time are in the lake already (a checkpointed run's replay).
     pub resume_time: u64,
-    /// The offsets after every source's last message, for the final checkpoint.
-    pub final_offsets: Arc<Mutex<serde_json::Map<String, serde_json::Value>>>,
     /// Video cameras, when any.
     pub vision: Option<Arc<VisionPlan>>,
     /// Cameras added, changed and removed while the pipeline runs (`itscam serve`).
@@ -63,11 +61,16 @@ pub(super) struct WorkerShared {
 pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
     let (index, peers) = (worker.index(), worker.peers());
     let plan = shared.plan.clone();
-    let feeds: Vec<FeedSpec> = plan.feeds_of_worker(index, peers).into_iter().map(|i| shared.feeds[i].clone()).collect();
+    // A Kafka feed: this worker's partitions of it, if any.
+    let share = |spec: &FeedSpec| match &spec.kafka {
+        Some(k) => k.share(index, peers).map(|k| FeedSpec { kafka: Some(Arc::new(k)), ..spec.clone() }),
+        None => Some(spec.clone()),
+    };
+    let feeds: Vec<FeedSpec> = plan.feeds_of_worker(index, peers).into_iter().filter_map(|i| share(&shared.feeds[i])).collect();
     let probe = ProbeHandle::<u64>::new();
-    let checkpoints = (plan.checkpointed && index == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
-    // In a cluster, the first worker of every other process takes that process's checkpoints.
-    let process_checkpoints = (plan.checkpointed && index != 0 && plan.local_worker(index) == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
+    // The first worker of every process takes that process's checkpoints (with the offsets of
+    // the partitions its workers read).
+    let checkpoints = (plan.checkpointed && plan.local_worker(index) == 0).then(|| checkpoint_control(shared, &plan, probe.clone()));
     let (paused, behind) = (shared.sink.clone(), shared.evidence.as_ref().map(|e| e.backlog()));
     let pause = move || paused.pending_rows() > SINK_HIGH_WATER_ROWS || behind.as_ref().is_some_and(|e| e.behind());
     let control = SourceControl { pause: Arc::new(pause), stop: shared.stop.clone() };
@@ -79,8 +82,6 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
     let evidence = shared.evidence.clone();
     let camera_control = runtime.as_ref().map(|r| r.control.clone());
     worker.dataflow::<u64, _, _>(move |scope| {
-        // Built on every worker (timely needs the same graph on all of them); idle on most.
-        take_process_checkpoints(scope, process_checkpoints);
         let (mut frames, mut errors) = detections_source(scope, feeds, plan.lateness_ms, control, checkpoints, Some(lead), runtime);
         if let Some(vision) = vision {
             let measured = vision.quality_counter();
@@ -121,6 +122,13 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         out.table(queries.crossings, "CrossingsToLake", SinkRows::LineCrossings, counting(&counters.crossings));
         out.table(queries.zone_events, "ZoneEventsToLake", SinkRows::ZoneEvents, counting(&counters.zone_events));
         out.table(queries.metrics, "MetricsToLake", SinkRows::TrafficMetrics, counting(&counters.metrics));
+        let j = queries.junction;
+        out.table(j.movements, "MovementsToLake", SinkRows::Movements, counting(&counters.junction));
+        out.table(j.turning_counts, "TurningCountsToLake", SinkRows::TurningCounts, counting(&counters.junction));
+        out.table(j.queues, "QueuesToLake", SinkRows::Queues, counting(&counters.junction));
+        out.table(j.queue_samples, "QueueSamplesToLake", SinkRows::QueueSamples, counting(&counters.junction));
+        out.table(j.lane_metrics, "LaneMetricsToLake", SinkRows::LaneMetrics, counting(&counters.junction));
+        out.table(j.signal_performance, "SignalPerformanceToLake", SinkRows::SignalPerformance, counting(&counters.junction));
         let raise = Raise { hub: hub.clone(), resume_time: out.resume_time, checkpointed };
         // Every copy of a violation names its evidence, and the first one asks for it.
         let violations = match evidence.clone() {
@@ -157,8 +165,8 @@ fn with_evidence<'s>(rows: Stream<'s, u64, Vec<ViolationRow>>, taps: crate::evid
     })
 }
 
-/// The checkpoints of a run with `kafka:` sources, taken on worker 0 (with the Kafka offsets)
-/// and, in a cluster, on the first worker of every other process (for that process's writer).
+/// The checkpoints of a run with `kafka:` sources, taken on the first worker of every process
+/// (for that process's writer, with the offsets of the partitions its workers read).
 fn checkpoint_control(shared: &WorkerShared, plan: &RunPlan, probe: ProbeHandle<u64>) -> CheckpointControl {
     let hub = shared.hub.clone();
     let (process, processes) = (plan.process, plan.processes);
@@ -170,40 +178,8 @@ fn checkpoint_control(shared: &WorkerShared, plan: &RunPlan, probe: ProbeHandle<
         take: Arc::new(move |t, value| {
             hub.checkpoint(t, super::resume::of_process(value, process, processes));
         }),
-        final_offsets: shared.final_offsets.clone(),
+        feeds: shared.feeds.iter().filter_map(|f| f.kafka.clone()).collect(),
     }
-}
-
-/// A process of a cluster without worker 0 (no Kafka readers): a checkpoint at T once every
-/// output below T — of every worker of the cluster: the probe's frontier is the cluster's — has
-/// been delivered, at most every `interval`. Its writer then commits its rows below T with it,
-/// and a restart of this process resumes from T. A source whose output goes nowhere: its
-/// capability holds nothing back, and it is dropped once every output is delivered (at once on
-/// the workers that take no such checkpoints: `control` is `None`).
-fn take_process_checkpoints(scope: timely::dataflow::Scope<'_, u64>, control: Option<CheckpointControl>) {
-    use timely::dataflow::operators::generic::operator::source;
-    source::<u64, timely::container::CapacityContainerBuilder<Vec<()>>, _, _>(scope, "ProcessCheckpoints", move |cap, info| {
-        let activator = scope.activator_for(info.address.clone());
-        let mut cap = control.is_some().then_some(cap);
-        let (mut last_time, mut last_at) = (control.as_ref().map_or(0, |c| c.committed_time), std::time::Instant::now());
-        let poll = control.as_ref().map_or(std::time::Duration::ZERO, |c| c.interval.min(std::time::Duration::from_millis(100)));
-        move |_output| {
-            let Some(control) = &control else { return };
-            if control.probe.done() {
-                cap = None;
-                return;
-            }
-            if last_at.elapsed() >= control.interval
-                && let Some(t) = control.probe.with_frontier(|f| f.iter().min().copied())
-                && t > last_time
-            {
-                (control.take)(t, serde_json::json!({ "time": t }));
-                (last_time, last_at) = (t, std::time::Instant::now());
-            }
-            let _ = &cap;
-            activator.activate_after(poll);
-        }
-    });
 }
 
 /// The one path from a stream of rows to the lake.

@@ -31,5 +31,22 @@ FROM shadow s
 LEFT JOIN tracks_of tp ON tp.model_versions = s.production_version
 LEFT JOIN tracks_of tc ON tc.model_versions = s.candidate_version";
 
+/// `od_matrix`: origin–destination counts of a junction camera — entry approach × exit
+/// approach × class per 15-minute bin of the stop-line time, from `movements` (the newest
+/// revision of each track's row; tracks lost inside the junction have a NULL exit and count
+/// under it). Other bins: group `movements` yourself.
+pub const OD_MATRIX: &str = "CREATE VIEW od_matrix AS
+WITH latest AS (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY camera_id, track_id ORDER BY revision DESC) AS newest
+  FROM movements
+)
+SELECT camera_id,
+       stop_line_ts_ms - stop_line_ts_ms % 900000 AS bin_start_ms,
+       stop_line_ts_ms - stop_line_ts_ms % 900000 + 900000 AS bin_end_ms,
+       entry_approach, exit_approach, class, COUNT(*) AS count
+FROM latest
+WHERE newest = 1 AND stop_line_ts_ms IS NOT NULL
+GROUP BY camera_id, stop_line_ts_ms - stop_line_ts_ms % 900000, entry_approach, exit_approach, class";
+
 /// Every view, as `CREATE VIEW` statements.
-pub const VIEWS: [&str; 1] = [MODEL_COMPARISON];
+pub const VIEWS: [&str; 2] = [MODEL_COMPARISON, OD_MATRIX];

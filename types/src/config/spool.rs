@@ -6,8 +6,10 @@ use super::{Problem, S3Config};
 use serde::{Deserialize, Serialize};
 
 /// The tables of the lake, by SQL name (what `drop_tables` may name).
-pub const LAKE_TABLES: [&str; 10] =
-    ["detections", "tracks", "errors", "frame_quality", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts"];
+pub const LAKE_TABLES: [&str; 16] = [
+    "detections", "tracks", "errors", "frame_quality", "line_crossings", "zone_events", "traffic_metrics", "violations", "anomalies", "alerts",
+    "movements", "turning_counts", "queues", "queue_samples", "lane_metrics", "signal_performance",
+];
 
 /// `[lake.spool]`: when an `s3://` lake does not answer, finished Parquet files and the commits
 /// that list them wait here on local disk, and are uploaded and committed in their order once

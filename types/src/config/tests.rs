@@ -158,3 +158,68 @@ fn a_config_without_cameras_serves_a_lake_but_runs_no_pipeline() {
     assert!(PipelineConfig::load_for_lake(&path).is_err(), "other problems still count");
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A 4-lane-wide north approach of a junction centred at the origin (metres, y north).
+fn junction_camera(approach_extra: &str) -> String {
+    format!(
+        r#"
+[[camera]]
+id = "j"
+source = "push"
+[camera.calibration]
+image = [[0, 0], [100, 0], [100, 100], [0, 100]]
+world = [[-50, 50], [50, 50], [50, -50], [-50, -50]]
+[[camera.approach]]
+id = "north"
+signal = "tl-n"
+entry = [[-8, 40], [0, 40]]
+exit = [[0, 30], [8, 30]]
+{approach_extra}
+lanes = [{{ id = "n-1", polygon = [[-8, 50], [0, 50], [0, 10], [-8, 10]] }}]
+exit_lanes = [{{ id = "n-out", polygon = [[0, 10], [8, 10], [8, 50], [0, 50]] }}]
+[[camera.crosswalk]]
+id = "cw-n"
+polygon = [[-8, 8], [8, 8], [8, 10], [-8, 10]]
+
+[[signal]]
+id = "tl-n"
+source = "push"
+"#
+    )
+}
+
+#[test]
+fn a_junction_camera_parses_with_the_defaults_of_its_settings() {
+    let c = PipelineConfig::from_toml(&junction_camera("stop_line = [[-8, 10], [0, 10]]")).expect("valid");
+    let a = &c.camera[0].approach[0];
+    assert_eq!((a.id.as_str(), a.lanes.len(), a.stop_line.as_ref().map(Vec::len)), ("north", 1, Some(2)));
+    assert_eq!(c.analytics.junction.bin_ms, 900_000);
+    assert_eq!(c.camera[0].crosswalk[0].id, "cw-n");
+}
+
+fn junction_problems(text: &str) -> Vec<String> {
+    PipelineConfig::from_toml(text).expect_err("has problems").into_iter().map(|p| format!("{}: {}", p.key, p.message)).collect()
+}
+
+#[test]
+fn junction_geometry_problems_name_their_place() {
+    // No stop line although a signal is given.
+    let problems = junction_problems(&junction_camera(""));
+    assert!(problems.iter().any(|k| k.starts_with("camera[0].approach[0].stop_line: an approach with a signal needs a stop line")), "{problems:?}");
+    // A stop line away from every lane, an unknown signal, an override to nowhere.
+    let text = junction_camera("stop_line = [[100, 100], [120, 100]]\nmovement = [{ to = \"east\", movement = \"left\" }]").replace("signal = \"tl-n\"\nentry", "signal = \"tl-x\"\nentry");
+    let problems = junction_problems(&text);
+    for want in ["camera[0].approach[0].stop_line: the stop line does not touch", "camera[0].approach[0].signal: signal \"tl-x\"", "camera[0].approach[0].movement[0].to"] {
+        assert!(problems.iter().any(|k| k.starts_with(want)), "{want} missing from {problems:?}");
+    }
+    // An entry gate that crosses no lane; a junction on a camera without calibration.
+    let text = junction_camera("stop_line = [[-8, 10], [0, 10]]").replace("entry = [[-8, 40], [0, 40]]", "entry = [[20, 40], [30, 40]]").replace("[camera.calibration]\nimage = [[0, 0], [100, 0], [100, 100], [0, 100]]\nworld = [[-50, 50], [50, 50], [50, -50], [-50, -50]]\n", "");
+    let problems = junction_problems(&text);
+    assert!(problems.iter().any(|p| p == "camera[0].approach[0].entry: the entry gate does not cross any of the approach's lanes"), "{problems:?}");
+    assert!(problems.iter().any(|p| p.starts_with("camera[0].approach: junction geometry is on the ground")), "{problems:?}");
+    // Settings out of range.
+    let problems = junction_problems(&format!("[analytics.junction]\nbin_ms = 10\nsplit_failure_occupancy = 2.0\n{}", junction_camera("stop_line = [[-8, 10], [0, 10]]")));
+    for want in ["analytics.junction.bin_ms: ", "analytics.junction.split_failure_occupancy: "] {
+        assert!(problems.iter().any(|p| p.starts_with(want)), "{want} missing from {problems:?}");
+    }
+}
