@@ -494,3 +494,7 @@ impl LaneBook {
         self.flush(t, true, out);
     }
 }
+
+#[cfg(test)]
+#[path = "lane_book_tests.rs"]
+mod tests;

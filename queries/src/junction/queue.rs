@@ -117,8 +117,10 @@ mod tests {
         assert!((q.length_m - 18.5).abs() < 1e-9, "{q:?}");
         assert_eq!(q.vehicles, 3, "the moving car's front is within the queue");
         // A moving car between two standing ones links them.
-        let q = measure(&[car(2.25, 0.0), car(12.0, 30.0), car(24.0, 0.0)], 5.0, 6.0);
+        let q = measure(&[car(2.25, 0.0), car(12.0, 30.0), car(24.0, 0.0)], 5.0, 8.0);
         assert!((q.length_m - 26.25).abs() < 1e-9, "{q:?}");
+        let q = measure(&[car(2.25, 0.0), car(24.0, 0.0)], 5.0, 8.0);
+        assert!((q.length_m - 4.5).abs() < 1e-9, "without it the gap ends the queue: {q:?}");
         // Nobody slow: no queue.
         assert_eq!(measure(&[car(2.25, 20.0), car(9.25, 30.0)], 5.0, 15.0), Queue::default());
     }
