@@ -85,12 +85,13 @@ impl RunPlan {
     }
 
     /// The feeds (indexes into [`RunPlan::feeds`]) that worker `index` of `peers` reads:
-    /// Kafka feeds all go to worker 0, which takes the checkpoints; the others round-robin.
-    /// In a cluster, `index` and `peers` are the cluster's (every process plans every feed,
-    /// and reads only its workers' share).
+    /// every worker reads its share of each Kafka feed (partition `p` on worker `p mod peers`,
+    /// `KafkaFeed::share`); the other feeds round-robin, one worker each. In a cluster, `index`
+    /// and `peers` are the cluster's (every process plans every feed, and reads only its
+    /// workers' share).
     pub fn feeds_of_worker(&self, index: usize, peers: usize) -> Vec<usize> {
         let is_kafka = |f: &FeedPlan| f.source.family() == SourceFamily::Kafka;
-        let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (0, i));
+        let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (index, i));
         let others = self.feeds.iter().enumerate().filter(|(_, f)| !is_kafka(f)).map(|(i, _)| i).enumerate();
         kafka.chain(others).filter(|(slot, _)| slot % peers == index).map(|(_, i)| i).collect()
     }
@@ -127,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn cameras_sharing_a_source_share_a_feed_and_kafka_feeds_go_to_worker_0() {
+    fn cameras_sharing_a_source_share_a_feed_and_every_worker_reads_its_share_of_a_topic() {
         let c = config(&[("a", "detections:x.jsonl"), ("b", "kafka:t"), ("c", "detections:x.jsonl"), ("d", "detections:y.jsonl"), ("e", "detections:-")]);
         let plan = RunPlan::new(&c, &RunOptions { workers: Some(2), ..RunOptions::default() }, Vec::new()).unwrap();
         let names: Vec<_> = plan.feeds.iter().map(|f| (f.source.label(), f.cameras.clone())).collect();
@@ -136,11 +137,11 @@ mod tests {
         assert!(plan.checkpointed);
         let kafka = plan.feeds.iter().position(|f| matches!(f.source, Source::Kafka(_))).unwrap();
         let (w0, w1) = (plan.feeds_of_worker(0, 2), plan.feeds_of_worker(1, 2));
-        assert!(w0.contains(&kafka) && !w1.contains(&kafka));
-        let mut all: Vec<_> = w0.iter().chain(&w1).copied().collect();
+        assert!(w0.contains(&kafka) && w1.contains(&kafka), "each worker reads its partitions of the topic");
+        let mut all: Vec<_> = w0.iter().chain(&w1).copied().filter(|&i| i != kafka).collect();
         all.sort();
-        assert_eq!(all, vec![0, 1, 2, 3], "every feed on exactly one worker");
-        assert_eq!((w0.len(), w1.len()), (3, 1), "the non-Kafka feeds round-robin after the Kafka one");
+        assert_eq!(all, (0..4).filter(|&i| i != kafka).collect::<Vec<_>>(), "every other feed on exactly one worker");
+        assert_eq!((w0.len(), w1.len()), (3, 2), "the other feeds round-robin");
     }
 
     #[test]

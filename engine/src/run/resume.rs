@@ -88,8 +88,20 @@ pub fn checkpoint_of_process(checkpoints: &std::collections::BTreeMap<u64, Value
         );
     }
     if !checkpoints.is_empty() && checkpoints.values().all(complete) {
-        // Every process finished: nothing is written again (process 0's carries the offsets).
-        return Ok(checkpoints.get(&0).or_else(|| checkpoints.values().next()).cloned());
+        // Every process finished: nothing is written again; each carries the offsets of its
+        // own partitions, so the finished run's are all of them.
+        let mut merged = checkpoints.get(&0).or_else(|| checkpoints.values().next()).cloned().unwrap_or_default();
+        let mut offsets = Map::new();
+        for c in checkpoints.values() {
+            for (topic, partitions) in c.get("offsets").and_then(Value::as_object).into_iter().flatten() {
+                let all = offsets.entry(topic.clone()).or_insert_with(|| Value::Object(Map::new()));
+                for (p, o) in partitions.as_object().into_iter().flatten() {
+                    all[p.as_str()] = o.clone();
+                }
+            }
+        }
+        merged["offsets"] = Value::Object(offsets);
+        return Ok(Some(merged));
     }
     Ok(checkpoints.get(&(process as u64)).cloned())
 }
@@ -114,6 +126,10 @@ mod tests {
         // A finished lake stays finished whatever the number of processes.
         let done: std::collections::BTreeMap<u64, Value> = [(0, of_process(final_checkpoint(Map::new()), 0, 2)), (1, of_process(final_checkpoint(Map::new()), 1, 2))].into_iter().collect();
         assert_eq!(checkpoint_of_process(&done, 0, 3).unwrap().unwrap()["time"], u64::MAX);
+        // Each process's final checkpoint carries its own partitions: the finished run's are all.
+        let own = |p: u64| of_process(final_checkpoint(serde_json::from_value(json!({"d": {p.to_string(): 10 + p}})).unwrap()), p as usize, 2);
+        let done: std::collections::BTreeMap<u64, Value> = [(0, own(0)), (1, own(1))].into_iter().collect();
+        assert_eq!(checkpoint_of_process(&done, 1, 2).unwrap().unwrap()["offsets"], json!({"d": {"0": 10, "1": 11}}));
     }
 
     #[test]
@@ -132,6 +148,7 @@ mod tests {
             ends,
             committed: None,
             read_until_ms: Default::default(),
+            lanes: Default::default(),
         };
         done.check_feeds(&[&feed(vec![7, 3])]).unwrap();
         let err = done.check_feeds(&[&feed(vec![7, 4])]).unwrap_err().to_string();

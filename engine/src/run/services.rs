@@ -210,7 +210,6 @@ impl Services {
             classes: Arc::default(),
             stop: stop.clone(),
             resume_time: self.resume.time,
-            final_offsets: Arc::default(),
             vision: self.vision.clone(),
             runtime_cameras: self.runtime_cameras.clone(),
             evidence: self.evidence.as_ref().map(|(_, taps)| taps.clone()),
@@ -221,7 +220,7 @@ impl Services {
     /// `shared` is what they shared (its handles of the hub and the writer are dropped here, so
     /// both can end), `stopped` whether the run was stopped before its input ended.
     pub(super) fn finish(self, shared: WorkerShared, stopped: bool) -> anyhow::Result<Finished> {
-        let WorkerShared { final_offsets, classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, evidence: workers_evidence, plan, .. } = shared;
+        let WorkerShared { classes, sink: workers_sink, hub: workers_hub, vision: workers_vision, evidence: workers_evidence, plan, .. } = shared;
         let (process, processes) = (plan.process, plan.processes);
         drop((workers_sink, workers_hub, workers_vision, workers_evidence));
         let Services { runtime, lake_url, sink, writer, maintenance, edge_sync, hub, hub_task, kafka, feeds, vision, vision_report, progress, checkpointed, audit, models, models_task, evidence, .. } = self;
@@ -240,8 +239,8 @@ impl Services {
         }
         // Every source ended (not stopped): the final checkpoint covers everything. A stopped run
         // keeps its last checkpoint; the next start replays what came after it.
-        let final_checkpoint = (checkpointed && !stopped)
-            .then(|| super::resume::final_checkpoint(std::mem::take(&mut *final_offsets.lock().unwrap_or_else(|p| p.into_inner()))));
+        let topics: Vec<Arc<KafkaFeed>> = feeds.iter().filter_map(|f| f.kafka.clone()).collect();
+        let final_checkpoint = (checkpointed && !stopped).then(|| super::resume::final_checkpoint(itscam_operators::source::checkpoint::offsets_at(&topics, None)));
         let final_checkpoint = final_checkpoint.map(|v| super::resume::of_process(v, process, processes));
         if let Some(value) = &final_checkpoint {
             hub.checkpoint(u64::MAX, value.clone());
@@ -305,7 +304,9 @@ fn connect_feeds(config: &PipelineConfig, plan: &RunPlan) -> anyhow::Result<(Vec
         .map(|(f, stats)| {
             let kafka = match (&f.source, &config.kafka) {
                 (Source::Kafka(topic), Some(k)) => {
-                    Some(Arc::new(itscam_operators::source::kafka::connect(k, topic).with_context(|| format!("camera source kafka:{topic}"))?))
+                    let whole = itscam_operators::source::kafka::connect(k, topic).with_context(|| format!("camera source kafka:{topic}"))?;
+                    // The partitions this process's workers read (KafkaFeed::share), and their book.
+                    Some(Arc::new(whole.for_process(plan.process, plan.workers, plan.processes)))
                 }
                 (Source::Kafka(topic), None) => anyhow::bail!("camera source kafka:{topic} needs a [kafka] section"),
                 _ => None,
@@ -336,10 +337,8 @@ fn read_resume(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<s
         None => super::resume::checkpoint_of_process(&runtime.block_on(lake.last_checkpoints())?, plan.process, plan.processes)?,
     };
     let resume = Resume::from_checkpoint(checkpoint.as_ref())?;
-    // The topics are read by worker 0: only process 0's checkpoints carry their offsets.
-    if plan.process == 0 {
-        resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
-    }
+    // Each process checks the partitions its workers read.
+    resume.check_feeds(&feeds.iter().filter_map(|f| f.kafka.as_deref()).collect::<Vec<&KafkaFeed>>())?;
     if resume.time > 0 {
         tracing::info!(checkpoint_time = resume.time, complete = resume.complete, "resuming: replaying the sources, writing rows from the last checkpoint on");
     }

@@ -284,6 +284,15 @@ impl ClusterCheckpoints {
         let all = self.runtime.block_on(self.lake.last_checkpoints()).unwrap();
         [0, 1].map(|p| all.get(&p).and_then(|c| c["time"].as_u64()).unwrap_or(0))
     }
+
+    /// Each process's last checkpoint's offsets of the topic: partition → offset.
+    fn offsets(&self) -> [BTreeMap<String, i64>; 2] {
+        let all = self.runtime.block_on(self.lake.last_checkpoints()).unwrap();
+        [0, 1].map(|p| {
+            let topic = all.get(&p).and_then(|c| c["offsets"]["detections"].as_object().cloned()).unwrap_or_default();
+            topic.into_iter().map(|(k, v)| (k, v.as_i64().unwrap())).collect()
+        })
+    }
 }
 
 fn kafka_cluster_process(dir: &Path, config: &Path, process: usize, log: &Path) -> Child {
@@ -375,6 +384,11 @@ fn a_kafka_cluster_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterr
         assert!(out.status.success(), "the last run's process {p} failed: {}; see {:?}", out.status, logs[p]);
     }
     assert_eq!(lake.times(), [u64::MAX, u64::MAX], "both processes took their final checkpoint");
+    // The topic's partitions are spread over the cluster's workers (partition p on worker
+    // p mod 2, here process p): each process read, and checkpointed, only its own, to its end.
+    let [p0, p1] = lake.offsets();
+    assert_eq!(p0, BTreeMap::from([("0".to_string(), ends[0])]), "process 0's partitions");
+    assert_eq!(p1, BTreeMap::from([("1".to_string(), ends[1])]), "process 1's partitions");
 
     let reference = kafka_source::config(&dir, &broker.addr, &s3, "reference");
     itscam_ok(&dir, &["run", "--config", &reference, "--no-progress"]);
@@ -391,5 +405,4 @@ fn a_kafka_cluster_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterr
     let distinct: std::collections::BTreeSet<&String> = got.iter().collect();
     assert_eq!(distinct.len(), got.len(), "an alert is on the topic twice after the kills {killed:?}");
     assert_eq!(distinct, want.iter().collect(), "the alert topics differ after the kills {killed:?}");
-    let _ = ends;
 }

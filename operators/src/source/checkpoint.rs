@@ -7,10 +7,15 @@
 //! of the first message of each partition whose outputs are not all below T; a restarted
 //! engine replays the partitions from the start, rebuilds its state, and its sinks drop what
 //! comes below T — the lake ends with exactly the rows of an uninterrupted run.
+//!
+//! The partitions of a topic are read by several workers ([`super::kafka::KafkaFeed::share`]);
+//! one worker per process takes that process's checkpoints, with the offsets of every partition
+//! the process reads, from the book its workers hand their positions to
+//! ([`super::kafka::KafkaFeed::lanes`]).
 
-use super::FeedState;
+use super::kafka::KafkaFeed;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 
@@ -26,13 +31,12 @@ pub struct CheckpointControl {
     /// Takes a checkpoint: called with T and `{"time": T, "offsets": {topic: {partition: offset}}}`
     /// once every output below T has been delivered.
     pub take: Arc<dyn Fn(u64, Value) + Send + Sync>,
+    /// The topics this process reads, with the book of its partitions ([`KafkaFeed::for_process`]).
+    pub feeds: Vec<Arc<KafkaFeed>>,
     /// Input is not taken while the outputs' frontier is more than this (event time) behind
     /// the sources' watermark: a replay reads no further ahead than the queries have got, so
     /// checkpoints keep coming and memory stays bounded (`[kafka.consumer] max_lead_ms`).
     pub max_lead_ms: u64,
-    /// Filled when every source has ended: the offsets after the last message, for the run's
-    /// final checkpoint.
-    pub final_offsets: Arc<Mutex<Map<String, Value>>>,
 }
 
 impl std::fmt::Debug for CheckpointControl {
@@ -55,12 +59,10 @@ impl Checkpointer {
 
     /// Tells the Kafka readers how far they may read: `max_lead_ms` past the outputs' frontier.
     /// Each partition is paused on its own, so one that the frontier waits for is never held.
-    pub fn pace(&self, feeds: &[FeedState]) {
+    pub fn pace(&self) {
         let limit = self.control.probe.with_frontier(|f| f.iter().min().map_or(u64::MAX, |&p| p.saturating_add(self.control.max_lead_ms)));
-        for feed in feeds {
-            if let Some(k) = &feed.kafka {
-                k.read_until_ms.store(limit, std::sync::atomic::Ordering::Relaxed);
-            }
+        for feed in &self.control.feeds {
+            feed.read_until_ms.store(limit, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -70,7 +72,7 @@ impl Checkpointer {
     }
 
     /// Takes a checkpoint when the interval has passed and the outputs' frontier moved.
-    pub fn maybe_take(&mut self, feeds: &mut [FeedState]) {
+    pub fn maybe_take(&mut self) {
         if self.last_at.elapsed() < self.control.interval {
             return;
         }
@@ -78,31 +80,23 @@ impl Checkpointer {
         if t <= self.last_time {
             return;
         }
-        let mut offsets = Map::new();
-        for feed in feeds.iter_mut() {
-            let Some(kafka) = feed.kafka.clone() else { continue };
-            let topic = offsets.entry(kafka.topic.clone()).or_insert_with(|| Value::Object(Map::new()));
-            for (i, lane) in feed.lanes.iter_mut().enumerate() {
-                while lane.pending.front().is_some_and(|&(_, time)| time < t) {
-                    lane.pending.pop_front();
-                }
-                let offset = lane.pending.front().map(|&(o, _)| o).or(lane.next_offset).unwrap_or(kafka.starts[i].max(0) as u64);
-                topic[kafka.partitions[i].to_string()] = json!(offset);
-            }
-        }
-        (self.control.take)(t, json!({ "time": t, "offsets": offsets }));
+        (self.control.take)(t, json!({ "time": t, "offsets": offsets_at(&self.control.feeds, Some(t)) }));
         self.last_time = t;
         self.last_at = Instant::now();
     }
+}
 
-    /// Records where an ended feed stopped.
-    pub fn feed_ended(&mut self, feed: &FeedState) {
-        let Some(kafka) = &feed.kafka else { return };
-        let mut done = self.control.final_offsets.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = done.entry(kafka.topic.clone()).or_insert_with(|| Value::Object(Map::new()));
-        for (i, lane) in feed.lanes.iter().enumerate() {
-            let offset = lane.next_offset.unwrap_or(kafka.starts[i].max(0) as u64);
-            topic[kafka.partitions[i].to_string()] = json!(offset);
+/// `{topic: {partition: offset}}` of every partition of `feeds` this process reads: where to
+/// resume once every output below `t` is delivered (`None`: after the last message read, the
+/// run's end).
+pub fn offsets_at(feeds: &[Arc<KafkaFeed>], t: Option<u64>) -> Map<String, Value> {
+    let mut offsets = Map::new();
+    for feed in feeds {
+        let topic = offsets.entry(feed.topic.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let mut books = feed.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        for (p, book) in books.iter_mut() {
+            topic[p.to_string()] = json!(t.map_or(book.end(), |t| book.offset_at(t)));
         }
     }
+    offsets
 }

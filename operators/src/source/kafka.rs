@@ -1,6 +1,9 @@
-//! `kafka:TOPIC` camera sources: one consumer per topic reads every partition from the start
-//! (a restarted engine rebuilds its state by replaying; see `checkpoint.rs`), on its own
-//! thread, one detections JSON line (or several) per message. A malformed message becomes an
+//! `kafka:TOPIC` camera sources: one consumer per topic and worker reads that worker's
+//! partitions from the start (a restarted engine rebuilds its state by replaying; see
+//! `checkpoint.rs`), on its own thread, one detections JSON line (or several) per message.
+//! Partition `p` is read by worker `p mod workers` of the whole cluster ([`KafkaFeed::share`]),
+//! so the reading and parsing of a topic is spread like the cameras' state; where each
+//! partition's reading stands is kept per process ([`KafkaFeed::lanes`]) for its checkpoints. A malformed message becomes an
 //! `errors` row naming topic, partition and offset; the partition goes on. Offsets are
 //! committed to the consumer group only once a lake commit covers them.
 
@@ -43,6 +46,50 @@ pub struct KafkaFeed {
     /// Event time up to which the reader may read ahead (set by the checkpointing source from
     /// the outputs' frontier + `max_lead_ms`); a partition past it is paused until it moves.
     pub read_until_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Where the reading of each partition this process reads stands, shared by its workers'
+    /// shares of the topic and its checkpoints ([`KafkaFeed::for_process`] fills it).
+    pub lanes: Arc<Mutex<BTreeMap<i32, LaneBook>>>,
+}
+
+/// Where one partition's reading stands: the messages a checkpoint has not passed yet.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaneBook {
+    /// (offset, time emitted at) of the messages whose outputs are not all below the last
+    /// checkpoint.
+    pub pending: std::collections::VecDeque<(u64, u64)>,
+    /// One past the last offset read.
+    pub next_offset: Option<u64>,
+    /// The partition's first offset at start-up.
+    pub start: u64,
+}
+
+impl LaneBook {
+    /// A message at `pos` went out at `time` (a message of several lines: its latest).
+    pub fn note(&mut self, pos: u64, time: u64) {
+        if self.next_offset.is_some_and(|n| pos < n) {
+            // Another line of a message already noted: the message is done when all its lines are.
+            if let Some(last) = self.pending.back_mut().filter(|(p, _)| *p == pos) {
+                last.1 = last.1.max(time);
+            }
+            return;
+        }
+        self.pending.push_back((pos, time));
+        self.next_offset = Some(pos + 1);
+    }
+
+    /// The offset to resume from once every output below `t` is delivered: the first message
+    /// with an output at or after `t` (those before are forgotten), else one past the last read.
+    pub fn offset_at(&mut self, t: u64) -> u64 {
+        while self.pending.front().is_some_and(|&(_, time)| time < t) {
+            self.pending.pop_front();
+        }
+        self.pending.front().map(|&(o, _)| o).or(self.next_offset).unwrap_or(self.start)
+    }
+
+    /// One past the last message read (the partition's first offset before any).
+    pub fn end(&self) -> u64 {
+        self.next_offset.unwrap_or(self.start)
+    }
 }
 
 impl std::fmt::Debug for KafkaFeed {
@@ -52,6 +99,38 @@ impl std::fmt::Debug for KafkaFeed {
 }
 
 impl KafkaFeed {
+    /// The worker of a cluster of `workers` workers that reads partition `p`.
+    pub fn worker_of(p: i32, workers: usize) -> usize {
+        p.unsigned_abs() as usize % workers.max(1)
+    }
+
+    /// The topic with only the partitions worker `worker` of `workers` reads (none: `None`);
+    /// it shares this feed's [`KafkaFeed::lanes`] and read-ahead limit.
+    pub fn share(&self, worker: usize, workers: usize) -> Option<KafkaFeed> {
+        let share = self.keep(|p| KafkaFeed::worker_of(p, workers) == worker);
+        (!share.partitions.is_empty()).then_some(share)
+    }
+
+    /// The topic with only the partitions the workers of process `process` read (each process
+    /// runs `workers` of the cluster's `processes × workers`; maybe none), with an empty
+    /// [`LaneBook`] for each in [`KafkaFeed::lanes`] (a book of its own, not `self`'s).
+    pub fn for_process(&self, process: usize, workers: usize, processes: usize) -> KafkaFeed {
+        let mut own = self.keep(|p| KafkaFeed::worker_of(p, workers * processes) / workers.max(1) == process);
+        let books = own.partitions.iter().zip(&own.starts).map(|(&p, &start)| (p, LaneBook { start: start.max(0) as u64, ..LaneBook::default() })).collect();
+        own.lanes = Arc::new(Mutex::new(books));
+        own
+    }
+
+    fn keep(&self, keep: impl Fn(i32) -> bool) -> KafkaFeed {
+        let lanes: Vec<usize> = (0..self.partitions.len()).filter(|&i| keep(self.partitions[i])).collect();
+        KafkaFeed {
+            partitions: lanes.iter().map(|&i| self.partitions[i]).collect(),
+            ends: lanes.iter().map(|&i| self.ends[i]).collect(),
+            starts: lanes.iter().map(|&i| self.starts[i]).collect(),
+            ..self.clone()
+        }
+    }
+
     /// The label of a lane, also the `errors.source` of its rejected messages.
     pub fn label(&self, lane: usize) -> String {
         format!("kafka:{}/{}", self.topic, self.partitions[lane])
@@ -158,6 +237,7 @@ pub fn connect(config: &KafkaConfig, topic: &str) -> Result<KafkaFeed, KafkaClie
         starts,
         committed: None,
         read_until_ms: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+        lanes: Arc::default(),
     })
 }
 
@@ -373,11 +453,15 @@ pub fn commit_checkpoint(feed: &KafkaFeed, checkpoint: &Value) -> Result<(), Kaf
     })
 }
 
+/// The offsets of `feed`'s partitions (only those: in a cluster each reader commits its own)
+/// that a checkpoint value carries.
 fn offsets_list(feed: &KafkaFeed, value: &Value) -> TopicPartitionList {
     let mut list = TopicPartitionList::new();
     if let Some(offsets) = value.get("offsets").and_then(|o| o.get(&feed.topic)).and_then(Value::as_object) {
         for (p, o) in offsets {
-            if let (Ok(p), Some(o)) = (p.parse::<i32>(), o.as_i64()) {
+            if let (Ok(p), Some(o)) = (p.parse::<i32>(), o.as_i64())
+                && feed.partitions.contains(&p)
+            {
                 let _ = list.add_partition_offset(&feed.topic, p, Offset::Offset(o));
             }
         }
@@ -392,5 +476,61 @@ fn commit_offsets(client: &SourceConsumer, feed: &KafkaFeed, value: &Value) {
         && let Err(e) = client.commit(&list, CommitMode::Async)
     {
         tracing::warn!(topic = %feed.topic, error = %e, "Kafka source: committing offsets failed (the next checkpoint retries)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(partitions: i32) -> KafkaFeed {
+        KafkaFeed {
+            config: KafkaConfig { brokers: "x:1".into(), properties: Default::default(), consumer: Default::default() },
+            topic: "d".into(),
+            partitions: (0..partitions).collect(),
+            ends: (0..partitions).map(|p| 100 + p as i64).collect(),
+            starts: (0..partitions).map(|p| p as i64).collect(),
+            committed: None,
+            read_until_ms: Default::default(),
+            lanes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn every_partition_is_read_by_one_worker_of_the_cluster_and_booked_by_its_process() {
+        // 2 processes × 2 workers, 6 partitions: partition p on worker p mod 4.
+        let whole = topic(6);
+        let mut seen = Vec::new();
+        for process in 0..2 {
+            let own = whole.for_process(process, 2, 2);
+            let books: Vec<i32> = own.lanes.lock().unwrap().keys().copied().collect();
+            assert_eq!(books, own.partitions, "process {process} books exactly its partitions");
+            for worker in [2 * process, 2 * process + 1] {
+                let Some(share) = own.share(worker, 4) else { continue };
+                assert!(share.partitions.iter().all(|&p| p as usize % 4 == worker), "{:?}", share.partitions);
+                assert_eq!(share.ends, share.partitions.iter().map(|&p| 100 + p as i64).collect::<Vec<_>>());
+                assert!(Arc::ptr_eq(&share.lanes, &own.lanes), "the workers of a process share its book");
+                seen.extend(share.partitions);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..6).collect::<Vec<_>>(), "every partition read, once");
+        // More workers than partitions: some read none.
+        assert!(topic(1).for_process(0, 1, 2).share(0, 2).is_some());
+        assert!(topic(1).for_process(1, 1, 2).partitions.is_empty());
+    }
+
+    #[test]
+    fn a_lane_book_resumes_at_the_first_message_a_checkpoint_has_not_passed() {
+        let mut book = LaneBook { start: 5, ..LaneBook::default() };
+        assert_eq!((book.offset_at(10), book.end()), (5, 5), "nothing read: the first offset");
+        book.note(5, 100);
+        book.note(6, 300);
+        book.note(6, 350); // a second line of message 6
+        book.note(7, 200);
+        assert_eq!(book.offset_at(100), 5);
+        assert_eq!(book.offset_at(301), 6, "message 6 is done only when its last line is");
+        assert_eq!(book.offset_at(1_000), 8);
+        assert_eq!(book.end(), 8);
     }
 }

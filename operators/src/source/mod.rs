@@ -26,7 +26,6 @@ use dedupe::Seen;
 
 use itscam_types::config::{Source, SourceFamily};
 use itscam_types::{ErrorKind, ErrorRow, Frame};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
@@ -170,11 +169,11 @@ pub fn detections_source<'s>(
                 r.start_feeds(&mut states, &control.stop);
             }
             if let Some(c) = &checkpoints {
-                c.pace(&states);
+                c.pace();
             }
             if (control.pause)() {
                 if let Some(c) = &mut checkpoints {
-                    c.maybe_take(&mut states);
+                    c.maybe_take();
                 }
                 again.activate_after(Duration::from_millis(2));
                 return;
@@ -187,14 +186,12 @@ pub fn detections_source<'s>(
                 }
             }
             let limit = lead.as_ref().map_or(u64::MAX, LeadLimit::limit);
-            let (budget, ahead) = drain(&mut states, &mut checkpoints, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
+            let (budget, ahead) = drain(&mut states, lateness_ms, limit, &mut |cap, event| output.session(cap).give(event));
             if let Some(r) = &mut runtime {
                 r.end_feeds(&mut states);
             }
-            if let Some(c) = &mut checkpoints
-                && !states.is_empty()
-            {
-                c.maybe_take(&mut states);
+            if let Some(c) = &mut checkpoints {
+                c.maybe_take();
             }
             if budget == 0 {
                 again.activate();
@@ -333,7 +330,6 @@ fn drain_stopped(states: &mut [FeedState], lateness_ms: u64, give: &mut impl FnM
 /// once) and whether a feed was left for being ahead.
 fn drain(
     states: &mut [FeedState],
-    checkpoints: &mut Option<checkpoint::Checkpointer>,
     lateness_ms: u64,
     limit: u64,
     give: &mut impl FnMut(&Capability<u64>, Event),
@@ -354,7 +350,7 @@ fn drain(
                 Ok(chunk) => chunk,
                 Err(TryRecvError::Empty) if !waiting => break,
                 Err(_) => {
-                    feed.end(checkpoints);
+                    feed.end();
                     break;
                 }
             };
@@ -379,24 +375,6 @@ struct Lane {
     newest: Option<u64>,
     /// Had nothing to read at start-up: does not hold the feed's base back until it has data.
     idle: bool,
-    /// Kafka: (offset, time emitted at) of messages a checkpoint has not passed yet.
-    pending: VecDeque<(u64, u64)>,
-    /// Kafka: one past the last offset seen.
-    next_offset: Option<u64>,
-}
-
-impl Lane {
-    fn note(&mut self, pos: u64, time: u64) {
-        if self.next_offset.is_some_and(|n| pos < n) {
-            // Another line of a message already noted: the message is done when all its lines are.
-            if let Some(last) = self.pending.back_mut().filter(|(p, _)| *p == pos) {
-                last.1 = last.1.max(time);
-            }
-            return;
-        }
-        self.pending.push_back((pos, time));
-        self.next_offset = Some(pos + 1);
-    }
 }
 
 struct FeedState {
@@ -424,6 +402,9 @@ struct FeedState {
     stopping: bool,
     /// Each camera's recent frames, to drop frames delivered twice.
     recent: dedupe::Recent,
+    /// Kafka: (lane, offset, time emitted at) of the messages taken since the last hand-over to
+    /// the process's [`kafka::KafkaFeed::lanes`] (once per chunk, one lock).
+    noted: Vec<(usize, u64, u64)>,
 }
 
 impl FeedState {
@@ -442,6 +423,7 @@ impl FeedState {
             removed: Vec::new(),
             stopping: false,
             recent: dedupe::Recent::default(),
+            noted: Vec::new(),
             push,
             stats,
             rx: spawn_reader(spec, activator, stop.clone()),
@@ -505,7 +487,22 @@ impl FeedState {
     /// outputs are past that time). Other feeds keep no positions.
     fn note(&mut self, lane: usize, pos: u64, time: u64) {
         if self.kafka.is_some() {
-            self.lanes[lane].note(pos, time);
+            self.noted.push((lane, pos, time));
+        }
+    }
+
+    /// Hands the messages noted since the last time to the process's book of the topic's
+    /// partitions, where its checkpoints find them (once per chunk taken; a checkpoint taken on
+    /// another worker in between finds the partition where the last hand-over left it: an
+    /// earlier offset, never a later one).
+    fn hand_over_noted(&mut self) {
+        let Some(kafka) = &self.kafka else { return };
+        if self.noted.is_empty() {
+            return;
+        }
+        let mut books = kafka.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        for (lane, pos, time) in self.noted.drain(..) {
+            books.entry(kafka.partitions[lane]).or_default().note(pos, time);
         }
     }
 
@@ -525,11 +522,9 @@ impl FeedState {
     }
 
     /// The feed has nothing more: it holds no time from now on.
-    fn end(&mut self, checkpoints: &mut Option<checkpoint::Checkpointer>) {
+    fn end(&mut self) {
         self.ended = true;
-        if let Some(c) = checkpoints {
-            c.feed_ended(self);
-        }
+        self.hand_over_noted();
         // Positions stay: later checkpoints still report them.
         self.base = None;
         for lane in &mut self.lanes {
@@ -589,6 +584,7 @@ impl FeedState {
 
     /// Moves the base up to the lowest lane watermark once no lane is still unknown.
     fn advance_base(&mut self) {
+        self.hand_over_noted();
         if self.lanes.iter().any(|l| l.cap.is_none() && !l.idle) {
             return;
         }
