@@ -9,8 +9,9 @@
 //! worker samples a camera); a junction change ends the camera's book (what is complete is
 //! emitted) and starts a new one at its time. Rows leave at the time of the step that made
 //! them: samples at their instant, a cycle when its red window has passed, a bin
-//! [`lane_book::BIN_LAG_MS`] after its end. When the input ends, every cycle that ended and
-//! every bin that ended by the last time are emitted; open ones are not.
+//! [`lane_book::BIN_LAG_MS`] after its end. When the input ends, the samples run to the last time
+//! any input brought, then every cycle that ended and every bin that ended by then are emitted;
+//! open ones are not.
 //!
 //! Memory: per track while it is in a lane (or crossed a stop line) until it ends; per lane the
 //! open cycle and bins; the signal timeline forgets what every book has passed.
@@ -76,7 +77,10 @@ pub fn lane_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> Lane
                 last_seen = last_seen.max(Some(t));
                 stash.entry(t).or_default().points.append(data);
             });
-            signals_in.for_each(|_cap, data| timeline.update(data.drain(..)));
+            signals_in.for_each(|cap, data| {
+                last_seen = last_seen.max(cap.least().copied());
+                timeline.update(data.drain(..));
+            });
             geoms_in.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
                 last_seen = last_seen.max(Some(t));
