@@ -7,9 +7,13 @@
 //! and drops a track's state when the track ends: nothing per track outlives it.
 
 pub mod geometry;
+pub mod lane_facts;
 pub mod lane_book;
 pub mod lanes;
 pub mod queue;
+pub mod movement_tables;
+pub mod movements;
+pub mod performance;
 pub mod timeline;
 
 use crate::facts::{SignalUpdate, TrackPoint};
@@ -73,14 +77,27 @@ pub struct JunctionStreams<'s> {
 }
 
 /// An empty stream of `D` beside `s` (placeholder outputs until an operator produces them).
+#[allow(dead_code)]
 pub(crate) fn nothing<'s, S: Clone + 'static, D: Clone + 'static>(s: &Stream<'s, u64, Vec<S>>) -> Stream<'s, u64, Vec<D>> {
     use timely::dataflow::channels::pact::Pipeline;
     use timely::dataflow::operators::generic::Operator;
     s.clone().unary::<timely::container::CapacityContainerBuilder<Vec<D>>, _, _, _>(Pipeline, "Nothing", |_, _| move |input, _output| input.for_each(|_, _| {}))
 }
 
-/// PLACEHOLDER (lead): empty tables until the movements and lanes operators land here.
-pub fn junction_tables<'s>(inputs: JunctionInputs<'s>, _plan: JunctionPlan) -> JunctionStreams<'s> {
-    let p = &inputs.points;
-    JunctionStreams { movements: nothing(p), turning_counts: nothing(p), queues: nothing(p), queue_samples: nothing(p), lane_metrics: nothing(p), signal_performance: nothing(p) }
+/// Every junction table: [`movement_tables::movement_tables`] (`movements`, `turning_counts`
+/// and the vehicle records), [`lanes::lane_tables`] (`queues`, `queue_samples`,
+/// `lane_metrics`) and [`performance::signal_performance`] over the vehicle records, the
+/// `queues` rows and the signals.
+pub fn junction_tables<'s>(inputs: JunctionInputs<'s>, plan: JunctionPlan) -> JunctionStreams<'s> {
+    let moves = movement_tables::movement_tables(&inputs, &plan);
+    let lanes = lanes::lane_tables(&inputs, &plan);
+    let signal_performance = performance::signal_performance(moves.vehicles, lanes.queues.clone(), inputs.signals.clone(), &plan);
+    JunctionStreams {
+        movements: moves.movements,
+        turning_counts: moves.turning_counts,
+        queues: lanes.queues,
+        queue_samples: lanes.queue_samples,
+        lane_metrics: lanes.lane_metrics,
+        signal_performance,
+    }
 }

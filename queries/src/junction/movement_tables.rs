@@ -396,3 +396,7 @@ pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> 
     });
     MovementStreams { movements, turning_counts, vehicles }
 }
+
+#[cfg(test)]
+#[path = "movement_tables_tests.rs"]
+mod tests;

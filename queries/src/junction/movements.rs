@@ -705,7 +705,6 @@ pub(crate) mod tests {
             }
         }
         let last = *waypoints.last().expect("waypoints");
-        out.push(point(t, last, speed));
         let mut end = point(t, last, speed);
         end.ended = true;
         out.push(end);
