@@ -128,3 +128,33 @@ pub fn unit_milli(dx: f64, dy: f64) -> (i32, i32) {
     }
     ((dx / n * 1000.0).round() as i32, (dy / n * 1000.0).round() as i32)
 }
+
+/// A junction lane's queue, for the rules that read `queue_samples` (a sample every
+/// `queue_sample_ms`) or `queues` (a finished cycle of the lane's signal). It stays on its
+/// camera's worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaneFact {
+    /// Approach id.
+    pub approach: Arc<str>,
+    /// Lane id.
+    pub lane: Arc<str>,
+    /// The sample's time, or the cycle's end.
+    pub ts: u64,
+    /// Queue length (of the cycle: the longest), m.
+    pub queue_m: f64,
+    /// Queued vehicles (of the cycle: the most).
+    pub queue_veh: u32,
+    /// A finished cycle (`queues`); `None` for a sample.
+    pub cycle: Option<CycleFact>,
+}
+
+/// What a finished signal cycle of a lane adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CycleFact {
+    /// Red start.
+    pub start_ms: u64,
+    /// The queue was empty at some sample of the green.
+    pub cleared: bool,
+    /// Not cleared, and the lane occupied at the start of red.
+    pub split_failure: bool,
+}

@@ -2,6 +2,7 @@
 
 use crate::anomaly::anomalies;
 use crate::facts::SignalUpdate;
+use crate::junction::lane_facts::lane_facts;
 use crate::junction::{JunctionInputs, JunctionPlan, JunctionStreams, junction_tables};
 use crate::metrics::{MetricRows, traffic_metrics};
 use crate::observe::{LiveZones, ObserveSettings, Observations, observe};
@@ -90,13 +91,14 @@ pub fn build_analytics<'s>(tracked: Stream<'s, u64, Vec<Tracked>>, plan: &Analyt
     let feeds = worker_index == 0;
     let (signals, signal_errors) = signals_input(zone_facts.clone(), plan.signals.clone(), feeds);
     let junction_signals = signals.clone().broadcast();
-    let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, points: point_facts, signals }, plan.rules.clone(), feeds, plan.rule_settings);
     let settings = plan.junction.settings.clone();
     let geoms = scene_changes.map(move |c| {
         let geom = c.camera.as_ref().and_then(|cam| crate::junction::JunctionGeom::build(cam, &settings)).map(Arc::new);
         (Arc::<str>::from(c.camera_id.as_str()), geom)
     });
     let junction = junction_tables(JunctionInputs { points: junction_points, signals: junction_signals, geoms }, plan.junction.clone());
+    let lanes = lane_facts(junction.queue_samples.clone(), junction.queues.clone());
+    let violations = violations(RuleInputs { zone_facts, crossings: crossing_facts, points: point_facts, signals, lanes }, plan.rules.clone(), feeds, plan.rule_settings);
     let metrics = traffic_metrics(metric_parts, plan.metric_rows.clone());
     let anomalies = anomalies(metrics.clone(), zone_windows, plan.anomaly.clone(), plan.metric_rows.window_ms);
     AnalyticsStreams { detections, tracks, crossings, zone_events, metrics, violations, anomalies, signal_errors, junction }

@@ -28,6 +28,10 @@ pub enum Relation {
     Zones,
     /// `line_crossings`.
     Lines,
+    /// `queue_samples`.
+    QueueSamples,
+    /// `queues`.
+    LaneCycles,
 }
 
 impl Relation {
@@ -36,6 +40,8 @@ impl Relation {
             Source::TrackPoints => Relation::Points,
             Source::ZonePresence(_) => Relation::Zones,
             Source::LineCrossings(_) => Relation::Lines,
+            Source::QueueSamples(_) => Relation::QueueSamples,
+            Source::LaneCycles(_) => Relation::LaneCycles,
         }
     }
 }
@@ -152,6 +158,14 @@ impl RuleBook {
     pub fn point_rules<'a>(&'a self, camera: &'a Arc<str>) -> impl Iterator<Item = &'a Arc<RuleIr>> + 'a {
         let camera = (!self.by_camera.is_empty()).then(|| live(self.by_camera.get(&(camera.clone(), Relation::Points)))).into_iter().flatten();
         camera.chain(live(self.any_camera.get(&Relation::Points)))
+    }
+
+    /// The rules that read a junction lane's fact of `camera` now: `queue_samples` for a
+    /// sample, `queues` for a finished cycle (a rule on one lane checks its lane in its `WHERE`).
+    pub fn lane_rules<'a>(&'a self, camera: &'a Arc<str>, cycle: bool) -> impl Iterator<Item = &'a Arc<RuleIr>> + 'a {
+        let relation = if cycle { Relation::LaneCycles } else { Relation::QueueSamples };
+        let camera = (!self.by_camera.is_empty()).then(|| live(self.by_camera.get(&(camera.clone(), relation)))).into_iter().flatten();
+        camera.chain(live(self.any_camera.get(&relation)))
     }
 
     /// Whether any rule reads `track_points`.

@@ -63,11 +63,14 @@ impl Episodes {
     /// A row of the rule's relation, and what its `WHERE` says (`None`: NULL, or a leaving).
     pub fn row(&mut self, spec: &Arc<RuleIr>, row: &Row<'_>, holds: Option<bool>, env: &Env<'_>, out: &mut Vec<ViolationRow>) {
         let camera = row.camera_id();
-        let track_key = || (spec.id.clone(), camera.clone(), Subject::Track(row.track()));
+        let track_key = || match row {
+            Row::Lane(_, l) => (spec.id.clone(), camera.clone(), Subject::Group(l.lane.to_string())),
+            _ => (spec.id.clone(), camera.clone(), Subject::Track(row.track())),
+        };
         let ended = match row {
             Row::Zone(_, p) => p.left,
             Row::Point(_, p) => p.ended,
-            Row::Cross(..) => false,
+            Row::Cross(..) | Row::Lane(..) => false,
         };
         match &spec.output {
             Output::Each => {
@@ -87,6 +90,7 @@ impl Episodes {
                 let Some(h) = holds else { return };
                 let v = match value {
                     Measure::MaxSpeed | Measure::MinSpeed => row.speed_ck().map(from_ck),
+                    Measure::MaxQueue => number(row.column(Column::QueueM)),
                     _ => None,
                 };
                 self.step(key, spec, row, h, v, *min_ms, || place_of(spec, row), out);
@@ -178,6 +182,7 @@ fn place_of(spec: &RuleIr, row: &Row<'_>) -> String {
     match row {
         Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
         Row::Point(..) => spec.zone_of_condition().unwrap_or_default().to_string(),
+        Row::Lane(_, l) => l.lane.to_string(),
     }
 }
 
@@ -209,13 +214,16 @@ fn number(v: super::eval::V<'_>) -> Option<f64> {
 /// `violations.place` of a window group: its zone or line when grouped by one, else the
 /// rule's own.
 fn group_place(w: &WindowIr, row: &Row<'_>, source: &super::ir::Source) -> String {
-    for c in [Column::ZoneId, Column::LineId] {
+    for c in [Column::ZoneId, Column::LineId, Column::LaneId] {
         if w.group.contains(&c) {
             return show(row.column(c));
         }
     }
     match source {
-        super::ir::Source::ZonePresence(Some(p)) | super::ir::Source::LineCrossings(Some(p)) => p.clone(),
+        super::ir::Source::ZonePresence(Some(p))
+        | super::ir::Source::LineCrossings(Some(p))
+        | super::ir::Source::QueueSamples(Some(p))
+        | super::ir::Source::LaneCycles(Some(p)) => p.clone(),
         _ => String::new(),
     }
 }
@@ -224,8 +232,10 @@ impl Episode {
     fn start(spec: &Arc<RuleIr>, row: &Row<'_>, place: String) -> Episode {
         let ts = row.ts();
         let extreme = match (&spec.output, spec_measure(spec)) {
+            (Output::Each, _) if matches!(row, Row::Lane(..)) => number(row.column(Column::QueueM)),
             (Output::Each, _) => row.speed_ck().map(from_ck),
             (_, Measure::MaxSpeed | Measure::MinSpeed) => Some(row.speed_ck().map_or(0.0, from_ck)),
+            (_, Measure::MaxQueue) => Some(number(row.column(Column::QueueM)).unwrap_or(0.0)),
             _ => None,
         };
         Episode { spec: spec.clone(), class: row.class(), place, start: ts, last_true: ts, false_since: None, confirmed: false, extreme }

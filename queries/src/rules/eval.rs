@@ -7,7 +7,7 @@
 
 use super::book::RuleBook;
 use super::ir::{ArithOp, CmpOp, Column, Expr, Func, Value};
-use crate::facts::{CrossPoint, Place, SignalState, TrackPoint, ZonePoint, from_ck, to_ck};
+use crate::facts::{CrossPoint, LaneFact, Place, SignalState, TrackPoint, ZonePoint, from_ck, to_ck};
 use chrono::{Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub enum Row<'a> {
     Zone(&'a Place, &'a ZonePoint),
     /// `line_crossings`.
     Cross(&'a Place, &'a CrossPoint),
+    /// `queue_samples` or `queues`: the camera and the lane's fact.
+    Lane(&'a Arc<str>, &'a LaneFact),
 }
 
 impl<'a> Row<'a> {
@@ -32,7 +34,7 @@ impl<'a> Row<'a> {
     /// The row's camera, shared (cloning it copies no text).
     pub fn camera_id(&self) -> &'a Arc<str> {
         match self {
-            Row::Point(c, _) => c,
+            Row::Point(c, _) | Row::Lane(c, _) => c,
             Row::Zone(p, _) | Row::Cross(p, _) => &p.camera,
         }
     }
@@ -43,6 +45,7 @@ impl<'a> Row<'a> {
             Row::Point(_, p) => p.ts,
             Row::Zone(_, p) => p.ts,
             Row::Cross(_, c) => c.ts,
+            Row::Lane(_, l) => l.ts,
         }
     }
 
@@ -52,6 +55,7 @@ impl<'a> Row<'a> {
             Row::Point(_, p) => p.track,
             Row::Zone(_, p) => p.track,
             Row::Cross(_, c) => c.track,
+            Row::Lane(..) => 0,
         }
     }
 
@@ -61,6 +65,7 @@ impl<'a> Row<'a> {
             Row::Point(_, p) => p.speed_ck,
             Row::Zone(_, p) => p.speed_ck,
             Row::Cross(_, c) => c.speed_ck,
+            Row::Lane(..) => None,
         }
     }
 
@@ -68,7 +73,7 @@ impl<'a> Row<'a> {
         match self {
             Row::Point(_, p) => p.speed_std_ck,
             Row::Zone(_, p) => p.speed_std_ck,
-            Row::Cross(..) => None,
+            Row::Cross(..) | Row::Lane(..) => None,
         }
     }
 
@@ -76,16 +81,17 @@ impl<'a> Row<'a> {
         match self {
             Row::Point(_, p) => Some((p.moving, p.dir)),
             Row::Zone(_, p) => Some((p.moving, p.dir)),
-            Row::Cross(..) => None,
+            Row::Cross(..) | Row::Lane(..) => None,
         }
     }
 
-    /// The class.
+    /// The class (`unknown` for a lane's row).
     pub fn class(&self) -> itscam_types::ObjectClass {
         match self {
             Row::Point(_, p) => p.class,
             Row::Zone(_, p) => p.class,
             Row::Cross(_, c) => c.class,
+            Row::Lane(..) => itscam_types::ObjectClass(u8::MAX),
         }
     }
 
@@ -93,8 +99,20 @@ impl<'a> Row<'a> {
     pub fn column(&self, c: Column) -> V<'a> {
         match c {
             Column::CameraId => V::Str(self.camera()),
+            Column::TrackId | Column::Class if matches!(self, Row::Lane(..)) => V::Null,
             Column::TrackId => V::Num(self.track() as f64),
             Column::Class => V::Str(self.class().name()),
+            Column::Approach | Column::LaneId | Column::QueueM | Column::QueueVeh | Column::Cleared | Column::SplitFailure => match self {
+                Row::Lane(_, l) => match c {
+                    Column::Approach => V::Str(&l.approach),
+                    Column::LaneId => V::Str(&l.lane),
+                    Column::QueueM => V::Num(l.queue_m),
+                    Column::QueueVeh => V::Num(f64::from(l.queue_veh)),
+                    Column::Cleared => l.cycle.as_ref().map_or(V::Null, |c| V::Bool(c.cleared)),
+                    _ => l.cycle.as_ref().map_or(V::Null, |c| V::Bool(c.split_failure)),
+                },
+                _ => V::Null,
+            },
             Column::Ts => V::Num(self.ts() as f64),
             Column::X | Column::Y => match self {
                 Row::Point(_, p) => p.ground.map_or(V::Null, |(x, y)| V::Num(if c == Column::X { x } else { y })),
@@ -252,7 +270,7 @@ fn call<'a>(f: &'a Func, row: &Row<'a>, env: &Env<'a>) -> V<'a> {
         Func::InZone(z) => match row {
             Row::Point(_, p) => V::Bool(p.zones.iter().any(|s| **s == **z)),
             Row::Zone(place, _) => V::Bool(*place.id == **z),
-            Row::Cross(..) => V::Null,
+            Row::Cross(..) | Row::Lane(..) => V::Null,
         },
         Func::Crossed(l) => match row {
             Row::Cross(place, _) => V::Bool(*place.id == **l),

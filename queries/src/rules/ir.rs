@@ -46,6 +46,10 @@ pub enum Source {
     ZonePresence(Option<String>),
     /// `line_crossings`: every crossing of one line or of all.
     LineCrossings(Option<String>),
+    /// `queue_samples`: each junction lane's queue every `queue_sample_ms` (of one lane or all).
+    QueueSamples(Option<String>),
+    /// `queues`: each finished signal cycle of a junction lane (of one lane or all).
+    LaneCycles(Option<String>),
 }
 
 impl Source {
@@ -55,7 +59,14 @@ impl Source {
             Source::TrackPoints => "track_points",
             Source::ZonePresence(_) => "zone_presence",
             Source::LineCrossings(_) => "line_crossings",
+            Source::QueueSamples(_) => "queue_samples",
+            Source::LaneCycles(_) => "queues",
         }
+    }
+
+    /// Whether its rows are a junction lane's (no track, class or speed).
+    pub fn of_lanes(&self) -> bool {
+        matches!(self, Source::QueueSamples(_) | Source::LaneCycles(_))
     }
 }
 
@@ -86,6 +97,8 @@ pub enum Measure {
     Duration,
     /// The highest value of the first aggregate (windows).
     FirstAggregate,
+    /// The longest queue of the episode, m (`queue_samples`).
+    MaxQueue,
 }
 
 /// `GROUP BY …, WINDOW d HAVING … FOR d`.
@@ -158,11 +171,23 @@ pub enum Column {
     LineId,
     /// `forward` or `backward` (line_crossings).
     Direction,
+    /// Approach id (queue_samples, queues).
+    Approach,
+    /// Lane id (queue_samples, queues).
+    LaneId,
+    /// Queue length, m (queues: the cycle's longest).
+    QueueM,
+    /// Queued vehicles (queues: the cycle's most).
+    QueueVeh,
+    /// The cycle's queue cleared in the green (queues).
+    Cleared,
+    /// The cycle was a split failure (queues).
+    SplitFailure,
 }
 
 impl Column {
     /// Every column, with its name.
-    pub const ALL: [(Column, &'static str); 13] = [
+    pub const ALL: [(Column, &'static str); 19] = [
         (Column::CameraId, "camera_id"),
         (Column::TrackId, "track_id"),
         (Column::Class, "class"),
@@ -176,6 +201,12 @@ impl Column {
         (Column::ZoneId, "zone_id"),
         (Column::LineId, "line_id"),
         (Column::Direction, "direction"),
+        (Column::Approach, "approach"),
+        (Column::LaneId, "lane_id"),
+        (Column::QueueM, "queue_m"),
+        (Column::QueueVeh, "queue_veh"),
+        (Column::Cleared, "cleared"),
+        (Column::SplitFailure, "split_failure"),
     ];
 
     /// The name in the rule language.
@@ -185,7 +216,15 @@ impl Column {
 
     /// Whether `source`'s rows have it.
     pub fn in_source(self, source: &Source) -> bool {
+        if source.of_lanes() {
+            return match self {
+                Column::CameraId | Column::Ts | Column::Approach | Column::LaneId | Column::QueueM | Column::QueueVeh => true,
+                Column::Cleared | Column::SplitFailure => matches!(source, Source::LaneCycles(_)),
+                _ => false,
+            };
+        }
         match self {
+            Column::Approach | Column::LaneId | Column::QueueM | Column::QueueVeh | Column::Cleared | Column::SplitFailure => false,
             Column::CameraId | Column::TrackId | Column::Class | Column::Ts | Column::SpeedKmh => true,
             Column::SpeedStdKmh | Column::HeadingDeg | Column::Moving => !matches!(source, Source::LineCrossings(_)),
             Column::X | Column::Y => matches!(source, Source::TrackPoints),

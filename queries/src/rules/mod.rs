@@ -26,7 +26,7 @@ pub use control::{LoggedRule, RuleChange, RuleControl, RuleEntry, RuleError, che
 pub use episodes::Episodes;
 pub use window::WindowState;
 
-use crate::facts::{CrossPoint, Place, SignalState, SignalUpdate, TrackPoint, ZonePoint};
+use crate::facts::{CrossPoint, LaneFact, Place, SignalState, SignalUpdate, TrackPoint, ZonePoint};
 use chrono_tz::Tz;
 use eval::{Env, Row, eval};
 use ir::RuleIr;
@@ -66,6 +66,8 @@ pub struct RuleInputs<'s> {
     pub points: Stream<'s, u64, Vec<(Arc<str>, TrackPoint)>>,
     /// Signal state updates `((signal_id, state), time, diff)`.
     pub signals: Stream<'s, u64, Vec<SignalUpdate>>,
+    /// Junction lanes' queue samples and finished cycles, from the junction tables.
+    pub lanes: Stream<'s, u64, Vec<(Arc<str>, LaneFact)>>,
 }
 
 /// What is done with the matches, time by time: [`Episodes`] turns them into violations; tests
@@ -93,6 +95,7 @@ impl OnMatch for CollectHits {
         let place = match row {
             Row::Zone(p, _) | Row::Cross(p, _) => p.id.to_string(),
             Row::Point(..) => String::new(),
+            Row::Lane(_, l) => l.lane.to_string(),
         };
         out.push(Hit { rule: spec.id.to_string(), camera: row.camera().to_string(), ts: row.ts(), track: row.track(), place, holds });
     }
@@ -138,6 +141,7 @@ struct AtTime {
     zone: Vec<(Place, ZonePoint)>,
     cross: Vec<(Place, CrossPoint)>,
     points: Vec<(Arc<str>, TrackPoint)>,
+    lanes: Vec<(Arc<str>, LaneFact)>,
 }
 
 impl AtTime {
@@ -176,6 +180,12 @@ impl AtTime {
                 on.row(spec, &row, holds(spec, &row, &env), &env, out);
             }
         }
+        for (camera, l) in &self.lanes {
+            for spec in book.lane_rules(camera, l.cycle.is_some()) {
+                let row = Row::Lane(camera, l);
+                on.row(spec, &row, holds(spec, &row, &env), &env, out);
+            }
+        }
     }
 }
 
@@ -183,11 +193,12 @@ impl AtTime {
 /// are. Times are applied in order once every input's frontier has passed them; what `on` emits
 /// for a time leaves at that time, and what it emits at the end at the last frontier.
 pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64, Vec<(RuleIr, u64, isize)>>, mut on: M, tz: Tz) -> Stream<'s, u64, Vec<M::Out>> {
-    let RuleInputs { zone_facts, crossings, points, signals } = inputs;
+    let RuleInputs { zone_facts, crossings, points, signals, lanes } = inputs;
     let mut builder = OperatorBuilder::new("MatchRules".to_owned(), zone_facts.scope());
     let mut zone_in = builder.new_input(zone_facts, Pipeline);
     let mut cross_in = builder.new_input(crossings, Pipeline);
     let mut points_in = builder.new_input(points, Pipeline);
+    let mut lanes_in = builder.new_input(lanes, Pipeline);
     let mut rules_in = builder.new_input(rules.broadcast(), Pipeline);
     let mut signals_in = builder.new_input(signals.broadcast(), Pipeline);
     let (mut output, stream) = builder.new_output::<Vec<M::Out>>();
@@ -208,6 +219,10 @@ pub fn match_rules<'s, M: OnMatch>(inputs: RuleInputs<'s>, rules: Stream<'s, u64
             points_in.for_each(|cap, data| {
                 let t = *cap.least().expect("time");
                 stash.entry(t).or_default().points.append(data);
+            });
+            lanes_in.for_each(|cap, data| {
+                let t = *cap.least().expect("time");
+                stash.entry(t).or_default().lanes.append(data);
             });
             rules_in.for_each(|_, data| {
                 for (spec, t, diff) in data.drain(..) {

@@ -175,7 +175,10 @@ fn run(rows: &[Row], updates: &[(RuleIr, u64, isize)], horizon: u64) -> Vec<Viol
             let (pin, points) = scope.new_input::<(Arc<str>, TrackPoint)>();
             let (sin, signals) = scope.new_input::<((String, SignalState), u64, isize)>();
             let (rin, rules) = scope.new_input::<(RuleIr, u64, isize)>();
-            let probe = match_rules(RuleInputs { zone_facts, crossings, points, signals }, rules, Episodes::new(GRACE), chrono_tz::UTC)
+            // No junction lanes here: their input closes at once.
+            let (lanes_in, lanes) = scope.new_input::<(Arc<str>, itscam_queries::facts::LaneFact)>();
+            drop(lanes_in);
+            let probe = match_rules(RuleInputs { zone_facts, crossings, points, signals, lanes }, rules, Episodes::new(GRACE), chrono_tz::UTC)
                 .inspect(move |v: &ViolationRow| sink.lock().unwrap().push(v.clone()))
                 .probe()
                 .0;

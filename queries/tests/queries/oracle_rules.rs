@@ -154,7 +154,10 @@ fn run(s: &Scenario, horizon: u64) -> Vec<(Hit, u64)> {
             let (pin, points) = scope.new_input::<(Arc<str>, TrackPoint)>();
             let (sin, signals) = scope.new_input::<((String, SignalState), u64, isize)>();
             let (rin, rules) = scope.new_input::<(RuleIr, u64, isize)>();
-            let probe = hits(RuleInputs { zone_facts, crossings, points, signals }, rules, chrono_tz::UTC)
+            // No junction lanes here: their input closes at once.
+            let (lanes_in, lanes) = scope.new_input::<(Arc<str>, itscam_queries::facts::LaneFact)>();
+            drop(lanes_in);
+            let probe = hits(RuleInputs { zone_facts, crossings, points, signals, lanes }, rules, chrono_tz::UTC)
                 .inspect_core(move |event| {
                     if let Ok((stamp, batch)) = event {
                         let t = *stamp.iter().min().expect("a batch has a time");

@@ -115,8 +115,8 @@ impl<'c> Binder<'c> {
 
     fn column_type(c: Column) -> Ty {
         match c {
-            Column::CameraId | Column::Class | Column::ZoneId | Column::LineId | Column::Direction => Ty::Text,
-            Column::Moving => Ty::Bool,
+            Column::CameraId | Column::Class | Column::ZoneId | Column::LineId | Column::Direction | Column::Approach | Column::LaneId => Ty::Text,
+            Column::Moving | Column::Cleared | Column::SplitFailure => Ty::Bool,
             _ => Ty::Num,
         }
     }
@@ -266,6 +266,10 @@ impl<'c> Binder<'c> {
             Domain::Column(Column::CameraId) if self.config.camera(s).is_none() => Some(format!("no camera {s:?}")),
             Domain::Column(Column::ZoneId) if !scope.iter().any(|c| c.zone.iter().any(|z| z.id == s)) => Some(format!("{} has no zone {s:?}", self.scope_names())),
             Domain::Column(Column::LineId) if !scope.iter().any(|c| c.line.iter().any(|l| l.id == s)) => Some(format!("{} has no line {s:?}", self.scope_names())),
+            Domain::Column(Column::Approach) if !scope.iter().any(|c| c.approach.iter().any(|a| a.id == s)) => Some(format!("{} has no approach {s:?}", self.scope_names())),
+            Domain::Column(Column::LaneId) if !scope.iter().any(|c| c.approach.iter().any(|a| a.lanes.iter().any(|l| l.id == s))) => {
+                Some(format!("{} has no approach lane {s:?}", self.scope_names()))
+            }
             Domain::Column(Column::Direction) if !matches!(s, "forward" | "backward") => Some(format!("{s:?} is not a direction: 'forward' or 'backward'")),
             Domain::SignalState if !matches!(s, "red" | "yellow" | "green") => Some(format!("{s:?} is not a signal state: 'red', 'yellow' or 'green'")),
             _ => None,

@@ -15,12 +15,19 @@ pub fn explain(ir: &RuleIr, grace_ms: u64) -> String {
         Source::ZonePresence(None) => format!("zone_presence of every zone on {cameras}"),
         Source::LineCrossings(Some(l)) => format!("line_crossings of line {l} on {cameras}: looked up by (camera, line)"),
         Source::LineCrossings(None) => format!("line_crossings of every line on {cameras}"),
+        Source::QueueSamples(Some(l)) => format!("queue_samples of lane {l} on {cameras}: the lane's queue every queue_sample_ms, on the camera's worker"),
+        Source::QueueSamples(None) => format!("queue_samples of every junction lane on {cameras}"),
+        Source::LaneCycles(Some(l)) => format!("queues of lane {l} on {cameras}: each finished cycle of the lane's signal"),
+        Source::LaneCycles(None) => format!("queues of every junction lane on {cameras}: each finished signal cycle"),
     };
     let _ = writeln!(s, "  read    {read}");
     let _ = writeln!(s, "  where   {}", show(&ir.filter, &[]));
     match &ir.output {
         Output::Each => {
             let _ = writeln!(s, "  emit    one violation per row where the condition is TRUE");
+        }
+        Output::Episode { min_ms, .. } if ir.source.of_lanes() => {
+            let _ = writeln!(s, "  episode per (camera, lane): TRUE for ≥ {min_ms} ms confirms; FALSE for {grace_ms} ms ends it; NULL says nothing");
         }
         Output::Episode { min_ms, .. } => {
             let _ = writeln!(s, "  episode per (camera, track): TRUE for ≥ {min_ms} ms confirms; FALSE for {grace_ms} ms, the track's end or leaving ends it; NULL says nothing");

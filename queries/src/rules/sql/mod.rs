@@ -144,7 +144,7 @@ fn shape(q: &sql::Query) -> Result<&sql::Select, RuleProblem> {
 fn relation(select: &sql::Select) -> Result<Source, RuleProblem> {
     let at = select.span().start;
     let [from] = select.from.as_slice() else {
-        return Err(problem(at, "a rule reads one relation: FROM track_points, zone_presence or line_crossings"));
+        return Err(problem(at, "a rule reads one relation: FROM track_points, zone_presence, line_crossings, queue_samples or queues"));
     };
     let sql::TableFactor::Table { name, .. } = &from.relation else {
         return Err(problem(from.relation.span().start, "FROM takes a relation's name"));
@@ -158,8 +158,10 @@ fn relation(select: &sql::Select) -> Result<Source, RuleProblem> {
         Some("track_points") => Ok(Source::TrackPoints),
         Some("zone_presence") => Ok(Source::ZonePresence(None)),
         Some("line_crossings") => Ok(Source::LineCrossings(None)),
+        Some("queue_samples") => Ok(Source::QueueSamples(None)),
+        Some("queues") => Ok(Source::LaneCycles(None)),
         Some("signals") => Err(problem(place, "signals is read with signal_state('id') in a condition, not as a relation")),
-        _ => Err(problem(place, format!("no relation {name}: the rule language reads track_points, zone_presence and line_crossings"))),
+        _ => Err(problem(place, format!("no relation {name}: the rule language reads track_points, zone_presence, line_crossings, queue_samples and queues"))),
     }
 }
 
@@ -232,6 +234,8 @@ fn pin_place(source: Source, conj: &[&sql::Expr]) -> Source {
     match source {
         Source::ZonePresence(None) => Source::ZonePresence(find("zone_id", "in_zone")),
         Source::LineCrossings(None) => Source::LineCrossings(find("line_id", "crossed")),
+        Source::QueueSamples(None) => Source::QueueSamples(find("lane_id", "")),
+        Source::LaneCycles(None) => Source::LaneCycles(find("lane_id", "")),
         other => other,
     }
 }
@@ -258,6 +262,12 @@ fn output(b: &mut Binder<'_>, select: &sql::Select, front: &front::Front) -> Out
             }
             return Output::Each;
         }
+        if matches!(b.source, Source::LaneCycles(_)) {
+            if front.for_ms.is_some() {
+                b.problems.push(problem(select.span().start, "a finished cycle is one row: FOR does not apply to queues (count cycles in a WINDOW instead)"));
+            }
+            return Output::Each;
+        }
         return Output::Episode { min_ms: front.for_ms.unwrap_or(0), value: Measure::Duration };
     };
     let mut columns = Vec::new();
@@ -270,8 +280,8 @@ fn output(b: &mut Binder<'_>, select: &sql::Select, front: &front::Front) -> Out
             }
         };
         match c {
-            Some(c) if matches!(c, Column::CameraId | Column::ZoneId | Column::LineId | Column::Class | Column::Direction | Column::TrackId) => columns.push(c),
-            Some(c) => b.problems.push(problem(g.span().start, format!("cannot group by {}: group by camera_id, zone_id, line_id, class, direction or track_id", c.name()))),
+            Some(c) if matches!(c, Column::CameraId | Column::ZoneId | Column::LineId | Column::Class | Column::Direction | Column::TrackId | Column::Approach | Column::LaneId) => columns.push(c),
+            Some(c) => b.problems.push(problem(g.span().start, format!("cannot group by {}: group by camera_id, zone_id, line_id, class, direction, track_id, approach or lane_id", c.name()))),
             None => {}
         }
     }
@@ -301,10 +311,13 @@ fn projection(b: &mut Binder<'_>, select: &sql::Select, output: &mut Output) {
         };
         if let (Output::Episode { value, .. }, sql::Expr::Function(f)) = (&mut *output, e) {
             let name = f.name.to_string().to_ascii_lowercase();
-            let speed = matches!(&f.args, sql::FunctionArguments::List(l) if l.args.len() == 1 && matches!(&l.args[0], sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(a)) if is_column(a, "speed_kmh")));
-            match (name.as_str(), speed) {
-                ("max", true) => *value = Measure::MaxSpeed,
-                ("min", true) => *value = Measure::MinSpeed,
+            let of = |column: &str| matches!(&f.args, sql::FunctionArguments::List(l) if l.args.len() == 1 && matches!(&l.args[0], sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(a)) if is_column(a, column)));
+            let lanes = b.source.of_lanes();
+            match (name.as_str(), of("speed_kmh") && !lanes, of("queue_m") && lanes) {
+                ("max", true, _) => *value = Measure::MaxSpeed,
+                ("min", true, _) => *value = Measure::MinSpeed,
+                ("max", _, true) => *value = Measure::MaxQueue,
+                _ if lanes => b.problems.push(problem(f.span().start, "an episode's value on queue_samples is max(queue_m) (its length otherwise)")),
                 _ => b.problems.push(problem(f.span().start, "an episode's value is max(speed_kmh) or min(speed_kmh) (its length otherwise)")),
             }
             continue;

@@ -141,7 +141,7 @@ fn problems_have_their_line_and_column() {
     assert_eq!(errors("SELECT * FROM track_points\nWHERE in_zone('left-lan')"), ["line 2, column 15: any camera has no zone \"left-lan\""]);
     assert_eq!(errors("SELECT * FROM track_points WHERE speed_kmhh > 3"), ["line 1, column 34: no column \"speed_kmhh\" in track_points: its columns are camera_id, track_id, class, ts, x, y, speed_kmh, speed_std_kmh, heading_deg, moving"]);
     assert_eq!(errors("SELECT * FROM track_points WHERE camera_id = 'cam-9'"), ["line 1, column 46: no camera \"cam-9\""]);
-    assert_eq!(errors("SELECT * FROM track_point"), ["line 1, column 15: no relation track_point: the rule language reads track_points, zone_presence and line_crossings"]);
+    assert_eq!(errors("SELECT * FROM track_point"), ["line 1, column 15: no relation track_point: the rule language reads track_points, zone_presence, line_crossings, queue_samples and queues"]);
     assert_eq!(errors("SELECT * FROM track_points WHERE class = 'truk' FOR 2 s"), ["line 1, column 42: \"truk\" is not a COCO class name (such as car, truck, bus, bicycle, person)"]);
     assert_eq!(errors("SELECT * FROM line_crossings WHERE signal_state('tl-9') = 'red'"), ["line 1, column 49: no signal \"tl-9\" (signals are declared with [[signal]])"]);
     assert_eq!(errors("SELECT * FROM track_points WHERE wobble(1)"), ["line 1, column 34: no function wobble(): the rule language has in_zone, crossed, signal_state, speed_over, against, hour_of_day, minute_of_day, day_of_week, abs, and count, sum, avg, min, max in HAVING"]);
@@ -172,4 +172,51 @@ fn explain_shows_the_plan() {
     assert!(plan.contains("read    zone_presence of zone approach on every camera: looked up by (camera, zone)"), "{plan}");
     assert!(plan.contains("window  10000 ms sliding, per (camera_id, zone_id): count(DISTINCT track_id)"), "{plan}");
     assert!(plan.contains("having  count(DISTINCT track_id) > 20"), "{plan}");
+}
+
+/// A junction camera: one approach with one lane (ground metres).
+const JUNCTION: &str = r#"
+[[camera]]
+id = "j-1"
+source = "detections:-"
+[camera.calibration]
+image = [[0, 0], [100, 0], [100, 100], [0, 100]]
+world = [[-50, 50], [50, 50], [50, -50], [-50, -50]]
+[[camera.approach]]
+id = "north"
+signal = "tl-n"
+entry = [[-8, 40], [0, 40]]
+exit = [[0, 30], [8, 30]]
+stop_line = [[-8, 10], [0, 10]]
+lanes = [{ id = "north-1", polygon = [[-8, 50], [0, 50], [0, 10], [-8, 10]] }]
+[[signal]]
+id = "tl-n"
+source = "push"
+"#;
+
+fn junction_compile(text: &str) -> Result<RuleIr, Vec<String>> {
+    let config = PipelineConfig::from_toml(JUNCTION).expect("valid");
+    compile(text, &keys(""), &config).map(|c| c.ir).map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
+}
+
+#[test]
+fn the_junction_lanes_are_relations_spillback_and_split_failure_streaks() {
+    // Spillback: the queue of one lane past 40 m for 20 s, valued by its longest queue.
+    let spill = junction_compile("SELECT max(queue_m) FROM queue_samples WHERE lane_id = 'north-1' AND queue_m > 40 FOR 20 s").expect("compiles");
+    assert_eq!(spill.source, Source::QueueSamples(Some("north-1".into())), "a rule on one lane reads that lane");
+    assert_eq!(spill.output, Output::Episode { min_ms: 20_000, value: Measure::MaxQueue });
+    // A streak of split failures: two or more cycles of a lane in 10 min.
+    let streak = junction_compile("SELECT lane_id, count(*) FROM queues WHERE split_failure GROUP BY lane_id, WINDOW 10 min HAVING count(*) >= 2").expect("compiles");
+    let Output::Window(w) = &streak.output else { panic!("{streak:?}") };
+    assert_eq!((streak.source.clone(), w.group.clone()), (Source::LaneCycles(None), vec![Column::LaneId]));
+    // Each failing cycle alone.
+    let each = junction_compile("SELECT * FROM queues WHERE approach = 'north' AND NOT cleared").expect("compiles");
+    assert_eq!(each.output, Output::Each);
+    // Problems: a lane the junction lacks, a track column, FOR on cycles, the wrong value.
+    let e = junction_compile("SELECT * FROM queue_samples WHERE lane_id = 'south-1' AND speed_kmh > 3").expect_err("refused");
+    assert!(e.iter().any(|p| p.contains("no approach lane \"south-1\"")) && e.iter().any(|p| p.contains("queue_samples has no column speed_kmh")), "{e:?}");
+    let e = junction_compile("SELECT * FROM queues WHERE split_failure FOR 10 s").expect_err("refused");
+    assert!(e.iter().any(|p| p.contains("FOR does not apply to queues")), "{e:?}");
+    let e = junction_compile("SELECT max(speed_kmh) FROM queue_samples WHERE queue_m > 10 FOR 5 s").expect_err("refused");
+    assert!(e.iter().any(|p| p.contains("max(queue_m)")), "{e:?}");
 }
