@@ -87,7 +87,7 @@ pub(super) async fn list(State(state): State<AppState>, Extension(me): Extension
 /// The cameras' endpoints that change cameras need `itscam serve --config FILE`.
 fn no_runtime_cameras() -> ApiError {
     no_pipeline(
-        "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run)",
+        "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run, not a cluster yet: there a camera change made over the API is refused, and the cameras are the config's)",
     )
 }
 

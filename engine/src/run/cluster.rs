@@ -21,10 +21,13 @@
 //!   delivered, committed by that process's writer with its rows, and a restarted process
 //!   resumes from its own ([`super::resume::checkpoint_of_process`]).
 //!
-//! Not in a cluster yet (refused at start): `push` cameras and cameras changed at runtime
-//! (a camera's feed and inlet are one process's; see README "Scaling out").
+//! - a `push` camera's feed is read on every process (the pushes its own API takes), and its
+//!   frames are exchanged to the camera's worker like any others.
+//!
+//! Not in a cluster yet: cameras changed at runtime (`serve` keeps the cameras of the start;
+//! see README "Scaling out").
 
-use itscam_types::config::{ClusterConfig, PipelineConfig, Source, check_hosts, parse_hosts_file};
+use itscam_types::config::{ClusterConfig, check_hosts, parse_hosts_file};
 use std::path::Path;
 
 /// This process's place in a cluster.
@@ -73,17 +76,6 @@ impl Cluster {
             communication: timely::CommunicationConfig::Cluster { threads: workers, process: self.process, addresses: self.hosts.clone(), report: false, zerocopy: false },
             worker: timely::WorkerConfig::default(),
         }
-    }
-
-    /// What a cluster cannot run yet, as messages naming the camera.
-    pub fn unsupported(config: &PipelineConfig) -> Vec<String> {
-        let mut out = Vec::new();
-        for cam in &config.camera {
-            if cam.source == Source::Push {
-                out.push(format!("camera {}: push cameras do not run in a cluster yet (their detections arrive at one process's API)", cam.id));
-            }
-        }
-        out
     }
 }
 

@@ -86,14 +86,20 @@ impl RunPlan {
 
     /// The feeds (indexes into [`RunPlan::feeds`]) that worker `index` of `peers` reads:
     /// every worker reads its share of each Kafka feed (partition `p` on worker `p mod peers`,
-    /// `KafkaFeed::share`); the other feeds round-robin, one worker each. In a cluster, `index`
-    /// and `peers` are the cluster's (every process plans every feed, and reads only its
-    /// workers' share).
+    /// `KafkaFeed::share`); the other feeds round-robin, one worker each — except that in a
+    /// cluster every process reads each push camera's feed (on its worker `slot mod workers`):
+    /// the pushes its own API takes. In a cluster, `index` and `peers` are the cluster's (every
+    /// process plans every feed, and reads only its workers' share).
     pub fn feeds_of_worker(&self, index: usize, peers: usize) -> Vec<usize> {
         let is_kafka = |f: &FeedPlan| f.source.family() == SourceFamily::Kafka;
-        let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| (index, i));
+        let kafka = self.feeds.iter().enumerate().filter(|(_, f)| is_kafka(f)).map(|(i, _)| i);
         let others = self.feeds.iter().enumerate().filter(|(_, f)| !is_kafka(f)).map(|(i, _)| i).enumerate();
-        kafka.chain(others).filter(|(slot, _)| slot % peers == index).map(|(_, i)| i).collect()
+        let workers = self.workers.max(1);
+        let mine = |(slot, i): (usize, usize)| {
+            let every_process = self.processes > 1 && self.feeds[i].source == Source::Push;
+            if every_process { slot % workers == index % workers } else { slot % peers == index }
+        };
+        kafka.chain(others.filter(|&(slot, i)| mine((slot, i))).map(|(_, i)| i)).collect()
     }
 }
 
@@ -142,6 +148,22 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..4).filter(|&i| i != kafka).collect::<Vec<_>>(), "every other feed on exactly one worker");
         assert_eq!((w0.len(), w1.len()), (3, 2), "the other feeds round-robin");
+    }
+
+    #[test]
+    fn in_a_cluster_every_process_reads_each_push_camera_and_other_feeds_once() {
+        let c = config(&[("a", "detections:x.jsonl"), ("p", "push"), ("q", "push")]);
+        let cluster = Some(super::super::Cluster { hosts: vec!["a:1".into(), "b:1".into()], process: 1 });
+        let plan = RunPlan::new(&c, &RunOptions { workers: Some(2), cluster, ..RunOptions::default() }, Vec::new()).unwrap();
+        let push: Vec<usize> = (0..plan.feeds.len()).filter(|&i| plan.feeds[i].source == Source::Push).collect();
+        let of = |w: usize| plan.feeds_of_worker(w, 4);
+        for process in 0..2 {
+            let mut read: Vec<usize> = [2 * process, 2 * process + 1].iter().flat_map(|&w| of(w)).filter(|i| push.contains(i)).collect();
+            read.sort_unstable();
+            assert_eq!(read, push, "process {process} reads every push camera's feed, once");
+        }
+        let file = (0..plan.feeds.len()).find(|i| !push.contains(i)).unwrap();
+        assert_eq!((0..4).filter(|&w| of(w).contains(&file)).count(), 1, "a file is read by one worker of the cluster");
     }
 
     #[test]

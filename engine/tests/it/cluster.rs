@@ -240,16 +240,61 @@ fn a_rule_put_through_process_1_fires_on_a_camera_of_process_0() {
 }
 
 #[test]
-fn a_cluster_refuses_what_it_cannot_run_yet() {
+fn a_cluster_refuses_a_process_it_does_not_list() {
     let dir = scratch("cluster-refuses");
     std::fs::write(dir.join("config.toml"), "[[camera]]\nid = \"cam-1\"\nsource = \"push\"\n").unwrap();
     std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n")).unwrap();
-    let out = itscam(&dir, &["run", "--config", "config.toml", "--cluster", "hosts.txt", "--process", "0"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("camera cam-1: push cameras do not run in a cluster yet"), "{err}");
     let out = itscam(&dir, &["run", "--config", "config.toml", "--cluster", "hosts.txt", "--process", "2"]);
+    assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the cluster lists 2 processes (0..=1)"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The value of an OpenMetrics counter without labels, 0 when absent.
+fn metric(addr: &str, name: &str) -> u64 {
+    let (status, text) = http(addr, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
+}
+
+/// A push camera takes pushes on any process of a cluster: the first half of its frames is
+/// pushed to process 1, the second half to process 0, while its state lives on process 1's
+/// worker; each process takes what its own API was sent, the frames go to the camera's worker,
+/// and the lake holds every pushed detection. Camera changes over the API stay refused there.
+#[test]
+fn a_push_camera_takes_pushes_on_any_process_of_a_cluster() {
+    let dir = scratch("cluster-push");
+    let camera = camera_on_worker(1, 2);
+    let config = format!("[service]\nshutdown_grace_ms = 60000\n[pipeline]\nworkers = 1\n[[camera]]\nid = \"{camera}\"\nsource = \"push\"\n");
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n") + "\n").unwrap();
+    let args = |p: &'static str| ["--config", "config.toml", "--cluster", "hosts.txt", "--process", p, "--listen", "127.0.0.1:0"];
+    let p0 = Served::start_logging(&dir, &args("0"), "info");
+    let p1 = Served::start_logging(&dir, &args("1"), "info");
+    p0.wait_for("connected to every process of the cluster");
+    let frames = crate::push::frames(&camera, itscam_types::time::now_ms(), 200);
+    let detections: u64 = frames.iter().map(|l| itscam_types::jsonl::parse_frame(l).unwrap().detections.len() as u64).sum();
+    let path = format!("/api/v1/cameras/{camera}/detections");
+    for (addr, part) in [(&p1.addr, &frames[..100]), (&p0.addr, &frames[100..])] {
+        let (status, _, answer) = crate::push::push(addr, &path, part);
+        assert_eq!((status, answer["accepted"].as_u64()), (200, Some(part.len() as u64)), "{answer}");
+    }
+    // Polled: each process's source counter, until it has taken the frames its API was sent.
+    poll_until("each process taking its pushes", Duration::from_secs(60), || {
+        metric(&p0.addr, "itscam_source_frames_total") == 100 && metric(&p1.addr, "itscam_source_frames_total") == 100
+    });
+    let camera_json = r#"{"id": "cam-new", "source": "push"}"#;
+    let (status, body) = http(&p1.addr, "PUT", "/api/v1/cameras/cam-new", camera_json);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not a cluster yet"), "{body}");
+    // Both stop together (the dataflow is the cluster's): SIGTERM to each, then the drains.
+    let (mut p0, mut p1) = (p0, p1);
+    for p in [&p0, &p1] {
+        assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
+    }
+    let (s0, s1) = (p0.child.wait().unwrap(), p1.child.wait().unwrap());
+    assert!(s0.success() && s1.success(), "{s0} {s1}");
+    assert_eq!(query_int(&dir, &format!("SELECT count(*) AS n FROM detections WHERE camera_id = '{camera}'")) as u64, detections);
+    assert!(query_int(&dir, "SELECT count(*) AS n FROM tracks") > 0);
 }
 
 #[test]
