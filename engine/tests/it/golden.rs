@@ -15,6 +15,16 @@ pub(crate) const TABLES: [(&str, &str); 7] = [
     ("violations", "SELECT violation_id, rule_id, kind, camera_id, track_id, class, ts_start_ms, ts_end_ms, round(value, 1) AS value, limit_value, severity, place FROM violations ORDER BY camera_id, ts_start_ms, rule_id, track_id"),
 ];
 
+/// The junction tables, checked for the `junction-*` scenarios.
+pub(crate) const JUNCTION_TABLES: [(&str, &str); 6] = [
+    ("movements", "SELECT camera_id, track_id, class, entry_approach, exit_approach, entry_lane, exit_lane, movement, entry_ts_ms, stop_line_ts_ms, exit_ts_ms, travel_time_ms, stops, round(control_delay_s, 1) AS control_delay_s, revision FROM movements ORDER BY camera_id, track_id, revision"),
+    ("turning_counts", "SELECT camera_id, bin_start_ms, bin_end_ms, site, approach, movement, class, count, revision FROM turning_counts ORDER BY camera_id, bin_start_ms, site, approach, movement, class, revision"),
+    ("queues", "SELECT camera_id, approach, lane_id, signal_id, cycle_start_ms, green_start_ms, cycle_end_ms, round(max_queue_m, 1) AS max_queue_m, max_queue_veh, cleared, round(red_start_occupancy, 2) AS red_start_occupancy, split_failure, revision FROM queues ORDER BY camera_id, lane_id, cycle_start_ms, revision"),
+    ("queue_samples", "SELECT camera_id, lane_id, ts_ms, round(queue_m, 1) AS queue_m, queue_veh FROM queue_samples WHERE queue_veh > 0 ORDER BY camera_id, lane_id, ts_ms"),
+    ("lane_metrics", "SELECT camera_id, approach, lane_id, bin_start_ms, volume, round(occupancy, 3) AS occupancy, round(mean_headway_s, 1) AS mean_headway_s, round(mean_gap_s, 1) AS mean_gap_s, round(mean_speed_kmh, 1) AS mean_speed_kmh, revision FROM lane_metrics ORDER BY camera_id, lane_id, bin_start_ms, revision"),
+    ("signal_performance", "SELECT camera_id, approach, signal_id, period, period_start_ms, period_end_ms, vehicles, arrivals_on_green, arrivals_on_yellow, arrivals_on_red, round(aog_share, 3) AS aog_share, split_failure, split_failures, round(mean_control_delay_s, 1) AS mean_control_delay_s, los, revision FROM signal_performance ORDER BY camera_id, approach, period, period_start_ms, revision"),
+];
+
 #[test]
 fn golden_scenarios() {
     let root = repo_root().join("engine/tests/scenarios");
@@ -33,7 +43,8 @@ fn golden_scenarios() {
         let dir = scratch(&format!("golden-{name}"));
         copy_dir(&src, &dir);
         itscam_ok(&dir, &["run", "--config", "config.toml", "--no-progress"]);
-        for (table, sql) in TABLES {
+        let junction = if name.starts_with("junction-") { &JUNCTION_TABLES[..] } else { &[] };
+        for (table, sql) in TABLES.iter().chain(junction) {
             let rows = query_json(&dir, sql);
             let got: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
             let path = src.join("expected").join(format!("{table}.jsonl"));
