@@ -303,3 +303,42 @@ pub async fn replay(lake: &Lake, rules: &RuleControl, signals: &SignalControl, f
     }
     Ok(entries.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline() -> Arc<PipelineConfig> {
+        let text = "[lake]\nurl = \"file:///tmp/unused\"\n[[camera]]\nid = \"cam-1\"\nsource = \"push\"\n\
+                    [[camera.zone]]\nid = \"z\"\npolygon = [[0, 0], [10, 0], [10, 10], [0, 10]]\n";
+        Arc::new(PipelineConfig::from_toml(text).unwrap())
+    }
+
+    fn rule(severity: &str) -> RuleConfig {
+        serde_json::from_value(serde_json::json!({"id": "r", "kind": "zone_intrusion", "camera": "cam-1", "zone": "z", "classes": ["car"], "severity": severity})).unwrap()
+    }
+
+    /// Two processes of a cluster, each with its own rule book, change the same rule: the
+    /// second, whose book has not seen the first's change, loses the race for seq 0, follows
+    /// the first's entry and makes its change against it (a replacement, not a second rule).
+    #[tokio::test]
+    async fn a_process_that_loses_the_race_for_a_seq_follows_the_winner_and_changes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let (books, logs): (Vec<RuleControl>, Vec<ControlLog>) = (0..2).map(|_| (RuleControl::new(pipeline()).unwrap(), ControlLog::in_cluster(lake.clone(), 0))).unzip();
+        let (first, replaced) = logs[0].put_rule(&books[0], "p0", "r", rule("low")).await.unwrap();
+        assert_eq!((first.seq, replaced), (0, false), "a new rule");
+        assert!(books[1].get("r").is_none(), "process 1 has not read the log yet");
+        let (second, replaced) = logs[1].put_rule(&books[1], "p1", "r", rule("high")).await.unwrap();
+        assert_eq!((second.seq, replaced), (1, true), "process 1 followed seq 0 first: its put replaces process 0's rule");
+        assert_eq!(second.before.as_ref().unwrap()["severity"], "low");
+        // Process 0 follows process 1's change: both books hold the same rule.
+        assert_eq!(logs[0].follow(&books[0]).await.unwrap(), 1);
+        for book in &books {
+            assert_eq!(book.get("r").unwrap().rule, rule("high"));
+        }
+        let (deleted, gone) = logs[0].delete_rule(&books[0], "p0", "r").await.unwrap();
+        assert_eq!((deleted.seq, gone.map(|e| e.rule)), (2, Some(rule("high"))));
+        assert_eq!(lake.read_control().await.unwrap().len(), 3, "every change once, in order");
+    }
+}
