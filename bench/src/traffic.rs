@@ -44,12 +44,25 @@ pub struct Scene {
     pub seconds: u32,
     /// The rules as their rule-language equivalents (kind `sql`) instead of built-ins.
     pub sql: bool,
+    /// Each camera is also a junction ([`JUNCTION`]): the junction tables are computed.
+    pub junction: bool,
 }
+
+/// A junction per camera, in the calibration's ground frame (the image is 100 m × 60 m, the
+/// lanes at ground y ≈ 11…43 m): a west and an east approach over the whole road, each with
+/// an entry gate, a stop line, one lane polygon 40 m long and an exit gate, controlled by the
+/// camera's signal. Traffic crossing the view left to right is a west → east through movement,
+/// the other way east → west: every vehicle crosses two gates and a stop line, and each lane is
+/// sampled for its queue every second.
+pub const JUNCTION: &str = "[[camera.approach]]\nid = \"west\"\nsignal = \"tl-{c}\"\nentry = [[10, 8], [10, 48]]\nstop_line = [[40, 8], [40, 48]]\nexit = [[10, 48], [10, 8]]\n\
+lanes = [{ id = \"west-{c}\", polygon = [[0, 8], [40, 8], [40, 48], [0, 48]] }]\n\
+[[camera.approach]]\nid = \"east\"\nsignal = \"tl-{c}\"\nentry = [[90, 8], [90, 48]]\nstop_line = [[60, 8], [60, 48]]\nexit = [[90, 48], [90, 8]]\n\
+lanes = [{ id = \"east-{c}\", polygon = [[60, 8], [100, 8], [100, 48], [60, 48]] }]\n";
 
 impl Scene {
     /// The scene for the generator's footage.
     pub fn for_synth(synth: &SynthConfig, rules: usize) -> Scene {
-        Scene { cameras: synth.cameras, rules, start_ms: synth.start_ms, seconds: synth.seconds, sql: false }
+        Scene { cameras: synth.cameras, rules, start_ms: synth.start_ms, seconds: synth.seconds, sql: false, junction: false }
     }
 
     /// The config text; signal files are named under `signal_dir`.
@@ -67,6 +80,9 @@ impl Scene {
             }
             for (id, x) in LINES {
                 let _ = write!(t, "[[camera.line]]\nid = \"{id}\"\npoints = [[{x}, 200], [{x}, 1000]]\n");
+            }
+            if self.junction {
+                t.push_str(&JUNCTION.replace("{c}", &c.to_string()));
             }
         }
         for c in 1..=self.cameras {
@@ -208,7 +224,7 @@ mod tests {
     #[test]
     fn a_thousand_rules_make_a_valid_config_spread_over_every_camera_kind_and_place() {
         let dir = std::env::temp_dir().join(format!("itscam-traffic-scene-test-{}", std::process::id()));
-        let scene = Scene { cameras: 8, rules: 1_000, start_ms: 1_767_225_600_000, seconds: 60, sql: false };
+        let scene = Scene { cameras: 8, rules: 1_000, start_ms: 1_767_225_600_000, seconds: 60, sql: false, junction: true };
         let (config, signals) = scene.config(&dir).expect("valid config");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(config.rule.len(), 1_000);

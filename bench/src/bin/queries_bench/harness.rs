@@ -88,6 +88,8 @@ pub struct Counts {
     pub alerts: AtomicU64,
     /// `anomalies` rows.
     pub anomalies: AtomicU64,
+    /// Rows of the junction tables (all six).
+    pub junction: AtomicU64,
 }
 
 impl Counts {
@@ -114,6 +116,13 @@ pub fn sink_all<'s>(out: AnalyticsStreams<'s>, probe: &Probe<u64>, counts: &Arc<
     count(out.zone_events, probe, "CountZoneEvents", counts.clone(), |c| &c.zone_events);
     count(out.metrics, probe, "CountMetrics", counts.clone(), |c| &c.metrics);
     count(out.anomalies, probe, "CountAnomalies", counts.clone(), |c| &c.anomalies);
+    let j = out.junction;
+    count(j.movements, probe, "CountMovements", counts.clone(), |c| &c.junction);
+    count(j.turning_counts, probe, "CountTurningCounts", counts.clone(), |c| &c.junction);
+    count(j.queues, probe, "CountQueues", counts.clone(), |c| &c.junction);
+    count(j.queue_samples, probe, "CountQueueSamples", counts.clone(), |c| &c.junction);
+    count(j.lane_metrics, probe, "CountLaneMetrics", counts.clone(), |c| &c.junction);
+    count(j.signal_performance, probe, "CountSignalPerformance", counts.clone(), |c| &c.junction);
     let c = counts.clone();
     out.violations.probe_with(probe).sink(Pipeline, "CountViolations", move |(input, _)| {
         input.for_each(|_, data| {

@@ -67,6 +67,11 @@ struct Args {
     /// the rows marked `sql`, and their ratio to the built-ins'.
     #[arg(long)]
     sql: bool,
+    /// Also run each rule count with a junction on every camera (two approaches with gates, a
+    /// stop line and a lane each: the junction tables computed): the rows marked `junction`,
+    /// and their ratio to the same rules without.
+    #[arg(long)]
+    junction: bool,
     /// Runs of each throughput configuration; the fastest counts (the machine is shared).
     #[arg(long, default_value_t = 2)]
     repeat: usize,
@@ -135,17 +140,25 @@ fn throughput(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std:
     for r in rule_counts.iter().filter(|r| **r > 0) {
         println!("scene: {}", Scene::for_synth(synth, *r).spread());
     }
-    let mut best: BTreeMap<(usize, usize, bool), throughput::Run> = BTreeMap::new();
-    let variants: &[bool] = if a.sql { &[false, true] } else { &[false] };
+    // Variants: built-in rules, the same as rule-language rules (`--sql`, with rules), the
+    // built-ins with a junction on every camera (`--junction`).
+    let mut best: BTreeMap<(usize, usize, Variant), throughput::Run> = BTreeMap::new();
+    let mut variants = vec![Variant::BuiltIn];
+    if a.sql {
+        variants.push(Variant::Sql);
+    }
+    if a.junction {
+        variants.push(Variant::Junction);
+    }
     for _ in 0..a.repeat.max(1) {
         for &w in &a.workers {
             for &r in &rule_counts {
-                for &sql in variants.iter().filter(|s| !**s || r > 0) {
-                    let scene = Scene { sql, ..Scene::for_synth(synth, r) };
+                for &v in variants.iter().filter(|v| **v != Variant::Sql || r > 0) {
+                    let scene = Scene { sql: v == Variant::Sql, junction: v == Variant::Junction, ..Scene::for_synth(synth, r) };
                     let run = throughput::run(&frames, &scene, dir, w, tracker)?;
-                    eprintln!("  rules {r:>5}{}, workers {w}: {:.0} detections/s, {:.2} s", if sql { " sql" } else { "" }, run.rate(), run.wall_s);
-                    if best.get(&(w, r, sql)).is_none_or(|b| b.rate() < run.rate()) {
-                        best.insert((w, r, sql), run);
+                    eprintln!("  rules {r:>5}{}, workers {w}: {:.0} detections/s, {:.2} s", v.suffix(), run.rate(), run.wall_s);
+                    if best.get(&(w, r, v)).is_none_or(|b| b.rate() < run.rate()) {
+                        best.insert((w, r, v), run);
                     }
                 }
             }
@@ -156,12 +169,15 @@ fn throughput(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std:
         "rules", "workers", "detections/s", "per CPU-second", "vs 0 rules", "CPU vs 0", "violations", "alerts", "crossings", "metrics", "wall s"
     );
     for &w in &a.workers {
-        let (base, base_cpu) = best.get(&(w, 0, false)).map_or((f64::NAN, f64::NAN), |b| (b.rate(), b.per_cpu()));
-        for (&(_, r, sql), run) in best.iter().filter(|(k, _)| k.0 == w) {
+        let (base, base_cpu) = best.get(&(w, 0, Variant::BuiltIn)).map_or((f64::NAN, f64::NAN), |b| (b.rate(), b.per_cpu()));
+        for (&(_, r, v), run) in best.iter().filter(|(k, _)| k.0 == w) {
             let c = &run.counts;
-            let label = if sql { format!("{r} sql") } else { r.to_string() };
-            if sql && let Some(b) = best.get(&(w, r, false)) {
-                eprintln!("  {r} sql rules vs {r} built-in, workers {w}: {:.2}x per CPU-second", run.per_cpu() / b.per_cpu());
+            let label = format!("{r}{}", v.suffix());
+            if v != Variant::BuiltIn && let Some(b) = best.get(&(w, r, Variant::BuiltIn)) {
+                eprintln!("  {r} rules{} vs {r} built-in, workers {w}: {:.2}x per CPU-second", v.suffix(), run.per_cpu() / b.per_cpu());
+            }
+            if v == Variant::Junction {
+                eprintln!("  {r} rules junction, workers {w}: {} junction rows", harness::Counts::get(&c.junction));
             }
             println!(
                 "{:>6} {:>8} {:>14.0} {:>15.0} {:>10.2}x {:>10.2}x {:>11} {:>10} {:>10} {:>8} {:>8.2}",
@@ -239,4 +255,25 @@ fn rule_add(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std::p
         );
     }
     Ok(())
+}
+
+/// What a throughput run adds to the built-in rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Variant {
+    /// The built-in rules alone.
+    BuiltIn,
+    /// The same rules in the rule language.
+    Sql,
+    /// The built-ins, every camera a junction.
+    Junction,
+}
+
+impl Variant {
+    fn suffix(self) -> &'static str {
+        match self {
+            Variant::BuiltIn => "",
+            Variant::Sql => " sql",
+            Variant::Junction => " junction",
+        }
+    }
 }
