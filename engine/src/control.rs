@@ -319,10 +319,12 @@ mod tests {
     }
 
     /// Two processes of a cluster, each with its own rule book, change the same rule: the
-    /// second, whose book has not seen the first's change, loses the race for seq 0, follows
-    /// the first's entry and makes its change against it (a replacement, not a second rule).
+    /// second, whose book has not seen the first's change, follows the first's entry before it
+    /// appends and makes its change against it (a replacement, not a second rule). (Losing the
+    /// race for a seq between the two steps leads to the same: `Lake::create_control_at`
+    /// refuses the taken seq, and the loop follows again.)
     #[tokio::test]
-    async fn a_process_that_loses_the_race_for_a_seq_follows_the_winner_and_changes_after_it() {
+    async fn a_process_follows_the_others_changes_before_its_own_and_changes_after_them() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
         let (books, logs): (Vec<RuleControl>, Vec<ControlLog>) = (0..2).map(|_| (RuleControl::new(pipeline()).unwrap(), ControlLog::in_cluster(lake.clone(), 0))).unzip();
