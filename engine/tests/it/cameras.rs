@@ -269,3 +269,61 @@ fn a_video_camera_and_a_detections_file_added_while_serving_are_read_whole_and_s
     let stopped = query_int(&dir, "SELECT count(*) AS n FROM frame_quality WHERE camera_id = 'cam-r'");
     assert!(stopped > 0 && stopped < 795, "cam-r was read until it was removed: {stopped} of 795 frames");
 }
+
+/// cam-a as `config` has it, plus a junction: a west and an east approach over the whole road
+/// (ground metres), with the `entry` gate of the west approach at `west_entry_x`.
+fn camera_a_junction(west_entry_x: f64) -> String {
+    serde_json::json!({
+        "id": "cam-a", "source": "push", "road_length_m": 100.0,
+        "calibration": { "image": [[0, 300], [1920, 300], [1920, 1080], [0, 1080]], "world": [[0, 30], [100, 30], [100, 0], [0, 0]] },
+        "line": [{ "id": "middle", "points": [[960, 0], [960, 1080]] }],
+        "zone": [{ "id": "right", "polygon": [[1000, 0], [1920, 0], [1920, 1080], [1000, 1080]] }],
+        "approach": [
+            { "id": "west", "entry": [[west_entry_x, 0], [west_entry_x, 30]], "stop_line": [[40, 0], [40, 30]], "exit": [[10, 30], [10, 0]],
+              "lanes": [{ "id": "west-1", "polygon": [[0, 0], [40, 0], [40, 30], [0, 30]] }] },
+            { "id": "east", "entry": [[90, 30], [90, 0]], "stop_line": [[60, 30], [60, 0]], "exit": [[90, 0], [90, 30]],
+              "lanes": [{ "id": "east-1", "polygon": [[60, 0], [100, 0], [100, 30], [60, 30]] }] },
+        ],
+    })
+    .to_string()
+}
+
+#[test]
+fn a_junction_put_on_a_running_camera_counts_its_movements_from_then_on() {
+    let t0 = (itscam_types::time::now_ms() - 3_600_000) / 60_000 * 60_000;
+    let dir = scratch("cameras-junction");
+    config(&dir);
+    let served = Served::start(&dir, &["--config", "config.toml", "--listen", "127.0.0.1:0"]);
+    let addr = served.addr.clone();
+    push(&served, "cam-a", &frames("cam-a", 0, 100, t0));
+    // A gate that crosses none of its lanes is refused with its place.
+    let (status, text) = http(&addr, "PUT", "/api/v1/cameras/cam-a", &camera_a_junction(-20.0));
+    assert_eq!((status, text.contains("approach[0].entry") && text.contains("does not cross")), (422, true), "{text}");
+    let (status, text) = http(&addr, "PUT", "/api/v1/cameras/cam-a", &camera_a_junction(10.0));
+    assert_eq!(status, 200, "{text}");
+    push(&served, "cam-a", &frames("cam-a", 100, 400, t0));
+    let (status, _) = served.terminate();
+    assert!(status.success());
+
+    // The cars drive left to right: every movement that reached an exit is west → east,
+    // through, and began after the change (the first 100 frames were pushed before it); the
+    // cars the end of the input cut inside the junction are `unknown`, never guessed.
+    let newest = "SELECT *, row_number() OVER (PARTITION BY camera_id, track_id ORDER BY revision DESC) AS k FROM movements";
+    let rows = query_json(&dir, &format!("SELECT entry_approach, exit_approach, movement, count(*) AS n, min(entry_ts_ms) AS first FROM ({newest}) WHERE k = 1 GROUP BY 1, 2, 3"));
+    let mut through = 0;
+    for r in &rows {
+        assert!(r["first"].as_i64().unwrap() >= (t0 + 9_000) as i64, "{rows:?}");
+        match (r["entry_approach"].as_str(), r["exit_approach"].as_str(), r["movement"].as_str()) {
+            (Some("west"), Some("east"), Some("through")) => through = r["n"].as_i64().unwrap(),
+            (_, None, Some("unknown")) => {}
+            other => panic!("a movement the cars did not make: {other:?} in {rows:?}"),
+        }
+    }
+    assert!(through >= 3, "{rows:?}");
+    let counted = query_int(
+        &dir,
+        "SELECT sum(count) AS n FROM (SELECT *, row_number() OVER (PARTITION BY bin_start_ms, site, approach, movement, class ORDER BY revision DESC) AS k FROM turning_counts) \
+         WHERE k = 1 AND approach = 'west' AND movement = 'through' AND class = 'car'",
+    );
+    assert_eq!(counted, through, "turning_counts counts the movements");
+}
