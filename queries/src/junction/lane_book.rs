@@ -129,7 +129,10 @@ struct Lane {
 struct Track {
     /// Lane index (into the book's lanes), `None` when it is in none (kept only once counted).
     lane: Option<usize>,
+    /// Its last point inside a lane, and that point's time: a crossing is a step from there
+    /// over the stop line (a vehicle beside the curb just before the line still crosses it).
     ground: P,
+    ground_ts: u64,
     /// Distance to the lane's stop line, m.
     dist_m: f64,
     length_m: f64,
@@ -345,7 +348,7 @@ impl LaneBook {
             if let Some(l) = here {
                 let speed_kmh = p.speed_ck.map(from_ck);
                 let dist_m = self.dist(l, g);
-                self.tracks.insert(p.track, Track { lane: Some(l), ground: g, dist_m, length_m, speed_kmh, ts: t, outside_since: None, first: (t, g), counted: false });
+                self.tracks.insert(p.track, Track { lane: Some(l), ground: g, ground_ts: t, dist_m, length_m, speed_kmh, ts: t, outside_since: None, first: (t, g), counted: false });
             }
             return;
         };
@@ -367,9 +370,10 @@ impl LaneBook {
                 crossed = true;
                 if !tr.counted {
                     tr.counted = true;
+                    let d0 = ap.to_stop_line(tr.ground).unwrap_or(0.0);
                     let d1 = ap.to_stop_line(g).unwrap_or(0.0);
-                    let frac = if tr.dist_m + d1 > 1e-9 { tr.dist_m / (tr.dist_m + d1) } else { 1.0 };
-                    let tc = tr.ts + ((t.saturating_sub(tr.ts)) as f64 * frac).round() as u64;
+                    let frac = if d0 + d1 > 1e-9 { d0 / (d0 + d1) } else { 1.0 };
+                    let tc = tr.ground_ts + ((t.saturating_sub(tr.ground_ts)) as f64 * frac).round() as u64;
                     self.crossing(l, tc, speed_kmh.or(tr.speed_kmh), length_m);
                 }
             }
@@ -377,7 +381,10 @@ impl LaneBook {
         tr.speed_kmh = speed_kmh;
         tr.length_m = length_m;
         tr.ts = t;
-        tr.ground = g;
+        if here.is_some() {
+            tr.ground = g;
+            tr.ground_ts = t;
+        }
         match (here, tr.lane) {
             (Some(l), _) => {
                 tr.lane = Some(l);

@@ -154,3 +154,17 @@ fn a_queue_builds_at_red_and_clears_at_green_then_a_stalled_car_fails_the_split(
     assert!(m2.occupancy > 0.3, "the stalled car from 82 s");
     assert_eq!(book.tracks_held(), 1, "only the stalled car: the ended cars' state is gone, the parked car outside and the person were never held");
 }
+
+#[test]
+fn a_vehicle_that_strays_beside_the_lane_just_before_the_line_still_crosses_it() {
+    let settings = JunctionConfig { bin_ms: 60_000, ..JunctionConfig::default() };
+    let tl = SignalTimeline::default();
+    let mut book = LaneBook::new(junction(settings), 0, &tl);
+    // In lane n-1 at 6 m and 3 m, then its ground point 0.3 m beside the curb, then past the line.
+    let path = [(0, [1.0, 6.0]), (300, [1.0, 3.0]), (600, [-0.3, 1.0]), (900, [0.5, -2.0]), (1_200, [0.5, -5.0])];
+    let mut rows = run(&mut book, &tl, 70_000, |t| path.iter().filter(|(at, _)| *at == t).map(|(_, g)| point(1, "car", *g, Some(36.0))).collect());
+    book.finish(&mut rows);
+    let m = rows.metrics.iter().find(|r| r.lane_id == "n-1" && r.bin_start_ms == 0).expect("bin 0");
+    assert_eq!(m.volume, 1, "crossed from its last point in the lane (3 m) to 2 m past the line");
+    assert!(rows.metrics.iter().filter(|r| r.lane_id != "n-1").all(|r| r.volume == 0));
+}
