@@ -321,6 +321,12 @@ fn check(config: &std::path::Path) -> anyhow::Result<ExitCode> {
             for r in scenes.reports() {
                 println!("  calibration {}: {} point pairs, reprojection error rms {:.3} m, max {:.3} m", r.camera_id, r.points, r.rms_error_m, r.max_error_m);
             }
+            let junctions = itscam_queries::junction::JunctionPlan::new(&c);
+            let mut cameras: Vec<_> = junctions.initial.values().collect();
+            cameras.sort_by(|a, b| a.camera.cmp(&b.camera));
+            for line in cameras.iter().flat_map(|j| j.report()) {
+                println!("  {line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(problems) => {

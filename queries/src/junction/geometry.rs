@@ -189,6 +189,17 @@ impl JunctionGeom {
         Some(JunctionGeom { camera: cam.id.as_str().into(), approaches, crosswalks, movements, centre, settings: settings.clone() })
     }
 
+    /// One line per approach for `itscam check`: its lanes and the movement to every exit, so
+    /// a user sees what the geometry made of each pair.
+    pub fn report(&self) -> Vec<String> {
+        let mut out = vec![format!("junction {}: {} approach(es), {} crosswalk(s)", self.camera, self.approaches.len(), self.crosswalks.len())];
+        for (i, a) in self.approaches.iter().enumerate() {
+            let pairs: Vec<String> = self.approaches.iter().enumerate().map(|(j, b)| format!("{} {}", b.id, self.movements[i][j].as_str())).collect();
+            out.push(format!("  {}: {} lane(s); to {}", a.id, a.lanes.len(), pairs.join(", ")));
+        }
+        out
+    }
+
     /// The approach whose entry gate the step `from → to` crosses towards the junction.
     pub fn entering(&self, from: P, to: P) -> Option<usize> {
         self.approaches.iter().position(|a| crosses(&a.entry, from, to) && dot(sub(to, from), a.inbound) > 0.0)
