@@ -46,7 +46,7 @@ fn junction(settings: &JunctionConfig) -> Arc<JunctionGeom> {
         outbound: [0.0, 1.0],
         entry_to_stop_m: 50.0,
     };
-    Arc::new(JunctionGeom { camera: "cam".into(), approaches: vec![approach], crosswalks: vec![], movements: vec![vec![Movement::UTurn]], centre: [0.0, -10.0], settings: settings.clone() })
+    Arc::new(JunctionGeom { camera: "cam".into(), approaches: vec![approach], crosswalks: vec![], movements: vec![vec![Movement::UTurn]], centre: [0.0, -10.0], settings: settings.clone(), homography: None })
 }
 
 struct Scenario {

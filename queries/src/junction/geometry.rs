@@ -100,6 +100,10 @@ pub struct JunctionGeom {
     pub centre: P,
     /// Settings.
     pub settings: JunctionConfig,
+    /// The camera's calibration (image → ground), when it has one: the lane tables move a
+    /// box's ground point (its bottom centre, the end nearest the camera) to the vehicle's
+    /// footprint centre (`footprint::footprint_centre`).
+    pub homography: Option<Arc<itscam_geo::Homography>>,
 }
 
 /// Whether the step `from → to` crosses a polyline.
@@ -186,7 +190,8 @@ impl JunctionGeom {
             }).collect()
         }).collect();
         let crosswalks = cam.crosswalk.iter().filter_map(|c| Some(CrosswalkGeom { id: c.id.as_str().into(), polygon: Polygon::new(&c.polygon).ok()?, signal: arc(&c.signal) })).collect();
-        Some(JunctionGeom { camera: cam.id.as_str().into(), approaches, crosswalks, movements, centre, settings: settings.clone() })
+        let homography = cam.calibration.as_ref().and_then(|c| itscam_geo::Homography::fit(&c.image, &c.world).ok()).map(Arc::new);
+        Some(JunctionGeom { camera: cam.id.as_str().into(), approaches, crosswalks, movements, centre, settings: settings.clone(), homography })
     }
 
     /// One line per approach for `itscam check`: its lanes and the movement to every exit, so

@@ -40,6 +40,7 @@
 //! counted in the first open bin instead.
 
 use super::geometry::{JunctionGeom, P, crosses};
+use super::footprint::{class_width_m, footprint_centre};
 use super::queue::{LaneVehicle, Queue, class_length_m, measure};
 use super::timeline::SignalTimeline;
 use crate::facts::{SignalState, TrackPoint, from_ck};
@@ -220,6 +221,24 @@ impl LaneBook {
         self.lanes.iter().position(|l| self.geom.approaches[l.approach].lanes[l.lane].polygon.contains(p[0], p[1]))
     }
 
+    /// The lane of a track's ground point and the point to measure it by: with a calibration,
+    /// the footprint centre ([`footprint_centre`]) for the direction of travel of the first
+    /// approach (the track's own first) whose lane contains it; without, the ground point.
+    fn locate(&self, g: P, hint: Option<usize>, length_m: f64, width_m: f64) -> (Option<usize>, P) {
+        let Some(h) = self.geom.homography.as_deref() else { return (self.lane_at(g), g) };
+        let approaches = hint.into_iter().chain((0..self.geom.approaches.len()).filter(|a| Some(*a) != hint));
+        let mut first = None;
+        for a in approaches {
+            let Some(c) = footprint_centre(h, g, self.geom.approaches[a].inbound, length_m, width_m) else { continue };
+            if let Some(l) = self.lanes.iter().position(|l| l.approach == a && self.geom.approaches[a].lanes[l.lane].polygon.contains(c[0], c[1])) {
+                return (Some(l), c);
+            }
+            first.get_or_insert(c);
+        }
+        // In no lane: the centre for the track's own approach (its stop-line crossing), else the point.
+        (None, if hint.is_some() { first.unwrap_or(g) } else { g })
+    }
+
     /// Moves to `t`: the signal changes in `(previous step, t]`, the zone occupancy up to `t`,
     /// and the cycles and bins complete at `t` (into `out`).
     pub fn advance_to(&mut self, t: u64, timeline: &SignalTimeline, out: &mut LaneRows) {
@@ -341,8 +360,8 @@ impl LaneBook {
             return;
         }
         self.last_point = Some(self.now);
-        let g = [x, y];
-        let here = self.lane_at(g);
+        let hint = self.tracks.get(&p.track).and_then(|t| t.lane).map(|l| self.lanes[l].approach);
+        let (here, g) = self.locate([x, y], hint, length_m, class_width_m(p.class));
         let t = self.now;
         let Some(mut tr) = self.tracks.remove(&p.track) else {
             if let Some(l) = here {

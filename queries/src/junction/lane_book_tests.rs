@@ -27,7 +27,7 @@ pub(super) fn junction(settings: JunctionConfig) -> Arc<JunctionGeom> {
         outbound: [0.0, 1.0],
         entry_to_stop_m: 50.0,
     };
-    Arc::new(JunctionGeom { camera: "cam".into(), approaches: vec![approach], crosswalks: vec![], movements: vec![vec![Movement::UTurn]], centre: [0.0, -10.0], settings })
+    Arc::new(JunctionGeom { camera: "cam".into(), approaches: vec![approach], crosswalks: vec![], movements: vec![vec![Movement::UTurn]], centre: [0.0, -10.0], settings, homography: None })
 }
 
 fn point(track: u64, class: &str, at: [f64; 2], kmh: Option<f64>) -> TrackPoint {

@@ -6,6 +6,7 @@
 //! tracker put them), processes event times in order once the inputs' frontier has passed them,
 //! and drops a track's state when the track ends: nothing per track outlives it.
 
+pub mod footprint;
 pub mod geometry;
 pub mod lane_facts;
 pub mod lane_book;

@@ -1,0 +1,113 @@
+//! The centre of a vehicle's footprint from its box's ground point.
+//!
+//! The ground point of a track is the calibration's image → ground mapping of its box's bottom
+//! centre. Seen from above at an angle, the bottom of a vehicle's box is the lowest image point
+//! of its footprint — the part nearest the camera — not its centre: the ground point lies up to
+//! half the footprint's extent towards the camera (over a metre on an oblique view, enough to
+//! put a vehicle in the next lane, and up to half a length along the lane). Given the direction
+//! of travel (the approach's) and the class's typical length and width, the footprint centre `c`
+//! is the point whose footprint's four corners, projected into the image, have the bottom centre
+//! of their bounding box where the box's was: `F(c) = g` with `F(c)` = ground of that bottom
+//! centre, solved by the fixed-point steps `c ← c + (g − F(c))` (F is close to a shift, so a few
+//! steps converge). The vehicle's height is ignored: the top of the box does not move its
+//! bottom, only (a little) its horizontal centre.
+
+use super::geometry::P;
+use itscam_geo::Homography;
+use itscam_types::ObjectClass;
+
+/// Typical width of a vehicle of a COCO class, m (car 1.8, also the default; truck 2.5, bus
+/// 2.55, motorcycle 0.8, bicycle 0.6).
+pub fn class_width_m(class: ObjectClass) -> f64 {
+    match class.name() {
+        "truck" => 2.5,
+        "bus" => 2.55,
+        "motorcycle" => 0.8,
+        "bicycle" => 0.6,
+        _ => 1.8,
+    }
+}
+
+/// Fixed-point steps.
+const STEPS: usize = 4;
+
+/// The footprint centre of a vehicle whose box's ground point is `g`, travelling along the unit
+/// vector `heading`, `length_m` × `width_m` (`None` where the homography cannot project).
+pub fn footprint_centre(h: &Homography, g: P, heading: P, length_m: f64, width_m: f64) -> Option<P> {
+    let n = [-heading[1], heading[0]];
+    let (hl, hw) = (length_m / 2.0, width_m / 2.0);
+    let mut c = g;
+    for _ in 0..STEPS {
+        let (mut umin, mut umax, mut vmax) = (f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for (sl, sw) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+            let p = [c[0] + sl * hl * heading[0] + sw * hw * n[0], c[1] + sl * hl * heading[1] + sw * hw * n[1]];
+            let (u, v) = h.image_of(p[0], p[1])?;
+            umin = umin.min(u);
+            umax = umax.max(u);
+            vmax = vmax.max(v);
+        }
+        let (fx, fy) = h.project((umin + umax) / 2.0, vmax)?;
+        c = [c[0] + g[0] - fx, c[1] + g[1] - fy];
+        if !(c[0].is_finite() && c[1].is_finite()) {
+            return None;
+        }
+    }
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A camera 40 m up at ground (−75, −75), looking at the origin (f = 650 px, 1920 × 1080):
+    /// its homography from 4 ground points projected by hand.
+    fn camera() -> (Homography, impl Fn(f64, f64, f64) -> (f64, f64)) {
+        let cam = [-75.0f64, -75.0, 40.0];
+        let fwd = {
+            let d: [f64; 3] = [75.0, 75.0, -40.0];
+            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+            [d[0] / n, d[1] / n, d[2] / n]
+        };
+        let right = {
+            let r: [f64; 3] = [fwd[1], -fwd[0], 0.0];
+            let n = (r[0] * r[0] + r[1] * r[1]).sqrt();
+            [r[0] / n, r[1] / n, 0.0]
+        };
+        let down = [fwd[1] * right[2] - fwd[2] * right[1], fwd[2] * right[0] - fwd[0] * right[2], fwd[0] * right[1] - fwd[1] * right[0]];
+        let project = move |x: f64, y: f64, z: f64| {
+            let d = [x - cam[0], y - cam[1], z - cam[2]];
+            let dot = |a: [f64; 3]| a[0] * d[0] + a[1] * d[1] + a[2] * d[2];
+            let zc = dot(fwd);
+            (960.0 + 650.0 * dot(right) / zc, 540.0 + 650.0 * dot(down) / zc)
+        };
+        let world = [[-30.0, -30.0], [40.0, -20.0], [30.0, 40.0], [-25.0, 35.0], [0.0, 0.0]];
+        let image: Vec<[f64; 2]> = world.iter().map(|w| {
+            let (u, v) = project(w[0], w[1], 0.0);
+            [u, v]
+        }).collect();
+        (Homography::fit(&image, &world).unwrap(), project)
+    }
+
+    #[test]
+    fn the_footprint_centre_is_recovered_from_the_bottom_centre_of_its_box() {
+        let (h, project) = camera();
+        // Cars on each leg, heading towards the junction, 30 m out.
+        for (centre, heading) in [([5.0, -30.0], [0.0, 1.0]), ([-5.0, 30.0], [0.0, -1.0]), ([30.0, 5.0], [-1.0, 0.0]), ([-30.0, -5.0], [1.0, 0.0])] {
+            let (l, w) = (4.5, 1.8);
+            let n = [-heading[1], heading[0]];
+            let corners: Vec<(f64, f64)> = [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
+                .iter()
+                .map(|(a, b)| project(centre[0] + a * l / 2.0 * heading[0] + b * w / 2.0 * n[0], centre[1] + a * l / 2.0 * heading[1] + b * w / 2.0 * n[1], 0.0))
+                .collect();
+            let umin = corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+            let umax = corners.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+            let vmax = corners.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+            let (gx, gy) = h.project((umin + umax) / 2.0, vmax).unwrap();
+            let off = (gx - centre[0]).hypot(gy - centre[1]);
+            assert!(off > 0.8, "the box's ground point is off the centre ({off} m at {centre:?})");
+            let c = footprint_centre(&h, [gx, gy], heading, l, w).unwrap();
+            let err = (c[0] - centre[0]).hypot(c[1] - centre[1]);
+            assert!(err < 0.05, "recovered {c:?} for {centre:?} ({err} m)");
+        }
+    }
+}
