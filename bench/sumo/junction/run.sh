@@ -40,16 +40,12 @@ t python3 $here/project.py "$work/sumo" "$work/run" --seed "$SEED"
 t python3 $here/truth.py "$work/sumo" "$work/truth"
 "$score_py" $here/score.py --self-test "$work/truth" >/dev/null || { echo "run.sh: score.py --self-test failed" >&2; exit 1; }
 
-# The engine reads the junction geometry from its config once it knows the keys; until then
-# `itscam check` rejects them and the run uses config.toml alone (the junction tables are missing).
+# The junction geometry (junction.toml) goes with the camera's config; `itscam check` prints
+# what it made of it (the movement of every approach pair).
 cd "$work/run"
 cat config.toml junction.toml > config-junction.toml
-if "$itscam" check --config config-junction.toml >check.txt 2>&1; then
-  config=config-junction.toml
-else
-  config=config.toml
-  echo "run.sh: this itscam has no junction support yet ($(grep -m1 'unknown key' check.txt | sed 's/^ *//'))"
-fi
+"$itscam" check --config config-junction.toml
+config=config-junction.toml
 rm -rf lake
 echo "itscam run --config $config"
 t "$itscam" run --config "$config" --no-progress
