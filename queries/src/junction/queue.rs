@@ -1,15 +1,16 @@
 //! The queue of one lane at one instant, from the vehicles in it: pure geometry, no state.
 //!
 //! **Definition** (SUMO's `queueing_length_experimental`, made robust to a stray slow track):
-//! a vehicle is *queued* when it is slower than `queue_speed_kmh`. The queue's head is the
-//! queued vehicle nearest the stop line (during discharge at green it is behind the vehicles
-//! that already move off). From the head the chain runs back through every vehicle of the lane,
-//! queued or moving, as long as the empty road in front of the next one (its front to the back
-//! of the one ahead) is at most `queue_gap_m`; a larger gap ends the queue. The queue length is
-//! the distance from the stop line to the back of the farthest queued vehicle of the chain; the
-//! queued vehicle count is the number of vehicles of the lane (any speed) whose front is within
-//! that length, as the ground truth counts them. SUMO itself chains nothing ("does not check
-//! for continuous queue"): the gap only drops a lone slow vehicle far behind the queue.
+//! a vehicle is *queued* when it is slower than `queue_speed_kmh`. The chain runs back from the
+//! stop line through every vehicle of the lane, queued or moving, as long as the empty road in
+//! front of the next one (its front to the back of the one ahead, or to the stop line) is at
+//! most `queue_gap_m`; a larger gap ends it. The queue length is the distance from the stop line
+//! to the back of the farthest queued vehicle of the chain (moving vehicles link the chain but do
+//! not lengthen the queue: at green the head moves off while the tail still stands). The queued
+//! vehicle count is the number of vehicles of the lane (any speed) whose front is within that
+//! length, as the ground truth counts them. SUMO itself chains nothing ("does not check for
+//! continuous queue"): the gap only drops a lone slow vehicle (or a track's bad speed) far
+//! behind the queue.
 //!
 //! **Footprint.** The ground point of a track is its box's bottom centre projected on the
 //! ground: roughly the centre of the vehicle's footprint (it is the end nearer the camera, so
@@ -77,10 +78,9 @@ pub struct Queue {
 pub fn measure(vehicles: &[LaneVehicle], queue_speed_kmh: f64, queue_gap_m: f64) -> Queue {
     let mut order: Vec<&LaneVehicle> = vehicles.iter().filter(|v| v.dist_m.is_finite() && v.length_m.is_finite()).collect();
     order.sort_by(|a, b| a.front_m().total_cmp(&b.front_m()));
-    let Some(head) = order.iter().position(|v| v.queued(queue_speed_kmh)) else { return Queue::default() };
-    let mut length_m = order[head].back_m();
-    let mut reach = length_m;
-    for v in &order[head + 1..] {
+    let mut length_m: f64 = 0.0;
+    let mut reach = 0.0f64;
+    for v in &order {
         if v.front_m() - reach > queue_gap_m {
             break;
         }
@@ -88,6 +88,9 @@ pub fn measure(vehicles: &[LaneVehicle], queue_speed_kmh: f64, queue_gap_m: f64)
         if v.queued(queue_speed_kmh) {
             length_m = length_m.max(v.back_m());
         }
+    }
+    if length_m == 0.0 {
+        return Queue::default();
     }
     // Fronts within the length (a tolerance for rounding: the farthest queued vehicle counts).
     let vehicles = order.iter().filter(|v| v.front_m() <= length_m + 1e-9).count() as u32;
@@ -121,6 +124,8 @@ mod tests {
         assert!((q.length_m - 26.25).abs() < 1e-9, "{q:?}");
         let q = measure(&[car(2.25, 0.0), car(24.0, 0.0)], 5.0, 8.0);
         assert!((q.length_m - 4.5).abs() < 1e-9, "without it the gap ends the queue: {q:?}");
+        // A lone slow vehicle 40 m back with nobody ahead of it is not a queue.
+        assert_eq!(measure(&[car(40.0, 0.0)], 5.0, 15.0), Queue::default());
         // Nobody slow: no queue.
         assert_eq!(measure(&[car(2.25, 20.0), car(9.25, 30.0)], 5.0, 15.0), Queue::default());
     }
