@@ -8,8 +8,10 @@
 //!   time is interpolated between the two points), or — a track that appears past the gate —
 //!   its first point in one of the approach's lanes. Only a vehicle class enters.
 //! - **entry lane**: the last lane of the approach the track was in before the stop line.
-//! - **stop-line time**: the step that crosses the approach's stop line (interpolated); without
-//!   a stop line, the time it left the approach's lanes.
+//! - **stop-line time**: the last step that crossed the approach's stop line forwards
+//!   (interpolated) before the track got [`STOP_COMMIT_M`] past it — the ground point of a
+//!   vehicle waiting at the line jitters across it; without a stop line, the time it left the
+//!   approach's lanes.
 //! - **exit**: the step that crosses an exit gate away from the junction (interpolated); the
 //!   exit lane is the exit lane at that crossing.
 //! - **stops**: drops below `queue_speed_kmh` (the causal speed), re-armed above
@@ -65,6 +67,9 @@ use std::sync::Arc;
 
 /// How far gates and stop lines reach past their end points, m.
 pub const GATE_MARGIN_M: f64 = 2.0;
+/// A stop-line crossing counts once the track is this far past the line (its time is that of
+/// the last forward crossing before), m: a vehicle waiting at the line jitters across it.
+pub const STOP_COMMIT_M: f64 = 3.0;
 /// A movement is decided this long after its exit gate at the latest, ms.
 pub const EXIT_FOLLOW_MS: u64 = 10_000;
 /// A track without a point for this long is closed as if it had ended, ms.
@@ -182,6 +187,9 @@ struct Entry {
     ts: u64,
     arrival_ts: u64,
     lane: Option<usize>,
+    /// The last forward crossing of the stop line, not yet confirmed by a point
+    /// [`STOP_COMMIT_M`] past it (a vehicle waiting at the line jitters across it).
+    tentative: Option<Anchor>,
 }
 
 /// A crossing: time and ground point.
@@ -421,7 +429,7 @@ impl CameraMovements {
                     })
                 });
                 let entry = match by_gate {
-                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p) }),
+                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None }),
                     // Appeared past the gate (a lane may reach back beyond it).
                     None => geom.approaches.iter().enumerate().find_map(|(i, a)| {
                         let gate = mid(&a.entry);
@@ -430,7 +438,7 @@ impl CameraMovements {
                         }
                         let lane = a.lane_at(here.p)?;
                         let to_stop = a.to_stop_line(here.p).unwrap_or(0.0);
-                        Some(Entry { approach: i, ts: here.ts, arrival_ts: here.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane) })
+                        Some(Entry { approach: i, ts: here.ts, arrival_ts: here.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None })
                     }),
                 };
                 match entry {
@@ -453,14 +461,25 @@ impl CameraMovements {
                 if let Some(l) = a.lane_at(here.p) {
                     e.lane = Some(l);
                 }
-                let crossed = prev.and_then(|from| match &a.stop_line {
+                let crossed = match &a.stop_line {
                     Some(line) => {
-                        let f = crossing(line, from.p, here.p, GATE_MARGIN_M)?;
-                        (dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, f))
+                        if let Some(from) = prev
+                            && let Some(f) = crossing(line, from.p, here.p, GATE_MARGIN_M)
+                            && dot(sub(here.p, from.p), a.inbound) > 0.0
+                        {
+                            e.tentative = Some(lerp_anchor(from, here, f));
+                        }
+                        // How far past the line it is: back behind it forgets the crossing,
+                        // far enough past it confirms it.
+                        let past = dot(sub(here.p, mid(line)), a.inbound);
+                        if past < 0.0 {
+                            e.tentative = None;
+                        }
+                        if past >= STOP_COMMIT_M { e.tentative.take() } else { None }
                     }
                     // No stop line: the time it left the approach's lanes, moving on.
-                    None => (a.lane_at(from.p).is_some() && a.lane_at(here.p).is_none() && dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, 0.5)),
-                });
+                    None => prev.and_then(|from| (a.lane_at(from.p).is_some() && a.lane_at(here.p).is_none() && dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, 0.5))),
+                };
                 match crossed {
                     Some(stop) => Self::after_stop(geom, e, stop, prev, here),
                     None => Phase::Approach(e),
@@ -526,7 +545,8 @@ impl CameraMovements {
         let geom = self.geom.clone();
         let settings = &geom.settings;
         let (e, stop, exit) = match &st.phase {
-            Phase::Approach(e) if closing => (e.clone(), None, None),
+            // Lost just past the stop line: its crossing stands.
+            Phase::Approach(e) if closing => (e.clone(), e.tentative, None),
             Phase::Junction(e, stop) if closing || now >= stop.ts + settings.max_crossing_ms => (e.clone(), Some(*stop), None),
             Phase::Exited(e, stop, x) if closing || now >= x.at.ts + EXIT_FOLLOW_MS => (e.clone(), Some(*stop), Some(x.clone())),
             _ => return None,
@@ -819,6 +839,25 @@ pub(crate) mod tests {
         }
         let out = run(&mut cam, &pts);
         assert_eq!(movements(&out)[0].row.stops, 1);
+    }
+
+    #[test]
+    fn a_vehicle_waiting_at_the_stop_line_crosses_it_when_it_leaves() {
+        let mut cam = CameraMovements::new(geom(""));
+        // Waits 30 s with its ground point 1 m behind the line, jittering ±2 m along the lane.
+        let wp = [at(0, 90.0, -1.6), at(0, 15.1, -1.6), at(2, 14.1, 1.6), at(2, 80.0, 1.6)];
+        let mut pts = drive(1, 2, 0, &wp, 10.0, &[(1, 30_000)]);
+        let (from, to) = (pts.iter().position(|p| p.speed_ck == Some(0)).expect("a wait"), pts.iter().rposition(|p| p.speed_ck == Some(0)).expect("a wait"));
+        for (k, p) in pts[from..=to].iter_mut().enumerate() {
+            let g = p.ground.expect("ground");
+            p.ground = Some((g.0, g.1 + if k % 2 == 0 { 2.0 } else { -2.0 }));
+        }
+        let left = pts[to + 1].ts;
+        let out = run(&mut cam, &pts);
+        let r = &movements(&out)[0].row;
+        let stop = r.stop_line_ts_ms.expect("stop line");
+        assert!(stop >= left && stop <= left + 300, "crossed when it left ({left}), not while waiting: {stop}");
+        assert_eq!((r.movement.as_str(), r.stops), ("through", 1));
     }
 
     #[test]
