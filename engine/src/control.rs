@@ -38,6 +38,10 @@ pub enum ControlError {
     /// A logged object could not be encoded (this is a bug).
     #[error("encoding the control log entry failed (this is a bug): {0}")]
     Encode(serde_json::Error),
+    /// In a cluster, another process logged a change at the same moment: this one was not
+    /// made (the other's is followed now); retrying it makes it against the other's.
+    #[error("the change was not made: another process of the cluster changed the control log at the same moment; retry it")]
+    Raced,
 }
 
 /// A refused change is the caller's; a log that cannot be written is the storage's — the change
@@ -51,12 +55,14 @@ impl Blamed for ControlError {
                 b => b,
             },
             ControlError::Encode(_) => Blame::Bug,
+            ControlError::Raced => Blame::External,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ControlError::Log(e) => Some(e.retry_after().unwrap_or(Duration::from_secs(1))),
+            ControlError::Raced => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -77,10 +83,29 @@ impl Blamed for ControlError {
 pub struct ControlLog {
     lake: Lake,
     /// One change at a time: check → log → apply, so the log's order is the order of effect.
-    /// In a cluster it holds the next seq this process has not followed yet.
     serial: Arc<tokio::sync::Mutex<()>>,
-    /// In a cluster: the first seq not followed yet (changed under `serial` only).
-    next_seq: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// In a cluster: what this process follows of the others' changes.
+    cluster: Option<Arc<Following>>,
+}
+
+/// Applies a camera change that another process of the cluster logged (add, scene change or
+/// removal) to this process's book of cameras.
+pub type CameraFollower = Box<dyn Fn(&ControlEntry) + Send + Sync>;
+
+/// What a process of a cluster follows of the control log.
+struct Following {
+    /// The first seq not followed yet (changed under `serial` only).
+    next_seq: std::sync::atomic::AtomicU64,
+    /// This process's rule book.
+    rules: RuleControl,
+    /// This process's book of cameras, when cameras change while it runs.
+    cameras: std::sync::OnceLock<CameraFollower>,
+}
+
+impl std::fmt::Debug for Following {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Following").field("next_seq", &self.next_seq).finish_non_exhaustive()
+    }
 }
 
 /// How often a process of a cluster reads the control log for the changes the others made
@@ -95,20 +120,33 @@ impl ControlLog {
 
     /// The control log of `lake`.
     pub fn new(lake: Lake) -> ControlLog {
-        ControlLog { lake, serial: Arc::default(), next_seq: None }
+        ControlLog { lake, serial: Arc::default(), cluster: None }
     }
 
     /// The control log of `lake` for a process of a cluster that has replayed (followed) the
-    /// entries below `next_seq` (see the type's docs).
-    pub fn in_cluster(lake: Lake, next_seq: u64) -> ControlLog {
-        ControlLog { lake, serial: Arc::default(), next_seq: Some(Arc::new(std::sync::atomic::AtomicU64::new(next_seq))) }
+    /// entries below `next_seq` into `rules` (see the type's docs).
+    pub fn in_cluster(lake: Lake, next_seq: u64, rules: RuleControl) -> ControlLog {
+        let following = Following { next_seq: std::sync::atomic::AtomicU64::new(next_seq), rules, cameras: std::sync::OnceLock::new() };
+        ControlLog { lake, serial: Arc::default(), cluster: Some(Arc::new(following)) }
+    }
+
+    /// Whether this is a process of a cluster.
+    pub fn in_a_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// In a cluster: where the camera changes other processes log are applied (set once).
+    pub fn follow_cameras_with(&self, follower: CameraFollower) {
+        if let Some(c) = &self.cluster {
+            let _ = c.cameras.set(follower);
+        }
     }
 
     /// Puts rule `id`, logged first. Returns the published entry and whether it replaced a rule.
     pub async fn put_rule(&self, rules: &RuleControl, who: &str, id: &str, rule: RuleConfig) -> Result<(ControlEntry, bool), ControlError> {
         let _one = self.serial.lock().await;
         loop {
-            self.follow_locked(rules).await?;
+            self.follow_locked().await?;
             let change = rules.prepare_put(id, rule.clone())?;
             if let Some(entry) = self.record(&change, who, ControlOp::Put).await? {
                 return Ok((entry, change.apply().is_some()));
@@ -120,7 +158,7 @@ impl ControlLog {
     pub async fn delete_rule(&self, rules: &RuleControl, who: &str, id: &str) -> Result<(ControlEntry, Option<RuleEntry>), ControlError> {
         let _one = self.serial.lock().await;
         loop {
-            self.follow_locked(rules).await?;
+            self.follow_locked().await?;
             let change = rules.prepare_delete(id)?;
             if let Some(entry) = self.record(&change, who, ControlOp::Delete).await? {
                 return Ok((entry, change.apply()));
@@ -128,16 +166,23 @@ impl ControlLog {
         }
     }
 
-    /// In a cluster: follows the rule changes the other processes logged since this one last
-    /// looked (nothing outside a cluster). Returns how many entries it read.
-    pub async fn follow(&self, rules: &RuleControl) -> Result<usize, ControlError> {
+    /// In a cluster: follows the rule and camera changes the other processes logged since this
+    /// one last looked (nothing outside a cluster). Returns how many entries it read.
+    pub async fn follow(&self) -> Result<usize, ControlError> {
         let _one = self.serial.lock().await;
-        self.follow_locked(rules).await
+        self.follow_locked().await
     }
 
-    async fn follow_locked(&self, rules: &RuleControl) -> Result<usize, ControlError> {
+    /// [`ControlLog::follow`], under [`ControlLog::one_at_a_time`] (a camera change follows
+    /// the others' before it is checked).
+    pub async fn follow_held(&self, _one: &tokio::sync::MutexGuard<'_, ()>) -> Result<usize, ControlError> {
+        self.follow_locked().await
+    }
+
+    async fn follow_locked(&self) -> Result<usize, ControlError> {
         use std::sync::atomic::Ordering;
-        let Some(next) = &self.next_seq else { return Ok(0) };
+        let Some(following) = &self.cluster else { return Ok(0) };
+        let (next, rules) = (&following.next_seq, &following.rules);
         let entries = self.lake.read_control_from(next.load(Ordering::Relaxed)).await.map_err(ControlError::Log)?;
         for e in &entries {
             if e.kind == ControlKind::Rule {
@@ -156,6 +201,11 @@ impl ControlLog {
                     Ok(()) => tracing::info!(seq = e.seq, id = %e.id, op = e.op.name(), since_ms = e.since_ms, who = %e.who, "control log: followed a rule change another process of the cluster made"),
                     Err(problems) => tracing::warn!(seq = e.seq, %problems, "control log: a rule another process logged does not fit this process's config; left out"),
                 }
+            } else if e.kind == ControlKind::Camera
+                && let Some(follow) = following.cameras.get()
+            {
+                follow(e);
+                tracing::info!(seq = e.seq, id = %e.id, op = e.op.name(), who = %e.who, "control log: followed a camera change another process of the cluster made");
             }
             next.store(e.seq + 1, Ordering::Relaxed);
         }
@@ -170,6 +220,8 @@ impl ControlLog {
     /// Appends a camera change (under [`ControlLog::one_at_a_time`], checked, before it is
     /// applied). `reached_ms`: the event time the pipeline had reached; a camera change takes
     /// effect at the frontier its camera's tracker finds at or after it.
+    /// In a cluster, at exactly the next seq after the changes followed (call
+    /// [`ControlLog::follow_held`] first): [`ControlError::Raced`] when another process took it.
     pub async fn record_camera(&self, who: &str, id: &str, before: Option<&CameraConfig>, after: Option<&CameraConfig>, reached_ms: u64) -> Result<ControlEntry, ControlError> {
         let json = |c: Option<&CameraConfig>| c.map(serde_json::to_value).transpose().map_err(ControlError::Encode);
         let entry = ControlChange {
@@ -182,7 +234,19 @@ impl ControlLog {
             since_ms: reached_ms,
             at_ms: None,
         };
-        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+        self.append(&entry).await?.ok_or(ControlError::Raced)
+    }
+
+    /// Appends `entry`: anywhere after the newest entry on one process; in a cluster at exactly
+    /// the next seq (`None` when another process took it).
+    async fn append(&self, entry: &ControlChange) -> Result<Option<ControlEntry>, ControlError> {
+        let Some(following) = &self.cluster else { return self.lake.append_control(entry).await.map(Some).map_err(ControlError::Log) };
+        let seq = following.next_seq.load(std::sync::atomic::Ordering::Relaxed);
+        let published = self.lake.create_control_at(seq, entry).await.map_err(ControlError::Log)?;
+        if published.is_some() {
+            following.next_seq.store(seq + 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(published)
     }
 
     /// Appends a push of signal changes (under [`ControlLog::one_at_a_time`], prepared with
@@ -219,13 +283,7 @@ impl ControlLog {
             since_ms: change.since_ms,
             at_ms: None,
         };
-        let Some(next) = &self.next_seq else { return self.lake.append_control(&entry).await.map(Some).map_err(ControlError::Log) };
-        let seq = next.load(std::sync::atomic::Ordering::Relaxed);
-        let published = self.lake.create_control_at(seq, &entry).await.map_err(ControlError::Log)?;
-        if published.is_some() {
-            next.store(seq + 1, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(published)
+        self.append(&entry).await
     }
 }
 
@@ -236,7 +294,7 @@ pub async fn follow_the_cluster(control: ControlLog, rules: RuleControl) {
     let mut said = false;
     while !rules.is_ended() {
         tokio::time::sleep(CLUSTER_FOLLOW_INTERVAL).await;
-        match control.follow(&rules).await {
+        match control.follow().await {
             Ok(_) => said = false,
             Err(e) if !std::mem::replace(&mut said, true) => tracing::warn!(error = %e, "control log: cannot read the other processes' changes (trying again; a change made here reads them first)"),
             Err(_) => {}
@@ -327,7 +385,8 @@ mod tests {
     async fn a_process_follows_the_others_changes_before_its_own_and_changes_after_them() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
-        let (books, logs): (Vec<RuleControl>, Vec<ControlLog>) = (0..2).map(|_| (RuleControl::new(pipeline()).unwrap(), ControlLog::in_cluster(lake.clone(), 0))).unzip();
+        let books: Vec<RuleControl> = (0..2).map(|_| RuleControl::new(pipeline()).unwrap()).collect();
+        let logs: Vec<ControlLog> = books.iter().map(|b| ControlLog::in_cluster(lake.clone(), 0, b.clone())).collect();
         let (first, replaced) = logs[0].put_rule(&books[0], "p0", "r", rule("low")).await.unwrap();
         assert_eq!((first.seq, replaced), (0, false), "a new rule");
         assert!(books[1].get("r").is_none(), "process 1 has not read the log yet");
@@ -335,7 +394,7 @@ mod tests {
         assert_eq!((second.seq, replaced), (1, true), "process 1 followed seq 0 first: its put replaces process 0's rule");
         assert_eq!(second.before.as_ref().unwrap()["severity"], "low");
         // Process 0 follows process 1's change: both books hold the same rule.
-        assert_eq!(logs[0].follow(&books[0]).await.unwrap(), 1);
+        assert_eq!(logs[0].follow().await.unwrap(), 1);
         for book in &books {
             assert_eq!(book.get("r").unwrap().rule, rule("high"));
         }

@@ -87,7 +87,7 @@ pub(super) async fn list(State(state): State<AppState>, Extension(me): Extension
 /// The cameras' endpoints that change cameras need `itscam serve --config FILE`.
 fn no_runtime_cameras() -> ApiError {
     no_pipeline(
-        "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run, not a cluster yet: there a camera change made over the API is refused, and the cameras are the config's)",
+        "cameras are added, changed and removed where `itscam serve --config FILE` runs a pipeline (not `itscam run`, not a checkpointed Kafka run)",
     )
 }
 
@@ -144,16 +144,77 @@ fn invalid(problems: Vec<String>) -> ApiError {
 
 /// The live rules are checked against the cameras as they are now.
 fn cameras_changed(state: &AppState, h: &RuntimeCameraHandles) {
+    changed(h, state.live.evidence.as_ref(), state.live.analytics.as_ref().map(|a| &a.rules));
+}
+
+fn changed(h: &RuntimeCameraHandles, evidence: Option<&crate::evidence::EvidenceView>, rules: Option<&itscam_queries::RuleControl>) {
     let configs = h.cameras.control.configs();
-    if let Some(evidence) = &state.live.evidence {
+    if let Some(evidence) = evidence {
         // Pictures draw the new lines and zones, with the camera's privacy.
         for camera in &configs {
             evidence.set_camera(camera);
         }
     }
-    if let Some(a) = &state.live.analytics {
-        a.rules.set_cameras(configs);
+    if let Some(rules) = rules {
+        rules.set_cameras(configs);
     }
+}
+
+/// A new camera's detections feed (`None`: a video camera, started from its configuration);
+/// a push camera's inlet is opened.
+fn feed_of(h: &RuntimeCameraHandles, camera: &CameraConfig) -> Option<FeedSpec> {
+    let (id, stats) = (camera.id.clone(), Arc::new(FeedStats::default()));
+    let feed = match camera.source {
+        Source::Push => {
+            h.cameras.push.add(&id, stats.clone());
+            Some(FeedSpec { source: Source::Push, cameras: vec![id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()), limits: h.config.input })
+        }
+        Source::VideoFile(_) | Source::Rtsp(_) => None,
+        _ => Some(FeedSpec { source: camera.source.clone(), cameras: vec![id.clone()], stats, kafka: None, push: None, limits: h.config.input }),
+    };
+    if camera.source != Source::Push {
+        h.cameras.push.add_other(&id, camera.source.label());
+    }
+    feed
+}
+
+/// In a cluster: applies the camera changes the other processes logged to this process's book
+/// (checked by the process that made them), as its own API would have: the camera's worker,
+/// when it is one of this process's, starts or stops its feed and its tracker takes the change
+/// in (`CameraControl::set_local_workers`).
+pub(crate) fn follower(h: RuntimeCameraHandles, evidence: Option<crate::evidence::EvidenceView>, rules: itscam_queries::RuleControl) -> crate::control::CameraFollower {
+    Box::new(move |e: &itscam_sinks::ControlEntry| {
+        let control = &h.cameras.control;
+        let camera = e.after.clone().map(serde_json::from_value::<CameraConfig>);
+        let done = match camera {
+            Some(Ok(camera)) if control.get(&camera.id).is_some() => control.replace(camera).map(drop),
+            Some(Ok(camera)) => {
+                let feed = feed_of(&h, &camera);
+                control.add(camera, feed)
+            }
+            Some(Err(err)) => {
+                tracing::warn!(seq = e.seq, id = %e.id, error = %err, "control log: a camera another process logged cannot be read; left out");
+                return;
+            }
+            None => control.remove(&e.id).map(|_| drop(h.cameras.push.remove(&e.id))),
+        };
+        if let Err(err) = done {
+            tracing::warn!(seq = e.seq, id = %e.id, error = %err, "control log: a camera change another process logged does not apply here");
+        }
+        changed(&h, evidence.as_ref(), Some(&rules));
+    })
+}
+
+/// In a cluster, a camera that takes pushes reads them on every process: one added or removed
+/// while it runs would open or close its inlets on the processes one by one.
+fn push_in_a_cluster(log: &ControlLog, camera: &CameraConfig) -> Result<(), ApiError> {
+    if log.in_a_cluster() && camera.source == Source::Push {
+        return Err(invalid(vec![format!(
+            "source: push cameras of a cluster are set in its config (every process takes their pushes); camera {:?} cannot be added or removed while it runs",
+            camera.id
+        )]));
+    }
+    Ok(())
 }
 
 /// Why `camera`'s source cannot start while the pipeline runs, if it cannot: standard input is
@@ -190,6 +251,8 @@ pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::bod
     let mut camera = parse_camera(&body)?;
     let control = &h.cameras.control;
     let _one = log.one_at_a_time().await;
+    log.follow_held(&_one).await?;
+    push_in_a_cluster(log, &camera)?;
     if control.get(&camera.id).is_some() {
         return Err(CameraChangeError::Exists(camera.id).into());
     }
@@ -207,18 +270,7 @@ pub(super) async fn add(State(state): State<AppState>, who: Who, body: axum::bod
     }
     let entry = log.record_camera(&who.0, &camera.id, None, Some(&camera), control.reached_ms()).await?;
     let id = camera.id.clone();
-    let stats = Arc::new(FeedStats::default());
-    let feed = match camera.source {
-        Source::Push => {
-            h.cameras.push.add(&id, stats.clone());
-            Some(FeedSpec { source: Source::Push, cameras: vec![id.clone()], stats, kafka: None, push: Some(h.cameras.push.clone()), limits: h.config.input })
-        }
-        Source::VideoFile(_) | Source::Rtsp(_) => None,
-        _ => Some(FeedSpec { source: camera.source.clone(), cameras: vec![id.clone()], stats, kafka: None, push: None, limits: h.config.input }),
-    };
-    if camera.source != Source::Push {
-        h.cameras.push.add_other(&id, camera.source.label());
-    }
+    let feed = feed_of(h, &camera);
     if let Err(e) = control.add(camera, feed) {
         h.cameras.push.remove(&id);
         return Err(e.into());
@@ -258,6 +310,7 @@ pub(super) async fn replace(State(state): State<AppState>, who: Who, Path(id): P
     let (h, log) = handles(&state)?;
     let mut camera = parse_camera(&body)?;
     let _one = log.one_at_a_time().await;
+    log.follow_held(&_one).await?;
     if camera.id != id {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidCamera, format!("the camera's id {:?} differs from the id in the path {id:?}", camera.id)));
     }
@@ -298,7 +351,9 @@ pub(super) async fn remove(State(state): State<AppState>, who: Who, Path(id): Pa
     let (h, log) = handles(&state)?;
     let control = &h.cameras.control;
     let _one = log.one_at_a_time().await;
+    log.follow_held(&_one).await?;
     let old = control.get(&id).ok_or_else(|| ApiError::from(CameraChangeError::NotFound(id.clone())))?;
+    push_in_a_cluster(log, &old.camera)?;
     let cameras = control.configs().into_iter().filter(|c| c.id != id).collect();
     let problems = problems_with(h, &state, cameras);
     if !problems.is_empty() {

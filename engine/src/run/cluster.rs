@@ -23,9 +23,9 @@
 //!
 //! - a `push` camera's feed is read on every process (the pushes its own API takes), and its
 //!   frames are exchanged to the camera's worker like any others.
-//!
-//! Not in a cluster yet: cameras changed at runtime (`serve` keeps the cameras of the start;
-//! see README "Scaling out").
+//! - a camera changed through any process's API (`serve`) is logged, and applied by the
+//!   process that owns the camera's worker when it follows the log (its feed, its tracker);
+//!   the others only list it (`CameraControl::set_local_workers`).
 
 use itscam_types::config::{ClusterConfig, check_hosts, parse_hosts_file};
 use std::path::Path;

@@ -103,23 +103,11 @@ fn logged_cameras(config: &itscam_types::config::PipelineConfig) -> anyhow::Resu
     Ok(folded)
 }
 
-/// The options of a cluster run (`None`: not a cluster): cameras are not changed at runtime
-/// there (said once).
-fn for_cluster(options: &RunOptions) -> Option<RunOptions> {
-    options.cluster.as_ref()?;
-    if options.cameras_at_runtime {
-        tracing::info!("in a cluster, the cameras are the config's and the control log's at start: camera changes over the API are refused (README \"Scaling out\")");
-    }
-    Some(RunOptions { cameras_at_runtime: false, ..options.clone() })
-}
-
 /// [`run`], but the HTTP API of `options.http` outlives the pipeline: it is handed back once
 /// every row is committed, and answers until the [`ServingApi`] is dropped.
 pub fn run_keeping_api(config: &itscam_types::config::PipelineConfig, options: &RunOptions, stop: Arc<AtomicBool>) -> anyhow::Result<(RunSummary, ServingApi)> {
     let started = Instant::now();
     let config = &logged_cameras(config)?;
-    let cluster_options = for_cluster(options);
-    let options = cluster_options.as_ref().unwrap_or(options);
     let signals = itscam_queries::signals::read_signals(&config.signal)?;
     let plan = RunPlan::new(config, options, signals.updates).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();

@@ -172,8 +172,12 @@ impl Services {
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
         let mut audit = None;
         if let Some(addr) = &options.http {
-            let control = if plan.processes > 1 { ControlLog::in_cluster(lake.clone(), replayed as u64) } else { ControlLog::new(lake.clone()) };
+            let control = if plan.processes > 1 { ControlLog::in_cluster(lake.clone(), replayed as u64, plan.analytics.rules.clone()) } else { ControlLog::new(lake.clone()) };
             if plan.processes > 1 {
+                if let Some(cameras) = &runtime_cameras {
+                    let handles = crate::live::RuntimeCameraHandles { cameras: cameras.clone(), config: Arc::new(config.clone()) };
+                    control.follow_cameras_with(crate::http::cameras::follower(handles, evidence.as_ref().map(|(e, _)| e.view()), plan.analytics.rules.clone()));
+                }
                 runtime.spawn(crate::control::follow_the_cluster(control.clone(), plan.analytics.rules.clone()));
             }
             let live = Live {
@@ -421,7 +425,12 @@ fn runtime_cameras(config: &PipelineConfig, plan: &RunPlan, options: &RunOptions
     let runtime_cameras = cameras_at_runtime.then(|| {
         let others = config.camera.iter().filter(|c| c.source != Source::Push).map(|c| (c.id.clone(), c.source.label())).collect();
         let push = push.get_or_insert_with(|| PushInlets::new(Vec::new(), others, config.service.push_queue_lines, config.service.push_max_delay_ms).with_limits(config.input));
-        RuntimeCameras { control: CameraControl::new(&config.camera, plan.workers), push: push.clone() }
+        // In a cluster the book spans the cluster's workers; this process's own start feeds.
+        let control = CameraControl::new(&config.camera, plan.workers * plan.processes);
+        if plan.processes > 1 {
+            control.set_local_workers(plan.process * plan.workers..(plan.process + 1) * plan.workers);
+        }
+        RuntimeCameras { control, push: push.clone() }
     });
     if push.is_some() && options.http.is_none() {
         let ids: Vec<String> = push.iter().flat_map(|p| p.cameras()).collect();

@@ -222,21 +222,23 @@ fn a_rule_put_through_process_1_fires_on_a_camera_of_process_0() {
         status == 200 && body.contains(&format!("\"since_ms\":{since}"))
     });
 
-    // The rest of the minute; the end of the input ends the cluster's dataflow.
+    // The rest of the minute, read to its end (process 0's reader says so), then both stop
+    // (cameras may change while a `serve` cluster runs: it runs until it is stopped).
     stdin.write_all((lines[half..].join("\n") + "\n").as_bytes()).unwrap();
     drop(stdin);
-    // Waited for: each process saying its pipeline ended (every row committed, the API still up).
-    p0.wait_for("the cameras' input ended");
-    p1.wait_for("the cameras' input ended");
+    p0.wait_for("detections input read to its end");
+    let (mut p0, mut p1) = (p0, p1);
+    for p in [&p0, &p1] {
+        assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
+    }
+    let (s0, s1) = (p0.child.wait().unwrap(), p1.child.wait().unwrap());
+    assert!(s0.success() && s1.success(), "{s0} {s1}");
     let violations = query_json(&dir, "SELECT camera_id, ts_start_ms FROM violations WHERE rule_id = 'late-intrusion'");
     assert!(!violations.is_empty(), "the rule put through process 1 never fired");
     for v in &violations {
         assert_eq!(v["camera_id"], camera.as_str(), "{v:?}");
         assert!(v["ts_start_ms"].as_u64().unwrap() >= since, "an episode before the rule applied: {v:?} (since {since})");
     }
-    let (s0, _) = p0.terminate();
-    let (s1, _) = p1.terminate();
-    assert!(s0.success() && s1.success(), "{s0} {s1}");
 }
 
 #[test]
@@ -259,7 +261,7 @@ fn metric(addr: &str, name: &str) -> u64 {
 /// A push camera takes pushes on any process of a cluster: the first half of its frames is
 /// pushed to process 1, the second half to process 0, while its state lives on process 1's
 /// worker; each process takes what its own API was sent, the frames go to the camera's worker,
-/// and the lake holds every pushed detection. Camera changes over the API stay refused there.
+/// and the lake holds every pushed detection. Push cameras are not added at runtime there.
 #[test]
 fn a_push_camera_takes_pushes_on_any_process_of_a_cluster() {
     let dir = scratch("cluster-push");
@@ -282,10 +284,10 @@ fn a_push_camera_takes_pushes_on_any_process_of_a_cluster() {
     poll_until("each process taking its pushes", Duration::from_secs(60), || {
         metric(&p0.addr, "itscam_source_frames_total") == 100 && metric(&p1.addr, "itscam_source_frames_total") == 100
     });
-    let camera_json = r#"{"id": "cam-new", "source": "push"}"#;
-    let (status, body) = http(&p1.addr, "PUT", "/api/v1/cameras/cam-new", camera_json);
-    assert_eq!(status, 409, "{body}");
-    assert!(body.contains("not a cluster yet"), "{body}");
+    // A push camera is the config's in a cluster (every process takes its pushes).
+    let (status, body) = http(&p1.addr, "POST", "/api/v1/cameras", r#"{"id": "cam-new", "source": "push"}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("push cameras of a cluster are set in its config"), "{body}");
     // Both stop together (the dataflow is the cluster's): SIGTERM to each, then the drains.
     let (mut p0, mut p1) = (p0, p1);
     for p in [&p0, &p1] {
@@ -450,4 +452,71 @@ fn a_kafka_cluster_killed_at_random_ends_with_the_rows_and_alerts_of_an_uninterr
     let distinct: std::collections::BTreeSet<&String> = got.iter().collect();
     assert_eq!(distinct.len(), got.len(), "an alert is on the topic twice after the kills {killed:?}");
     assert_eq!(distinct, want.iter().collect(), "the alert topics differ after the kills {killed:?}");
+}
+
+/// A camera added through process 1's API while the cluster runs, owned by process 0's worker:
+/// process 0 follows the control log, starts its feed (a detections file) and tracks it; both
+/// processes list it; removed through process 1, process 0 stops it and ends its tracks. Every
+/// detection of the file is in the lake, and the `changes` table holds both changes.
+#[test]
+fn a_camera_added_and_removed_through_process_1_runs_on_process_0() {
+    let dir = scratch("cluster-camera-through-1");
+    let camera = camera_on_worker(0, 2);
+    let config = "[service]\nshutdown_grace_ms = 60000\npush_max_delay_ms = 86400000\n[pipeline]\nworkers = 1\nlateness_ms = 300\n[tracker]\nmin_hits = 2\n\
+                  [[camera]]\nid = \"silent\"\nsource = \"push\"\n";
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n") + "\n").unwrap();
+    // An hour ago: after the event time the pipeline has reached (the wall clock less a day).
+    let frames = crate::push::frames(&camera, itscam_types::time::now_ms() - 3_600_000, 200);
+    let detections: u64 = frames.iter().map(|l| itscam_types::jsonl::parse_frame(l).unwrap().detections.len() as u64).sum();
+    std::fs::write(dir.join("added.jsonl"), frames.join("\n") + "\n").unwrap();
+    let args = |p: &'static str| ["--config", "config.toml", "--cluster", "hosts.txt", "--process", p, "--listen", "127.0.0.1:0"];
+    let p0 = Served::start_logging(&dir, &args("0"), "info");
+    let p1 = Served::start_logging(&dir, &args("1"), "info");
+    p0.wait_for("connected to every process of the cluster");
+
+    let body = serde_json::json!({ "id": camera, "source": format!("detections:{}", dir.join("added.jsonl").display()),
+        "zone": [{ "id": "right", "polygon": [[1000, 0], [1920, 0], [1920, 1080], [1000, 1080]] }] });
+    let (status, text) = http(&p1.addr, "POST", "/api/v1/cameras", &body.to_string());
+    assert_eq!(status, 201, "{text}");
+    // Waited for: process 0's reader of the file (the camera's worker is process 0's).
+    p0.wait_for("detections input read to its end");
+    for p in [&p0, &p1] {
+        let (status, text) = http(&p.addr, "GET", &format!("/api/v1/cameras/{camera}"), "");
+        assert_eq!(status, 200, "{text}");
+    }
+    let (status, text) = http(&p1.addr, "DELETE", &format!("/api/v1/cameras/{camera}"), "");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(http(&p1.addr, "GET", &format!("/api/v1/cameras/{camera}"), "").0, 404, "process 1 does not own it: gone at once");
+    // Polled: process 0's camera, until it followed the removal (it is removing it: its tracker
+    // ends it once the event time passes its last frame, here in the drain).
+    poll_until("process 0 removing the camera", Duration::from_secs(60), || http(&p0.addr, "GET", &format!("/api/v1/cameras/{camera}"), "").1.contains("\"removing\":true"));
+    let (mut p0, mut p1) = (p0, p1);
+    for p in [&p0, &p1] {
+        assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
+    }
+    let (s0, s1) = (p0.child.wait().unwrap(), p1.child.wait().unwrap());
+    assert!(s0.success() && s1.success(), "{s0} {s1}");
+    assert_eq!(query_int(&dir, &format!("SELECT count(*) AS n FROM detections WHERE camera_id = '{camera}'")) as u64, detections);
+    assert!(query_int(&dir, &format!("SELECT count(*) AS n FROM tracks WHERE camera_id = '{camera}'")) > 0);
+    // Every process's detections files: the camera's rows are process 0's.
+    let files: Vec<String> = walk(&dir.join("lake/detections"));
+    assert!(files.iter().all(|f| !f.contains("-p1-")), "process 1 wrote detections of a camera it does not own: {files:?}");
+    let changes = query_json(&dir, "SELECT kind, id, op FROM changes ORDER BY seq");
+    let changes: Vec<String> = changes.iter().map(|c| format!("{} {} {}", c["kind"].as_str().unwrap(), c["id"].as_str().unwrap(), c["op"].as_str().unwrap())).collect();
+    assert_eq!(changes, [format!("camera {camera} put"), format!("camera {camera} delete")]);
+}
+
+/// Every file name under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
 }

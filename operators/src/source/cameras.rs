@@ -87,6 +87,16 @@ struct Book {
     /// Cameras whose input ended (a file read to its end) with no removal pending: the newest
     /// event time emitted for each (0: none), which a later removal waits for.
     ended_feeds: BTreeMap<String, u64>,
+    /// In a cluster: the workers of this process (`None`: every worker is). A camera owned by
+    /// another process's worker is only listed here: its feed, its tracker and its removal
+    /// are that process's ([`CameraControl::set_local_workers`]).
+    local: Option<std::ops::Range<usize>>,
+}
+
+impl Book {
+    fn is_local(&self, worker: usize) -> bool {
+        self.local.as_ref().is_none_or(|r| r.contains(&worker))
+    }
 }
 
 /// Why a camera change was refused.
@@ -161,6 +171,11 @@ impl CameraControl {
         }
         book.cameras.insert(id.clone(), LiveCamera { camera: camera.clone(), since_ms: None, origin: "api", removing: false });
         let worker = owner(&id, book.peers);
+        if !book.is_local(worker) {
+            // Another process's worker owns it: that process starts its feed and its tracker
+            // takes it in (here it is listed, `since_ms` unknown).
+            return Ok(());
+        }
         match feed {
             Some(feed) => book.feeds.push((worker, feed)),
             None => book.videos.push((worker, camera.clone())),
@@ -202,6 +217,14 @@ impl CameraControl {
         }
         live.removing = true;
         let camera = live.camera.clone();
+        if !book.is_local(owner(id, book.peers)) {
+            // Another process's worker owns it: that process stops its input and its tracker
+            // ends it; here it is gone at once (with the changes waiting for that tracker).
+            book.cameras.remove(id);
+            book.versions.remove(id);
+            book.changes.retain(|c| c.camera_id != id);
+            return Ok(camera);
+        }
         if let Some(newest) = book.ended_feeds.remove(id) {
             // Its input has ended: nothing to stop, the last frame is known.
             book.queue(id.to_string(), None, Some(Some(newest)));
@@ -214,6 +237,11 @@ impl CameraControl {
             book.wake_source(worker);
         }
         Ok(camera)
+    }
+
+    /// In a cluster: this process runs workers `workers` of the cluster's `peers` (the book's).
+    pub fn set_local_workers(&self, workers: std::ops::Range<usize>) {
+        self.lock().local = Some(workers);
     }
 
     /// The event time the pipeline has reached (the highest tracker frontier seen): a change
