@@ -23,6 +23,11 @@
 //!   ended before its stop line gets an `unknown` row without a stop-line time (it is in no
 //!   count). A track that never entered an approach has no row.
 //!
+//! **Parts of a track**: a tracker can carry a track onto another vehicle where two pass close
+//! in the image (opposite directions on a far leg). A track whose movement is over that then
+//! drives [`REJOIN_M`] in along an approach's lanes (past its gate) is that other vehicle: a new
+//! part starts there, with its own row (`track_id` + part × 2⁴⁰, [`segment_id`]) and count.
+//!
 //! Gates and stop lines are matched [`GATE_MARGIN_M`] beyond their end points: the ground point
 //! of a box is biased by a metre or so, and a vehicle on the curb lane's edge must not slip past.
 //!
@@ -70,6 +75,9 @@ pub const GATE_MARGIN_M: f64 = 2.0;
 /// A stop-line crossing counts once the track is this far past the line (its time is that of
 /// the last forward crossing before), m: a vehicle waiting at the line jitters across it.
 pub const STOP_COMMIT_M: f64 = 3.0;
+/// How far in along an approach a track whose movement is over must drive to be another
+/// vehicle (a new part of the track), m.
+pub const REJOIN_M: f64 = 5.0;
 /// A movement is decided this long after its exit gate at the latest, ms.
 pub const EXIT_FOLLOW_MS: u64 = 10_000;
 /// A track without a point for this long is closed as if it had ended, ms.
@@ -228,6 +236,17 @@ struct TrackState {
     walks: Vec<Walk>,
     /// It entered an approach once (a cyclist's crosswalk passages do not count then).
     entered: bool,
+    /// Parts of the track that were other vehicles before this one (see [`segment_id`]).
+    segment: u32,
+    /// After its movement: the approach lane it is in and its first point there.
+    rejoin: Option<(usize, Anchor)>,
+}
+
+/// The `movements.track_id` of a part of a track: the track id for its first vehicle; a track
+/// the tracker carried onto another vehicle (after its movement it drives in along an approach)
+/// starts a new part, whose id is the track id + part × 2⁴⁰.
+pub fn segment_id(track: u64, segment: u32) -> u64 {
+    track.wrapping_add(u64::from(segment) << 40)
 }
 
 /// Free-flow losses of unimpeded vehicles, per (entry, exit) pair and per pair and class.
@@ -368,7 +387,7 @@ impl CameraMovements {
     /// ignored). An `ended` point closes the track: decisions go to `out`.
     pub fn point(&mut self, p: &TrackPoint, signals: &dyn Signals, out: &mut Vec<Decision>) {
         let geom = self.geom.clone();
-        let st = self.tracks.entry(p.track).or_insert_with(|| TrackState {
+        let mut st = self.tracks.remove(&p.track).unwrap_or_else(|| TrackState {
             class: p.class,
             first: None,
             last: None,
@@ -378,8 +397,11 @@ impl CameraMovements {
             armed: true,
             walks: Vec::new(),
             entered: false,
+            segment: 0,
+            rejoin: None,
         });
         if p.ts < st.seen {
+            self.tracks.insert(p.track, st);
             return;
         }
         st.seen = p.ts;
@@ -391,15 +413,60 @@ impl CameraMovements {
             if st.first.is_none() {
                 st.first = Some(here);
             }
-            Self::step(&geom, st, prev, here, p);
-            Self::walk(&geom, st, here);
+            if let Some((a, first, lane)) = Self::rejoin(&geom, &mut st, here, p) {
+                // The tracker carried the track onto another vehicle: the part so far is
+                // decided, a new part starts where the other vehicle was first seen.
+                if let Some(d) = self.decide(segment_id(p.track, st.segment), &mut st, here.ts, true, signals) {
+                    out.push(Decision::Movement(d));
+                }
+                let v_ff = geom.settings.free_flow_speed_kmh / 3.6;
+                let to_stop = geom.approaches[a].to_stop_line(first.p).unwrap_or(0.0);
+                st.segment += 1;
+                st.first = Some(first);
+                st.stops = 0;
+                st.armed = true;
+                st.entered = true;
+                st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None });
+            }
+            Self::step(&geom, &mut st, prev, here, p);
+            Self::walk(&geom, &mut st, here);
             st.last = Some(here);
         }
         if p.ended {
-            let st = self.tracks.remove(&p.track).expect("inserted above");
             self.close(st, p.track, signals, out);
-        } else if let Some(d) = self.check_deadlines(p.track, p.ts, signals) {
-            out.push(d);
+        } else {
+            if let Some(d) = self.decide(segment_id(p.track, st.segment), &mut st, p.ts, false, signals) {
+                out.push(Decision::Movement(d));
+            }
+            self.tracks.insert(p.track, st);
+        }
+    }
+
+    /// Whether a track whose movement is over is now another vehicle on an approach: in an
+    /// approach's lane past its gate, and [`REJOIN_M`] further in towards the junction than where
+    /// it was first seen there (a vehicle leaving on the neighbouring exit lanes moves away).
+    /// The approach, the first point there and the lane.
+    fn rejoin(geom: &JunctionGeom, st: &mut TrackState, here: Anchor, p: &TrackPoint) -> Option<(usize, Anchor, usize)> {
+        if !matches!(st.phase, Phase::Exited(..) | Phase::Done) || !p.class.is_vehicle() {
+            st.rejoin = None;
+            return None;
+        }
+        let found = geom.approaches.iter().enumerate().find_map(|(i, a)| {
+            if dot(sub(here.p, mid(&a.entry)), a.inbound) <= 0.0 {
+                return None;
+            }
+            Some((i, a.lane_at(here.p)?))
+        });
+        match (found, st.rejoin) {
+            (Some((a, lane)), Some((ra, first))) if ra == a => (dot(sub(here.p, first.p), geom.approaches[a].inbound) >= REJOIN_M).then(|| {
+                st.rejoin = None;
+                (a, first, lane)
+            }),
+            (Some((a, _)), _) => {
+                st.rejoin = Some((a, here));
+                None
+            }
+            (None, _) => None,
         }
     }
 
@@ -561,7 +628,10 @@ impl CameraMovements {
         let movement = exit.as_ref().map_or(Movement::Unknown, |x| geom.movements[e.approach][x.approach]);
         let mut control_delay_s = None;
         if let (Some(stop), Some(x), Some(first)) = (stop, &exit, st.first) {
-            let last = st.last.filter(|l| l.ts > x.at.ts).unwrap_or(x.at);
+            // The last point, if it is still out along the exit leg (not a vehicle the track
+            // was carried onto).
+            let outbound = geom.approaches[x.approach].outbound;
+            let last = st.last.filter(|l| l.ts > x.at.ts && dot(sub(l.p, x.at.p), outbound) > 0.0).unwrap_or(x.at);
             let path = dist(first.p, stop.p) + dist(stop.p, x.at.p) + dist(x.at.p, last.p);
             let raw = (last.ts.saturating_sub(first.ts)) as f64 / 1000.0 - path / self.v_ff_ms();
             let pair = (e.approach, x.approach);
@@ -595,18 +665,10 @@ impl CameraMovements {
         Some(Decided { row, approach: e.approach, lane_signal, approach_signal: a.signal.clone(), arrival_ts: e.arrival_ts, arrival_state, motor: is_motor(st.class) })
     }
 
-    /// A track's deadlines at `now`: a movement decided by time (the track lives on).
-    fn check_deadlines(&mut self, track: u64, now: u64, signals: &dyn Signals) -> Option<Decision> {
-        let mut st = self.tracks.remove(&track)?;
-        let d = self.decide(track, &mut st, now, false, signals);
-        self.tracks.insert(track, st);
-        d.map(Decision::Movement)
-    }
-
     /// Closes a track: its movement and passages.
     fn close(&mut self, mut st: TrackState, track: u64, signals: &dyn Signals, out: &mut Vec<Decision>) {
         let now = st.seen;
-        if let Some(d) = self.decide(track, &mut st, now, true, signals) {
+        if let Some(d) = self.decide(segment_id(track, st.segment), &mut st, now, true, signals) {
             out.push(Decision::Movement(d));
         }
         let geom = self.geom.clone();
@@ -625,7 +687,7 @@ impl CameraMovements {
                 self.close(st, id, signals, out);
                 continue;
             }
-            if let Some(d) = self.decide(id, &mut st, now, false, signals) {
+            if let Some(d) = self.decide(segment_id(id, st.segment), &mut st, now, false, signals) {
                 out.push(Decision::Movement(d));
             }
             Self::end_walks(&geom, id, &mut st, Some(now), out);
@@ -858,6 +920,28 @@ pub(crate) mod tests {
         let stop = r.stop_line_ts_ms.expect("stop line");
         assert!(stop >= left && stop <= left + 300, "crossed when it left ({left}), not while waiting: {stop}");
         assert_eq!((r.movement.as_str(), r.stops), ("through", 1));
+    }
+
+    #[test]
+    fn a_track_carried_onto_another_vehicle_is_a_second_part() {
+        let mut cam = CameraMovements::new(geom(""));
+        // South → north through, then (an id swap 50 m out) in along the north approach and out
+        // to the east: a second part, counted on its own.
+        let mut pts = drive(9, 2, 0, &[at(2, 90.0, -1.6), at(2, 14.1, -1.6), at(0, 14.1, 1.6), at(0, 50.0, 1.6)], 10.0, &[]);
+        pts.retain(|p| !p.ended);
+        let t = pts.last().expect("points").ts + 100;
+        pts.extend(drive(9, 2, t, &[at(0, 50.0, -1.6), at(0, 14.1, -1.6), at(0, 5.0, -1.6), at(1, 5.0, 1.6), at(1, 80.0, 1.6)], 10.0, &[]));
+        let out = run(&mut cam, &pts);
+        let m: Vec<(u64, &str, &str, Option<&str>)> = movements(&out).iter().map(|d| (d.row.track_id, d.row.entry_approach.as_str(), d.row.movement.as_str(), d.row.exit_approach.as_deref())).collect();
+        assert_eq!(m, vec![(9, "south", "through", Some("north")), (9 + (1 << 40), "north", "left", Some("east"))]);
+        // Leaving on the exit lanes next to the approach with noise into its lane: one part.
+        let mut pts = drive(10, 2, 100_000, &[at(2, 90.0, -1.6), at(2, 14.1, -1.6), at(0, 14.1, 0.5), at(0, 90.0, 0.5)], 10.0, &[]);
+        for (k, p) in pts.iter_mut().enumerate() {
+            if let Some(g) = p.ground.filter(|g| g.1 > 40.0 && k % 3 == 0) {
+                p.ground = Some((g.0 - 1.5, g.1 + 1.0));
+            }
+        }
+        assert_eq!(movements(&run(&mut cam, &pts)).len(), 1);
     }
 
     #[test]
