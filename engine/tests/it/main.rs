@@ -11,6 +11,7 @@ mod forget;
 mod fresh;
 mod golden;
 mod http;
+mod junction;
 mod kafka;
 mod kafka_source;
 mod layering;
