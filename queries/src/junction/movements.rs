@@ -338,6 +338,21 @@ fn crossing(line: &[P], from: P, to: P, margin: f64) -> Option<f64> {
     })
 }
 
+/// The unit normal of a polyline's chord (first to last point) on the side `towards` points to.
+fn line_normal(line: &[P], towards: P) -> P {
+    let (a, b) = match (line.first(), line.last()) {
+        (Some(a), Some(b)) => (*a, *b),
+        _ => return towards,
+    };
+    let d = sub(b, a);
+    let l = d[0].hypot(d[1]);
+    if l < 1e-9 {
+        return towards;
+    }
+    let n = [-d[1] / l, d[0] / l];
+    if dot(n, towards) < 0.0 { [-n[0], -n[1]] } else { n }
+}
+
 /// Midpoint of a polyline's end points.
 fn mid(line: &[P]) -> P {
     match (line.first(), line.last()) {
@@ -538,7 +553,7 @@ impl CameraMovements {
                         }
                         // How far past the line it is: back behind it forgets the crossing,
                         // far enough past it confirms it.
-                        let past = dot(sub(here.p, mid(line)), a.inbound);
+                        let past = dot(sub(here.p, mid(line)), line_normal(line, a.inbound));
                         if past < 0.0 {
                             e.tentative = None;
                         }
