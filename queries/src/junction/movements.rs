@@ -960,6 +960,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn past_the_stop_line_is_square_to_the_line_not_along_the_inbound_direction() {
+        // The west approach's inbound direction 4° off the stop line's normal (its centre is
+        // the mean of the gates', not on the lanes' axis): a point 4 cm past the line, 2.8 m
+        // to the side of its middle, is past it.
+        let mut g = (*geom("")).clone();
+        g.approaches[3].inbound = [0.9976, 0.0698];
+        let mut cam = CameraMovements::new(Arc::new(g));
+        let pts: Vec<TrackPoint> = [90.0, 70.0, 50.0, 30.0, 20.0, 14.5, 14.06, 13.0, 11.0, 8.0, 5.0]
+            .iter()
+            .map(|s| at(3, *s, -6.0))
+            .chain([-5.0, -20.0, -38.0, -40.0, -60.0].iter().map(|s| at(1, -s, 6.0)))
+            .enumerate()
+            .map(|(k, p)| TrackPoint { track: 1, ts: k as u64 * 500, class: ObjectClass(2), ground: Some((p[0], p[1])), speed_ck: Some(3_600), speed_std_ck: None, moving: true, dir: (0, 0), zones: Vec::new(), ended: k == 15 })
+            .collect();
+        let out = run(&mut cam, &pts);
+        let r = &movements(&out)[0].row;
+        assert_eq!((r.entry_approach.as_str(), r.movement.as_str(), r.exit_approach.as_deref()), ("west", "through", Some("east")));
+        assert!(r.stop_line_ts_ms.is_some_and(|t| (2_500..=3_000).contains(&t)), "{:?}", r.stop_line_ts_ms);
+    }
+
+    #[test]
     fn a_turn_slow_down_is_learnt_as_free_flow() {
         let mut cam = CameraMovements::new(geom(""));
         // North → west (right): 5 m/s through the junction, unimpeded: 6 vehicles teach the
