@@ -98,6 +98,8 @@ struct Following {
     next_seq: std::sync::atomic::AtomicU64,
     /// This process's rule book.
     rules: RuleControl,
+    /// This process's pushed signal states.
+    signals: SignalControl,
     /// This process's book of cameras, when cameras change while it runs.
     cameras: std::sync::OnceLock<CameraFollower>,
 }
@@ -124,9 +126,9 @@ impl ControlLog {
     }
 
     /// The control log of `lake` for a process of a cluster that has replayed (followed) the
-    /// entries below `next_seq` into `rules` (see the type's docs).
-    pub fn in_cluster(lake: Lake, next_seq: u64, rules: RuleControl) -> ControlLog {
-        let following = Following { next_seq: std::sync::atomic::AtomicU64::new(next_seq), rules, cameras: std::sync::OnceLock::new() };
+    /// entries below `next_seq` into `rules` and `signals` (see the type's docs).
+    pub fn in_cluster(lake: Lake, next_seq: u64, rules: RuleControl, signals: SignalControl) -> ControlLog {
+        let following = Following { next_seq: std::sync::atomic::AtomicU64::new(next_seq), rules, signals, cameras: std::sync::OnceLock::new() };
         ControlLog { lake, serial: Arc::default(), cluster: Some(Arc::new(following)) }
     }
 
@@ -201,6 +203,16 @@ impl ControlLog {
                     Ok(()) => tracing::info!(seq = e.seq, id = %e.id, op = e.op.name(), since_ms = e.since_ms, who = %e.who, "control log: followed a rule change another process of the cluster made"),
                     Err(problems) => tracing::warn!(seq = e.seq, %problems, "control log: a rule another process logged does not fit this process's config; left out"),
                 }
+            } else if e.kind == ControlKind::Signal {
+                match e.after.clone().map(serde_json::from_value::<Vec<SignalLine>>) {
+                    Some(Ok(lines)) => {
+                        let left_out = following.signals.follow(&lines);
+                        if left_out > 0 {
+                            tracing::warn!(seq = e.seq, left_out, "control log: signal changes another process logged do not apply to this process's signals");
+                        }
+                    }
+                    _ => tracing::warn!(seq = e.seq, id = %e.id, "control log: signal changes another process logged cannot be read; left out"),
+                }
             } else if e.kind == ControlKind::Camera
                 && let Some(follow) = following.cameras.get()
             {
@@ -266,7 +278,7 @@ impl ControlLog {
             since_ms: changes.iter().map(|c| c.ts_ms).min().unwrap_or(0),
             at_ms: None,
         };
-        self.lake.append_control(&entry).await.map_err(ControlError::Log)
+        self.append(&entry).await?.ok_or(ControlError::Raced)
     }
 
     /// Appends the entry of a prepared change (dropping `change` on failure releases its time).
@@ -386,7 +398,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
         let books: Vec<RuleControl> = (0..2).map(|_| RuleControl::new(pipeline()).unwrap()).collect();
-        let logs: Vec<ControlLog> = books.iter().map(|b| ControlLog::in_cluster(lake.clone(), 0, b.clone())).collect();
+        let logs: Vec<ControlLog> = books.iter().map(|b| ControlLog::in_cluster(lake.clone(), 0, b.clone(), SignalControl::new(&pipeline(), Vec::new()))).collect();
         let (first, replaced) = logs[0].put_rule(&books[0], "p0", "r", rule("low")).await.unwrap();
         assert_eq!((first.seq, replaced), (0, false), "a new rule");
         assert!(books[1].get("r").is_none(), "process 1 has not read the log yet");
@@ -401,5 +413,40 @@ mod tests {
         let (deleted, gone) = logs[0].delete_rule(&books[0], "p0", "r").await.unwrap();
         assert_eq!((deleted.seq, gone.map(|e| e.rule)), (2, Some(rule("high"))));
         assert_eq!(lake.read_control().await.unwrap().len(), 3, "every change once, in order");
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    /// A process pushes a signal state after another process's push: it follows that push
+    /// first, so a change before it is refused as late there too (one signal history).
+    #[tokio::test]
+    async fn a_process_pushes_signal_states_after_the_others_pushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let text = "[[camera]]\nid = \"c\"\nsource = \"push\"\n[[signal]]\nid = \"s\"\nsource = \"push\"\n";
+        let config = Arc::new(PipelineConfig::from_toml(text).unwrap());
+        let signals: Vec<SignalControl> = (0..2).map(|_| SignalControl::new(&config, Vec::new())).collect();
+        let logs: Vec<ControlLog> = signals.iter().map(|s| ControlLog::in_cluster(lake.clone(), 0, RuleControl::new(config.clone()).unwrap(), s.clone())).collect();
+        let push = |p: usize, body: &'static str| {
+            let (log, signals) = (logs[p].clone(), signals[p].clone());
+            async move {
+                let one = log.one_at_a_time().await;
+                log.follow_held(&one).await.unwrap();
+                let prepared = signals.prepare(body.as_bytes()).unwrap();
+                if !prepared.changes().is_empty() {
+                    log.record_signals("test", prepared.changes()).await.unwrap();
+                }
+                prepared.apply()
+            }
+        };
+        assert_eq!(push(0, "{\"signal_id\":\"s\",\"ts_ms\":100,\"state\":\"red\"}\n").await.accepted, 1);
+        let late = push(1, "{\"signal_id\":\"s\",\"ts_ms\":50,\"state\":\"green\"}\n").await;
+        assert_eq!((late.accepted, late.rejected.len()), (0, 1), "process 1 knows process 0's change at 100: {late:?}");
+        assert_eq!(push(1, "{\"signal_id\":\"s\",\"ts_ms\":200,\"state\":\"green\"}\n").await.accepted, 1);
+        let entries = lake.read_control().await.unwrap();
+        assert_eq!(entries.iter().map(|e| (e.seq, e.since_ms)).collect::<Vec<_>>(), vec![(0, 100), (1, 200)]);
     }
 }

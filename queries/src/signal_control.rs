@@ -77,6 +77,9 @@ struct State {
     reserved: Option<u64>,
     activator: Option<SyncActivator>,
     ended: bool,
+    /// In a cluster, the worker (other than worker 0) that enters this process's pushes: the
+    /// first worker of a process other than 0 ([`SignalControl::enter_on_worker`]).
+    feeder: Option<usize>,
 }
 
 /// The handle on the signal collection's pushed changes. Cloning shares it.
@@ -127,6 +130,28 @@ impl SignalControl {
         }
         state.reserved = checked.changes.iter().map(|l| l.ts_ms).min();
         Ok(PreparedSignals { control: self.clone(), checked: Some(checked) })
+    }
+
+    /// In a cluster, on a process other than 0: worker `index` (this process's first) enters
+    /// the pushes taken by this process's API from now on; what waits now — the signal files'
+    /// changes, the control log's replay — is left to process 0's worker 0.
+    pub fn enter_on_worker(&self, index: usize) {
+        let mut state = self.lock();
+        state.feeder = Some(index);
+        state.pending.clear();
+        state.errors.clear();
+    }
+
+    /// Takes a push that another process of the cluster logged and entered (its worker did):
+    /// each signal's last state follows it, so the next push here changes from that state.
+    /// Returns how many of its changes did not apply here (none when the configs agree).
+    pub fn follow(&self, logged: &[SignalLine]) -> usize {
+        let mut state = self.lock();
+        let (known, unknown): (Vec<&SignalLine>, Vec<&SignalLine>) = logged.iter().partition(|l| matches!(state.signals.get(&l.signal_id), Some(None)));
+        let body: String = known.iter().filter_map(|l| serde_json::to_string(l).ok()).map(|l| l + "\n").collect();
+        let checked = check(&state, body.as_bytes(), 0);
+        state.current = checked.current;
+        unknown.len() + checked.errors.len()
     }
 
     /// Enters pushes logged by an earlier run (in log order, before the dataflow starts): each
@@ -265,6 +290,7 @@ impl Drop for PreparedSignals {
 #[allow(clippy::result_large_err)]
 pub fn signals_input<'s, D: 'static>(follow: Stream<'s, u64, Vec<D>>, control: SignalControl, feeds: bool) -> (Stream<'s, u64, Vec<SignalUpdate>>, Stream<'s, u64, Vec<ErrorRow>>) {
     let scope = follow.scope();
+    let feeds = feeds || control.lock().feeder == Some(scope.index());
     let both = follow.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Result<SignalUpdate, ErrorRow>>>, _, _, _>(Pipeline, "Signals", move |cap, info| {
         let mut cap = Some(cap);
         if feeds {

@@ -60,6 +60,8 @@ pub async fn signals(State(state): State<AppState>, who: super::rules::Who, head
     let control = analytics.signals.clone();
     let body = read_body(&headers, body, state.live.push_max_body_bytes.max(1)).await?;
     let _one = analytics.control.one_at_a_time().await;
+    // In a cluster: the others' pushes first, so this one changes from the signals' last states.
+    analytics.control.follow_held(&_one).await?;
     let prepared = tokio::task::spawn_blocking(move || control.prepare(&body))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("the signal parser failed: {e} (this is a bug)")))??;

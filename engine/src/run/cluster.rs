@@ -10,6 +10,7 @@
 //!   (process 0) only; a rule changed through any process's API is entered by that process's
 //!   first worker (rule updates are broadcast), and the processes keep one rule book by following
 //!   the shared control log, appending at exactly its next seq ([`crate::control::ControlLog`]);
+//!   signal states pushed to any process likewise;
 //! - every process has its own lake writer, whose run id (and so every file name) carries the
 //!   process index, and publishes through the commit log's conditional creates: concurrent
 //!   publishers never take the same seq (see `itscam_sinks::commit_log`), no coordinator;

@@ -142,9 +142,10 @@ impl Services {
         };
         let replayed = runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, floor)).context("the lake's control log")?;
         if plan.processes > 1 && plan.process != 0 {
-            // Process 0's worker 0 enters the config's and the log's rules; this process's first
-            // worker enters the changes made through its own API (crate::control::ControlLog).
+            // Process 0's worker 0 enters the config's and the log's rules and signal states;
+            // this process's first worker those changed through its own API (ControlLog).
             plan.analytics.rules.enter_on_worker(plan.process * plan.workers);
+            plan.analytics.signals.enter_on_worker(plan.process * plan.workers);
         }
 
         // Fresh SQL: the API's queries read what the writer holds too.
@@ -172,7 +173,7 @@ impl Services {
         let stats: Vec<Arc<FeedStats>> = feeds.iter().map(|f| f.stats.clone()).collect();
         let mut audit = None;
         if let Some(addr) = &options.http {
-            let control = if plan.processes > 1 { ControlLog::in_cluster(lake.clone(), replayed as u64, plan.analytics.rules.clone()) } else { ControlLog::new(lake.clone()) };
+            let control = if plan.processes > 1 { ControlLog::in_cluster(lake.clone(), replayed as u64, plan.analytics.rules.clone(), plan.analytics.signals.clone()) } else { ControlLog::new(lake.clone()) };
             if plan.processes > 1 {
                 if let Some(cameras) = &runtime_cameras {
                     let handles = crate::live::RuntimeCameraHandles { cameras: cameras.clone(), config: Arc::new(config.clone()) };

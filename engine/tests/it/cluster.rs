@@ -262,11 +262,12 @@ fn metric(addr: &str, name: &str) -> u64 {
 /// pushed to process 1, the second half to process 0, while its state lives on process 1's
 /// worker; each process takes what its own API was sent, the frames go to the camera's worker,
 /// and the lake holds every pushed detection. Push cameras are not added at runtime there.
+/// Signal states pushed to either process make one history.
 #[test]
 fn a_push_camera_takes_pushes_on_any_process_of_a_cluster() {
     let dir = scratch("cluster-push");
     let camera = camera_on_worker(1, 2);
-    let config = format!("[service]\nshutdown_grace_ms = 60000\n[pipeline]\nworkers = 1\n[[camera]]\nid = \"{camera}\"\nsource = \"push\"\n");
+    let config = format!("[service]\nshutdown_grace_ms = 60000\n[pipeline]\nworkers = 1\n[[camera]]\nid = \"{camera}\"\nsource = \"push\"\n[[signal]]\nid = \"tl\"\nsource = \"push\"\n");
     std::fs::write(dir.join("config.toml"), config).unwrap();
     std::fs::write(dir.join("hosts.txt"), free_ports(2).join("\n") + "\n").unwrap();
     let args = |p: &'static str| ["--config", "config.toml", "--cluster", "hosts.txt", "--process", p, "--listen", "127.0.0.1:0"];
@@ -284,6 +285,17 @@ fn a_push_camera_takes_pushes_on_any_process_of_a_cluster() {
     poll_until("each process taking its pushes", Duration::from_secs(60), || {
         metric(&p0.addr, "itscam_source_frames_total") == 100 && metric(&p1.addr, "itscam_source_frames_total") == 100
     });
+    // Signal states pushed to any process make one history: process 0 follows process 1's
+    // push before taking its own, so a change before it is late there too.
+    let t = itscam_types::time::now_ms() + 60_000;
+    let signal = |ts: u64, state: &str| vec![format!("{{\"signal_id\":\"tl\",\"ts_ms\":{ts},\"state\":\"{state}\"}}")];
+    let (status, _, answer) = crate::push::push(&p1.addr, "/api/v1/signals", &signal(t, "red"));
+    assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)), "{answer}");
+    let (status, _, answer) = crate::push::push(&p0.addr, "/api/v1/signals", &signal(t - 1_000, "green"));
+    assert_eq!((status, answer["accepted"].as_u64()), (200, Some(0)), "{answer}");
+    assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("previous change"), "{answer}");
+    let (status, _, answer) = crate::push::push(&p0.addr, "/api/v1/signals", &signal(t + 1_000, "green"));
+    assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)), "{answer}");
     // A push camera is the config's in a cluster (every process takes its pushes).
     let (status, body) = http(&p1.addr, "POST", "/api/v1/cameras", r#"{"id": "cam-new", "source": "push"}"#);
     assert_eq!(status, 422, "{body}");
