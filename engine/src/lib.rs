@@ -18,5 +18,6 @@ pub mod lake_table;
 pub mod live;
 pub mod models;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod sql;

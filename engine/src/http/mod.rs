@@ -14,6 +14,7 @@ mod error;
 pub mod evidence;
 mod guard;
 pub mod health;
+mod junction;
 pub mod lake;
 pub mod live_feed;
 pub mod metrics;
@@ -184,6 +185,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(evidence::index))
         .routes(routes!(evidence::item))
         .routes(routes!(evidence::frame))
+        .routes(routes!(junction::turning_counts))
         .routes(routes!(rules::list))
         .routes(routes!(rules::get_one, rules::put, rules::delete))
         .routes(routes!(rules::check))

@@ -52,6 +52,8 @@ pub const PERMISSIONS: &[Permission] = &[
     p("GET", "/api/v1/cameras/{id}", Least(Viewer)),
     p("GET", "/api/v1/cameras/{id}/frame", Least(Viewer)),
     p("GET", "/api/v1/cameras/{id}/live", Least(Viewer)),
+    // An aggregate (turning_counts is one of the viewers' tables).
+    p("GET", "/api/v1/cameras/{id}/turning-counts", Least(Viewer)),
     p("GET", "/api/v1/zones", Least(Viewer)),
     p("GET", "/api/v1/rules", Least(Viewer)),
     p("GET", "/api/v1/rules/{id}", Least(Viewer)),

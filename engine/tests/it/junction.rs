@@ -35,6 +35,15 @@ fn the_turning_count_report_and_the_od_matrix_add_up_to_the_movements() {
     );
     assert_eq!(od, moved);
     assert!(od.iter().any(|r| r["entry_approach"] == "north" && r["exit_approach"] == "north"), "the U-turn: {od:?}");
+    // Over HTTP (a viewer's aggregate): the same report, approaches sorted without a config.
+    let sorted = itscam_ok(&dir, &["export", "turning-counts", "--camera", "cam-1", "--from", &from, "--to", &to]);
+    let served = Served::start(&dir, &["--lake", "file://./lake", "--listen", "127.0.0.1:0"]);
+    let (status, body) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?from={from}&to={to}"), "");
+    assert_eq!((status, body.as_str()), (200, sorted.as_str()));
+    let (status, _) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?from={to}&to={from}"), "");
+    assert_eq!(status, 400);
+    let (status, _) = served.terminate();
+    assert!(status.success());
     // A camera with no junction rows gives a header and nothing else.
     let empty = itscam_ok(&dir, &["export", "turning-counts", "--camera", "cam-9", "--from", &from, "--to", &to]);
     assert_eq!(empty.lines().count(), 1, "{empty}");
