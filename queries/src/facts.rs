@@ -120,6 +120,15 @@ pub struct TrackPoint {
     pub ended: bool,
 }
 
+impl TrackPoint {
+    /// The point without its zones (the junction tables do not read them): a copy that
+    /// allocates nothing.
+    pub fn without_zones(&self) -> TrackPoint {
+        let TrackPoint { track, ts, class, ground, speed_ck, speed_std_ck, moving, dir, zones: _, ended } = *self;
+        TrackPoint { track, ts, class, ground, speed_ck, speed_std_ck, moving, dir, zones: Vec::new(), ended }
+    }
+}
+
 /// A direction as a unit vector × 1000 (`(0, 0)` for a zero vector).
 pub fn unit_milli(dx: f64, dy: f64) -> (i32, i32) {
     let n = (dx * dx + dy * dy).sqrt();

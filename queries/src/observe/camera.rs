@@ -371,7 +371,7 @@ impl CameraObserver {
         add_to_part(parts.0.entry(track).or_default(), ts, prev_ts);
         let point = state.track_point(scene, track, ts, ground, false);
         if scene.junction {
-            out.junction_points.push((scene.camera_id.clone(), point.clone()));
+            out.junction_points.push((scene.camera_id.clone(), point.without_zones()));
         }
         out.point_facts.push((scene.camera_id.clone(), point));
     }
@@ -434,7 +434,7 @@ impl CameraObserver {
             let window = self.window_of(ts);
             let last = state.track_point(&self.scene, t.track_id, ts, None, true);
             if self.scene.junction {
-                out.junction_points.push((self.scene.camera_id.clone(), last.clone()));
+                out.junction_points.push((self.scene.camera_id.clone(), last.without_zones()));
             }
             out.point_facts.push((self.scene.camera_id.clone(), last));
             for (i, zone) in self.scene.zones.iter().enumerate() {
