@@ -8,6 +8,16 @@
 //! "most pairs first" rule would, and swap identities in crowds). It is solved by clamping every
 //! cost above `max_cost` (and NaN) to `max_cost`, running a full O(n³) Hungarian / shortest
 //! augmenting path solver, and dropping the pairs whose real cost exceeds `max_cost`.
+//!
+//! **Small groups first.** Gated costs leave most pairs forbidden: in a frame of traffic a
+//! track can take one detection or two, and the allowed pairs fall apart into small connected
+//! groups (a track and its detection; two neighbours and their two detections). The objective
+//! is a sum over the groups, so the optimum is each group's optimum: a group of at most 12
+//! allowed pairs is solved by trying every matching of its pairs, and its best is taken when it
+//! beats every other matching of the group by a clear margin (1e-9, far above the full solver's
+//! rounding) — then it is the optimum the full solver finds too. Anything else — a larger
+//! group, a near-tie, a pair at exactly the cap (taking it or not is a tie), no cost limit —
+//! goes to the full solver for the whole matrix, so the answer is always the one it gives.
 
 /// Reusable buffers for both solvers, so that per-frame association does not allocate.
 #[derive(Debug, Default)]
@@ -21,6 +31,11 @@ pub struct Solver {
     used: Vec<bool>,
     row_used: Vec<bool>,
     candidates: Vec<(f64, u32, u32)>,
+    /// The forced-answer check (module docs): union-find parents of rows and columns, the
+    /// allowed pairs, and (component root, pair index).
+    parent: Vec<u32>,
+    pairs: Vec<(u32, u32)>,
+    grouped: Vec<(u32, u32)>,
 }
 
 /// Minimum-cost assignment (see the module docs for the exact objective). `cost` is row-major,
@@ -52,6 +67,15 @@ impl Solver {
         if rows == 0 || cols == 0 {
             return;
         }
+        if self.forced(cost, rows, cols, max_cost, out) {
+            return;
+        }
+        self.full(cost, rows, cols, max_cost, out);
+    }
+
+    /// [`optimal`] by the full solver (module docs).
+    fn full(&mut self, cost: &[f64], rows: usize, cols: usize, max_cost: f64, out: &mut Vec<(usize, usize)>) {
+        out.clear();
         // The solver needs n <= m: transpose when there are more rows than columns.
         let transposed = rows > cols;
         let (n, m) = if transposed { (cols, rows) } else { (rows, cols) };
@@ -86,6 +110,145 @@ impl Solver {
             }
         }
         out.sort_unstable();
+    }
+
+    /// The answer when every group of allowed pairs (a connected component of the bipartite
+    /// graph) is small and has one best matching by a clear margin (module docs), into `out`
+    /// (sorted by row); `false` (and `out` left empty) when the full solver must decide.
+    fn forced(&mut self, cost: &[f64], rows: usize, cols: usize, max_cost: f64, out: &mut Vec<(usize, usize)>) -> bool {
+        if !max_cost.is_finite() {
+            return false;
+        }
+        // Union-find over rows (0..rows) and columns (rows..rows + cols).
+        let parent = &mut self.parent;
+        parent.clear();
+        parent.extend(0..(rows + cols) as u32);
+        fn find(parent: &mut [u32], mut x: u32) -> u32 {
+            while parent[x as usize] != x {
+                let up = parent[parent[x as usize] as usize];
+                parent[x as usize] = up;
+                x = up;
+            }
+            x
+        }
+        self.pairs.clear();
+        for r in 0..rows {
+            for (c, &x) in cost[r * cols..(r + 1) * cols].iter().enumerate() {
+                if !allowed(x, max_cost) {
+                    continue;
+                }
+                // At the cap, taking the pair or not is a tie.
+                if x >= max_cost {
+                    return false;
+                }
+                self.pairs.push((r as u32, c as u32));
+                let (a, b) = (find(parent, r as u32), find(parent, (rows + c) as u32));
+                if a != b {
+                    parent[a.max(b) as usize] = a.min(b);
+                }
+            }
+        }
+        // Pairs grouped by component (their root), rows in order within each.
+        for i in 0..self.pairs.len() {
+            let r = self.pairs[i].0;
+            let root = find(parent, r);
+            self.grouped.push((root, i as u32));
+        }
+        self.grouped.sort_unstable();
+        let mut ok = true;
+        let mut start = 0;
+        while start < self.grouped.len() {
+            let root = self.grouped[start].0;
+            let end = start + self.grouped[start..].iter().take_while(|g| g.0 == root).count();
+            if !self.component(cost, cols, max_cost, start, end, out) {
+                ok = false;
+                break;
+            }
+            start = end;
+        }
+        self.grouped.clear();
+        if !ok {
+            out.clear();
+            return false;
+        }
+        out.sort_unstable();
+        true
+    }
+
+    /// The best matching of one component (`self.grouped[start..end]`, indices into
+    /// `self.pairs`), by exhaustive search, appended to `out`; `false` when the component is too
+    /// large for that or its best matching is not ahead of every other by a clear margin.
+    fn component(&mut self, cost: &[f64], cols: usize, max_cost: f64, start: usize, end: usize, out: &mut Vec<(usize, usize)>) -> bool {
+        /// Pairs, and distinct columns, of a component searched exhaustively.
+        const MAX_PAIRS: usize = 12;
+        const MAX_COLS: usize = 16;
+        /// A best matching must beat every other by this much (costs are in [0, max_cost]; the
+        /// full solver's rounding is many orders of magnitude below it).
+        const MARGIN: f64 = 1e-9;
+        let n = end - start;
+        if n > MAX_PAIRS {
+            return false;
+        }
+        // (row, column, gain) in row order, columns numbered within the component.
+        let mut items = [(0u32, 0u32, 0u8, 0.0f64); MAX_PAIRS];
+        let mut col_ids = [0u32; MAX_COLS];
+        let mut ncols = 0;
+        for (k, g) in self.grouped[start..end].iter().enumerate() {
+            let (r, c) = self.pairs[g.1 as usize];
+            let local = match col_ids[..ncols].iter().position(|&x| x == c) {
+                Some(i) => i,
+                None if ncols < MAX_COLS => {
+                    col_ids[ncols] = c;
+                    ncols += 1;
+                    ncols - 1
+                }
+                None => return false,
+            };
+            items[k] = (r, c, local as u8, max_cost - cost[r as usize * cols + c as usize]);
+        }
+        let items = &items[..n];
+        // Exhaustive search over matchings, row by row (items are sorted by row): the best total
+        // gain, its pairs (a bit per item), and the best total of any other matching.
+        struct Search<'a> {
+            items: &'a [(u32, u32, u8, f64)],
+            best: f64,
+            best_set: u32,
+            second: f64,
+        }
+        fn go(s: &mut Search, i: usize, cols_used: u32, set: u32, gain: f64) {
+            // `i`: the first item of the next row to decide.
+            if i == s.items.len() {
+                if gain > s.best {
+                    s.second = s.best;
+                    s.best = gain;
+                    s.best_set = set;
+                } else if gain > s.second {
+                    s.second = gain;
+                }
+                return;
+            }
+            let row = s.items[i].0;
+            let next = i + s.items[i..].iter().take_while(|it| it.0 == row).count();
+            // The row unmatched.
+            go(s, next, cols_used, set, gain);
+            for k in i..next {
+                let (_, _, local, g) = s.items[k];
+                if cols_used & (1 << local) == 0 {
+                    go(s, next, cols_used | (1 << local), set | (1 << k), gain + g);
+                }
+            }
+        }
+        let mut search = Search { items, best: f64::NEG_INFINITY, best_set: 0, second: f64::NEG_INFINITY };
+        go(&mut search, 0, 0, 0, 0.0);
+        if !(search.best - search.second > MARGIN) {
+            return false;
+        }
+        for (k, it) in items.iter().enumerate() {
+            if search.best_set & (1 << k) != 0 {
+                out.push((it.0 as usize, it.1 as usize));
+            }
+        }
+        true
     }
 
     /// Shortest augmenting path with potentials (the e-maxx formulation of Hungarian / JV) on
@@ -264,6 +427,45 @@ mod tests {
         let cost = [0.1, 0.2, 0.2, 0.9];
         assert_eq!(greedy(&cost, 2, 2, 1.0), vec![(0, 0), (1, 1)]);
         assert_eq!(optimal(&cost, 2, 2, 1.0), vec![(0, 1), (1, 0)]);
+    }
+
+    /// Gated matrices (most pairs forbidden, as in traffic): the answers of the small groups,
+    /// where they are taken, are the full solver's.
+    #[test]
+    fn forced_answers_are_the_full_solvers() {
+        let mut rng = SmallRng::seed_from_u64(12);
+        let mut solver = Solver::default();
+        let (mut out, mut full) = (Vec::new(), Vec::new());
+        let mut forced = 0;
+        for round in 0..20_000 {
+            let rows = rng.random_range(0..=8);
+            let cols = rng.random_range(0..=8);
+            let max_cost = if round % 7 == 0 { f64::INFINITY } else { 1.0 };
+            let density = rng.random_range(0.02..0.4);
+            let cost: Vec<f64> = (0..rows * cols)
+                .map(|_| match rng.random_range(0.0..1.0) {
+                    p if p < density => match rng.random_range(0..20) {
+                        0 => 0.5, // ties
+                        1 => 1.0, // at the cap
+                        2 => f64::NAN,
+                        _ => rng.random_range(0.0..1.0),
+                    },
+                    _ => f64::INFINITY,
+                })
+                .collect();
+            out.clear();
+            let took = rows > 0 && cols > 0 && solver.forced(&cost, rows, cols, max_cost, &mut out);
+            solver.full(&cost, rows, cols, max_cost, &mut full);
+            if took {
+                forced += 1;
+                assert_eq!(out, full, "round {round}: {rows}x{cols} {cost:?}");
+            } else {
+                assert!(out.is_empty(), "round {round}: nothing left behind");
+            }
+            solver.optimal(&cost, rows, cols, max_cost, &mut out);
+            assert_eq!(out, full, "round {round}");
+        }
+        assert!(forced > 5_000, "{forced} forced");
     }
 
     #[test]
