@@ -24,6 +24,32 @@ const MOVING_PX_S: f64 = 5.0;
 /// Gaps longer than this do not count as presence in a window (ms).
 const MAX_PRESENCE_GAP_MS: u64 = 1_000;
 
+/// A multiply-rotate hasher (FxHash's) for the track ids that key the per-track maps, looked
+/// up for every point and every released row: std's SipHash was a few per cent of the queries
+/// benchmark. The ids come from the tracker, not from outside, and nothing iterates these maps
+/// in their order where it could show (releases and windows are sorted).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by track id.
+pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 #[derive(Clone, Debug, Default)]
 struct ZoneState {
     inside: bool,
@@ -267,7 +293,7 @@ pub(crate) struct ZoneWindowAcc {
 
 /// One window's parts: each track's, and each zone's exits (by zone id: a window may span a
 /// change of the camera's zones).
-type WindowParts = (HashMap<u64, TrackPart>, HashMap<String, ZoneWindowAcc>);
+type WindowParts = (IdMap<TrackPart>, HashMap<String, ZoneWindowAcc>);
 /// A closed window: (track, class, part) and (zone id, exits).
 pub(crate) type ClosedWindow = (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String, ZoneWindowAcc)>);
 
@@ -276,7 +302,7 @@ pub(crate) type ClosedWindow = (Vec<(u64, ObjectClass, TrackPart)>, Vec<(String,
 pub(crate) struct CameraObserver {
     scene: Arc<CameraScene>,
     settings: Arc<ObserveSettings>,
-    tracks: HashMap<u64, TrackState>,
+    tracks: IdMap<TrackState>,
     /// Per open window: each track's part, and each zone's exits.
     windows: BTreeMap<u64, WindowParts>,
     /// (oldest held row's `ts_ms`, track) of every track with rows in its smoother: a release
@@ -286,7 +312,7 @@ pub(crate) struct CameraObserver {
 
 impl CameraObserver {
     pub(crate) fn new(scene: Arc<CameraScene>, settings: Arc<ObserveSettings>) -> Self {
-        CameraObserver { scene, settings, tracks: HashMap::new(), windows: BTreeMap::new(), due: BTreeSet::new() }
+        CameraObserver { scene, settings, tracks: IdMap::default(), windows: BTreeMap::new(), due: BTreeSet::new() }
     }
 
     /// The camera's scene changed: what follows is observed in `scene` (see
@@ -386,18 +412,16 @@ impl CameraObserver {
             }
             self.due.pop_first();
             let Some(state) = self.tracks.get_mut(&track) else { continue };
-            let Some(smoother) = state.smoother.as_mut() else { continue };
-            let mut rows = Vec::new();
-            while let Some(row) = smoother.pop_due(now) {
-                rows.push(row);
+            // Out of the state while its rows go (they are counted in the state), put back after.
+            let Some(mut smoother) = state.smoother.take() else { continue };
+            while let Some(((time, d), reading)) = smoother.pop_due(now) {
+                let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
+                out.released.push((time, state.finish_row(d, reading, part)));
             }
             if let Some(next) = smoother.oldest_ts_ms() {
                 self.due.insert((next, track));
             }
-            for ((time, d), reading) in rows {
-                let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
-                out.released.push((time, state.finish_row(d, reading, part)));
-            }
+            state.smoother = Some(smoother);
         }
     }
 
