@@ -52,7 +52,10 @@ fn scenario(rng: &mut StdRng, n: usize) -> Vec<TrackPoint> {
 }
 
 /// Runs the operator; the turning_counts and movements rows with their times.
-fn run(points: &[TrackPoint], seed: u64) -> (Vec<(u64, TurningCountRow)>, Vec<(u64, MovementRow)>) {
+/// Rows with the times they left at.
+type Timed<R> = Vec<(u64, R)>;
+
+fn run(points: &[TrackPoint], seed: u64) -> (Timed<TurningCountRow>, Timed<MovementRow>) {
     let counts: Arc<Mutex<Vec<(u64, TurningCountRow)>>> = Arc::default();
     let moves: Arc<Mutex<Vec<(u64, MovementRow)>>> = Arc::default();
     let (c_sink, m_sink) = (counts.clone(), moves.clone());

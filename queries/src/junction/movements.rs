@@ -173,8 +173,10 @@ pub enum Decision {
     Passage(Passage),
 }
 
-/// Where a track is on its way through the junction.
+/// Where a track is on its way through the junction (one per live track: the variants' sizes
+/// do not matter).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// Not (yet) on an approach.
     Outside,
@@ -827,6 +829,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn every_entry_exit_pair_is_its_movement() {
         let g = geom("");
         let mut cam = CameraMovements::new(g.clone());

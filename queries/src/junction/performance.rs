@@ -71,7 +71,7 @@ pub struct PerformanceBook {
 /// The last red start of `signal` at or before `t`.
 fn red_start(timeline: &SignalTimeline, signal: &str, t: u64) -> Option<u64> {
     let from = t.saturating_sub(MAX_CYCLE_MS);
-    timeline.changes(signal, from, t.saturating_add(1)).into_iter().filter(|(_, s)| *s == Some(SignalState::Red)).map(|(t, _)| t).last()
+    timeline.changes(signal, from, t.saturating_add(1)).into_iter().filter(|(_, s)| *s == Some(SignalState::Red)).map(|(t, _)| t).next_back()
 }
 
 /// The first red start of `signal` in `(after, before)`.
