@@ -164,8 +164,9 @@ pub struct Passage {
     pub class: ObjectClass,
 }
 
-/// What the state machine decides.
+/// What the state machine decides (short-lived: turned into rows at once).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// A track's movement.
     Movement(Decided),
