@@ -302,17 +302,33 @@ fn a_junction_put_on_a_running_camera_counts_its_movements_from_then_on() {
     let (status, text) = http(&addr, "PUT", "/api/v1/cameras/cam-a", &camera_a_junction(10.0));
     assert_eq!(status, 200, "{text}");
     push(&served, "cam-a", &frames("cam-a", 100, 400, t0));
+    // The change applies at the event time the camera's tracker finds: poll the camera until
+    // it says which (every 50 ms, at most 30 s).
+    let mut last = String::new();
+    let since = (0..600).find_map(|_| {
+        let (status, text) = http(&addr, "GET", "/api/v1/cameras/cam-a", "");
+        assert_eq!(status, 200, "{text}");
+        let camera = &serde_json::from_str::<serde_json::Value>(&text).unwrap()["camera"];
+        // A config camera's since_ms is 0 until a change replaces it (then null, then its time).
+        let since = camera["since_ms"].as_u64().filter(|s| *s > 0);
+        if since.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        last = text;
+        since
+    });
+    let since = since.unwrap_or_else(|| panic!("the tracker never took the junction in: {last}"));
     let (status, _) = served.terminate();
     assert!(status.success());
 
     // The cars drive left to right: every movement that reached an exit is west → east,
-    // through, and began after the change (the first 100 frames were pushed before it); the
-    // cars the end of the input cut inside the junction are `unknown`, never guessed.
+    // through, and began at or after the change; the cars the end of the input cut inside the
+    // junction are `unknown`, never guessed.
     let newest = "SELECT *, row_number() OVER (PARTITION BY camera_id, track_id ORDER BY revision DESC) AS k FROM movements";
     let rows = query_json(&dir, &format!("SELECT entry_approach, exit_approach, movement, count(*) AS n, min(entry_ts_ms) AS first FROM ({newest}) WHERE k = 1 GROUP BY 1, 2, 3"));
     let mut through = 0;
     for r in &rows {
-        assert!(r["first"].as_i64().unwrap() >= (t0 + 9_000) as i64, "{rows:?}");
+        assert!(r["first"].as_i64().unwrap() >= since as i64, "since {since}: {rows:?}");
         match (r["entry_approach"].as_str(), r["exit_approach"].as_str(), r["movement"].as_str()) {
             (Some("west"), Some("east"), Some("through")) => through = r["n"].as_i64().unwrap(),
             (_, None, Some("unknown")) => {}
