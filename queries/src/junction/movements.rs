@@ -515,15 +515,26 @@ impl CameraMovements {
                 });
                 let entry = match by_gate {
                     Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None }),
-                    // Appeared past the gate (a lane may reach back beyond it).
+                    // Appeared past the gate (a lane may reach back beyond it), heading for the
+                    // junction or standing (queued): a vehicle driving away from it through the
+                    // lane's polygon (a lane drawn over both directions, or a junction put on a
+                    // running camera) has not entered. The first point says neither: the next
+                    // one decides, and the entry is then the first point when that was in the
+                    // lane already.
                     None => geom.approaches.iter().enumerate().find_map(|(i, a)| {
                         let gate = mid(&a.entry);
                         if dot(sub(here.p, gate), a.inbound) <= 0.0 {
                             return None;
                         }
+                        let standing = p.speed_ck.is_some_and(|ck| (ck as f64 / 100.0) < settings.queue_speed_kmh);
+                        let inbound = prev.is_some_and(|from| dot(sub(here.p, from.p), a.inbound) > 0.0);
+                        if !standing && !inbound {
+                            return None;
+                        }
                         let lane = a.lane_at(here.p)?;
-                        let to_stop = a.to_stop_line(here.p).unwrap_or(0.0);
-                        Some(Entry { approach: i, ts: here.ts, arrival_ts: here.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None })
+                        let first = prev.filter(|from| inbound && a.lane_at(from.p).is_some() && dot(sub(from.p, gate), a.inbound) > 0.0).map_or((here.ts, here.p), |from| (from.ts, from.p));
+                        let to_stop = a.to_stop_line(first.1).unwrap_or(0.0);
+                        Some(Entry { approach: i, ts: first.0, arrival_ts: first.0 + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None })
                     }),
                 };
                 match entry {
@@ -867,6 +878,20 @@ pub(crate) mod tests {
                 assert_eq!(cam.live_tracks(), 0, "state per track is dropped at its end");
             }
         }
+    }
+
+    #[test]
+    fn a_vehicle_driving_away_through_an_approach_lane_has_not_entered() {
+        let mut cam = CameraMovements::new(geom(""));
+        // First seen in lane 1 of the east approach, past its gate, driving away from the
+        // junction (out of the view): no entry, no row.
+        let pts = drive(1, 2, 0, &[at(1, 14.1, -4.8), at(1, 45.0, -4.8)], 10.0, &[]);
+        assert!(movements(&run(&mut cam, &pts)).is_empty());
+        // The same place heading in: entered at its first point.
+        let pts = drive(2, 2, 100_000, &[at(1, 45.0, -4.8), at(1, 5.0, -4.8), at(3, 5.0, 4.8), at(3, 80.0, 4.8)], 10.0, &[]);
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!((m.len(), m[0].row.entry_ts_ms, m[0].row.movement.as_str()), (1, 100_000, "through"));
     }
 
     #[test]
