@@ -566,12 +566,14 @@ impl CameraMovements {
                             e.tentative = Some(lerp_anchor(from, here, f));
                         }
                         // How far past the line it is: back behind it forgets the crossing,
-                        // far enough past it confirms it.
+                        // far enough past it confirms it — square to the line, or away from it
+                        // at all (a tight right turn never gets far square to its stop line).
                         let past = dot(sub(here.p, mid(line)), line_normal(line, a.inbound));
                         if past < 0.0 {
                             e.tentative = None;
                         }
-                        if past >= STOP_COMMIT_M { e.tentative.take() } else { None }
+                        let away = past > 0.0 && super::geometry::distance_to_polyline(here.p, line) >= STOP_COMMIT_M;
+                        if past >= STOP_COMMIT_M || away { e.tentative.take() } else { None }
                     }
                     // No stop line: the time it left the approach's lanes, moving on.
                     None => prev.and_then(|from| (a.lane_at(from.p).is_some() && a.lane_at(here.p).is_none() && dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, 0.5))),
