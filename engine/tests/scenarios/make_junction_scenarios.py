@@ -102,10 +102,12 @@ def cycle(green_s, yellow_s, red_s, offset_s, until_s):
 # N/S green 0-30 s, yellow 30-33, red 33-63, ...; E/W green 33-60, yellow 60-63, red 63-96, ...
 SIGNALS = {"tl-ns": cycle(30, 3, 30, 0, 110), "tl-ew": cycle(27, 3, 33, 33, 110)}
 
-def stop_south(gap_m):
-    """Waiting `gap_m` behind the south stop line (y 20; the route starts at y -3) until the
-    N/S green at 63 s."""
-    return (20.0 - 0.5 - gap_m + 3.0, 63.0)
+def stop_south(rear_y):
+    """Waiting with the rear (the box's bottom edge: the ground point) at `rear_y` until the N/S
+    green at 63 s; the route starts at y -3. The box reaches `h` px north of it: the first car
+    stops with its front 0.5 m behind the stop line (y 20)."""
+    return (rear_y + 3.0, 63.0)
+
 
 USERS = [
     road_user("car", 0, ROUTES[("south", "north")], 30),
@@ -120,9 +122,9 @@ USERS = [
     road_user("car", 44, ROUTES[("west", "south")], 25),
     road_user("car", 48, ROUTES[("west", "lost")], 30),
     # A queue at the south stop line during the N/S red, released at the green (63 s).
-    road_user("car", 40, ROUTES[("south", "north")], 30, stop=stop_south(0.0)),
-    road_user("car", 42, ROUTES[("south", "north")], 30, stop=stop_south(6.5)),
-    road_user("truck", 44, ROUTES[("south", "north")], 30, w=100, h=50, stop=stop_south(13.0)),
+    road_user("car", 40, ROUTES[("south", "north")], 30, stop=stop_south(17.5)),
+    road_user("car", 42, ROUTES[("south", "north")], 30, stop=stop_south(14.0)),
+    road_user("truck", 44, ROUTES[("south", "north")], 30, w=100, h=50, stop=stop_south(10.0)),
     # Over the west stop line just before the first bin ends (60 s), out after it: the bin's
     # count is corrected (revision 1).
     road_user("car", 53.5, ROUTES[("west", "east")], 15),
