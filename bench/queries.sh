@@ -15,10 +15,11 @@ FOOTAGE_S=${FOOTAGE_S:-120}; REPEAT=${REPEAT:-2}
 out=bench/results/queries.txt
 
 nice cargo build --release -q -p itscam-bench --bin queries-bench
+bin=${CARGO_TARGET_DIR:-target}/release/queries-bench
 mkdir -p bench/results
 {
   echo "# bench/queries.sh — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# command: target/release/queries-bench --seconds $FOOTAGE_S --repeat $REPEAT (MIMALLOC_PURGE_DELAY=10000, nice)"
   # The engine's allocator setting (it sets mimalloc's purge delay to 10 s in main).
-  MIMALLOC_PURGE_DELAY=10000 nice target/release/queries-bench --seconds "$FOOTAGE_S" --repeat "$REPEAT"
+  MIMALLOC_PURGE_DELAY=10000 nice "$bin" --seconds "$FOOTAGE_S" --repeat "$REPEAT"
 } | tee "$out"
