@@ -122,13 +122,7 @@ pub(super) fn build(worker: &mut timely::worker::Worker, shared: &WorkerShared) 
         out.table(queries.crossings, "CrossingsToLake", SinkRows::LineCrossings, counting(&counters.crossings));
         out.table(queries.zone_events, "ZoneEventsToLake", SinkRows::ZoneEvents, counting(&counters.zone_events));
         out.table(queries.metrics, "MetricsToLake", SinkRows::TrafficMetrics, counting(&counters.metrics));
-        let j = queries.junction;
-        out.table(j.movements, "MovementsToLake", SinkRows::Movements, counting(&counters.junction));
-        out.table(j.turning_counts, "TurningCountsToLake", SinkRows::TurningCounts, counting(&counters.junction));
-        out.table(j.queues, "QueuesToLake", SinkRows::Queues, counting(&counters.junction));
-        out.table(j.queue_samples, "QueueSamplesToLake", SinkRows::QueueSamples, counting(&counters.junction));
-        out.table(j.lane_metrics, "LaneMetricsToLake", SinkRows::LaneMetrics, counting(&counters.junction));
-        out.table(j.signal_performance, "SignalPerformanceToLake", SinkRows::SignalPerformance, counting(&counters.junction));
+        out.junction_tables(queries.junction, &counters.junction);
         let raise = Raise { hub: hub.clone(), resume_time: out.resume_time, checkpointed };
         // Every copy of a violation names its evidence, and the first one asks for it.
         let violations = match evidence.clone() {
@@ -191,6 +185,16 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// Delivers the six junction tables, each row counted in `rows`.
+    fn junction_tables(&self, j: itscam_queries::junction::JunctionStreams<'_>, rows: &Counter) {
+        self.table(j.movements, "MovementsToLake", SinkRows::Movements, counting(rows));
+        self.table(j.turning_counts, "TurningCountsToLake", SinkRows::TurningCounts, counting(rows));
+        self.table(j.queues, "QueuesToLake", SinkRows::Queues, counting(rows));
+        self.table(j.queue_samples, "QueueSamplesToLake", SinkRows::QueueSamples, counting(rows));
+        self.table(j.lane_metrics, "LaneMetricsToLake", SinkRows::LaneMetrics, counting(rows));
+        self.table(j.signal_performance, "SignalPerformanceToLake", SinkRows::SignalPerformance, counting(rows));
+    }
+
     /// Delivers `rows` to the lake as `table(rows)`, after `count` has seen them; probed.
     fn table<'s, R: 'static>(&self, rows: Stream<'s, u64, Vec<R>>, name: &str, table: fn(Vec<R>) -> SinkRows, mut count: impl FnMut(&[R]) + 'static) {
         let (sink, stop, resume_time) = (self.sink.clone(), self.stop.clone(), self.resume_time);

@@ -284,6 +284,24 @@ fn signal_history_ms(plan: &JunctionPlan) -> u64 {
     retain_ms(plan.settings.max_crossing_ms) + 600_000
 }
 
+impl State {
+    fn new(plan: JunctionPlan) -> State {
+        State {
+            plan,
+            changed: HashMap::new(),
+            cameras: HashMap::new(),
+            timeline: SignalTimeline::default(),
+            bins: BTreeMap::new(),
+            movements: Vec::new(),
+            counts: Vec::new(),
+            vehicles: Vec::new(),
+            decisions: Vec::new(),
+            dropped: 0,
+            forgotten_at: 0,
+        }
+    }
+}
+
 /// The operator: `movements`, `turning_counts` and the vehicle records of
 /// `signal_performance`.
 pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> MovementStreams<'s> {
@@ -298,19 +316,7 @@ pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> 
     builder.build(move |caps| {
         let mut held: Option<Vec<Capability<u64>>> = Some(caps);
         let history = signal_history_ms(&plan);
-        let mut state = State {
-            plan,
-            changed: HashMap::new(),
-            cameras: HashMap::new(),
-            timeline: SignalTimeline::default(),
-            bins: BTreeMap::new(),
-            movements: Vec::new(),
-            counts: Vec::new(),
-            vehicles: Vec::new(),
-            decisions: Vec::new(),
-            dropped: 0,
-            forgotten_at: 0,
-        };
+        let mut state = State::new(plan);
         let mut stash: BTreeMap<u64, AtTime> = BTreeMap::new();
         let mut closing: Vec<(u64, TurningCountRow)> = Vec::new();
         move |frontiers| {

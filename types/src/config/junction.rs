@@ -2,7 +2,7 @@
 //! settings of the junction tables (`[analytics.junction]`). Geometry is on the ground, in the
 //! calibration's frame (metres): a camera with approaches needs a calibration.
 
-use super::camera::{Point, PointSchema, check_polygon};
+use super::shapes::{Point, PointSchema, check_polygon};
 use super::{Problem, is_valid_id};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -215,30 +215,35 @@ fn polyline_meets_polygon(line: &[Point], polygon: &[Point]) -> bool {
     line.windows(2).any(|w| (0..n).any(|i| itscam_geo::segments_intersect(w[0], w[1], polygon[i], polygon[(i + 1) % n])))
 }
 
-/// Checks a camera's junction geometry; `at` is the camera's key, `calibrated` whether it has a
-/// calibration, `signals` the configured signal ids.
-pub(crate) fn check_junction(at: &str, approaches: &[ApproachConfig], crosswalks: &[CrosswalkConfig], calibrated: bool, signals: &HashSet<&str>, out: &mut Vec<Problem>) {
-    if (!approaches.is_empty() || !crosswalks.is_empty()) && !calibrated {
-        out.push(Problem::new(format!("{at}.approach"), "junction geometry is on the ground: the camera needs a [camera.calibration]"));
-    }
-    let approach_ids: HashSet<&str> = approaches.iter().map(|a| a.id.as_str()).collect();
-    let mut ids = HashSet::new();
-    let mut lane_ids = HashSet::new();
-    let known_signal = |s: &Option<String>, key: String, out: &mut Vec<Problem>| {
+/// What the checks of one camera's junction share: the known ids so far and the signals.
+struct JunctionCheck<'a> {
+    signals: &'a HashSet<&'a str>,
+    approach_ids: HashSet<&'a str>,
+    /// Approach and crosswalk ids (one namespace).
+    ids: HashSet<&'a str>,
+    lane_ids: HashSet<&'a str>,
+}
+
+impl<'a> JunctionCheck<'a> {
+    fn signal(&self, s: &Option<String>, key: String, out: &mut Vec<Problem>) {
         if let Some(s) = s
-            && !signals.contains(s.as_str())
+            && !self.signals.contains(s.as_str())
         {
             out.push(Problem::new(key, format!("signal {s:?} is not a configured [[signal]]")));
         }
-    };
-    for (j, a) in approaches.iter().enumerate() {
-        let key = format!("{at}.approach[{j}]");
-        if !is_valid_id(&a.id) {
-            out.push(Problem::new(format!("{key}.id"), format!("{:?} is not a valid id", a.id)));
-        } else if !ids.insert(a.id.as_str()) {
-            out.push(Problem::new(format!("{key}.id"), format!("duplicate approach id {:?}", a.id)));
+    }
+
+    fn id(&mut self, id: &'a str, key: String, what: &str, out: &mut Vec<Problem>) {
+        if !is_valid_id(id) {
+            out.push(Problem::new(key, format!("{id:?} is not a valid id")));
+        } else if !self.ids.insert(id) {
+            out.push(Problem::new(key, format!("duplicate id {id:?} ({what} and crosswalk ids share one namespace)")));
         }
-        known_signal(&a.signal, format!("{key}.signal"), out);
+    }
+
+    fn approach(&mut self, key: &str, a: &'a ApproachConfig, out: &mut Vec<Problem>) {
+        self.id(&a.id, format!("{key}.id"), "approach", out);
+        self.signal(&a.signal, format!("{key}.signal"), out);
         for (name, line) in [("entry", Some(&a.entry)), ("exit", Some(&a.exit)), ("stop_line", a.stop_line.as_ref())] {
             if let Some(line) = line
                 && let Err(e) = check_polyline(line)
@@ -254,35 +259,12 @@ pub(crate) fn check_junction(at: &str, approaches: &[ApproachConfig], crosswalks
         }
         for (group, lanes) in [("lanes", &a.lanes), ("exit_lanes", &a.exit_lanes)] {
             for (k, l) in lanes.iter().enumerate() {
-                let lkey = format!("{key}.{group}[{k}]");
-                if !is_valid_id(&l.id) {
-                    out.push(Problem::new(format!("{lkey}.id"), format!("{:?} is not a valid id", l.id)));
-                } else if !lane_ids.insert(l.id.as_str()) {
-                    out.push(Problem::new(format!("{lkey}.id"), format!("duplicate lane id {:?}", l.id)));
-                }
-                if let Err(e) = check_polygon(&l.polygon) {
-                    out.push(Problem::new(format!("{lkey}.polygon"), e));
-                }
-                known_signal(&l.signal, format!("{lkey}.signal"), out);
+                self.lane(&format!("{key}.{group}[{k}]"), l, out);
             }
         }
-        // A gate must cross the lanes it gates.
-        let valid = |l: &&LaneConfig| check_polygon(&l.polygon).is_ok();
-        if check_polyline(&a.entry).is_ok() && a.lanes.iter().filter(valid).count() > 0 && !a.lanes.iter().filter(valid).any(|l| polyline_meets_polygon(&a.entry, &l.polygon)) {
-            out.push(Problem::new(format!("{key}.entry"), "the entry gate does not cross any of the approach's lanes"));
-        }
-        if let Some(stop) = &a.stop_line
-            && check_polyline(stop).is_ok()
-            && a.lanes.iter().filter(valid).count() > 0
-            && !a.lanes.iter().filter(valid).any(|l| polyline_meets_polygon(stop, &l.polygon))
-        {
-            out.push(Problem::new(format!("{key}.stop_line"), "the stop line does not touch any of the approach's lanes"));
-        }
-        if check_polyline(&a.exit).is_ok() && a.exit_lanes.iter().filter(valid).count() > 0 && !a.exit_lanes.iter().filter(valid).any(|l| polyline_meets_polygon(&a.exit, &l.polygon)) {
-            out.push(Problem::new(format!("{key}.exit"), "the exit gate does not cross any of the leg's exit lanes"));
-        }
+        gates_cross_lanes(key, a, out);
         for (k, m) in a.movement.iter().enumerate() {
-            if !approach_ids.contains(m.to.as_str()) {
+            if !self.approach_ids.contains(m.to.as_str()) {
                 out.push(Problem::new(format!("{key}.movement[{k}].to"), format!("{:?} is not an approach of this camera", m.to)));
             }
             if m.movement == Movement::Unknown {
@@ -290,16 +272,55 @@ pub(crate) fn check_junction(at: &str, approaches: &[ApproachConfig], crosswalks
             }
         }
     }
+
+    fn lane(&mut self, key: &str, l: &'a LaneConfig, out: &mut Vec<Problem>) {
+        if !is_valid_id(&l.id) {
+            out.push(Problem::new(format!("{key}.id"), format!("{:?} is not a valid id", l.id)));
+        } else if !self.lane_ids.insert(l.id.as_str()) {
+            out.push(Problem::new(format!("{key}.id"), format!("duplicate lane id {:?}", l.id)));
+        }
+        if let Err(e) = check_polygon(&l.polygon) {
+            out.push(Problem::new(format!("{key}.polygon"), e));
+        }
+        self.signal(&l.signal, format!("{key}.signal"), out);
+    }
+}
+
+/// A gate must cross the lanes it gates (checked when the gate and some lane are well formed).
+fn gates_cross_lanes(key: &str, a: &ApproachConfig, out: &mut Vec<Problem>) {
+    let meets = |line: &[Point], lanes: &[LaneConfig]| -> Option<bool> {
+        let valid: Vec<&LaneConfig> = lanes.iter().filter(|l| check_polygon(&l.polygon).is_ok()).collect();
+        (check_polyline(line).is_ok() && !valid.is_empty()).then(|| valid.iter().any(|l| polyline_meets_polygon(line, &l.polygon)))
+    };
+    if meets(&a.entry, &a.lanes) == Some(false) {
+        out.push(Problem::new(format!("{key}.entry"), "the entry gate does not cross any of the approach's lanes"));
+    }
+    if let Some(stop) = &a.stop_line
+        && meets(stop, &a.lanes) == Some(false)
+    {
+        out.push(Problem::new(format!("{key}.stop_line"), "the stop line does not touch any of the approach's lanes"));
+    }
+    if meets(&a.exit, &a.exit_lanes) == Some(false) {
+        out.push(Problem::new(format!("{key}.exit"), "the exit gate does not cross any of the leg's exit lanes"));
+    }
+}
+
+/// Checks a camera's junction geometry; `at` is the camera's key, `calibrated` whether it has a
+/// calibration, `signals` the configured signal ids.
+pub(crate) fn check_junction(at: &str, approaches: &[ApproachConfig], crosswalks: &[CrosswalkConfig], calibrated: bool, signals: &HashSet<&str>, out: &mut Vec<Problem>) {
+    if (!approaches.is_empty() || !crosswalks.is_empty()) && !calibrated {
+        out.push(Problem::new(format!("{at}.approach"), "junction geometry is on the ground: the camera needs a [camera.calibration]"));
+    }
+    let mut check = JunctionCheck { signals, approach_ids: approaches.iter().map(|a| a.id.as_str()).collect(), ids: HashSet::new(), lane_ids: HashSet::new() };
+    for (j, a) in approaches.iter().enumerate() {
+        check.approach(&format!("{at}.approach[{j}]"), a, out);
+    }
     for (j, c) in crosswalks.iter().enumerate() {
         let key = format!("{at}.crosswalk[{j}]");
-        if !is_valid_id(&c.id) {
-            out.push(Problem::new(format!("{key}.id"), format!("{:?} is not a valid id", c.id)));
-        } else if !ids.insert(c.id.as_str()) {
-            out.push(Problem::new(format!("{key}.id"), format!("duplicate id {:?} (approach and crosswalk ids share one namespace)", c.id)));
-        }
+        check.id(&c.id, format!("{key}.id"), "approach", out);
         if let Err(e) = check_polygon(&c.polygon) {
             out.push(Problem::new(format!("{key}.polygon"), e));
         }
-        known_signal(&c.signal, format!("{key}.signal"), out);
+        check.signal(&c.signal, format!("{key}.signal"), out);
     }
 }

@@ -20,6 +20,7 @@ mod model;
 mod problems;
 mod rule;
 mod sections;
+mod shapes;
 mod spool;
 mod tracker;
 
@@ -29,7 +30,8 @@ pub use analytics::{AnalyticsConfig, AnomalyConfig, CongestionConfig, MAX_SMOOTH
 pub use kafka::{Acks, KafkaAlertsConfig, KafkaConfig, KafkaConsumerConfig, OutboxConfig, check_topic_name};
 pub use lifecycle::{LifecycleConfig, WebhookConfig, WebhookStream};
 pub use evidence::{Blur, EvidenceConfig};
-pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, Point, PointSchema, SignalConfig, Source, SourceFamily, ZoneConfig, check_polygon};
+pub use camera::{CalibrationConfig, CameraConfig, LineConfig, Pacing, SignalConfig, Source, SourceFamily, ZoneConfig};
+pub use shapes::{Point, PointSchema, check_polygon};
 pub use model::{GuardConfig, ModelConfig, ModelFamily, ModelsConfig, Provider, QualityConfig, check_model_name, parse_model_ref, parse_model_version};
 pub use problems::{ConfigError, Problem};
 pub use rule::{LaneViolationRule, MAX_SQL_BYTES, RedLightRule, RuleConfig, RuleKeys, RuleKind, RuleParams, Severity, SpeedingRule, SqlRule, StoppedVehicleRule, WrongWayRule, ZoneIntrusionRule};
