@@ -5,6 +5,9 @@ use crate::facts::{SignalState, SignalUpdate};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// A signal's changes: time → (state → count).
+type Changes = BTreeMap<u64, Vec<(SignalState, isize)>>;
+
 /// The states of every signal, as changes in event time. Fed with updates in any order (a
 /// state's insert and its retraction at the same time cancel); read at times the frontier has
 /// passed. [`SignalTimeline::forget_before`] bounds memory.
@@ -12,7 +15,7 @@ use std::sync::Arc;
 pub struct SignalTimeline {
     /// Per signal: time → (state → count). The state at `t` is the one with a positive count
     /// after applying every update at or before `t`.
-    changes: HashMap<Arc<str>, BTreeMap<u64, Vec<(SignalState, isize)>>>,
+    changes: HashMap<Arc<str>, Changes>,
     /// Per signal: the state in force before the first retained change.
     base: HashMap<Arc<str>, Vec<(SignalState, isize)>>,
 }

@@ -464,10 +464,10 @@ impl<'c> Binder<'c> {
             ("min", _) => AggFunc::Min,
             _ => AggFunc::Max,
         };
-        if let Some(c) = arg.filter(|_| func != AggFunc::Count && func != AggFunc::CountDistinct) {
-            if Self::column_type(c) != Ty::Num {
-                self.bad(place, format!("{name}() needs a numeric column, not {}", c.name()));
-            }
+        if let Some(c) = arg.filter(|_| func != AggFunc::Count && func != AggFunc::CountDistinct)
+            && Self::column_type(c) != Ty::Num
+        {
+            self.bad(place, format!("{name}() needs a numeric column, not {}", c.name()));
         }
         let agg = Agg { func, arg };
         let i = match self.aggs.iter().position(|a| *a == agg) {
