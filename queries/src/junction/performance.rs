@@ -258,6 +258,20 @@ struct AtTime {
     queues: Vec<QueueRow>,
 }
 
+/// One complete time: its signal changes, then the periods that ended by `t` close (what comes
+/// at `t` corrects them), then its vehicles and queue rows, and what they changed.
+fn apply_time(book: &mut PerformanceBook, timeline: &mut SignalTimeline, at: AtTime, t: u64, rows: &mut Vec<(u64, SignalPerformanceRow)>) {
+    timeline.update(at.signals);
+    book.emit(timeline, t, t, rows);
+    for v in &at.vehicles {
+        book.vehicle(v, timeline);
+    }
+    for q in &at.queues {
+        book.queue(q, timeline);
+    }
+    book.emit(timeline, t, t, rows);
+}
+
 /// The operator: vehicle records (from [`super::movement_tables::movement_tables`]), `queues`
 /// rows and signal updates in, `signal_performance` rows out. Times are applied in order once
 /// every input's frontier has passed them.
@@ -310,17 +324,7 @@ pub fn signal_performance<'s>(vehicles: Stream<'s, u64, Vec<VehicleRecord>>, que
                 if frontier.is_some_and(|f| f <= t) {
                     break;
                 }
-                let at = entry.remove();
-                timeline.update(at.signals);
-                // Periods that ended by `t` close first: what comes at `t` corrects them.
-                book.emit(&timeline, t, t, &mut rows);
-                for v in &at.vehicles {
-                    book.vehicle(v, &timeline);
-                }
-                for q in &at.queues {
-                    book.queue(q, &timeline);
-                }
-                book.emit(&timeline, t, t, &mut rows);
+                apply_time(&mut book, &mut timeline, entry.remove(), t, &mut rows);
                 send(&mut rows, cap);
             }
             match frontier {
