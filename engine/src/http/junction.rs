@@ -39,7 +39,8 @@ fn ms(name: &str, text: &str) -> Result<u64, ApiError> {
 /// `<crosswalk> pedestrians`, `intersection total`; the newest revision of each count.
 #[utoipa::path(get, path = "/cameras/{id}/turning-counts", tag = "cameras", params(("id" = String, Path, description = "The camera's id"), RangeQuery), responses(
     (status = 200, description = "The report (a header line and nothing else when the camera has no counts in the range)", content_type = "text/csv", body = String),
-    (status = 400, description = "`bad_request`: `from` not before `to`, or a range over 31 days", body = ErrorBody),
+    (status = 400, description = "`bad_request`: `from` or `to` not a whole number of ms", body = ErrorBody),
+    (status = 422, description = "`bad_request`: `from` not before `to`, or a range over 31 days", body = ErrorBody),
     (status = 404, description = "`not_found`: a camera the caller does not see", body = ErrorBody),
 ))]
 pub(super) async fn turning_counts(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
@@ -48,7 +49,7 @@ pub(super) async fn turning_counts(State(state): State<AppState>, Extension(me):
     }
     let (from, to) = (ms("from", &q.from)?, ms("to", &q.to)?);
     if from >= to || to - from > MAX_RANGE_MS {
-        return Err(bad_request(format!("from ({from}) must be before to ({to}), at most 31 days apart")));
+        return Err(super::lake::unprocessable(format!("from ({from}) must be before to ({to}), at most 31 days apart")));
     }
     let scope = Scope { role: me.role, cameras: me.cameras.clone() };
     let counts = report::turning_counts(&state.engine, &scope, &id, from, to).await?;

@@ -132,6 +132,6 @@ fn forget_error(e: &SinkError) -> ApiError {
 }
 
 /// A well-formed request that cannot be done (its range): 422, as the schema cannot say it.
-fn unprocessable(message: String) -> ApiError {
+pub(crate) fn unprocessable(message: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::BadRequest, message)
 }

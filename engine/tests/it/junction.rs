@@ -41,6 +41,8 @@ fn the_turning_count_report_and_the_od_matrix_add_up_to_the_movements() {
     let (status, body) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?from={from}&to={to}"), "");
     assert_eq!((status, body.as_str()), (200, sorted.as_str()));
     let (status, _) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?from={to}&to={from}"), "");
+    assert_eq!(status, 422, "a well-formed range that cannot be");
+    let (status, _) = http(&served.addr, "GET", "/api/v1/cameras/cam-1/turning-counts?from=soon&to=1", "");
     assert_eq!(status, 400);
     let (status, _) = served.terminate();
     assert!(status.success());
