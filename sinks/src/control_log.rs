@@ -135,19 +135,7 @@ impl Lake {
     pub async fn append_control(&self, change: &ControlChange) -> Result<ControlEntry, SinkError> {
         let mut seq = self.list_seqs(CONTROL, None).await?.last().map_or(0, |(s, _)| s + 1);
         loop {
-            let entry = ControlEntry {
-                seq,
-                at_ms: change.at_ms.unwrap_or_else(itscam_types::time::now_ms),
-                who: change.who.clone(),
-                kind: change.kind,
-                id: change.id.clone(),
-                op: change.op,
-                before: change.before.clone(),
-                after: change.after.clone(),
-                since_ms: change.since_ms,
-            };
-            if self.create_json(&self.log_path(CONTROL, seq), &entry).await? {
-                tracing::info!(seq, kind = entry.kind.name(), id = %entry.id, op = entry.op.name(), since_ms = entry.since_ms, who = %entry.who, "control log: change recorded");
+            if let Some(entry) = self.create_control_at(seq, change).await? {
                 return Ok(entry);
             }
             seq += 1;
