@@ -43,7 +43,14 @@ fn ms(name: &str, text: &str) -> Result<u64, ApiError> {
     (status = 422, description = "`bad_request`: `from` not before `to`, or a range over 31 days", body = ErrorBody),
     (status = 404, description = "`not_found`: a camera the caller does not see", body = ErrorBody),
 ))]
-pub(super) async fn turning_counts(State(state): State<AppState>, Extension(me): Extension<Identity>, Path(id): Path<String>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
+pub(super) async fn turning_counts(
+    State(state): State<AppState>,
+    Extension(me): Extension<Identity>,
+    Path(id): Path<String>,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    // A missing or malformed parameter is the API's JSON error, like every other refusal.
+    let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
     if !me.sees(&id) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, format!("no camera {id:?}")));
     }

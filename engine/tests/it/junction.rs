@@ -42,8 +42,10 @@ fn the_turning_count_report_and_the_od_matrix_add_up_to_the_movements() {
     assert_eq!((status, body.as_str()), (200, sorted.as_str()));
     let (status, _) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?from={to}&to={from}"), "");
     assert_eq!(status, 422, "a well-formed range that cannot be");
-    let (status, _) = http(&served.addr, "GET", "/api/v1/cameras/cam-1/turning-counts?from=soon&to=1", "");
-    assert_eq!(status, 400);
+    for query in ["from=soon&to=1", "from=0"] {
+        let (status, body) = http(&served.addr, "GET", &format!("/api/v1/cameras/cam-1/turning-counts?{query}"), "");
+        assert_eq!((status, body.contains("\"bad_request\"")), (400, true), "{query}: {body}");
+    }
     let (status, _) = served.terminate();
     assert!(status.success());
     // A camera with no junction rows gives a header and nothing else.
