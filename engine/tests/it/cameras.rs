@@ -312,7 +312,7 @@ fn a_junction_put_on_a_running_camera_counts_its_movements_from_then_on() {
         // A config camera's since_ms is 0 until a change replaces it (then null, then its time).
         let since = camera["since_ms"].as_u64().filter(|s| *s > 0);
         if since.is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(50)); // polling period of the GET, not a synchronization
         }
         last = text;
         since
