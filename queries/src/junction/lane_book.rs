@@ -45,7 +45,8 @@ use super::queue::{LaneVehicle, Queue, class_length_m, measure};
 use super::timeline::SignalTimeline;
 use crate::facts::{SignalState, TrackPoint, from_ck};
 use itscam_types::junction_rows::{LaneMetricRow, QueueRow, QueueSampleRow};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::observe::IdMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// The detection zone: this many metres behind the stop line.
@@ -151,7 +152,7 @@ pub struct LaneBook {
     camera: Arc<str>,
     geom: Arc<JunctionGeom>,
     lanes: Vec<Lane>,
-    tracks: HashMap<u64, Track>,
+    tracks: IdMap<Track>,
     now: u64,
     last_point: Option<u64>,
     next_sample: u64,
@@ -198,7 +199,7 @@ impl LaneBook {
         let sample_ms = geom.settings.queue_sample_ms.max(1);
         let next_sample = t.div_ceil(sample_ms).saturating_mul(sample_ms);
         let camera = geom.camera.clone();
-        LaneBook { camera, geom, lanes, tracks: HashMap::new(), now: t.saturating_sub(1), last_point: None, next_sample, bins_closed_before: 0 }
+        LaneBook { camera, geom, lanes, tracks: IdMap::default(), now: t.saturating_sub(1), last_point: None, next_sample, bins_closed_before: 0 }
     }
 
     /// The next sample instant.

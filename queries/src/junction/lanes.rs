@@ -151,21 +151,26 @@ fn process(t: u64, step: Step, books: &mut BTreeMap<Arc<str>, LaneBook>, geoms: 
         }
         geoms.insert(camera, geom);
     }
-    for (camera, point) in step.points {
+    let mut points = step.points.into_iter().peekable();
+    while let Some((camera, point)) = points.next() {
         if !books.contains_key(&camera) {
             let Some(Some(g)) = geoms.get(&camera) else { continue };
             books.insert(camera.clone(), LaneBook::new(g.clone(), t, timeline));
         }
         let Some(book) = books.get_mut(&camera) else { continue };
-        if !touched.contains(&camera) {
+        if !touched.iter().any(|c| super::same_camera(c, &camera)) {
             book.advance_to(t, timeline, rows);
             touched.push(camera.clone());
         }
         book.point(&point);
+        // The points come in runs of one camera: the book is looked up once per run.
+        while let Some((_, point)) = points.next_if(|(c, _)| super::same_camera(c, &camera)) {
+            book.point(&point);
+        }
     }
     for (camera, book) in books.iter_mut() {
         let due = book.next_sample() == t;
-        if !due && !touched.contains(camera) {
+        if !due && !touched.iter().any(|c| super::same_camera(c, camera)) {
             continue;
         }
         book.advance_to(t, timeline, rows);

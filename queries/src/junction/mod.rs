@@ -77,6 +77,12 @@ pub struct JunctionStreams<'s> {
     pub signal_performance: Stream<'s, u64, Vec<SignalPerformanceRow>>,
 }
 
+/// Whether two camera ids are the same: one camera's points share its id's allocation, so
+/// the pointers mostly decide without comparing the strings.
+pub(crate) fn same_camera(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
 /// An empty stream of `D` beside `s` (placeholder outputs until an operator produces them).
 #[allow(dead_code)]
 pub(crate) fn nothing<'s, S: Clone + 'static, D: Clone + 'static>(s: &Stream<'s, u64, Vec<S>>) -> Stream<'s, u64, Vec<D>> {

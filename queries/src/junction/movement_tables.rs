@@ -228,23 +228,38 @@ impl State {
         }
         self.timeline.update(at.signals);
         let mut touched: Vec<Arc<str>> = Vec::new();
-        for (camera, p) in at.points {
-            if !self.cameras.contains_key(&camera) {
-                let Some(geom) = self.geom(&camera) else { continue };
-                self.cameras.insert(camera.clone(), CameraMovements::new(geom));
+        let mut points = at.points.into_iter().peekable();
+        while let Some((camera, p)) = points.next() {
+            // The points come in runs of one camera: the camera is looked up once per run.
+            let Some(mut cam) = self.take_camera(&camera) else { continue };
+            self.camera_point(&camera, &mut cam, &p);
+            while let Some((_, p)) = points.next_if(|(c, _)| super::same_camera(c, &camera)) {
+                self.camera_point(&camera, &mut cam, &p);
             }
-            let cam = self.cameras.get_mut(&camera).expect("inserted");
-            cam.point(&p, &self.timeline, &mut self.decisions);
-            if !self.decisions.is_empty() {
-                let g = cam.geom().clone();
-                self.take_decisions(&camera, &g);
-            }
-            if !touched.contains(&camera) {
+            self.cameras.insert(camera.clone(), cam);
+            if !touched.iter().any(|c| super::same_camera(c, &camera)) {
                 touched.push(camera);
             }
         }
         for camera in touched {
             self.advance_camera(&camera, t);
+        }
+    }
+
+    /// A camera's state machine, out of the map (a new one for a camera with a junction).
+    fn take_camera(&mut self, camera: &Arc<str>) -> Option<CameraMovements> {
+        match self.cameras.remove(camera) {
+            Some(cam) => Some(cam),
+            None => Some(CameraMovements::new(self.geom(camera)?)),
+        }
+    }
+
+    /// One point through its camera's state machine; what it decided into rows.
+    fn camera_point(&mut self, camera: &Arc<str>, cam: &mut CameraMovements, p: &TrackPoint) {
+        cam.point(p, &self.timeline, &mut self.decisions);
+        if !self.decisions.is_empty() {
+            let g = cam.geom().clone();
+            self.take_decisions(camera, &g);
         }
     }
 

@@ -64,6 +64,7 @@
 
 use super::geometry::{JunctionGeom, P};
 use crate::facts::{SignalState, TrackPoint};
+use crate::observe::IdMap;
 use itscam_types::ObjectClass;
 use itscam_types::config::{Movement, YAxis};
 use itscam_types::junction_rows::MovementRow;
@@ -245,6 +246,13 @@ struct TrackState {
     rejoin: Option<(usize, Anchor)>,
 }
 
+impl TrackState {
+    /// A track's state before its first point `p`.
+    fn new(p: &TrackPoint) -> TrackState {
+        TrackState { class: p.class, first: None, last: None, seen: p.ts, phase: Phase::Outside, stops: 0, armed: true, walks: Vec::new(), entered: false, segment: 0, rejoin: None }
+    }
+}
+
 /// The `movements.track_id` of a part of a track: the track id for its first vehicle; a track
 /// the tracker carried onto another vehicle (after its movement it drives in along an approach)
 /// starts a new part, whose id is the track id + part × 2⁴⁰.
@@ -292,7 +300,7 @@ impl Baselines {
 #[derive(Clone, Debug)]
 pub struct CameraMovements {
     geom: Arc<JunctionGeom>,
-    tracks: HashMap<u64, TrackState>,
+    tracks: IdMap<TrackState>,
     baselines: Baselines,
 }
 
@@ -384,7 +392,7 @@ pub fn compass(d: P, y_axis: YAxis) -> &'static str {
 impl CameraMovements {
     /// A camera's state machine for its junction.
     pub fn new(geom: Arc<JunctionGeom>) -> CameraMovements {
-        CameraMovements { geom, tracks: HashMap::new(), baselines: Baselines::default() }
+        CameraMovements { geom, tracks: IdMap::default(), baselines: Baselines::default() }
     }
 
     /// The junction.
@@ -404,60 +412,53 @@ impl CameraMovements {
     /// Takes a point (points of a track in time order; an older point than the track's last is
     /// ignored). An `ended` point closes the track: decisions go to `out`.
     pub fn point(&mut self, p: &TrackPoint, signals: &dyn Signals, out: &mut Vec<Decision>) {
-        let geom = self.geom.clone();
-        let mut st = self.tracks.remove(&p.track).unwrap_or_else(|| TrackState {
-            class: p.class,
-            first: None,
-            last: None,
-            seen: p.ts,
-            phase: Phase::Outside,
-            stops: 0,
-            armed: true,
-            walks: Vec::new(),
-            entered: false,
-            segment: 0,
-            rejoin: None,
-        });
-        if p.ts < st.seen {
-            self.tracks.insert(p.track, st);
-            return;
+        // The map is out of `self` while the track's state is worked on in place (`decide`
+        // needs the rest of `self`): the state is not moved out of the map and back per point.
+        let mut tracks = std::mem::take(&mut self.tracks);
+        let st = tracks.entry(p.track).or_insert_with(|| TrackState::new(p));
+        if p.ts >= st.seen {
+            self.step_track(p, st, signals, out);
+            if p.ended {
+                let st = tracks.remove(&p.track).expect("present");
+                self.close(st, p.track, signals, out);
+            } else if let Some(d) = self.decide(segment_id(p.track, st.segment), st, p.ts, false, signals) {
+                out.push(Decision::Movement(d));
+            }
         }
+        self.tracks = tracks;
+    }
+
+    /// A track's point (not older than its last) through its state: a new part when it is
+    /// another vehicle now, its phase, its crosswalk stays.
+    fn step_track(&mut self, p: &TrackPoint, st: &mut TrackState, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        let geom = self.geom.clone();
         st.seen = p.ts;
         st.class = p.class;
         let ground = p.ground.map(|(x, y)| [x, y]).filter(|g| g[0].is_finite() && g[1].is_finite());
-        if let Some(g) = ground {
-            let here = Anchor { ts: p.ts, p: g };
-            let prev = st.last.filter(|l| l.ts < p.ts || l.p != g);
-            if st.first.is_none() {
-                st.first = Some(here);
-            }
-            if let Some((a, first, lane)) = Self::rejoin(&geom, &mut st, here, p) {
-                // The tracker carried the track onto another vehicle: the part so far is
-                // decided, a new part starts where the other vehicle was first seen.
-                if let Some(d) = self.decide(segment_id(p.track, st.segment), &mut st, here.ts, true, signals) {
-                    out.push(Decision::Movement(d));
-                }
-                let v_ff = geom.settings.free_flow_speed_kmh / 3.6;
-                let to_stop = geom.approaches[a].to_stop_line(first.p).unwrap_or(0.0);
-                st.segment += 1;
-                st.first = Some(first);
-                st.stops = 0;
-                st.armed = true;
-                st.entered = true;
-                st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None });
-            }
-            Self::step(&geom, &mut st, prev, here, p);
-            Self::walk(&geom, &mut st, here);
-            st.last = Some(here);
+        let Some(g) = ground else { return };
+        let here = Anchor { ts: p.ts, p: g };
+        let prev = st.last.filter(|l| l.ts < p.ts || l.p != g);
+        if st.first.is_none() {
+            st.first = Some(here);
         }
-        if p.ended {
-            self.close(st, p.track, signals, out);
-        } else {
-            if let Some(d) = self.decide(segment_id(p.track, st.segment), &mut st, p.ts, false, signals) {
+        if let Some((a, first, lane)) = Self::rejoin(&geom, st, here, p) {
+            // The tracker carried the track onto another vehicle: the part so far is
+            // decided, a new part starts where the other vehicle was first seen.
+            if let Some(d) = self.decide(segment_id(p.track, st.segment), st, here.ts, true, signals) {
                 out.push(Decision::Movement(d));
             }
-            self.tracks.insert(p.track, st);
+            let v_ff = geom.settings.free_flow_speed_kmh / 3.6;
+            let to_stop = geom.approaches[a].to_stop_line(first.p).unwrap_or(0.0);
+            st.segment += 1;
+            st.first = Some(first);
+            st.stops = 0;
+            st.armed = true;
+            st.entered = true;
+            st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None });
         }
+        Self::step(&geom, st, prev, here, p);
+        Self::walk(&geom, st, here);
+        st.last = Some(here);
     }
 
     /// Whether a track whose movement is over is now another vehicle on an approach: in an
@@ -709,21 +710,24 @@ impl CameraMovements {
     /// Event time has reached `now`: movements decided by time, passages that ended, and tracks
     /// without a point for [`STALE_MS`] closed. Decisions in track order.
     pub fn advance(&mut self, now: u64, signals: &dyn Signals, out: &mut Vec<Decision>) {
-        let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
+        // The map is out of `self` meanwhile, as in [`Self::point`].
+        let mut tracks = std::mem::take(&mut self.tracks);
+        let mut ids: Vec<u64> = tracks.keys().copied().collect();
         ids.sort_unstable();
         let geom = self.geom.clone();
         for id in ids {
-            let mut st = self.tracks.remove(&id).expect("listed");
+            let st = tracks.get_mut(&id).expect("listed");
             if now >= st.seen + STALE_MS {
+                let st = tracks.remove(&id).expect("listed");
                 self.close(st, id, signals, out);
                 continue;
             }
-            if let Some(d) = self.decide(segment_id(id, st.segment), &mut st, now, false, signals) {
+            if let Some(d) = self.decide(segment_id(id, st.segment), st, now, false, signals) {
                 out.push(Decision::Movement(d));
             }
-            Self::end_walks(&geom, id, &mut st, Some(now), out);
-            self.tracks.insert(id, st);
+            Self::end_walks(&geom, id, st, Some(now), out);
         }
+        self.tracks = tracks;
     }
 
     /// Closes every track (the input ended, or the junction was replaced).

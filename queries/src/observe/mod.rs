@@ -16,6 +16,9 @@
 
 mod camera;
 
+/// Track-keyed maps with a cheap hasher, for the junction tables' per-track state too.
+pub(crate) use camera::IdMap;
+
 use crate::facts::{CrossPoint, Place, TrackPoint, ZonePoint};
 use crate::scene::{CameraScene, Scenes};
 use camera::CameraObserver;
