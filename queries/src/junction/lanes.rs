@@ -19,8 +19,8 @@
 use super::geometry::JunctionGeom;
 use super::lane_book::{LaneBook, LaneRows};
 use super::timeline::SignalTimeline;
-use super::{GeomChange, JunctionInputs, JunctionPlan};
-use crate::facts::TrackPoint;
+use super::stash::{AtTime, Stash, drop_before};
+use super::{JunctionInputs, JunctionPlan};
 use itscam_types::junction_rows::{LaneMetricRow, QueueRow, QueueSampleRow};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -40,13 +40,6 @@ pub struct LaneStreams<'s> {
     pub lane_metrics: Stream<'s, u64, Vec<LaneMetricRow>>,
 }
 
-/// What one time brought.
-#[derive(Default)]
-struct Step {
-    points: Vec<(Arc<str>, TrackPoint)>,
-    geoms: Vec<GeomChange>,
-}
-
 fn send<D: 'static>(output: &mut Output<u64, Vec<D>>, cap: &Capability<u64>, data: &mut Vec<D>) {
     if !data.is_empty() {
         output.activate().give(cap, data);
@@ -54,93 +47,138 @@ fn send<D: 'static>(output: &mut Output<u64, Vec<D>>, cap: &Capability<u64>, dat
     }
 }
 
-/// Builds the operator (see the module doc).
+/// The outputs of the lane tables.
+pub(crate) struct LaneOutputs {
+    queues: Output<u64, Vec<QueueRow>>,
+    samples: Output<u64, Vec<QueueSampleRow>>,
+    metrics: Output<u64, Vec<LaneMetricRow>>,
+}
+
+impl LaneOutputs {
+    /// Adds the three outputs to an operator (after its inputs).
+    pub(crate) fn new<'s>(builder: &mut OperatorBuilder<'s, u64>) -> (LaneOutputs, LaneStreams<'s>) {
+        let (queues, queues_s) = builder.new_output();
+        let (samples, samples_s) = builder.new_output();
+        let (metrics, metrics_s) = builder.new_output();
+        (LaneOutputs { queues, samples, metrics }, LaneStreams { queues: queues_s, queue_samples: samples_s, lane_metrics: metrics_s })
+    }
+
+    fn send(&mut self, held: &[Capability<u64>], rows: &mut LaneRows) {
+        send(&mut self.queues, &held[0], &mut rows.queues);
+        send(&mut self.samples, &held[1], &mut rows.samples);
+        send(&mut self.metrics, &held[2], &mut rows.metrics);
+    }
+}
+
+/// The lane tables' part of an operator: the books, the signal timeline (fed as updates
+/// arrive), outputs and capabilities (one per output, in the outputs' order).
+pub(crate) struct LanePart {
+    outputs: LaneOutputs,
+    caps: Option<Vec<Capability<u64>>>,
+    geoms: HashMap<Arc<str>, Option<Arc<JunctionGeom>>>,
+    books: BTreeMap<Arc<str>, LaneBook>,
+    rows: LaneRows,
+    /// The signal states, updated as the updates arrive.
+    pub timeline: SignalTimeline,
+    /// The last time any input brought.
+    pub last_seen: Option<u64>,
+}
+
+impl LanePart {
+    pub(crate) fn new(plan: &JunctionPlan, outputs: LaneOutputs, caps: Vec<Capability<u64>>) -> LanePart {
+        let geoms = plan.initial.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        LanePart { outputs, caps: Some(caps), geoms, books: BTreeMap::new(), rows: LaneRows::default(), timeline: SignalTimeline::default(), last_seen: None }
+    }
+
+    /// Processes the stashed times (with points or junction changes) and the sample instants
+    /// before the inputs' `frontier`, in order; when the inputs ended (`None`), up to the last
+    /// time seen, then finishes. The caller drops the stashed times before `frontier`.
+    pub(crate) fn run(&mut self, stash: &Stash, frontier: Option<u64>) {
+        let Some(held) = self.caps.as_mut() else { return };
+        // Times before `limit` are complete; once the input ended, samples run to the last time seen.
+        let limit = frontier.unwrap_or_else(|| self.last_seen.map_or(0, |t| t + 1));
+        let mut steps = stash.range(..limit).filter(|(_, at)| !at.points.is_empty() || !at.geoms.is_empty()).peekable();
+        loop {
+            let next_stash = steps.peek().map(|(t, _)| **t);
+            let next_sample = self.books.values().map(LaneBook::next_sample).min();
+            let Some(t) = [next_stash, next_sample].into_iter().flatten().min() else { break };
+            if t >= limit {
+                break;
+            }
+            for c in held.iter_mut() {
+                if *c.time() < t {
+                    c.downgrade(&t);
+                }
+            }
+            let step = if next_stash == Some(t) { steps.next().map(|(_, at)| at) } else { None };
+            process(t, step, &mut self.books, &mut self.geoms, &self.timeline, &mut self.rows);
+            self.outputs.send(held, &mut self.rows);
+        }
+        // Every book has passed its `now`: older signal changes fold into the base state.
+        if let Some(oldest) = self.books.values().map(LaneBook::now).min() {
+            self.timeline.forget_before(oldest.saturating_add(1));
+        }
+        match frontier {
+            Some(f) => {
+                for c in held.iter_mut() {
+                    if *c.time() < f {
+                        c.downgrade(&f);
+                    }
+                }
+            }
+            None => {
+                for book in self.books.values_mut() {
+                    book.finish(&mut self.rows);
+                }
+                self.outputs.send(held, &mut self.rows);
+                self.books.clear();
+                self.caps = None;
+            }
+        }
+    }
+}
+
+/// Builds the operator (see the module doc; the junction tables run it with the movements'
+/// part in one operator, [`super::tables`]).
 pub fn lane_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> LaneStreams<'s> {
     let mut builder = OperatorBuilder::new("JunctionLanes".to_owned(), inputs.points.scope());
     let mut points_in = builder.new_input(inputs.points.clone(), Pipeline);
     let mut signals_in = builder.new_input(inputs.signals.clone(), Pipeline);
     let mut geoms_in = builder.new_input(inputs.geoms.clone(), Pipeline);
-    let (mut queues_out, queues) = builder.new_output();
-    let (mut samples_out, queue_samples) = builder.new_output();
-    let (mut metrics_out, lane_metrics) = builder.new_output();
-    let mut geoms: HashMap<Arc<str>, Option<Arc<JunctionGeom>>> = plan.initial.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    let (outputs, streams) = LaneOutputs::new(&mut builder);
+    let plan = plan.clone();
     builder.build(move |caps| {
-        let mut caps: Option<Vec<Capability<u64>>> = Some(caps);
-        let mut stash: BTreeMap<u64, Step> = BTreeMap::new();
-        let mut timeline = SignalTimeline::default();
-        let mut books: BTreeMap<Arc<str>, LaneBook> = BTreeMap::new();
-        let mut last_seen: Option<u64> = None;
-        let mut rows = LaneRows::default();
+        let mut part = LanePart::new(&plan, outputs, caps);
+        let mut stash = Stash::new();
         move |frontiers| {
             points_in.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
-                last_seen = last_seen.max(Some(t));
+                part.last_seen = part.last_seen.max(Some(t));
                 stash.entry(t).or_default().points.append(data);
             });
             signals_in.for_each(|cap, data| {
-                last_seen = last_seen.max(cap.least().copied());
-                timeline.update(data.drain(..));
+                part.last_seen = part.last_seen.max(cap.least().copied());
+                part.timeline.update(data.drain(..));
             });
             geoms_in.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
-                last_seen = last_seen.max(Some(t));
+                part.last_seen = part.last_seen.max(Some(t));
                 stash.entry(t).or_default().geoms.append(data);
             });
-            let Some(held) = caps.as_mut() else { return };
             let frontier = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
-            // Times before `limit` are complete; once the input ended, samples run to the last time seen.
-            let limit = frontier.unwrap_or_else(|| last_seen.map_or(0, |t| t + 1));
-            loop {
-                let next_stash = stash.first_key_value().map(|(t, _)| *t);
-                let next_sample = books.values().map(LaneBook::next_sample).min();
-                let Some(t) = [next_stash, next_sample].into_iter().flatten().min() else { break };
-                if t >= limit {
-                    break;
-                }
-                for c in held.iter_mut() {
-                    if *c.time() < t {
-                        c.downgrade(&t);
-                    }
-                }
-                let step = if next_stash == Some(t) { stash.remove(&t) } else { None };
-                process(t, step.unwrap_or_default(), &mut books, &mut geoms, &timeline, &mut rows);
-                send(&mut queues_out, &held[0], &mut rows.queues);
-                send(&mut samples_out, &held[1], &mut rows.samples);
-                send(&mut metrics_out, &held[2], &mut rows.metrics);
-            }
-            // Every book has passed its `now`: older signal changes fold into the base state.
-            if let Some(oldest) = books.values().map(LaneBook::now).min() {
-                timeline.forget_before(oldest.saturating_add(1));
-            }
-            match frontier {
-                Some(f) => {
-                    for c in held.iter_mut() {
-                        if *c.time() < f {
-                            c.downgrade(&f);
-                        }
-                    }
-                }
-                None => {
-                    for book in books.values_mut() {
-                        book.finish(&mut rows);
-                    }
-                    send(&mut queues_out, &held[0], &mut rows.queues);
-                    send(&mut samples_out, &held[1], &mut rows.samples);
-                    send(&mut metrics_out, &held[2], &mut rows.metrics);
-                    books.clear();
-                    caps = None;
-                }
-            }
+            part.run(&stash, frontier);
+            drop_before(&mut stash, frontier);
         }
     });
-    LaneStreams { queues, queue_samples, lane_metrics }
+    streams
 }
 
 /// One time: junction changes, then the points (per camera: advance, then its points), then
 /// every touched book and every book with a sample due settles, and samples when due.
-fn process(t: u64, step: Step, books: &mut BTreeMap<Arc<str>, LaneBook>, geoms: &mut HashMap<Arc<str>, Option<Arc<JunctionGeom>>>, timeline: &SignalTimeline, rows: &mut LaneRows) {
+fn process(t: u64, step: Option<&AtTime>, books: &mut BTreeMap<Arc<str>, LaneBook>, geoms: &mut HashMap<Arc<str>, Option<Arc<JunctionGeom>>>, timeline: &SignalTimeline, rows: &mut LaneRows) {
     let mut touched: Vec<Arc<str>> = Vec::new();
-    for (camera, geom) in step.geoms {
+    let (geom_changes, points) = step.map_or((&[][..], &[][..]), |s| (&s.geoms[..], &s.points[..]));
+    for (camera, geom) in geom_changes.iter().cloned() {
         if let Some(mut old) = books.remove(&camera) {
             old.advance_to(t, timeline, rows);
             old.finish(rows);
@@ -151,21 +189,21 @@ fn process(t: u64, step: Step, books: &mut BTreeMap<Arc<str>, LaneBook>, geoms: 
         }
         geoms.insert(camera, geom);
     }
-    let mut points = step.points.into_iter().peekable();
+    let mut points = points.iter().peekable();
     while let Some((camera, point)) = points.next() {
-        if !books.contains_key(&camera) {
-            let Some(Some(g)) = geoms.get(&camera) else { continue };
+        if !books.contains_key(camera) {
+            let Some(Some(g)) = geoms.get(camera) else { continue };
             books.insert(camera.clone(), LaneBook::new(g.clone(), t, timeline));
         }
-        let Some(book) = books.get_mut(&camera) else { continue };
-        if !touched.iter().any(|c| super::same_camera(c, &camera)) {
+        let Some(book) = books.get_mut(camera) else { continue };
+        if !touched.iter().any(|c| super::same_camera(c, camera)) {
             book.advance_to(t, timeline, rows);
             touched.push(camera.clone());
         }
-        book.point(&point);
+        book.point(point);
         // The points come in runs of one camera: the book is looked up once per run.
-        while let Some((_, point)) = points.next_if(|(c, _)| super::same_camera(c, &camera)) {
-            book.point(&point);
+        while let Some((_, point)) = points.next_if(|(c, _)| super::same_camera(c, camera)) {
+            book.point(point);
         }
     }
     for (camera, book) in books.iter_mut() {

@@ -15,6 +15,8 @@ pub mod queue;
 pub mod movement_tables;
 pub mod movements;
 pub mod performance;
+mod stash;
+pub mod tables;
 pub mod timeline;
 
 use crate::facts::{SignalUpdate, TrackPoint};
@@ -91,13 +93,12 @@ pub(crate) fn nothing<'s, S: Clone + 'static, D: Clone + 'static>(s: &Stream<'s,
     s.clone().unary::<timely::container::CapacityContainerBuilder<Vec<D>>, _, _, _>(Pipeline, "Nothing", |_, _| move |input, _output| input.for_each(|_, _| {}))
 }
 
-/// Every junction table: [`movement_tables::movement_tables`] (`movements`, `turning_counts`
-/// and the vehicle records), [`lanes::lane_tables`] (`queues`, `queue_samples`,
-/// `lane_metrics`) and [`performance::signal_performance`] over the vehicle records, the
-/// `queues` rows and the signals.
+/// Every junction table: the movement tables (`movements`, `turning_counts` and the vehicle
+/// records) and the lane tables (`queues`, `queue_samples`, `lane_metrics`) in one operator
+/// ([`tables::movements_and_lanes`]), and [`performance::signal_performance`] over the vehicle
+/// records, the `queues` rows and the signals.
 pub fn junction_tables<'s>(inputs: JunctionInputs<'s>, plan: JunctionPlan) -> JunctionStreams<'s> {
-    let moves = movement_tables::movement_tables(&inputs, &plan);
-    let lanes = lanes::lane_tables(&inputs, &plan);
+    let (moves, lanes) = tables::movements_and_lanes(&inputs, &plan);
     let signal_performance = performance::signal_performance(moves.vehicles, lanes.queues.clone(), inputs.signals.clone(), &plan);
     JunctionStreams {
         movements: moves.movements,

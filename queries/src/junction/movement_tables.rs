@@ -22,6 +22,7 @@
 //! dropped and logged. No row is ever retracted: counts only grow.
 
 use super::movements::{CameraMovements, Decided, Decision, EXIT_FOLLOW_MS, STALE_MS};
+use super::stash::{AtTime, Stash, before, drop_before};
 use super::timeline::SignalTimeline;
 use super::{JunctionGeom, JunctionInputs, JunctionPlan};
 use crate::facts::{SignalState, TrackPoint};
@@ -30,6 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
@@ -124,14 +126,6 @@ fn vehicle_record(camera: &Arc<str>, geom: &JunctionGeom, m: &Decided) -> Option
     })
 }
 
-/// Everything of one event time.
-#[derive(Default)]
-struct AtTime {
-    points: Vec<(Arc<str>, TrackPoint)>,
-    signals: Vec<crate::facts::SignalUpdate>,
-    geoms: Vec<super::GeomChange>,
-}
-
 /// The operator's state.
 struct State {
     plan: JunctionPlan,
@@ -217,8 +211,8 @@ impl State {
     }
 
     /// Applies one time's inputs.
-    fn apply(&mut self, t: u64, at: AtTime) {
-        for (camera, geom) in at.geoms {
+    fn apply(&mut self, t: u64, at: &AtTime) {
+        for (camera, geom) in at.geoms.iter().cloned() {
             if let Some(mut old) = self.cameras.remove(&camera) {
                 let g = old.geom().clone();
                 old.finish(&self.timeline, &mut self.decisions);
@@ -226,19 +220,19 @@ impl State {
             }
             self.changed.insert(camera, geom);
         }
-        self.timeline.update(at.signals);
+        self.timeline.update(at.signals.iter().cloned());
         let mut touched: Vec<Arc<str>> = Vec::new();
-        let mut points = at.points.into_iter().peekable();
+        let mut points = at.points.iter().peekable();
         while let Some((camera, p)) = points.next() {
             // The points come in runs of one camera: the camera is looked up once per run.
-            let Some(mut cam) = self.take_camera(&camera) else { continue };
-            self.camera_point(&camera, &mut cam, &p);
-            while let Some((_, p)) = points.next_if(|(c, _)| super::same_camera(c, &camera)) {
-                self.camera_point(&camera, &mut cam, &p);
+            let Some(mut cam) = self.take_camera(camera) else { continue };
+            self.camera_point(camera, &mut cam, p);
+            while let Some((_, p)) = points.next_if(|(c, _)| super::same_camera(c, camera)) {
+                self.camera_point(camera, &mut cam, p);
             }
             self.cameras.insert(camera.clone(), cam);
-            if !touched.iter().any(|c| super::same_camera(c, &camera)) {
-                touched.push(camera);
+            if !touched.iter().any(|c| super::same_camera(c, camera)) {
+                touched.push(camera.clone());
             }
         }
         for camera in touched {
@@ -317,23 +311,118 @@ impl State {
     }
 }
 
+/// The outputs of the movement tables.
+pub(crate) struct MovementOutputs {
+    movements: Output<u64, Vec<MovementRow>>,
+    counts: Output<u64, Vec<TurningCountRow>>,
+    vehicles: Output<u64, Vec<VehicleRecord>>,
+}
+
+impl MovementOutputs {
+    /// Adds the three outputs to an operator (after its inputs).
+    pub(crate) fn new<'s>(builder: &mut OperatorBuilder<'s, u64>) -> (MovementOutputs, MovementStreams<'s>) {
+        let (movements, movements_s) = builder.new_output();
+        let (counts, counts_s) = builder.new_output();
+        let (vehicles, vehicles_s) = builder.new_output();
+        (MovementOutputs { movements, counts, vehicles }, MovementStreams { movements: movements_s, turning_counts: counts_s, vehicles: vehicles_s })
+    }
+}
+
+/// The movement tables' part of an operator: its state, outputs and capabilities (one per
+/// output, in the outputs' order).
+pub(crate) struct MovementPart {
+    state: State,
+    outputs: MovementOutputs,
+    held: Option<Vec<Capability<u64>>>,
+    history: u64,
+    closing: Vec<(u64, TurningCountRow)>,
+}
+
+impl MovementPart {
+    pub(crate) fn new(plan: JunctionPlan, outputs: MovementOutputs, caps: Vec<Capability<u64>>) -> MovementPart {
+        MovementPart { history: signal_history_ms(&plan), state: State::new(plan), outputs, held: Some(caps), closing: Vec::new() }
+    }
+
+    /// Sends what a step produced: rows at `t`, closing bins at their own end − 1.
+    fn send(&mut self, t: u64) {
+        let Some(caps) = self.held.as_ref() else { return };
+        let (state, out, closing) = (&mut self.state, &mut self.outputs, &mut self.closing);
+        closing.sort_by_key(|(at, _)| *at);
+        let mut i = 0;
+        while i < closing.len() {
+            let at = closing[i].0;
+            let mut group: Vec<TurningCountRow> = Vec::new();
+            while i < closing.len() && closing[i].0 == at {
+                group.push(closing[i].1.clone());
+                i += 1;
+            }
+            out.counts.activate().give(&caps[1].delayed(&at.max(*caps[1].time())), &mut group);
+        }
+        closing.clear();
+        if !state.movements.is_empty() {
+            out.movements.activate().give(&caps[0].delayed(&t), &mut state.movements);
+            state.movements.clear();
+        }
+        if !state.counts.is_empty() {
+            out.counts.activate().give(&caps[1].delayed(&t), &mut state.counts);
+            state.counts.clear();
+        }
+        if !state.vehicles.is_empty() {
+            out.vehicles.activate().give(&caps[2].delayed(&t), &mut state.vehicles);
+            state.vehicles.clear();
+        }
+    }
+
+    /// Applies the stashed times before the inputs' `frontier` (`None`: they ended), then the
+    /// deadlines and bins every time before it completes. The caller drops those times.
+    pub(crate) fn run(&mut self, stash: &Stash, frontier: Option<u64>) {
+        let Some(caps) = self.held.as_ref() else { return };
+        let start = *caps[0].time();
+        for (&t, at) in before(stash, frontier) {
+            self.state.close_bins(t, &mut self.closing);
+            self.state.apply(t, at);
+            self.send(t);
+        }
+        match frontier {
+            Some(f) if f > start => {
+                // Every time before `f` is complete: deadlines up to `f − 1`, and the bins
+                // that ended.
+                let now = f - 1;
+                self.state.close_bins(now, &mut self.closing);
+                self.state.advance_all(now);
+                self.send(now);
+                self.state.close_bins(f, &mut self.closing);
+                self.send(now);
+                self.state.forget_bins(f);
+                self.state.timeline.forget_before(f.saturating_sub(self.history));
+                for c in self.held.iter_mut().flatten() {
+                    c.downgrade(&f);
+                }
+            }
+            Some(_) => {}
+            None => {
+                self.state.finish_all();
+                self.state.close_bins(u64::MAX, &mut self.closing);
+                self.send(start);
+                self.held = None;
+            }
+        }
+    }
+}
+
 /// The operator: `movements`, `turning_counts` and the vehicle records of
-/// `signal_performance`.
+/// `signal_performance` (the junction tables run it with the lanes' part in one operator,
+/// [`super::tables`]).
 pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> MovementStreams<'s> {
     let mut builder = OperatorBuilder::new("JunctionMovements".to_owned(), inputs.points.scope());
     let mut points_in = builder.new_input(inputs.points.clone(), Pipeline);
     let mut signals_in = builder.new_input(inputs.signals.clone(), Pipeline);
     let mut geoms_in = builder.new_input(inputs.geoms.clone(), Pipeline);
-    let (mut movements_out, movements) = builder.new_output::<Vec<MovementRow>>();
-    let (mut counts_out, turning_counts) = builder.new_output::<Vec<TurningCountRow>>();
-    let (mut vehicles_out, vehicles) = builder.new_output::<Vec<VehicleRecord>>();
+    let (outputs, streams) = MovementOutputs::new(&mut builder);
     let plan = plan.clone();
     builder.build(move |caps| {
-        let mut held: Option<Vec<Capability<u64>>> = Some(caps);
-        let history = signal_history_ms(&plan);
-        let mut state = State::new(plan);
-        let mut stash: BTreeMap<u64, AtTime> = BTreeMap::new();
-        let mut closing: Vec<(u64, TurningCountRow)> = Vec::new();
+        let mut part = MovementPart::new(plan, outputs, caps);
+        let mut stash = Stash::new();
         move |frontiers| {
             points_in.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
@@ -348,74 +437,12 @@ pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> 
                 let Some(&t) = cap.least() else { return };
                 stash.entry(t).or_default().geoms.append(data);
             });
-            let Some(caps) = held.as_mut() else { return };
             let frontier = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
-            // Sends what a step produced: rows at `t`, closing bins at their own end − 1.
-            let mut send = |state: &mut State, closing: &mut Vec<(u64, TurningCountRow)>, caps: &[Capability<u64>], t: u64| {
-                closing.sort_by_key(|(at, _)| *at);
-                let mut i = 0;
-                while i < closing.len() {
-                    let at = closing[i].0;
-                    let mut group: Vec<TurningCountRow> = Vec::new();
-                    while i < closing.len() && closing[i].0 == at {
-                        group.push(closing[i].1.clone());
-                        i += 1;
-                    }
-                    counts_out.activate().give(&caps[1].delayed(&at.max(*caps[1].time())), &mut group);
-                }
-                closing.clear();
-                if !state.movements.is_empty() {
-                    movements_out.activate().give(&caps[0].delayed(&t), &mut state.movements);
-                    state.movements.clear();
-                }
-                if !state.counts.is_empty() {
-                    counts_out.activate().give(&caps[1].delayed(&t), &mut state.counts);
-                    state.counts.clear();
-                }
-                if !state.vehicles.is_empty() {
-                    vehicles_out.activate().give(&caps[2].delayed(&t), &mut state.vehicles);
-                    state.vehicles.clear();
-                }
-            };
-            while let Some(entry) = stash.first_entry() {
-                let t = *entry.key();
-                if frontier.is_some_and(|f| f <= t) {
-                    break;
-                }
-                let at = entry.remove();
-                state.close_bins(t, &mut closing);
-                state.apply(t, at);
-                send(&mut state, &mut closing, caps, t);
-            }
-            match frontier {
-                Some(f) => {
-                    if f > *caps[0].time() {
-                        // Every time before `f` is complete: deadlines up to `f − 1`, and the
-                        // bins that ended.
-                        let now = f - 1;
-                        state.close_bins(now, &mut closing);
-                        state.advance_all(now);
-                        send(&mut state, &mut closing, caps, now);
-                        state.close_bins(f, &mut closing);
-                        send(&mut state, &mut closing, caps, now);
-                        state.forget_bins(f);
-                        state.timeline.forget_before(f.saturating_sub(history));
-                        for c in caps.iter_mut() {
-                            c.downgrade(&f);
-                        }
-                    }
-                }
-                None => {
-                    let now = *caps[0].time();
-                    state.finish_all();
-                    state.close_bins(u64::MAX, &mut closing);
-                    send(&mut state, &mut closing, caps, now);
-                    held = None;
-                }
-            }
+            part.run(&stash, frontier);
+            drop_before(&mut stash, frontier);
         }
     });
-    MovementStreams { movements, turning_counts, vehicles }
+    streams
 }
 
 #[cfg(test)]
