@@ -13,6 +13,7 @@
 //! left uncommitted. The HTTP API reads the newest frames through [`EvidenceView`].
 
 pub mod build;
+mod drop_log;
 pub mod paths;
 pub mod ring;
 mod service;
@@ -132,7 +133,9 @@ impl EvidenceTaps {
     pub fn request(&self, v: &ViolationRow) {
         if self.violations.try_send(Event::Violation(Box::new(v.clone()))).is_err() {
             self.shared.counters.dropped.inc();
-            tracing::warn!(violation = %v.violation_id, "evidence: the evidence service is behind; this violation gets no evidence");
+            if let Some(more) = self.shared.drops.note() {
+                tracing::warn!(violation = %v.violation_id, more_since_last_warning = more, "evidence: the evidence service is behind; this violation gets no evidence (at most one warning per 10 s; every one is counted in itscam_evidence_dropped_total)");
+            }
         }
     }
 }

@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     /// Each camera's privacy; cameras not listed get `default_blur`.
     pub blur: RwLock<HashMap<String, Blur>>,
     pub default_blur: Blur,
+    /// Warnings about violations that get no evidence, at most one per 10 s.
+    pub drops: super::drop_log::DropLog,
 }
 
 impl Shared {
@@ -139,6 +141,7 @@ impl Evidence {
             scenes: RwLock::new(config.camera.iter().map(|cam| (cam.id.clone(), scene_of(cam))).collect()),
             blur: RwLock::new(config.camera.iter().filter_map(|cam| cam.blur.map(|b| (cam.id.clone(), b))).collect()),
             default_blur: c.blur,
+            drops: super::drop_log::DropLog::new(Duration::from_secs(10)),
         });
         let (tx, rx) = sync_channel(CHANNEL);
         let (violations, violations_rx) = sync_channel(VIOLATIONS);
@@ -294,7 +297,9 @@ impl Service {
                 }
                 if self.jobs.len() + self.unsent.len() >= self.config.max_pending {
                     self.shared.counters.dropped.inc();
-                    tracing::warn!(violation = %v.violation_id, max_pending = self.config.max_pending, "evidence: too many violations wait for evidence; this one gets none");
+                    if let Some(more) = self.shared.drops.note() {
+                        tracing::warn!(violation = %v.violation_id, max_pending = self.config.max_pending, more_since_last_warning = more, "evidence: too many violations wait for evidence; this one gets none (at most one warning per 10 s; every one is counted in itscam_evidence_dropped_total)");
+                    }
                     return;
                 }
                 self.jobs.push_back(Job { violation: *v, since: Instant::now() });

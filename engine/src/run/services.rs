@@ -129,24 +129,7 @@ impl Services {
         let runtime_cameras = runtime_cameras(config, plan, options, &mut push)?;
         // Finished files wait here while an S3 lake does not answer; an earlier run's are shipped first.
         let spool = (lake.is_remote() && config.lake.spool.max_bytes > 0).then(|| Spool::open(&config.lake.spool, lake.url())).transpose()?;
-        let spooled_checkpoint = spool.as_ref().and_then(Spool::last_checkpoint);
-        let resume = if plan.checkpointed { read_resume(&runtime, &lake, spooled_checkpoint, &feeds, plan)? } else { Resume::default() };
-        // In a checkpointed cluster no change may take effect below any process's checkpoint (a
-        // rule changed anywhere applies to every camera, and each process's rows below its own
-        // checkpoint are in the lake already).
-        let floor = if plan.checkpointed && plan.processes > 1 {
-            let all = runtime.block_on(lake.last_checkpoints())?;
-            all.values().filter_map(|c| c.get("time").and_then(serde_json::Value::as_u64)).filter(|&t| t != u64::MAX).fold(resume.time, u64::max)
-        } else {
-            resume.time
-        };
-        let replayed = runtime.block_on(crate::control::replay(&lake, &plan.analytics.rules, &plan.analytics.signals, floor)).context("the lake's control log")?;
-        if plan.processes > 1 && plan.process != 0 {
-            // Process 0's worker 0 enters the config's and the log's rules and signal states;
-            // this process's first worker those changed through its own API (ControlLog).
-            plan.analytics.rules.enter_on_worker(plan.process * plan.workers);
-            plan.analytics.signals.enter_on_worker(plan.process * plan.workers);
-        }
+        let (resume, replayed) = resume_and_replay(&runtime, &lake, spool.as_ref().and_then(Spool::last_checkpoint), &feeds, plan)?;
 
         // Fresh SQL: the API's queries read what the writer holds too.
         let readable = options.http.is_some() && config.query.fresh;
@@ -331,6 +314,29 @@ fn acknowledge_after_commits(sink: &LakeSink, feeds: &mut [FeedSpec]) {
     for k in feeds.iter_mut().filter_map(|f| f.kafka.as_mut()) {
         Arc::make_mut(k).committed = Some(latest.clone());
     }
+}
+
+/// Where this process resumes, and the number of the lake's control-log entries replayed into
+/// the rules and signal states (those at or above the resume time).
+fn resume_and_replay(runtime: &tokio::runtime::Runtime, lake: &Lake, spooled: Option<serde_json::Value>, feeds: &[FeedSpec], plan: &RunPlan) -> anyhow::Result<(Resume, usize)> {
+    let resume = if plan.checkpointed { read_resume(runtime, lake, spooled, feeds, plan)? } else { Resume::default() };
+    // In a checkpointed cluster no change may take effect below any process's checkpoint (a
+    // rule changed anywhere applies to every camera, and each process's rows below its own
+    // checkpoint are in the lake already).
+    let floor = if plan.checkpointed && plan.processes > 1 {
+        let all = runtime.block_on(lake.last_checkpoints())?;
+        all.values().filter_map(|c| c.get("time").and_then(serde_json::Value::as_u64)).filter(|&t| t != u64::MAX).fold(resume.time, u64::max)
+    } else {
+        resume.time
+    };
+    let replayed = runtime.block_on(crate::control::replay(lake, &plan.analytics.rules, &plan.analytics.signals, floor)).context("the lake's control log")?;
+    if plan.processes > 1 && plan.process != 0 {
+        // Process 0's worker 0 enters the config's and the log's rules and signal states;
+        // this process's first worker those changed through its own API (ControlLog).
+        plan.analytics.rules.enter_on_worker(plan.process * plan.workers);
+        plan.analytics.signals.enter_on_worker(plan.process * plan.workers);
+    }
+    Ok((resume, replayed))
 }
 
 /// Where a checkpointed run resumes: the spool's newest checkpoint (commits not shipped yet
