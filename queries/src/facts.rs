@@ -50,7 +50,8 @@ pub struct ZonePoint {
     pub ts: u64,
     /// Class of the track (majority so far).
     pub class: ObjectClass,
-    /// Smoothed ground speed, once the filter has warmed up (calibrated cameras).
+    /// Ground speed, once the filter has warmed up (calibrated cameras): the causal filter's,
+    /// or the smoother's where `smoothed`.
     pub speed_ck: Option<i64>,
     /// Standard deviation of `speed_ck` as the filter models it (measurement noise and possible
     /// manoeuvres), centi-km/h; with `speed_ck`.
@@ -61,6 +62,12 @@ pub struct ZonePoint {
     pub dir: (i32, i32),
     /// The track left the zone (or ended) at `ts`; the other fields repeat its last point.
     pub left: bool,
+    /// The fixed-lag smoother's fact: this point as its detection row leaves the smoother,
+    /// `[analytics.speed] smooth_lag_ms` after `ts`, with the smoothed speed (and the stay's
+    /// entries and exits as those rows see them). Each point comes twice on a calibrated
+    /// camera: the rules that call `speed_over` read these, the others the causal ones
+    /// (`false`), at once.
+    pub smoothed: bool,
 }
 
 /// A confirmed track crossing a line.

@@ -4,7 +4,8 @@
 //!
 //! Speeds come twice: the causal filter's at each point, for the rules, crossings and zone
 //! facts (no added alert latency), and the fixed-lag smoother's, `smooth_lag_ms` later, for the
-//! stored detection rows, the tracks' mean and max and the metrics windows. A calibrated
+//! stored detection rows, the tracks' mean and max, the metrics windows and a second zone fact
+//! per point (`ZonePoint::smoothed`) for the rules that weigh a speed against a limit. A calibrated
 //! camera's tracked detection rows wait in their track's smoother until then
 //! ([`CameraObserver::release`]) or until the track ends.
 
@@ -78,6 +79,8 @@ struct TrackState {
     speed_max: Option<f64>,
     lines: Vec<LineMemory>,
     zones: Vec<ZoneState>,
+    /// The stays as the smoothed rows see them, `smooth_lag_ms` late (calibrated cameras).
+    smooth_zones: Vec<ZoneState>,
 }
 
 /// Where a confirmed track is now.
@@ -125,6 +128,7 @@ impl TrackState {
             speed_max: None,
             lines: vec![LineMemory::default(); scene.lines.len()],
             zones: vec![ZoneState::default(); scene.zones.len()],
+            smooth_zones: vec![ZoneState::default(); scene.zones.len()],
         }
     }
 
@@ -280,6 +284,53 @@ impl TrackState {
             moving: self.moving(),
             dir: unit_milli(self.vel_px[0], self.vel_px[1]),
             left,
+            smoothed: false,
+        }
+    }
+
+    /// A row out of the smoother as zone facts with its smoothed speed (`smoothed`), for the
+    /// rules that weigh a speed against a limit: the smoother has neither the causal filter's
+    /// lag behind braking and acceleration nor half its noise, and needs no warm-up at a
+    /// track's first frames. The stays follow these rows with the same exit grace.
+    fn smoothed_zone_facts(&mut self, scene: &CameraScene, grace_ms: u64, d: &DetectionRow, reading: Option<Smoothed>, out: &mut PointBatch) {
+        let Some(track) = d.track_id else { return };
+        let px = bottom_centre(d);
+        let reading = reading.filter(|r| r.warm);
+        let point = ZonePoint {
+            track,
+            ts: d.ts_ms,
+            class: self.class(),
+            speed_ck: reading.map(|r| to_ck(r.speed_kmh)),
+            speed_std_ck: reading.map(|r| to_ck(r.speed_std_kmh)),
+            moving: reading.is_some_and(|r| r.speed_kmh >= MOVING_KMH),
+            dir: unit_milli(self.vel_px[0], self.vel_px[1]),
+            left: false,
+            smoothed: true,
+        };
+        for (zone, zs) in scene.zones.iter().zip(self.smooth_zones.iter_mut()) {
+            if zone.polygon.contains(px[0], px[1]) {
+                zs.inside = true;
+                zs.outside_since = None;
+                out.zone_facts.push((zone.place.clone(), point.clone()));
+            } else if zs.inside {
+                let since = *zs.outside_since.get_or_insert(point.ts);
+                if point.ts - since >= grace_ms {
+                    (zs.inside, zs.outside_since) = (false, None);
+                    out.zone_facts.push((zone.place.clone(), ZonePoint { left: true, ..point.clone() }));
+                }
+            }
+        }
+    }
+
+    /// The smoothed stays still open end (the track ended or its zone is gone).
+    fn end_smoothed_stays(&mut self, zones: &[crate::scene::ZoneGeom], track: u64, ts: u64, keep: impl Fn(&str) -> bool, out: &mut PointBatch) {
+        let class = self.class();
+        for (zone, zs) in zones.iter().zip(self.smooth_zones.iter_mut()) {
+            if zs.inside && !keep(&zone.id) {
+                zs.inside = false;
+                let point = ZonePoint { track, ts, class, speed_ck: None, speed_std_ck: None, moving: false, dir: (0, 0), left: true, smoothed: true };
+                out.zone_facts.push((zone.place.clone(), point));
+            }
         }
     }
 }
@@ -337,6 +388,12 @@ impl CameraObserver {
             for z in &new.zones {
                 zones.push(old.zones.iter().position(|o| o.id == z.id).map_or_else(ZoneState::default, |i| state.zones[i].clone()));
             }
+            state.end_smoothed_stays(&old.zones, track, state.last_ts, |id| new.zones.iter().any(|z| z.id == id), out);
+            state.smooth_zones = new
+                .zones
+                .iter()
+                .map(|z| old.zones.iter().position(|o| o.id == z.id).map_or_else(ZoneState::default, |i| state.smooth_zones[i].clone()))
+                .collect();
             for (i, zone) in old.zones.iter().enumerate() {
                 let zs = &state.zones[i];
                 if !zs.inside || new.zones.iter().any(|z| z.id == zone.id) {
@@ -415,6 +472,7 @@ impl CameraObserver {
             // Out of the state while its rows go (they are counted in the state), put back after.
             let Some(mut smoother) = state.smoother.take() else { continue };
             while let Some(((time, d), reading)) = smoother.pop_due(now) {
+                state.smoothed_zone_facts(&self.scene, self.settings.zone_exit_grace_ms, &d, reading, out);
                 let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
                 out.released.push((time, state.finish_row(d, reading, part)));
             }
@@ -441,6 +499,7 @@ impl CameraObserver {
             self.due.remove(&(oldest, track));
         }
         while let Some(((time, d), reading)) = state.smoother.as_mut().and_then(|s| s.pop()) {
+            state.smoothed_zone_facts(&self.scene, self.settings.zone_exit_grace_ms, &d, reading, out);
             let part = self.windows.entry(d.ts_ms - d.ts_ms % window_ms).or_default().0.entry(track).or_default();
             out.released.push((time, state.finish_row(d, reading, part)));
         }
@@ -449,7 +508,9 @@ impl CameraObserver {
     /// A track ended: releases its rows, fills its speeds, closes its zone stays.
     pub(crate) fn end(&mut self, mut t: TrackRow, out: &mut PointBatch) {
         self.drain(t.track_id, out);
-        if let Some(state) = self.tracks.remove(&t.track_id) {
+        if let Some(mut state) = self.tracks.remove(&t.track_id) {
+            let end_ts = state.last_ts.max(t.last_ts_ms);
+            state.end_smoothed_stays(&self.scene.zones, t.track_id, end_ts, |_| false, out);
             if state.speed_n > 0 {
                 t.mean_speed_kmh = Some(state.speed_sum / state.speed_n as f64);
                 t.max_speed_kmh = state.speed_max;

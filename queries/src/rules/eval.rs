@@ -304,8 +304,9 @@ fn call<'a>(f: &'a Func, row: &Row<'a>, env: &Env<'a>) -> V<'a> {
 /// Standard deviations of its speed by which a point must clear a speed limit
 /// (`speed_over`).
 ///
-/// The causal filter's speed is noisy (σ 1.5–4 km/h per point at 30–130 m and 10 fps) and
-/// trails braking by `a·τ` (3 m/s² × 0.4 s ≈ 4 km/h), both within the uncertainty it reports.
+/// On `zone_presence` the speed is the fixed-lag smoother's (`ZonePoint::smoothed`): σ about
+/// 0.5–2 km/h per point at 30–130 m and 10 fps, half the causal filter's, and no lag behind
+/// braking or acceleration, where the causal filter trails by `a·τ` (3 m/s² × 0.4 s ≈ 4 km/h).
 /// One σ either side of the threshold is the band where a point says little: above it the
 /// vehicle is speeding with ~84 % confidence, below it it is not; inside it neither starts,
 /// extends nor ends an episode.

@@ -319,7 +319,9 @@ pub enum Func {
     /// the first state).
     SignalState(String),
     /// `speed_over(limit)`: TRUE when the speed is above `limit` by more than its standard
-    /// deviation, FALSE when at or below it by as much, NULL in between or without a speed.
+    /// deviation, FALSE when at or below it by as much, NULL in between or without a speed. On
+    /// `zone_presence` a rule that calls it reads the smoothed speed, `smooth_lag_ms` late
+    /// ([`RuleIr::reads_smoothed_speed`]).
     SpeedOver(Box<Expr>),
     /// `against(dx, dy)`: the track moves more than 120° away from the image direction
     /// `(dx, dy)`; NULL while it does not move. Unit vector × 1000.
@@ -462,6 +464,21 @@ impl RuleIr {
             }
         }
         find(&self.filter)
+    }
+
+    /// Whether its `WHERE` calls `speed_over`: on `zone_presence` such a rule reads the
+    /// smoothed facts (`ZonePoint::smoothed`), `[analytics.speed] smooth_lag_ms` late, whose
+    /// speed neither trails acceleration and braking nor has half the causal filter's noise.
+    pub fn reads_smoothed_speed(&self) -> bool {
+        fn calls(e: &Expr) -> bool {
+            match e {
+                Expr::Call(Func::SpeedOver(_)) => true,
+                Expr::Call(Func::Abs(a)) | Expr::Not(a) | Expr::Neg(a) | Expr::In(a, _, _) | Expr::IsNull(a, _) => calls(a),
+                Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp(_, a, b) | Expr::Arith(_, a, b) => calls(a) || calls(b),
+                Expr::Lit(_) | Expr::Col(_) | Expr::Agg(_) | Expr::Call(_) => false,
+            }
+        }
+        calls(&self.filter)
     }
 
     /// Whether it watches `camera`.

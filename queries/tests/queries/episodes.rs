@@ -35,7 +35,7 @@ fn on_zone(e: &mut Episodes, spec: &Arc<RuleIr>, p: &ZonePoint, out: &mut Vec<Vi
 }
 
 fn point(track: u64, ts: u64, kmh: f64) -> ZonePoint {
-    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false }
+    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false, smoothed: false }
 }
 
 fn feed(e: &mut Episodes, spec: &Arc<RuleIr>, points: impl IntoIterator<Item = ZonePoint>) -> Vec<ViolationRow> {

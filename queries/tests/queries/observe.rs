@@ -53,7 +53,8 @@ struct Seen {
     tracks: Vec<TrackRow>,
     crossing_rows: Vec<(u64, Direction)>,
     zone_events: Vec<(String, u64, u64)>,
-    zone_facts: Vec<(PlaceKind, String, bool)>,
+    /// (kind, id, left, smoothed, ts).
+    zone_facts: Vec<(PlaceKind, String, bool, bool, u64)>,
     crossing_facts: Vec<(PlaceKind, String, u64, Direction)>,
     metric_parts: Vec<(MetricClass, u64, u32)>,
     zone_windows: Vec<(String, u64)>,
@@ -79,7 +80,7 @@ fn each_output_carries_its_own_records() {
             let k = s.clone();
             o.zone_events.inspect(move |z| k.lock().unwrap().zone_events.push((z.zone_id.clone(), z.enter_ts_ms, z.exit_ts_ms)));
             let k = s.clone();
-            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.to_string(), p.left)));
+            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.to_string(), p.left, p.smoothed, p.ts)));
             let k = s.clone();
             o.crossing_facts.inspect(move |(place, c)| k.lock().unwrap().crossing_facts.push((place.kind, place.id.to_string(), c.ts, c.direction)));
             let k = s.clone();
@@ -111,10 +112,16 @@ fn each_output_carries_its_own_records() {
     assert_eq!(seen.crossing_facts, [(PlaceKind::Line, "middle".to_string(), crossed, Direction::Forward)]);
     // Inside while x ≤ 500 (frames 0..=50), out after the 500 ms grace.
     assert_eq!(seen.zone_events, [("left".to_string(), T0, T0 + 100 * 50)]);
-    let inside = seen.zone_facts.iter().filter(|f| !f.2).count();
-    assert_eq!(inside, 51);
-    assert_eq!(seen.zone_facts.last(), Some(&(PlaceKind::Zone, "left".to_string(), true)));
+    // Each point twice: the causal fact at once, the smoothed one as its row leaves the smoother;
+    // each stay ends once in each.
     assert!(seen.zone_facts.iter().all(|f| f.0 == PlaceKind::Zone && f.1 == "left"));
+    for smoothed in [false, true] {
+        let facts: Vec<_> = seen.zone_facts.iter().filter(|f| f.3 == smoothed).collect();
+        assert_eq!(facts.iter().filter(|f| !f.2).count(), 51, "smoothed {smoothed}");
+        assert_eq!(facts.iter().filter(|f| f.2).count(), 1, "smoothed {smoothed}");
+        assert!(facts.last().unwrap().2, "the leaving comes last (smoothed {smoothed})");
+        assert!(facts.windows(2).all(|w| w[0].4 <= w[1].4), "in event-time order (smoothed {smoothed})");
+    }
     // One window: the car's part, as a car and as one of all vehicles.
     let mut parts = seen.metric_parts.clone();
     parts.sort();

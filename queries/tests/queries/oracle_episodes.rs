@@ -149,7 +149,7 @@ fn episodes_and_windows_match_recomputation_under_rule_inserts_and_retractions()
                 let left = inside.contains(&(zone.clone(), track)) && rng.random_bool(0.1);
                 if left { inside.remove(&(zone.clone(), track)); } else { inside.insert((zone.clone(), track)); }
                 let speed_ck = rng.random_bool(0.9).then(|| rng.random_range(3_000..7_000));
-                let p = ZonePoint { track, ts: t, class: ObjectClass(2), speed_ck, speed_std_ck: Some(0), moving: true, dir: (1000, 0), left };
+                let p = ZonePoint { track, ts: t, class: ObjectClass(2), speed_ck, speed_std_ck: Some(0), moving: true, dir: (1000, 0), left, smoothed: false };
                 rows.push((t, zone, p));
             }
         }
