@@ -56,12 +56,12 @@ pub fn footprint_centre(h: &Homography, g: P, heading: P, length_m: f64, width_m
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A camera 40 m up at ground (−75, −75), looking at the origin (f = 650 px, 1920 × 1080):
     /// its homography from 4 ground points projected by hand.
-    fn camera() -> (Homography, impl Fn(f64, f64, f64) -> (f64, f64)) {
+    pub(crate) fn camera() -> (Homography, impl Fn(f64, f64, f64) -> (f64, f64)) {
         let cam = [-75.0f64, -75.0, 40.0];
         let fwd = {
             let d: [f64; 3] = [75.0, 75.0, -40.0];
@@ -108,6 +108,16 @@ mod tests {
             let c = footprint_centre(&h, [gx, gy], heading, l, w).unwrap();
             let err = (c[0] - centre[0]).hypot(c[1] - centre[1]);
             assert!(err < 0.05, "recovered {c:?} for {centre:?} ({err} m)");
+        }
+    }
+
+    /// The lane book computes one centre for opposite approaches: it must be the same.
+    #[test]
+    fn a_heading_and_its_opposite_give_the_same_centre() {
+        let (h, _) = camera();
+        for (g, heading) in [([5.0, -30.0], [0.0, 1.0]), ([30.0, 5.0], [-1.0, 0.0]), ([-12.0, 7.0], [0.6, 0.8])] {
+            let back = [-heading[0], -heading[1]];
+            assert_eq!(footprint_centre(&h, g, heading, 4.5, 1.8), footprint_centre(&h, g, back, 4.5, 1.8));
         }
     }
 }

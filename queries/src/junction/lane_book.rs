@@ -146,6 +146,30 @@ struct Track {
     counted: bool,
 }
 
+/// The footprint centres of one point already computed, by heading. A heading and its
+/// opposite give the same four corners (in another order), hence the same centre: opposite
+/// approaches (west and east, north and south) share one computation.
+#[derive(Default)]
+struct Footprints {
+    known: [(P, Option<P>); 4],
+    len: usize,
+}
+
+impl Footprints {
+    fn get_or(&mut self, heading: P, compute: impl FnOnce() -> Option<P>) -> Option<P> {
+        let same = |k: &P| (k[0] == heading[0] && k[1] == heading[1]) || (k[0] == -heading[0] && k[1] == -heading[1]);
+        if let Some((_, c)) = self.known[..self.len].iter().find(|(k, _)| same(k)) {
+            return *c;
+        }
+        let c = compute();
+        if self.len < self.known.len() {
+            self.known[self.len] = (heading, c);
+            self.len += 1;
+        }
+        c
+    }
+}
+
 /// One camera's lane state (see the module doc).
 #[derive(Debug)]
 pub struct LaneBook {
@@ -229,8 +253,10 @@ impl LaneBook {
         let Some(h) = self.geom.homography.as_deref() else { return (self.lane_at(g), g) };
         let approaches = hint.into_iter().chain((0..self.geom.approaches.len()).filter(|a| Some(*a) != hint));
         let mut first = None;
+        let mut known = Footprints::default();
         for a in approaches {
-            let Some(c) = footprint_centre(h, g, self.geom.approaches[a].inbound, length_m, width_m) else { continue };
+            let heading = self.geom.approaches[a].inbound;
+            let Some(c) = known.get_or(heading, || footprint_centre(h, g, heading, length_m, width_m)) else { continue };
             if let Some(l) = self.lanes.iter().position(|l| l.approach == a && self.geom.approaches[a].lanes[l.lane].polygon.contains(c[0], c[1])) {
                 return (Some(l), c);
             }
