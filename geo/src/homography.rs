@@ -253,12 +253,15 @@ impl Homography {
 
     /// Ground position (metres) of image point `(x, y)` (pixels); `None` when the point is on or
     /// beyond the horizon (see [`HORIZON_MARGIN`]) — the ground there is not visible.
+    /// Inlined across crates: called per point, and per footprint 20 times.
+    #[inline]
     pub fn project(&self, x: f64, y: f64) -> Option<(f64, f64)> {
         apply(&self.h, x, y, self.w_mean * HORIZON_MARGIN)
     }
 
     /// Image position (pixels) of ground point `(x, y)` (metres); `None` when the ground point is
     /// behind the camera or in its focal plane (its image would be at infinity).
+    #[inline]
     pub fn image_of(&self, x: f64, y: f64) -> Option<(f64, f64)> {
         apply(&self.inv, x, y, self.w_inv_mean * HORIZON_MARGIN)
     }
@@ -335,6 +338,7 @@ impl Homography {
 }
 
 /// Applies `m` to `(x, y)`; `None` unless `w > min_w`.
+#[inline]
 fn apply(m: &Mat3, x: f64, y: f64, min_w: f64) -> Option<(f64, f64)> {
     let w = m[2][0] * x + m[2][1] * y + m[2][2];
     if w.is_nan() || w <= min_w {
