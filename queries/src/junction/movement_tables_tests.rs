@@ -122,7 +122,8 @@ fn run(points: &[TrackPoint], seed: u64) -> (Timed<TurningCountRow>, Timed<Movem
 /// was made (each track ends with an `ended` point before any deadline, so decisions are made
 /// at points).
 fn recompute(points: &[TrackPoint]) -> Vec<(u64, Decision)> {
-    let g = geom("");
+    // The operator's geometry: from the config, with its calibration.
+    let g = crate::junction::movements::tests::configured_geom("");
     let mut cam = CameraMovements::new(g);
     let mut out = Vec::new();
     for p in points {

@@ -4,6 +4,10 @@
 //!
 //! # A vehicle's movement (the definitions of `bench/sumo/junction/README.md`)
 //!
+//! - **where a vehicle is**: on a calibrated camera, its footprint centre (see
+//!   `CameraMovements::footprint`) rather than its box's ground point, which lies at the end
+//!   nearest the camera — for a bus or a truck seen obliquely 3–4 m beside its lane, outside the
+//!   approach's lanes and past the ends of its gates.
 //! - **entry**: the track crosses an approach's entry gate towards the junction (the gate's
 //!   time is interpolated between the two points), or — a track that appears past the gate —
 //!   its first point in one of the approach's lanes. Only a vehicle class enters.
@@ -11,7 +15,10 @@
 //! - **stop-line time**: the last step that crossed the approach's stop line forwards
 //!   (interpolated) before the track got [`STOP_COMMIT_M`] past it — the ground point of a
 //!   vehicle waiting at the line jitters across it; without a stop line, the time it left the
-//!   approach's lanes.
+//!   approach's lanes. A track that got within [`TURN_REACH_M`] of its stop line, never
+//!   [`STOP_COMMIT_M`] past it, and then crosses an exit gate outwards went through the
+//!   junction all the same (a U-turn turns back within metres of its line): its stop-line time
+//!   is the last forward crossing, else its point farthest in.
 //! - **exit**: the step that crosses an exit gate away from the junction (interpolated); the
 //!   exit lane is the exit lane at that crossing.
 //! - **stops**: drops below `queue_speed_kmh` (the causal speed), re-armed above
@@ -62,7 +69,9 @@
 //! State per track lives until its end (or [`STALE_MS`] without a point); per camera only the
 //! baselines (≤ [`BASELINE_WINDOW`] values per pair and class) outlive a track.
 
+use super::footprint::{class_width_m, footprint_centre};
 use super::geometry::{JunctionGeom, P};
+use super::queue::class_length_m;
 use crate::facts::{SignalState, TrackPoint};
 use crate::observe::IdMap;
 use itscam_types::ObjectClass;
@@ -79,6 +88,13 @@ pub const STOP_COMMIT_M: f64 = 3.0;
 /// How far in along an approach a track whose movement is over must drive to be another
 /// vehicle (a new part of the track), m.
 pub const REJOIN_M: f64 = 5.0;
+/// A track that gets within this distance of its stop line (and no further) and then crosses
+/// an exit gate outwards went through the junction (a U-turn turns back within metres of the
+/// line), m.
+pub const TURN_REACH_M: f64 = 5.0;
+/// Ground distance over which a track's direction of travel is measured, m (the footprint
+/// centre needs it: [`super::footprint`]).
+pub const HEADING_M: f64 = 5.0;
 /// A movement is decided this long after its exit gate at the latest, ms.
 pub const EXIT_FOLLOW_MS: u64 = 10_000;
 /// A track without a point for this long is closed as if it had ended, ms.
@@ -202,6 +218,8 @@ struct Entry {
     /// The last forward crossing of the stop line, not yet confirmed by a point
     /// [`STOP_COMMIT_M`] past it (a vehicle waiting at the line jitters across it).
     tentative: Option<Anchor>,
+    /// Its point farthest in along the approach (a U-turn's turning point).
+    reach: Option<Anchor>,
 }
 
 /// A crossing: time and ground point.
@@ -244,12 +262,16 @@ struct TrackState {
     segment: u32,
     /// After its movement: the approach lane it is in and its first point there.
     rejoin: Option<(usize, Anchor)>,
+    /// Direction of travel on the ground (unit vector), once it moved [`HEADING_M`].
+    heading: Option<P>,
+    /// The box ground point the next heading is measured from.
+    heading_from: Option<P>,
 }
 
 impl TrackState {
     /// A track's state before its first point `p`.
     fn new(p: &TrackPoint) -> TrackState {
-        TrackState { class: p.class, first: None, last: None, seen: p.ts, phase: Phase::Outside, stops: 0, armed: true, walks: Vec::new(), entered: false, segment: 0, rejoin: None }
+        TrackState { class: p.class, first: None, last: None, seen: p.ts, phase: Phase::Outside, stops: 0, armed: true, walks: Vec::new(), entered: false, segment: 0, rejoin: None, heading: None, heading_from: None }
     }
 }
 
@@ -436,6 +458,7 @@ impl CameraMovements {
         st.class = p.class;
         let ground = p.ground.map(|(x, y)| [x, y]).filter(|g| g[0].is_finite() && g[1].is_finite());
         let Some(g) = ground else { return };
+        let g = Self::footprint(&geom, st, g, p);
         let here = Anchor { ts: p.ts, p: g };
         let prev = st.last.filter(|l| l.ts < p.ts || l.p != g);
         if st.first.is_none() {
@@ -454,11 +477,35 @@ impl CameraMovements {
             st.stops = 0;
             st.armed = true;
             st.entered = true;
-            st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None });
+            st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None });
         }
         Self::step(&geom, st, prev, here, p);
         Self::walk(&geom, st, here);
         st.last = Some(here);
+    }
+
+    /// The point a vehicle's track is followed by: the centre of its footprint
+    /// ([`footprint_centre`]) for its direction of travel on the ground and its class's size,
+    /// on a calibrated camera once the track has moved [`HEADING_M`] (else, and for people,
+    /// the box's ground point `g`). The ground point of a box is the end of the vehicle nearest
+    /// the camera: a bus seen obliquely has it 3–4 m to the side of its lane, outside the
+    /// approach's lanes and past the ends of its gates. The heading is measured on the box
+    /// ground points themselves (their offset from the centre is the same from frame to frame
+    /// while the heading is), from the last point where the track stood or the last heading.
+    fn footprint(geom: &JunctionGeom, st: &mut TrackState, g: P, p: &TrackPoint) -> P {
+        let standing = p.speed_ck.is_some_and(|ck| (ck as f64 / 100.0) < geom.settings.queue_speed_kmh);
+        match st.heading_from {
+            Some(from) if !standing => {
+                let d = dist(g, from);
+                if d >= HEADING_M {
+                    st.heading = Some([(g[0] - from[0]) / d, (g[1] - from[1]) / d]);
+                    st.heading_from = Some(g);
+                }
+            }
+            _ => st.heading_from = Some(g),
+        }
+        let (Some(h), Some(heading), Some(length_m)) = (geom.homography.as_deref(), st.heading, class_length_m(p.class)) else { return g };
+        footprint_centre(h, g, heading, length_m, class_width_m(p.class)).unwrap_or(g)
     }
 
     /// Whether a track whose movement is over is now another vehicle on an approach: in an
@@ -515,7 +562,7 @@ impl CameraMovements {
                     })
                 });
                 let entry = match by_gate {
-                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None }),
+                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None, reach: None }),
                     // Appeared past the gate (a lane may reach back beyond it), heading for the
                     // junction or standing (queued): a vehicle driving away from it through the
                     // lane's polygon (a lane drawn over both directions, or a junction put on a
@@ -535,7 +582,7 @@ impl CameraMovements {
                         let lane = a.lane_at(here.p)?;
                         let first = prev.filter(|from| inbound && a.lane_at(from.p).is_some() && dot(sub(from.p, gate), a.inbound) > 0.0).map_or((here.ts, here.p), |from| (from.ts, from.p));
                         let to_stop = a.to_stop_line(first.1).unwrap_or(0.0);
-                        Some(Entry { approach: i, ts: first.0, arrival_ts: first.0 + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None })
+                        Some(Entry { approach: i, ts: first.0, arrival_ts: first.0 + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None })
                     }),
                 };
                 match entry {
@@ -579,9 +626,19 @@ impl CameraMovements {
                     // No stop line: the time it left the approach's lanes, moving on.
                     None => prev.and_then(|from| (a.lane_at(from.p).is_some() && a.lane_at(here.p).is_none() && dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| lerp_anchor(from, here, 0.5))),
                 };
+                if e.reach.is_none_or(|r| dot(sub(here.p, r.p), a.inbound) > 0.0) {
+                    e.reach = Some(here);
+                }
                 match crossed {
                     Some(stop) => Self::after_stop(geom, e, stop, prev, here),
-                    None => Phase::Approach(e),
+                    // Out through an exit gate without a confirmed stop-line crossing, after
+                    // getting within TURN_REACH_M of the line: it went through the junction (a
+                    // U-turn turns back within metres of its line). The stop line is then the
+                    // last forward crossing, else its turning point.
+                    None => match (Self::reached_line(geom, &e), Self::exit_crossing(geom, prev, here)) {
+                        (Some(stop), Some(x)) => Phase::Exited(e, stop, x),
+                        _ => Phase::Approach(e),
+                    },
                 }
             }
             Phase::Junction(e, stop) => Self::after_stop(geom, e, stop, prev, here),
@@ -589,9 +646,26 @@ impl CameraMovements {
         };
     }
 
+    /// The stop-line anchor of a track on an approach that got within [`TURN_REACH_M`] of its
+    /// stop line: its tentative crossing, else its point farthest in.
+    fn reached_line(geom: &JunctionGeom, e: &Entry) -> Option<Anchor> {
+        let a = &geom.approaches[e.approach];
+        let (line, reach) = (a.stop_line.as_ref()?, e.reach?);
+        let past = dot(sub(reach.p, mid(line)), line_normal(line, a.inbound));
+        (past >= -TURN_REACH_M).then(|| e.tentative.unwrap_or(reach))
+    }
+
     /// Past the stop line: the exit gate the step crosses, if any.
     fn after_stop(geom: &JunctionGeom, e: Entry, stop: Anchor, prev: Option<Anchor>, here: Anchor) -> Phase {
-        let exit = prev.and_then(|from| {
+        match Self::exit_crossing(geom, prev, here) {
+            Some(x) => Phase::Exited(e, stop, x),
+            None => Phase::Junction(e, stop),
+        }
+    }
+
+    /// The exit gate the step `prev → here` crosses outwards, if any.
+    fn exit_crossing(geom: &JunctionGeom, prev: Option<Anchor>, here: Anchor) -> Option<Exit> {
+        prev.and_then(|from| {
             geom.approaches.iter().enumerate().find_map(|(i, a)| {
                 let f = crossing(&a.exit, from.p, here.p, GATE_MARGIN_M)?;
                 (dot(sub(here.p, from.p), a.outbound) > 0.0).then(|| {
@@ -600,11 +674,7 @@ impl CameraMovements {
                     Exit { approach: i, at, lane }
                 })
             })
-        });
-        match exit {
-            Some(x) => Phase::Exited(e, stop, x),
-            None => Phase::Junction(e, stop),
-        }
+        })
     }
 
     /// Crosswalk stays: starts, extends and ends them.
@@ -794,9 +864,17 @@ pub(crate) mod tests {
         s
     }
 
-    pub fn geom(extra: &str) -> Arc<JunctionGeom> {
+    /// The test junction as a pipeline builds it from [`config`] (with its calibration: the
+    /// track points are taken for box ground points and moved to footprint centres).
+    pub fn configured_geom(extra: &str) -> Arc<JunctionGeom> {
         let config = PipelineConfig::from_toml(&config(extra)).unwrap_or_else(|p| panic!("test config: {p:?}"));
         Arc::new(JunctionGeom::build(&config.camera[0], &config.analytics.junction).expect("a junction"))
+    }
+
+    /// The test junction for points that are the vehicles' footprint centres already: no
+    /// calibration to correct them by.
+    pub fn geom(extra: &str) -> Arc<JunctionGeom> {
+        Arc::new(JunctionGeom { homography: None, ..(*configured_geom(extra)).clone() })
     }
 
     /// Points along `waypoints` at `speed` m/s (a `(from_s, until_s)` standstill inserted at
@@ -1058,5 +1136,72 @@ pub(crate) mod tests {
         let mut cam = CameraMovements::new(geom("y_axis = \"south\""));
         let out = run(&mut cam, &drive(3, 0, 0, &[at(1, 12.0, 9.0), at(1, 12.0, -9.0)], 1.4, &[]));
         assert!(matches!(&out[..], [Decision::Passage(p)] if p.direction == "southbound"));
+    }
+
+    #[test]
+    fn a_u_turn_that_never_gets_far_past_its_stop_line_is_a_u_turn() {
+        let mut cam = CameraMovements::new(geom(""));
+        // West approach, lane 2: 1.1 m past the stop line, across to the exit lanes and back
+        // out (a U-turn's ground point turns within metres of the line, never 3 m past it).
+        let pts = drive(1, 2, 0, &[at(3, 90.0, -1.6), at(3, 13.0, -1.6), at(3, 13.0, 1.6), at(3, 80.0, 1.6)], 10.0, &[]);
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!(m.len(), 1);
+        let r = &m[0].row;
+        assert_eq!((r.entry_approach.as_str(), r.exit_approach.as_deref(), r.movement.as_str()), ("west", Some("west"), "u_turn"));
+        // Its stop-line time is its turning point, 13.0 m out (7.7–8.1 s after the start: the
+        // forward crossing at 7.59 s was forgotten when it came back behind the line).
+        assert!((7_700..=8_100).contains(&r.stop_line_ts_ms.expect("stop line")), "{:?}", r.stop_line_ts_ms);
+        assert_eq!(r.exit_lane.as_deref(), Some("west-out-2"));
+        // A track that turns back 20 m before its line (carried onto a vehicle leaving on the
+        // same leg) went through no junction: no stop-line time, movement unknown.
+        let pts = drive(2, 2, 100_000, &[at(3, 90.0, -1.6), at(3, 34.0, -1.6), at(3, 34.0, 1.6), at(3, 80.0, 1.6)], 10.0, &[]);
+        let out = run(&mut cam, &pts);
+        let m = movements(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].row.movement.as_str(), m[0].row.stop_line_ts_ms), ("unknown", None));
+    }
+
+    #[test]
+    fn a_bus_is_followed_by_its_footprint_centre_not_its_box_ground_point() {
+        // The camera of the footprint tests (40 m up, south-west of the centre) over the test
+        // junction; a bus (12 × 2.55 × 3.2 m) driving east in the west approach's curb lane
+        // (1.6 m inside the lane's outer edge), through the junction, into the east exit.
+        let (h, project) = crate::junction::footprint::tests::camera();
+        let with_camera = |h: Option<itscam_geo::Homography>| Arc::new(JunctionGeom { homography: h.map(Arc::new), ..(*geom("")).clone() });
+        let (l, w, ht) = (12.0, 2.55, 3.2);
+        let box_ground = |c: P| {
+            // The box of the bus's 8 corners, heading east; its bottom centre on the ground.
+            let mut corners = Vec::new();
+            for (a, b) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                for z in [0.0, ht] {
+                    corners.push(project(c[0] + a * l / 2.0, c[1] + b * w / 2.0, z));
+                }
+            }
+            let umin = corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+            let umax = corners.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+            let vmax = corners.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+            h.project((umin + umax) / 2.0, vmax).expect("on the ground")
+        };
+        let mut pts = drive(1, 5, 0, &[at(3, 90.0, -4.8), at(3, 5.0, -4.8), at(1, 5.0, 4.8), at(1, 80.0, 4.8)], 10.0, &[]);
+        for p in &mut pts {
+            let (x, y) = p.ground.expect("ground");
+            p.ground = Some(box_ground([x, y]));
+        }
+        // The box ground points lie 3.5–4 m south of the bus: beside the lanes, past the gates'
+        // ends. Taken as they are (no calibration to correct them by), the bus never entered.
+        let (gx, gy) = pts[pts.len() / 4].ground.expect("ground");
+        assert!(gy < -8.4, "the box's ground point ({gx:.1}, {gy:.1}) is outside the gate's reach");
+        assert!(movements(&run(&mut CameraMovements::new(with_camera(None)), &pts)).is_empty());
+        // Corrected to the footprint centre for the bus's heading: a through movement from the
+        // curb lane into the east exit's outer lane.
+        let out = run(&mut CameraMovements::new(with_camera(Some(h))), &pts);
+        let m = movements(&out);
+        assert_eq!(m.len(), 1);
+        let r = &m[0].row;
+        assert_eq!((r.entry_approach.as_str(), r.exit_approach.as_deref(), r.movement.as_str()), ("west", Some("east"), "through"));
+        assert_eq!((r.entry_lane.as_deref(), r.exit_lane.as_deref()), (Some("west-1"), Some("east-out-1")));
+        // The gate 64.1 m out at 10 m/s: 2.59 s after the start, as the bus's centre crosses it.
+        assert!(r.entry_ts_ms.abs_diff(2_590) <= 200, "entry {}", r.entry_ts_ms);
     }
 }
