@@ -51,7 +51,7 @@ pub struct ZonePoint {
     /// Class of the track (majority so far).
     pub class: ObjectClass,
     /// Ground speed, once the filter has warmed up (calibrated cameras): the causal filter's,
-    /// or the smoother's where `smoothed`.
+    /// or the smoother's where `readers` is [`Readers::Speed`].
     pub speed_ck: Option<i64>,
     /// Standard deviation of `speed_ck` as the filter models it (measurement noise and possible
     /// manoeuvres), centi-km/h; with `speed_ck`.
@@ -62,12 +62,35 @@ pub struct ZonePoint {
     pub dir: (i32, i32),
     /// The track left the zone (or ended) at `ts`; the other fields repeat its last point.
     pub left: bool,
-    /// The fixed-lag smoother's fact: this point as its detection row leaves the smoother,
-    /// `[analytics.speed] smooth_lag_ms` after `ts`, with the smoothed speed (and the stay's
-    /// entries and exits as those rows see them). Each point comes twice on a calibrated
-    /// camera: the rules that call `speed_over` read these, the others the causal ones
-    /// (`false`), at once.
-    pub smoothed: bool,
+    /// Which rules read it.
+    pub readers: Readers,
+}
+
+/// Which rules read a zone fact. With `[analytics.speed] speed_rules_smoothed` (the default)
+/// each point of a calibrated camera comes twice: at once with the causal filter's speed for
+/// the rules that do not call `speed_over` ([`Readers::NotSpeed`]), and as its detection row
+/// leaves the fixed-lag smoother, `smooth_lag_ms` after `ts`, with the smoothed speed (and the
+/// stay's entries and exits as those rows see them) for the rules that do ([`Readers::Speed`]).
+/// Without it, or on a camera without calibration, once, at once, for every rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Readers {
+    /// Every rule.
+    Every,
+    /// The rules that do not call `speed_over`.
+    NotSpeed,
+    /// The rules that call `speed_over`.
+    Speed,
+}
+
+impl Readers {
+    /// Whether a rule that calls `speed_over` (or not) reads the fact.
+    pub fn include(self, calls_speed_over: bool) -> bool {
+        match self {
+            Readers::Every => true,
+            Readers::NotSpeed => !calls_speed_over,
+            Readers::Speed => calls_speed_over,
+        }
+    }
 }
 
 /// A confirmed track crossing a line.

@@ -4,13 +4,14 @@
 //!
 //! Speeds come twice: the causal filter's at each point, for the rules, crossings and zone
 //! facts (no added alert latency), and the fixed-lag smoother's, `smooth_lag_ms` later, for the
-//! stored detection rows, the tracks' mean and max, the metrics windows and a second zone fact
-//! per point (`ZonePoint::smoothed`) for the rules that weigh a speed against a limit. A calibrated
+//! stored detection rows, the tracks' mean and max, the metrics windows and (unless
+//! `[analytics.speed] speed_rules_smoothed = false`) a second zone fact per point
+//! (`facts::Readers`) for the rules that weigh a speed against a limit. A calibrated
 //! camera's tracked detection rows wait in their track's smoother until then
 //! ([`CameraObserver::release`]) or until the track ends.
 
 use super::{ObserveSettings, PointBatch, TrackPart};
-use crate::facts::{CrossPoint, TrackPoint, ZonePoint, to_ck, unit_milli};
+use crate::facts::{CrossPoint, Readers, TrackPoint, ZonePoint, to_ck, unit_milli};
 use crate::scene::CameraScene;
 use itscam_geo::{FixedLagSmoother, LineMemory, LineSide, Smoothed};
 use itscam_types::analytics::{Direction, LineCrossingRow, ZoneEventRow};
@@ -81,6 +82,9 @@ struct TrackState {
     zones: Vec<ZoneState>,
     /// The stays as the smoothed rows see them, `smooth_lag_ms` late (calibrated cameras).
     smooth_zones: Vec<ZoneState>,
+    /// Who reads its causal zone facts: every rule, or (with smoothed facts for the rules
+    /// that call `speed_over`) the others.
+    causal_readers: Readers,
 }
 
 /// Where a confirmed track is now.
@@ -129,6 +133,7 @@ impl TrackState {
             lines: vec![LineMemory::default(); scene.lines.len()],
             zones: vec![ZoneState::default(); scene.zones.len()],
             smooth_zones: vec![ZoneState::default(); scene.zones.len()],
+            causal_readers: if scene.homography.is_some() && settings.speed_rules_smoothed { Readers::NotSpeed } else { Readers::Every },
         }
     }
 
@@ -284,7 +289,7 @@ impl TrackState {
             moving: self.moving(),
             dir: unit_milli(self.vel_px[0], self.vel_px[1]),
             left,
-            smoothed: false,
+            readers: self.causal_readers,
         }
     }
 
@@ -293,6 +298,9 @@ impl TrackState {
     /// lag behind braking and acceleration nor half its noise, and needs no warm-up at a
     /// track's first frames. The stays follow these rows with the same exit grace.
     fn smoothed_zone_facts(&mut self, scene: &CameraScene, grace_ms: u64, d: &DetectionRow, reading: Option<Smoothed>, out: &mut PointBatch) {
+        if self.causal_readers == Readers::Every {
+            return; // the causal facts serve every rule
+        }
         let Some(track) = d.track_id else { return };
         let px = bottom_centre(d);
         let reading = reading.filter(|r| r.warm);
@@ -305,7 +313,7 @@ impl TrackState {
             moving: reading.is_some_and(|r| r.speed_kmh >= MOVING_KMH),
             dir: unit_milli(self.vel_px[0], self.vel_px[1]),
             left: false,
-            smoothed: true,
+            readers: Readers::Speed,
         };
         for (zone, zs) in scene.zones.iter().zip(self.smooth_zones.iter_mut()) {
             if zone.polygon.contains(px[0], px[1]) {
@@ -328,7 +336,7 @@ impl TrackState {
         for (zone, zs) in zones.iter().zip(self.smooth_zones.iter_mut()) {
             if zs.inside && !keep(&zone.id) {
                 zs.inside = false;
-                let point = ZonePoint { track, ts, class, speed_ck: None, speed_std_ck: None, moving: false, dir: (0, 0), left: true, smoothed: true };
+                let point = ZonePoint { track, ts, class, speed_ck: None, speed_std_ck: None, moving: false, dir: (0, 0), left: true, readers: Readers::Speed };
                 out.zone_facts.push((zone.place.clone(), point));
             }
         }

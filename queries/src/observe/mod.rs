@@ -50,6 +50,8 @@ pub struct ObserveSettings {
     pub speed: FilterConfig,
     /// Look-ahead of the speed smoother, ms (0: the filter's speed).
     pub smooth_lag_ms: u64,
+    /// Rules that call `speed_over` read the smoothed speed (`facts::Readers`).
+    pub speed_rules_smoothed: bool,
 }
 
 impl ObserveSettings {
@@ -62,6 +64,7 @@ impl ObserveSettings {
             pixel_noise_px: c.speed.pixel_noise_px,
             speed: FilterConfig { accel_std: c.speed.accel_std, ..FilterConfig::vehicles() },
             smooth_lag_ms: c.speed.smooth_lag_ms,
+            speed_rules_smoothed: c.speed.speed_rules_smoothed,
         }
     }
 }

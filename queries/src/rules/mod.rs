@@ -164,9 +164,9 @@ impl AtTime {
         let env = Env { book, tz, aggs: &[] };
         for (place, p) in &self.zone {
             for spec in book.rules_at(place) {
-                // Each point comes twice: a rule that weighs the speed against a limit reads
-                // the smoothed one, the others the causal one (`ZonePoint::smoothed`).
-                if spec.reads_smoothed_speed() != p.smoothed {
+                // A point may come twice: a rule that weighs the speed against a limit reads the
+                // smoothed one, the others the causal one (`facts::Readers`).
+                if !p.readers.include(spec.reads_smoothed_speed()) {
                     continue;
                 }
                 let row = Row::Zone(place, p);

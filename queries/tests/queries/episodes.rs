@@ -1,7 +1,7 @@
 //! Episodes: one violation per (rule, track, episode), confirmed after `min_duration_ms`,
 //! closed after the grace, on leaving, or when the rule goes.
 
-use itscam_queries::facts::{CrossPoint, Place, PlaceKind, ZonePoint};
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, Readers, ZonePoint};
 use itscam_queries::rules::eval::{Env, Row};
 use itscam_queries::rules::ir::RuleIr;
 use itscam_queries::rules::{Episodes, RuleBook, holds};
@@ -35,7 +35,7 @@ fn on_zone(e: &mut Episodes, spec: &Arc<RuleIr>, p: &ZonePoint, out: &mut Vec<Vi
 }
 
 fn point(track: u64, ts: u64, kmh: f64) -> ZonePoint {
-    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false, smoothed: false }
+    ZonePoint { track, ts, class: ObjectClass(2), speed_ck: Some((kmh * 100.0) as i64), speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false, readers: Readers::Every }
 }
 
 fn feed(e: &mut Episodes, spec: &Arc<RuleIr>, points: impl IntoIterator<Item = ZonePoint>) -> Vec<ViolationRow> {

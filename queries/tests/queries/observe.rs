@@ -2,7 +2,7 @@
 //! output stream carries exactly its own kind of record.
 
 use itscam_queries::AnalyticsPlan;
-use itscam_queries::facts::PlaceKind;
+use itscam_queries::facts::{PlaceKind, Readers};
 use itscam_queries::observe::{MetricClass, observe};
 use itscam_types::analytics::Direction;
 use itscam_types::config::PipelineConfig;
@@ -53,8 +53,8 @@ struct Seen {
     tracks: Vec<TrackRow>,
     crossing_rows: Vec<(u64, Direction)>,
     zone_events: Vec<(String, u64, u64)>,
-    /// (kind, id, left, smoothed, ts).
-    zone_facts: Vec<(PlaceKind, String, bool, bool, u64)>,
+    /// (kind, id, left, readers, ts).
+    zone_facts: Vec<(PlaceKind, String, bool, Readers, u64)>,
     crossing_facts: Vec<(PlaceKind, String, u64, Direction)>,
     metric_parts: Vec<(MetricClass, u64, u32)>,
     zone_windows: Vec<(String, u64)>,
@@ -62,7 +62,15 @@ struct Seen {
 
 #[test]
 fn each_output_carries_its_own_records() {
-    let config = Arc::new(PipelineConfig::from_toml(CONFIG).expect("valid config"));
+    for speed_rules_smoothed in [true, false] {
+        each_output_carries_its_own_records_with(speed_rules_smoothed);
+    }
+}
+
+fn each_output_carries_its_own_records_with(speed_rules_smoothed: bool) {
+    let mut config = PipelineConfig::from_toml(CONFIG).expect("valid config");
+    config.analytics.speed.speed_rules_smoothed = speed_rules_smoothed;
+    let config = Arc::new(config);
     let plan = AnalyticsPlan::new(config, Vec::new()).expect("plan");
     let class = ObjectClass::from_name("car").unwrap();
     let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -80,7 +88,7 @@ fn each_output_carries_its_own_records() {
             let k = s.clone();
             o.zone_events.inspect(move |z| k.lock().unwrap().zone_events.push((z.zone_id.clone(), z.enter_ts_ms, z.exit_ts_ms)));
             let k = s.clone();
-            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.to_string(), p.left, p.smoothed, p.ts)));
+            o.zone_facts.inspect(move |(place, p)| k.lock().unwrap().zone_facts.push((place.kind, place.id.to_string(), p.left, p.readers, p.ts)));
             let k = s.clone();
             o.crossing_facts.inspect(move |(place, c)| k.lock().unwrap().crossing_facts.push((place.kind, place.id.to_string(), c.ts, c.direction)));
             let k = s.clone();
@@ -113,14 +121,16 @@ fn each_output_carries_its_own_records() {
     // Inside while x ≤ 500 (frames 0..=50), out after the 500 ms grace.
     assert_eq!(seen.zone_events, [("left".to_string(), T0, T0 + 100 * 50)]);
     // Each point twice: the causal fact at once, the smoothed one as its row leaves the smoother;
-    // each stay ends once in each.
+    // each stay ends once in each. Without smoothed speeds for the speed rules, once for all.
     assert!(seen.zone_facts.iter().all(|f| f.0 == PlaceKind::Zone && f.1 == "left"));
-    for smoothed in [false, true] {
-        let facts: Vec<_> = seen.zone_facts.iter().filter(|f| f.3 == smoothed).collect();
-        assert_eq!(facts.iter().filter(|f| !f.2).count(), 51, "smoothed {smoothed}");
-        assert_eq!(facts.iter().filter(|f| f.2).count(), 1, "smoothed {smoothed}");
-        assert!(facts.last().unwrap().2, "the leaving comes last (smoothed {smoothed})");
-        assert!(facts.windows(2).all(|w| w[0].4 <= w[1].4), "in event-time order (smoothed {smoothed})");
+    let kinds: &[Readers] = if speed_rules_smoothed { &[Readers::NotSpeed, Readers::Speed] } else { &[Readers::Every] };
+    assert!(seen.zone_facts.iter().all(|f| kinds.contains(&f.3)), "only {kinds:?}");
+    for &readers in kinds {
+        let facts: Vec<_> = seen.zone_facts.iter().filter(|f| f.3 == readers).collect();
+        assert_eq!(facts.iter().filter(|f| !f.2).count(), 51, "{readers:?}");
+        assert_eq!(facts.iter().filter(|f| f.2).count(), 1, "{readers:?}");
+        assert!(facts.last().unwrap().2, "the leaving comes last ({readers:?})");
+        assert!(facts.windows(2).all(|w| w[0].4 <= w[1].4), "in event-time order ({readers:?})");
     }
     // One window: the car's part, as a car and as one of all vehicles.
     let mut parts = seen.metric_parts.clone();

@@ -4,7 +4,7 @@
 //! replaying, for each span a rule was live, the rows of that span from the beginning — and no
 //! other. Seeded, several seeds.
 
-use itscam_queries::facts::{CrossPoint, Place, PlaceKind, SignalState, TrackPoint, ZonePoint};
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, Readers, SignalState, TrackPoint, ZonePoint};
 use itscam_queries::rules::ir::RuleIr;
 use itscam_queries::rules::sql::compile;
 use itscam_queries::rules::{Episodes, RuleInputs, match_rules};
@@ -149,7 +149,7 @@ fn episodes_and_windows_match_recomputation_under_rule_inserts_and_retractions()
                 let left = inside.contains(&(zone.clone(), track)) && rng.random_bool(0.1);
                 if left { inside.remove(&(zone.clone(), track)); } else { inside.insert((zone.clone(), track)); }
                 let speed_ck = rng.random_bool(0.9).then(|| rng.random_range(3_000..7_000));
-                let p = ZonePoint { track, ts: t, class: ObjectClass(2), speed_ck, speed_std_ck: Some(0), moving: true, dir: (1000, 0), left, smoothed: false };
+                let p = ZonePoint { track, ts: t, class: ObjectClass(2), speed_ck, speed_std_ck: Some(0), moving: true, dir: (1000, 0), left, readers: Readers::Every };
                 rows.push((t, zone, p));
             }
         }

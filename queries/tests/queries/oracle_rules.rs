@@ -3,7 +3,7 @@
 //! condition says of it (evaluated here by hand, with the signal states at that time) — whatever
 //! was added or removed before. Built-in kinds and rule-language filters on all three relations.
 
-use itscam_queries::facts::{CrossPoint, Place, PlaceKind, SignalState, TrackPoint, ZonePoint};
+use itscam_queries::facts::{CrossPoint, Place, PlaceKind, Readers, SignalState, TrackPoint, ZonePoint};
 use itscam_queries::rules::ir::RuleIr;
 use itscam_queries::rules::sql::compile;
 use itscam_queries::rules::{Hit, RuleInputs, hits};
@@ -52,11 +52,11 @@ fn rule_pool(config: &PipelineConfig) -> Vec<(RuleIr, Oracle)> {
     vec![
         (built_in("speed-z1", RuleParams::Speeding(SpeedingRule { zone: zone("z1"), limit_kmh: Some(50.0), ..Default::default() })), |r, _, _| match r {
             // Each point comes twice: `speed_over` reads the smoothed one.
-            Row::Zone(z, p) if z == "z1" && p.smoothed => Some(p.speed_ck.map(|s| s > 5_000)),
+            Row::Zone(z, p) if z == "z1" && p.readers.include(true) => Some(p.speed_ck.map(|s| s > 5_000)),
             _ => None,
         }),
         (built_in("intrusion-z2", RuleParams::ZoneIntrusion(ZoneIntrusionRule { zone: zone("z2"), classes: Some(vec!["bus".into()]), ..Default::default() })), |r, _, _| match r {
-            Row::Zone(z, p) if z == "z2" && !p.smoothed => Some(Some(p.class == ObjectClass(5))),
+            Row::Zone(z, p) if z == "z2" && p.readers.include(false) => Some(Some(p.class == ObjectClass(5))),
             _ => None,
         }),
         (built_in("lane-l1", RuleParams::LaneViolation(LaneViolationRule { line: Some("l1".into()) })), |r, _, _| match r {
@@ -68,7 +68,7 @@ fn rule_pool(config: &PipelineConfig) -> Vec<(RuleIr, Oracle)> {
             _ => None,
         }),
         (sql("slow-anywhere", "SELECT * FROM zone_presence WHERE speed_kmh < 20 OR class = 'bus'"), |r, _, _| match r {
-            Row::Zone(_, p) if !p.smoothed => Some(match (p.speed_ck.map(|s| s < 2_000), p.class == ObjectClass(5)) {
+            Row::Zone(_, p) if p.readers.include(false) => Some(match (p.speed_ck.map(|s| s < 2_000), p.class == ObjectClass(5)) {
                 (_, true) | (Some(true), _) => Some(true),
                 (None, false) => None,
                 (Some(false), false) => Some(false),
@@ -122,7 +122,7 @@ fn scenario(rng: &mut StdRng, pool: &[(RuleIr, Oracle)], horizon: u64) -> Scenar
         for _ in 0..rng.random_range(0..4) {
             let z = ["z1", "z2", "z3"][rng.random_range(0..3)];
             let speed_ck = rng.random_bool(0.8).then(|| rng.random_range(0..10_000));
-            let p = ZonePoint { track: rng.random_range(0..5), ts: t, class: class(rng), speed_ck, speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false, smoothed: rng.random_bool(0.5) };
+            let p = ZonePoint { track: rng.random_range(0..5), ts: t, class: class(rng), speed_ck, speed_std_ck: Some(0), moving: true, dir: (0, 1000), left: false, readers: [Readers::Every, Readers::NotSpeed, Readers::Speed][rng.random_range(0..3)] };
             s.rows.push((t, Row::Zone(z.into(), p)));
         }
         for _ in 0..rng.random_range(0..3) {

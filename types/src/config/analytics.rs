@@ -63,13 +63,18 @@ pub struct SpeedConfig {
     /// Look-ahead of the fixed-lag smoother behind the filter, ms: the speed stored with a
     /// detection (and the tracks' and metrics' speeds) uses the track's measurements up to this
     /// long after it, so its rows are written this much later in event time. 0: the filter's
-    /// own speed. Rules use the filter's (causal) speed either way.
+    /// own speed.
     pub smooth_lag_ms: u64,
+    /// Rules that weigh a speed against a limit (`speed_over` on `zone_presence`: the speeding
+    /// rule) read the smoothed speed, `smooth_lag_ms` late — no lag behind acceleration and
+    /// braking, half the noise, no warm-up — and their alerts come that much later; `false`:
+    /// the causal filter's speed, at once. Every other rule reads the causal speed either way.
+    pub speed_rules_smoothed: bool,
 }
 
 impl Default for SpeedConfig {
     fn default() -> Self {
-        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0, smooth_lag_ms: 1_000 }
+        SpeedConfig { pixel_noise_px: 2.0, accel_std: 1.0, smooth_lag_ms: 1_000, speed_rules_smoothed: true }
     }
 }
 
