@@ -266,6 +266,17 @@ impl Homography {
         apply(&self.inv, x, y, self.w_inv_mean * HORIZON_MARGIN)
     }
 
+    /// [`Homography::image_of`] for the points `(x, y) + d` of a few fixed ground offsets `d`,
+    /// at many `(x, y)`: the offsets' shares of the homogeneous coordinates (linear in the
+    /// point) are computed once here, so each [`OffsetImages::at`] costs one matrix product
+    /// for `(x, y)` and one division per offset instead of one product per offset. The same
+    /// images up to floating-point rounding (the sum is associated differently).
+    pub fn offset_images<const N: usize>(&self, d: [[f64; 2]; N]) -> OffsetImages<'_, N> {
+        let m = &self.inv;
+        let parts = d.map(|[dx, dy]| [0, 1, 2].map(|r| m[r][0] * dx + m[r][1] * dy));
+        OffsetImages { m, parts, min_w: self.w_inv_mean * HORIZON_MARGIN }
+    }
+
     /// Reprojection error over the calibration pairs (image → ground, metres), computed once
     /// by [`Homography::fit`].
     pub fn reprojection_error(&self) -> ReprojectionError {
@@ -334,6 +345,38 @@ impl Homography {
             }
         }
         ReprojectionError { rms_m: (sum_sq / self.image.len() as f64).sqrt(), max_m, worst_pair }
+    }
+}
+
+/// Images of fixed offsets around ground points ([`Homography::offset_images`]).
+#[derive(Clone, Debug)]
+pub struct OffsetImages<'a, const N: usize> {
+    m: &'a Mat3,
+    /// Per offset, its share of the homogeneous `(u, v, w)`.
+    parts: [[f64; 3]; N],
+    min_w: f64,
+}
+
+impl<const N: usize> OffsetImages<'_, N> {
+    /// The image of `(x, y) + d` for each offset `d`; `None` where any of them is `None` for
+    /// [`Homography::image_of`].
+    #[inline]
+    pub fn at(&self, x: f64, y: f64) -> Option<[(f64, f64); N]> {
+        let m = self.m;
+        let base = [0, 1, 2].map(|r| m[r][0] * x + m[r][1] * y + m[r][2]);
+        let mut out = [(0.0, 0.0); N];
+        for (o, part) in out.iter_mut().zip(&self.parts) {
+            let w = base[2] + part[2];
+            if w.is_nan() || w <= self.min_w {
+                return None;
+            }
+            let (u, v) = ((base[0] + part[0]) / w, (base[1] + part[1]) / w);
+            if !(u.is_finite() && v.is_finite()) {
+                return None;
+            }
+            *o = (u, v);
+        }
+        Some(out)
     }
 }
 
@@ -429,6 +472,26 @@ fn is_collinear(pts: &[[f64; 2]], skip: Option<usize>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The images of offsets around a point are those of the offset points, up to rounding;
+    /// past the horizon, `None` as for `image_of`.
+    #[test]
+    fn offset_images_are_the_images_of_the_offset_points() {
+        let image = [[600.0, 900.0], [1300.0, 900.0], [1050.0, 400.0], [850.0, 400.0]];
+        let world = [[-3.5, 10.0], [3.5, 10.0], [3.5, 60.0], [-3.5, 60.0]];
+        let h = Homography::fit(&image, &world).unwrap();
+        let d = [[2.25, 0.9], [-2.25, 0.9], [0.0, -6.0]];
+        let images = h.offset_images(d);
+        for (x, y) in [(0.0, 20.0), (-5.0, 35.0), (7.5, 12.0)] {
+            let got = images.at(x, y).unwrap();
+            for (g, o) in got.iter().zip(&d) {
+                let (u, v) = h.image_of(x + o[0], y + o[1]).unwrap();
+                assert!((g.0 - u).abs() < 1e-9 && (g.1 - v).abs() < 1e-9, "{g:?} vs ({u}, {v})");
+            }
+        }
+        assert!(h.image_of(0.0, -1e6).is_none());
+        assert!(images.at(0.0, -1e6).is_none());
+    }
 
     /// A made-up but plausible road homography, checked through its own inverse.
     #[test]

@@ -18,7 +18,7 @@ pub mod polygon;
 pub mod smooth;
 pub mod speed;
 
-pub use homography::{CalibrationError, Homography, PointSet, ReprojectionError};
+pub use homography::{CalibrationError, Homography, OffsetImages, PointSet, ReprojectionError};
 pub use polygon::{CountingLine, LineMemory, LineSide, Polygon, ShapeError, distance_to_segment, segments_intersect, side_of};
 pub use smooth::{FixedLagSmoother, Smoothed};
 pub use speed::{FilterConfig, GroundFilter, Update, ground_point};

@@ -19,11 +19,12 @@ use itscam_types::ObjectClass;
 /// Typical width of a vehicle of a COCO class, m (car 1.8, also the default; truck 2.5, bus
 /// 2.55, motorcycle 0.8, bicycle 0.6).
 pub fn class_width_m(class: ObjectClass) -> f64 {
-    match class.name() {
-        "truck" => 2.5,
-        "bus" => 2.55,
-        "motorcycle" => 0.8,
-        "bicycle" => 0.6,
+    // By class index, not name: asked for every track point.
+    match class {
+        ObjectClass::TRUCK => 2.5,
+        ObjectClass::BUS => 2.55,
+        ObjectClass::MOTORCYCLE => 0.8,
+        ObjectClass::BICYCLE => 0.6,
         _ => 1.8,
     }
 }
@@ -36,12 +37,15 @@ const STEPS: usize = 4;
 pub fn footprint_centre(h: &Homography, g: P, heading: P, length_m: f64, width_m: f64) -> Option<P> {
     let n = [-heading[1], heading[0]];
     let (hl, hw) = (length_m / 2.0, width_m / 2.0);
+    // The corners' offsets from the centre are the same at every step: their images are
+    // taken with the offsets' parts of the homography computed once (20 projections a point
+    // otherwise, the junction tables' largest cost).
+    let corners = [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)].map(|(sl, sw)| [sl * hl * heading[0] + sw * hw * n[0], sl * hl * heading[1] + sw * hw * n[1]]);
+    let images = h.offset_images(corners);
     let mut c = g;
     for _ in 0..STEPS {
         let (mut umin, mut umax, mut vmax) = (f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-        for (sl, sw) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
-            let p = [c[0] + sl * hl * heading[0] + sw * hw * n[0], c[1] + sl * hl * heading[1] + sw * hw * n[1]];
-            let (u, v) = h.image_of(p[0], p[1])?;
+        for (u, v) in images.at(c[0], c[1])? {
             umin = umin.min(u);
             umax = umax.max(u);
             vmax = vmax.max(v);

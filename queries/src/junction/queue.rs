@@ -28,11 +28,12 @@ pub fn class_length_m(class: ObjectClass) -> Option<f64> {
     if !class.is_vehicle() {
         return None;
     }
-    Some(match class.name() {
-        "truck" => 10.0,
-        "bus" => 12.0,
-        "motorcycle" => 2.2,
-        "bicycle" => 1.8,
+    // By class index, not name: asked for every track point.
+    Some(match class {
+        ObjectClass::TRUCK => 10.0,
+        ObjectClass::BUS => 12.0,
+        ObjectClass::MOTORCYCLE => 2.2,
+        ObjectClass::BICYCLE => 1.8,
         _ => 4.5,
     })
 }
