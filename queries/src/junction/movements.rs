@@ -51,10 +51,14 @@
 //! measured from positions (no speed noise, no filter lag).
 //!
 //! `control_delay = raw − baseline(entry, exit, class)`: the baseline is the median `raw` of the
-//! last [`BASELINE_WINDOW`] unimpeded vehicles of the same entry → exit pair and class (no
-//! stop, on green at its projected arrival and at the stop line), else of the pair, else a
-//! geometric guess per movement ([`fallback_loss_s`]) — the slow-down of a turn is free-flow
-//! time, not delay (SUMO's `timeLoss` minus the free-flow `timeLoss` of the same route and type).
+//! unimpeded vehicles among the last [`BASELINE_WINDOW`] candidates of the same entry → exit
+//! pair and class (no stop, on green at its projected arrival and at the stop line), else of the
+//! pair, else a geometric guess per movement ([`fallback_loss_s`]) — the slow-down of a turn is
+//! free-flow time, not delay (SUMO's `timeLoss` minus the free-flow `timeLoss` of the same route
+//! and type). A candidate is unimpeded when its minimum speed between the gates is at least
+//! [`BASELINE_FREE_SHARE`] of the candidates' upper envelope ([`BASELINE_ENVELOPE_Q`] quantile of
+//! their minimum speeds): a vehicle that met green without stopping but crept behind a
+//! discharging queue lost time to the traffic, and its loss must not count as free flow.
 //!
 //! # Crosswalks
 //!
@@ -107,6 +111,12 @@ pub const MIN_WALK_M: f64 = 3.0;
 pub const BASELINE_WINDOW: usize = 64;
 /// Unimpeded vehicles a baseline needs before it replaces the coarser one.
 pub const BASELINE_MIN: usize = 5;
+/// The quantile of the minimum speeds of a baseline's candidates that stands for a vehicle
+/// driving the movement freely (the upper envelope: only impedance lowers a minimum speed).
+pub const BASELINE_ENVELOPE_Q: f64 = 0.9;
+/// A candidate whose minimum speed is below this share of the envelope was slowed by the
+/// traffic ahead (a platoon behind a discharging queue) and is not free flow.
+pub const BASELINE_FREE_SHARE: f64 = 0.85;
 
 /// Motor vehicles (signal performance and its delay count only these): car, truck, bus,
 /// motorcycle.
@@ -266,12 +276,14 @@ struct TrackState {
     heading: Option<P>,
     /// The box ground point the next heading is measured from.
     heading_from: Option<P>,
+    /// Its lowest (smoothed) speed between the entry gate and the exit, km/h.
+    min_kmh: f64,
 }
 
 impl TrackState {
     /// A track's state before its first point `p`.
     fn new(p: &TrackPoint) -> TrackState {
-        TrackState { class: p.class, first: None, last: None, seen: p.ts, phase: Phase::Outside, stops: 0, armed: true, walks: Vec::new(), entered: false, segment: 0, rejoin: None, heading: None, heading_from: None }
+        TrackState { class: p.class, first: None, last: None, seen: p.ts, phase: Phase::Outside, stops: 0, armed: true, walks: Vec::new(), entered: false, segment: 0, rejoin: None, heading: None, heading_from: None, min_kmh: f64::INFINITY }
     }
 }
 
@@ -282,21 +294,45 @@ pub fn segment_id(track: u64, segment: u32) -> u64 {
     track.wrapping_add(u64::from(segment) << 40)
 }
 
+/// A baseline candidate: a vehicle that did not stop and met no red; its `raw` loss and its
+/// minimum speed, km/h.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    raw: f64,
+    min_kmh: f64,
+}
+
 /// Free-flow losses of unimpeded vehicles, per (entry, exit) pair and per pair and class.
 #[derive(Clone, Debug, Default)]
 struct Baselines {
-    pair: HashMap<(usize, usize), VecDeque<f64>>,
-    class: HashMap<(usize, usize, ObjectClass), VecDeque<f64>>,
+    pair: HashMap<(usize, usize), VecDeque<Candidate>>,
+    class: HashMap<(usize, usize, ObjectClass), VecDeque<Candidate>>,
 }
 
-fn median(v: &VecDeque<f64>) -> f64 {
-    let mut s: Vec<f64> = v.iter().copied().collect();
+fn median(mut s: Vec<f64>) -> f64 {
     s.sort_by(f64::total_cmp);
     let n = s.len();
     if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
-fn push_bounded(q: &mut VecDeque<f64>, v: f64) {
+/// The free-flow loss of a window of candidates: the median `raw` of those that drove the
+/// movement freely — their minimum speed within [`BASELINE_FREE_SHARE`] of the window's upper
+/// envelope ([`BASELINE_ENVELOPE_Q`] quantile of the minimum speeds). A turn's slow-down is the
+/// same for every free vehicle of the pair; a vehicle that neither stopped nor met red but
+/// followed a discharging queue dipped well below it, and its loss is delay, not free flow.
+fn free_flow_loss(q: &VecDeque<Candidate>) -> f64 {
+    let mut v: Vec<f64> = q.iter().map(|c| c.min_kmh).filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return median(q.iter().map(|c| c.raw).collect());
+    }
+    v.sort_by(f64::total_cmp);
+    let envelope = v[((v.len() - 1) as f64 * BASELINE_ENVELOPE_Q).round() as usize];
+    let floor = envelope * BASELINE_FREE_SHARE;
+    // A candidate without a speed (no speeds on this camera) is kept.
+    median(q.iter().filter(|c| !c.min_kmh.is_finite() || c.min_kmh >= floor).map(|c| c.raw).collect())
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
     if q.len() == BASELINE_WINDOW {
         q.pop_front();
     }
@@ -306,15 +342,15 @@ fn push_bounded(q: &mut VecDeque<f64>, v: f64) {
 impl Baselines {
     fn get(&self, pair: (usize, usize), class: ObjectClass, movement: Movement) -> f64 {
         match (self.class.get(&(pair.0, pair.1, class)), self.pair.get(&pair)) {
-            (Some(q), _) if q.len() >= BASELINE_MIN => median(q),
-            (_, Some(q)) if q.len() >= BASELINE_MIN => median(q),
+            (Some(q), _) if q.len() >= BASELINE_MIN => free_flow_loss(q),
+            (_, Some(q)) if q.len() >= BASELINE_MIN => free_flow_loss(q),
             _ => fallback_loss_s(movement),
         }
     }
 
-    fn learn(&mut self, pair: (usize, usize), class: ObjectClass, raw: f64) {
-        push_bounded(self.pair.entry(pair).or_default(), raw);
-        push_bounded(self.class.entry((pair.0, pair.1, class)).or_default(), raw);
+    fn learn(&mut self, pair: (usize, usize), class: ObjectClass, c: Candidate) {
+        push_bounded(self.pair.entry(pair).or_default(), c);
+        push_bounded(self.class.entry((pair.0, pair.1, class)).or_default(), c);
     }
 }
 
@@ -476,6 +512,7 @@ impl CameraMovements {
             st.first = Some(first);
             st.stops = 0;
             st.armed = true;
+            st.min_kmh = f64::INFINITY;
             st.entered = true;
             st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None });
         }
@@ -545,6 +582,7 @@ impl CameraMovements {
             && let Some(ck) = p.speed_ck
         {
             let kmh = ck as f64 / 100.0;
+            st.min_kmh = st.min_kmh.min(kmh);
             if kmh < settings.queue_speed_kmh && st.armed {
                 st.stops += 1;
                 st.armed = false;
@@ -743,7 +781,7 @@ impl CameraMovements {
                 && green(lane_signal.as_deref().and_then(|s| signals.state_at(s, stop.ts)))
                 && (lane_signal.is_none() || green(lane_signal.as_deref().and_then(|s| signals.state_at(s, e.arrival_ts))));
             if unimpeded && raw.is_finite() {
-                self.baselines.learn(pair, st.class, raw);
+                self.baselines.learn(pair, st.class, Candidate { raw, min_kmh: st.min_kmh });
             }
         }
         let exit_ts = exit.as_ref().map(|x| x.at.ts);
@@ -1117,6 +1155,51 @@ pub(crate) mod tests {
         assert!((delays[0] - delays[4]).abs() < 0.01, "before learning: the fallback {delays:?}");
         assert!(delays[6].abs() < 0.2, "learnt: {delays:?}");
         assert!((delays[7] - 12.0).abs() < 0.5, "{delays:?}");
+    }
+
+    #[test]
+    fn a_platoon_slowed_behind_a_queue_does_not_raise_the_baseline() {
+        let mut cam = CameraMovements::new(geom(""));
+        // North → south (through) at 10 m/s (free flow): 6 free vehicles, then 20 that met green
+        // without stopping but crept at 3 m/s for 20 m behind a discharging queue (4.7 s lost
+        // each). They are candidates, not free flow: a free vehicle after them still has ~0
+        // delay, and another follower has its 4.7 s.
+        let car = |track: u64, t0: u64, creep: bool| {
+            let mut pts = Vec::new();
+            let mut t = t0;
+            let legs: Vec<(Vec<P>, f64)> = if creep {
+                vec![(vec![at(0, 90.0, -1.6), at(0, 54.1, -1.6)], 10.0), (vec![at(0, 54.1, -1.6), at(0, 34.1, -1.6)], 3.0), (vec![at(0, 34.1, -1.6), at(0, 14.1, -1.6), at(0, 5.0, -1.6), at(2, 5.0, 1.6), at(2, 80.0, 1.6)], 10.0)]
+            } else {
+                vec![(path(0, 2), 10.0)]
+            };
+            let n = legs.len();
+            for (k, (w, v)) in legs.into_iter().enumerate() {
+                let mut d = drive(track, 2, t, &w, v, &[]);
+                if k + 1 < n {
+                    d.retain(|p| !p.ended);
+                }
+                t = d.last().expect("points").ts + 100;
+                pts.extend(d);
+            }
+            pts
+        };
+        let mut delay = |k: u64, creep: bool| {
+            let out = run(&mut cam, &car(k, k * 100_000, creep));
+            let m = movements(&out);
+            assert_eq!(m[0].row.movement, "through");
+            assert_eq!(m[0].row.stops, 0);
+            m[0].row.control_delay_s.expect("delay")
+        };
+        for k in 0..6 {
+            delay(k, false);
+        }
+        for k in 6..26 {
+            delay(k, true);
+        }
+        let free = delay(26, false);
+        let follower = delay(27, true);
+        assert!(free.abs() < 0.2, "a free vehicle after the platoon: {free}");
+        assert!((follower - 20.0 * (1.0 / 3.0 - 1.0 / 10.0)).abs() < 0.3, "a follower: {follower}");
     }
 
     #[test]
