@@ -5,11 +5,13 @@
 # time excluded (the frames are detections, not video).
 # Broker: Tansu 0.6.0 on loopback with in-memory storage (scripts/servers/tansu.sh install); the
 # engine is the release binary, run as a child process with [pipeline] lateness_ms = 0.
-# After the main run, four short runs (2 cameras × 15 s) change one setting each to show where
-# the time goes: the producer's linger_ms = 0, 10 fps input, the default lateness_ms = 1000, and
-# the consumer's default fetch.wait.max.ms = 500.
+# After the main run, five short runs (2 cameras × 15 s) change one setting each to show where
+# the time goes: the speeding rule on the causal speed ([analytics.speed] speed_rules_smoothed =
+# false; by default its alerts wait smooth_lag_ms for the smoothed speed), the producer's
+# linger_ms = 0, 10 fps input, the default lateness_ms = 1000, and the consumer's default
+# fetch.wait.max.ms = 500.
 #
-# Run with: bench/alert_latency.sh            (4 cameras × 30 fps × 45 s, then the four variants;
+# Run with: bench/alert_latency.sh            (4 cameras × 30 fps × 45 s, then the five variants;
 #                                              writes bench/results/alert-latency.txt)
 #           bench/alert_latency.sh --quick    (2 cameras × 30 fps × 15 s, no variants; prints only)
 #           CAMERAS=N FPS=F DURATION_S=S bench/alert_latency.sh [alert-latency flags, e.g. --linger-ms 0]
@@ -38,7 +40,7 @@ mkdir -p bench/results
   if [ "$variants" = 1 ]; then
     echo "# Where the time goes: one setting changed per run (2 cameras × 15 s)"
     echo
-    for v in "--linger-ms 0" "--fps 10" "--lateness-ms 1000" "--fetch-wait-ms 500"; do
+    for v in "--speed-rules-causal" "--linger-ms 0" "--fps 10" "--lateness-ms 1000" "--fetch-wait-ms 500"; do
       # shellcheck disable=SC2086
       run --cameras 2 --seconds 15 $v
     done

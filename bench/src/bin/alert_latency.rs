@@ -41,6 +41,9 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TOPIC: &str = "itscam.alerts";
+/// Rule kinds that read the smoothed speed (`[analytics.speed] speed_rules_smoothed`), so their
+/// alerts come `smooth_lag_ms` after the frame that confirms them.
+const SMOOTHED_KINDS: &[&str] = &["speeding"];
 
 #[derive(Parser)]
 #[command(about = "Frame in → alert visible to a Kafka consumer: latency p50/p99 of the real engine on loopback")]
@@ -83,6 +86,10 @@ struct Args {
     /// Random seed of the traffic.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// `[analytics.speed] speed_rules_smoothed = false`: the speeding rule reads the causal
+    /// speed at once instead of the smoothed one `smooth_lag_ms` (1 s) later.
+    #[arg(long)]
+    speed_rules_causal: bool,
     /// Working directory (config, lake, outbox, engine log); a fresh temporary one by default,
     /// removed at the end.
     #[arg(long)]
@@ -144,6 +151,9 @@ fn config_toml(args: &Args, dir: &Path, brokers: &str) -> String {
         linger = args.linger_ms.map(|l| format!("linger_ms = {l}\n")).unwrap_or_default(),
         outbox = dir.join("outbox").display(),
     );
+    if args.speed_rules_causal {
+        t.push_str("[analytics.speed]\nspeed_rules_smoothed = false\n\n");
+    }
     // The synthetic view: 1920×1080, lanes at y ≈ 300…880, the road 100 m × 60 m. Cars run at
     // 45–68 km/h (speeding over 50 is confirmed after 1 s), and every vehicle crossing the
     // middle of the image breaks the lane rule.
@@ -458,7 +468,10 @@ fn main() -> Result<()> {
     }
     ensure!(!total.is_empty(), "no alert was measured (Kafka alerts: {}, unmatched: {unmatched}, warm-up: {warmup})", kafka.len());
 
-    let mut sorted = total.clone();
+    // Speeding alerts wait for the speed smoother by design unless the rules read the causal
+    // speed: the goal is for the alerts that do not.
+    let waits = |kind: &str| !args.speed_rules_causal && SMOOTHED_KINDS.contains(&kind);
+    let mut sorted: Vec<f64> = by_kind.iter().filter(|(k, _)| !waits(k)).flat_map(|(_, ms)| ms.iter().copied()).collect();
     sorted.sort_by(f64::total_cmp);
     let p99 = quantile(&sorted, 0.99);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -496,13 +509,23 @@ fn main() -> Result<()> {
     println!("{}", row("→ alert hub takes it (raised_at)", raised));
     println!("{}", row("→ SSE client reads it", via_sse));
     println!("{}", row("→ Kafka consumer reads it", total));
-    for (kind, ms) in by_kind {
-        println!("{}", row(&format!("   of which {kind}"), ms));
+    for (kind, ms) in &by_kind {
+        println!("{}", row(&format!("   of which {kind}"), ms.clone()));
     }
     println!("{}", row("SSE client → Kafka consumer (same alert)", sse_to_kafka));
     println!("(emitted_at and raised_at are wall-clock ms: ±1 ms)");
     println!();
-    println!("goal p99 < 50 ms: {} (p99 {:.2} ms)", if p99 < 50.0 { "met" } else { "NOT met" }, p99);
+    let waiting: Vec<&String> = by_kind.keys().filter(|k| waits(k)).collect();
+    if waiting.is_empty() {
+        println!("goal p99 < 50 ms: {} (p99 {:.2} ms)", if p99 < 50.0 { "met" } else { "NOT met" }, p99);
+    } else {
+        println!(
+            "goal p99 < 50 ms, alerts of rules that do not wait for the speed smoother: {} (p99 {:.2} ms over {} alerts); {waiting:?} alerts come [analytics.speed] smooth_lag_ms (1000 ms) later by design (speed_rules_smoothed; --speed-rules-causal measures them without)",
+            if p99 < 50.0 { "met" } else { "NOT met" },
+            p99,
+            sorted.len()
+        );
+    }
 
     if tmp {
         let _ = std::fs::remove_dir_all(&dir);
