@@ -139,7 +139,7 @@ impl LanePart {
 }
 
 /// Builds the operator (see the module doc; the junction tables run it with the movements'
-/// part in one operator, [`super::tables`]).
+/// part in one operator, `tables.rs`).
 pub fn lane_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> LaneStreams<'s> {
     let mut builder = OperatorBuilder::new("JunctionLanes".to_owned(), inputs.points.scope());
     let mut points_in = builder.new_input(inputs.points.clone(), Pipeline);

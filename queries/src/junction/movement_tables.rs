@@ -412,7 +412,7 @@ impl MovementPart {
 
 /// The operator: `movements`, `turning_counts` and the vehicle records of
 /// `signal_performance` (the junction tables run it with the lanes' part in one operator,
-/// [`super::tables`]).
+/// `tables.rs`).
 pub fn movement_tables<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan) -> MovementStreams<'s> {
     let mut builder = OperatorBuilder::new("JunctionMovements".to_owned(), inputs.points.scope());
     let mut points_in = builder.new_input(inputs.points.clone(), Pipeline);

@@ -573,10 +573,46 @@ impl CameraMovements {
         }
     }
 
+    /// Where a vehicle outside the junction enters an approach at the step `prev → here`:
+    /// through its entry gate, inbound, or appearing past the gate in a lane.
+    fn entry(geom: &JunctionGeom, prev: Option<Anchor>, here: Anchor, p: &TrackPoint) -> Option<Entry> {
+        let settings = &geom.settings;
+        let v_ff = settings.free_flow_speed_kmh / 3.6;
+        let by_gate = prev.and_then(|from| {
+            geom.approaches.iter().enumerate().find_map(|(i, a)| {
+                let f = crossing(&a.entry, from.p, here.p, GATE_MARGIN_M)?;
+                (dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| (i, lerp_anchor(from, here, f)))
+            })
+        });
+        match by_gate {
+            Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None, reach: None }),
+            // Appeared past the gate (a lane may reach back beyond it), heading for the
+            // junction or standing (queued): a vehicle driving away from it through the
+            // lane's polygon (a lane drawn over both directions, or a junction put on a
+            // running camera) has not entered. The first point says neither: the next
+            // one decides, and the entry is then the first point when that was in the
+            // lane already.
+            None => geom.approaches.iter().enumerate().find_map(|(i, a)| {
+                let gate = mid(&a.entry);
+                if dot(sub(here.p, gate), a.inbound) <= 0.0 {
+                    return None;
+                }
+                let standing = p.speed_ck.is_some_and(|ck| (ck as f64 / 100.0) < settings.queue_speed_kmh);
+                let inbound = prev.is_some_and(|from| dot(sub(here.p, from.p), a.inbound) > 0.0);
+                if !standing && !inbound {
+                    return None;
+                }
+                let lane = a.lane_at(here.p)?;
+                let first = prev.filter(|from| inbound && a.lane_at(from.p).is_some() && dot(sub(from.p, gate), a.inbound) > 0.0).map_or((here.ts, here.p), |from| (from.ts, from.p));
+                let to_stop = a.to_stop_line(first.1).unwrap_or(0.0);
+                Some(Entry { approach: i, ts: first.0, arrival_ts: first.0 + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None })
+            }),
+        }
+    }
+
     /// Advances one track's phase by the step `prev → here`.
     fn step(geom: &JunctionGeom, st: &mut TrackState, prev: Option<Anchor>, here: Anchor, p: &TrackPoint) {
         let settings = &geom.settings;
-        let v_ff = settings.free_flow_speed_kmh / 3.6;
         // Stops between entry and exit.
         if matches!(st.phase, Phase::Approach(_) | Phase::Junction(..))
             && let Some(ck) = p.speed_ck
@@ -593,36 +629,7 @@ impl CameraMovements {
         let phase = std::mem::replace(&mut st.phase, Phase::Done);
         st.phase = match phase {
             Phase::Outside if p.class.is_vehicle() => {
-                let by_gate = prev.and_then(|from| {
-                    geom.approaches.iter().enumerate().find_map(|(i, a)| {
-                        let f = crossing(&a.entry, from.p, here.p, GATE_MARGIN_M)?;
-                        (dot(sub(here.p, from.p), a.inbound) > 0.0).then(|| (i, lerp_anchor(from, here, f)))
-                    })
-                });
-                let entry = match by_gate {
-                    Some((i, at)) => Some(Entry { approach: i, ts: at.ts, arrival_ts: at.ts + (geom.approaches[i].entry_to_stop_m / v_ff * 1000.0).round() as u64, lane: geom.approaches[i].lane_at(here.p), tentative: None, reach: None }),
-                    // Appeared past the gate (a lane may reach back beyond it), heading for the
-                    // junction or standing (queued): a vehicle driving away from it through the
-                    // lane's polygon (a lane drawn over both directions, or a junction put on a
-                    // running camera) has not entered. The first point says neither: the next
-                    // one decides, and the entry is then the first point when that was in the
-                    // lane already.
-                    None => geom.approaches.iter().enumerate().find_map(|(i, a)| {
-                        let gate = mid(&a.entry);
-                        if dot(sub(here.p, gate), a.inbound) <= 0.0 {
-                            return None;
-                        }
-                        let standing = p.speed_ck.is_some_and(|ck| (ck as f64 / 100.0) < settings.queue_speed_kmh);
-                        let inbound = prev.is_some_and(|from| dot(sub(here.p, from.p), a.inbound) > 0.0);
-                        if !standing && !inbound {
-                            return None;
-                        }
-                        let lane = a.lane_at(here.p)?;
-                        let first = prev.filter(|from| inbound && a.lane_at(from.p).is_some() && dot(sub(from.p, gate), a.inbound) > 0.0).map_or((here.ts, here.p), |from| (from.ts, from.p));
-                        let to_stop = a.to_stop_line(first.1).unwrap_or(0.0);
-                        Some(Entry { approach: i, ts: first.0, arrival_ts: first.0 + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None })
-                    }),
-                };
+                let entry = Self::entry(geom, prev, here, p);
                 match entry {
                     Some(e) => {
                         st.entered = true;
