@@ -90,6 +90,9 @@ pub struct Counts {
     pub anomalies: AtomicU64,
     /// Rows of the junction tables (all six).
     pub junction: AtomicU64,
+    /// Order-free digest of the junction tables' rows (a wrapping sum of each row's hash):
+    /// an optimisation of the junction must leave it as it was.
+    pub junction_digest: AtomicU64,
 }
 
 impl Counts {
@@ -107,6 +110,19 @@ fn count<'s, D: 'static>(stream: Stream<'s, u64, Vec<D>>, probe: &Probe<u64>, na
     });
 }
 
+/// Counts the rows of a junction table into `junction` and adds their hashes to
+/// `junction_digest`.
+fn count_junction<'s, D: std::fmt::Debug + 'static>(stream: Stream<'s, u64, Vec<D>>, probe: &Probe<u64>, name: &str, counts: Arc<Counts>) {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    stream.probe_with(probe).sink(Pipeline, name, move |(input, _)| {
+        input.for_each(|_, data| {
+            counts.junction.fetch_add(data.len() as u64, Ordering::Relaxed);
+            let sum = data.iter().fold(0u64, |acc, row| acc.wrapping_add(BuildHasherDefault::<DefaultHasher>::default().hash_one(format!("{row:?}"))));
+            counts.junction_digest.fetch_add(sum, Ordering::Relaxed);
+        });
+    });
+}
+
 /// Counts every output stream into `counts` (cheap sinks, no lake) behind one probe;
 /// `on_violations` also sees each batch of violations as it leaves.
 pub fn sink_all<'s>(out: AnalyticsStreams<'s>, probe: &Probe<u64>, counts: &Arc<Counts>, mut on_violations: impl FnMut(&[ViolationRow]) + 'static) {
@@ -117,12 +133,12 @@ pub fn sink_all<'s>(out: AnalyticsStreams<'s>, probe: &Probe<u64>, counts: &Arc<
     count(out.metrics, probe, "CountMetrics", counts.clone(), |c| &c.metrics);
     count(out.anomalies, probe, "CountAnomalies", counts.clone(), |c| &c.anomalies);
     let j = out.junction;
-    count(j.movements, probe, "CountMovements", counts.clone(), |c| &c.junction);
-    count(j.turning_counts, probe, "CountTurningCounts", counts.clone(), |c| &c.junction);
-    count(j.queues, probe, "CountQueues", counts.clone(), |c| &c.junction);
-    count(j.queue_samples, probe, "CountQueueSamples", counts.clone(), |c| &c.junction);
-    count(j.lane_metrics, probe, "CountLaneMetrics", counts.clone(), |c| &c.junction);
-    count(j.signal_performance, probe, "CountSignalPerformance", counts.clone(), |c| &c.junction);
+    count_junction(j.movements, probe, "CountMovements", counts.clone());
+    count_junction(j.turning_counts, probe, "CountTurningCounts", counts.clone());
+    count_junction(j.queues, probe, "CountQueues", counts.clone());
+    count_junction(j.queue_samples, probe, "CountQueueSamples", counts.clone());
+    count_junction(j.lane_metrics, probe, "CountLaneMetrics", counts.clone());
+    count_junction(j.signal_performance, probe, "CountSignalPerformance", counts.clone());
     let c = counts.clone();
     out.violations.probe_with(probe).sink(Pipeline, "CountViolations", move |(input, _)| {
         input.for_each(|_, data| {

@@ -177,7 +177,7 @@ fn throughput(a: &Args, synth: &SynthConfig, tracker: &TrackerConfig, dir: &std:
                 eprintln!("  {r} rules{} vs {r} built-in, workers {w}: {:.2}x per CPU-second", v.suffix(), run.per_cpu() / b.per_cpu());
             }
             if v == Variant::Junction {
-                eprintln!("  {r} rules junction, workers {w}: {} junction rows", harness::Counts::get(&c.junction));
+                eprintln!("  {r} rules junction, workers {w}: {} junction rows, digest {:016x}", harness::Counts::get(&c.junction), harness::Counts::get(&c.junction_digest));
             }
             println!(
                 "{:>6} {:>8} {:>14.0} {:>15.0} {:>10.2}x {:>10.2}x {:>11} {:>10} {:>10} {:>8} {:>8.2}",
