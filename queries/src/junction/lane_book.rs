@@ -500,9 +500,17 @@ impl LaneBook {
 
     /// After the step's points: whether each lane's detection zone is covered from now on.
     pub fn settle(&mut self) {
-        let vehicles = self.lane_vehicles();
-        for (lane, vs) in self.lanes.iter_mut().zip(vehicles) {
-            lane.occupied = vs.iter().any(|v| v.front_m() <= DETECTION_ZONE_M);
+        // At every step of the camera: the lanes' vehicles are not collected.
+        for lane in &mut self.lanes {
+            lane.occupied = false;
+        }
+        for tr in self.tracks.values() {
+            if let Some(l) = tr.lane
+                && tr.ts + STALE_MS >= self.now
+                && (LaneVehicle { dist_m: tr.dist_m, length_m: tr.length_m, speed_kmh: tr.speed_kmh }).front_m() <= DETECTION_ZONE_M
+            {
+                self.lanes[l].occupied = true;
+            }
         }
     }
 

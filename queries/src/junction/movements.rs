@@ -489,25 +489,24 @@ impl CameraMovements {
     /// A track's point (not older than its last) through its state: a new part when it is
     /// another vehicle now, its phase, its crosswalk stays.
     fn step_track(&mut self, p: &TrackPoint, st: &mut TrackState, signals: &dyn Signals, out: &mut Vec<Decision>) {
-        let geom = self.geom.clone();
         st.seen = p.ts;
         st.class = p.class;
         let ground = p.ground.map(|(x, y)| [x, y]).filter(|g| g[0].is_finite() && g[1].is_finite());
         let Some(g) = ground else { return };
-        let g = Self::footprint(&geom, st, g, p);
+        let g = Self::footprint(&self.geom, st, g, p);
         let here = Anchor { ts: p.ts, p: g };
         let prev = st.last.filter(|l| l.ts < p.ts || l.p != g);
         if st.first.is_none() {
             st.first = Some(here);
         }
-        if let Some((a, first, lane)) = Self::rejoin(&geom, st, here, p) {
+        if let Some((a, first, lane)) = Self::rejoin(&self.geom, st, here, p) {
             // The tracker carried the track onto another vehicle: the part so far is
             // decided, a new part starts where the other vehicle was first seen.
             if let Some(d) = self.decide(segment_id(p.track, st.segment), st, here.ts, true, signals) {
                 out.push(Decision::Movement(d));
             }
-            let v_ff = geom.settings.free_flow_speed_kmh / 3.6;
-            let to_stop = geom.approaches[a].to_stop_line(first.p).unwrap_or(0.0);
+            let v_ff = self.geom.settings.free_flow_speed_kmh / 3.6;
+            let to_stop = self.geom.approaches[a].to_stop_line(first.p).unwrap_or(0.0);
             st.segment += 1;
             st.first = Some(first);
             st.stops = 0;
@@ -516,8 +515,8 @@ impl CameraMovements {
             st.entered = true;
             st.phase = Phase::Approach(Entry { approach: a, ts: first.ts, arrival_ts: first.ts + (to_stop / v_ff * 1000.0).round() as u64, lane: Some(lane), tentative: None, reach: None });
         }
-        Self::step(&geom, st, prev, here, p);
-        Self::walk(&geom, st, here);
+        Self::step(&self.geom, st, prev, here, p);
+        Self::walk(&self.geom, st, here);
         st.last = Some(here);
     }
 
@@ -756,15 +755,16 @@ impl CameraMovements {
     /// The movement of a track whose phase says it is decided at `now` (or `closing`: the
     /// track ended), and its row.
     fn decide(&mut self, track: u64, st: &mut TrackState, now: u64, closing: bool, signals: &dyn Signals) -> Option<Decided> {
-        let geom = self.geom.clone();
-        let settings = &geom.settings;
+        let max_crossing_ms = self.geom.settings.max_crossing_ms;
         let (e, stop, exit) = match &st.phase {
             // Lost just past the stop line: its crossing stands.
             Phase::Approach(e) if closing => (e.clone(), e.tentative, None),
-            Phase::Junction(e, stop) if closing || now >= stop.ts + settings.max_crossing_ms => (e.clone(), Some(*stop), None),
+            Phase::Junction(e, stop) if closing || now >= stop.ts + max_crossing_ms => (e.clone(), Some(*stop), None),
             Phase::Exited(e, stop, x) if closing || now >= x.at.ts + EXIT_FOLLOW_MS => (e.clone(), Some(*stop), Some(x.clone())),
             _ => return None,
         };
+        // Asked at every point and deadline: the junction is taken only for a decision.
+        let geom = self.geom.clone();
         st.phase = Phase::Done;
         if !st.class.is_vehicle() {
             return None;

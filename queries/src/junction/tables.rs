@@ -28,7 +28,13 @@ pub fn movements_and_lanes<'s>(inputs: &JunctionInputs<'s>, plan: &JunctionPlan)
             points_in.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
                 lanes.last_seen = lanes.last_seen.max(Some(t));
-                stash.entry(t).or_default().points.append(data);
+                // The batch is taken whole where the time has none yet (no copy of its points).
+                let at = stash.entry(t).or_default();
+                if at.points.is_empty() {
+                    std::mem::swap(&mut at.points, data);
+                } else {
+                    at.points.append(data);
+                }
             });
             // The movements apply the updates at their times; the lanes' timeline takes them now.
             signals_in.for_each(|cap, data| {
