@@ -360,6 +360,9 @@ pub struct CameraMovements {
     geom: Arc<JunctionGeom>,
     tracks: IdMap<TrackState>,
     baselines: Baselines,
+    /// No track has a deadline ([`Self::deadline`]) before this: [`Self::advance`] to an
+    /// earlier time has nothing to do and does not visit the tracks.
+    due: u64,
 }
 
 fn dist(a: P, b: P) -> f64 {
@@ -450,7 +453,7 @@ pub fn compass(d: P, y_axis: YAxis) -> &'static str {
 impl CameraMovements {
     /// A camera's state machine for its junction.
     pub fn new(geom: Arc<JunctionGeom>) -> CameraMovements {
-        CameraMovements { geom, tracks: IdMap::default(), baselines: Baselines::default() }
+        CameraMovements { geom, tracks: IdMap::default(), baselines: Baselines::default(), due: 0 }
     }
 
     /// The junction.
@@ -479,11 +482,26 @@ impl CameraMovements {
             if p.ended {
                 let st = tracks.remove(&p.track).expect("present");
                 self.close(st, p.track, signals, out);
-            } else if let Some(d) = self.decide(segment_id(p.track, st.segment), st, p.ts, false, signals) {
-                out.push(Decision::Movement(d));
+            } else {
+                if let Some(d) = self.decide(segment_id(p.track, st.segment), st, p.ts, false, signals) {
+                    out.push(Decision::Movement(d));
+                }
+                self.due = self.due.min(self.deadline(st));
             }
         }
         self.tracks = tracks;
+    }
+
+    /// The earliest time [`Self::advance`] can change a track: it goes stale, its movement is
+    /// decided by time, or a crosswalk stay ends.
+    fn deadline(&self, st: &TrackState) -> u64 {
+        let phase = match &st.phase {
+            Phase::Junction(_, stop) => stop.ts.saturating_add(self.geom.settings.max_crossing_ms),
+            Phase::Exited(_, _, x) => x.at.ts.saturating_add(EXIT_FOLLOW_MS),
+            _ => u64::MAX,
+        };
+        let walks = st.walks.iter().map(|w| w.last.ts.saturating_add(CROSSWALK_GRACE_MS)).min().unwrap_or(u64::MAX);
+        st.seen.saturating_add(STALE_MS).min(phase).min(walks)
     }
 
     /// A track's point (not older than its last) through its state: a new part when it is
@@ -825,6 +843,9 @@ impl CameraMovements {
     /// Event time has reached `now`: movements decided by time, passages that ended, and tracks
     /// without a point for [`STALE_MS`] closed. Decisions in track order.
     pub fn advance(&mut self, now: u64, signals: &dyn Signals, out: &mut Vec<Decision>) {
+        if now < self.due {
+            return;
+        }
         // The map is out of `self` meanwhile, as in [`Self::point`].
         let mut tracks = std::mem::take(&mut self.tracks);
         let mut ids: Vec<u64> = tracks.keys().copied().collect();
@@ -842,6 +863,7 @@ impl CameraMovements {
             }
             Self::end_walks(&geom, id, st, Some(now), out);
         }
+        self.due = tracks.values().map(|st| self.deadline(st)).min().unwrap_or(u64::MAX);
         self.tracks = tracks;
     }
 
