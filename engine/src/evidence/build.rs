@@ -4,14 +4,17 @@
 //!   zone in red, as `snapshot.jpg`; the ring frames from `clip_before_ms` before to
 //!   `clip_after_ms` after the confirmation, one after the other, as `clip.mjpeg`. People are
 //!   already pixelated in ring frames (the camera's privacy).
-//! - **detection-only cameras**: the violator's path with its speeds over the lines and zones,
-//!   as `trajectory.png`.
+//! - **detection-only cameras**: the violator's path (its boxes and speeds) and the camera's
+//!   lines and zones, as data in `evidence.json` ([`Trajectory`]); the API draws it as
+//!   `trajectory.png` when asked ([`Trajectory::png`]). Drawing and coding a picture per
+//!   violation, and writing it, cost about twice what the rest of a detections replay did.
 
-use super::paths::{self, CLIP, MANIFEST, SNAPSHOT, TRAJECTORY};
+use super::paths::{self, CLIP, MANIFEST, SNAPSHOT};
 use super::ring::FrameRing;
 use super::tracks::TrackStore;
 use bytes::Bytes;
 use itscam_imaging::scene::{Mark, Scene, overlay};
+use itscam_imaging::trajectory::TrackPoint;
 use itscam_imaging::{Color, Rgb, codec};
 use itscam_types::analytics::ViolationRow;
 
@@ -49,8 +52,38 @@ pub struct Manifest {
     pub snapshot: Option<(u64, u64)>,
     /// The clip's frames (event time, frame number), in order.
     pub clip: Vec<(u64, u64)>,
-    /// Points of the trajectory plot, when there is one.
+    /// Points of the trajectory, when there is one.
     pub trajectory_points: usize,
+    /// The trajectory of a detection-only camera's violation (absent for video cameras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<Trajectory>,
+}
+
+/// A detection-only camera's violation as data: what `trajectory.png` draws.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Trajectory {
+    /// Size of the camera's frames, px.
+    pub frame_size: [u32; 2],
+    /// The camera's counting lines: id, from, to (px).
+    pub lines: Vec<(String, [f32; 2], [f32; 2])>,
+    /// The camera's zones: id, polygon (px).
+    pub zones: Vec<(String, Vec<[f32; 2]>)>,
+    /// The track from `clip_before_ms` before the episode's start to `clip_after_ms` after the
+    /// confirmation: event time, box (x1, y1, x2, y2 px), speed (km/h, when calibrated).
+    pub points: Vec<(u64, [f32; 4], Option<f64>)>,
+    /// The plot's heading.
+    pub title: String,
+}
+
+impl Trajectory {
+    /// The plot of the violation `manifest` describes, as a PNG (`None` without a trajectory).
+    pub fn png(manifest: &Manifest) -> Option<Result<Vec<u8>, itscam_imaging::codec::CodecError>> {
+        let t = manifest.trajectory.as_ref()?;
+        let scene = Scene { width: t.frame_size[0], height: t.frame_size[1], lines: t.lines.clone(), zones: t.zones.clone() };
+        let points: Vec<TrackPoint> = t.points.iter().map(|&(ts_ms, bbox, speed_kmh)| TrackPoint { ts_ms, bbox, speed_kmh }).collect();
+        let plot = itscam_imaging::trajectory::Plot { scene: &scene, points: &points, at_ms: manifest.confirmed_ms, highlight: Some(&manifest.place), title: &t.title };
+        Some(codec::encode_png(&itscam_imaging::trajectory::render(&plot)))
+    }
 }
 
 /// The last ring frame decoded for a snapshot (violations confirmed together share it):
@@ -88,14 +121,11 @@ pub fn evidence(v: &ViolationRow, ring: Option<&FrameRing>, tracks: &TrackStore,
         }
         out.push((paths::object(v, CLIP), Bytes::from(clip)));
     } else {
-        let (png, points) = trajectory(v, tracks, scene, cut);
-        if points == 0 {
-            return Vec::new();
-        }
-        manifest.trajectory_points = points;
-        out.extend(png.map(|p| (paths::object(v, TRAJECTORY), p)));
+        let Some(trajectory) = trajectory(v, tracks, scene, cut) else { return Vec::new() };
+        manifest.trajectory_points = trajectory.points.len();
+        manifest.trajectory = Some(trajectory);
     }
-    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    let json = serde_json::to_vec(&manifest).unwrap_or_default();
     out.push((paths::object(v, MANIFEST), Bytes::from(json)));
     out
 }
@@ -141,13 +171,21 @@ fn snapshot(v: &ViolationRow, ring: &FrameRing, tracks: &TrackStore, scene: &Sce
     codec::encode_jpeg(&img, quality).map(|j| (Bytes::from(j), (frame.ts_ms, frame.frame))).ok()
 }
 
-fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) -> (Option<Bytes>, usize) {
+/// The violator's path around `v`, with the camera's lines and zones; `None` when no point of
+/// it was seen.
+fn trajectory(v: &ViolationRow, tracks: &TrackStore, scene: &Scene, cut: Cut) -> Option<Trajectory> {
     let points = tracks.path(&v.camera_id, v.track_id, v.ts_start_ms.saturating_sub(cut.before_ms), v.ts_end_ms + cut.after_ms);
-    let [w, h] = tracks.frame_size(&v.camera_id).filter(|s| s[0] > 0 && s[1] > 0).unwrap_or([scene.width.max(640), scene.height.max(480)]);
-    let scene = Scene { width: w, height: h, ..scene.clone() };
-    let title = format!("{} {} #{} {:.1}", v.kind.as_str(), v.camera_id, v.track_id, v.value);
-    let plot = itscam_imaging::trajectory::Plot { scene: &scene, points: &points, at_ms: v.ts_end_ms, highlight: Some(&v.place), title: &title };
-    (codec::encode_png(&itscam_imaging::trajectory::render(&plot)).map(Bytes::from).ok(), points.len())
+    if points.is_empty() {
+        return None;
+    }
+    let frame_size = tracks.frame_size(&v.camera_id).filter(|s| s[0] > 0 && s[1] > 0).unwrap_or([scene.width.max(640), scene.height.max(480)]);
+    Some(Trajectory {
+        frame_size,
+        lines: scene.lines.clone(),
+        zones: scene.zones.clone(),
+        points: points.iter().map(|p| (p.ts_ms, p.bbox, p.speed_kmh)).collect(),
+        title: format!("{} {} #{} {:.1}", v.kind.as_str(), v.camera_id, v.track_id, v.value),
+    })
 }
 
 #[cfg(test)]
@@ -215,11 +253,22 @@ mod tests {
 
     #[test]
     fn a_camera_without_pictures_gets_the_trajectory_and_an_unseen_violation_nothing() {
-        let out = evidence(&violation(), None, &store(), &Scene::default(), CUT, &mut None);
+        let scene = Scene { width: 0, height: 0, lines: vec![("l".into(), [0.0, 60.0], [160.0, 60.0])], zones: vec![("z".into(), vec![[10.0, 10.0], [150.0, 10.0], [150.0, 110.0]])] };
+        let out = evidence(&violation(), None, &store(), &scene, CUT, &mut None);
         let names: Vec<&str> = out.iter().map(|(p, _)| p.rsplit('/').next().unwrap()).collect();
-        assert_eq!(names, ["trajectory.png", "evidence.json"]);
-        let manifest: Manifest = serde_json::from_slice(&out[1].1).unwrap();
+        assert_eq!(names, ["evidence.json"], "the trajectory is data in the manifest");
+        let manifest: Manifest = serde_json::from_slice(&out[0].1).unwrap();
         assert_eq!(manifest.trajectory_points, 31, "from start − 1 s to confirmation + 1 s, every 100 ms");
+        let t = manifest.trajectory.as_ref().unwrap();
+        assert_eq!((t.points.len(), t.points[0].0, t.points[30].0), (31, 0, 3_000));
+        assert_eq!((t.frame_size, t.lines.len(), t.zones[0].1.len()), ([160, 120], 1, 3));
+        // Drawn when asked: the frame's size, the path's box in red at the confirmation.
+        let png = Trajectory::png(&manifest).unwrap().unwrap();
+        let img = codec::decode_png(&png).unwrap();
+        assert_eq!((img.width, img.height), (160, 120));
+        let edge = img.pixel(40, 50).0;
+        assert!(edge[0] > 180 && edge[1] < 90, "the violator's box is red: {edge:?}");
+        assert!(Trajectory::png(&Manifest::default()).is_none(), "a video camera's manifest has none");
         assert!(evidence(&violation(), None, &TrackStore::default(), &Scene::default(), CUT, &mut None).is_empty());
     }
 }

@@ -42,18 +42,36 @@ pub(crate) enum Event {
     Violation(Box<ViolationRow>),
 }
 
+impl Event {
+    /// The memory the event holds, bytes: what [`EvidenceBacklog`] adds up.
+    fn weight(&self) -> usize {
+        match self {
+            Event::Frame(f) => f.rgb.len(),
+            Event::Detected(batch) => batch.iter().map(|(_, _, boxes)| 64 + boxes.len() * std::mem::size_of::<(ObjectClass, BoxPx)>()).sum(),
+            Event::Tracked(points) => points.len() * std::mem::size_of::<tracks::Obs>(),
+            Event::Violation(_) => std::mem::size_of::<ViolationRow>(),
+        }
+    }
+}
+
 /// Track points a worker holds while the evidence channel is full.
 pub const MAX_PENDING_POINTS: usize = 200_000;
 
-/// How far behind the evidence service is.
+/// Bytes of frames and track points handed over and not yet taken by the service past which
+/// the sources pause (with half the channel's messages, whichever comes first).
+pub const BACKLOG_BYTES: usize = 16 << 20;
+
+/// How far behind the evidence service is: messages and bytes handed over and not yet taken.
 #[derive(Clone, Debug)]
 pub struct EvidenceBacklog(Arc<service::Shared>);
 
 impl EvidenceBacklog {
-    /// Whether the service is behind (half its channel waiting): the sources pause, as they do
-    /// for the lake writer, so that frames and track points are not dropped.
+    /// Whether the service is behind (half its channel's messages, or [`BACKLOG_BYTES`],
+    /// waiting): the sources pause, as they do for the lake writer, so that frames and track
+    /// points are not dropped and what waits stays bounded in bytes, not only in messages.
     pub fn behind(&self) -> bool {
-        self.0.backlog.load(std::sync::atomic::Ordering::Relaxed) > service::CHANNEL / 2
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.backlog.load(Relaxed) > service::CHANNEL / 2 || self.0.backlog_bytes.load(Relaxed) > BACKLOG_BYTES
     }
 }
 
@@ -76,9 +94,10 @@ impl std::fmt::Debug for EvidenceTaps {
 
 impl EvidenceTaps {
     fn send(&self, event: Event) -> bool {
+        let weight = event.weight();
         match self.tx.try_send(event) {
             Ok(()) => {
-                self.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared.sent(weight);
                 true
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
@@ -158,10 +177,10 @@ impl TrackedTap {
         if self.pending.is_empty() {
             return;
         }
-        match self.taps.tx.try_send(Event::Tracked(std::mem::take(&mut self.pending))) {
-            Ok(()) => {
-                self.taps.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+        let event = Event::Tracked(std::mem::take(&mut self.pending));
+        let weight = event.weight();
+        match self.taps.tx.try_send(event) {
+            Ok(()) => self.taps.shared.sent(weight),
             Err(TrySendError::Full(Event::Tracked(back))) => {
                 self.pending = back;
                 if self.pending.len() > MAX_PENDING_POINTS {
@@ -177,8 +196,13 @@ impl TrackedTap {
 
 impl Drop for TrackedTap {
     fn drop(&mut self) {
-        if !self.pending.is_empty() && self.taps.tx.send(Event::Tracked(std::mem::take(&mut self.pending))).is_ok() {
-            self.taps.shared.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.pending.is_empty() {
+            return;
+        }
+        let event = Event::Tracked(std::mem::take(&mut self.pending));
+        let weight = event.weight();
+        if self.taps.tx.send(event).is_ok() {
+            self.taps.shared.sent(weight);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Where a violation's evidence lives in the lake: one folder per violation,
 //! `evidence/camera_id=<camera>/date=<YYYY-MM-DD>/<ts_start_ms>-<rule>-<track>/`, holding
-//! `snapshot.jpg` and `clip.mjpeg` (video cameras) or `trajectory.png` (detection-only
-//! cameras). A function of the violation alone, so the alert raised at confirmation and the
+//! `snapshot.jpg` and `clip.mjpeg` (video cameras), and `evidence.json` (for detection-only
+//! cameras with the trajectory as data, which the API draws as `trajectory.png`). A function of the violation alone, so the alert raised at confirmation and the
 //! `violations` row written when the episode closes name the objects before they are written,
 //! and a restart names the same ones.
 
@@ -12,7 +12,8 @@ pub const SNAPSHOT: &str = "snapshot.jpg";
 /// The clip around the confirmation: the camera's ring frames as one Motion-JPEG stream
 /// (JPEG pictures one after the other; `ffplay clip.mjpeg` plays it).
 pub const CLIP: &str = "clip.mjpeg";
-/// The track's path over the camera's lines and zones (detection-only cameras).
+/// The track's path over the camera's lines and zones (detection-only cameras): drawn by the
+/// API from the manifest's trajectory (lakes written before 2026-12-08 hold it as an object).
 pub const TRAJECTORY: &str = "trajectory.png";
 /// What the pictures show: the violation, the snapshot's and the clip's frames (event time,
 /// frame number), written with them (`build::Manifest`).
@@ -23,10 +24,10 @@ pub fn object(v: &ViolationRow, name: &str) -> String {
     itscam_sinks::evidence_path(&v.camera_id, v.ts_start_ms, &format!("{}-{}", v.rule_id, v.track_id), name)
 }
 
-/// The objects `v`'s evidence will have: a snapshot and a clip for a camera with pictures,
-/// the trajectory otherwise; then the manifest.
+/// The objects `v`'s evidence will have: a snapshot and a clip for a camera with pictures;
+/// then the manifest (which holds the trajectory of a camera without).
 pub fn planned(v: &ViolationRow, has_pictures: bool) -> Vec<String> {
-    let pictures: &[&str] = if has_pictures { &[SNAPSHOT, CLIP] } else { &[TRAJECTORY] };
+    let pictures: &[&str] = if has_pictures { &[SNAPSHOT, CLIP] } else { &[] };
     pictures.iter().chain(&[MANIFEST]).map(|name| object(v, name)).collect()
 }
 
@@ -66,7 +67,7 @@ mod tests {
         assert_eq!(object(&v, SNAPSHOT), "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/snapshot.jpg");
         assert_eq!(planned(&v, true)[1], "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/clip.mjpeg");
         let dir = "evidence/camera_id=cam-1/date=2026-01-01/1767225612345-speeding-1-7/";
-        assert_eq!(planned(&v, false), vec![format!("{dir}trajectory.png"), format!("{dir}evidence.json")]);
+        assert_eq!(planned(&v, false), vec![format!("{dir}evidence.json")]);
         assert_eq!(content_type(CLIP), "video/x-motion-jpeg");
     }
 }

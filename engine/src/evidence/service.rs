@@ -4,7 +4,8 @@
 //! uploaded every `commit_interval_ms`. When the workers' graph ends (every sender dropped) it
 //! makes the evidence of every waiting violation with the frames there are, commits, and ends.
 //! Uploads that fail (the lake unreachable) are kept, up to `max_pending` violations, and tried
-//! again every loop; past that the oldest are dropped with an error.
+//! again every loop; past that the oldest are dropped with an error. Violations waiting for
+//! their clip are bounded apart ([`MAX_WAITING`]): one is a row, not pictures.
 
 use super::build::{Cut, evidence};
 use super::ring::{FrameRing, RingFrame};
@@ -30,6 +31,11 @@ pub(super) const CHANNEL: usize = 1_024;
 const VIOLATIONS: usize = 65_536;
 /// Raw frames waiting for their detections.
 const MAX_RAW: usize = 64;
+/// Violations waiting for their clip's frames at once (rows: with a fast replay of many
+/// cameras the readers' lead holds hundreds).
+const MAX_WAITING: usize = 16_384;
+/// Violations uploaded at once.
+const UPLOADS: usize = 16;
 /// Violation ids remembered to make each one's evidence once.
 const MAX_SEEN: usize = 100_000;
 /// A camera whose frames (or tracks) have not advanced for this long has stopped or ended:
@@ -75,6 +81,8 @@ pub(crate) struct Shared {
     pub scenes: RwLock<HashMap<String, Scene>>,
     /// Messages sent and not yet taken.
     pub backlog: std::sync::atomic::AtomicUsize,
+    /// Their bytes ([`Event::weight`]).
+    pub backlog_bytes: std::sync::atomic::AtomicUsize,
     /// Each camera's privacy; cameras not listed get `default_blur`.
     pub blur: RwLock<HashMap<String, Blur>>,
     pub default_blur: Blur,
@@ -83,6 +91,37 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(config: &PipelineConfig) -> Shared {
+        let c = &config.evidence;
+        Shared {
+            step_ms: c.ring_step_ms(),
+            quality: c.jpeg_quality,
+            pictures: RwLock::default(),
+            counters: EvidenceCounters::default(),
+            latest: Mutex::default(),
+            backlog: Default::default(),
+            backlog_bytes: Default::default(),
+            scenes: RwLock::new(config.camera.iter().map(|cam| (cam.id.clone(), scene_of(cam))).collect()),
+            blur: RwLock::new(config.camera.iter().filter_map(|cam| cam.blur.map(|b| (cam.id.clone(), b))).collect()),
+            default_blur: c.blur,
+            drops: super::drop_log::DropLog::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// A message of `weight` bytes was sent.
+    pub fn sent(&self, weight: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.backlog.fetch_add(1, Relaxed);
+        self.backlog_bytes.fetch_add(weight, Relaxed);
+    }
+
+    /// A message of `weight` bytes was taken.
+    fn taken(&self, weight: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.backlog.fetch_sub(1, Relaxed);
+        self.backlog_bytes.fetch_sub(weight, Relaxed);
+    }
+
     pub fn blur_of(&self, camera: &str) -> Blur {
         self.blur.read().ok().and_then(|b| b.get(camera).copied()).unwrap_or(self.default_blur)
     }
@@ -131,18 +170,7 @@ impl Evidence {
         if !c.enabled {
             return Ok(None);
         }
-        let shared = Arc::new(Shared {
-            step_ms: c.ring_step_ms(),
-            quality: c.jpeg_quality,
-            pictures: RwLock::default(),
-            counters: EvidenceCounters::default(),
-            latest: Mutex::default(),
-            backlog: Default::default(),
-            scenes: RwLock::new(config.camera.iter().map(|cam| (cam.id.clone(), scene_of(cam))).collect()),
-            blur: RwLock::new(config.camera.iter().filter_map(|cam| cam.blur.map(|b| (cam.id.clone(), b))).collect()),
-            default_blur: c.blur,
-            drops: super::drop_log::DropLog::new(Duration::from_secs(10)),
-        });
+        let shared = Arc::new(Shared::new(config));
         let (tx, rx) = sync_channel(CHANNEL);
         let (violations, violations_rx) = sync_channel(VIOLATIONS);
         let service = Service {
@@ -258,7 +286,7 @@ impl Service {
     }
 
     fn take(&mut self, event: Event) {
-        self.shared.backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.taken(event.weight());
         self.handle(event);
     }
 
@@ -280,10 +308,13 @@ impl Service {
                 }
             }
             Event::Tracked(batch) => {
-                let mut newest: HashMap<Arc<str>, u64> = HashMap::new();
+                // Each camera's newest point (batches come grouped by camera).
+                let mut newest: Vec<(Arc<str>, u64)> = Vec::new();
                 for o in &batch {
-                    let t = newest.entry(o.camera_id.clone()).or_default();
-                    *t = (*t).max(o.point.ts_ms);
+                    match newest.last_mut() {
+                        Some((camera, t)) if Arc::ptr_eq(camera, &o.camera_id) => *t = (*t).max(o.point.ts_ms),
+                        _ => newest.push((o.camera_id.clone(), o.point.ts_ms)),
+                    }
                 }
                 self.tracks.add(batch);
                 for (camera, ts) in newest {
@@ -295,10 +326,12 @@ impl Service {
                 if !self.first_time(&v.violation_id) {
                     return;
                 }
-                if self.jobs.len() + self.unsent.len() >= self.config.max_pending {
+                // Waiting for its clip a violation is a row; made and not uploaded (the lake
+                // unreachable), its pictures: bounded apart.
+                if self.jobs.len() >= MAX_WAITING || self.unsent.len() >= self.config.max_pending {
                     self.shared.counters.dropped.inc();
                     if let Some(more) = self.shared.drops.note() {
-                        tracing::warn!(violation = %v.violation_id, max_pending = self.config.max_pending, more_since_last_warning = more, "evidence: too many violations wait for evidence; this one gets none (at most one warning per 10 s; every one is counted in itscam_evidence_dropped_total)");
+                        tracing::warn!(violation = %v.violation_id, waiting = self.jobs.len(), max_waiting = MAX_WAITING, unsent = self.unsent.len(), max_pending = self.config.max_pending, more_since_last_warning = more, "evidence: too many violations wait for evidence; this one gets none (at most one warning per 10 s; every one is counted in itscam_evidence_dropped_total)");
                     }
                     return;
                 }
@@ -405,33 +438,48 @@ impl Service {
         self.shared.counters.pending.set((self.jobs.len() + self.unsent.len()) as i64);
     }
 
-    /// Uploads what was made, oldest first; stops at the first failure (tried again next loop).
+    /// Uploads what was made, oldest first, [`UPLOADS`] violations at a time (their objects one
+    /// after the other, the violations concurrently); stops at the first failure in that order
+    /// (it and those after it are tried again next loop: a put of the same bytes to the same
+    /// path again is harmless).
     fn upload(&mut self) {
-        while let Some((id, objects)) = self.unsent.front() {
+        while !self.unsent.is_empty() {
+            let batch: Vec<Vec<(String, Bytes)>> = self.unsent.iter().take(UPLOADS * 4).map(|(_, objects)| objects.clone()).collect();
             let lake = self.lake.clone();
-            let objects = objects.clone();
-            let result = self.runtime.block_on(async move {
-                let mut entries = Vec::with_capacity(objects.len());
-                for (path, bytes) in objects {
-                    let size = bytes.len() as u64;
-                    lake.put_file(&lake.path_of(&path), bytes).await?;
-                    entries.push(FileEntry { table: itscam_sinks::EVIDENCE_TABLE.to_string(), path, rows: 0, bytes: size });
-                }
-                Ok::<_, itscam_sinks::SinkError>(entries)
-            });
-            match result {
-                Ok(entries) => {
-                    self.uncommitted.extend(entries);
-                    self.shared.counters.written.inc();
-                    self.unsent.pop_front();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, violation = %id, "evidence: the lake did not take the evidence; trying again");
-                    if self.unsent.len() > self.config.max_pending {
-                        self.unsent.pop_front();
-                        self.shared.counters.dropped.inc();
+            let results: Vec<Result<Vec<FileEntry>, itscam_sinks::SinkError>> = self.runtime.block_on(async move {
+                use futures::stream::StreamExt;
+                futures::stream::iter(batch.into_iter().map(|objects| {
+                    let lake = lake.clone();
+                    async move {
+                        let mut entries = Vec::with_capacity(objects.len());
+                        for (path, bytes) in objects {
+                            let size = bytes.len() as u64;
+                            lake.put_file(&lake.path_of(&path), bytes).await?;
+                            entries.push(FileEntry { table: itscam_sinks::EVIDENCE_TABLE.to_string(), path, rows: 0, bytes: size });
+                        }
+                        Ok(entries)
                     }
-                    return;
+                }))
+                .buffered(UPLOADS)
+                .collect()
+                .await
+            });
+            for result in results {
+                match result {
+                    Ok(entries) => {
+                        self.uncommitted.extend(entries);
+                        self.shared.counters.written.inc();
+                        self.unsent.pop_front();
+                    }
+                    Err(e) => {
+                        let id = self.unsent.front().map(|(id, _)| id.clone()).unwrap_or_default();
+                        tracing::warn!(error = %e, violation = %id, "evidence: the lake did not take the evidence; trying again");
+                        if self.unsent.len() > self.config.max_pending {
+                            self.unsent.pop_front();
+                            self.shared.counters.dropped.inc();
+                        }
+                        return;
+                    }
                 }
             }
         }
@@ -453,5 +501,58 @@ impl Service {
             }
             Err(e) => tracing::warn!(error = %e, files = self.uncommitted.len(), "evidence: the commit failed; trying again"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::tracks::Obs;
+    use itscam_imaging::trajectory::TrackPoint;
+
+    fn points(n: usize) -> Vec<itscam_types::DetectionRow> {
+        let camera: Arc<str> = "c".into();
+        (0..n)
+            .map(|i| itscam_types::DetectionRow {
+                camera_id: camera.clone(),
+                ts_ms: i as u64,
+                frame: i as u64,
+                track_id: Some(i as u64 % 50),
+                class: itscam_types::ObjectClass(2),
+                confidence: 0.9,
+                x1: 0.0,
+                y1: 0.0,
+                x2: 0.0,
+                y2: 0.0,
+                ground_x: None,
+                ground_y: None,
+                speed_kmh: None,
+                frame_size: [640, 480],
+                model_version: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sources_pause_on_the_bytes_waiting_not_only_on_the_messages() {
+        let shared = Arc::new(Shared::new(&PipelineConfig::default()));
+        let (tx, rx) = sync_channel(CHANNEL);
+        let (violations, _violations_rx) = sync_channel(1);
+        let taps = EvidenceTaps { tx, violations, shared: shared.clone() };
+        let backlog = taps.backlog();
+        let mut tap = taps.tracked_tap();
+        // One message, far under half the channel's messages, but over the byte budget.
+        let many = super::super::BACKLOG_BYTES / std::mem::size_of::<Obs>() + 1;
+        tap.hand_over(&points(many));
+        assert_eq!(shared.backlog.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(backlog.behind(), "{many} points wait: the sources pause");
+        let Ok(event) = rx.try_recv() else { panic!("the points were sent") };
+        let Event::Tracked(got) = &event else { panic!("track points") };
+        assert_eq!(got.len(), many);
+        assert_eq!(got[1].point, TrackPoint { ts_ms: 1, bbox: [0.0; 4], speed_kmh: None });
+        shared.taken(event.weight());
+        assert!(!backlog.behind(), "taken: the sources go on");
+        tap.hand_over(&points(10));
+        assert!(!backlog.behind(), "a small batch waits without a pause");
     }
 }

@@ -1,7 +1,8 @@
 //! Each camera's recent tracks, as the tracker and the speed query left them: what the
 //! snapshot labels (track ids, the violator's box) and the trajectory plot draw. Bounded: a
 //! track keeps its last [`MAX_POINTS`] points, a camera its [`MAX_TRACKS`] most recent tracks,
-//! and tracks not seen for [`KEEP_MS`] of the camera's event time go.
+//! and tracks not seen for [`KEEP_MS`] of the camera's event time go (looked for every
+//! [`PRUNE_EVERY_MS`] of it).
 
 use itscam_imaging::trajectory::TrackPoint;
 use itscam_types::ObjectClass;
@@ -35,7 +36,12 @@ struct Camera {
     tracks: HashMap<u64, (ObjectClass, VecDeque<TrackPoint>)>,
     latest_ts: u64,
     frame_size: [u32; 2],
+    /// The camera's event time at which tracks are looked over next (every [`PRUNE_EVERY_MS`]).
+    prune_at: u64,
 }
+
+/// Event time between two looks at a camera's tracks for ones to let go.
+pub const PRUNE_EVERY_MS: u64 = 10_000;
 
 /// The tracks of every camera.
 #[derive(Debug, Default)]
@@ -44,9 +50,17 @@ pub struct TrackStore {
 }
 
 impl TrackStore {
-    /// Adds observations (in any order across cameras; in time order per track).
+    /// Adds observations (in any order across cameras; in time order per track). A camera's
+    /// tracks are looked over for ones to let go when it has more than [`MAX_TRACKS`], and every
+    /// [`PRUNE_EVERY_MS`] of its event time (not on every batch: with many cameras and fast
+    /// replays that look was most of the service's work).
     pub fn add(&mut self, batch: Vec<Obs>) {
+        let mut touched: Vec<Arc<str>> = Vec::new();
         for o in batch {
+            // Batches come grouped by camera: a camera is noted once per run of its points.
+            if touched.last().is_none_or(|c| !Arc::ptr_eq(c, &o.camera_id)) {
+                touched.push(o.camera_id.clone());
+            }
             let cam = self.cameras.entry(o.camera_id).or_default();
             cam.latest_ts = cam.latest_ts.max(o.point.ts_ms);
             cam.frame_size = o.frame_size;
@@ -59,9 +73,12 @@ impl TrackStore {
                 points.pop_front();
             }
         }
-        for cam in self.cameras.values_mut() {
-            if cam.tracks.len() > MAX_TRACKS || cam.tracks.values().any(|(_, p)| p.back().is_some_and(|l| l.ts_ms + KEEP_MS < cam.latest_ts)) {
+        for camera in touched {
+            if let Some(cam) = self.cameras.get_mut(&camera)
+                && (cam.tracks.len() > MAX_TRACKS || cam.latest_ts >= cam.prune_at)
+            {
                 cam.prune();
+                cam.prune_at = cam.latest_ts + PRUNE_EVERY_MS;
             }
         }
     }

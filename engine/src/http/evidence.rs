@@ -7,6 +7,7 @@
 use super::{ApiError, AppState, ErrorBody, ErrorKind};
 use crate::alerts::{AlertFilter, HubError};
 use crate::auth::Identity;
+use crate::evidence::build::{Manifest, Trajectory};
 use crate::evidence::paths::{CLIP, MANIFEST, SNAPSHOT, TRAJECTORY, content_type};
 use axum::Extension;
 use axum::Json;
@@ -54,7 +55,8 @@ pub(super) async fn frame(State(state): State<AppState>, Extension(me): Extensio
 /// One object of a violation's evidence.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvidenceItem {
-    /// `snapshot.jpg`, `clip-000.jpg` … (one per clip frame), `clip.mjpeg`, `trajectory.png`.
+    /// `snapshot.jpg`, `clip-000.jpg` … (one per clip frame), `clip.mjpeg`, `trajectory.png`
+    /// (drawn from `evidence.json`'s trajectory), `evidence.json`.
     pub name: String,
     /// `snapshot`, `clip` (one frame), `clip_stream` (the whole clip), `trajectory`.
     pub kind: String,
@@ -168,11 +170,20 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     if objects.is_empty() {
         return Err(not_found(format!("no evidence of alert {id:?} (yet: it is committed a few seconds after the confirmation; none when [evidence] is off)")));
     }
+    // A detection-only camera's trajectory is data in the manifest, drawn when asked.
+    let drawable = manifest.as_ref().and_then(|m: &serde_json::Value| serde_json::from_value::<Manifest>(m.clone()).ok()).filter(|m| m.trajectory.is_some());
+    if !items.iter().any(|i: &EvidenceItem| i.kind == "trajectory")
+        && let Some(m) = drawable
+    {
+        let png = drawn(m).await?;
+        items.push(EvidenceItem { url: format!("{base}/{TRAJECTORY}"), content_type: content_type(TRAJECTORY).into(), name: TRAJECTORY.into(), kind: "trajectory".into(), bytes: png.len() as u64 });
+    }
     Ok(Json(EvidenceIndex { alert_id: id.clone(), violation_id: id, objects, items, manifest }))
 }
 
 /// `GET /api/v1/alerts/{id}/evidence/{name}`: one object (`snapshot.jpg`, `clip.mjpeg`,
-/// `trajectory.png`, `evidence.json`) or one frame of the clip (`clip-007.jpg`).
+/// `evidence.json`), one frame of the clip (`clip-007.jpg`), or a detection-only camera's
+/// `trajectory.png`, drawn from `evidence.json`.
 #[utoipa::path(get, path = "/alerts/{id}/evidence/{name}", tag = "alerts", params(
     ("id" = String, Path, description = "The alert's id"),
     ("name" = String, Path, description = "`snapshot.jpg`, `clip.mjpeg`, `clip-NNN.jpg`, `trajectory.png` or `evidence.json`"),
@@ -190,8 +201,25 @@ pub(super) async fn item(State(state): State<AppState>, Extension(me): Extension
     let (_, candidates) = candidates(&id).ok_or_else(|| not_found(format!("alert {id:?} is not a violation's: anomalies have no evidence")))?;
     let frame: Option<usize> = name.strip_prefix("clip-").and_then(|n| n.strip_suffix(".jpg")).and_then(|n| n.parse().ok());
     let wanted = if frame.is_some() { CLIP } else { name.as_str() };
-    let path = candidates.into_iter().find(|p| p.rsplit('/').next() == Some(wanted)).ok_or_else(|| not_found(format!("no evidence object {name:?}")))?;
-    let bytes = read(&state, &path).await?.ok_or_else(|| not_found(format!("no evidence object {name:?} of alert {id:?} (yet)")))?;
+    let object = |wanted: &str| candidates.iter().find(|p| p.rsplit('/').next() == Some(wanted)).cloned();
+    let path = object(wanted).ok_or_else(|| not_found(format!("no evidence object {name:?}")))?;
+    let absent = || not_found(format!("no evidence object {name:?} of alert {id:?} (yet)"));
+    let bytes = match read(&state, &path).await? {
+        Some(bytes) => bytes,
+        // Drawn from the manifest's trajectory.
+        None if name == TRAJECTORY => {
+            let manifest = match object(MANIFEST) {
+                Some(p) => read(&state, &p).await?,
+                None => None,
+            };
+            let manifest: Manifest = manifest.and_then(|m| serde_json::from_slice(&m).ok()).ok_or_else(absent)?;
+            if manifest.trajectory.is_none() {
+                return Err(absent());
+            }
+            drawn(manifest).await?
+        }
+        None => return Err(absent()),
+    };
     match frame {
         Some(i) => {
             let frames = clip_frames(&bytes);
@@ -199,6 +227,17 @@ pub(super) async fn item(State(state): State<AppState>, Extension(me): Extension
             Ok(picture(bytes.slice_ref(one), "image/jpeg"))
         }
         None => Ok(picture(bytes, content_type(&name))),
+    }
+}
+
+/// The trajectory plot of `manifest` (off the async workers), as a PNG.
+async fn drawn(manifest: Manifest) -> Result<Bytes, ApiError> {
+    let coded = tokio::task::spawn_blocking(move || Trajectory::png(&manifest)).await;
+    match coded {
+        Ok(Some(Ok(png))) => Ok(Bytes::from(png)),
+        Ok(None) => Err(not_found("this violation's evidence has no trajectory")),
+        Ok(Some(Err(e))) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Execution, format!("drawing the trajectory: {e}"))),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Execution, format!("drawing the trajectory: {e}"))),
     }
 }
 

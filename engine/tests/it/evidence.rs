@@ -1,4 +1,5 @@
-//! Evidence end to end: violations of a detection-only camera get their trajectory, a video
+//! Evidence end to end: violations of a detection-only camera get their trajectory (as data,
+//! drawn by the API), a video
 //! camera's a snapshot with people pixelated and a clip, all committed in the lake and served
 //! over HTTP to the roles that may see them.
 
@@ -39,16 +40,15 @@ fn every_violation_of_a_detections_camera_gets_its_trajectory_committed_and_serv
     for v in &violations {
         let evidence = v["evidence"].as_str().expect("every violation names its evidence");
         let named: Vec<&str> = evidence.split(',').collect();
-        assert!(named[0].ends_with("/trajectory.png") && named[1].ends_with("/evidence.json"), "{evidence}");
-        for path in &named {
-            let bytes = objects.get(*path).unwrap_or_else(|| panic!("{path} is committed"));
-            assert_eq!(std::fs::metadata(dir.join("lake").join(path)).unwrap().len(), *bytes);
-        }
-        let png = std::fs::read(dir.join("lake").join(named[0])).unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "{} is a PNG", named[0]);
-        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("lake").join(named[1])).unwrap()).unwrap();
+        assert!(named.len() == 1 && named[0].ends_with("/evidence.json"), "one object, the manifest: {evidence}");
+        let bytes = objects.get(named[0]).unwrap_or_else(|| panic!("{} is committed", named[0]));
+        assert_eq!(std::fs::metadata(dir.join("lake").join(named[0])).unwrap().len(), *bytes);
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("lake").join(named[0])).unwrap()).unwrap();
         assert_eq!(manifest["violation_id"], v["violation_id"]);
-        assert!(manifest["trajectory_points"].as_u64().unwrap() >= 2, "{manifest}");
+        let points = manifest["trajectory"]["points"].as_array().unwrap_or_else(|| panic!("the trajectory as data: {manifest}"));
+        assert!(points.len() >= 2 && manifest["trajectory_points"].as_u64() == Some(points.len() as u64), "{manifest}");
+        let start = manifest["ts_start_ms"].as_u64().unwrap();
+        assert!(points.iter().any(|p| p[0].as_u64().unwrap() >= start), "the path covers the episode: {manifest}");
     }
 
     // Over HTTP (`serve --lake`: the alerts table): the index, then the picture itself.
@@ -63,10 +63,11 @@ fn every_violation_of_a_detections_camera_gets_its_trajectory_committed_and_serv
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(index["manifest"]["violation_id"], id);
-        let url = index["items"].as_array().unwrap().iter().find(|i| i["kind"] == "trajectory").expect("a trajectory item")["url"].as_str().unwrap().to_string();
-        let (status, ct, png) = get(&app, &url).await;
+        // Drawn from the manifest's trajectory when asked.
+        let item = index["items"].as_array().unwrap().iter().find(|i| i["kind"] == "trajectory").expect("a trajectory item").clone();
+        let (status, ct, png) = get(&app, item["url"].as_str().unwrap()).await;
         assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
-        assert_eq!(png.len() as u64, objects[violations[0]["evidence"].as_str().unwrap().split(',').next().unwrap()]);
+        assert!(png.starts_with(b"\x89PNG") && png.len() as u64 == item["bytes"].as_u64().unwrap(), "{item}");
         let (status, _, _) = get(&app, "/api/v1/alerts/nope:cam-1:1:1/evidence").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     });
@@ -252,10 +253,11 @@ fn evidence_on_an_s3_lake_is_committed_there_and_served_from_it() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let state = runtime.block_on(lake.load_state()).unwrap();
     let committed: Vec<&itscam_sinks::FileEntry> = state.files_of(itscam_sinks::EVIDENCE_TABLE).collect();
-    let trajectories = committed.iter().filter(|f| f.path.ends_with("/trajectory.png")).count() as i64;
+    let trajectories = committed.iter().filter(|f| f.path.ends_with("/evidence.json")).count() as i64;
+    assert!(!committed.iter().any(|f| f.path.ends_with("/trajectory.png")), "the trajectory is data in the manifest");
     let violations = itscam_ok(&dir, &["query", "--config", "config.toml", "--format", "json", "SELECT count(*) AS n FROM violations"]);
     let violations: serde_json::Value = serde_json::from_str(&violations).unwrap();
-    assert_eq!(trajectories, violations[0]["n"].as_i64().unwrap(), "one committed trajectory per violation");
+    assert_eq!(trajectories, violations[0]["n"].as_i64().unwrap(), "one committed manifest (with its trajectory) per violation");
     runtime.block_on(async {
         let mut state = AppState::open(&lake, QueryConfig::default()).await.unwrap();
         state.registry = itscam_engine::models::Registry::new(lake.clone(), dir.join("cache"));

@@ -34,8 +34,10 @@ pub struct EvidenceConfig {
     pub jpeg_quality: u8,
     /// Memory each video camera's ring may hold (MiB of JPEG); past it the oldest frames go.
     pub ring_mb: u64,
-    /// Violations waiting for their clip's frames at once; past it a violation gets no
-    /// evidence (counted in `itscam_evidence_dropped_total`, logged).
+    /// Violations whose evidence is made and waits for its upload (the lake unreachable) at
+    /// once; past it a new violation gets no evidence (counted in
+    /// `itscam_evidence_dropped_total`, logged). Violations waiting for their clip's frames
+    /// (a row each) are bounded apart, by 16,384.
     pub max_pending: usize,
     /// Wall-clock time a violation waits for its clip's last frames before its evidence is
     /// written with the frames there are, ms.
