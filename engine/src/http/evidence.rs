@@ -146,7 +146,7 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     alert_camera(&state, &me, &id).await?;
     let (_, candidates) = candidates(&id).ok_or_else(|| not_found(format!("alert {id:?} is not a violation's: anomalies have no evidence")))?;
     let base = format!("{}/alerts/{id}/evidence", super::API_V1);
-    let (mut objects, mut items, mut manifest) = (Vec::new(), Vec::new(), None);
+    let (mut objects, mut items, mut manifest, mut stored_trajectory) = (Vec::new(), Vec::new(), None, false);
     for path in candidates {
         let Some(bytes) = read(&state, &path).await? else { continue };
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
@@ -163,7 +163,10 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
                 manifest = serde_json::from_slice(&bytes).ok();
                 items.push(item(name, "manifest", bytes.len()));
             }
-            _ => items.push(item(name, "trajectory", bytes.len())),
+            _ => {
+                stored_trajectory = true;
+                items.push(item(name, "trajectory", bytes.len()));
+            }
         }
         objects.push(path);
     }
@@ -172,7 +175,7 @@ pub(super) async fn index(State(state): State<AppState>, Extension(me): Extensio
     }
     // A detection-only camera's trajectory is data in the manifest, drawn when asked.
     let drawable = manifest.as_ref().and_then(|m: &serde_json::Value| serde_json::from_value::<Manifest>(m.clone()).ok()).filter(|m| m.trajectory.is_some());
-    if !items.iter().any(|i: &EvidenceItem| i.kind == "trajectory")
+    if !stored_trajectory
         && let Some(m) = drawable
     {
         let png = drawn(m).await?;
