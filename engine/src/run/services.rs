@@ -147,7 +147,9 @@ impl Services {
         }
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
-        let evidence = crate::evidence::Evidence::start(config, &lake, runtime.handle(), &run_id).context("[evidence]")?;
+        // The evidence's own connections to the lake, on its own runtime (see `Evidence::start`).
+        let evidence_lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
+        let evidence = crate::evidence::Evidence::start(config, evidence_lake, &run_id).context("[evidence]")?;
         let (models, models_task) = start_models(config, &lake, &runtime, (&sink, &hub), runtime_cameras.is_some())?.unzip();
         let prepare = |m: &Arc<crate::models::ModelsLive>| VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m);
         let vision = models.as_ref().map(prepare).transpose()?.flatten().map(Arc::new);
