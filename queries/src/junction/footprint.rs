@@ -29,12 +29,23 @@ pub fn class_width_m(class: ObjectClass) -> f64 {
     }
 }
 
-/// Fixed-point steps.
+/// Fixed-point steps, at most.
 const STEPS: usize = 4;
+/// A step that moves the centre by less than this (m, along each axis) is the last: the
+/// ones left would move it by less again (F is close to a shift), far below the ground a
+/// pixel of a box covers. On the queries benchmark's junctions this cut the junction
+/// operator's largest cost with the same 4,290 rows (floats equal to 4e-15).
+const CONVERGED_M: f64 = 1e-3;
 
 /// The footprint centre of a vehicle whose box's ground point is `g`, travelling along the unit
 /// vector `heading`, `length_m` × `width_m` (`None` where the homography cannot project).
 pub fn footprint_centre(h: &Homography, g: P, heading: P, length_m: f64, width_m: f64) -> Option<P> {
+    centre_within(h, g, heading, (length_m, width_m), CONVERGED_M)
+}
+
+/// [`footprint_centre`], stopping after the step that moves the centre by less than
+/// `converged_m` along each axis.
+fn centre_within(h: &Homography, g: P, heading: P, (length_m, width_m): (f64, f64), converged_m: f64) -> Option<P> {
     let n = [-heading[1], heading[0]];
     let (hl, hw) = (length_m / 2.0, width_m / 2.0);
     // The corners' offsets from the centre are the same at every step: their images are
@@ -51,9 +62,13 @@ pub fn footprint_centre(h: &Homography, g: P, heading: P, length_m: f64, width_m
             vmax = vmax.max(v);
         }
         let (fx, fy) = h.project((umin + umax) / 2.0, vmax)?;
-        c = [c[0] + g[0] - fx, c[1] + g[1] - fy];
+        let e = [g[0] - fx, g[1] - fy];
+        c = [c[0] + e[0], c[1] + e[1]];
         if !(c[0].is_finite() && c[1].is_finite()) {
             return None;
+        }
+        if e[0].abs() < converged_m && e[1].abs() < converged_m {
+            break;
         }
     }
     Some(c)
@@ -113,6 +128,24 @@ pub(crate) mod tests {
             let err = (c[0] - centre[0]).hypot(c[1] - centre[1]);
             assert!(err < 0.05, "recovered {c:?} for {centre:?} ({err} m)");
         }
+    }
+
+    /// Stopping once a step moves the centre by under a millimetre lands within a millimetre
+    /// of every step taken, for each class's size, heading and place on the four legs.
+    #[test]
+    fn stopping_at_a_millimetre_stays_within_a_millimetre_of_all_the_steps() {
+        let (h, _) = camera();
+        let mut stopped_early = 0;
+        for (g, heading) in [([5.0, -30.0], [0.0, 1.0]), ([-5.0, 30.0], [0.0, -1.0]), ([30.0, 5.0], [-1.0, 0.0]), ([-30.0, -5.0], [1.0, 0.0]), ([-12.0, 7.0], [0.6, 0.8]), ([3.0, -8.0], [0.8, -0.6])] {
+            for size in [(4.5, 1.8), (12.0, 2.55), (10.0, 2.5), (2.2, 0.8)] {
+                let all = centre_within(&h, g, heading, size, 0.0).unwrap();
+                let early = footprint_centre(&h, g, heading, size.0, size.1).unwrap();
+                let apart = (all[0] - early[0]).hypot(all[1] - early[1]);
+                assert!(apart < 1e-3, "{g:?} {size:?}: {early:?} vs {all:?} ({apart} m)");
+                stopped_early += usize::from(early != all);
+            }
+        }
+        assert!(stopped_early > 0, "some centres stop before the last step");
     }
 
     /// The lane book computes one centre for opposite approaches: it must be the same.
