@@ -102,8 +102,13 @@ pub(super) struct Finished {
 
 /// The lake and this run's id (its files' names); process 0 of a cluster starts the lake's
 /// commit log, the others wait for it.
+/// The configured lake, with its own connections (opening does no I/O).
+fn lake_of(config: &PipelineConfig) -> anyhow::Result<Lake> {
+    Ok(Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by))
+}
+
 fn open_lake(config: &PipelineConfig, plan: &RunPlan, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(Lake, String)> {
-    let lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
+    let lake = lake_of(config)?;
     let mut run_id = format!("{}-{:05}", itscam_types::time::now_ms(), std::process::id() % 100_000);
     if plan.processes > 1 {
         // Processes of a cluster may start in the same ms with the same pid (containers): the
@@ -148,8 +153,7 @@ impl Services {
 
         let (hub, hub_task, kafka) = start_alerts(config, &runtime, &sink, plan.checkpointed)?;
         // The evidence's own connections to the lake, on its own runtime (see `Evidence::start`).
-        let evidence_lake = Lake::open_with(&config.lake.url, &config.lake.s3)?.with_partition_by(config.lake.partition_by);
-        let evidence = crate::evidence::Evidence::start(config, evidence_lake, &run_id).context("[evidence]")?;
+        let evidence = crate::evidence::Evidence::start(config, lake_of(config)?, &run_id).context("[evidence]")?;
         let (models, models_task) = start_models(config, &lake, &runtime, (&sink, &hub), runtime_cameras.is_some())?.unzip();
         let prepare = |m: &Arc<crate::models::ModelsLive>| VisionPlan::prepare(config, plan.workers, options.write_detections.clone(), runtime_cameras.as_ref().map(|r| r.control.clone()), m);
         let vision = models.as_ref().map(prepare).transpose()?.flatten().map(Arc::new);
